@@ -1,0 +1,45 @@
+# rig: a versioned, replicated operation log for PostgreSQL
+
+EXTENSION = rig
+MODULE_big = rig
+OBJS = \
+	src/rig.o \
+	src/catalog.o \
+	src/shmem.o \
+	src/handlers.o \
+	src/locks.o \
+	src/node.o \
+	src/oplog.o \
+	src/write.o \
+	src/xact.o
+
+DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+PGFILEDESC = "rig - versioned, replicated operation log"
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
+SHLIB_LINK_INTERNAL = $(libpq)
+
+# pg_regress on a temporary instance configured by test/regress.conf
+REGRESS = setup handlers rig_do idempotency savepoints log errors privileges example
+REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check \
+	--dbname=contrib_regression
+
+# isolation tests (races between sessions)
+ISOLATION = idempotency_race lock_order
+ISOLATION_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check_iso \
+	--dbname=contrib_regression
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Multi-node TAP tests (test/t/*.pl), against the installed extension.
+.PHONY: tapcheck
+tapcheck:
+	rm -rf '$(CURDIR)'/tmp_check_tap
+	cd $(srcdir)/test && TESTDIR='$(CURDIR)' PATH="$(bindir):$$PATH" \
+		PG_REGRESS='$(top_builddir)/src/test/regress/pg_regress' \
+		RIG_SRCDIR='$(abspath $(srcdir))' \
+		$(PROVE) -I $(top_srcdir)/src/test/perl/ -I . $(PROVE_FLAGS) \
+		$(if $(PROVE_TESTS),$(PROVE_TESTS),t/*.pl)

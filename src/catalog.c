@@ -1,0 +1,103 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  Cached OIDs of rig's own schema and relations.
+ *
+ * rig_do() touches rig.log, rig.version_seq and rig.node on every call;
+ * looking their names up each time would cost syscache probes on the hot
+ * path.  The OIDs are cached per process and forgotten when any of those
+ * relations is invalidated (for instance by DROP EXTENSION).
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/catalog.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+
+#include "rig.h"
+
+#define RIG_SCHEMA_NAME "rig"
+#define RIG_MAX_CACHED_RELS 8
+
+typedef struct RigRelEntry
+{
+	const char *name;			/* points to a string literal */
+	Oid			relid;
+} RigRelEntry;
+
+static Oid	rig_schema = InvalidOid;
+static RigRelEntry rig_rels[RIG_MAX_CACHED_RELS];
+static int	rig_nrels = 0;
+
+static void rig_catalog_invalidate(Datum arg, Oid relid);
+
+/* Forget cached OIDs whenever one of rig's relations changes. */
+void
+rig_catalog_init(void)
+{
+	CacheRegisterRelcacheCallback(rig_catalog_invalidate, (Datum) 0);
+}
+
+/* Relcache callback: drop everything if the invalidated relation is ours. */
+static void
+rig_catalog_invalidate(Datum arg, Oid relid)
+{
+	bool		ours = !OidIsValid(relid);
+
+	for (int i = 0; i < rig_nrels && !ours; i++)
+		ours = (rig_rels[i].relid == relid);
+	if (ours)
+	{
+		rig_schema = InvalidOid;
+		rig_nrels = 0;
+	}
+}
+
+/* OID of schema rig; a clear error when the extension is not installed. */
+Oid
+rig_schema_oid(void)
+{
+	if (!OidIsValid(rig_schema))
+	{
+		rig_schema = get_namespace_oid(RIG_SCHEMA_NAME, true);
+		if (!OidIsValid(rig_schema))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_SCHEMA),
+					 errmsg("schema \"rig\" does not exist"),
+					 errhint("Run CREATE EXTENSION rig in database \"%s\".",
+							 rig_database)));
+	}
+	return rig_schema;
+}
+
+/* OID of relation rig.<relname>, which the install script created. */
+Oid
+rig_relid(const char *relname)
+{
+	Oid			relid;
+
+	for (int i = 0; i < rig_nrels; i++)
+		if (strcmp(rig_rels[i].name, relname) == 0)
+			return rig_rels[i].relid;
+
+	relid = get_relname_relid(relname, rig_schema_oid());
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"rig.%s\" does not exist", relname),
+				 errhint("The rig extension is damaged: reinstall it.")));
+	if (rig_nrels < RIG_MAX_CACHED_RELS)
+	{
+		rig_rels[rig_nrels].name = relname;
+		rig_rels[rig_nrels].relid = relid;
+		rig_nrels++;
+	}
+	return relid;
+}

@@ -1,0 +1,129 @@
+/*-------------------------------------------------------------------------
+ *
+ * node.c
+ *	  This node's role and epoch, cached from rig.node.
+ *
+ * rig.node has exactly one row.  It changes only when the node becomes a
+ * replica or is promoted; every change sends a relcache invalidation for
+ * the table, which drops the per-process copy.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/node.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "rig.h"
+
+/* Columns of rig.node */
+#define Anum_node_epoch			2
+#define Anum_node_role			3
+#define Anum_node_primary_name	4
+
+typedef struct RigNodeState
+{
+	bool		valid;
+	Oid			relid;
+	int64		epoch;
+	bool		is_replica;
+	char	   *primary_name;	/* in TopMemoryContext, or NULL */
+} RigNodeState;
+
+static RigNodeState rig_node = {false, InvalidOid, 0, false, NULL};
+
+static void rig_node_relcache_cb(Datum arg, Oid relid);
+static void rig_node_load(void);
+
+/* Drop the cached row whenever rig.node changes. */
+void
+rig_node_init(void)
+{
+	CacheRegisterRelcacheCallback(rig_node_relcache_cb, (Datum) 0);
+}
+
+/* Relcache callback for rig.node. */
+static void
+rig_node_relcache_cb(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == rig_node.relid)
+		rig_node.valid = false;
+}
+
+/* Read the single row of rig.node into the cache. */
+static void
+rig_node_load(void)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Snapshot	snap;
+	bool		isnull;
+	Datum		d;
+
+	rig_node.relid = rig_relid("node");
+	rel = table_open(rig_node.relid, AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(rel, InvalidOid, false, snap, 0, NULL);
+	tup = systable_getnext(scan);
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("rig.node is empty"),
+				 errhint("The rig extension is damaged: reinstall it.")));
+
+	rig_node.epoch = DatumGetInt64(heap_getattr(tup, Anum_node_epoch,
+												RelationGetDescr(rel), &isnull));
+	d = heap_getattr(tup, Anum_node_role, RelationGetDescr(rel), &isnull);
+	rig_node.is_replica = (strcmp(TextDatumGetCString(d), "replica") == 0);
+	if (rig_node.primary_name)
+		pfree(rig_node.primary_name);
+	rig_node.primary_name = NULL;
+	d = heap_getattr(tup, Anum_node_primary_name, RelationGetDescr(rel), &isnull);
+	if (!isnull)
+		rig_node.primary_name = MemoryContextStrdup(TopMemoryContext,
+													TextDatumGetCString(d));
+
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	rig_node.valid = true;
+}
+
+/* The epoch this node writes into new log records. */
+int64
+rig_node_epoch(void)
+{
+	if (!rig_node.valid)
+		rig_node_load();
+	return rig_node.epoch;
+}
+
+/* True when this node follows a primary and refuses rig_do(). */
+bool
+rig_node_is_replica(void)
+{
+	if (!rig_node.valid)
+		rig_node_load();
+	return rig_node.is_replica;
+}
+
+/* Name of this node's primary, or NULL on a primary. */
+const char *
+rig_node_primary_name(void)
+{
+	if (!rig_node.valid)
+		rig_node_load();
+	return rig_node.primary_name;
+}

@@ -1,0 +1,215 @@
+/*-------------------------------------------------------------------------
+ *
+ * oplog.c
+ *	  The operation log rig.log: appending, idempotency look-ups, the
+ *	  append-only guard, compaction and the version / watermark functions.
+ *
+ * rig_do() appends through rig_log_append(), which inserts the heap tuple
+ * and its index entries directly: the caller of rig_do() holds no
+ * privilege on rig.log (writes go through rig_do() only), and the path
+ * stays free of executor set-up and SQL parsing.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/oplog.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "rig.h"
+
+/* Columns of rig.log */
+#define Natts_log					7
+#define Anum_log_version			1
+#define Anum_log_epoch				2
+#define Anum_log_method				3
+#define Anum_log_data				4
+#define Anum_log_idempotency_key	5
+#define Anum_log_op_time			6
+#define Anum_log_origin				7
+
+/* Set while rig_compact() deletes, so the guard trigger lets it through. */
+static bool rig_compacting = false;
+
+PG_FUNCTION_INFO_V1(rig_log_guard);
+PG_FUNCTION_INFO_V1(rig_watermark);
+PG_FUNCTION_INFO_V1(rig_last_version);
+PG_FUNCTION_INFO_V1(rig_compact);
+
+/* Append one record to rig.log (heap tuple plus its btree entries). */
+void
+rig_log_append(int64 version, int64 epoch, const char *method, Jsonb *data,
+			   text *idem_key, TimestampTz op_time, const char *origin)
+{
+	Relation	rel;
+	HeapTuple	tup;
+	Datum		values[Natts_log];
+	bool		nulls[Natts_log] = {false};
+
+	values[Anum_log_version - 1] = Int64GetDatum(version);
+	values[Anum_log_epoch - 1] = Int64GetDatum(epoch);
+	values[Anum_log_method - 1] = CStringGetTextDatum(method);
+	values[Anum_log_data - 1] = JsonbPGetDatum(data);
+	values[Anum_log_idempotency_key - 1] = PointerGetDatum(idem_key);
+	nulls[Anum_log_idempotency_key - 1] = (idem_key == NULL);
+	values[Anum_log_op_time - 1] = TimestampTzGetDatum(op_time);
+	values[Anum_log_origin - 1] = CStringGetTextDatum(origin);
+
+	rel = table_open(rig_relid("log"), RowExclusiveLock);
+	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+
+	/*
+	 * rig.log has plain btree indexes only (no expressions, predicates or
+	 * deferred constraints), which is what the catalog insert helper
+	 * supports; it checks uniqueness like the executor would.
+	 */
+	CatalogTupleInsert(rel, tup);
+
+	heap_freetuple(tup);
+	table_close(rel, RowExclusiveLock);
+}
+
+/*
+ * Version of the committed (or own) record carrying idem_key, if any.  The
+ * caller holds the key's lock, so any other writer of the key has ended and
+ * the latest snapshot shows its outcome.
+ */
+bool
+rig_log_find_key(text *idem_key, int64 *version)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Snapshot	snap;
+	bool		found = false;
+
+	rel = table_open(rig_relid("log"), AccessShareLock);
+	ScanKeyInit(&key, Anum_log_idempotency_key, BTEqualStrategyNumber,
+				F_TEXTEQ, PointerGetDatum(idem_key));
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(rel, rig_relid("log_idempotency_key_key"), true,
+							  snap, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+
+		*version = DatumGetInt64(heap_getattr(tup, Anum_log_version,
+											  RelationGetDescr(rel), &isnull));
+		found = true;
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/* Trigger: rig.log is append-only except through rig_compact(). */
+Datum
+rig_log_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "rig_log_guard: not called by trigger manager");
+	if (!rig_compacting)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("rig.log is append-only"),
+				 errdetail("%s on rig.log is refused: the log is the source of truth for every node.",
+						   TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "UPDATE" :
+						   TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE" : "TRUNCATE"),
+				 errhint("Use rig_compact(before_version) to remove old, final records.")));
+	return PointerGetDatum(NULL);
+}
+
+/* SQL: highest version such that every version at or below it is final. */
+Datum
+rig_watermark(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(rig_compute_watermark());
+}
+
+/* SQL: highest version in rig.log visible to the caller (0 when empty). */
+Datum
+rig_last_version(PG_FUNCTION_ARGS)
+{
+	Relation	rel;
+	Relation	idx;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Snapshot	snap;
+	int64		last = 0;
+
+	rel = table_open(rig_relid("log"), AccessShareLock);
+	idx = index_open(rig_relid("log_pkey"), AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan_ordered(rel, idx, snap, 0, NULL);
+	tup = systable_getnext_ordered(scan, BackwardScanDirection);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+
+		last = DatumGetInt64(heap_getattr(tup, Anum_log_version,
+										  RelationGetDescr(rel), &isnull));
+	}
+	systable_endscan_ordered(scan);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	PG_RETURN_INT64(last);
+}
+
+/* SQL: delete final records below a version; returns how many went. */
+Datum
+rig_compact(PG_FUNCTION_ARGS)
+{
+	int64		before;
+	int64		limit;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	volatile int ret = 0;
+	uint64		removed;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("before_version must not be NULL")));
+	before = PG_GETARG_INT64(0);
+	limit = rig_compute_watermark() + 1;
+	values[0] = Int64GetDatum(Min(before, limit));
+
+	SPI_connect();
+	rig_compacting = true;
+	PG_TRY();
+	{
+		ret = SPI_execute_with_args("DELETE FROM rig.log WHERE version < $1",
+									1, argtypes, values, NULL, false, 0);
+	}
+	PG_CATCH();
+	{
+		rig_compacting = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	rig_compacting = false;
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "could not compact rig.log: SPI error %d", ret);
+	removed = SPI_processed;
+	SPI_finish();
+	PG_RETURN_INT64((int64) removed);
+}

@@ -1,0 +1,184 @@
+/*-------------------------------------------------------------------------
+ *
+ * rig.c
+ *	  Module load, settings and installation checks of the rig extension.
+ *
+ * rig must be loaded through shared_preload_libraries: it keeps in-flight
+ * versions in shared memory and runs a background worker.  All settings
+ * live under the reserved "rig." prefix.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/rig.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "rig.h"
+
+PG_MODULE_MAGIC;
+
+char	   *rig_database = NULL;
+char	   *rig_node_name_setting = NULL;
+int			rig_sync_timeout = 5000;
+bool		rig_commit_wait = true;
+int			rig_resolver_interval = 10000;
+int			rig_max_payload = 1024 * 1024;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+void		_PG_init(void);
+static void rig_define_settings(void);
+static void rig_shmem_request_hook(void);
+static void rig_shmem_startup_hook(void);
+
+PG_FUNCTION_INFO_V1(rig_check_install);
+
+/* Entry point: refuse to load late, then define settings and hooks. */
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rig must be loaded via shared_preload_libraries"),
+				 errhint("Add rig to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	rig_define_settings();
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = rig_shmem_request_hook;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = rig_shmem_startup_hook;
+
+	rig_xact_init();
+	rig_handlers_init();
+	rig_node_init();
+}
+
+/* All GUCs in one place, so the prefix can be reserved after them. */
+static void
+rig_define_settings(void)
+{
+	DefineCustomStringVariable("rig.database",
+							   "Database in which rig runs; the node is this database.",
+							   NULL,
+							   &rig_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("rig.node_name",
+							   "Name of this node in its peers' logs; empty derives it from the system identifier.",
+							   NULL,
+							   &rig_node_name_setting,
+							   "",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rig.sync_timeout",
+							"How long a commit waits for a sync peer to prepare.",
+							NULL,
+							&rig_sync_timeout,
+							5000, 1, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("rig.commit_wait",
+							 "Answer the client only after peers ran COMMIT PREPARED.",
+							 NULL,
+							 &rig_commit_wait,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rig.resolver_interval",
+							"How often the worker resolves in-doubt transactions; -1 turns it off.",
+							NULL,
+							&rig_resolver_interval,
+							10000, -1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rig.max_payload",
+							"Largest operation data rig_do() accepts.",
+							"Every operation is shipped to each peer in one message.",
+							&rig_max_payload,
+							1024 * 1024, 1024, 256 * 1024 * 1024,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("rig");
+}
+
+/* Ask for rig's shared memory and locks before the postmaster sizes them. */
+static void
+rig_shmem_request_hook(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	rig_shmem_request();
+}
+
+/* Attach to (or create) rig's shared state. */
+static void
+rig_shmem_startup_hook(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	rig_shmem_startup();
+}
+
+/* The node's name: rig.node_name, or one derived from the system identifier. */
+const char *
+rig_node_name(void)
+{
+	static char derived[32];
+
+	if (rig_node_name_setting && rig_node_name_setting[0] != '\0')
+		return rig_node_name_setting;
+	if (derived[0] == '\0')
+		snprintf(derived, sizeof(derived), "node_" UINT64_FORMAT,
+				 GetSystemIdentifier());
+	return derived;
+}
+
+/* rig lives in exactly one database per cluster: the one rig.database names. */
+void
+rig_check_database(void)
+{
+	char	   *dbname = get_database_name(MyDatabaseId);
+
+	if (dbname == NULL || strcmp(dbname, rig_database) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rig can only be used in database \"%s\"", rig_database),
+				 errdetail("rig.database is \"%s\"; this is database \"%s\".",
+						   rig_database, dbname ? dbname : "?"),
+				 errhint("Connect to \"%s\", or set rig.database in postgresql.conf and restart.",
+						 rig_database)));
+}
+
+/* Called once by the install script, before any object is created. */
+Datum
+rig_check_install(PG_FUNCTION_ARGS)
+{
+	rig_check_database();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,99 @@
+/*-------------------------------------------------------------------------
+ *
+ * rig.h
+ *	  Shared declarations of the rig extension: settings, shared memory,
+ *	  handler registry, operation log and transaction state.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/rig.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RIG_H
+#define RIG_H
+
+#include "fmgr.h"
+#include "datatype/timestamp.h"
+#include "storage/lock.h"
+#include "utils/jsonb.h"
+
+/* Longest method name accepted by rig_register() */
+#define RIG_MAX_METHOD_LEN	63
+
+/* field4 of the advisory lock tags rig uses, kept clear of pg_advisory_lock's 1 and 2 */
+#define RIG_LOCKCLASS_RESOURCE	0x7269
+#define RIG_LOCKCLASS_IDEMKEY	0x726a
+
+/* settings (rig.c) */
+extern char *rig_database;
+extern char *rig_node_name_setting;
+extern int	rig_sync_timeout;
+extern bool rig_commit_wait;
+extern int	rig_resolver_interval;
+extern int	rig_max_payload;
+
+extern const char *rig_node_name(void);
+extern void rig_check_database(void);
+
+/* shared memory (shmem.c) */
+extern void rig_shmem_request(void);
+extern void rig_shmem_startup(void);
+extern void rig_inflight_reserve(void);
+extern void rig_inflight_set_min(int64 version);
+extern void rig_note_assigned(int64 version);
+extern int64 rig_compute_watermark(void);
+extern int64 rig_last_assigned(void);
+extern int	rig_inflight_count(void);
+
+/* handler registry (handlers.c) */
+typedef struct RigHandler
+{
+	char		method[RIG_MAX_METHOD_LEN + 1];
+	Oid			apply_oid;
+	Oid			validate_oid;
+	Oid			resources_oid;
+	Oid			checked_user;	/* role whose EXECUTE rights were checked */
+	FmgrInfo	apply;
+	FmgrInfo	validate;
+	FmgrInfo	resources;
+	bool		valid;
+} RigHandler;
+
+extern RigHandler *rig_lookup_handler(const char *method);
+extern void rig_handlers_init(void);
+
+/* catalog of rig's own relations (catalog.c) */
+extern Oid	rig_schema_oid(void);
+extern Oid	rig_relid(const char *relname);
+extern void rig_catalog_init(void);
+
+/* operation log (oplog.c) */
+extern void rig_log_append(int64 version, int64 epoch, const char *method,
+						   Jsonb *data, text *idem_key, TimestampTz op_time,
+						   const char *origin);
+extern bool rig_log_find_key(text *idem_key, int64 *version);
+
+/* node state (node.c) */
+extern int64 rig_node_epoch(void);
+extern bool rig_node_is_replica(void);
+extern const char *rig_node_primary_name(void);
+extern void rig_node_init(void);
+
+/* resource and key locks (locks.c) */
+extern void rig_lock_resources(ArrayType *names, const char *method);
+extern void rig_lock_idempotency_key(text *key);
+
+/* transaction state (xact.c) */
+extern void rig_xact_init(void);
+extern void rig_xact_register_op(int64 version, const char *method,
+								 Jsonb *data, text *idem_key,
+								 TimestampTz op_time);
+extern bool rig_xact_has_ops(void);
+extern bool rig_in_handler(void);
+extern void rig_handler_enter(int64 version, TimestampTz op_time,
+							  int64 *save_version, TimestampTz *save_time);
+extern void rig_handler_leave(int64 save_version, TimestampTz save_time);
+
+#endif							/* RIG_H */

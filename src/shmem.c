@@ -1,0 +1,250 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  rig's shared memory: in-flight versions and the watermark.
+ *
+ * Each process that writes log records owns one slot, indexed by its
+ * pgprocno, holding the smallest version its open transaction may still
+ * commit (0 when none).  The watermark is the smallest such version minus
+ * one, or the last assigned version when no slot is set.
+ *
+ * A writer publishes a lower bound for its version (last assigned + 1)
+ * before it draws from the sequence, so a reader that scanned the slots
+ * before the publication read a last-assigned value below that version.
+ * Readers therefore load last_assigned first and scan the slots second.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/shmem.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/twophase.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/syscache.h"
+
+#include "rig.h"
+
+typedef struct RigShared
+{
+	LWLock	   *init_lock;		/* serializes loading last_assigned */
+	pg_atomic_uint32 initialized;	/* last_assigned loaded from the sequence */
+	pg_atomic_uint64 last_assigned; /* highest version handed out so far */
+	int			nslots;
+	pg_atomic_uint64 slots[FLEXIBLE_ARRAY_MEMBER];	/* per pgprocno */
+} RigShared;
+
+static RigShared *rig_shared = NULL;
+
+static int	rig_total_procs(void);
+static Size rig_shmem_size(void);
+static void rig_ensure_loaded(void);
+static Oid	rig_rel_owner(Oid relid);
+static pg_atomic_uint64 *rig_my_slot(void);
+
+/* Every PGPROC, including prepared transactions' dummies, may own a slot. */
+static int
+rig_total_procs(void)
+{
+	return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts;
+}
+
+/* Size of RigShared with one slot per PGPROC. */
+static Size
+rig_shmem_size(void)
+{
+	return add_size(offsetof(RigShared, slots),
+					mul_size(rig_total_procs(), sizeof(pg_atomic_uint64)));
+}
+
+/* Reserve the memory and the init lock; called from shmem_request_hook. */
+void
+rig_shmem_request(void)
+{
+	RequestAddinShmemSpace(rig_shmem_size());
+	RequestNamedLWLockTranche("rig", 1);
+}
+
+/* Create or attach to the shared state; called from shmem_startup_hook. */
+void
+rig_shmem_startup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	rig_shared = ShmemInitStruct("rig", rig_shmem_size(), &found);
+	if (!found)
+	{
+		rig_shared->init_lock = &(GetNamedLWLockTranche("rig"))->lock;
+		pg_atomic_init_u32(&rig_shared->initialized, 0);
+		pg_atomic_init_u64(&rig_shared->last_assigned, 0);
+		rig_shared->nslots = rig_total_procs();
+		for (int i = 0; i < rig_shared->nslots; i++)
+			pg_atomic_init_u64(&rig_shared->slots[i], 0);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * After a restart last_assigned starts at zero: load it once from the
+ * version sequence (whose on-disk value is never behind what was handed out).
+ */
+static void
+rig_ensure_loaded(void)
+{
+	Oid			seqoid;
+	Oid			save_userid;
+	int			save_sec;
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		last;
+
+	if (rig_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rig's shared memory is not initialized"),
+				 errhint("Add rig to shared_preload_libraries and restart the server.")));
+
+	if (pg_atomic_read_u32(&rig_shared->initialized))
+		return;
+
+	seqoid = rig_relid("version_seq");
+
+	LWLockAcquire(rig_shared->init_lock, LW_EXCLUSIVE);
+	if (!pg_atomic_read_u32(&rig_shared->initialized))
+	{
+		/*
+		 * Read the sequence as its owner, whoever asks for the watermark.  An
+		 * error unwinds the user id with the (sub)transaction abort.
+		 */
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(rig_rel_owner(seqoid),
+							   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+		fcinfo->args[0].value = ObjectIdGetDatum(seqoid);
+		fcinfo->args[0].isnull = false;
+		last = pg_sequence_last_value(fcinfo);
+		SetUserIdAndSecContext(save_userid, save_sec);
+
+		rig_note_assigned(fcinfo->isnull ? 0 : DatumGetInt64(last));
+		pg_atomic_write_u32(&rig_shared->initialized, 1);
+	}
+	LWLockRelease(rig_shared->init_lock);
+}
+
+/* Owner of a relation. */
+static Oid
+rig_rel_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* This process's slot. */
+static pg_atomic_uint64 *
+rig_my_slot(void)
+{
+	Assert(MyProc != NULL && MyProc->pgprocno < rig_shared->nslots);
+	return &rig_shared->slots[MyProc->pgprocno];
+}
+
+/*
+ * Publish a lower bound for the version about to be drawn, unless this
+ * transaction already holds a smaller one.  Must precede nextval().
+ */
+void
+rig_inflight_reserve(void)
+{
+	pg_atomic_uint64 *slot;
+
+	rig_ensure_loaded();
+	slot = rig_my_slot();
+	if (pg_atomic_read_u64(slot) == 0)
+	{
+		pg_atomic_write_u64(slot,
+							pg_atomic_read_u64(&rig_shared->last_assigned) + 1);
+		pg_memory_barrier();
+	}
+}
+
+/* Record this transaction's smallest live version; 0 clears the slot. */
+void
+rig_inflight_set_min(int64 version)
+{
+	if (rig_shared == NULL || MyProc == NULL)
+		return;
+	pg_atomic_write_u64(rig_my_slot(), (uint64) version);
+}
+
+/* Raise last_assigned to version (never lowers it). */
+void
+rig_note_assigned(int64 version)
+{
+	uint64		cur = pg_atomic_read_u64(&rig_shared->last_assigned);
+
+	while (cur < (uint64) version)
+	{
+		if (pg_atomic_compare_exchange_u64(&rig_shared->last_assigned,
+										   &cur, (uint64) version))
+			break;
+	}
+}
+
+/* Highest version such that every version at or below it is final. */
+int64
+rig_compute_watermark(void)
+{
+	uint64		last;
+	uint64		min = PG_UINT64_MAX;
+
+	rig_ensure_loaded();
+	last = pg_atomic_read_u64(&rig_shared->last_assigned);
+	pg_memory_barrier();
+	for (int i = 0; i < rig_shared->nslots; i++)
+	{
+		uint64		v = pg_atomic_read_u64(&rig_shared->slots[i]);
+
+		if (v != 0 && v < min)
+			min = v;
+	}
+	if (min == PG_UINT64_MAX)
+		return (int64) last;
+	return (int64) Min(last, min - 1);
+}
+
+/* Highest version handed out so far (committed or not). */
+int64
+rig_last_assigned(void)
+{
+	rig_ensure_loaded();
+	return (int64) pg_atomic_read_u64(&rig_shared->last_assigned);
+}
+
+/* Number of processes with a version in flight, for rig.status. */
+int
+rig_inflight_count(void)
+{
+	int			n = 0;
+
+	rig_ensure_loaded();
+	for (int i = 0; i < rig_shared->nslots; i++)
+		if (pg_atomic_read_u64(&rig_shared->slots[i]) != 0)
+			n++;
+	return n;
+}

@@ -1,0 +1,236 @@
+/*-------------------------------------------------------------------------
+ *
+ * write.c
+ *	  The write path on the primary: rig_do().
+ *
+ * Order inside rig_do(): check the node may write, dedupe by idempotency
+ * key, look up the handler, validate, lock resources, take a version,
+ * append to rig.log, apply.  The version is drawn after the resource locks
+ * are granted, so ops sharing a resource get versions in commit order.  The
+ * apply handler runs with a snapshot taken after the locks, so it sees
+ * every op that committed before them, as a replica applying in version
+ * order would.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/write.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/xact.h"
+#include "commands/sequence.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "rig.h"
+
+/* Longest idempotency key, in bytes (it lives in a btree index) */
+#define RIG_MAX_IDEM_KEY_LEN	512
+
+/* True while rig_do() runs, so handlers cannot nest another rig_do() */
+static bool rig_do_active = false;
+
+static int64 rig_do_op(FunctionCallInfo fcinfo);
+static void rig_check_can_write(void);
+static void rig_check_op_args(FunctionCallInfo fcinfo);
+static void rig_call_validate(RigHandler *handler, Jsonb *data);
+static void rig_call_resources(RigHandler *handler, Jsonb *data);
+static void rig_call_apply(RigHandler *handler, int64 version,
+						   TimestampTz op_time, Jsonb *data);
+
+PG_FUNCTION_INFO_V1(rig_do);
+
+/* Refuse writes where rig cannot order them: replicas, handlers, old snapshots. */
+static void
+rig_check_can_write(void)
+{
+	if (rig_do_active)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rig_do() cannot be called from a rig handler"),
+				 errdetail("A handler's effects must follow from its own operation only, on every node.")));
+
+	if (rig_node_is_replica())
+	{
+		const char *primary = rig_node_primary_name();
+
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("rig_do() is not allowed on a replica"),
+				 errdetail("This node applies operations from its primary \"%s\" only.",
+						   primary ? primary : "?"),
+				 errhint("Send writes to the primary \"%s\".", primary ? primary : "?")));
+	}
+
+	if (XactIsoLevel != XACT_READ_COMMITTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rig_do() requires the READ COMMITTED isolation level"),
+				 errdetail("rig applies each operation with a snapshot taken after its resource locks; an older transaction snapshot would compute what a replica would not."),
+				 errhint("Run rig_do() in a READ COMMITTED transaction (SET TRANSACTION ISOLATION LEVEL READ COMMITTED).")));
+}
+
+/* NULLs and oversized input are refused before anything is locked. */
+static void
+rig_check_op_args(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("method must not be NULL")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("data must not be NULL"),
+				 errhint("Pass '{}' for an operation without data.")));
+	if (toast_raw_datum_size(PG_GETARG_DATUM(1)) > (Size) rig_max_payload)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("operation data is too large"),
+				 errdetail("The data takes %zu bytes; rig.max_payload is %d bytes.",
+						   toast_raw_datum_size(PG_GETARG_DATUM(1)), rig_max_payload),
+				 errhint("Store large objects elsewhere and pass a reference, or raise rig.max_payload.")));
+	if (!PG_ARGISNULL(2))
+	{
+		Size		keylen = toast_raw_datum_size(PG_GETARG_DATUM(2)) - VARHDRSZ;
+
+		if (keylen == 0 || keylen > RIG_MAX_IDEM_KEY_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("idempotency key must be 1 to %d bytes long", RIG_MAX_IDEM_KEY_LEN)));
+	}
+}
+
+/* Run the validate handler, if any: raising rejects the op. */
+static void
+rig_call_validate(RigHandler *handler, Jsonb *data)
+{
+	if (OidIsValid(handler->validate_oid))
+		(void) FunctionCall1(&handler->validate, JsonbPGetDatum(data));
+}
+
+/* Ask the resources handler what the op touches and lock it all. */
+static void
+rig_call_resources(RigHandler *handler, Jsonb *data)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		result;
+
+	if (!OidIsValid(handler->resources_oid))
+		return;
+	InitFunctionCallInfoData(*fcinfo, &handler->resources, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = JsonbPGetDatum(data);
+	fcinfo->args[0].isnull = false;
+	result = FunctionCallInvoke(fcinfo);
+	if (!fcinfo->isnull)
+		rig_lock_resources(DatumGetArrayTypeP(result), handler->method);
+}
+
+/*
+ * Run the apply handler under a snapshot taken now (after the locks), with
+ * rig_version() and rig_op_time() answering for this op.
+ */
+static void
+rig_call_apply(RigHandler *handler, int64 version, TimestampTz op_time,
+			   Jsonb *data)
+{
+	LOCAL_FCINFO(fcinfo, 2);
+	int64		save_version;
+	TimestampTz save_time;
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rig_handler_enter(version, op_time, &save_version, &save_time);
+	PG_TRY();
+	{
+		InitFunctionCallInfoData(*fcinfo, &handler->apply, 2, InvalidOid, NULL, NULL);
+		fcinfo->args[0].value = Int64GetDatum(version);
+		fcinfo->args[0].isnull = false;
+		fcinfo->args[1].value = JsonbPGetDatum(data);
+		fcinfo->args[1].isnull = false;
+		(void) FunctionCallInvoke(fcinfo);
+	}
+	PG_CATCH();
+	{
+		rig_handler_leave(save_version, save_time);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	rig_handler_leave(save_version, save_time);
+	PopActiveSnapshot();
+	CommandCounterIncrement();
+}
+
+/* SQL: validate, lock, version, log and apply one operation. */
+Datum
+rig_do(PG_FUNCTION_ARGS)
+{
+	volatile int64 version = 0;
+
+	rig_check_op_args(fcinfo);
+	rig_check_can_write();
+	rig_do_active = true;
+	PG_TRY();
+	{
+		version = rig_do_op(fcinfo);
+	}
+	PG_CATCH();
+	{
+		rig_do_active = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	rig_do_active = false;
+	PG_RETURN_INT64(version);
+}
+
+/* The body of rig_do(), once its arguments and the node were checked. */
+static int64
+rig_do_op(FunctionCallInfo fcinfo)
+{
+	char	   *method;
+	Jsonb	   *data;
+	text	   *key = NULL;
+	RigHandler *handler;
+	int64		version;
+	TimestampTz op_time;
+
+	method = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	data = PG_GETARG_JSONB_P(1);
+
+	if (!PG_ARGISNULL(2))
+	{
+		key = PG_GETARG_TEXT_PP(2);
+		rig_lock_idempotency_key(key);
+		if (rig_log_find_key(key, &version))
+			return version;
+	}
+
+	handler = rig_lookup_handler(method);
+	if (handler == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("method \"%s\" is not registered", method),
+				 errhint("Register it with rig_register(); rig.handlers lists the registered methods.")));
+
+	rig_call_validate(handler, data);
+	rig_call_resources(handler, data);
+
+	rig_inflight_reserve();
+	version = nextval_internal(rig_relid("version_seq"), false);
+	rig_note_assigned(version);
+	op_time = GetCurrentTimestamp();
+	rig_xact_register_op(version, method, data, key, op_time);
+
+	rig_log_append(version, rig_node_epoch(), method, data, key, op_time,
+				   rig_node_name());
+	rig_call_apply(handler, version, op_time, data);
+
+	return version;
+}

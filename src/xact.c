@@ -1,0 +1,228 @@
+/*-------------------------------------------------------------------------
+ *
+ * xact.c
+ *	  Transaction state of rig: the operations a transaction wrote, the
+ *	  handler context, and the transaction callbacks that end them.
+ *
+ * Every rig_do() call appends its operation to a list kept in
+ * TopTransactionContext, tagged with the subtransaction that wrote it.  A
+ * subtransaction that aborts takes its operations (and their in-flight
+ * versions) with it; one that commits hands them to its parent.  The
+ * callbacks clear the shared in-flight slot once the commit or abort is
+ * visible, and refuse PREPARE TRANSACTION of a transaction with rig
+ * operations: rig runs two-phase commit itself.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/xact.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "nodes/pg_list.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "rig.h"
+
+/* One operation written by the current transaction. */
+typedef struct RigOp
+{
+	int64		version;
+	TimestampTz op_time;
+	SubTransactionId subid;
+	char	   *method;
+	Jsonb	   *data;
+	text	   *idem_key;		/* NULL when the op has none */
+} RigOp;
+
+/* Operations of the open transaction, in the order they were written. */
+static List *rig_xact_ops = NIL;
+
+/* Version and op_time of the handler being applied (0 outside one). */
+static int64 rig_current_version = 0;
+static TimestampTz rig_current_op_time = 0;
+
+static void rig_xact_callback(XactEvent event, void *arg);
+static void rig_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								 SubTransactionId parentSubid, void *arg);
+static void rig_xact_reset(void);
+static void rig_publish_min(void);
+
+PG_FUNCTION_INFO_V1(rig_version);
+PG_FUNCTION_INFO_V1(rig_op_time);
+
+/* Hook rig into every transaction of this process. */
+void
+rig_xact_init(void)
+{
+	RegisterXactCallback(rig_xact_callback, NULL);
+	RegisterSubXactCallback(rig_subxact_callback, NULL);
+}
+
+/* Remember an op so commit can ship it and abort can forget it. */
+void
+rig_xact_register_op(int64 version, const char *method, Jsonb *data,
+					 text *idem_key, TimestampTz op_time)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	RigOp	   *op = palloc(sizeof(RigOp));
+
+	op->version = version;
+	op->op_time = op_time;
+	op->subid = GetCurrentSubTransactionId();
+	op->method = pstrdup(method);
+	op->data = (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(data));
+	op->idem_key = idem_key ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(idem_key)) : NULL;
+	rig_xact_ops = lappend(rig_xact_ops, op);
+	MemoryContextSwitchTo(old);
+
+	rig_publish_min();
+}
+
+/* True when the open transaction wrote rig operations. */
+bool
+rig_xact_has_ops(void)
+{
+	return rig_xact_ops != NIL;
+}
+
+/* Publish the smallest version still live in this transaction. */
+static void
+rig_publish_min(void)
+{
+	ListCell   *lc;
+	int64		min = 0;
+
+	foreach(lc, rig_xact_ops)
+	{
+		RigOp	   *op = lfirst(lc);
+
+		if (min == 0 || op->version < min)
+			min = op->version;
+	}
+	rig_inflight_set_min(min);
+}
+
+/* Forget the transaction's ops; its memory goes with TopTransactionContext. */
+static void
+rig_xact_reset(void)
+{
+	rig_xact_ops = NIL;
+	rig_current_version = 0;
+	rig_current_op_time = 0;
+	rig_inflight_set_min(0);
+}
+
+/* End of a top-level transaction: refuse PREPARE, clear state after the end. */
+static void
+rig_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			if (rig_xact_ops != NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that has run rig_do()"),
+						 errdetail("rig commits its operations on this node and its peers with its own two-phase commit."),
+						 errhint("Use COMMIT; rig prepares the transaction on its peers itself.")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* the commit or abort is visible now: the versions are final */
+			if (rig_xact_ops != NIL || rig_current_version != 0)
+				rig_xact_reset();
+			else
+				rig_inflight_set_min(0);
+			break;
+		default:
+			break;
+	}
+}
+
+/* A savepoint rolled back takes its ops with it; a released one passes them up. */
+static void
+rig_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, rig_xact_ops)
+		{
+			RigOp	   *op = lfirst(lc);
+
+			if (op->subid == mySubid)
+				op->subid = parentSubid;
+		}
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		foreach(lc, rig_xact_ops)
+		{
+			RigOp	   *op = lfirst(lc);
+
+			if (op->subid == mySubid)
+				rig_xact_ops = foreach_delete_current(rig_xact_ops, lc);
+		}
+		rig_current_version = 0;
+		rig_current_op_time = 0;
+		rig_publish_min();
+	}
+}
+
+/* True while a handler runs in this process. */
+bool
+rig_in_handler(void)
+{
+	return rig_current_version != 0;
+}
+
+/* Make version and op_time visible to rig_version() / rig_op_time(). */
+void
+rig_handler_enter(int64 version, TimestampTz op_time,
+				  int64 *save_version, TimestampTz *save_time)
+{
+	*save_version = rig_current_version;
+	*save_time = rig_current_op_time;
+	rig_current_version = version;
+	rig_current_op_time = op_time;
+}
+
+/* Restore the outer handler context (handlers may call rig_do themselves). */
+void
+rig_handler_leave(int64 save_version, TimestampTz save_time)
+{
+	rig_current_version = save_version;
+	rig_current_op_time = save_time;
+}
+
+/* SQL: the version of the op whose handler is running. */
+Datum
+rig_version(PG_FUNCTION_ARGS)
+{
+	if (rig_current_version == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rig_version() can only be called inside a rig handler"),
+				 errhint("Handlers receive the version as their first argument too.")));
+	PG_RETURN_INT64(rig_current_version);
+}
+
+/* SQL: the primary's timestamp of the op whose handler is running. */
+Datum
+rig_op_time(PG_FUNCTION_ARGS)
+{
+	if (rig_current_version == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rig_op_time() can only be called inside a rig handler")));
+	PG_RETURN_TIMESTAMPTZ(rig_current_op_time);
+}
