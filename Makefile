@@ -5,6 +5,10 @@ MODULE_big = rig
 OBJS = \
 	src/rig.o \
 	src/catalog.o \
+	src/conn.o \
+	src/peer.o \
+	src/replica.o \
+	src/replicate.o \
 	src/shmem.o \
 	src/handlers.o \
 	src/locks.o \
@@ -16,7 +20,7 @@ OBJS = \
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 PGFILEDESC = "rig - versioned, replicated operation log"
 
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 SHLIB_LINK_INTERNAL = $(libpq)
 

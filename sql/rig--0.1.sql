@@ -77,7 +77,24 @@ COMMENT ON TABLE rig.epochs IS 'each epoch this node knows and the first version
 INSERT INTO rig.epochs (epoch, first_version) VALUES (1, 1);
 GRANT SELECT ON rig.epochs TO rig_reader;
 
+-- Peers of this primary.  conninfo may hold a password: no grants at all.
+CREATE TABLE rig.peers (
+	name			text PRIMARY KEY,
+	conninfo		text NOT NULL,
+	mode			text NOT NULL DEFAULT 'sync' CHECK (mode IN ('sync', 'semisync', 'async')),
+	added_at		timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE rig.peers IS 'replicas this primary commits on (superuser only: conninfo may hold passwords)';
+REVOKE ALL ON rig.peers FROM PUBLIC;
+
+-- The commit gate: every committing rig transaction holds it in ROW SHARE
+-- mode from PRE_COMMIT to the end; rig_add_peer / rig_drop_peer /
+-- rig_set_peer_mode take it EXCLUSIVE so no commit straddles a peer change.
+CREATE TABLE rig.commit_gate ();
+COMMENT ON TABLE rig.commit_gate IS 'lock target only: serializes peer changes against commits';
+
 SELECT pg_catalog.pg_extension_config_dump('rig.log', '');
+SELECT pg_catalog.pg_extension_config_dump('rig.peers', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.handlers', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.node', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.epochs', '');
@@ -182,7 +199,78 @@ CREATE FUNCTION rig_compact(before_version bigint)
 COMMENT ON FUNCTION rig_compact(bigint) IS
 	'delete final log records with version < before_version; returns how many';
 
+-- Peers
+
+CREATE FUNCTION rig_add_peer(name text, conninfo text, mode text DEFAULT 'sync')
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_add_peer'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_add_peer(text, text, text) IS
+	'check a node, make it this primary''s replica, catch it up and commit on it from now on';
+
+CREATE FUNCTION rig_drop_peer(name text)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_drop_peer'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION rig_drop_peer(text) IS 'stop committing on a peer';
+
+CREATE FUNCTION rig_set_peer_mode(name text, mode text)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_set_peer_mode'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_set_peer_mode(text, text) IS 'change a peer''s mode (sync, semisync, async)';
+
+CREATE FUNCTION rig_node_info(OUT node_name text, OUT role text, OUT primary_name text,
+							  OUT epoch bigint, OUT last_version bigint)
+	AS 'MODULE_PATHNAME', 'rig_node_info'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_node_info() IS 'this node''s name, role, primary, epoch and last version';
+
+CREATE FUNCTION rig_handler_fingerprints(OUT method text, OUT fingerprint text)
+	RETURNS SETOF record
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT h.method,
+		   md5(concat_ws(' | ', pg_get_functiondef(h.apply::oid),
+						 CASE WHEN h.validate IS NOT NULL THEN pg_get_functiondef(h.validate::oid) END,
+						 CASE WHEN h.resources IS NOT NULL THEN pg_get_functiondef(h.resources::oid) END))
+	  FROM rig.handlers h
+$$;
+COMMENT ON FUNCTION rig_handler_fingerprints() IS
+	'a hash of each method''s handler definitions; peers must match the primary';
+
+-- The peer side: only roles granted rig_replication.
+
+CREATE FUNCTION rig_become_replica(primary_name text, epoch bigint)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_become_replica'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION rig_become_replica(text, bigint) IS
+	'called by a primary''s rig_add_peer: follow that primary from now on';
+
+CREATE FUNCTION rig_apply_remote(sender text, sender_epoch bigint, version bigint,
+								 epoch bigint, method text, data jsonb,
+								 idempotency_key text, op_time timestamptz, origin text)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_apply_remote'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text) IS
+	'called by this replica''s primary: apply one of its operations with its version';
+
 -- Privileges: nothing that writes is open to PUBLIC.
+REVOKE ALL ON FUNCTION rig_add_peer(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_drop_peer(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_set_peer_mode(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_become_replica(text, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_node_info() FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_handler_fingerprints() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rig_become_replica(text, bigint) TO rig_replication;
+GRANT EXECUTE ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text) TO rig_replication;
+GRANT EXECUTE ON FUNCTION rig_node_info() TO rig_reader;
+GRANT EXECUTE ON FUNCTION rig_handler_fingerprints() TO rig_reader;
+
 REVOKE ALL ON FUNCTION rig_register(text, regprocedure, regprocedure, regprocedure) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_unregister(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_do(text, jsonb, text) FROM PUBLIC;

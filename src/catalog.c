@@ -17,9 +17,12 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "rig.h"
 
@@ -100,4 +103,61 @@ rig_relid(const char *relname)
 		rig_nrels++;
 	}
 	return relid;
+}
+
+/* Owner of a relation. */
+Oid
+rig_rel_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* Global transaction id of a rig transaction: rig_<origin>_<epoch>_<xid>. */
+char *
+rig_make_gid(int64 epoch, FullTransactionId fxid)
+{
+	return psprintf("rig_%s_" INT64_FORMAT "_" UINT64_FORMAT,
+					rig_node_name(), epoch, U64FromFullTransactionId(fxid));
+}
+
+/*
+ * Names rig puts in GIDs, logs and messages (methods, nodes, peers) are
+ * kept to letters, digits and _ . - : / so they never need quoting.
+ */
+bool
+rig_identifier_ok(const char *name)
+{
+	size_t		len = strlen(name);
+
+	if (len == 0 || len > RIG_MAX_METHOD_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-' ||
+			  c == ':' || c == '/'))
+			return false;
+	}
+	return true;
+}
+
+/* Throw unless name is a valid rig identifier. */
+void
+rig_check_identifier(const char *what, const char *name)
+{
+	if (!rig_identifier_ok(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s \"%s\"", what, name),
+				 errdetail("A %s is 1 to %d characters: letters, digits and _ . - : /",
+						   what, RIG_MAX_METHOD_LEN)));
 }

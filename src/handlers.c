@@ -61,7 +61,6 @@ static void rig_handlers_relcache_cb(Datum arg, Oid relid);
 static void rig_handlers_proc_cb(Datum arg, int cacheid, uint32 hashvalue);
 static bool rig_load_handler(const char *method, RigHandler *entry);
 static void rig_check_handler_signature(Oid funcoid, RigHandlerKind kind);
-static void rig_check_method_name(text *method);
 static void rig_prepare_fmgr(RigHandler *entry);
 static void rig_check_execute(RigHandler *entry);
 
@@ -218,31 +217,6 @@ rig_check_execute(RigHandler *entry)
 	entry->checked_user = user;
 }
 
-/* Method names are identifiers-like, so logs and errors stay readable. */
-static void
-rig_check_method_name(text *method)
-{
-	char	   *name = text_to_cstring(method);
-	size_t		len = strlen(name);
-
-	if (len == 0 || len > RIG_MAX_METHOD_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("method name must be 1 to %d characters long", RIG_MAX_METHOD_LEN)));
-	for (size_t i = 0; i < len; i++)
-	{
-		char		c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-' ||
-			  c == ':' || c == '/'))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid method name \"%s\"", name),
-					 errdetail("Method names may contain only letters, digits and the characters _ . - : /")));
-	}
-}
-
 /* Human name of a handler kind, for messages. */
 static const char *
 rig_kind_name(RigHandlerKind kind)
@@ -317,7 +291,7 @@ rig_register(PG_FUNCTION_ARGS)
 				 errmsg("apply handler must not be NULL"),
 				 errhint("Every method needs an apply function (version bigint, data jsonb).")));
 	method = PG_GETARG_TEXT_PP(0);
-	rig_check_method_name(method);
+	rig_check_identifier("method name", text_to_cstring(method));
 	rig_check_handler_signature(PG_GETARG_OID(1), RIG_APPLY);
 	if (!PG_ARGISNULL(2))
 		rig_check_handler_signature(PG_GETARG_OID(2), RIG_VALIDATE);

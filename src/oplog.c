@@ -148,6 +148,13 @@ rig_watermark(PG_FUNCTION_ARGS)
 Datum
 rig_last_version(PG_FUNCTION_ARGS)
 {
+	PG_RETURN_INT64(rig_log_last_version());
+}
+
+/* Highest version in rig.log under a fresh snapshot (0 when empty). */
+int64
+rig_log_last_version(void)
+{
 	Relation	rel;
 	Relation	idx;
 	SysScanDesc scan;
@@ -171,7 +178,7 @@ rig_last_version(PG_FUNCTION_ARGS)
 	UnregisterSnapshot(snap);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
-	PG_RETURN_INT64(last);
+	return last;
 }
 
 /* SQL: delete final records below a version; returns how many went. */

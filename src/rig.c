@@ -39,6 +39,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
 static void rig_define_settings(void);
+static bool rig_check_node_name(char **newval, void **extra, GucSource source);
 static void rig_shmem_request_hook(void);
 static void rig_shmem_startup_hook(void);
 
@@ -64,6 +65,7 @@ _PG_init(void)
 	rig_xact_init();
 	rig_handlers_init();
 	rig_node_init();
+	rig_peer_init();
 }
 
 /* All GUCs in one place, so the prefix can be reserved after them. */
@@ -86,7 +88,7 @@ rig_define_settings(void)
 							   "",
 							   PGC_POSTMASTER,
 							   0,
-							   NULL, NULL, NULL);
+							   rig_check_node_name, NULL, NULL);
 
 	DefineCustomIntVariable("rig.sync_timeout",
 							"How long a commit waits for a sync peer to prepare.",
@@ -125,6 +127,17 @@ rig_define_settings(void)
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("rig");
+}
+
+/* Node names go into GIDs and peers' logs: keep them plain. */
+static bool
+rig_check_node_name(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' || rig_identifier_ok(*newval))
+		return true;
+	GUC_check_errdetail("rig.node_name may contain only letters, digits and _ . - : / (at most %d).",
+						RIG_MAX_METHOD_LEN);
+	return false;
 }
 
 /* Ask for rig's shared memory and locks before the postmaster sizes them. */

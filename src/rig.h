@@ -15,6 +15,8 @@
 #define RIG_H
 
 #include "fmgr.h"
+#include "access/transam.h"
+#include "nodes/pg_list.h"
 #include "datatype/timestamp.h"
 #include "storage/lock.h"
 #include "utils/jsonb.h"
@@ -67,6 +69,10 @@ extern void rig_handlers_init(void);
 /* catalog of rig's own relations (catalog.c) */
 extern Oid	rig_schema_oid(void);
 extern Oid	rig_relid(const char *relname);
+extern Oid	rig_rel_owner(Oid relid);
+extern bool rig_identifier_ok(const char *name);
+extern void rig_check_identifier(const char *what, const char *name);
+extern char *rig_make_gid(int64 epoch, FullTransactionId fxid);
 extern void rig_catalog_init(void);
 
 /* operation log (oplog.c) */
@@ -74,6 +80,7 @@ extern void rig_log_append(int64 version, int64 epoch, const char *method,
 						   Jsonb *data, text *idem_key, TimestampTz op_time,
 						   const char *origin);
 extern bool rig_log_find_key(text *idem_key, int64 *version);
+extern int64 rig_log_last_version(void);
 
 /* node state (node.c) */
 extern int64 rig_node_epoch(void);
@@ -81,15 +88,58 @@ extern bool rig_node_is_replica(void);
 extern const char *rig_node_primary_name(void);
 extern void rig_node_init(void);
 
+/* the write path (write.c) */
+extern void rig_call_resources(RigHandler *handler, Jsonb *data);
+extern void rig_call_apply(RigHandler *handler, int64 version,
+						   TimestampTz op_time, Jsonb *data);
+
+/* two-phase commit on the peers (replicate.c) */
+extern void rig_replicate_prepare(List *ops);
+extern void rig_replicate_commit(void);
+extern void rig_replicate_abort(void);
+
+/* peers of this primary (peer.c) */
+typedef enum RigPeerMode
+{
+	RIG_PEER_SYNC,
+	RIG_PEER_SEMISYNC,
+	RIG_PEER_ASYNC
+} RigPeerMode;
+
+typedef struct RigPeer
+{
+	char		name[NAMEDATALEN];
+	char	   *conninfo;
+	RigPeerMode mode;
+} RigPeer;
+
+extern List *rig_peer_list(void);
+extern void rig_peer_init(void);
+
 /* resource and key locks (locks.c) */
 extern void rig_lock_resources(ArrayType *names, const char *method);
 extern void rig_lock_idempotency_key(text *key);
 
+/* One operation written by the current transaction (xact.c) */
+typedef struct RigOp
+{
+	int64		version;
+	int64		epoch;
+	TimestampTz op_time;
+	SubTransactionId subid;
+	bool		remote;			/* applied for this replica's primary */
+	char	   *method;
+	Jsonb	   *data;
+	text	   *idem_key;		/* NULL when the op has none */
+	char	   *origin;
+} RigOp;
+
 /* transaction state (xact.c) */
 extern void rig_xact_init(void);
-extern void rig_xact_register_op(int64 version, const char *method,
+extern void rig_xact_register_op(int64 version, int64 epoch, const char *method,
 								 Jsonb *data, text *idem_key,
-								 TimestampTz op_time);
+								 TimestampTz op_time, const char *origin,
+								 bool remote);
 extern bool rig_xact_has_ops(void);
 extern bool rig_in_handler(void);
 extern void rig_handler_enter(int64 version, TimestampTz op_time,

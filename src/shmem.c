@@ -22,9 +22,7 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "access/twophase.h"
-#include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
@@ -32,7 +30,6 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
-#include "utils/syscache.h"
 
 #include "rig.h"
 
@@ -50,7 +47,6 @@ static RigShared *rig_shared = NULL;
 static int	rig_total_procs(void);
 static Size rig_shmem_size(void);
 static void rig_ensure_loaded(void);
-static Oid	rig_rel_owner(Oid relid);
 static pg_atomic_uint64 *rig_my_slot(void);
 
 /* Every PGPROC, including prepared transactions' dummies, may own a slot. */
@@ -142,20 +138,6 @@ rig_ensure_loaded(void)
 	LWLockRelease(rig_shared->init_lock);
 }
 
-/* Owner of a relation. */
-static Oid
-rig_rel_owner(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /* This process's slot. */
 static pg_atomic_uint64 *
 rig_my_slot(void)
@@ -190,6 +172,7 @@ rig_inflight_set_min(int64 version)
 	if (rig_shared == NULL || MyProc == NULL)
 		return;
 	pg_atomic_write_u64(rig_my_slot(), (uint64) version);
+	pg_memory_barrier();
 }
 
 /* Raise last_assigned to version (never lowers it). */

@@ -40,9 +40,6 @@ static int64 rig_do_op(FunctionCallInfo fcinfo);
 static void rig_check_can_write(void);
 static void rig_check_op_args(FunctionCallInfo fcinfo);
 static void rig_call_validate(RigHandler *handler, Jsonb *data);
-static void rig_call_resources(RigHandler *handler, Jsonb *data);
-static void rig_call_apply(RigHandler *handler, int64 version,
-						   TimestampTz op_time, Jsonb *data);
 
 PG_FUNCTION_INFO_V1(rig_do);
 
@@ -116,7 +113,7 @@ rig_call_validate(RigHandler *handler, Jsonb *data)
 }
 
 /* Ask the resources handler what the op touches and lock it all. */
-static void
+void
 rig_call_resources(RigHandler *handler, Jsonb *data)
 {
 	LOCAL_FCINFO(fcinfo, 1);
@@ -136,7 +133,7 @@ rig_call_resources(RigHandler *handler, Jsonb *data)
  * Run the apply handler under a snapshot taken now (after the locks), with
  * rig_version() and rig_op_time() answering for this op.
  */
-static void
+void
 rig_call_apply(RigHandler *handler, int64 version, TimestampTz op_time,
 			   Jsonb *data)
 {
@@ -199,6 +196,7 @@ rig_do_op(FunctionCallInfo fcinfo)
 	text	   *key = NULL;
 	RigHandler *handler;
 	int64		version;
+	int64		epoch;
 	TimestampTz op_time;
 
 	method = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -226,9 +224,11 @@ rig_do_op(FunctionCallInfo fcinfo)
 	version = nextval_internal(rig_relid("version_seq"), false);
 	rig_note_assigned(version);
 	op_time = GetCurrentTimestamp();
-	rig_xact_register_op(version, method, data, key, op_time);
+	epoch = rig_node_epoch();
+	rig_xact_register_op(version, epoch, method, data, key, op_time,
+						 rig_node_name(), false);
 
-	rig_log_append(version, rig_node_epoch(), method, data, key, op_time,
+	rig_log_append(version, epoch, method, data, key, op_time,
 				   rig_node_name());
 	rig_call_apply(handler, version, op_time, data);
 

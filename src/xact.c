@@ -29,17 +29,6 @@
 
 #include "rig.h"
 
-/* One operation written by the current transaction. */
-typedef struct RigOp
-{
-	int64		version;
-	TimestampTz op_time;
-	SubTransactionId subid;
-	char	   *method;
-	Jsonb	   *data;
-	text	   *idem_key;		/* NULL when the op has none */
-} RigOp;
-
 /* Operations of the open transaction, in the order they were written. */
 static List *rig_xact_ops = NIL;
 
@@ -51,6 +40,7 @@ static void rig_xact_callback(XactEvent event, void *arg);
 static void rig_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								 SubTransactionId parentSubid, void *arg);
 static void rig_xact_reset(void);
+static bool rig_xact_has_local_ops(void);
 static void rig_publish_min(void);
 
 PG_FUNCTION_INFO_V1(rig_version);
@@ -66,15 +56,19 @@ rig_xact_init(void)
 
 /* Remember an op so commit can ship it and abort can forget it. */
 void
-rig_xact_register_op(int64 version, const char *method, Jsonb *data,
-					 text *idem_key, TimestampTz op_time)
+rig_xact_register_op(int64 version, int64 epoch, const char *method,
+					 Jsonb *data, text *idem_key, TimestampTz op_time,
+					 const char *origin, bool remote)
 {
 	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 	RigOp	   *op = palloc(sizeof(RigOp));
 
 	op->version = version;
+	op->epoch = epoch;
 	op->op_time = op_time;
 	op->subid = GetCurrentSubTransactionId();
+	op->remote = remote;
+	op->origin = pstrdup(origin);
 	op->method = pstrdup(method);
 	op->data = (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(data));
 	op->idem_key = idem_key ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(idem_key)) : NULL;
@@ -89,6 +83,20 @@ bool
 rig_xact_has_ops(void)
 {
 	return rig_xact_ops != NIL;
+}
+
+/* True when this transaction ran rig_do() (not only applied remote ops). */
+static bool
+rig_xact_has_local_ops(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, rig_xact_ops)
+	{
+		if (!((RigOp *) lfirst(lc))->remote)
+			return true;
+	}
+	return false;
 }
 
 /* Publish the smallest version still live in this transaction. */
@@ -118,14 +126,22 @@ rig_xact_reset(void)
 	rig_inflight_set_min(0);
 }
 
-/* End of a top-level transaction: refuse PREPARE, clear state after the end. */
+/*
+ * End of a top-level transaction: prepare on the peers before the local
+ * commit, finish them after it, refuse PREPARE, and clear the in-flight
+ * slot once the outcome is visible.
+ */
 static void
 rig_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (rig_xact_has_local_ops())
+				rig_replicate_prepare(rig_xact_ops);
+			break;
 		case XACT_EVENT_PRE_PREPARE:
-			if (rig_xact_ops != NIL)
+			if (rig_xact_has_local_ops())
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot PREPARE a transaction that has run rig_do()"),
@@ -133,13 +149,17 @@ rig_xact_callback(XactEvent event, void *arg)
 						 errhint("Use COMMIT; rig prepares the transaction on its peers itself.")));
 			break;
 		case XACT_EVENT_COMMIT:
+			if (rig_xact_ops != NIL)
+				rig_replicate_commit();
+			rig_xact_reset();
+			break;
 		case XACT_EVENT_ABORT:
+			rig_replicate_abort();
+			rig_xact_reset();
+			break;
 		case XACT_EVENT_PREPARE:
-			/* the commit or abort is visible now: the versions are final */
-			if (rig_xact_ops != NIL || rig_current_version != 0)
-				rig_xact_reset();
-			else
-				rig_inflight_set_min(0);
+			/* a replica's prepared ops: the transaction is no longer ours */
+			rig_xact_reset();
 			break;
 		default:
 			break;

@@ -1,0 +1,377 @@
+/*-------------------------------------------------------------------------
+ *
+ * conn.c
+ *	  libpq connections from a backend to rig's peers.
+ *
+ * One cached connection per backend per peer, non-blocking.  Every wait
+ * goes through WaitLatchOrSocket with a deadline, so a peer that is down or
+ * hung costs a writer at most rig.sync_timeout, and a cancel request is
+ * served while waiting.  Waits on the commit path (after the local commit)
+ * must not throw: they take interruptible = false and simply give up when
+ * an interrupt is pending or the deadline passes, leaving the peer's
+ * prepared transaction to the resolver.  A connection whose protocol state
+ * is unknown (an error or timeout mid-exchange) is closed, never reused.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/conn.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/fd.h"
+#include "storage/latch.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "conn.h"
+#include "rig.h"
+
+static HTAB *rig_conn_cache = NULL;
+
+static long rig_ms_left(TimestampTz deadline);
+static bool rig_conn_wait(RigConn *rc, int io_flags, TimestampTz deadline,
+						  bool interruptible);
+static void rig_conn_close(RigConn *rc);
+
+/* Deadline rig.sync_timeout from now. */
+TimestampTz
+rig_deadline(int timeout_ms)
+{
+	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+}
+
+/* Milliseconds until deadline (0 when it passed). */
+static long
+rig_ms_left(TimestampTz deadline)
+{
+	long		ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+
+	return ms < 0 ? 0 : ms;
+}
+
+/*
+ * Wait until the socket is ready for io_flags, the deadline passes or an
+ * interrupt comes.  Returns false on timeout (or, when not interruptible,
+ * on a pending interrupt); throws on interrupts otherwise.
+ */
+static bool
+rig_conn_wait(RigConn *rc, int io_flags, TimestampTz deadline,
+			  bool interruptible)
+{
+	for (;;)
+	{
+		int			ev;
+		long		left = rig_ms_left(deadline);
+
+		if (left <= 0)
+			return false;
+		ev = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | io_flags,
+							   PQsocket(rc->conn), left, PG_WAIT_EXTENSION);
+		if (ev & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			if (interruptible)
+				CHECK_FOR_INTERRUPTS();
+			else if (InterruptPending)
+				return false;
+		}
+		if (ev & io_flags)
+			return true;
+	}
+}
+
+/* Forget a connection: its state is unknown or it is no longer wanted. */
+static void
+rig_conn_close(RigConn *rc)
+{
+	if (rc->conn != NULL)
+	{
+		PQfinish(rc->conn);
+		ReleaseExternalFD();
+		rc->conn = NULL;
+	}
+	rc->state = RIG_CONN_IDLE;
+	rc->stmt_prepared = false;
+}
+
+/* Drop a connection after a failure, from any path (never throws). */
+void
+rig_conn_discard(RigConn *rc)
+{
+	rig_conn_close(rc);
+}
+
+/*
+ * The cached connection to a peer, opened (within the deadline) if needed.
+ * A conninfo change since the connection was made reconnects.
+ */
+RigConn *
+rig_conn_get(const char *peer, const char *conninfo, TimestampTz deadline)
+{
+	RigConn    *rc;
+	bool		found;
+	uint32		hash = hash_bytes((const unsigned char *) conninfo, strlen(conninfo));
+
+	if (rig_conn_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(RigConn);
+		rig_conn_cache = hash_create("rig peer connections", 8, &ctl,
+									 HASH_ELEM | HASH_STRINGS);
+	}
+	rc = hash_search(rig_conn_cache, peer, HASH_ENTER, &found);
+	if (!found)
+	{
+		rc->conn = NULL;
+		rc->state = RIG_CONN_IDLE;
+		rc->stmt_prepared = false;
+	}
+	/* the answer to a COMMIT PREPARED we did not wait for may be pending */
+	if (rc->conn != NULL && rc->state == RIG_CONN_FINISHING)
+	{
+		PGresult   *res;
+		bool		timed_out;
+
+		while ((res = rig_conn_result(rc, deadline, true, &timed_out)) != NULL)
+			PQclear(res);
+		if (!timed_out)
+			rc->state = RIG_CONN_IDLE;
+	}
+	if (rc->conn != NULL &&
+		(rc->conninfo_hash != hash || PQstatus(rc->conn) != CONNECTION_OK ||
+		 rc->state != RIG_CONN_IDLE))
+		rig_conn_close(rc);
+	if (rc->conn == NULL)
+	{
+		rig_conn_open(rc, peer, conninfo, deadline);
+		rc->conninfo_hash = hash;
+	}
+	return rc;
+}
+
+/* Open a non-blocking connection within the deadline, or throw 08001. */
+void
+rig_conn_open(RigConn *rc, const char *peer, const char *conninfo,
+			  TimestampTz deadline)
+{
+	const char *keys[] = {"dbname", "application_name", NULL};
+	const char *vals[] = {conninfo, "rig", NULL};
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	if (!AcquireExternalFD())
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to peer \"%s\"", peer),
+				 errdetail("There are too many open files on the local server."),
+				 errhint("Raise max_files_per_process or \"ulimit -n\".")));
+
+	rc->conn = PQconnectStartParams(keys, vals, true);
+	rc->state = RIG_CONN_IDLE;
+	rc->stmt_prepared = false;
+	strlcpy(rc->peer, peer, sizeof(rc->peer));
+	if (rc->conn == NULL)
+	{
+		ReleaseExternalFD();
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory while connecting to peer \"%s\"", peer)));
+	}
+
+	while (PQstatus(rc->conn) != CONNECTION_BAD &&
+		   st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
+	{
+		/* a cancel here leaves rc half-open: its owner closes it */
+		if (!rig_conn_wait(rc, st == PGRES_POLLING_READING ?
+						   WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE,
+						   deadline, true))
+		{
+			rig_conn_close(rc);
+			ereport(ERROR,
+					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+					 errmsg("could not connect to peer \"%s\": timed out", peer),
+					 errdetail("No connection within rig.sync_timeout (%d ms).", rig_sync_timeout),
+					 errhint("Check that the peer is running and reachable, or drop it with rig_drop_peer().")));
+		}
+		st = PQconnectPoll(rc->conn);
+	}
+
+	if (PQstatus(rc->conn) != CONNECTION_OK)
+	{
+		char	   *msg = pchomp(PQerrorMessage(rc->conn));
+
+		rig_conn_close(rc);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to peer \"%s\"", peer),
+				 errdetail_internal("%s", msg),
+				 errhint("Check that the peer is running and its conninfo in rig.peers is right.")));
+	}
+	if (PQsetnonblocking(rc->conn, 1) != 0)
+	{
+		rig_conn_close(rc);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not make the connection to peer \"%s\" non-blocking", peer)));
+	}
+}
+
+/* Push everything queued in libpq to the socket; false on timeout/failure. */
+bool
+rig_conn_flush(RigConn *rc, TimestampTz deadline, bool interruptible)
+{
+	for (;;)
+	{
+		int			r = PQflush(rc->conn);
+
+		if (r == 0)
+			return true;
+		if (r < 0)
+			return false;
+		/* the peer may be sending while we write: read to avoid deadlock */
+		if (!rig_conn_wait(rc, WL_SOCKET_WRITEABLE | WL_SOCKET_READABLE,
+						   deadline, interruptible))
+			return false;
+		if (PQconsumeInput(rc->conn) == 0)
+			return false;
+	}
+}
+
+/*
+ * Next result of the connection, waiting within the deadline.  Sets
+ * *timed_out and returns NULL when the deadline passed (or an interrupt is
+ * pending, when not interruptible); returns NULL with *timed_out false at
+ * the end of a query's results or when the connection broke.
+ */
+PGresult *
+rig_conn_result(RigConn *rc, TimestampTz deadline, bool interruptible,
+				bool *timed_out)
+{
+	*timed_out = false;
+	while (PQisBusy(rc->conn))
+	{
+		if (!rig_conn_wait(rc, WL_SOCKET_READABLE, deadline, interruptible))
+		{
+			*timed_out = true;
+			return NULL;
+		}
+		if (PQconsumeInput(rc->conn) == 0)
+			break;
+	}
+	return PQgetResult(rc->conn);
+}
+
+/* Run one command and wait for its end; false on timeout or failure. */
+bool
+rig_conn_exec_quiet(RigConn *rc, const char *sql, TimestampTz deadline)
+{
+	PGresult   *res;
+	bool		timed_out;
+	bool		ok = true;
+
+	if (rc->conn == NULL || !PQsendQuery(rc->conn, sql) ||
+		!rig_conn_flush(rc, deadline, false))
+		return false;
+	while ((res = rig_conn_result(rc, deadline, false, &timed_out)) != NULL)
+	{
+		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+			PQresultStatus(res) != PGRES_TUPLES_OK)
+			ok = false;
+		PQclear(res);
+	}
+	return ok && !timed_out && PQstatus(rc->conn) == CONNECTION_OK;
+}
+
+/*
+ * Run a query with text parameters and return its last result, throwing
+ * with the peer's own SQLSTATE and message when it fails.
+ */
+PGresult *
+rig_conn_query(RigConn *rc, const char *sql, int nparams,
+			   const char *const *params, TimestampTz deadline)
+{
+	PGresult   *res;
+	PGresult   *last = NULL;
+	bool		timed_out;
+
+	if (!PQsendQueryParams(rc->conn, sql, nparams, NULL, params, NULL, NULL, 0) ||
+		!rig_conn_flush(rc, deadline, true))
+		rig_conn_fail(rc, NULL, "send a query to");
+	for (;;)
+	{
+		res = rig_conn_result(rc, deadline, true, &timed_out);
+		if (res == NULL)
+			break;
+		PQclear(last);
+		last = res;
+	}
+	if (timed_out || last == NULL)
+	{
+		PQclear(last);
+		rig_conn_fail(rc, NULL, timed_out ? "hear back in time from" : "read from");
+	}
+	if (PQresultStatus(last) != PGRES_COMMAND_OK &&
+		PQresultStatus(last) != PGRES_TUPLES_OK)
+		rig_conn_fail(rc, last, NULL);
+	return last;
+}
+
+/*
+ * Throw for a failed exchange with a peer.  With a result, the peer's
+ * SQLSTATE, message, detail and hint pass through (postgres_fdw's rule);
+ * without one, a connection error naming the peer.  The connection is
+ * closed either way: its state is unknown.
+ */
+void
+rig_conn_fail(RigConn *rc, PGresult *res, const char *what)
+{
+	char		peer[NAMEDATALEN];
+
+	strlcpy(peer, rc->peer, sizeof(peer));
+	if (res != NULL)
+	{
+		char	   *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		char	   *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		char	   *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+		char	   *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+		char	   *context = PQresultErrorField(res, PG_DIAG_CONTEXT);
+		int			code = sqlstate ? MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+													sqlstate[3], sqlstate[4])
+			: ERRCODE_CONNECTION_FAILURE;
+
+		primary = pstrdup(primary ? primary : pchomp(PQerrorMessage(rc->conn)));
+		detail = detail ? pstrdup(detail) : NULL;
+		hint = hint ? pstrdup(hint) : NULL;
+		context = context ? pstrdup(context) : NULL;
+		PQclear(res);
+		rig_conn_close(rc);
+		ereport(ERROR,
+				(errcode(code),
+				 errmsg_internal("%s", primary),
+				 detail ? errdetail_internal("%s", detail) : 0,
+				 hint ? errhint("%s", hint) : 0,
+				 context ? errcontext("%s", context) : 0,
+				 errcontext("on peer \"%s\"", peer)));
+	}
+	else
+	{
+		char	   *msg = rc->conn ? pchomp(PQerrorMessage(rc->conn)) : pstrdup("");
+
+		rig_conn_close(rc);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not %s peer \"%s\"", what, peer),
+				 msg[0] ? errdetail_internal("%s", msg) :
+				 errdetail("No answer within rig.sync_timeout (%d ms).", rig_sync_timeout),
+				 errhint("Check that the peer is running; nothing was committed.")));
+	}
+}

@@ -1,0 +1,51 @@
+/*-------------------------------------------------------------------------
+ *
+ * conn.h
+ *	  libpq connections from a backend to rig's peers (conn.c).
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/conn.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RIG_CONN_H
+#define RIG_CONN_H
+
+#include "libpq-fe.h"
+#include "datatype/timestamp.h"
+
+/* Where a cached connection stands in rig's exchange with the peer */
+typedef enum RigConnState
+{
+	RIG_CONN_IDLE,				/* no transaction open on the peer */
+	RIG_CONN_PREPARING,			/* BEGIN..PREPARE sent, results pending */
+	RIG_CONN_PREPARED,			/* the peer holds our prepared transaction */
+	RIG_CONN_FINISHING			/* COMMIT/ROLLBACK PREPARED sent, not read */
+} RigConnState;
+
+typedef struct RigConn
+{
+	char		peer[NAMEDATALEN];	/* hash key: the peer's name */
+	PGconn	   *conn;
+	uint32		conninfo_hash;	/* reconnect when the conninfo changes */
+	RigConnState state;
+	bool		stmt_prepared;	/* rig_apply statement prepared on it */
+} RigConn;
+
+extern TimestampTz rig_deadline(int timeout_ms);
+extern RigConn *rig_conn_get(const char *peer, const char *conninfo,
+							 TimestampTz deadline);
+extern void rig_conn_open(RigConn *rc, const char *peer, const char *conninfo,
+						  TimestampTz deadline);
+extern void rig_conn_discard(RigConn *rc);
+extern bool rig_conn_flush(RigConn *rc, TimestampTz deadline, bool interruptible);
+extern PGresult *rig_conn_result(RigConn *rc, TimestampTz deadline,
+								 bool interruptible, bool *timed_out);
+extern bool rig_conn_exec_quiet(RigConn *rc, const char *sql, TimestampTz deadline);
+extern PGresult *rig_conn_query(RigConn *rc, const char *sql, int nparams,
+								const char *const *params, TimestampTz deadline);
+extern void rig_conn_fail(RigConn *rc, PGresult *res, const char *what) pg_attribute_noreturn();
+
+#endif							/* RIG_CONN_H */

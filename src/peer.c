@@ -1,0 +1,476 @@
+/*-------------------------------------------------------------------------
+ *
+ * peer.c
+ *	  The peers of a primary: rig_add_peer(), rig_drop_peer(),
+ *	  rig_set_peer_mode(), the cached peer list of the commit path, and
+ *	  shipping log records to a peer (catch-up).
+ *
+ * Adding a peer checks it (extension, rig_replication, prepared
+ * transactions enabled, same handlers, compatible history), makes it this
+ * primary's replica, ships it the log in two phases, and only then records
+ * it: first without blocking writers, up to the watermark; then under the
+ * exclusive commit gate, everything committed since.  Transactions that
+ * commit after the gate is released see the new peer and prepare on it.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/peer.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/genam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "conn.h"
+#include "replicate.h"
+#include "rig.h"
+
+/* Columns of rig.peers */
+#define Anum_peers_name		1
+#define Anum_peers_conninfo	2
+#define Anum_peers_mode		3
+
+/* Log records shipped per catch-up transaction on the peer */
+#define RIG_SHIP_BATCH		1000
+
+static List *rig_peers_cache = NIL;
+static bool rig_peers_valid = false;
+static Oid	rig_peers_relid = InvalidOid;
+
+static void rig_peers_relcache_cb(Datum arg, Oid relid);
+static RigPeerMode rig_parse_mode(const char *mode);
+static void rig_check_peer(RigConn *rc, const char *name);
+static void rig_check_peer_handlers(RigConn *rc, const char *name);
+static int64 rig_check_peer_history(RigConn *rc, const char *name);
+static void rig_add_peer_work(RigConn *rc, const char *name,
+							  const char *conninfo, const char *mode);
+
+PG_FUNCTION_INFO_V1(rig_add_peer);
+PG_FUNCTION_INFO_V1(rig_drop_peer);
+PG_FUNCTION_INFO_V1(rig_set_peer_mode);
+
+/* Forget the peer list whenever rig.peers changes. */
+void
+rig_peer_init(void)
+{
+	CacheRegisterRelcacheCallback(rig_peers_relcache_cb, (Datum) 0);
+}
+
+/* Relcache callback for rig.peers. */
+static void
+rig_peers_relcache_cb(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == rig_peers_relid)
+		rig_peers_valid = false;
+}
+
+/* The peers a commit prepares on (sync mode), from rig.peers. */
+List *
+rig_peer_list(void)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Snapshot	snap;
+	MemoryContext old;
+
+	if (rig_peers_valid)
+		return rig_peers_cache;
+
+	list_free_deep(rig_peers_cache);
+	rig_peers_cache = NIL;
+	rig_peers_relid = rig_relid("peers");
+	rel = table_open(rig_peers_relid, AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(rel, InvalidOid, false, snap, 0, NULL);
+	old = MemoryContextSwitchTo(CacheMemoryContext);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		RigPeer    *p = palloc0(sizeof(RigPeer));
+		bool		isnull;
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		strlcpy(p->name, TextDatumGetCString(heap_getattr(tup, Anum_peers_name, desc, &isnull)),
+				NAMEDATALEN);
+		p->conninfo = TextDatumGetCString(heap_getattr(tup, Anum_peers_conninfo, desc, &isnull));
+		p->mode = rig_parse_mode(TextDatumGetCString(heap_getattr(tup, Anum_peers_mode, desc, &isnull)));
+		if (p->mode == RIG_PEER_SYNC)
+			rig_peers_cache = lappend(rig_peers_cache, p);
+	}
+	MemoryContextSwitchTo(old);
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	rig_peers_valid = true;
+	return rig_peers_cache;
+}
+
+/* Parse a peer mode; semisync and async arrive with the background worker. */
+static RigPeerMode
+rig_parse_mode(const char *mode)
+{
+	if (strcmp(mode, "sync") == 0)
+		return RIG_PEER_SYNC;
+	if (strcmp(mode, "semisync") == 0 || strcmp(mode, "async") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("peer mode \"%s\" is not supported yet", mode),
+				 errhint("Use \"sync\".")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid peer mode \"%s\"", mode),
+			 errhint("Valid modes are \"sync\", \"semisync\" and \"async\".")));
+}
+
+/*
+ * Ship committed log records with after < version <= upto (upto < 0: no
+ * bound) to a peer, in batches that each commit there.  Returns the last
+ * version shipped (after, when there was nothing).
+ */
+int64
+rig_ship_log(RigConn *rc, int64 after, int64 upto)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+
+	SPI_connect();
+	for (;;)
+	{
+		Datum		args[2] = {Int64GetDatum(after), Int64GetDatum(upto)};
+		RigWireOp  *wire;
+		uint64		n;
+		PGresult   *err;
+		bool		timed_out;
+		TimestampTz deadline = rig_deadline(rig_sync_timeout);
+
+		if (SPI_execute_with_args("SELECT version, epoch, method, data::text, idempotency_key, "
+								  "op_time, origin FROM rig.log "
+								  "WHERE version > $1 AND ($2 < 0 OR version <= $2) "
+								  "ORDER BY version LIMIT " CppAsString2(RIG_SHIP_BATCH),
+								  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read rig.log");
+		n = SPI_processed;
+		if (n == 0)
+			break;
+		wire = palloc(sizeof(RigWireOp) * n);
+		for (uint64 i = 0; i < n; i++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			rig_wire_op_init(&wire[i], rig_node_name(), rig_node_epoch(),
+							 DatumGetInt64(SPI_getbinval(t, d, 1, &isnull)),
+							 DatumGetInt64(SPI_getbinval(t, d, 2, &isnull)),
+							 SPI_getvalue(t, d, 3), SPI_getvalue(t, d, 4),
+							 SPI_getvalue(t, d, 5),
+							 DatumGetTimestampTz(SPI_getbinval(t, d, 6, &isnull)),
+							 SPI_getvalue(t, d, 7));
+			after = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+		}
+		if (!rig_send_ops(rc, wire, (int) n, "COMMIT", deadline))
+			rig_ops_failed(rc, NULL, true, "take the log records");
+		if (!rig_read_ops(rc, deadline, &err, &timed_out))
+			rig_ops_failed(rc, err, timed_out, "apply the log records");
+		if (n < RIG_SHIP_BATCH)
+			break;
+	}
+	SPI_finish();
+	return after;
+}
+
+/* The peer must run rig, let us replicate, and be able to prepare. */
+static void
+rig_check_peer(RigConn *rc, const char *name)
+{
+	TimestampTz deadline = rig_deadline(rig_sync_timeout);
+	PGresult   *res;
+
+	res = rig_conn_query(rc, "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'rig'",
+						 0, NULL, deadline);
+	if (PQntuples(res) == 0)
+	{
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer \"%s\" does not have the rig extension", name),
+				 errhint("Run CREATE EXTENSION rig on the peer, in the database its rig.database names.")));
+	}
+	PQclear(res);
+
+	res = rig_conn_query(rc, "SELECT pg_catalog.pg_has_role('rig_replication', 'MEMBER'), "
+						 "current_user, pg_catalog.current_setting('max_prepared_transactions')::int",
+						 0, NULL, deadline);
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+	{
+		char	   *user = pstrdup(PQgetvalue(res, 0, 1));
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" on peer \"%s\" is not a member of rig_replication", user, name),
+				 errhint("On the peer, run GRANT rig_replication TO %s.", user)));
+	}
+	if (atoi(PQgetvalue(res, 0, 2)) == 0)
+	{
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer \"%s\" has max_prepared_transactions = 0", name),
+				 errdetail("rig prepares every transaction on its sync peers."),
+				 errhint("Set max_prepared_transactions to at least max_connections on the peer and restart it.")));
+	}
+	PQclear(res);
+}
+
+/* The peer must have the same handlers, or it would compute other rows. */
+static void
+rig_check_peer_handlers(RigConn *rc, const char *name)
+{
+	const char *sql = "SELECT coalesce(string_agg(method || '=' || fingerprint, ',' ORDER BY method), '') "
+		"FROM pg_catalog.rig_handler_fingerprints()";
+	PGresult   *res;
+	char	   *local;
+	char	   *remote;
+
+	res = rig_conn_query(rc, sql, 0, NULL, rig_deadline(rig_sync_timeout));
+	remote = pstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+
+	SPI_connect();
+	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not list handlers");
+	local = MemoryContextStrdup(TopTransactionContext,
+								SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+
+	if (strcmp(local, remote) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer \"%s\" does not have the same handlers as this node", name),
+				 errdetail("Handlers here: %s. Handlers on the peer: %s.",
+						   local[0] ? local : "(none)", remote[0] ? remote : "(none)"),
+				 errhint("Load the same handler functions and rig_register() calls on the peer.")));
+}
+
+/*
+ * The peer must be empty or already our replica with a log that is a prefix
+ * of ours.  Returns the peer's last version.
+ */
+static int64
+rig_check_peer_history(RigConn *rc, const char *name)
+{
+	PGresult   *res;
+	int64		last;
+	char	   *peer_primary;
+	bool		is_replica;
+	char	   *last_row;
+
+	res = rig_conn_query(rc, "SELECT node_name, role, primary_name, last_version, "
+						 "(SELECT l.epoch || '/' || l.method || '/' || md5(l.data::text) "
+						 "   FROM rig.log l WHERE l.version = i.last_version) "
+						 "FROM pg_catalog.rig_node_info() i",
+						 0, NULL, rig_deadline(rig_sync_timeout));
+	if (strcmp(PQgetvalue(res, 0, 0), rig_node_name()) == 0)
+	{
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("peer \"%s\" is this node", name)));
+	}
+	is_replica = strcmp(PQgetvalue(res, 0, 1), "replica") == 0;
+	peer_primary = pstrdup(PQgetvalue(res, 0, 2));
+	last = strtoi64(PQgetvalue(res, 0, 3), NULL, 10);
+	last_row = pstrdup(PQgetvalue(res, 0, 4));
+	PQclear(res);
+
+	if (is_replica && strcmp(peer_primary, rig_node_name()) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer \"%s\" is a replica of another primary, \"%s\"", name, peer_primary),
+				 errhint("Drop it from that primary and rebuild it before adding it here.")));
+	if (!is_replica && last > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer \"%s\" is a primary with its own log", name),
+				 errdetail("Its log reaches version " INT64_FORMAT ".", last),
+				 errhint("Only an empty node or a replica of this primary can be added; rebuild the peer with DROP EXTENSION rig; CREATE EXTENSION rig.")));
+	if (last > 0)
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		args[1] = {Int64GetDatum(last)};
+		char	   *local_row = NULL;
+
+		SPI_connect();
+		if (SPI_execute_with_args("SELECT l.epoch || '/' || l.method || '/' || md5(l.data::text) "
+								  "FROM rig.log l WHERE l.version = $1",
+								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read rig.log");
+		if (SPI_processed == 1)
+			local_row = MemoryContextStrdup(TopTransactionContext,
+											SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		SPI_finish();
+		if (local_row == NULL || strcmp(local_row, last_row) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("peer \"%s\" has a log that diverged from this node's", name),
+					 errdetail("Version " INT64_FORMAT " differs between the nodes.", last),
+					 errhint("Rebuild the peer: DROP EXTENSION rig; CREATE EXTENSION rig; load the handlers; add it again.")));
+	}
+	return last;
+}
+
+/* The steps of rig_add_peer() once connected. */
+static void
+rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
+				  const char *mode)
+{
+	int64		shipped;
+	char		epoch[32];
+	const char *params[2];
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[3];
+
+	rig_check_peer(rc, name);
+	rig_check_peer_handlers(rc, name);
+	shipped = rig_check_peer_history(rc, name);
+
+	snprintf(epoch, sizeof(epoch), INT64_FORMAT, rig_node_epoch());
+	params[0] = rig_node_name();
+	params[1] = epoch;
+	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_become_replica($1, $2)",
+						   2, params, rig_deadline(rig_sync_timeout)));
+
+	/* catch up without blocking writers, then the tail under the gate */
+	shipped = rig_ship_log(rc, shipped, rig_compute_watermark());
+	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
+	(void) rig_ship_log(rc, shipped, -1);
+
+	args[0] = CStringGetTextDatum(name);
+	args[1] = CStringGetTextDatum(conninfo);
+	args[2] = CStringGetTextDatum(mode);
+	SPI_connect();
+	if (SPI_execute_with_args("INSERT INTO rig.peers (name, conninfo, mode) VALUES ($1, $2, $3)",
+							  3, types, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record peer");
+	SPI_finish();
+	CacheInvalidateRelcacheByRelid(rig_relid("peers"));
+}
+
+/* SQL: make a node this primary's replica and commit on it from now on. */
+Datum
+rig_add_peer(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	char	   *conninfo;
+	char	   *mode;
+	RigConn		rc;
+
+	rig_check_database();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("peer name, conninfo and mode must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	conninfo = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	rig_check_identifier("peer name", name);
+	(void) rig_parse_mode(mode);
+	if (XactIsoLevel != XACT_READ_COMMITTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rig_add_peer() requires the READ COMMITTED isolation level")));
+	if (rig_node_is_replica())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("a replica cannot have peers"),
+				 errhint("Add peers on the primary \"%s\".", rig_node_primary_name())));
+	if (strcmp(name, rig_node_name()) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("peer name \"%s\" is this node's name", name)));
+
+	memset(&rc, 0, sizeof(rc));
+	rig_conn_open(&rc, name, conninfo, rig_deadline(rig_sync_timeout));
+	PG_TRY();
+	{
+		rig_add_peer_work(&rc, name, conninfo, mode);
+	}
+	PG_CATCH();
+	{
+		rig_conn_discard(&rc);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	rig_conn_discard(&rc);
+	PG_RETURN_VOID();
+}
+
+/* SQL: stop replicating to a peer (it stays a replica until rebuilt). */
+Datum
+rig_drop_peer(PG_FUNCTION_ARGS)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+
+	rig_check_database();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("peer name must not be NULL")));
+	args[0] = PG_GETARG_DATUM(0);
+	/* no commit may be preparing on the peer while it leaves */
+	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
+	SPI_connect();
+	if (SPI_execute_with_args("DELETE FROM rig.peers WHERE name = $1",
+							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not drop peer");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("peer \"%s\" does not exist", TextDatumGetCString(args[0]))));
+	SPI_finish();
+	CacheInvalidateRelcacheByRelid(rig_relid("peers"));
+	PG_RETURN_VOID();
+}
+
+/* SQL: change how commits treat a peer. */
+Datum
+rig_set_peer_mode(PG_FUNCTION_ARGS)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+
+	rig_check_database();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("peer name and mode must not be NULL")));
+	(void) rig_parse_mode(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = PG_GETARG_DATUM(1);
+	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
+	SPI_connect();
+	if (SPI_execute_with_args("UPDATE rig.peers SET mode = $2 WHERE name = $1",
+							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update peer");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("peer \"%s\" does not exist", TextDatumGetCString(args[0]))));
+	SPI_finish();
+	CacheInvalidateRelcacheByRelid(rig_relid("peers"));
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,195 @@
+/*-------------------------------------------------------------------------
+ *
+ * replica.c
+ *	  The peer side: rig_apply_remote(), rig_become_replica() and
+ *	  rig_node_info().
+ *
+ * A replica applies its primary's operations exactly as the primary did:
+ * the same resource locks in the same order, then the identical rig.log
+ * row, then the apply handler with a snapshot taken after the locks, so an
+ * op that depends on an earlier one still prepared here waits for it.  It
+ * accepts operations only from the primary it follows, in that primary's
+ * epoch, and only from roles granted rig_replication.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/replica.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/twophase.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+
+#include "rig.h"
+
+static void rig_check_sender(const char *sender, int64 sender_epoch);
+static void rig_update_node_as_owner(const char *sql, int nargs, Oid *types,
+									 Datum *args);
+
+PG_FUNCTION_INFO_V1(rig_apply_remote);
+PG_FUNCTION_INFO_V1(rig_become_replica);
+PG_FUNCTION_INFO_V1(rig_node_info);
+
+/* Only this replica's primary, in its current epoch, may send operations. */
+static void
+rig_check_sender(const char *sender, int64 sender_epoch)
+{
+	const char *primary;
+	int64		epoch;
+
+	if (!rig_node_is_replica())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("node \"%s\" is not a replica and accepts no operations from \"%s\"",
+						rig_node_name(), sender),
+				 errhint("A primary makes a node its replica with rig_add_peer().")));
+	primary = rig_node_primary_name();
+	if (primary == NULL || strcmp(primary, sender) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("node \"%s\" accepts operations only from its primary \"%s\", not from \"%s\"",
+						rig_node_name(), primary ? primary : "?", sender)));
+	epoch = rig_node_epoch();
+	if (sender_epoch != epoch)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("operation from \"%s\" carries epoch " INT64_FORMAT ", but this replica is in epoch " INT64_FORMAT,
+						sender, sender_epoch, epoch),
+				 errdetail(sender_epoch < epoch ?
+						   "The sender was superseded by a promotion." :
+						   "This replica has not seen the sender's promotion."),
+				 errhint("Check which node is the primary (rig.status on each node).")));
+}
+
+/*
+ * SQL: apply one of the primary's ops here with its version and op_time,
+ * writing the identical log row.
+ */
+Datum
+rig_apply_remote(PG_FUNCTION_ARGS)
+{
+	char	   *sender;
+	int64		version;
+	int64		epoch;
+	char	   *method;
+	Jsonb	   *data;
+	text	   *key;
+	TimestampTz op_time;
+	char	   *origin;
+	RigHandler *handler;
+
+	for (int i = 0; i < 9; i++)
+		if (PG_ARGISNULL(i) && i != 6)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument %d of rig_apply_remote() must not be NULL", i + 1)));
+	sender = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	rig_check_sender(sender, PG_GETARG_INT64(1));
+	if (XactIsoLevel != XACT_READ_COMMITTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rig_apply_remote() requires the READ COMMITTED isolation level")));
+
+	version = PG_GETARG_INT64(2);
+	epoch = PG_GETARG_INT64(3);
+	method = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	data = PG_GETARG_JSONB_P(5);
+	key = PG_ARGISNULL(6) ? NULL : PG_GETARG_TEXT_PP(6);
+	op_time = PG_GETARG_TIMESTAMPTZ(7);
+	origin = text_to_cstring(PG_GETARG_TEXT_PP(8));
+
+	handler = rig_lookup_handler(method);
+	if (handler == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("method \"%s\" is not registered on replica \"%s\"", method, rig_node_name()),
+				 errhint("Load the same handlers on every node.")));
+
+	rig_call_resources(handler, data);
+	rig_xact_register_op(version, epoch, method, data, key, op_time, origin, true);
+	rig_note_assigned(version);
+	rig_log_append(version, epoch, method, data, key, op_time, origin);
+	rig_call_apply(handler, version, op_time, data);
+	PG_RETURN_VOID();
+}
+
+/* Write rig.node as its owner: callers hold rig_replication, not UPDATE. */
+static void
+rig_update_node_as_owner(const char *sql, int nargs, Oid *types, Datum *args)
+{
+	Oid			save_userid;
+	int			save_sec;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(rig_rel_owner(rig_relid("node")),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+	if (SPI_execute_with_args(sql, nargs, types, args, NULL, false, 0) < 0)
+		elog(ERROR, "could not update rig.node");
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+	CacheInvalidateRelcacheByRelid(rig_relid("node"));
+}
+
+/*
+ * SQL (called by a primary's rig_add_peer): follow that primary.  Allowed
+ * on an empty standalone node, or again on a replica of the same primary.
+ */
+Datum
+rig_become_replica(PG_FUNCTION_ARGS)
+{
+	char	   *primary = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		args[2] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1)};
+
+	rig_check_database();
+	if (rig_node_is_replica())
+	{
+		if (strcmp(rig_node_primary_name(), primary) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("node \"%s\" is already a replica of \"%s\"",
+							rig_node_name(), rig_node_primary_name())));
+	}
+	else if (rig_log_last_version() > 0 || rig_peer_list() != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" is a primary with its own log or peers", rig_node_name()),
+				 errhint("Only an empty node can become a replica.")));
+
+	rig_update_node_as_owner("UPDATE rig.node SET role = 'replica', primary_name = $1, epoch = $2",
+							 2, types, args);
+	PG_RETURN_VOID();
+}
+
+/* SQL: this node's name, role, primary, epoch and last version. */
+Datum
+rig_node_info(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[5];
+	bool		nulls[5] = {false};
+	const char *primary;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "rig_node_info must return a composite type");
+	primary = rig_node_primary_name();
+	values[0] = CStringGetTextDatum(rig_node_name());
+	values[1] = CStringGetTextDatum(rig_node_is_replica() ? "replica" : "primary");
+	values[2] = primary ? CStringGetTextDatum(primary) : (Datum) 0;
+	nulls[2] = (primary == NULL);
+	values[3] = Int64GetDatum(rig_node_epoch());
+	values[4] = Int64GetDatum(rig_log_last_version());
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}

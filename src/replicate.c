@@ -1,0 +1,341 @@
+/*-------------------------------------------------------------------------
+ *
+ * replicate.c
+ *	  Two-phase commit of a rig transaction on this primary's peers.
+ *
+ * PRE_COMMIT: every sync peer gets, in one pipelined round trip,
+ *     BEGIN ISOLATION LEVEL READ COMMITTED;
+ *     SELECT rig_apply_remote(...)      -- once per op, prepared statement
+ *     PREPARE TRANSACTION '<gid>';
+ * All peers are sent to first and read second, so they work in parallel.
+ * Any failure throws, and the local transaction aborts.
+ * COMMIT: the local commit is the decision; each peer gets COMMIT PREPARED
+ * (after the local commit record is flushed), and the client waits for
+ * the answers when rig.commit_wait is on.  Nothing here throws: a peer that
+ * fails now is finished by the resolver.
+ * ABORT: ROLLBACK PREPARED where a peer prepared; a connection caught
+ * mid-exchange is closed, which makes the peer roll back its open
+ * transaction.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/replicate.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "port/pg_bswap.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "conn.h"
+#include "replicate.h"
+#include "rig.h"
+
+#define RIG_APPLY_STMT	"rig_apply"
+#define RIG_APPLY_SQL \
+	"SELECT pg_catalog.rig_apply_remote($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+
+static const Oid rig_apply_types[RIG_WIRE_NPARAMS] = {
+	TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, TEXTOID,
+	TIMESTAMPTZOID, TEXTOID
+};
+static const int rig_apply_formats[RIG_WIRE_NPARAMS] = {0, 1, 1, 1, 0, 0, 0, 1, 0};
+
+/* A peer taking part in the current transaction */
+typedef struct RigXactPeer
+{
+	char		name[NAMEDATALEN];
+	RigConn    *rc;				/* NULL until connected */
+} RigXactPeer;
+
+static RigXactPeer *rig_xpeers = NULL;
+static int	rig_nxpeers = 0;
+static char *rig_xgid = NULL;
+
+static void rig_put_int64(char *buf, int64 v);
+static void rig_finish_peers(const char *verb);
+
+/* Big-endian int64, the binary wire format of int8 and timestamptz. */
+static void
+rig_put_int64(char *buf, int64 v)
+{
+	uint64		n = pg_hton64((uint64) v);
+
+	memcpy(buf, &n, sizeof(n));
+}
+
+/* Fill the parameters of one rig_apply_remote() call. */
+void
+rig_wire_op_init(RigWireOp *w, const char *sender, int64 sender_epoch,
+				 int64 version, int64 epoch, const char *method,
+				 const char *data, const char *idem_key,
+				 TimestampTz op_time, const char *origin)
+{
+	rig_put_int64(w->sender_epoch, sender_epoch);
+	rig_put_int64(w->version, version);
+	rig_put_int64(w->epoch, epoch);
+	rig_put_int64(w->op_time, op_time);
+	w->values[0] = sender;
+	w->values[1] = w->sender_epoch;
+	w->values[2] = w->version;
+	w->values[3] = w->epoch;
+	w->values[4] = method;
+	w->values[5] = data;
+	w->values[6] = idem_key;
+	w->values[7] = w->op_time;
+	w->values[8] = origin;
+	for (int i = 0; i < RIG_WIRE_NPARAMS; i++)
+		w->lengths[i] = rig_apply_formats[i] ? 8 : 0;
+}
+
+/*
+ * Queue BEGIN, the ops and a final command (PREPARE TRANSACTION or COMMIT)
+ * in pipeline mode and start sending.  False when libpq refused or the
+ * peer could not take the bytes before the deadline.
+ */
+bool
+rig_send_ops(RigConn *rc, RigWireOp *ops, int nops, const char *final_sql,
+			 TimestampTz deadline)
+{
+	PGconn	   *conn = rc->conn;
+
+	if (!PQenterPipelineMode(conn))
+		return false;
+	if (!rc->stmt_prepared)
+	{
+		if (!PQsendPrepare(conn, RIG_APPLY_STMT, RIG_APPLY_SQL,
+						   RIG_WIRE_NPARAMS, rig_apply_types))
+			return false;
+		rc->stmt_prepared = true;
+	}
+	if (!PQsendQueryParams(conn, "BEGIN ISOLATION LEVEL READ COMMITTED",
+						   0, NULL, NULL, NULL, NULL, 0))
+		return false;
+	for (int i = 0; i < nops; i++)
+	{
+		if (!PQsendQueryPrepared(conn, RIG_APPLY_STMT, RIG_WIRE_NPARAMS,
+								 ops[i].values, ops[i].lengths,
+								 rig_apply_formats, 0))
+			return false;
+	}
+	if (!PQsendQueryParams(conn, final_sql, 0, NULL, NULL, NULL, NULL, 0) ||
+		!PQpipelineSync(conn))
+		return false;
+	return rig_conn_flush(rc, deadline, true);
+}
+
+/*
+ * Read a pipeline's results up to its sync point.  Returns true when every
+ * command succeeded; otherwise *err holds the first error result (or NULL
+ * after a timeout or a broken connection, with *timed_out telling which).
+ */
+bool
+rig_read_ops(RigConn *rc, TimestampTz deadline, PGresult **err, bool *timed_out)
+{
+	*err = NULL;
+	*timed_out = false;
+	for (;;)
+	{
+		PGresult   *res = rig_conn_result(rc, deadline, true, timed_out);
+		ExecStatusType st;
+
+		if (res == NULL)
+		{
+			if (*timed_out || PQstatus(rc->conn) != CONNECTION_OK)
+				return false;
+			continue;			/* end of one command's results */
+		}
+		st = PQresultStatus(res);
+		if (st == PGRES_PIPELINE_SYNC)
+		{
+			PQclear(res);
+			break;
+		}
+		if (st == PGRES_FATAL_ERROR && *err == NULL)
+			*err = res;
+		else
+			PQclear(res);
+	}
+	if (*err != NULL)
+		return false;
+	return PQexitPipelineMode(rc->conn) == 1;
+}
+
+/* Throw for a peer that failed to run the ops, with the peer's own error. */
+void
+rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out, const char *what)
+{
+	if (err != NULL)
+		rig_conn_fail(rc, err, NULL);
+	if (timed_out)
+	{
+		char		peer[NAMEDATALEN];
+
+		strlcpy(peer, rc->peer, sizeof(peer));
+		rig_conn_discard(rc);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("peer \"%s\" did not %s within rig.sync_timeout (%d ms)",
+						peer, what, rig_sync_timeout),
+				 errdetail("Nothing was committed on this node or its peers."),
+				 errhint("Check that the peer is running and reachable; rig_drop_peer() removes it.")));
+	}
+	rig_conn_fail(rc, NULL, "send the operations to");
+}
+
+/* PRE_COMMIT: prepare the transaction's ops on every sync peer. */
+void
+rig_replicate_prepare(List *ops)
+{
+	MemoryContext old;
+	List	   *peers;
+	ListCell   *lc;
+	RigWireOp  *wire;
+	TimestampTz deadline;
+	int64		epoch;
+	int			i;
+
+	/* the commit gate: rig_add_peer holds it exclusively while it joins */
+	LockRelationOid(rig_relid("commit_gate"), RowShareLock);
+	peers = rig_peer_list();
+	if (peers == NIL)
+		return;
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	epoch = rig_node_epoch();
+	rig_xgid = rig_make_gid(epoch, GetTopFullTransactionId());
+	wire = palloc(sizeof(RigWireOp) * list_length(ops));
+	i = 0;
+	foreach(lc, ops)
+	{
+		RigOp	   *op = lfirst(lc);
+
+		rig_wire_op_init(&wire[i++], rig_node_name(), epoch, op->version,
+						 op->epoch, op->method,
+						 JsonbToCString(NULL, &op->data->root, VARSIZE(op->data)),
+						 op->idem_key ? text_to_cstring(op->idem_key) : NULL,
+						 op->op_time, op->origin);
+	}
+	rig_xpeers = palloc0(sizeof(RigXactPeer) * list_length(peers));
+	rig_nxpeers = 0;
+	foreach(lc, peers)
+	{
+		RigPeer    *p = lfirst(lc);
+
+		strlcpy(rig_xpeers[rig_nxpeers++].name, p->name, NAMEDATALEN);
+	}
+	MemoryContextSwitchTo(old);
+
+	/* send to all peers first, then read: the peers work in parallel */
+	deadline = rig_deadline(rig_sync_timeout);
+	i = 0;
+	foreach(lc, peers)
+	{
+		RigPeer    *p = lfirst(lc);
+		RigXactPeer *xp = &rig_xpeers[i++];
+		char	   *prepare = psprintf("PREPARE TRANSACTION '%s'", rig_xgid);
+
+		xp->rc = rig_conn_get(p->name, p->conninfo, deadline);
+		xp->rc->state = RIG_CONN_PREPARING;
+		if (!rig_send_ops(xp->rc, wire, list_length(ops), prepare, deadline))
+			rig_ops_failed(xp->rc, NULL, true, "take the operations");
+	}
+	for (i = 0; i < rig_nxpeers; i++)
+	{
+		RigXactPeer *xp = &rig_xpeers[i];
+		PGresult   *err;
+		bool		timed_out;
+
+		if (!rig_read_ops(xp->rc, deadline, &err, &timed_out))
+			rig_ops_failed(xp->rc, err, timed_out, "prepare the transaction");
+		xp->rc->state = RIG_CONN_PREPARED;
+	}
+}
+
+/*
+ * Send "<verb> PREPARED '<gid>'" to every peer that prepared, and wait for
+ * the answers when asked to.  Never throws: a peer that does not answer is
+ * disconnected and left to the resolver.
+ */
+static void
+rig_finish_peers(const char *verb)
+{
+	char		sql[256];
+	TimestampTz deadline;
+	bool		wait = rig_commit_wait || strcmp(verb, "ROLLBACK") == 0;
+
+	deadline = rig_deadline(rig_sync_timeout);
+	snprintf(sql, sizeof(sql), "%s PREPARED '%s'", verb, rig_xgid ? rig_xgid : "");
+	for (int i = 0; i < rig_nxpeers; i++)
+	{
+		RigConn    *rc = rig_xpeers[i].rc;
+
+		if (rc == NULL || rc->conn == NULL)
+			continue;
+		if (rc->state != RIG_CONN_PREPARED ||
+			!PQsendQuery(rc->conn, sql) ||
+			!rig_conn_flush(rc, deadline, false))
+		{
+			/* mid-exchange, or the send failed: the peer cleans up on close */
+			rig_conn_discard(rc);
+			continue;
+		}
+		rc->state = RIG_CONN_FINISHING;
+	}
+	if (!wait)
+		return;
+	for (int i = 0; i < rig_nxpeers; i++)
+	{
+		RigConn    *rc = rig_xpeers[i].rc;
+		PGresult   *res;
+		bool		timed_out;
+		bool		ok = true;
+
+		if (rc == NULL || rc->conn == NULL || rc->state != RIG_CONN_FINISHING)
+			continue;
+		while ((res = rig_conn_result(rc, deadline, false, &timed_out)) != NULL)
+		{
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				ok = false;
+			PQclear(res);
+		}
+		if (ok && !timed_out)
+			rc->state = RIG_CONN_IDLE;
+		else
+			rig_conn_discard(rc);
+	}
+}
+
+/* COMMIT: the local commit is durable and visible; commit the peers. */
+void
+rig_replicate_commit(void)
+{
+	if (rig_nxpeers > 0)
+	{
+		/* with synchronous_commit = off the commit record may not be on disk */
+		XLogFlush(XactLastCommitEnd);
+		rig_finish_peers("COMMIT");
+	}
+	rig_xpeers = NULL;
+	rig_nxpeers = 0;
+	rig_xgid = NULL;
+}
+
+/* ABORT: undo whatever the peers hold for this transaction. */
+void
+rig_replicate_abort(void)
+{
+	if (rig_nxpeers > 0)
+		rig_finish_peers("ROLLBACK");
+	rig_xpeers = NULL;
+	rig_nxpeers = 0;
+	rig_xgid = NULL;
+}

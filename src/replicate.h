@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ *
+ * replicate.h
+ *	  Shipping operations to peers (replicate.c), shared by the commit path
+ *	  and catch-up.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/replicate.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RIG_REPLICATE_H
+#define RIG_REPLICATE_H
+
+#include "conn.h"
+
+/* Parameters of rig_apply_remote(sender, sender_epoch, version, epoch,
+ * method, data, idempotency_key, op_time, origin) */
+#define RIG_WIRE_NPARAMS 9
+
+typedef struct RigWireOp
+{
+	char		sender_epoch[8];	/* binary int8 */
+	char		version[8];
+	char		epoch[8];
+	char		op_time[8];			/* binary timestamptz */
+	const char *values[RIG_WIRE_NPARAMS];
+	int			lengths[RIG_WIRE_NPARAMS];
+} RigWireOp;
+
+extern void rig_wire_op_init(RigWireOp *w, const char *sender, int64 sender_epoch,
+							 int64 version, int64 epoch, const char *method,
+							 const char *data, const char *idem_key,
+							 TimestampTz op_time, const char *origin);
+extern bool rig_send_ops(RigConn *rc, RigWireOp *ops, int nops,
+						 const char *final_sql, TimestampTz deadline);
+extern bool rig_read_ops(RigConn *rc, TimestampTz deadline, PGresult **err,
+						 bool *timed_out);
+extern int64 rig_ship_log(RigConn *rc, int64 after, int64 upto);
+extern void rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out,
+						   const char *what) pg_attribute_noreturn();
+
+#endif							/* RIG_REPLICATE_H */
