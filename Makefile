@@ -9,6 +9,7 @@ OBJS = \
 	src/peer.o \
 	src/replica.o \
 	src/replicate.o \
+	src/resolve.o \
 	src/shmem.o \
 	src/handlers.o \
 	src/locks.o \

@@ -9,7 +9,8 @@ CREATE SCHEMA l;
 CREATE FUNCTION l.noop(version bigint, data jsonb) RETURNS void
 	LANGUAGE sql AS $$ SELECT $$;
 SELECT rig_register('entry', 'l.noop(bigint,jsonb)');
-SELECT rig_last_version() AS base \gset
+-- base: the last version assigned before this file's ops
+SELECT rig_watermark() AS base \gset
 SELECT rig_do('entry', jsonb_build_object('n', n)) > 0 AS ran FROM generate_series(1, 5) n;
 SELECT count(*) AS rows, md5(string_agg(l::text, '|' ORDER BY version)) AS checksum
   FROM rig.log l \gset before_
@@ -57,8 +58,8 @@ SELECT rig_last_version() < :inflight AS rolled_back_row_gone,
 --
 -- rig_log_since(after, max_rows)
 --
--- final records in version order (the columns of rig.log); this file's
--- versions are shown relative to the last version before it ran
+-- final records in version order (the columns of rig.log); versions are
+-- shown relative to base
 SELECT version - :base AS rel_version, epoch, method, data, idempotency_key, origin
   FROM rig_log_since(:base);
 SELECT array_agg(version ORDER BY version) = array_agg(version) AS in_version_order,
@@ -66,6 +67,7 @@ SELECT array_agg(version ORDER BY version) = array_agg(version) AS in_version_or
   FROM rig_log_since(0);
 -- after: strictly greater
 SELECT version - :base AS rel_version FROM rig_log_since(:base + 3);
+SELECT count(*) AS rows FROM rig_log_since(:base + 4);
 SELECT count(*) AS rows FROM rig_log_since(:base + 5);
 SELECT count(*) AS rows FROM rig_log_since(:base + 1000);
 -- max_rows: the first max_rows records

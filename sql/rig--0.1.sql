@@ -240,6 +240,13 @@ $$;
 COMMENT ON FUNCTION rig_handler_fingerprints() IS
 	'a hash of each method''s handler definitions; peers must match the primary';
 
+CREATE FUNCTION rig_resolve()
+	RETURNS int
+	AS 'MODULE_PATHNAME', 'rig_resolve'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_resolve() IS
+	'finish this node''s in-doubt prepared transactions on its peers now; returns how many';
+
 -- The peer side: only roles granted rig_replication.
 
 CREATE FUNCTION rig_become_replica(primary_name text, epoch bigint)
@@ -262,6 +269,7 @@ COMMENT ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, 
 REVOKE ALL ON FUNCTION rig_add_peer(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_drop_peer(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_set_peer_mode(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_resolve() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_become_replica(text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_node_info() FROM PUBLIC;

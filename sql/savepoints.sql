@@ -45,12 +45,12 @@ SELECT rig_watermark() = :undone AS watermark_is_last_assigned;
 -- live, the last assigned version once the savepoint is rolled back.
 --
 BEGIN;
-SAVEPOINT only;
-SELECT rig_do('add', '{"name": "only"}') AS only_v \gset
-SELECT rig_watermark() = :only_v - 1 AS watermark_is_inflight_minus_1;
-SELECT count(*) AS visible_to_rig_log_since FROM rig_log_since(:only_v - 1);
-ROLLBACK TO SAVEPOINT only;
-SELECT rig_watermark() = :only_v AS watermark_is_last_assigned;
+SAVEPOINT lone;
+SELECT rig_do('add', '{"name": "lone"}') AS lone_v \gset
+SELECT rig_watermark() = :lone_v - 1 AS watermark_is_inflight_minus_1;
+SELECT count(*) AS visible_to_rig_log_since FROM rig_log_since(:lone_v - 1);
+ROLLBACK TO SAVEPOINT lone;
+SELECT rig_watermark() = :lone_v AS watermark_is_last_assigned;
 SELECT * FROM s.state;
 -- a later op in the same transaction is in flight again
 SELECT rig_do('add', '{"name": "later"}') AS later_v \gset

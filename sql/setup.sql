@@ -10,37 +10,53 @@ CREATE EXTENSION rig;
 SELECT extname, extversion, extnamespace::regnamespace AS schema, extrelocatable
   FROM pg_extension WHERE extname = 'rig';
 
--- every object of the extension
-SELECT pg_describe_object(classid, objid, objsubid) AS object
-  FROM pg_depend
- WHERE refclassid = 'pg_extension'::regclass
-   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'rig')
-   AND deptype = 'e'
- ORDER BY 1;
+-- the objects of the contract (DESIGN section 2) exist; the SQL functions
+-- live in pg_catalog, so they are callable unqualified with any search_path
+SELECT f AS function, to_regprocedure(f) IS NOT NULL AS exists,
+       (SELECT pronamespace::regnamespace FROM pg_proc WHERE oid = to_regprocedure(f)) AS schema,
+       pg_get_function_result(to_regprocedure(f)) AS returns
+  FROM (VALUES ('rig_register(text,regprocedure,regprocedure,regprocedure)'),
+               ('rig_unregister(text)'),
+               ('rig_do(text,jsonb,text)'),
+               ('rig_version()'),
+               ('rig_op_time()'),
+               ('rig_log_since(bigint,integer)'),
+               ('rig_watermark()'),
+               ('rig_last_version()'),
+               ('rig_compact(bigint)')) v(f)
+ ORDER BY f;
+SELECT r AS relation, to_regclass(r) IS NOT NULL AS exists
+  FROM (VALUES ('rig.log'), ('rig.handlers'), ('rig.node'), ('rig.epochs'),
+               ('rig.version_seq')) v(r)
+ ORDER BY r;
 
--- the SQL functions live in pg_catalog (callable unqualified with any
--- search_path), each with a comment
-SELECT p.oid::regprocedure AS function, p.pronamespace::regnamespace AS schema,
-       pg_get_function_result(p.oid) AS returns,
-       obj_description(p.oid, 'pg_proc') IS NOT NULL AS has_comment
+-- every function and relation of the extension has a comment
+-- (lists the ones that do not)
+SELECT pg_describe_object(d.classid, d.objid, 0) AS without_comment
+  FROM pg_depend d
+ WHERE d.refclassid = 'pg_extension'::regclass
+   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'rig')
+   AND d.deptype = 'e'
+   AND d.classid IN ('pg_proc'::regclass, 'pg_class'::regclass, 'pg_namespace'::regclass)
+   AND obj_description(d.objid, d.classid::regclass::text) IS NULL
+ ORDER BY 1;
+-- every function of the extension is in pg_catalog, except the log trigger
+SELECT p.oid::regprocedure AS not_in_pg_catalog
   FROM pg_proc p
   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
  WHERE d.refclassid = 'pg_extension'::regclass
    AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'rig')
- ORDER BY p.oid::regprocedure::text;
+   AND p.pronamespace <> 'pg_catalog'::regnamespace
+ ORDER BY 1;
+-- the trigger that keeps rig.log append-only
+SELECT tgname, tgenabled, pg_get_triggerdef(oid) AS definition
+  FROM pg_trigger WHERE tgrelid = 'rig.log'::regclass ORDER BY tgname;
 
 -- the default values of rig_do and rig_log_since
 SELECT pg_get_function_arguments('rig_do(text,jsonb,text)'::regprocedure);
 SELECT pg_get_function_arguments('rig_log_since(bigint,int)'::regprocedure);
 SELECT pg_get_function_arguments(
          'rig_register(text,regprocedure,regprocedure,regprocedure)'::regprocedure);
-
--- tables, views and sequences of schema rig have comments too
-SELECT c.oid::regclass AS relation, c.relkind,
-       obj_description(c.oid, 'pg_class') IS NOT NULL AS has_comment
-  FROM pg_class c
- WHERE c.relnamespace = 'rig'::regnamespace AND c.relkind IN ('r', 'v', 'S')
- ORDER BY c.oid::regclass::text;
 
 -- rig.log has the contract's columns
 SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull
@@ -72,7 +88,10 @@ RESET search_path;
 
 -- settings (test/regress.conf sets database, node name and resolver)
 SELECT name, setting, unit, context
-  FROM pg_settings WHERE name LIKE 'rig.%' ORDER BY name;
+  FROM pg_settings
+ WHERE name IN ('rig.database', 'rig.node_name', 'rig.sync_timeout', 'rig.commit_wait',
+                'rig.resolver_interval', 'rig.max_payload')
+ ORDER BY name;
 -- the rig. prefix is reserved: a misspelt setting is an error, not a placeholder
 SET rig.max_paylod = '2MB';
 \echo :SQLSTATE

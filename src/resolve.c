@@ -1,0 +1,179 @@
+/*-------------------------------------------------------------------------
+ *
+ * resolve.c
+ *	  The in-doubt resolver: finish rig's prepared transactions on peers.
+ *
+ * Presumed abort.  For every prepared transaction on a peer whose GID says
+ * this node started it (rig_<this node>_<epoch>_<xid>), look at the local
+ * transaction: still running -> leave it; committed -> COMMIT PREPARED;
+ * otherwise (aborted, or lost in a crash before its commit record) ->
+ * ROLLBACK PREPARED.  "does not exist" and "is busy" mean somebody else
+ * settled it meanwhile.  Citus's transaction_recovery.c is the model.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/resolve.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "storage/procarray.h"
+#include "utils/resowner.h"
+#include "utils/builtins.h"
+
+#include "conn.h"
+#include "rig.h"
+
+typedef enum RigOutcome
+{
+	RIG_OUTCOME_RUNNING,
+	RIG_OUTCOME_COMMITTED,
+	RIG_OUTCOME_ABORTED,
+	RIG_OUTCOME_UNKNOWN			/* too old for the commit log */
+} RigOutcome;
+
+static bool rig_parse_gid(const char *gid, FullTransactionId *fxid);
+static RigOutcome rig_local_outcome(FullTransactionId fxid);
+static int	rig_resolve_peer(RigPeer *peer);
+
+PG_FUNCTION_INFO_V1(rig_resolve);
+
+/* Read the xid out of rig_<this node>_<epoch>_<xid>; false if not ours. */
+static bool
+rig_parse_gid(const char *gid, FullTransactionId *fxid)
+{
+	char		prefix[NAMEDATALEN + 8];
+	const char *rest;
+	const char *last;
+	char	   *end;
+	uint64		xid;
+
+	snprintf(prefix, sizeof(prefix), "rig_%s_", rig_node_name());
+	if (strncmp(gid, prefix, strlen(prefix)) != 0)
+		return false;
+	rest = gid + strlen(prefix);
+	last = strrchr(rest, '_');
+	if (last == NULL || last == rest)
+		return false;
+	xid = strtou64(last + 1, &end, 10);
+	if (*end != '\0')
+		return false;
+	*fxid = FullTransactionIdFromU64(xid);
+	return true;
+}
+
+/* What became of a local transaction. */
+static RigOutcome
+rig_local_outcome(FullTransactionId fxid)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+	TransactionId xid = XidFromFullTransactionId(fxid);
+
+	if (!FullTransactionIdPrecedes(fxid, next))
+		return RIG_OUTCOME_UNKNOWN;
+	if (U64FromFullTransactionId(next) - U64FromFullTransactionId(fxid) >= (UINT64CONST(1) << 31) ||
+		TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
+		return RIG_OUTCOME_UNKNOWN;
+	if (TransactionIdIsInProgress(xid))
+		return RIG_OUTCOME_RUNNING;
+	if (TransactionIdDidCommit(xid))
+		return RIG_OUTCOME_COMMITTED;
+	return RIG_OUTCOME_ABORTED;
+}
+
+/* Settle this node's prepared transactions on one peer; returns how many. */
+static int
+rig_resolve_peer(RigPeer *peer)
+{
+	TimestampTz deadline = rig_deadline(rig_sync_timeout);
+	RigConn    *rc = rig_conn_get(peer->name, peer->conninfo, deadline);
+	PGresult   *res;
+	char		pattern[NAMEDATALEN + 8];
+	const char *params[1] = {pattern};
+	int			resolved = 0;
+
+	snprintf(pattern, sizeof(pattern), "rig\\_%s\\_%%", rig_node_name());
+	res = rig_conn_query(rc, "SELECT gid FROM pg_catalog.pg_prepared_xacts "
+						 "WHERE gid LIKE $1 AND database = current_database() ORDER BY prepared",
+						 1, params, deadline);
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		const char *gid = PQgetvalue(res, i, 0);
+		FullTransactionId fxid;
+		RigOutcome outcome;
+		char		sql[256];
+
+		if (!rig_parse_gid(gid, &fxid))
+			continue;
+		outcome = rig_local_outcome(fxid);
+		if (outcome == RIG_OUTCOME_RUNNING)
+			continue;
+		if (outcome == RIG_OUTCOME_UNKNOWN)
+		{
+			ereport(WARNING,
+					(errmsg("cannot tell the outcome of prepared transaction \"%s\" on peer \"%s\"",
+							gid, peer->name),
+					 errdetail("Its transaction here is too old for the commit log."),
+					 errhint("Compare the peer's and this node's rig.log and run COMMIT PREPARED or ROLLBACK PREPARED on the peer by hand.")));
+			continue;
+		}
+		snprintf(sql, sizeof(sql), "%s PREPARED '%s'",
+				 outcome == RIG_OUTCOME_COMMITTED ? "COMMIT" : "ROLLBACK", gid);
+		if (rig_conn_exec_quiet(rc, sql, deadline))
+			resolved++;
+		else if (rc->conn == NULL || PQstatus(rc->conn) != CONNECTION_OK)
+			break;				/* "does not exist" / "is busy" leave it usable */
+	}
+	PQclear(res);
+	return resolved;
+}
+
+/* SQL: resolve in-doubt transactions on every peer now; returns how many. */
+Datum
+rig_resolve(PG_FUNCTION_ARGS)
+{
+	ListCell   *lc;
+	volatile int resolved = 0;
+
+	rig_check_database();
+	foreach(lc, rig_peer_list())
+	{
+		RigPeer    *peer = lfirst(lc);
+		MemoryContext cxt = CurrentMemoryContext;
+		ResourceOwner owner = CurrentResourceOwner;
+
+		/* an unreachable peer is reported and resolved on a later run */
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			resolved += rig_resolve_peer(peer);
+			ReleaseCurrentSubTransaction();
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+				ReThrowError(edata);
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("could not resolve prepared transactions on peer \"%s\": %s",
+							peer->name, edata->message),
+					 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_RETURN_INT32(resolved);
+}
