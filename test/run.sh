@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+#
+# test/run.sh: build rig and run its whole test suite.
+#
+#   bash test/run.sh        (as root on Debian 12: installs what it needs)
+#
+# pg_regress and the isolation tests run on temporary instances; the TAP
+# tests start their own clusters.  Servers never run as root: the tests
+# run as the postgres OS user on a copy of the tree that user can enter.
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+pgbin=/usr/lib/postgresql/15/bin
+packages="postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 libjansson-dev libipc-run-perl make gcc rsync"
+
+if [ "$(id -u)" -eq 0 ]; then
+	missing=""
+	for p in $packages; do
+		dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+	done
+	if [ -n "$missing" ]; then
+		echo "== installing:$missing"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq $missing >/dev/null
+	fi
+	# server and headers must be the same minor version
+	apt-get install -y -qq --only-upgrade postgresql-15 >/dev/null 2>&1 || true
+
+	work=$(mktemp -d /tmp/rig-test.XXXXXX)
+	rsync -a --exclude .git --exclude tmp_check --exclude 'tmp_check*' --exclude results "$src"/ "$work"/
+	chown -R postgres "$work"
+	echo "== building in $work"
+	make -C "$work" clean >/dev/null
+	make -C "$work" -s
+	make -C "$work" -s install
+	exec runuser -u postgres -- bash "$work/test/run.sh" --as-postgres
+fi
+
+# From here on: the postgres OS user, in a tree it owns.
+cd "$src"
+export PATH="$pgbin:$PATH"
+status=0
+
+echo "== pg_regress and isolation tests"
+if ! make -s installcheck; then
+	status=1
+	for f in regression.diffs output_iso/regression.diffs; do
+		[ -f "$f" ] && { echo "---- $f"; cat "$f"; }
+	done
+fi
+
+echo "== TAP tests (test/t)"
+if ! make -s tapcheck PROVE_FLAGS="--timer"; then
+	status=1
+	for f in tmp_check_tap/log/*.log test/tmp_check/log/*.log; do
+		[ -f "$f" ] || continue
+		echo "---- $f (last 60 lines)"
+		tail -n 60 "$f"
+	done
+fi
+
+exit $status
