@@ -15,6 +15,7 @@ OBJS = \
 	src/locks.o \
 	src/node.o \
 	src/oplog.o \
+	src/worker.o \
 	src/write.o \
 	src/xact.o
 

@@ -64,6 +64,7 @@ SELECT rig_do('user_create', jsonb_build_object('email', 'mid@example.com', 'nam
 SELECT rig_do('user_create', jsonb_build_object('email', 'mid@example.com', 'name', 'Mid',
               'password_salt', 's', 'password_hash', 'h', 'note', repeat('n', 1000))) > 0 AS under_limit_ok;
 RESET rig.max_payload;
+-- (it cannot go below 1kB)
 SET rig.max_payload = 100;
 \echo :SQLSTATE
 SELECT * FROM metadata.counts() \gset before_
@@ -149,7 +150,7 @@ SELECT rig_do('user_create', metadata.new_user('GRACE@example.com', 'Grace again
 SELECT log_rows - :before_log_rows AS new_log_rows, users - :before_users AS new_users
   FROM metadata.counts();
 
--- a handler that is not deterministic enough to even run: wrong return type at run time
+-- a resources handler failing at run time
 CREATE FUNCTION metadata.resources_bad(data jsonb) RETURNS text[]
 	LANGUAGE plpgsql AS $$ BEGIN RETURN ARRAY[1/0]::text[]; END $$;
 SELECT rig_register('bad_resources', 'metadata.user_create(bigint,jsonb)', NULL,

@@ -229,18 +229,18 @@ SELECT rig_do('apply_only') > 0 AS apply_only_still_registered;
 --
 -- The handler cache follows changes to the functions.
 --
-CREATE TABLE h.seen (note text);
+CREATE TABLE h.seen (id serial, note text);
 CREATE FUNCTION h.apply_cached(version bigint, data jsonb) RETURNS void
-	LANGUAGE plpgsql AS $$ BEGIN INSERT INTO h.seen VALUES ('first body'); END $$;
+	LANGUAGE plpgsql AS $$ BEGIN INSERT INTO h.seen (note) VALUES ('first body'); END $$;
 CREATE FUNCTION h.validate_cached(data jsonb) RETURNS void
 	LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;
 SELECT rig_register('cached', 'h.apply_cached(bigint,jsonb)', 'h.validate_cached(jsonb)');
 SELECT rig_do('cached') > 0 AS ran;
 -- CREATE OR REPLACE: the next rig_do in this session runs the new body
 CREATE OR REPLACE FUNCTION h.apply_cached(version bigint, data jsonb) RETURNS void
-	LANGUAGE plpgsql AS $$ BEGIN INSERT INTO h.seen VALUES ('second body'); END $$;
+	LANGUAGE plpgsql AS $$ BEGIN INSERT INTO h.seen (note) VALUES ('second body'); END $$;
 SELECT rig_do('cached') > 0 AS ran;
-SELECT note FROM h.seen;
+SELECT note FROM h.seen ORDER BY id;
 -- also for a validate handler
 CREATE OR REPLACE FUNCTION h.validate_cached(data jsonb) RETURNS void
 	LANGUAGE plpgsql AS $$
@@ -277,7 +277,7 @@ SELECT * FROM h.show_error($$SELECT rig_do('cached')$$);
 SELECT count(*) AS logged_after_drop FROM rig.log WHERE version > :log_before;
 -- a dropped validate or resources function too
 CREATE FUNCTION h.apply_cached(version bigint, data jsonb) RETURNS void
-	LANGUAGE plpgsql AS $$ BEGIN INSERT INTO h.seen VALUES ('third body'); END $$;
+	LANGUAGE plpgsql AS $$ BEGIN INSERT INTO h.seen (note) VALUES ('third body'); END $$;
 CREATE FUNCTION h.resources_cached(data jsonb) RETURNS text[]
 	LANGUAGE sql AS $$ SELECT ARRAY['cached'] $$;
 SELECT rig_register('cached', 'h.apply_cached(bigint,jsonb)', NULL, 'h.resources_cached(jsonb)');
@@ -290,7 +290,7 @@ SELECT * FROM h.show_error($$SELECT rig_do('cached')$$);
 -- registering again repairs it
 SELECT rig_register('cached', 'h.apply_cached(bigint,jsonb)');
 SELECT rig_do('cached') > 0 AS ran;
-SELECT note FROM h.seen;
+SELECT note FROM h.seen ORDER BY id;
 SELECT count(*) AS logged_after_drop FROM rig.log WHERE version > :log_before;
 
 -- clean up what later tests do not need

@@ -265,6 +265,25 @@ CREATE FUNCTION rig_apply_remote(sender text, sender_epoch bigint, version bigin
 COMMENT ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text) IS
 	'called by this replica''s primary: apply one of its operations with its version';
 
+-- Administration views
+
+CREATE FUNCTION rig_status(OUT node_name text, OUT role text, OUT primary_name text,
+						   OUT epoch bigint, OUT last_version bigint, OUT watermark bigint,
+						   OUT in_flight int, OUT worker_state text, OUT worker_pid int)
+	AS 'MODULE_PATHNAME', 'rig_status'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_status() IS 'this node at a glance (the rig.status view)';
+
+CREATE VIEW rig.status AS SELECT * FROM pg_catalog.rig_status();
+COMMENT ON VIEW rig.status IS
+	'node, role, epoch, last version, watermark, transactions with versions in flight, worker state';
+
+CREATE VIEW rig.in_doubt AS
+	SELECT p.gid, p.database, p.owner, p.prepared, now() - p.prepared AS age
+	  FROM pg_catalog.pg_prepared_xacts p
+	 WHERE p.gid LIKE 'rig\_%';
+COMMENT ON VIEW rig.in_doubt IS 'rig''s prepared transactions on this node, with their age';
+
 -- Privileges: nothing that writes is open to PUBLIC.
 REVOKE ALL ON FUNCTION rig_add_peer(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_drop_peer(text) FROM PUBLIC;
@@ -277,6 +296,9 @@ REVOKE ALL ON FUNCTION rig_handler_fingerprints() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_become_replica(text, bigint) TO rig_replication;
 GRANT EXECUTE ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text) TO rig_replication;
 GRANT EXECUTE ON FUNCTION rig_node_info() TO rig_reader;
+REVOKE ALL ON FUNCTION rig_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rig_status() TO rig_reader;
+GRANT SELECT ON rig.status, rig.in_doubt TO rig_reader;
 GRANT EXECUTE ON FUNCTION rig_handler_fingerprints() TO rig_reader;
 
 REVOKE ALL ON FUNCTION rig_register(text, regprocedure, regprocedure, regprocedure) FROM PUBLIC;

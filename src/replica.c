@@ -40,6 +40,7 @@ static void rig_update_node_as_owner(const char *sql, int nargs, Oid *types,
 PG_FUNCTION_INFO_V1(rig_apply_remote);
 PG_FUNCTION_INFO_V1(rig_become_replica);
 PG_FUNCTION_INFO_V1(rig_node_info);
+PG_FUNCTION_INFO_V1(rig_status);
 
 /* Only this replica's primary, in its current epoch, may send operations. */
 static void
@@ -191,5 +192,34 @@ rig_node_info(PG_FUNCTION_ARGS)
 	nulls[2] = (primary == NULL);
 	values[3] = Int64GetDatum(rig_node_epoch());
 	values[4] = Int64GetDatum(rig_log_last_version());
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/* SQL (behind the rig.status view): this node at a glance. */
+Datum
+rig_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[9];
+	bool		nulls[9] = {false};
+	const char *primary;
+	char		state[64];
+	int			pid;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "rig_status must return a composite type");
+	primary = rig_node_primary_name();
+	rig_worker_get_state(state, sizeof(state), &pid);
+	values[0] = CStringGetTextDatum(rig_node_name());
+	values[1] = CStringGetTextDatum(rig_node_is_replica() ? "replica" : "primary");
+	values[2] = primary ? CStringGetTextDatum(primary) : (Datum) 0;
+	nulls[2] = (primary == NULL);
+	values[3] = Int64GetDatum(rig_node_epoch());
+	values[4] = Int64GetDatum(rig_log_last_version());
+	values[5] = Int64GetDatum(rig_compute_watermark());
+	values[6] = Int32GetDatum(rig_inflight_count());
+	values[7] = CStringGetTextDatum(state);
+	values[8] = Int32GetDatum(pid);
+	nulls[8] = (pid == 0);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

@@ -136,10 +136,17 @@ rig_resolve_peer(RigPeer *peer)
 Datum
 rig_resolve(PG_FUNCTION_ARGS)
 {
+	rig_check_database();
+	PG_RETURN_INT32(rig_resolve_all());
+}
+
+/* Resolve on every peer; an unreachable one is reported and skipped. */
+int
+rig_resolve_all(void)
+{
 	ListCell   *lc;
 	volatile int resolved = 0;
 
-	rig_check_database();
 	foreach(lc, rig_peer_list())
 	{
 		RigPeer    *peer = lfirst(lc);
@@ -175,5 +182,5 @@ rig_resolve(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
 	}
-	PG_RETURN_INT32(resolved);
+	return resolved;
 }

@@ -66,6 +66,7 @@ _PG_init(void)
 	rig_handlers_init();
 	rig_node_init();
 	rig_peer_init();
+	rig_worker_register();
 }
 
 /* All GUCs in one place, so the prefix can be reserved after them. */

@@ -48,6 +48,12 @@ extern void rig_note_assigned(int64 version);
 extern int64 rig_compute_watermark(void);
 extern int64 rig_last_assigned(void);
 extern int	rig_inflight_count(void);
+extern void rig_worker_set_state(const char *state);
+extern void rig_worker_get_state(char *buf, size_t len, int *pid);
+
+/* background worker (worker.c) and resolver (resolve.c) */
+extern void rig_worker_register(void);
+extern int	rig_resolve_all(void);
 
 /* handler registry (handlers.c) */
 typedef struct RigHandler

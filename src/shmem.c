@@ -29,6 +29,7 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
 #include "utils/builtins.h"
 
 #include "rig.h"
@@ -36,6 +37,9 @@
 typedef struct RigShared
 {
 	LWLock	   *init_lock;		/* serializes loading last_assigned */
+	slock_t		worker_mutex;	/* protects the worker fields */
+	pid_t		worker_pid;
+	char		worker_state[64];
 	pg_atomic_uint32 initialized;	/* last_assigned loaded from the sequence */
 	pg_atomic_uint64 last_assigned; /* highest version handed out so far */
 	int			nslots;
@@ -83,6 +87,9 @@ rig_shmem_startup(void)
 	if (!found)
 	{
 		rig_shared->init_lock = &(GetNamedLWLockTranche("rig"))->lock;
+		SpinLockInit(&rig_shared->worker_mutex);
+		rig_shared->worker_pid = 0;
+		strlcpy(rig_shared->worker_state, "not started", sizeof(rig_shared->worker_state));
 		pg_atomic_init_u32(&rig_shared->initialized, 0);
 		pg_atomic_init_u64(&rig_shared->last_assigned, 0);
 		rig_shared->nslots = rig_total_procs();
@@ -230,4 +237,24 @@ rig_inflight_count(void)
 		if (pg_atomic_read_u64(&rig_shared->slots[i]) != 0)
 			n++;
 	return n;
+}
+
+/* The worker says what it is doing, for rig.status. */
+void
+rig_worker_set_state(const char *state)
+{
+	SpinLockAcquire(&rig_shared->worker_mutex);
+	rig_shared->worker_pid = MyProcPid;
+	strlcpy(rig_shared->worker_state, state, sizeof(rig_shared->worker_state));
+	SpinLockRelease(&rig_shared->worker_mutex);
+}
+
+/* What the worker last said it was doing, and its pid. */
+void
+rig_worker_get_state(char *buf, size_t len, int *pid)
+{
+	SpinLockAcquire(&rig_shared->worker_mutex);
+	strlcpy(buf, rig_shared->worker_state, len);
+	*pid = rig_shared->worker_pid;
+	SpinLockRelease(&rig_shared->worker_mutex);
 }
