@@ -36,6 +36,8 @@ ISOLATION = idempotency_race lock_order
 ISOLATION_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check_iso \
 	--dbname=contrib_regression
 
+EXTRA_CLEAN = tmp_check_tap
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -44,7 +46,8 @@ include $(PGXS)
 .PHONY: tapcheck
 tapcheck:
 	rm -rf '$(CURDIR)'/tmp_check_tap
-	cd $(srcdir)/test && TESTDIR='$(CURDIR)' PATH="$(bindir):$$PATH" \
+	mkdir -p '$(CURDIR)'/tmp_check_tap
+	cd $(srcdir)/test && TESTDIR='$(CURDIR)/tmp_check_tap' PATH="$(bindir):$$PATH" \
 		PG_REGRESS='$(top_builddir)/src/test/regress/pg_regress' \
 		RIG_SRCDIR='$(abspath $(srcdir))' \
 		$(PROVE) -I $(top_srcdir)/src/test/perl/ -I . $(PROVE_FLAGS) \

@@ -53,7 +53,7 @@ fi
 echo "== TAP tests (test/t)"
 if ! make -s tapcheck PROVE_FLAGS="--timer"; then
 	status=1
-	for f in tmp_check_tap/log/*.log test/tmp_check/log/*.log; do
+	for f in tmp_check_tap/tmp_check/log/*.log; do
 		[ -f "$f" ] || continue
 		echo "---- $f (last 60 lines)"
 		tail -n 60 "$f"
