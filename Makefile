@@ -5,6 +5,7 @@ MODULE_big = rig
 OBJS = \
 	src/rig.o \
 	src/catalog.o \
+	src/catchup.o \
 	src/conn.o \
 	src/peer.o \
 	src/replica.o \
@@ -15,6 +16,7 @@ OBJS = \
 	src/locks.o \
 	src/node.o \
 	src/oplog.o \
+	src/peerstate.o \
 	src/worker.o \
 	src/write.o \
 	src/xact.o
@@ -41,6 +43,9 @@ EXTRA_CLEAN = tmp_check_tap
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS names the isolation database itself; rig.database must match it
+ISOLATION_TESTDB = contrib_regression
 
 # Multi-node TAP tests (test/t/*.pl), against the installed extension.
 .PHONY: tapcheck

@@ -129,9 +129,13 @@ SELECT array_agg(version) = ARRAY[:inflight]::bigint[] AS only_in_flight_row_lef
 COMMIT;
 SELECT array_agg(version) = ARRAY[:inflight]::bigint[] AS only_in_flight_row_left FROM rig.log;
 SELECT rig_last_version() = :inflight AS last_version;
--- a rolled-back compaction removes nothing
-BEGIN;
+-- the newest record always stays, so rig_last_version() survives compaction
 SELECT rig_compact(:inflight + 1) AS removed;
+SELECT rig_last_version() = :inflight AS last_version_kept;
+-- a rolled-back compaction removes nothing
+SELECT rig_do('entry', '{"n": "after compaction"}') AS after \gset
+BEGIN;
+SELECT rig_compact(:after + 1) AS removed;
 ROLLBACK;
 SELECT count(*) AS rows FROM rig.log;
 -- the guard is back after rig_compact: DELETE is refused again

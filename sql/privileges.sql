@@ -182,6 +182,27 @@ SELECT body FROM p.notes WHERE version > (SELECT max(version) FROM p.notes WHERE
 SELECT log_rows - :before_log_rows AS new_log_rows, notes - :before_notes AS new_notes
   FROM p.counts();
 
+-- losing a role membership takes the right to run its handlers away at once
+CREATE ROLE regress_rig_grp;
+CREATE ROLE regress_rig_member LOGIN IN ROLE rig_writer;
+CREATE FUNCTION p.grp_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql
+	SECURITY DEFINER AS $$ INSERT INTO p.notes (version, body) VALUES (version, data->>'body') $$;
+REVOKE EXECUTE ON FUNCTION p.grp_apply(bigint, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION p.grp_apply(bigint, jsonb) TO regress_rig_grp;
+GRANT regress_rig_grp TO regress_rig_member;
+SELECT rig_register('grp', 'p.grp_apply(bigint,jsonb)');
+SET ROLE regress_rig_member;
+SELECT rig_do('grp', '{"body": "member"}') > 0 AS ran;
+RESET ROLE;
+REVOKE regress_rig_grp FROM regress_rig_member;
+SET ROLE regress_rig_member;
+SELECT rig_do('grp', '{"body": "no longer a member"}');
+\echo :SQLSTATE
+RESET ROLE;
+SELECT rig_unregister('grp');
+DROP OWNED BY regress_rig_grp, regress_rig_member;
+DROP ROLE regress_rig_grp, regress_rig_member;
+
 -- clean up: roles are cluster-wide
 SELECT rig_unregister('note');
 SELECT rig_unregister('note_invoker');

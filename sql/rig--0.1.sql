@@ -108,6 +108,18 @@ CREATE TRIGGER log_append_only BEFORE UPDATE OR DELETE ON rig.log
 CREATE TRIGGER log_no_truncate BEFORE TRUNCATE ON rig.log
 	FOR EACH STATEMENT EXECUTE FUNCTION rig.log_guard();
 
+-- Direct changes to rig's own tables (by a superuser) reach every
+-- session's caches too.
+CREATE FUNCTION rig.invalidate_caches() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'rig_invalidate_caches' LANGUAGE C;
+COMMENT ON FUNCTION rig.invalidate_caches() IS 'sends a cache invalidation for the changed rig table';
+CREATE TRIGGER handlers_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rig.handlers
+	FOR EACH STATEMENT EXECUTE FUNCTION rig.invalidate_caches();
+CREATE TRIGGER node_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rig.node
+	FOR EACH STATEMENT EXECUTE FUNCTION rig.invalidate_caches();
+CREATE TRIGGER peers_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rig.peers
+	FOR EACH STATEMENT EXECUTE FUNCTION rig.invalidate_caches();
+
 -- Handlers
 
 CREATE FUNCTION rig_register(method text, apply regprocedure,
@@ -175,7 +187,7 @@ BEGIN
 		RAISE EXCEPTION 'max_rows must not be negative'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF current_setting('transaction_isolation') <> 'read committed' THEN
+	IF current_setting('transaction_isolation') NOT IN ('read committed', 'read uncommitted') THEN
 		RAISE EXCEPTION 'rig_log_since() requires the READ COMMITTED isolation level'
 			USING ERRCODE = 'feature_not_supported',
 				  DETAIL = 'The watermark must be read before the snapshot that reads the log.';
@@ -247,6 +259,20 @@ CREATE FUNCTION rig_resolve()
 COMMENT ON FUNCTION rig_resolve() IS
 	'finish this node''s in-doubt prepared transactions on its peers now; returns how many';
 
+CREATE FUNCTION rig_sync_peer(name text)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_sync_peer'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION rig_sync_peer(text) IS 'catch a peer up from the log now and return it to sync';
+
+CREATE FUNCTION rig_peer_states(OUT name text, OUT state text, OUT acked_version bigint,
+								OUT acked_at timestamptz, OUT last_contact timestamptz,
+								OUT last_error text)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'rig_peer_states'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_peer_states() IS 'shared health of each peer (behind rig.peer_status)';
+
 -- The peer side: only roles granted rig_replication.
 
 CREATE FUNCTION rig_become_replica(primary_name text, epoch bigint)
@@ -284,11 +310,28 @@ CREATE VIEW rig.in_doubt AS
 	 WHERE p.gid LIKE 'rig\_%';
 COMMENT ON VIEW rig.in_doubt IS 'rig''s prepared transactions on this node, with their age';
 
+-- Per peer: mode, state, lag, last contact and last error (never the conninfo).
+CREATE VIEW rig.peer_status AS
+	SELECT p.name, p.mode,
+		   coalesce(s.state, 'unknown') AS state,
+		   (SELECT count(*) FROM rig.log l WHERE l.version > coalesce(s.acked_version, 0)) AS versions_behind,
+		   coalesce(extract(epoch FROM now() -
+				(SELECT l.op_time FROM rig.log l WHERE l.version > coalesce(s.acked_version, 0)
+				  ORDER BY l.version LIMIT 1)), 0)::float8 AS seconds_behind,
+		   s.last_contact, s.last_error
+	  FROM rig.peers p
+	  LEFT JOIN pg_catalog.rig_peer_states() s ON s.name = p.name;
+COMMENT ON VIEW rig.peer_status IS
+	'per peer: mode, state (in_sync, catching_up, degraded, unreachable, unknown), lag in versions and seconds, last contact and error';
+
 -- Privileges: nothing that writes is open to PUBLIC.
 REVOKE ALL ON FUNCTION rig_add_peer(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_drop_peer(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_set_peer_mode(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_resolve() FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_sync_peer(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_peer_states() FROM PUBLIC;
+GRANT SELECT ON rig.peer_status TO rig_reader;
 REVOKE ALL ON FUNCTION rig_become_replica(text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_node_info() FROM PUBLIC;
@@ -306,5 +349,9 @@ REVOKE ALL ON FUNCTION rig_unregister(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_do(text, jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_compact(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_log_since(bigint, int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_watermark() FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_last_version() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rig_watermark() TO rig_reader;
+GRANT EXECUTE ON FUNCTION rig_last_version() TO rig_reader;
 GRANT EXECUTE ON FUNCTION rig_do(text, jsonb, text) TO rig_writer;
 GRANT EXECUTE ON FUNCTION rig_log_since(bigint, int) TO rig_reader;

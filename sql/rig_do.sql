@@ -288,6 +288,36 @@ COMMIT;
 RESET default_transaction_isolation;
 SELECT data FROM rig.log WHERE data ? 'iso' ORDER BY version;
 
+-- READ UNCOMMITTED behaves as READ COMMITTED in PostgreSQL: allowed
+BEGIN ISOLATION LEVEL READ UNCOMMITTED;
+SELECT rig_do('note', '{"iso": "ru"}') > 0 AS ran;
+COMMIT;
+
+-- a read-only transaction is refused before anything runs, with rig's message
+SELECT count(*) AS before_rows FROM rig.log \gset
+BEGIN READ ONLY;
+SELECT rig_do('note', '{"ro": true}');
+\echo :SQLSTATE
+ROLLBACK;
+SELECT count(*) - :before_rows AS new_rows FROM rig.log;
+
+-- a handler that catches an error in an exception block keeps its context
+CREATE TABLE d.ctx (version bigint, op_time timestamptz);
+CREATE FUNCTION d.ctx_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	BEGIN
+		PERFORM 1 / 0;
+	EXCEPTION WHEN division_by_zero THEN NULL;
+	END;
+	INSERT INTO d.ctx VALUES (rig_version(), rig_op_time());
+END $$;
+-- a SQL validate handler returning void (its NULL result is ignored)
+CREATE FUNCTION d.ctx_validate(data jsonb) RETURNS void LANGUAGE sql AS 'SELECT';
+SELECT rig_register('ctx', 'd.ctx_apply(bigint,jsonb)', 'd.ctx_validate(jsonb)');
+SELECT rig_do('ctx') AS ctx_version \gset
+SELECT c.version = :ctx_version AS version_ok, c.op_time = l.op_time AS op_time_ok
+  FROM d.ctx c JOIN rig.log l USING (version);
+
 -- every row of this file's log has epoch 1 and origin 'regress'
 SELECT epoch, origin, count(*) > 0 AS rows FROM rig.log GROUP BY epoch, origin;
 

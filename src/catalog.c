@@ -20,6 +20,8 @@
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -40,6 +42,8 @@ static RigRelEntry rig_rels[RIG_MAX_CACHED_RELS];
 static int	rig_nrels = 0;
 
 static void rig_catalog_invalidate(Datum arg, Oid relid);
+
+PG_FUNCTION_INFO_V1(rig_invalidate_caches);
 
 /* Forget cached OIDs whenever one of rig's relations changes. */
 void
@@ -160,4 +164,16 @@ rig_check_identifier(const char *what, const char *name)
 				 errmsg("invalid %s \"%s\"", what, name),
 				 errdetail("A %s is 1 to %d characters: letters, digits and _ . - : /",
 						   what, RIG_MAX_METHOD_LEN)));
+}
+
+/* Trigger: a rig table changed; every session drops what it cached of it. */
+Datum
+rig_invalidate_caches(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "rig_invalidate_caches: not called by trigger manager");
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
 }

@@ -109,12 +109,30 @@ rig_conn_discard(RigConn *rc)
 	rig_conn_close(rc);
 }
 
-/*
- * The cached connection to a peer, opened (within the deadline) if needed.
- * A conninfo change since the connection was made reconnects.
- */
+/* The cached connection to a peer, opened if needed; throws 08001. */
 RigConn *
 rig_conn_get(const char *peer, const char *conninfo, TimestampTz deadline)
+{
+	char	   *err;
+	RigConn    *rc = rig_conn_try_get(peer, conninfo, deadline, &err);
+
+	if (rc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to peer \"%s\"", peer),
+				 errdetail_internal("%s", err),
+				 errhint("Check that the peer is running and reachable, and its conninfo in rig.peers.")));
+	return rc;
+}
+
+/*
+ * The cached connection to a peer, opened (within the deadline) if needed;
+ * NULL with *err set when the peer cannot be reached.  A conninfo change
+ * since the connection was made reconnects.
+ */
+RigConn *
+rig_conn_try_get(const char *peer, const char *conninfo, TimestampTz deadline,
+				 char **err)
 {
 	RigConn    *rc;
 	bool		found;
@@ -153,16 +171,21 @@ rig_conn_get(const char *peer, const char *conninfo, TimestampTz deadline)
 		rig_conn_close(rc);
 	if (rc->conn == NULL)
 	{
-		rig_conn_open(rc, peer, conninfo, deadline);
+		if (!rig_conn_try_open(rc, peer, conninfo, deadline, err))
+			return NULL;
 		rc->conninfo_hash = hash;
 	}
 	return rc;
 }
 
-/* Open a non-blocking connection within the deadline, or throw 08001. */
-void
-rig_conn_open(RigConn *rc, const char *peer, const char *conninfo,
-			  TimestampTz deadline)
+/*
+ * Open a non-blocking connection within the deadline.  Returns false with
+ * *err set when the peer cannot be reached; throws only on interrupts and
+ * out-of-resources conditions.
+ */
+bool
+rig_conn_try_open(RigConn *rc, const char *peer, const char *conninfo,
+				  TimestampTz deadline, char **err)
 {
 	const char *keys[] = {"dbname", "application_name", NULL};
 	const char *vals[] = {conninfo, "rig", NULL};
@@ -196,33 +219,34 @@ rig_conn_open(RigConn *rc, const char *peer, const char *conninfo,
 						   deadline, true))
 		{
 			rig_conn_close(rc);
-			ereport(ERROR,
-					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-					 errmsg("could not connect to peer \"%s\": timed out", peer),
-					 errdetail("No connection within rig.sync_timeout (%d ms).", rig_sync_timeout),
-					 errhint("Check that the peer is running and reachable, or drop it with rig_drop_peer().")));
+			*err = psprintf("timed out after %d ms", rig_sync_timeout);
+			return false;
 		}
 		st = PQconnectPoll(rc->conn);
 	}
 
-	if (PQstatus(rc->conn) != CONNECTION_OK)
+	if (PQstatus(rc->conn) != CONNECTION_OK || PQsetnonblocking(rc->conn, 1) != 0)
 	{
-		char	   *msg = pchomp(PQerrorMessage(rc->conn));
-
+		*err = pchomp(PQerrorMessage(rc->conn));
 		rig_conn_close(rc);
+		return false;
+	}
+	return true;
+}
+
+/* Open a non-blocking connection within the deadline, or throw 08001. */
+void
+rig_conn_open(RigConn *rc, const char *peer, const char *conninfo,
+			  TimestampTz deadline)
+{
+	char	   *err;
+
+	if (!rig_conn_try_open(rc, peer, conninfo, deadline, &err))
 		ereport(ERROR,
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 				 errmsg("could not connect to peer \"%s\"", peer),
-				 errdetail_internal("%s", msg),
-				 errhint("Check that the peer is running and its conninfo in rig.peers is right.")));
-	}
-	if (PQsetnonblocking(rc->conn, 1) != 0)
-	{
-		rig_conn_close(rc);
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("could not make the connection to peer \"%s\" non-blocking", peer)));
-	}
+				 errdetail_internal("%s", err),
+				 errhint("Check that the peer is running and reachable, and its conninfo in rig.peers.")));
 }
 
 /* Push everything queued in libpq to the socket; false on timeout/failure. */

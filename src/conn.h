@@ -37,6 +37,10 @@ typedef struct RigConn
 extern TimestampTz rig_deadline(int timeout_ms);
 extern RigConn *rig_conn_get(const char *peer, const char *conninfo,
 							 TimestampTz deadline);
+extern RigConn *rig_conn_try_get(const char *peer, const char *conninfo,
+								 TimestampTz deadline, char **err);
+extern bool rig_conn_try_open(RigConn *rc, const char *peer, const char *conninfo,
+							  TimestampTz deadline, char **err);
 extern void rig_conn_open(RigConn *rc, const char *peer, const char *conninfo,
 						  TimestampTz deadline);
 extern void rig_conn_discard(RigConn *rc);

@@ -73,6 +73,8 @@ rig_handlers_init(void)
 {
 	CacheRegisterRelcacheCallback(rig_handlers_relcache_cb, (Datum) 0);
 	CacheRegisterSyscacheCallback(PROCOID, rig_handlers_proc_cb, (Datum) 0);
+	/* role membership decides EXECUTE rights too */
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, rig_handlers_proc_cb, (Datum) 0);
 	rig_catalog_init();
 }
 
@@ -85,7 +87,7 @@ rig_handlers_relcache_cb(Datum arg, Oid relid)
 		rig_handler_cache_stale = true;
 }
 
-/* Syscache callback: a function was created, replaced or dropped. */
+/* Syscache callback: a function or a role membership changed. */
 static void
 rig_handlers_proc_cb(Datum arg, int cacheid, uint32 hashvalue)
 {
@@ -266,7 +268,7 @@ rig_check_handler_signature(Oid funcoid, RigHandlerKind kind)
 				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
 				 errmsg("%s handler %s has the wrong signature",
 						rig_kind_name(kind), format_procedure(funcoid)),
-				 errdetail("A %s handler must be a plain function %s, not returning a set.",
+				 errdetail("The %s handler must be a plain function %s, not returning a set.",
 						   rig_kind_name(kind), expected)));
 }
 

@@ -118,6 +118,28 @@ rig_log_find_key(text *idem_key, int64 *version)
 	return found;
 }
 
+/* Is version already in rig.log (committed, or written by this transaction)? */
+bool
+rig_log_has_version(int64 version)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	Snapshot	snap;
+	bool		found;
+
+	rel = table_open(rig_relid("log"), AccessShareLock);
+	ScanKeyInit(&key, Anum_log_version, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(version));
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(rel, rig_relid("log_pkey"), true, snap, 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
 /* Trigger: rig.log is append-only except through rig_compact(). */
 Datum
 rig_log_guard(PG_FUNCTION_ARGS)
@@ -181,7 +203,10 @@ rig_log_last_version(void)
 	return last;
 }
 
-/* SQL: delete final records below a version; returns how many went. */
+/*
+ * SQL: delete final records below a version; returns how many went.  The
+ * idempotency keys of deleted records are forgotten with them.
+ */
 Datum
 rig_compact(PG_FUNCTION_ARGS)
 {
@@ -197,7 +222,8 @@ rig_compact(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("before_version must not be NULL")));
 	before = PG_GETARG_INT64(0);
-	limit = rig_compute_watermark() + 1;
+	/* never past the watermark, and always keep the newest record */
+	limit = Min(rig_compute_watermark() + 1, rig_log_last_version());
 	values[0] = Int64GetDatum(Min(before, limit));
 
 	SPI_connect();

@@ -77,7 +77,7 @@ rig_peers_relcache_cb(Datum arg, Oid relid)
 		rig_peers_valid = false;
 }
 
-/* The peers a commit prepares on (sync mode), from rig.peers. */
+/* All peers of this primary, from rig.peers (cached). */
 List *
 rig_peer_list(void)
 {
@@ -107,8 +107,7 @@ rig_peer_list(void)
 				NAMEDATALEN);
 		p->conninfo = TextDatumGetCString(heap_getattr(tup, Anum_peers_conninfo, desc, &isnull));
 		p->mode = rig_parse_mode(TextDatumGetCString(heap_getattr(tup, Anum_peers_mode, desc, &isnull)));
-		if (p->mode == RIG_PEER_SYNC)
-			rig_peers_cache = lappend(rig_peers_cache, p);
+		rig_peers_cache = lappend(rig_peers_cache, p);
 	}
 	MemoryContextSwitchTo(old);
 	systable_endscan(scan);
@@ -118,21 +117,48 @@ rig_peer_list(void)
 	return rig_peers_cache;
 }
 
-/* Parse a peer mode; semisync and async arrive with the background worker. */
+/* Parse a peer mode. */
 static RigPeerMode
 rig_parse_mode(const char *mode)
 {
 	if (strcmp(mode, "sync") == 0)
 		return RIG_PEER_SYNC;
-	if (strcmp(mode, "semisync") == 0 || strcmp(mode, "async") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("peer mode \"%s\" is not supported yet", mode),
-				 errhint("Use \"sync\".")));
+	if (strcmp(mode, "semisync") == 0)
+		return RIG_PEER_SEMISYNC;
+	if (strcmp(mode, "async") == 0)
+		return RIG_PEER_ASYNC;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid peer mode \"%s\"", mode),
 			 errhint("Valid modes are \"sync\", \"semisync\" and \"async\".")));
+}
+
+/*
+ * rig_do refuses early while a sync peer lacks committed operations: its
+ * commit could not prepare there without a gap.
+ */
+void
+rig_check_sync_peers(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, rig_peer_list())
+	{
+		RigPeer    *p = lfirst(lc);
+		RigPeerState st;
+
+		if (p->mode != RIG_PEER_SYNC)
+			continue;
+		st = rig_peer_get_state(p->name);
+		if (st == RIG_STATE_CATCHING_UP || st == RIG_STATE_UNKNOWN)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("sync peer \"%s\" is not in sync", p->name),
+					 errdetail("Its state is %s: it may lack operations this node committed, and a sync peer must hold every one.",
+							   rig_peer_state_name(st)),
+					 errhint("Wait for rig's worker to catch it up (see rig.peer_status), run rig_sync_peer('%s'), or make it semisync with rig_set_peer_mode().",
+							 p->name)));
+	}
 }
 
 /*
@@ -356,7 +382,10 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	/* catch up without blocking writers, then the tail under the gate */
 	shipped = rig_ship_log(rc, shipped, rig_compute_watermark());
 	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
-	(void) rig_ship_log(rc, shipped, -1);
+	shipped = rig_ship_log(rc, shipped, -1);
+	rig_peer_forget(name);
+	rig_peer_note_ok(name, RIG_STATE_IN_SYNC, shipped, 0);
+	rig_peer_set_horizon(name, rig_compute_watermark());
 
 	args[0] = CStringGetTextDatum(name);
 	args[1] = CStringGetTextDatum(conninfo);
@@ -388,7 +417,7 @@ rig_add_peer(PG_FUNCTION_ARGS)
 	mode = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	rig_check_identifier("peer name", name);
 	(void) rig_parse_mode(mode);
-	if (XactIsoLevel != XACT_READ_COMMITTED)
+	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("rig_add_peer() requires the READ COMMITTED isolation level")));
@@ -443,6 +472,7 @@ rig_drop_peer(PG_FUNCTION_ARGS)
 				 errmsg("peer \"%s\" does not exist", TextDatumGetCString(args[0]))));
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(rig_relid("peers"));
+	rig_peer_forget(TextDatumGetCString(args[0]));
 	PG_RETURN_VOID();
 }
 
@@ -452,16 +482,29 @@ rig_set_peer_mode(PG_FUNCTION_ARGS)
 {
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		args[2];
+	RigPeerMode mode;
+	RigPeerMode old_mode;
+	char	   *name;
+	ListCell   *lc;
 
 	rig_check_database();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("peer name and mode must not be NULL")));
-	(void) rig_parse_mode(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	mode = rig_parse_mode(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);
+	name = TextDatumGetCString(args[0]);
 	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
+	old_mode = RIG_PEER_ASYNC;
+	foreach(lc, rig_peer_list())
+	{
+		RigPeer    *p = lfirst(lc);
+
+		if (strcmp(p->name, name) == 0)
+			old_mode = p->mode;
+	}
 	SPI_connect();
 	if (SPI_execute_with_args("UPDATE rig.peers SET mode = $2 WHERE name = $1",
 							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
@@ -469,8 +512,13 @@ rig_set_peer_mode(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("peer \"%s\" does not exist", TextDatumGetCString(args[0]))));
+				 errmsg("peer \"%s\" does not exist", name)));
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(rig_relid("peers"));
+
+	/* an async peer, or a lagging semisync one, must catch up before sync */
+	if (mode != RIG_PEER_ASYNC &&
+		(old_mode == RIG_PEER_ASYNC || rig_peer_get_state(name) != RIG_STATE_IN_SYNC))
+		rig_peer_note_error(name, RIG_STATE_CATCHING_UP, NULL);
 	PG_RETURN_VOID();
 }

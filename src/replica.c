@@ -97,7 +97,7 @@ rig_apply_remote(PG_FUNCTION_ARGS)
 					 errmsg("argument %d of rig_apply_remote() must not be NULL", i + 1)));
 	sender = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	rig_check_sender(sender, PG_GETARG_INT64(1));
-	if (XactIsoLevel != XACT_READ_COMMITTED)
+	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("rig_apply_remote() requires the READ COMMITTED isolation level")));
@@ -109,6 +109,10 @@ rig_apply_remote(PG_FUNCTION_ARGS)
 	key = PG_ARGISNULL(6) ? NULL : PG_GETARG_TEXT_PP(6);
 	op_time = PG_GETARG_TIMESTAMPTZ(7);
 	origin = text_to_cstring(PG_GETARG_TEXT_PP(8));
+
+	/* catch-up may resend what the replica has: apply each version once */
+	if (rig_log_has_version(version))
+		PG_RETURN_VOID();
 
 	handler = rig_lookup_handler(method);
 	if (handler == NULL)

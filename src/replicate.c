@@ -54,14 +54,19 @@ typedef struct RigXactPeer
 {
 	char		name[NAMEDATALEN];
 	RigConn    *rc;				/* NULL until connected */
+	bool		semisync;		/* a failure degrades it instead of aborting */
+	bool		dropped;		/* semisync peer left out after a failure */
 } RigXactPeer;
 
 static RigXactPeer *rig_xpeers = NULL;
 static int	rig_nxpeers = 0;
 static char *rig_xgid = NULL;
 
+static int64 rig_xmax_version = 0;	/* highest version of the transaction */
+
 static void rig_put_int64(char *buf, int64 v);
 static void rig_finish_peers(const char *verb);
+static void rig_degrade(RigXactPeer *xp, const char *why);
 
 /* Big-endian int64, the binary wire format of int8 and timestamptz. */
 static void
@@ -191,7 +196,35 @@ rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out, const char *what)
 	rig_conn_fail(rc, NULL, "send the operations to");
 }
 
-/* PRE_COMMIT: prepare the transaction's ops on every sync peer. */
+/* A semisync peer failed this commit: leave it out and let the worker catch it up. */
+static void
+rig_degrade(RigXactPeer *xp, const char *why)
+{
+	if (xp->rc != NULL)
+		rig_conn_discard(xp->rc);
+	xp->dropped = true;
+	rig_peer_note_error(xp->name, RIG_STATE_DEGRADED, why);
+	ereport(WARNING,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("semisync peer \"%s\" is degraded: %s", xp->name, why),
+			 errdetail("This commit goes on without it; rig's worker will catch it up and return it to sync.")));
+}
+
+/* Throw for a sync peer that failed, after recording why in its health. */
+static void
+rig_sync_failed(RigXactPeer *xp, PGresult *err, bool timed_out, const char *what)
+{
+	if (err == NULL)
+		rig_peer_note_error(xp->name, RIG_STATE_UNREACHABLE,
+							timed_out ? "did not answer within rig.sync_timeout" :
+							(xp->rc && xp->rc->conn ? PQerrorMessage(xp->rc->conn) : "connection lost"));
+	rig_ops_failed(xp->rc, err, timed_out, what);
+}
+
+/*
+ * PRE_COMMIT: prepare the transaction's ops on every sync peer and every
+ * semisync peer that is in sync.  Async peers are shipped to later.
+ */
 void
 rig_replicate_prepare(List *ops)
 {
@@ -203,17 +236,39 @@ rig_replicate_prepare(List *ops)
 	int64		epoch;
 	int			i;
 
-	/* the commit gate: rig_add_peer holds it exclusively while it joins */
+	/* the commit gate: peers join and return to sync under it exclusively */
 	LockRelationOid(rig_relid("commit_gate"), RowShareLock);
 	peers = rig_peer_list();
 	if (peers == NIL)
 		return;
+	rig_check_sync_peers();
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
+	rig_xpeers = palloc0(sizeof(RigXactPeer) * list_length(peers));
+	rig_nxpeers = 0;
+	foreach(lc, peers)
+	{
+		RigPeer    *p = lfirst(lc);
+
+		if (p->mode == RIG_PEER_ASYNC ||
+			(p->mode == RIG_PEER_SEMISYNC &&
+			 rig_peer_get_state(p->name) != RIG_STATE_IN_SYNC))
+			continue;
+		strlcpy(rig_xpeers[rig_nxpeers].name, p->name, NAMEDATALEN);
+		rig_xpeers[rig_nxpeers].semisync = (p->mode == RIG_PEER_SEMISYNC);
+		rig_nxpeers++;
+	}
+	if (rig_nxpeers == 0)
+	{
+		MemoryContextSwitchTo(old);
+		return;
+	}
+
 	epoch = rig_node_epoch();
 	rig_xgid = rig_make_gid(epoch, GetTopFullTransactionId());
 	wire = palloc(sizeof(RigWireOp) * list_length(ops));
 	i = 0;
+	rig_xmax_version = 0;
 	foreach(lc, ops)
 	{
 		RigOp	   *op = lfirst(lc);
@@ -223,30 +278,54 @@ rig_replicate_prepare(List *ops)
 						 JsonbToCString(NULL, &op->data->root, VARSIZE(op->data)),
 						 op->idem_key ? text_to_cstring(op->idem_key) : NULL,
 						 op->op_time, op->origin);
-	}
-	rig_xpeers = palloc0(sizeof(RigXactPeer) * list_length(peers));
-	rig_nxpeers = 0;
-	foreach(lc, peers)
-	{
-		RigPeer    *p = lfirst(lc);
-
-		strlcpy(rig_xpeers[rig_nxpeers++].name, p->name, NAMEDATALEN);
+		rig_xmax_version = Max(rig_xmax_version, op->version);
 	}
 	MemoryContextSwitchTo(old);
 
 	/* send to all peers first, then read: the peers work in parallel */
 	deadline = rig_deadline(rig_sync_timeout);
-	i = 0;
-	foreach(lc, peers)
+	for (i = 0; i < rig_nxpeers; i++)
 	{
-		RigPeer    *p = lfirst(lc);
-		RigXactPeer *xp = &rig_xpeers[i++];
+		RigXactPeer *xp = &rig_xpeers[i];
 		char	   *prepare = psprintf("PREPARE TRANSACTION '%s'", rig_xgid);
+		char	   *err = NULL;
+		const char *conninfo = NULL;
 
-		xp->rc = rig_conn_get(p->name, p->conninfo, deadline);
+		foreach(lc, peers)
+		{
+			if (strcmp(((RigPeer *) lfirst(lc))->name, xp->name) == 0)
+				conninfo = ((RigPeer *) lfirst(lc))->conninfo;
+		}
+		if (xp->semisync)
+		{
+			xp->rc = rig_conn_try_get(xp->name, conninfo, deadline, &err);
+			if (xp->rc == NULL)
+			{
+				rig_degrade(xp, err);
+				continue;
+			}
+		}
+		else
+		{
+			xp->rc = rig_conn_try_get(xp->name, conninfo, deadline, &err);
+			if (xp->rc == NULL)
+			{
+				rig_peer_note_error(xp->name, RIG_STATE_UNREACHABLE, err);
+				ereport(ERROR,
+						(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+						 errmsg("could not connect to sync peer \"%s\"", xp->name),
+						 errdetail_internal("%s", err),
+						 errhint("Nothing was committed. Check that the peer is running, or make it semisync with rig_set_peer_mode() to write without it.")));
+			}
+		}
 		xp->rc->state = RIG_CONN_PREPARING;
 		if (!rig_send_ops(xp->rc, wire, list_length(ops), prepare, deadline))
-			rig_ops_failed(xp->rc, NULL, true, "take the operations");
+		{
+			if (xp->semisync)
+				rig_degrade(xp, "could not send the transaction");
+			else
+				rig_sync_failed(xp, NULL, true, "take the operations");
+		}
 	}
 	for (i = 0; i < rig_nxpeers; i++)
 	{
@@ -254,10 +333,21 @@ rig_replicate_prepare(List *ops)
 		PGresult   *err;
 		bool		timed_out;
 
+		if (xp->dropped)
+			continue;
 		if (!rig_read_ops(xp->rc, deadline, &err, &timed_out))
-			rig_ops_failed(xp->rc, err, timed_out, "prepare the transaction");
+		{
+			/* a handler error fails the commit whatever the mode */
+			if (xp->semisync && err == NULL)
+				rig_degrade(xp, timed_out ? "did not prepare within rig.sync_timeout"
+							: "connection lost while preparing");
+			else
+				rig_sync_failed(xp, err, timed_out, "prepare the transaction");
+			continue;
+		}
 		xp->rc->state = RIG_CONN_PREPARED;
 	}
+	rig_fault("after_peer_prepare", true);
 }
 
 /*
@@ -278,7 +368,7 @@ rig_finish_peers(const char *verb)
 	{
 		RigConn    *rc = rig_xpeers[i].rc;
 
-		if (rc == NULL || rc->conn == NULL)
+		if (rc == NULL || rc->conn == NULL || rig_xpeers[i].dropped)
 			continue;
 		if (rc->state != RIG_CONN_PREPARED ||
 			!PQsendQuery(rc->conn, sql) ||
@@ -308,7 +398,12 @@ rig_finish_peers(const char *verb)
 			PQclear(res);
 		}
 		if (ok && !timed_out)
+		{
 			rc->state = RIG_CONN_IDLE;
+			if (strcmp(verb, "COMMIT") == 0)
+				rig_peer_note_ok(rig_xpeers[i].name, RIG_STATE_IN_SYNC,
+								 rig_xmax_version, GetCurrentTimestamp());
+		}
 		else
 			rig_conn_discard(rc);
 	}
@@ -322,6 +417,7 @@ rig_replicate_commit(void)
 	{
 		/* with synchronous_commit = off the commit record may not be on disk */
 		XLogFlush(XactLastCommitEnd);
+		rig_fault("after_local_commit", false);
 		rig_finish_peers("COMMIT");
 	}
 	rig_xpeers = NULL;

@@ -20,6 +20,8 @@
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -33,6 +35,7 @@ int			rig_sync_timeout = 5000;
 bool		rig_commit_wait = true;
 int			rig_resolver_interval = 10000;
 int			rig_max_payload = 1024 * 1024;
+char	   *rig_fault_point = NULL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -127,6 +130,16 @@ rig_define_settings(void)
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
+	DefineCustomStringVariable("rig.fault_point",
+							   "Testing only: pause a committing backend at this point until it is killed.",
+							   "Points: after_peer_prepare (peers prepared, local commit not done), "
+							   "after_local_commit (local commit done, COMMIT PREPARED not sent).",
+							   &rig_fault_point,
+							   "",
+							   PGC_SUSET,
+							   GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("rig");
 }
 
@@ -187,6 +200,30 @@ rig_check_database(void)
 						   rig_database, dbname ? dbname : "?"),
 				 errhint("Connect to \"%s\", or set rig.database in postgresql.conf and restart.",
 						 rig_database)));
+}
+
+/*
+ * Crash tests: when rig.fault_point names this point, log it and wait (up
+ * to five minutes) so the test can kill the server with -9 right here.
+ * After the local commit nothing may throw, so there the wait just ends
+ * on a pending interrupt.
+ */
+void
+rig_fault(const char *point, bool interruptible)
+{
+	if (rig_fault_point == NULL || strcmp(rig_fault_point, point) != 0)
+		return;
+	ereport(LOG, (errmsg("rig: paused at fault point \"%s\"", point)));
+	for (int i = 0; i < 600; i++)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 500, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (interruptible)
+			CHECK_FOR_INTERRUPTS();
+		else if (InterruptPending)
+			break;
+	}
 }
 
 /* Called once by the install script, before any object is created. */

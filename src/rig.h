@@ -87,6 +87,7 @@ extern void rig_log_append(int64 version, int64 epoch, const char *method,
 						   const char *origin);
 extern bool rig_log_find_key(text *idem_key, int64 *version);
 extern int64 rig_log_last_version(void);
+extern bool rig_log_has_version(int64 version);
 
 /* node state (node.c) */
 extern int64 rig_node_epoch(void);
@@ -121,6 +122,37 @@ typedef struct RigPeer
 
 extern List *rig_peer_list(void);
 extern void rig_peer_init(void);
+extern void rig_check_sync_peers(void);
+
+/* shared peer health (peerstate.c) */
+typedef enum RigPeerState
+{
+	RIG_STATE_IN_SYNC,
+	RIG_STATE_CATCHING_UP,
+	RIG_STATE_DEGRADED,
+	RIG_STATE_UNREACHABLE,
+	RIG_STATE_UNKNOWN
+} RigPeerState;
+
+extern Size rig_peerstate_size(void);
+extern void rig_peerstate_startup(void);
+extern RigPeerState rig_peer_get_state(const char *name);
+extern void rig_peer_note_ok(const char *name, RigPeerState state,
+							 int64 version, TimestampTz op_time);
+extern void rig_peer_note_error(const char *name, RigPeerState state,
+								const char *error);
+extern void rig_peer_forget(const char *name);
+extern const char *rig_peer_state_name(RigPeerState state);
+extern int64 rig_peer_get_horizon(const char *name);
+extern void rig_peer_set_horizon(const char *name, int64 horizon);
+
+/* catch-up (catchup.c) */
+extern void rig_catch_up_all(void);
+extern void rig_catch_up(RigPeer *peer);
+
+/* fault injection for crash tests (rig.c) */
+extern char *rig_fault_point;
+extern void rig_fault(const char *point, bool interruptible);
 
 /* resource and key locks (locks.c) */
 extern void rig_lock_resources(ArrayType *names, const char *method);

@@ -41,6 +41,7 @@ typedef struct RigShared
 	pid_t		worker_pid;
 	char		worker_state[64];
 	pg_atomic_uint32 initialized;	/* last_assigned loaded from the sequence */
+	Oid			seq_relid;		/* the sequence it was loaded from */
 	pg_atomic_uint64 last_assigned; /* highest version handed out so far */
 	int			nslots;
 	pg_atomic_uint64 slots[FLEXIBLE_ARRAY_MEMBER];	/* per pgprocno */
@@ -51,6 +52,7 @@ static RigShared *rig_shared = NULL;
 static int	rig_total_procs(void);
 static Size rig_shmem_size(void);
 static void rig_ensure_loaded(void);
+static int64 rig_read_last_assigned(Oid seqoid);
 static pg_atomic_uint64 *rig_my_slot(void);
 
 /* Every PGPROC, including prepared transactions' dummies, may own a slot. */
@@ -72,7 +74,7 @@ rig_shmem_size(void)
 void
 rig_shmem_request(void)
 {
-	RequestAddinShmemSpace(rig_shmem_size());
+	RequestAddinShmemSpace(add_size(rig_shmem_size(), rig_peerstate_size()));
 	RequestNamedLWLockTranche("rig", 1);
 }
 
@@ -92,25 +94,52 @@ rig_shmem_startup(void)
 		strlcpy(rig_shared->worker_state, "not started", sizeof(rig_shared->worker_state));
 		pg_atomic_init_u32(&rig_shared->initialized, 0);
 		pg_atomic_init_u64(&rig_shared->last_assigned, 0);
+		rig_shared->seq_relid = InvalidOid;
 		rig_shared->nslots = rig_total_procs();
 		for (int i = 0; i < rig_shared->nslots; i++)
 			pg_atomic_init_u64(&rig_shared->slots[i], 0);
 	}
+	rig_peerstate_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
 /*
- * After a restart last_assigned starts at zero: load it once from the
- * version sequence (whose on-disk value is never behind what was handed out).
+ * The highest version handed out on this node so far, read from the
+ * version sequence (whose on-disk value is never behind what was handed
+ * out) and the log (a replica's versions come from its primary).  The
+ * sequence is read as its owner, whoever asks for the watermark; an error
+ * unwinds the user id with the transaction abort.
+ */
+static int64
+rig_read_last_assigned(Oid seqoid)
+{
+	Oid			save_userid;
+	int			save_sec;
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		last;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(rig_rel_owner(seqoid),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = ObjectIdGetDatum(seqoid);
+	fcinfo->args[0].isnull = false;
+	last = pg_sequence_last_value(fcinfo);
+	SetUserIdAndSecContext(save_userid, save_sec);
+
+	return Max(fcinfo->isnull ? 0 : DatumGetInt64(last), rig_log_last_version());
+}
+
+/*
+ * After a restart last_assigned starts at zero, and a recreated extension
+ * (or database) has a new sequence: load it once from the sequence before
+ * any version is drawn.  The reads happen before the lock is taken.
  */
 static void
 rig_ensure_loaded(void)
 {
 	Oid			seqoid;
-	Oid			save_userid;
-	int			save_sec;
-	LOCAL_FCINFO(fcinfo, 1);
-	Datum		last;
+	int64		last;
 
 	if (rig_shared == NULL)
 		ereport(ERROR,
@@ -118,28 +147,17 @@ rig_ensure_loaded(void)
 				 errmsg("rig's shared memory is not initialized"),
 				 errhint("Add rig to shared_preload_libraries and restart the server.")));
 
-	if (pg_atomic_read_u32(&rig_shared->initialized))
+	seqoid = rig_relid("version_seq");
+	if (pg_atomic_read_u32(&rig_shared->initialized) && rig_shared->seq_relid == seqoid)
 		return;
 
-	seqoid = rig_relid("version_seq");
-
+	last = rig_read_last_assigned(seqoid);
 	LWLockAcquire(rig_shared->init_lock, LW_EXCLUSIVE);
-	if (!pg_atomic_read_u32(&rig_shared->initialized))
+	if (!pg_atomic_read_u32(&rig_shared->initialized) || rig_shared->seq_relid != seqoid)
 	{
-		/*
-		 * Read the sequence as its owner, whoever asks for the watermark.  An
-		 * error unwinds the user id with the (sub)transaction abort.
-		 */
-		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(rig_rel_owner(seqoid),
-							   save_sec | SECURITY_LOCAL_USERID_CHANGE);
-		InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
-		fcinfo->args[0].value = ObjectIdGetDatum(seqoid);
-		fcinfo->args[0].isnull = false;
-		last = pg_sequence_last_value(fcinfo);
-		SetUserIdAndSecContext(save_userid, save_sec);
-
-		rig_note_assigned(fcinfo->isnull ? 0 : DatumGetInt64(last));
+		pg_atomic_write_u64(&rig_shared->last_assigned, (uint64) last);
+		rig_shared->seq_relid = seqoid;
+		pg_memory_barrier();
 		pg_atomic_write_u32(&rig_shared->initialized, 1);
 	}
 	LWLockRelease(rig_shared->init_lock);

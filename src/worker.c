@@ -7,7 +7,9 @@
  * latch-driven with a bounded wait, reloads the configuration on SIGHUP,
  * exits on SIGTERM, and resets a memory context every iteration.  Each
  * round runs in its own transaction: the in-doubt resolver over every
- * peer (rig.resolver_interval; -1 turns it off).
+ * peer, then catch-up of every peer that may lack operations (returning
+ * semisync and sync peers to sync through the commit gate).
+ * rig.resolver_interval sets the pace; -1 turns the worker's work off.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -74,6 +76,8 @@ rig_worker_round(void)
 		if (resolved > 0)
 			ereport(LOG,
 					(errmsg("rig resolved %d in-doubt transaction(s) on its peers", resolved)));
+		rig_worker_set_state("catching up peers");
+		rig_catch_up_all();
 		rig_worker_set_state("idle");
 	}
 	else

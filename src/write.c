@@ -22,6 +22,7 @@
 
 #include "access/detoast.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "commands/sequence.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -65,7 +66,15 @@ rig_check_can_write(void)
 				 errhint("Send writes to the primary \"%s\".", primary ? primary : "?")));
 	}
 
-	if (XactIsoLevel != XACT_READ_COMMITTED)
+	rig_check_sync_peers();
+
+	if (XactReadOnly || RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot run rig_do() in a read-only transaction"),
+				 errhint("rig_do() writes the log; run it in a read-write transaction on the primary.")));
+
+	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("rig_do() requires the READ COMMITTED isolation level"),
@@ -104,12 +113,18 @@ rig_check_op_args(FunctionCallInfo fcinfo)
 	}
 }
 
-/* Run the validate handler, if any: raising rejects the op. */
+/* Run the validate handler, if any: raising rejects the op; its result is ignored. */
 static void
 rig_call_validate(RigHandler *handler, Jsonb *data)
 {
-	if (OidIsValid(handler->validate_oid))
-		(void) FunctionCall1(&handler->validate, JsonbPGetDatum(data));
+	LOCAL_FCINFO(fcinfo, 1);
+
+	if (!OidIsValid(handler->validate_oid))
+		return;
+	InitFunctionCallInfoData(*fcinfo, &handler->validate, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = JsonbPGetDatum(data);
+	fcinfo->args[0].isnull = false;
+	(void) FunctionCallInvoke(fcinfo);
 }
 
 /* Ask the resources handler what the op touches and lock it all. */

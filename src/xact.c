@@ -192,8 +192,7 @@ rig_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			if (op->subid == mySubid)
 				rig_xact_ops = foreach_delete_current(rig_xact_ops, lc);
 		}
-		rig_current_version = 0;
-		rig_current_op_time = 0;
+		/* the handler context is restored by rig_call_apply's own cleanup */
 		rig_publish_min();
 	}
 }

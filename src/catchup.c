@@ -1,0 +1,201 @@
+/*-------------------------------------------------------------------------
+ *
+ * catchup.c
+ *	  Catching a peer up from the log, and returning it to sync.
+ *
+ * A peer that may lack committed operations (unknown at startup, a
+ * degraded semisync peer, an async peer, a peer switched to sync) is sent
+ * what it lacks, in version order, in two phases:
+ *   1. without blocking writers: everything up to the watermark;
+ *   2. for peers that commits prepare on (sync, semisync): under the
+ *      exclusive commit gate, everything committed since, then the state
+ *      flips to in_sync before the gate is released.  A commit that comes
+ *      after the flip prepares on the peer, and every commit before it was
+ *      shipped, so a newer op never reaches the peer before an older
+ *      conflicting one.
+ * rig_apply_remote skips versions the peer already has, so shipping a
+ * range that overlaps the peer's log is harmless; the per-peer horizon
+ * (every version at or below it is on the peer) keeps the ranges short.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/catchup.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/resowner.h"
+
+#include "conn.h"
+#include "replicate.h"
+#include "rig.h"
+
+static int64 rig_catch_up_start(RigConn *rc, const char *name, int64 horizon);
+static bool rig_peer_needs_work(RigPeer *peer);
+
+PG_FUNCTION_INFO_V1(rig_sync_peer);
+
+/*
+ * Where shipping must start: the peer's last version if the peer holds
+ * every version of ours up to it, else the horizon (then the range is
+ * re-sent and the peer skips what it has).
+ */
+static int64
+rig_catch_up_start(RigConn *rc, const char *name, int64 horizon)
+{
+	char		hbuf[32];
+	const char *params[1] = {hbuf};
+	PGresult   *res;
+	int64		peer_max;
+	int64		peer_count;
+	int64		our_count;
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		args[2];
+
+	snprintf(hbuf, sizeof(hbuf), INT64_FORMAT, horizon);
+	res = rig_conn_query(rc, "SELECT coalesce(max(version), 0), count(*) FROM rig.log "
+						 "WHERE version > $1", 1, params, rig_deadline(rig_sync_timeout));
+	peer_max = strtoi64(PQgetvalue(res, 0, 0), NULL, 10);
+	peer_count = strtoi64(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+
+	args[0] = Int64GetDatum(horizon);
+	args[1] = Int64GetDatum(peer_max);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT count(*) FROM rig.log WHERE version > $1 AND version <= $2",
+							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count rig.log");
+	our_count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											&(bool) {false}));
+	SPI_finish();
+	return our_count == peer_count ? peer_max : horizon;
+}
+
+/*
+ * Catch one peer up (in the caller's transaction, which keeps the commit
+ * gate until it ends when the peer is returned to sync).
+ */
+void
+rig_catch_up(RigPeer *peer)
+{
+	RigConn    *rc;
+	int64		start;
+	int64		shipped;
+	int64		wm;
+	bool		gated = peer->mode != RIG_PEER_ASYNC;
+
+	rc = rig_conn_get(peer->name, peer->conninfo, rig_deadline(rig_sync_timeout));
+	start = rig_catch_up_start(rc, peer->name, rig_peer_get_horizon(peer->name));
+
+	wm = rig_compute_watermark();
+	if (wm > start && rig_peer_get_state(peer->name) != RIG_STATE_DEGRADED)
+		rig_peer_note_error(peer->name, RIG_STATE_CATCHING_UP, NULL);
+	shipped = rig_ship_log(rc, start, wm);
+	rig_peer_note_ok(peer->name, -1, shipped, 0);
+	rig_peer_set_horizon(peer->name, wm);
+
+	if (gated)
+	{
+		LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
+		wm = rig_compute_watermark();
+		shipped = rig_ship_log(rc, shipped, -1);
+		rig_peer_set_horizon(peer->name, wm);
+	}
+	rig_peer_note_ok(peer->name, RIG_STATE_IN_SYNC, shipped, 0);
+}
+
+/* Does the worker have something to do for this peer? */
+static bool
+rig_peer_needs_work(RigPeer *peer)
+{
+	if (peer->mode == RIG_PEER_ASYNC)
+		return true;
+	return rig_peer_get_state(peer->name) != RIG_STATE_IN_SYNC;
+}
+
+/*
+ * The worker's catch-up round: every peer that may lack operations, each
+ * in a subtransaction so one unreachable peer does not stop the others.
+ */
+void
+rig_catch_up_all(void)
+{
+	ListCell   *lc;
+
+	if (rig_node_is_replica())
+		return;
+	foreach(lc, rig_peer_list())
+	{
+		RigPeer    *peer = lfirst(lc);
+		MemoryContext cxt = CurrentMemoryContext;
+		ResourceOwner owner = CurrentResourceOwner;
+
+		if (!rig_peer_needs_work(peer))
+			continue;
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			rig_catch_up(peer);
+			ReleaseCurrentSubTransaction();
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+				ReThrowError(edata);
+			rig_peer_note_error(peer->name,
+								peer->mode == RIG_PEER_SEMISYNC &&
+								rig_peer_get_state(peer->name) == RIG_STATE_DEGRADED ?
+								RIG_STATE_DEGRADED : RIG_STATE_UNREACHABLE,
+								edata->message);
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("could not catch up peer \"%s\": %s", peer->name, edata->message),
+					 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+}
+
+/* SQL: catch a peer up now and return it to sync. */
+Datum
+rig_sync_peer(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ListCell   *lc;
+
+	rig_check_database();
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rig_sync_peer() requires the READ COMMITTED isolation level")));
+	foreach(lc, rig_peer_list())
+	{
+		RigPeer    *peer = lfirst(lc);
+
+		if (strcmp(peer->name, name) == 0)
+		{
+			rig_catch_up(peer);
+			PG_RETURN_VOID();
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("peer \"%s\" does not exist", name)));
+}
