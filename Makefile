@@ -7,6 +7,7 @@ OBJS = \
 	src/catalog.o \
 	src/catchup.o \
 	src/conn.o \
+	src/follow.o \
 	src/peer.o \
 	src/replica.o \
 	src/replicate.o \

@@ -87,6 +87,14 @@ CREATE TABLE rig.peers (
 COMMENT ON TABLE rig.peers IS 'replicas this primary commits on (superuser only: conninfo may hold passwords)';
 REVOKE ALL ON rig.peers FROM PUBLIC;
 
+-- The primary an async follower pulls from (rig_follow).  Superuser only.
+CREATE TABLE rig.follow_source (
+	primary_name	text PRIMARY KEY,
+	conninfo		text NOT NULL
+);
+COMMENT ON TABLE rig.follow_source IS 'the primary this follower pulls rig_log_since from (superuser only)';
+REVOKE ALL ON rig.follow_source FROM PUBLIC;
+
 -- The commit gate: every committing rig transaction holds it in ROW SHARE
 -- mode from PRE_COMMIT to the end; rig_add_peer / rig_drop_peer /
 -- rig_set_peer_mode take it EXCLUSIVE so no commit straddles a peer change.
@@ -95,6 +103,7 @@ COMMENT ON TABLE rig.commit_gate IS 'lock target only: serializes peer changes a
 
 SELECT pg_catalog.pg_extension_config_dump('rig.log', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.peers', '');
+SELECT pg_catalog.pg_extension_config_dump('rig.follow_source', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.handlers', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.node', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.epochs', '');
@@ -259,6 +268,13 @@ CREATE FUNCTION rig_resolve()
 COMMENT ON FUNCTION rig_resolve() IS
 	'finish this node''s in-doubt prepared transactions on its peers now; returns how many';
 
+CREATE FUNCTION rig_follow(primary_name text, conninfo text)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_follow'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_follow(text, text) IS
+	'make this empty node an async follower that pulls the primary''s log (as a rig_reader role)';
+
 CREATE FUNCTION rig_sync_peer(name text)
 	RETURNS void
 	AS 'MODULE_PATHNAME', 'rig_sync_peer'
@@ -330,6 +346,7 @@ REVOKE ALL ON FUNCTION rig_drop_peer(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_set_peer_mode(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_resolve() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_sync_peer(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_follow(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_peer_states() FROM PUBLIC;
 GRANT SELECT ON rig.peer_status TO rig_reader;
 REVOKE ALL ON FUNCTION rig_become_replica(text, bigint) FROM PUBLIC;

@@ -53,7 +53,6 @@ static Oid	rig_peers_relid = InvalidOid;
 static void rig_peers_relcache_cb(Datum arg, Oid relid);
 static RigPeerMode rig_parse_mode(const char *mode);
 static void rig_check_peer(RigConn *rc, const char *name);
-static void rig_check_peer_handlers(RigConn *rc, const char *name);
 static int64 rig_check_peer_history(RigConn *rc, const char *name);
 static void rig_add_peer_work(RigConn *rc, const char *name,
 							  const char *conninfo, const char *mode);
@@ -261,9 +260,9 @@ rig_check_peer(RigConn *rc, const char *name)
 	PQclear(res);
 }
 
-/* The peer must have the same handlers, or it would compute other rows. */
-static void
-rig_check_peer_handlers(RigConn *rc, const char *name)
+/* The other node must have the same handlers, or it would compute other rows. */
+void
+rig_check_handlers_match(RigConn *rc, const char *name)
 {
 	const char *sql = "SELECT coalesce(string_agg(method || '=' || fingerprint, ',' ORDER BY method), '') "
 		"FROM pg_catalog.rig_handler_fingerprints()";
@@ -285,10 +284,10 @@ rig_check_peer_handlers(RigConn *rc, const char *name)
 	if (strcmp(local, remote) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("peer \"%s\" does not have the same handlers as this node", name),
-				 errdetail("Handlers here: %s. Handlers on the peer: %s.",
+				 errmsg("node \"%s\" does not have the same handlers as this node", name),
+				 errdetail("Handlers here: %s. Handlers there: %s.",
 						   local[0] ? local : "(none)", remote[0] ? remote : "(none)"),
-				 errhint("Load the same handler functions and rig_register() calls on the peer.")));
+				 errhint("Load the same handler functions and rig_register() calls on both nodes.")));
 }
 
 /*
@@ -370,7 +369,7 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	Datum		args[3];
 
 	rig_check_peer(rc, name);
-	rig_check_peer_handlers(rc, name);
+	rig_check_handlers_match(rc, name);
 	shipped = rig_check_peer_history(rc, name);
 
 	snprintf(epoch, sizeof(epoch), INT64_FORMAT, rig_node_epoch());

@@ -88,7 +88,6 @@ rig_apply_remote(PG_FUNCTION_ARGS)
 	text	   *key;
 	TimestampTz op_time;
 	char	   *origin;
-	RigHandler *handler;
 
 	for (int i = 0; i < 9; i++)
 		if (PG_ARGISNULL(i) && i != 6)
@@ -110,9 +109,23 @@ rig_apply_remote(PG_FUNCTION_ARGS)
 	op_time = PG_GETARG_TIMESTAMPTZ(7);
 	origin = text_to_cstring(PG_GETARG_TEXT_PP(8));
 
-	/* catch-up may resend what the replica has: apply each version once */
+	rig_apply_op(version, epoch, method, data, key, op_time, origin);
+	PG_RETURN_VOID();
+}
+
+/*
+ * Apply one of the primary's ops on this replica (or follower): the same
+ * locks, the identical log row, the apply handler after the locks.  A
+ * version this node already has is skipped (catch-up may resend it).
+ */
+void
+rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
+			 text *key, TimestampTz op_time, const char *origin)
+{
+	RigHandler *handler;
+
 	if (rig_log_has_version(version))
-		PG_RETURN_VOID();
+		return;
 
 	handler = rig_lookup_handler(method);
 	if (handler == NULL)
@@ -126,7 +139,6 @@ rig_apply_remote(PG_FUNCTION_ARGS)
 	rig_note_assigned(version);
 	rig_log_append(version, epoch, method, data, key, op_time, origin);
 	rig_call_apply(handler, version, op_time, data);
-	PG_RETURN_VOID();
 }
 
 /* Write rig.node as its owner: callers hold rig_replication, not UPDATE. */
@@ -154,11 +166,21 @@ rig_update_node_as_owner(const char *sql, int nargs, Oid *types, Datum *args)
 Datum
 rig_become_replica(PG_FUNCTION_ARGS)
 {
-	char	   *primary = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		args[2] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1)};
-
 	rig_check_database();
+	rig_set_replica_of(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_INT64(1));
+	PG_RETURN_VOID();
+}
+
+/*
+ * Follow primary from now on: allowed on an empty standalone node, or
+ * again on a replica of the same primary.
+ */
+void
+rig_set_replica_of(const char *primary, int64 epoch)
+{
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		args[2] = {CStringGetTextDatum(primary), Int64GetDatum(epoch)};
+
 	if (rig_node_is_replica())
 	{
 		if (strcmp(rig_node_primary_name(), primary) != 0)
@@ -175,7 +197,6 @@ rig_become_replica(PG_FUNCTION_ARGS)
 
 	rig_update_node_as_owner("UPDATE rig.node SET role = 'replica', primary_name = $1, epoch = $2",
 							 2, types, args);
-	PG_RETURN_VOID();
 }
 
 /* SQL: this node's name, role, primary, epoch and last version. */

@@ -100,6 +100,13 @@ extern void rig_call_resources(RigHandler *handler, Jsonb *data);
 extern void rig_call_apply(RigHandler *handler, int64 version,
 						   TimestampTz op_time, Jsonb *data);
 
+/* the replica side (replica.c) and followers (follow.c) */
+extern void rig_apply_op(int64 version, int64 epoch, const char *method,
+						 Jsonb *data, text *key, TimestampTz op_time,
+						 const char *origin);
+extern void rig_set_replica_of(const char *primary, int64 epoch);
+extern int64 rig_follow_round(void);
+
 /* two-phase commit on the peers (replicate.c) */
 extern void rig_replicate_prepare(List *ops);
 extern void rig_replicate_commit(void);

@@ -78,6 +78,8 @@ rig_worker_round(void)
 					(errmsg("rig resolved %d in-doubt transaction(s) on its peers", resolved)));
 		rig_worker_set_state("catching up peers");
 		rig_catch_up_all();
+		rig_worker_set_state("following");
+		(void) rig_follow_round();
 		rig_worker_set_state("idle");
 	}
 	else
