@@ -33,17 +33,8 @@ if [ "${1:-}" = "stop" ]; then
 	exit 0
 fi
 
-missing=""
-for p in postgresql-15 postgresql-server-dev-15 libjansson-dev make gcc; do
-	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-	echo "== installing:$missing"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq $missing >/dev/null
-fi
-apt-get install -y -qq --only-upgrade postgresql-15 >/dev/null 2>&1 || true
+. "$src/test/install-deps.sh"
+rig_install_deps postgresql-15 postgresql-server-dev-15 libjansson-dev make gcc
 
 echo "== building and installing rig"
 make -C "$src" -s

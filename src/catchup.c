@@ -31,7 +31,6 @@
 #include "executor/spi.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
-#include "utils/resowner.h"
 
 #include "conn.h"
 #include "replicate.h"
@@ -39,6 +38,7 @@
 
 static int64 rig_catch_up_start(RigConn *rc, const char *name, int64 horizon);
 static bool rig_peer_needs_work(RigPeer *peer);
+static void rig_catch_up_one(RigPeer *peer, void *arg);
 
 PG_FUNCTION_INFO_V1(rig_sync_peer);
 
@@ -95,7 +95,7 @@ rig_catch_up(RigPeer *peer)
 	start = rig_catch_up_start(rc, peer->name, rig_peer_get_horizon(peer->name));
 
 	wm = rig_compute_watermark();
-	if (wm > start && rig_peer_get_state(peer->name) != RIG_STATE_DEGRADED)
+	if (wm > start)
 		rig_peer_note_error(peer->name, RIG_STATE_CATCHING_UP, NULL);
 	shipped = rig_ship_log(rc, start, wm);
 	rig_peer_note_ok(peer->name, -1, shipped, 0);
@@ -120,57 +120,20 @@ rig_peer_needs_work(RigPeer *peer)
 	return rig_peer_get_state(peer->name) != RIG_STATE_IN_SYNC;
 }
 
-/*
- * The worker's catch-up round: every peer that may lack operations, each
- * in a subtransaction so one unreachable peer does not stop the others.
- */
+/* rig_foreach_peer callback: catch one peer up if it may lack ops. */
+static void
+rig_catch_up_one(RigPeer *peer, void *arg)
+{
+	if (rig_peer_needs_work(peer))
+		rig_catch_up(peer);
+}
+
+/* The worker's catch-up round over every peer that may lack operations. */
 void
 rig_catch_up_all(void)
 {
-	ListCell   *lc;
-
-	if (rig_node_is_replica())
-		return;
-	foreach(lc, rig_peer_list())
-	{
-		RigPeer    *peer = lfirst(lc);
-		MemoryContext cxt = CurrentMemoryContext;
-		ResourceOwner owner = CurrentResourceOwner;
-
-		if (!rig_peer_needs_work(peer))
-			continue;
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(cxt);
-		PG_TRY();
-		{
-			rig_catch_up(peer);
-			ReleaseCurrentSubTransaction();
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-				ReThrowError(edata);
-			rig_peer_note_error(peer->name,
-								peer->mode == RIG_PEER_SEMISYNC &&
-								rig_peer_get_state(peer->name) == RIG_STATE_DEGRADED ?
-								RIG_STATE_DEGRADED : RIG_STATE_UNREACHABLE,
-								edata->message);
-			ereport(WARNING,
-					(errcode(edata->sqlerrcode),
-					 errmsg("could not catch up peer \"%s\": %s", peer->name, edata->message),
-					 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
-			FreeErrorData(edata);
-		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
+	if (!rig_node_is_replica())
+		rig_foreach_peer(rig_catch_up_one, NULL, "catch up");
 }
 
 /* SQL: catch a peer up now and return it to sync. */

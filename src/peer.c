@@ -32,6 +32,7 @@
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "conn.h"
@@ -114,6 +115,53 @@ rig_peer_list(void)
 	table_close(rel, AccessShareLock);
 	rig_peers_valid = true;
 	return rig_peers_cache;
+}
+
+/*
+ * Run work on every peer, each in a subtransaction, so that one failing
+ * peer is reported (a WARNING, and its health) and the others go on.  A
+ * query cancel still cancels everything.
+ */
+void
+rig_foreach_peer(void (*work) (RigPeer *peer, void *arg), void *arg,
+				 const char *what)
+{
+	ListCell   *lc;
+
+	foreach(lc, rig_peer_list())
+	{
+		RigPeer    *peer = lfirst(lc);
+		MemoryContext cxt = CurrentMemoryContext;
+		ResourceOwner owner = CurrentResourceOwner;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			work(peer, arg);
+			ReleaseCurrentSubTransaction();
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+				ReThrowError(edata);
+			rig_peer_note_failure(peer->name, edata->message);
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("could not %s peer \"%s\": %s", what, peer->name, edata->message),
+					 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
 }
 
 /* Parse a peer mode. */

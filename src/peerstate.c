@@ -196,6 +196,25 @@ rig_peer_set_horizon(const char *name, int64 horizon)
 	SpinLockRelease(&s->mutex);
 }
 
+/*
+ * Record a failure of the worker's: an in-sync peer becomes unreachable; a
+ * peer that is degraded, catching up or unknown keeps its state (it still
+ * lacks what it lacked).
+ */
+void
+rig_peer_note_failure(const char *name, const char *error)
+{
+	RigPeerSlot *s = rig_peer_slot(name, true);
+
+	if (s == NULL)
+		return;
+	SpinLockAcquire(&s->mutex);
+	if (s->state == RIG_STATE_IN_SYNC)
+		s->state = RIG_STATE_UNREACHABLE;
+	strlcpy(s->last_error, error ? error : "", sizeof(s->last_error));
+	SpinLockRelease(&s->mutex);
+}
+
 /* Forget a dropped peer. */
 void
 rig_peer_forget(const char *name)

@@ -199,6 +199,20 @@ rig_set_replica_of(const char *primary, int64 epoch)
 							 2, types, args);
 }
 
+/* The first five columns of rig_node_info() and rig_status(). */
+void
+rig_node_values(Datum *values, bool *nulls)
+{
+	const char *primary = rig_node_primary_name();
+
+	values[0] = CStringGetTextDatum(rig_node_name());
+	values[1] = CStringGetTextDatum(rig_node_is_replica() ? "replica" : "primary");
+	values[2] = primary ? CStringGetTextDatum(primary) : (Datum) 0;
+	nulls[2] = (primary == NULL);
+	values[3] = Int64GetDatum(rig_node_epoch());
+	values[4] = Int64GetDatum(rig_log_last_version());
+}
+
 /* SQL: this node's name, role, primary, epoch and last version. */
 Datum
 rig_node_info(PG_FUNCTION_ARGS)
@@ -206,17 +220,10 @@ rig_node_info(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	Datum		values[5];
 	bool		nulls[5] = {false};
-	const char *primary;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "rig_node_info must return a composite type");
-	primary = rig_node_primary_name();
-	values[0] = CStringGetTextDatum(rig_node_name());
-	values[1] = CStringGetTextDatum(rig_node_is_replica() ? "replica" : "primary");
-	values[2] = primary ? CStringGetTextDatum(primary) : (Datum) 0;
-	nulls[2] = (primary == NULL);
-	values[3] = Int64GetDatum(rig_node_epoch());
-	values[4] = Int64GetDatum(rig_log_last_version());
+	rig_node_values(values, nulls);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
@@ -227,20 +234,13 @@ rig_status(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	Datum		values[9];
 	bool		nulls[9] = {false};
-	const char *primary;
 	char		state[64];
 	int			pid;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "rig_status must return a composite type");
-	primary = rig_node_primary_name();
 	rig_worker_get_state(state, sizeof(state), &pid);
-	values[0] = CStringGetTextDatum(rig_node_name());
-	values[1] = CStringGetTextDatum(rig_node_is_replica() ? "replica" : "primary");
-	values[2] = primary ? CStringGetTextDatum(primary) : (Datum) 0;
-	nulls[2] = (primary == NULL);
-	values[3] = Int64GetDatum(rig_node_epoch());
-	values[4] = Int64GetDatum(rig_log_last_version());
+	rig_node_values(values, nulls);
 	values[5] = Int64GetDatum(rig_compute_watermark());
 	values[6] = Int32GetDatum(rig_inflight_count());
 	values[7] = CStringGetTextDatum(state);

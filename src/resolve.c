@@ -22,7 +22,6 @@
 #include "access/transam.h"
 #include "access/xact.h"
 #include "storage/procarray.h"
-#include "utils/resowner.h"
 #include "utils/builtins.h"
 
 #include "conn.h"
@@ -39,6 +38,7 @@ typedef enum RigOutcome
 static bool rig_parse_gid(const char *gid, FullTransactionId *fxid);
 static RigOutcome rig_local_outcome(FullTransactionId fxid);
 static int	rig_resolve_peer(RigPeer *peer);
+static void rig_resolve_one(RigPeer *peer, void *arg);
 
 PG_FUNCTION_INFO_V1(rig_resolve);
 
@@ -140,47 +140,19 @@ rig_resolve(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(rig_resolve_all());
 }
 
+/* rig_foreach_peer callback: resolve on one peer, adding to the count. */
+static void
+rig_resolve_one(RigPeer *peer, void *arg)
+{
+	*(int *) arg += rig_resolve_peer(peer);
+}
+
 /* Resolve on every peer; an unreachable one is reported and skipped. */
 int
 rig_resolve_all(void)
 {
-	ListCell   *lc;
-	volatile int resolved = 0;
+	int			resolved = 0;
 
-	foreach(lc, rig_peer_list())
-	{
-		RigPeer    *peer = lfirst(lc);
-		MemoryContext cxt = CurrentMemoryContext;
-		ResourceOwner owner = CurrentResourceOwner;
-
-		/* an unreachable peer is reported and resolved on a later run */
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(cxt);
-		PG_TRY();
-		{
-			resolved += rig_resolve_peer(peer);
-			ReleaseCurrentSubTransaction();
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-				ReThrowError(edata);
-			ereport(WARNING,
-					(errcode(edata->sqlerrcode),
-					 errmsg("could not resolve prepared transactions on peer \"%s\": %s",
-							peer->name, edata->message),
-					 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
-			FreeErrorData(edata);
-		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
+	rig_foreach_peer(rig_resolve_one, &resolved, "resolve prepared transactions on");
 	return resolved;
 }

@@ -105,6 +105,7 @@ extern void rig_apply_op(int64 version, int64 epoch, const char *method,
 						 Jsonb *data, text *key, TimestampTz op_time,
 						 const char *origin);
 extern void rig_set_replica_of(const char *primary, int64 epoch);
+extern void rig_node_values(Datum *values, bool *nulls);
 extern int64 rig_follow_round(void);
 
 /* two-phase commit on the peers (replicate.c) */
@@ -130,6 +131,8 @@ typedef struct RigPeer
 extern List *rig_peer_list(void);
 extern void rig_peer_init(void);
 extern void rig_check_sync_peers(void);
+extern void rig_foreach_peer(void (*work) (RigPeer *peer, void *arg), void *arg,
+							 const char *what);
 
 /* shared peer health (peerstate.c) */
 typedef enum RigPeerState
@@ -148,6 +151,7 @@ extern void rig_peer_note_ok(const char *name, RigPeerState state,
 							 int64 version, TimestampTz op_time);
 extern void rig_peer_note_error(const char *name, RigPeerState state,
 								const char *error);
+extern void rig_peer_note_failure(const char *name, const char *error);
 extern void rig_peer_forget(const char *name);
 extern const char *rig_peer_state_name(RigPeerState state);
 extern int64 rig_peer_get_horizon(const char *name);

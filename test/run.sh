@@ -14,18 +14,8 @@ pgbin=/usr/lib/postgresql/15/bin
 packages="postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 libjansson-dev libipc-run-perl make gcc rsync"
 
 if [ "$(id -u)" -eq 0 ]; then
-	missing=""
-	for p in $packages; do
-		dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-	done
-	if [ -n "$missing" ]; then
-		echo "== installing:$missing"
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq
-		apt-get install -y -qq $missing >/dev/null
-	fi
-	# server and headers must be the same minor version
-	apt-get install -y -qq --only-upgrade postgresql-15 >/dev/null 2>&1 || true
+	. "$src/test/install-deps.sh"
+	rig_install_deps $packages
 
 	work=$(mktemp -d /tmp/rig-test.XXXXXX)
 	rsync -a --exclude .git --exclude tmp_check --exclude 'tmp_check*' --exclude results "$src"/ "$work"/
