@@ -11,7 +11,7 @@ set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 pgbin=/usr/lib/postgresql/15/bin
-packages="postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 libjansson-dev libipc-run-perl make gcc rsync"
+packages="postgresql-15 postgresql-server-dev-15 libjansson-dev libipc-run-perl make gcc rsync"
 
 if [ "$(id -u)" -eq 0 ]; then
 	. "$src/test/install-deps.sh"
