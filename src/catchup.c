@@ -36,6 +36,10 @@
 #include "replicate.h"
 #include "rig.h"
 
+/* Phase-1 passes at most, and the backlog small enough to ship gated */
+#define RIG_CATCHUP_PASSES	20
+#define RIG_CATCHUP_TAIL	1000
+
 static int64 rig_catch_up_start(RigConn *rc, const char *name, int64 horizon);
 static bool rig_peer_needs_work(RigPeer *peer);
 static void rig_catch_up_one(RigPeer *peer, void *arg);
@@ -86,20 +90,32 @@ void
 rig_catch_up(RigPeer *peer)
 {
 	RigConn    *rc;
-	int64		start;
 	int64		shipped;
 	int64		wm;
 	bool		gated = peer->mode != RIG_PEER_ASYNC;
 
 	rc = rig_conn_get(peer->name, peer->conninfo, rig_deadline(rig_sync_timeout));
-	start = rig_catch_up_start(rc, peer->name, rig_peer_get_horizon(peer->name));
+	shipped = rig_catch_up_start(rc, peer->name, rig_peer_get_horizon(peer->name));
 
-	wm = rig_compute_watermark();
-	if (wm > start)
+	/*
+	 * Phase 1, writers unaffected: ship up to the watermark, again while
+	 * the backlog that built up meanwhile is large, so that the gated tail
+	 * stays short.
+	 */
+	for (int pass = 0; pass < RIG_CATCHUP_PASSES; pass++)
+	{
+		int64		from = shipped;
+
+		wm = rig_compute_watermark();
+		if (wm <= from)
+			break;
 		rig_peer_note_error(peer->name, RIG_STATE_CATCHING_UP, NULL);
-	shipped = rig_ship_log(rc, start, wm);
-	rig_peer_note_ok(peer->name, -1, shipped, 0);
-	rig_peer_set_horizon(peer->name, wm);
+		shipped = rig_ship_log(rc, from, wm);
+		rig_peer_note_ok(peer->name, -1, shipped, 0);
+		rig_peer_set_horizon(peer->name, wm);
+		if (wm - from < RIG_CATCHUP_TAIL)
+			break;
+	}
 
 	if (gated)
 	{
