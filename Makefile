@@ -49,11 +49,13 @@ include $(PGXS)
 ISOLATION_TESTDB = contrib_regression
 
 # Multi-node TAP tests (test/t/*.pl), against the installed extension.
+# TAP_DIR holds their clusters and logs (set it to run two suites at once).
+TAP_DIR ?= $(CURDIR)/tmp_check_tap
 .PHONY: tapcheck
 tapcheck:
-	rm -rf '$(CURDIR)'/tmp_check_tap
-	mkdir -p '$(CURDIR)'/tmp_check_tap
-	cd $(srcdir)/test && TESTDIR='$(CURDIR)/tmp_check_tap' PATH="$(bindir):$$PATH" \
+	rm -rf '$(TAP_DIR)'
+	mkdir -p '$(TAP_DIR)'
+	cd $(srcdir)/test && TESTDIR='$(TAP_DIR)' PATH="$(bindir):$$PATH" \
 		PG_REGRESS='$(top_builddir)/src/test/regress/pg_regress' \
 		RIG_SRCDIR='$(abspath $(srcdir))' \
 		$(PROVE) -I $(top_srcdir)/src/test/perl/ -I . $(PROVE_FLAGS) \

@@ -74,7 +74,7 @@ rig_catch_up_start(RigConn *rc, const char *name, int64 horizon)
 	args[1] = Int64GetDatum(peer_max);
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT count(*) FROM rig.log WHERE version > $1 AND version <= $2",
-							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not count rig.log");
 	our_count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 											&(bool) {false}));

@@ -165,6 +165,9 @@ rig_conn_try_get(const char *peer, const char *conninfo, TimestampTz deadline,
 		if (!timed_out)
 			rc->state = RIG_CONN_IDLE;
 	}
+	/* notice a peer that closed the connection while it sat idle */
+	if (rc->conn != NULL && rc->state == RIG_CONN_IDLE)
+		(void) PQconsumeInput(rc->conn);
 	if (rc->conn != NULL &&
 		(rc->conninfo_hash != hash || PQstatus(rc->conn) != CONNECTION_OK ||
 		 rc->state != RIG_CONN_IDLE))
@@ -350,29 +353,28 @@ rig_conn_query(RigConn *rc, const char *sql, int nparams,
 }
 
 /*
- * Throw for a failed exchange with a peer.  With a result, the peer's
+ * Throw for a failed exchange with a peer.  With the peer's error, its
  * SQLSTATE, message, detail and hint pass through (postgres_fdw's rule);
- * without one, a connection error naming the peer.  The connection is
- * closed either way: its state is unknown.
+ * otherwise (no result, or libpq's own error) a connection error naming the
+ * peer.  The connection is closed either way: its state is unknown.
  */
 void
 rig_conn_fail(RigConn *rc, PGresult *res, const char *what)
 {
 	char		peer[NAMEDATALEN];
+	char	   *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
 	strlcpy(peer, rc->peer, sizeof(peer));
-	if (res != NULL)
+	if (sqlstate != NULL)
 	{
-		char	   *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		char	   *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 		char	   *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
 		char	   *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
 		char	   *context = PQresultErrorField(res, PG_DIAG_CONTEXT);
-		int			code = sqlstate ? MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
-													sqlstate[3], sqlstate[4])
-			: ERRCODE_CONNECTION_FAILURE;
+		int			code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+										 sqlstate[3], sqlstate[4]);
 
-		primary = pstrdup(primary ? primary : pchomp(PQerrorMessage(rc->conn)));
+		primary = pstrdup(primary ? primary : "(no message)");
 		detail = detail ? pstrdup(detail) : NULL;
 		hint = hint ? pstrdup(hint) : NULL;
 		context = context ? pstrdup(context) : NULL;
@@ -388,12 +390,16 @@ rig_conn_fail(RigConn *rc, PGresult *res, const char *what)
 	}
 	else
 	{
-		char	   *msg = rc->conn ? pchomp(PQerrorMessage(rc->conn)) : pstrdup("");
+		/* no SQLSTATE: libpq's own error, the connection is gone */
+		char	   *msg = pchomp(res ? PQresultErrorMessage(res) :
+								 rc->conn ? PQerrorMessage(rc->conn) : "");
 
+		PQclear(res);
 		rig_conn_close(rc);
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("could not %s peer \"%s\"", what, peer),
+				 what ? errmsg("could not %s peer \"%s\"", what, peer) :
+				 errmsg("lost the connection to peer \"%s\"", peer),
 				 msg[0] ? errdetail_internal("%s", msg) :
 				 errdetail("No answer within rig.sync_timeout (%d ms).", rig_sync_timeout),
 				 errhint("Check that the peer is running; nothing was committed.")));

@@ -210,8 +210,10 @@ rig_check_sync_peers(void)
 
 /*
  * Ship committed log records with after < version <= upto (upto < 0: no
- * bound) to a peer, in batches that each commit there.  Returns the last
- * version shipped (after, when there was nothing).
+ * bound) to a peer, in batches that each commit there.  Each batch is read
+ * with a fresh snapshot (SPI read_only = false), so a tail shipped under the
+ * commit gate sees every commit that finished before the gate was taken.
+ * Returns the last version shipped (after, when there was nothing).
  */
 int64
 rig_ship_log(RigConn *rc, int64 after, int64 upto)
@@ -232,7 +234,7 @@ rig_ship_log(RigConn *rc, int64 after, int64 upto)
 								  "op_time, origin FROM rig.log "
 								  "WHERE version > $1 AND ($2 < 0 OR version <= $2) "
 								  "ORDER BY version LIMIT " CppAsString2(RIG_SHIP_BATCH),
-								  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+								  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read rig.log");
 		n = SPI_processed;
 		if (n == 0)
@@ -255,7 +257,7 @@ rig_ship_log(RigConn *rc, int64 after, int64 upto)
 		}
 		if (!rig_send_ops(rc, wire, (int) n, "COMMIT", deadline))
 			rig_ops_failed(rc, NULL, true, "take the log records");
-		if (!rig_read_ops(rc, deadline, &err, &timed_out))
+		if (!rig_read_ops(rc, deadline, true, &err, &timed_out))
 			rig_ops_failed(rc, err, timed_out, "apply the log records");
 		if (n < RIG_SHIP_BATCH)
 			break;
@@ -348,6 +350,7 @@ rig_check_peer_history(RigConn *rc, const char *name)
 	PGresult   *res;
 	int64		last;
 	char	   *peer_primary;
+	char	   *node_name;
 	bool		is_replica;
 	char	   *last_row;
 
@@ -363,6 +366,7 @@ rig_check_peer_history(RigConn *rc, const char *name)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("peer \"%s\" is this node", name)));
 	}
+	node_name = pstrdup(PQgetvalue(res, 0, 0));
 	is_replica = strcmp(PQgetvalue(res, 0, 1), "replica") == 0;
 	peer_primary = pstrdup(PQgetvalue(res, 0, 2));
 	last = strtoi64(PQgetvalue(res, 0, 3), NULL, 10);
@@ -380,6 +384,12 @@ rig_check_peer_history(RigConn *rc, const char *name)
 				 errmsg("peer \"%s\" is a primary with its own log", name),
 				 errdetail("Its log reaches version " INT64_FORMAT ".", last),
 				 errhint("Only an empty node or a replica of this primary can be added; rebuild the peer with DROP EXTENSION rig; CREATE EXTENSION rig.")));
+	/* peers are known by their node names, so one node cannot join twice */
+	if (strcmp(node_name, name) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the node at that conninfo is named \"%s\", not \"%s\"", node_name, name),
+				 errhint("A peer's name is its rig.node_name: use rig_add_peer('%s', ...).", node_name)));
 	if (last > 0)
 	{
 		Oid			types[1] = {INT8OID};
@@ -453,6 +463,7 @@ rig_add_peer(PG_FUNCTION_ARGS)
 	char	   *conninfo;
 	char	   *mode;
 	RigConn		rc;
+	ListCell   *lc;
 
 	rig_check_database();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -477,6 +488,14 @@ rig_add_peer(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("peer name \"%s\" is this node's name", name)));
+	foreach(lc, rig_peer_list())
+	{
+		if (strcmp(((RigPeer *) lfirst(lc))->name, name) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("peer \"%s\" already exists", name),
+					 errhint("rig_set_peer_mode() changes its mode; rig_drop_peer() removes it.")));
+	}
 
 	memset(&rc, 0, sizeof(rc));
 	rig_conn_open(&rc, name, conninfo, rig_deadline(rig_sync_timeout));

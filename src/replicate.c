@@ -13,9 +13,9 @@
  * (after the local commit record is flushed), and the client waits for
  * the answers when rig.commit_wait is on.  Nothing here throws: a peer that
  * fails now is finished by the resolver.
- * ABORT: ROLLBACK PREPARED where a peer prepared; a connection caught
- * mid-exchange is closed, which makes the peer roll back its open
- * transaction.
+ * ABORT: ROLLBACK PREPARED where a peer prepared; a pipeline still in
+ * flight is read to its end first; a peer that does not answer is
+ * disconnected and its transaction left to the resolver.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -43,6 +43,9 @@
 #define RIG_APPLY_SQL \
 	"SELECT pg_catalog.rig_apply_remote($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 
+/* How long an abort waits for peers before leaving them to the resolver */
+#define RIG_ABORT_WAIT_MS	1000
+
 static const Oid rig_apply_types[RIG_WIRE_NPARAMS] = {
 	TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, TEXTOID,
 	TIMESTAMPTZOID, TEXTOID
@@ -67,6 +70,8 @@ static int64 rig_xmax_version = 0;	/* highest version of the transaction */
 static void rig_put_int64(char *buf, int64 v);
 static void rig_finish_peers(const char *verb);
 static void rig_degrade(RigXactPeer *xp, const char *why);
+static void rig_connect_peer(RigXactPeer *xp, List *peers, TimestampTz deadline);
+static void rig_settle_preparing(RigConn *rc, TimestampTz deadline);
 
 /* Big-endian int64, the binary wire format of int8 and timestamptz. */
 static void
@@ -139,17 +144,18 @@ rig_send_ops(RigConn *rc, RigWireOp *ops, int nops, const char *final_sql,
 
 /*
  * Read a pipeline's results up to its sync point.  Returns true when every
- * command succeeded; otherwise *err holds the first error result (or NULL
- * after a timeout or a broken connection, with *timed_out telling which).
+ * command succeeded; otherwise *err holds the peer's first error (or NULL
+ * after a timeout or a lost connection, with *timed_out telling which).
  */
 bool
-rig_read_ops(RigConn *rc, TimestampTz deadline, PGresult **err, bool *timed_out)
+rig_read_ops(RigConn *rc, TimestampTz deadline, bool interruptible,
+			 PGresult **err, bool *timed_out)
 {
 	*err = NULL;
 	*timed_out = false;
 	for (;;)
 	{
-		PGresult   *res = rig_conn_result(rc, deadline, true, timed_out);
+		PGresult   *res = rig_conn_result(rc, deadline, interruptible, timed_out);
 		ExecStatusType st;
 
 		if (res == NULL)
@@ -163,6 +169,14 @@ rig_read_ops(RigConn *rc, TimestampTz deadline, PGresult **err, bool *timed_out)
 		{
 			PQclear(res);
 			break;
+		}
+		/* an error libpq made itself (no SQLSTATE) means the connection is gone */
+		if (st == PGRES_FATAL_ERROR && PQresultErrorField(res, PG_DIAG_SQLSTATE) == NULL)
+		{
+			PQclear(res);
+			PQclear(*err);
+			*err = NULL;
+			return false;
 		}
 		if (st == PGRES_FATAL_ERROR && *err == NULL)
 			*err = res;
@@ -193,7 +207,7 @@ rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out, const char *what)
 				 errdetail("Nothing was committed on this node or its peers."),
 				 errhint("Check that the peer is running and reachable; rig_drop_peer() removes it.")));
 	}
-	rig_conn_fail(rc, NULL, "send the operations to");
+	rig_conn_fail(rc, NULL, NULL);
 }
 
 /* A semisync peer failed this commit: leave it out and let the worker catch it up. */
@@ -208,6 +222,40 @@ rig_degrade(RigXactPeer *xp, const char *why)
 			(errcode(ERRCODE_CONNECTION_FAILURE),
 			 errmsg("semisync peer \"%s\" is degraded: %s", xp->name, why),
 			 errdetail("This commit goes on without it; rig's worker will catch it up and return it to sync.")));
+}
+
+/*
+ * Connect a peer for this commit.  A semisync peer that cannot be reached
+ * is degraded and left out; a sync peer fails the commit.
+ */
+static void
+rig_connect_peer(RigXactPeer *xp, List *peers, TimestampTz deadline)
+{
+	const char *conninfo = NULL;
+	char	   *err = NULL;
+	ListCell   *lc;
+
+	foreach(lc, peers)
+	{
+		RigPeer    *p = lfirst(lc);
+
+		if (strcmp(p->name, xp->name) == 0)
+			conninfo = p->conninfo;
+	}
+	xp->rc = rig_conn_try_get(xp->name, conninfo, deadline, &err);
+	if (xp->rc != NULL)
+		return;
+	if (xp->semisync)
+	{
+		rig_degrade(xp, err);
+		return;
+	}
+	rig_peer_note_error(xp->name, RIG_STATE_UNREACHABLE, err);
+	ereport(ERROR,
+			(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+			 errmsg("could not connect to sync peer \"%s\"", xp->name),
+			 errdetail_internal("%s", err),
+			 errhint("Nothing was committed. Check that the peer is running, or make it semisync with rig_set_peer_mode() to write without it.")));
 }
 
 /* Throw for a sync peer that failed, after recording why in its health. */
@@ -282,42 +330,21 @@ rig_replicate_prepare(List *ops)
 	}
 	MemoryContextSwitchTo(old);
 
-	/* send to all peers first, then read: the peers work in parallel */
+	/*
+	 * Connect to every peer first, then send to all, then read: the peers
+	 * work in parallel, and a peer that cannot be reached fails the commit
+	 * before any other peer holds anything.
+	 */
 	deadline = rig_deadline(rig_sync_timeout);
+	for (i = 0; i < rig_nxpeers; i++)
+		rig_connect_peer(&rig_xpeers[i], peers, deadline);
 	for (i = 0; i < rig_nxpeers; i++)
 	{
 		RigXactPeer *xp = &rig_xpeers[i];
 		char	   *prepare = psprintf("PREPARE TRANSACTION '%s'", rig_xgid);
-		char	   *err = NULL;
-		const char *conninfo = NULL;
 
-		foreach(lc, peers)
-		{
-			if (strcmp(((RigPeer *) lfirst(lc))->name, xp->name) == 0)
-				conninfo = ((RigPeer *) lfirst(lc))->conninfo;
-		}
-		if (xp->semisync)
-		{
-			xp->rc = rig_conn_try_get(xp->name, conninfo, deadline, &err);
-			if (xp->rc == NULL)
-			{
-				rig_degrade(xp, err);
-				continue;
-			}
-		}
-		else
-		{
-			xp->rc = rig_conn_try_get(xp->name, conninfo, deadline, &err);
-			if (xp->rc == NULL)
-			{
-				rig_peer_note_error(xp->name, RIG_STATE_UNREACHABLE, err);
-				ereport(ERROR,
-						(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-						 errmsg("could not connect to sync peer \"%s\"", xp->name),
-						 errdetail_internal("%s", err),
-						 errhint("Nothing was committed. Check that the peer is running, or make it semisync with rig_set_peer_mode() to write without it.")));
-			}
-		}
+		if (xp->dropped)
+			continue;
 		xp->rc->state = RIG_CONN_PREPARING;
 		if (!rig_send_ops(xp->rc, wire, list_length(ops), prepare, deadline))
 		{
@@ -335,7 +362,7 @@ rig_replicate_prepare(List *ops)
 
 		if (xp->dropped)
 			continue;
-		if (!rig_read_ops(xp->rc, deadline, &err, &timed_out))
+		if (!rig_read_ops(xp->rc, deadline, true, &err, &timed_out))
 		{
 			/* a handler error fails the commit whatever the mode */
 			if (xp->semisync && err == NULL)
@@ -362,13 +389,19 @@ rig_finish_peers(const char *verb)
 	TimestampTz deadline;
 	bool		wait = rig_commit_wait || strcmp(verb, "ROLLBACK") == 0;
 
-	deadline = rig_deadline(rig_sync_timeout);
+	/* an abort cleans up what it can quickly; the resolver does the rest */
+	deadline = rig_deadline(strcmp(verb, "ROLLBACK") == 0 ?
+							Min(rig_sync_timeout, RIG_ABORT_WAIT_MS) : rig_sync_timeout);
 	snprintf(sql, sizeof(sql), "%s PREPARED '%s'", verb, rig_xgid ? rig_xgid : "");
 	for (int i = 0; i < rig_nxpeers; i++)
 	{
 		RigConn    *rc = rig_xpeers[i].rc;
 
 		if (rc == NULL || rc->conn == NULL || rig_xpeers[i].dropped)
+			continue;
+		if (rc->state == RIG_CONN_PREPARING)
+			rig_settle_preparing(rc, deadline);
+		if (rc->conn == NULL)
 			continue;
 		if (rc->state != RIG_CONN_PREPARED ||
 			!PQsendQuery(rc->conn, sql) ||
@@ -403,10 +436,40 @@ rig_finish_peers(const char *verb)
 			if (strcmp(verb, "COMMIT") == 0)
 				rig_peer_note_ok(rig_xpeers[i].name, RIG_STATE_IN_SYNC,
 								 rig_xmax_version, GetCurrentTimestamp());
+			continue;
 		}
-		else
-			rig_conn_discard(rc);
+		rig_conn_discard(rc);
+		if (strcmp(verb, "COMMIT") == 0)
+			ereport(WARNING,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("peer \"%s\" did not confirm COMMIT PREPARED", rig_xpeers[i].name),
+					 errdetail("The transaction is committed here; rig's resolver will finish it on the peer, which may not show it until then.")));
 	}
+}
+
+/*
+ * Abort while a peer's pipeline is still in flight (another peer failed
+ * first): read it to the end, so that a PREPARE the peer ran is known and
+ * rolled back now rather than left to the resolver.  A peer that failed
+ * its transaction gets ROLLBACK; one that does not answer is disconnected.
+ */
+static void
+rig_settle_preparing(RigConn *rc, TimestampTz deadline)
+{
+	PGresult   *err;
+	bool		timed_out;
+
+	if (rig_read_ops(rc, deadline, false, &err, &timed_out))
+	{
+		rc->state = RIG_CONN_PREPARED;
+		return;
+	}
+	PQclear(err);
+	if (err != NULL && PQexitPipelineMode(rc->conn) == 1 &&
+		rig_conn_exec_quiet(rc, "ROLLBACK", deadline))
+		rc->state = RIG_CONN_IDLE;
+	else
+		rig_conn_discard(rc);
 }
 
 /* COMMIT: the local commit is durable and visible; commit the peers. */

@@ -36,8 +36,8 @@ extern void rig_wire_op_init(RigWireOp *w, const char *sender, int64 sender_epoc
 							 TimestampTz op_time, const char *origin);
 extern bool rig_send_ops(RigConn *rc, RigWireOp *ops, int nops,
 						 const char *final_sql, TimestampTz deadline);
-extern bool rig_read_ops(RigConn *rc, TimestampTz deadline, PGresult **err,
-						 bool *timed_out);
+extern bool rig_read_ops(RigConn *rc, TimestampTz deadline, bool interruptible,
+						 PGresult **err, bool *timed_out);
 extern void rig_check_handlers_match(RigConn *rc, const char *name);
 extern int64 rig_ship_log(RigConn *rc, int64 after, int64 upto);
 extern void rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out,

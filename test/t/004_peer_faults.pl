@@ -1,0 +1,429 @@
+
+# Copyright (c) 2026, rig developers
+
+# Sync peers that fail: stopped, hung (SIGSTOP), a writer cancelled while it
+# waits for a hung peer, and one of two sync peers down.  In every case
+# rig_do's transaction fails promptly (within rig.sync_timeout, or at once
+# on a cancel) with an error naming the peer, nothing is committed on any
+# node, no prepared transaction is left behind once rig_resolve() ran (or,
+# for a peer that answered, without it), and writes work again once the
+# peer is back.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/..";
+
+use Time::HiRes qw(time);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $sync_timeout = 3000;    # ms
+my $slack        = 2;       # s allowed on top of the timeout
+
+###########################################################################
+# Helpers
+###########################################################################
+
+sub rig_node
+{
+	my ($name) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf(
+		'postgresql.conf', qq{
+shared_preload_libraries = 'rig'
+rig.database = 'postgres'
+rig.node_name = '$name'
+max_prepared_transactions = 20
+rig.resolver_interval = -1
+rig.sync_timeout = $sync_timeout
+});
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION rig');
+	return $node;
+}
+
+# SIGSTOP / SIGCONT every process of a node; never leave one stopped.
+my %frozen;
+
+sub node_pids
+{
+	my ($node) = @_;
+	my $pidfile = $node->data_dir . '/postmaster.pid';
+	my ($pm) = split /\n/, slurp_file($pidfile);
+	my @children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
+	return ($pm, @children);
+}
+
+sub freeze
+{
+	my ($node) = @_;
+	my ($pm) = node_pids($node);
+	kill 'STOP', $pm;    # first, so it forks nothing new
+	my (undef, @children) = node_pids($node);
+	kill 'STOP', @children;
+	$frozen{ $node->name } = [ $pm, @children ];
+	note 'froze ' . $node->name . ': ' . join(' ', $pm, @children);
+}
+
+sub thaw
+{
+	my ($node) = @_;
+	my $pids = delete $frozen{ $node->name } or return;
+	kill 'CONT', reverse @$pids;
+	note 'thawed ' . $node->name;
+}
+
+END
+{
+	kill 'CONT', @$_ for values %frozen;
+}
+
+sub sqlstate_of
+{
+	my ($err) = @_;
+	return $err =~ /ERROR:\s+([0-9A-Z]{5}):/ ? $1 : '(none)';
+}
+
+# The primary message of the first error.
+sub message_of
+{
+	my ($err) = @_;
+	return $err =~ /ERROR:\s+[0-9A-Z]{5}: ([^\n]*)/ ? $1 : '(none)';
+}
+
+# A query in a background psql session: (stdout, stderr, seconds).
+sub bg_query
+{
+	my ($s, $sql) = @_;
+	my $t0  = time;
+	my $out = $s->query($sql);
+	my $el  = time - $t0;
+	my $err = $s->{stderr};
+	$s->{stderr} = '';
+	return ($out, $err, $el);
+}
+
+sub session
+{
+	my ($node) = @_;
+	my $s = $node->background_psql('postgres', on_error_stop => 0);
+	bg_query($s, '\set VERBOSITY verbose');
+	return $s;
+}
+
+# A failing statement in a new psql process: (stderr, seconds).
+sub psql_error
+{
+	my ($node, $sql) = @_;
+	my ($out, $err) = ('', '');
+	my $t0  = time;
+	my $ret = $node->psql(
+		'postgres', "\\set VERBOSITY verbose\n$sql",
+		stdout => \$out,
+		stderr => \$err);
+	my $el = time - $t0;
+	isnt($ret, 0, "fails: $sql");
+	return ($err, $el);
+}
+
+my $dump_sql = q{
+SET TimeZone = 'UTC';
+COPY (SELECT version, epoch, method, data, idempotency_key, op_time, origin
+		FROM rig.log ORDER BY version) TO STDOUT;
+\echo ----
+COPY (SELECT * FROM notes ORDER BY id) TO STDOUT;
+};
+
+sub prepared_xacts
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		q{SELECT count(*) || coalesce(': ' || string_agg(gid, ', '), '') FROM pg_prepared_xacts});
+}
+
+sub log_state
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		q{SELECT count(*) || ' rows, last ' || coalesce(max(version), 0) FROM rig.log});
+}
+
+# Backends on $node serving connections from a primary (rig's libpq).
+sub rig_backends
+{
+	my ($node) = @_;
+	return split /\n/, $node->safe_psql('postgres',
+		q{SELECT pid FROM pg_stat_activity WHERE application_name = 'rig' ORDER BY backend_start});
+}
+
+# Wait until the only rig backends left on $node are @keep: a connection
+# the primary dropped has been served to its end and closed.
+sub wait_rig_backends_only
+{
+	my ($node, @keep) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $keep = join(', ', 0, @keep);
+	ok( $node->poll_query_until(
+			'postgres', qq{
+SELECT count(*) = 0 FROM pg_stat_activity
+ WHERE application_name = 'rig' AND pid NOT IN ($keep)}),
+		$node->name . ": the connection the primary dropped is gone");
+}
+
+###########################################################################
+# Nodes a (primary), b (sync peer), c (second sync peer, from part d)
+###########################################################################
+
+my $handlers = q{
+CREATE TABLE notes (id bigint PRIMARY KEY, body text NOT NULL);
+CREATE FUNCTION note_resources(d jsonb) RETURNS text[] LANGUAGE sql
+	AS $$ SELECT ARRAY['note:' || coalesce(d->>'body', '')] $$;
+CREATE FUNCTION note_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
+	AS $$ INSERT INTO notes VALUES (v, coalesce(d->>'body', '')) $$;
+SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(jsonb)');
+};
+
+my $node_a = rig_node('a');
+my $node_b = rig_node('b');
+my $node_c = rig_node('c');
+$_->safe_psql('postgres', $handlers) for ($node_a, $node_b, $node_c);
+$node_a->safe_psql('postgres',
+	"SELECT rig_add_peer('b', \$\$" . $node_b->connstr('postgres') . "\$\$)");
+
+sub same_everywhere
+{
+	my ($what, @peers) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $dump_a = $node_a->safe_psql('postgres', $dump_sql);
+	for my $peer (@peers)
+	{
+		is($peer->safe_psql('postgres', $dump_sql), $dump_a,
+			"$what: " . $peer->name . ' has the same log and notes as a');
+	}
+	for my $node ($node_a, @peers)
+	{
+		is(prepared_xacts($node), '0', "$what: nothing prepared on " . $node->name);
+	}
+}
+
+sub note_count
+{
+	my ($node, $body) = @_;
+	return $node->safe_psql('postgres', "SELECT count(*) FROM notes WHERE body = '$body'");
+}
+
+my $s = session($node_a);
+my ($out, $err, $el) = bg_query($s, q{SELECT rig_do('note', '{"body": "before faults"}')});
+is($err, '', 'a write succeeds while b is up');
+same_everywhere('before the faults', $node_b);
+
+###########################################################################
+# (a) peer stopped
+###########################################################################
+
+my $log_before = log_state($node_a);
+$node_b->stop('immediate');
+
+# A session whose cached connection to b died with it.
+($out, $err, $el) = bg_query($s, q{SELECT rig_do('note', '{"body": "b stopped 1"}')});
+note sprintf('stopped peer, cached connection: %.2fs: %s', $el, $err);
+like(sqlstate_of($err), qr/^08/, 'stopped peer, cached connection: SQLSTATE class 08');
+{
+
+	like(message_of($err), qr/peer "b"/,
+		'stopped peer, cached connection: the message names the peer');
+}
+like($err, qr/peer "b"/, 'stopped peer, cached connection: the error names the peer somewhere');
+cmp_ok($el, '<', $sync_timeout / 1000 + $slack, 'stopped peer, cached connection: failed within rig.sync_timeout');
+
+# A new session: the connection attempt fails.
+($err, $el) = psql_error($node_a, q{SELECT rig_do('note', '{"body": "b stopped 2"}')});
+note sprintf('stopped peer, new connection: %.2fs: %s', $el, $err);
+is(sqlstate_of($err), '08001', 'stopped peer, new connection: 08001');
+like(message_of($err), qr/could not connect to .*peer "b"/,
+	'stopped peer, new connection: the message names the peer');
+cmp_ok($el, '<', $sync_timeout / 1000 + $slack, 'stopped peer, new connection: failed within rig.sync_timeout');
+
+is(log_state($node_a), $log_before, 'stopped peer: nothing committed on the primary');
+is($node_a->safe_psql('postgres', q{SELECT count(*) FROM notes WHERE body LIKE 'b stopped%'}),
+	'0', 'stopped peer: no note applied on the primary');
+is(prepared_xacts($node_a), '0', 'stopped peer: nothing prepared on the primary');
+
+$node_b->start;
+($out, $err) = bg_query($s, q{SELECT rig_do('note', '{"body": "b back"}')});
+is($err, '', 'peer back: the same session writes again');
+$node_a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "b back, new session"}')});
+is(note_count($node_b, 'b back') . note_count($node_b, 'b back, new session'),
+	'11', 'peer back: the writes reached b');
+is($node_b->safe_psql('postgres', q{SELECT count(*) FROM notes WHERE body LIKE 'b stopped%'}),
+	'0', 'peer back: the failed writes are not on b');
+same_everywhere('(a) peer stopped and back', $node_b);
+
+###########################################################################
+# (b) peer hung
+###########################################################################
+
+# $s holds a connection to b (it just wrote).
+$log_before = log_state($node_a);
+my $log_before_b = log_state($node_b);
+freeze($node_b);
+($out, $err, $el) = bg_query($s, q{SELECT rig_do('note', '{"body": "b hung"}')});
+note sprintf('hung peer: %.2fs: %s', $el, $err);
+is(sqlstate_of($err), '08006', 'hung peer: 08006');
+like(message_of($err),
+	qr/peer "b" did not prepare the transaction within rig\.sync_timeout \($sync_timeout ms\)/,
+	'hung peer: the message names the peer and the timeout');
+cmp_ok($el, '<', $sync_timeout / 1000 + $slack, 'hung peer: failed within rig.sync_timeout');
+cmp_ok($el, '>=', $sync_timeout / 1000 - 0.2, 'hung peer: it did wait for the timeout');
+is(log_state($node_a), $log_before, 'hung peer: nothing committed on the primary');
+
+# A new session cannot even connect to the hung peer.
+($err, $el) = psql_error($node_a, q{SELECT rig_do('note', '{"body": "b hung, new session"}')});
+note sprintf('hung peer, new session: %.2fs: %s', $el, $err);
+like(sqlstate_of($err), qr/^08/, 'hung peer, new session: SQLSTATE class 08');
+like(message_of($err), qr/peer "b"/, 'hung peer, new session: the message names the peer');
+cmp_ok($el, '<', $sync_timeout / 1000 + $slack, 'hung peer, new session: failed within rig.sync_timeout');
+is(log_state($node_a), $log_before, 'hung peer, new session: nothing committed on the primary');
+thaw($node_b);
+
+wait_rig_backends_only($node_b);    # $s had the only connection
+my $left = prepared_xacts($node_b);
+note "hung peer: prepared on b after it woke up: $left";
+my ($nleft) = $left =~ /^(\d+)/;
+is($node_a->safe_psql('postgres', 'SELECT rig_resolve()'), $nleft,
+	'hung peer: rig_resolve() settled what b had prepared');
+is(prepared_xacts($node_b), '0', 'hung peer: nothing prepared on b after rig_resolve()');
+is( note_count($node_a, 'b hung') . note_count($node_b, 'b hung')
+	  . note_count($node_a, 'b hung, new session') . note_count($node_b, 'b hung, new session'),
+	'0000', 'hung peer: the ops are on neither node');
+is(log_state($node_b), $log_before_b, "hung peer: b's log unchanged");
+
+($out, $err) = bg_query($s, q{SELECT rig_do('note', '{"body": "b awake"}')});
+is($err, '', 'hung peer woke up: the same session writes again');
+is(note_count($node_b, 'b awake'), '1', 'hung peer woke up: the write reached b');
+same_everywhere('(b) peer hung and back', $node_b);
+
+###########################################################################
+# (c) cancel while waiting for a hung peer
+###########################################################################
+
+my $s2 = session($node_a);
+bg_query($s2, q{SET rig.sync_timeout = '60s'});
+($out, $err) = bg_query($s2, q{SELECT rig_do('note', '{"body": "s2 first"}')});
+is($err, '', 'cancel: the session wrote once (it has a connection to b)');
+my ($pid) = bg_query($s2, 'SELECT pg_backend_pid()');
+my @b_conns = rig_backends($node_b);    # $s's, then $s2's (the newest)
+is(scalar(@b_conns), 2, 'cancel: b serves the connections of both sessions');
+$log_before   = log_state($node_a);
+$log_before_b = log_state($node_b);
+
+freeze($node_b);
+$s2->{stdin} .= qq{SELECT rig_do('note', '{"body": "cancelled"}');\n\\echo CANCEL_DONE\n};
+$s2->{run}->pump_nb;
+ok( $node_a->poll_query_until(
+		'postgres', qq{
+SELECT count(*) = 1 FROM pg_stat_activity
+ WHERE pid = $pid AND state = 'active' AND query LIKE '%rig_do%cancelled%'
+   AND wait_event_type = 'Extension'}),
+	'cancel: rig_do is waiting for the hung peer');
+my $t0 = time;
+is($node_a->safe_psql('postgres', "SELECT pg_cancel_backend($pid)"), 't', 'cancel: sent');
+my $timer = IPC::Run::timer(30);
+pump_until($s2->{run}, $timer, \$s2->{stdout}, qr/CANCEL_DONE/);
+$el = time - $t0;
+$err = $s2->{stderr};
+$s2->{stderr} = '';
+$s2->{stdout} = '';
+note sprintf('cancel: %.2fs: %s', $el, $err);
+is(sqlstate_of($err), '57014', 'cancel: rig_do fails with 57014');
+like($err, qr/canceling statement due to user request/, 'cancel: query canceled message');
+cmp_ok($el, '<', 5, 'cancel: served promptly (rig.sync_timeout is 60 s)');
+is(log_state($node_a), $log_before, 'cancel: nothing committed on the primary');
+thaw($node_b);
+
+wait_rig_backends_only($node_b, $b_conns[0]);
+$left = prepared_xacts($node_b);
+note "cancel: prepared on b after it woke up: $left";
+($nleft) = $left =~ /^(\d+)/;
+is($node_a->safe_psql('postgres', 'SELECT rig_resolve()'), $nleft,
+	'cancel: rig_resolve() settled what b had prepared');
+is(prepared_xacts($node_b), '0', 'cancel: nothing prepared on b after rig_resolve()');
+is(note_count($node_a, 'cancelled') . note_count($node_b, 'cancelled'), '00',
+	'cancel: the op is on neither node');
+is(log_state($node_b), $log_before_b, "cancel: b's log unchanged");
+
+($out, $err) = bg_query($s2, q{SELECT rig_do('note', '{"body": "after cancel"}')});
+is($err, '', 'cancel: the session writes again');
+same_everywhere('(c) cancel', $node_b);
+$s2->quit;
+
+###########################################################################
+# (d) two sync peers, one down
+###########################################################################
+
+$node_a->safe_psql('postgres',
+	"SELECT rig_add_peer('c', \$\$" . $node_c->connstr('postgres') . "\$\$)");
+($out, $err) = bg_query($s, q{SELECT rig_do('note', '{"body": "b and c"}')});
+is($err, '', 'two peers: a write succeeds');
+same_everywhere('two sync peers', $node_b, $node_c);
+
+$log_before   = log_state($node_a);
+$log_before_b = log_state($node_b);
+$node_c->stop('immediate');
+@b_conns = rig_backends($node_b);
+
+# d1: a new session: b gets the ops, then connecting to c fails.
+($err, $el) = psql_error($node_a, q{SELECT rig_do('note', '{"body": "c down 1"}')});
+note sprintf('c down, new session: %.2fs: %s', $el, $err);
+like(sqlstate_of($err), qr/^08/, 'c down, new session: SQLSTATE class 08');
+like(message_of($err), qr/peer "c"/, 'c down, new session: the message names c');
+cmp_ok($el, '<', $sync_timeout / 1000 + $slack, 'c down, new session: failed within rig.sync_timeout');
+is(log_state($node_a), $log_before, 'c down, new session: nothing committed on the primary');
+# before anything else (no rig_resolve): the abort path must have undone b
+wait_rig_backends_only($node_b, @b_conns);
+{
+	is(prepared_xacts($node_b), '0',
+		'c down, new session: no prepared transaction on b after the failure, without rig_resolve()');
+}
+is(log_state($node_b), $log_before_b, "c down, new session: b's log unchanged");
+
+# The resolver cleans up whatever the abort path left.
+$node_a->safe_psql('postgres', 'SELECT rig_resolve()');
+is(prepared_xacts($node_b), '0', 'c down, new session: nothing prepared on b after rig_resolve()');
+
+# d2: a session with cached connections to both.
+($out, $err, $el) = bg_query($s, q{SELECT rig_do('note', '{"body": "c down 2"}')});
+note sprintf('c down, cached connections: %.2fs: %s', $el, $err);
+like(sqlstate_of($err), qr/^08/, 'c down, cached connections: SQLSTATE class 08');
+{
+
+	like(message_of($err), qr/peer "c"/, 'c down, cached connections: the message names c');
+}
+like($err, qr/peer "c"/, 'c down, cached connections: the error names c somewhere');
+cmp_ok($el, '<', $sync_timeout / 1000 + $slack,
+	'c down, cached connections: failed within rig.sync_timeout');
+is(log_state($node_a), $log_before, 'c down, cached connections: nothing committed on the primary');
+# b prepared and answered, c failed: the abort path rolls b back itself.
+is(prepared_xacts($node_b), '0',
+	'c down, cached connections: no prepared transaction on b, without rig_resolve()');
+is(log_state($node_b), $log_before_b, "c down, cached connections: b's log unchanged");
+
+is(note_count($node_a, 'c down 1') . note_count($node_a, 'c down 2')
+	  . note_count($node_b, 'c down 1') . note_count($node_b, 'c down 2'),
+	'0000', 'c down: the ops are on neither a nor b');
+
+$node_c->start;
+is(prepared_xacts($node_c), '0', 'c back: nothing prepared on c');
+is($node_c->safe_psql('postgres', q{SELECT count(*) FROM notes WHERE body LIKE 'c down%'}),
+	'0', 'c back: the failed ops are not on c');
+($out, $err) = bg_query($s, q{SELECT rig_do('note', '{"body": "c back"}')});
+is($err, '', 'c back: the session writes again');
+is(note_count($node_c, 'c back'), '1', 'c back: the write reached c');
+same_everywhere('(d) c down and back', $node_b, $node_c);
+
+$s->quit;
+done_testing();
