@@ -82,10 +82,14 @@ BEGIN
 END
 $$;
 
+-- Handlers are PL/pgSQL: PostgreSQL 15 re-plans a LANGUAGE sql function in
+-- every transaction, PL/pgSQL keeps its plans for the session.
 CREATE FUNCTION metadata.user_create_resources(data jsonb)
-	RETURNS text[] LANGUAGE sql IMMUTABLE
+	RETURNS text[] LANGUAGE plpgsql IMMUTABLE
 AS $$
-	SELECT ARRAY['user_email:' || lower(data->>'email')]
+BEGIN
+	RETURN ARRAY['user_email:' || lower(data->>'email')];
+END
 $$;
 
 CREATE FUNCTION metadata.user_create(version bigint, data jsonb)
@@ -124,11 +128,14 @@ END
 $$;
 
 CREATE FUNCTION metadata.user_update_resources(data jsonb)
-	RETURNS text[] LANGUAGE sql IMMUTABLE
+	RETURNS text[] LANGUAGE plpgsql IMMUTABLE
 AS $$
-	SELECT ARRAY['user:' || (data->>'id')] ||
-		   CASE WHEN data ? 'email' THEN ARRAY['user_email:' || lower(data->>'email')]
-				ELSE '{}'::text[] END
+BEGIN
+	IF data ? 'email' THEN
+		RETURN ARRAY['user:' || (data->>'id'), 'user_email:' || lower(data->>'email')];
+	END IF;
+	RETURN ARRAY['user:' || (data->>'id')];
+END
 $$;
 
 CREATE FUNCTION metadata.user_update(version bigint, data jsonb)
@@ -152,9 +159,11 @@ $$;
 -- user_delete ----------------------------------------------------------
 
 CREATE FUNCTION metadata.user_delete_resources(data jsonb)
-	RETURNS text[] LANGUAGE sql IMMUTABLE
+	RETURNS text[] LANGUAGE plpgsql IMMUTABLE
 AS $$
-	SELECT ARRAY['user:' || (data->>'id')]
+BEGIN
+	RETURN ARRAY['user:' || (data->>'id')];
+END
 $$;
 
 CREATE FUNCTION metadata.user_delete(version bigint, data jsonb)
