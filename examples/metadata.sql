@@ -39,14 +39,15 @@ $$;
 -- Client-side helper: builds user_create data with a salted password hash.
 -- (A production service would use a slow KDF such as pgcrypto's crypt().)
 CREATE FUNCTION metadata.new_user(email text, name text, password text)
-	RETURNS jsonb LANGUAGE sql VOLATILE
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE
 AS $$
-	SELECT jsonb_build_object(
-		'email', email,
-		'name', name,
-		'password_salt', s.salt,
-		'password_hash', metadata.hash_password(password, s.salt))
-	FROM (SELECT md5(random()::text || clock_timestamp()::text) AS salt) s
+DECLARE
+	salt text := md5(random()::text || clock_timestamp()::text);
+BEGIN
+	RETURN jsonb_build_object('email', email, 'name', name,
+							  'password_salt', salt,
+							  'password_hash', metadata.hash_password(password, salt));
+END
 $$;
 
 -- Does this password match the stored hash?  (A read: no op needed.)

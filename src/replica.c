@@ -124,7 +124,8 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 {
 	RigHandler *handler;
 
-	if (rig_log_has_version(version))
+	/* a version above all this node has seen cannot be here yet */
+	if (version <= rig_last_assigned() && rig_log_has_version(version))
 		return;
 
 	handler = rig_lookup_handler(method);
