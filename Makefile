@@ -45,6 +45,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Debian's PGXS does not track header dependencies: every object depends on
+# every header of src/
+$(OBJS): $(wildcard $(srcdir)/src/*.h)
+
 # PGXS names the isolation database itself; rig.database must match it
 ISOLATION_TESTDB = contrib_regression
 

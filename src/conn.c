@@ -59,7 +59,10 @@ rig_ms_left(TimestampTz deadline)
 /*
  * Wait until the socket is ready for io_flags, the deadline passes or an
  * interrupt comes.  Returns false on timeout (or, when not interruptible,
- * on a pending interrupt); throws on interrupts otherwise.
+ * on a pending interrupt); throws on interrupts otherwise.  An established
+ * connection waits on its own WaitEventSet (no epoll set built per wait);
+ * one being established may still change sockets, so it uses
+ * WaitLatchOrSocket.
  */
 static bool
 rig_conn_wait(RigConn *rc, int io_flags, TimestampTz deadline,
@@ -67,14 +70,27 @@ rig_conn_wait(RigConn *rc, int io_flags, TimestampTz deadline,
 {
 	for (;;)
 	{
-		int			ev;
+		int			ev = 0;
 		long		left = rig_ms_left(deadline);
 
 		if (left <= 0)
 			return false;
-		ev = WaitLatchOrSocket(MyLatch,
-							   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | io_flags,
-							   PQsocket(rc->conn), left, PG_WAIT_EXTENSION);
+		if (rc->wes != NULL)
+		{
+			WaitEvent	event;
+
+			if (rc->wes_events != (uint32) io_flags)
+			{
+				ModifyWaitEvent(rc->wes, rc->wes_sock_pos, io_flags, NULL);
+				rc->wes_events = io_flags;
+			}
+			if (WaitEventSetWait(rc->wes, left, &event, 1, PG_WAIT_EXTENSION) == 1)
+				ev = event.events;
+		}
+		else
+			ev = WaitLatchOrSocket(MyLatch,
+								   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | io_flags,
+								   PQsocket(rc->conn), left, PG_WAIT_EXTENSION);
 		if (ev & WL_LATCH_SET)
 		{
 			ResetLatch(MyLatch);
@@ -92,6 +108,11 @@ rig_conn_wait(RigConn *rc, int io_flags, TimestampTz deadline,
 static void
 rig_conn_close(RigConn *rc)
 {
+	if (rc->wes != NULL)
+	{
+		FreeWaitEventSet(rc->wes);
+		rc->wes = NULL;
+	}
 	if (rc->conn != NULL)
 	{
 		PQfinish(rc->conn);
@@ -151,6 +172,7 @@ rig_conn_try_get(const char *peer, const char *conninfo, TimestampTz deadline,
 	if (!found)
 	{
 		rc->conn = NULL;
+		rc->wes = NULL;
 		rc->state = RIG_CONN_IDLE;
 		rc->stmt_prepared = false;
 	}
@@ -204,6 +226,7 @@ rig_conn_try_open(RigConn *rc, const char *peer, const char *conninfo,
 	rc->conn = PQconnectStartParams(keys, vals, true);
 	rc->state = RIG_CONN_IDLE;
 	rc->stmt_prepared = false;
+	rc->wes = NULL;
 	strlcpy(rc->peer, peer, sizeof(rc->peer));
 	if (rc->conn == NULL)
 	{
@@ -234,6 +257,14 @@ rig_conn_try_open(RigConn *rc, const char *peer, const char *conninfo,
 		rig_conn_close(rc);
 		return false;
 	}
+
+	/* the socket is settled now: wait on one event set from here on */
+	rc->wes = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(rc->wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(rc->wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	rc->wes_sock_pos = AddWaitEventToSet(rc->wes, WL_SOCKET_READABLE,
+										 PQsocket(rc->conn), NULL, NULL);
+	rc->wes_events = WL_SOCKET_READABLE;
 	return true;
 }
 

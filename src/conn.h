@@ -32,6 +32,9 @@ typedef struct RigConn
 	uint32		conninfo_hash;	/* reconnect when the conninfo changes */
 	RigConnState state;
 	bool		stmt_prepared;	/* rig_apply statement prepared on it */
+	struct WaitEventSet *wes;	/* latch, postmaster death and the socket */
+	int			wes_sock_pos;	/* the socket's position in wes */
+	uint32		wes_events;		/* what wes waits for on the socket */
 } RigConn;
 
 extern TimestampTz rig_deadline(int timeout_ms);
