@@ -64,7 +64,7 @@ rig_catch_up_start(RigConn *rc, const char *name, int64 horizon)
 	Datum		args[2];
 
 	snprintf(hbuf, sizeof(hbuf), INT64_FORMAT, horizon);
-	res = rig_conn_query(rc, "SELECT coalesce(max(version), 0), count(*) FROM rig.log "
+	res = rig_conn_query(rc, "SELECT coalesce(max(version), $1), count(*) FROM rig.log "
 						 "WHERE version > $1", 1, params, rig_deadline(rig_sync_timeout));
 	peer_max = strtoi64(PQgetvalue(res, 0, 0), NULL, 10);
 	peer_count = strtoi64(PQgetvalue(res, 0, 1), NULL, 10);

@@ -25,6 +25,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/fd.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -86,6 +87,13 @@ rig_conn_wait(RigConn *rc, int io_flags, TimestampTz deadline,
 			}
 			if (WaitEventSetWait(rc->wes, left, &event, 1, PG_WAIT_EXTENSION) == 1)
 				ev = event.events;
+			/* after the local commit the process must not exit mid-callback */
+			if (ev & WL_POSTMASTER_DEATH)
+			{
+				if (interruptible)
+					proc_exit(1);
+				return false;
+			}
 		}
 		else
 			ev = WaitLatchOrSocket(MyLatch,
@@ -261,7 +269,7 @@ rig_conn_try_open(RigConn *rc, const char *peer, const char *conninfo,
 	/* the socket is settled now: wait on one event set from here on */
 	rc->wes = CreateWaitEventSet(TopMemoryContext, 3);
 	AddWaitEventToSet(rc->wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(rc->wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(rc->wes, WL_POSTMASTER_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	rc->wes_sock_pos = AddWaitEventToSet(rc->wes, WL_SOCKET_READABLE,
 										 PQsocket(rc->conn), NULL, NULL);
 	rc->wes_events = WL_SOCKET_READABLE;

@@ -153,6 +153,32 @@ rig_peer_note_ok(const char *name, RigPeerState state, int64 version,
 	SpinLockRelease(&s->mutex);
 }
 
+/*
+ * A commit finished on the peer.  That proves it reachable, not complete:
+ * an unreachable peer is in sync again, but a degraded, catching-up or
+ * unknown one stays so until catch-up has shipped what it lacks.
+ */
+void
+rig_peer_note_commit(const char *name, int64 version)
+{
+	RigPeerSlot *s = rig_peer_slot(name, true);
+
+	if (s == NULL)
+		return;
+	SpinLockAcquire(&s->mutex);
+	if (s->state == RIG_STATE_UNREACHABLE)
+		s->state = RIG_STATE_IN_SYNC;
+	if (s->state == RIG_STATE_IN_SYNC)
+		s->last_error[0] = '\0';
+	if (version > s->acked_version)
+	{
+		s->acked_version = version;
+		s->acked_op_time = GetCurrentTimestamp();
+	}
+	s->last_contact = GetCurrentTimestamp();
+	SpinLockRelease(&s->mutex);
+}
+
 /* Record a failure; state says what it makes of the peer. */
 void
 rig_peer_note_error(const char *name, RigPeerState state, const char *error)

@@ -331,6 +331,14 @@ rig_replicate_prepare(List *ops)
 	MemoryContextSwitchTo(old);
 
 	/*
+	 * Make this transaction's xid and versions durable before any peer
+	 * holds them: otherwise a crash could hand the same xid (or version) to
+	 * another transaction, and the resolver would decide the peer's
+	 * prepared transaction by the wrong one.
+	 */
+	XLogFlush(XactLastRecEnd);
+
+	/*
 	 * Connect to every peer first, then send to all, then read: the peers
 	 * work in parallel, and a peer that cannot be reached fails the commit
 	 * before any other peer holds anything.
@@ -426,7 +434,7 @@ rig_finish_peers(const char *verb)
 			continue;
 		while ((res = rig_conn_result(rc, deadline, false, &timed_out)) != NULL)
 		{
-			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			if (PQresultStatus(res) != PGRES_COMMAND_OK && !rig_settled_elsewhere(res))
 				ok = false;
 			PQclear(res);
 		}
@@ -434,8 +442,7 @@ rig_finish_peers(const char *verb)
 		{
 			rc->state = RIG_CONN_IDLE;
 			if (strcmp(verb, "COMMIT") == 0)
-				rig_peer_note_ok(rig_xpeers[i].name, RIG_STATE_IN_SYNC,
-								 rig_xmax_version, GetCurrentTimestamp());
+				rig_peer_note_commit(rig_xpeers[i].name, rig_xmax_version);
 			continue;
 		}
 		rig_conn_discard(rc);
@@ -470,6 +477,20 @@ rig_settle_preparing(RigConn *rc, TimestampTz deadline)
 		rc->state = RIG_CONN_IDLE;
 	else
 		rig_conn_discard(rc);
+}
+
+/*
+ * "does not exist" or "is busy" in answer to COMMIT/ROLLBACK PREPARED: the
+ * resolver (or another session) settled the transaction meanwhile.
+ */
+bool
+rig_settled_elsewhere(PGresult *res)
+{
+	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return sqlstate != NULL &&
+		(strcmp(sqlstate, "42704") == 0 || strcmp(sqlstate, "55006") == 0 ||
+		 strcmp(sqlstate, "55000") == 0);
 }
 
 /* COMMIT: the local commit is durable and visible; commit the peers. */

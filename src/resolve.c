@@ -37,7 +37,7 @@ typedef enum RigOutcome
 
 static bool rig_parse_gid(const char *gid, FullTransactionId *fxid);
 static RigOutcome rig_local_outcome(FullTransactionId fxid);
-static int	rig_resolve_peer(RigPeer *peer);
+static int	rig_resolve_peer(RigPeer *peer, int min_age_ms);
 static void rig_resolve_one(RigPeer *peer, void *arg);
 
 PG_FUNCTION_INFO_V1(rig_resolve);
@@ -73,8 +73,9 @@ rig_local_outcome(FullTransactionId fxid)
 	FullTransactionId next = ReadNextFullTransactionId();
 	TransactionId xid = XidFromFullTransactionId(fxid);
 
+	/* never durably assigned (rig flushes before any peer prepares): aborted */
 	if (!FullTransactionIdPrecedes(fxid, next))
-		return RIG_OUTCOME_UNKNOWN;
+		return RIG_OUTCOME_ABORTED;
 	if (U64FromFullTransactionId(next) - U64FromFullTransactionId(fxid) >= (UINT64CONST(1) << 31) ||
 		TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
 		return RIG_OUTCOME_UNKNOWN;
@@ -87,19 +88,23 @@ rig_local_outcome(FullTransactionId fxid)
 
 /* Settle this node's prepared transactions on one peer; returns how many. */
 static int
-rig_resolve_peer(RigPeer *peer)
+rig_resolve_peer(RigPeer *peer, int min_age_ms)
 {
 	TimestampTz deadline = rig_deadline(rig_sync_timeout);
 	RigConn    *rc = rig_conn_get(peer->name, peer->conninfo, deadline);
 	PGresult   *res;
 	char		pattern[NAMEDATALEN + 8];
-	const char *params[1] = {pattern};
+	char		age[32];
+	const char *params[2] = {pattern, age};
 	int			resolved = 0;
 
 	snprintf(pattern, sizeof(pattern), "rig\\_%s\\_%%", rig_node_name());
+	snprintf(age, sizeof(age), "%d", min_age_ms);
 	res = rig_conn_query(rc, "SELECT gid FROM pg_catalog.pg_prepared_xacts "
-						 "WHERE gid LIKE $1 AND database = current_database() ORDER BY prepared",
-						 1, params, deadline);
+						 "WHERE gid LIKE $1 AND database = current_database() "
+						 "AND prepared <= now() - make_interval(secs => $2::int / 1000.0) "
+						 "ORDER BY prepared",
+						 2, params, deadline);
 	for (int i = 0; i < PQntuples(res); i++)
 	{
 		const char *gid = PQgetvalue(res, i, 0);
@@ -137,22 +142,34 @@ Datum
 rig_resolve(PG_FUNCTION_ARGS)
 {
 	rig_check_database();
-	PG_RETURN_INT32(rig_resolve_all());
+	PG_RETURN_INT32(rig_resolve_all(0));
 }
+
+typedef struct RigResolveArgs
+{
+	int			min_age_ms;
+	int			resolved;
+} RigResolveArgs;
 
 /* rig_foreach_peer callback: resolve on one peer, adding to the count. */
 static void
 rig_resolve_one(RigPeer *peer, void *arg)
 {
-	*(int *) arg += rig_resolve_peer(peer);
+	RigResolveArgs *a = arg;
+
+	a->resolved += rig_resolve_peer(peer, a->min_age_ms);
 }
 
-/* Resolve on every peer; an unreachable one is reported and skipped. */
+/*
+ * Resolve on every peer; an unreachable one is reported and skipped.  The
+ * worker passes a minimum age, so that it leaves a transaction its own
+ * backend is still finishing to that backend.
+ */
 int
-rig_resolve_all(void)
+rig_resolve_all(int min_age_ms)
 {
-	int			resolved = 0;
+	RigResolveArgs a = {min_age_ms, 0};
 
-	rig_foreach_peer(rig_resolve_one, &resolved, "resolve prepared transactions on");
-	return resolved;
+	rig_foreach_peer(rig_resolve_one, &a, "resolve prepared transactions on");
+	return a.resolved;
 }

@@ -216,9 +216,17 @@ rig_fault(const char *point, bool interruptible)
 	ereport(LOG, (errmsg("rig: paused at fault point \"%s\"", point)));
 	for (int i = 0; i < 600; i++)
 	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 500, PG_WAIT_EXTENSION);
+		int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_POSTMASTER_DEATH,
+								   500, PG_WAIT_EXTENSION);
+
 		ResetLatch(MyLatch);
+		if (rc & WL_POSTMASTER_DEATH)
+		{
+			/* inside the commit callback the process must not exit */
+			if (interruptible)
+				proc_exit(1);
+			break;
+		}
 		if (interruptible)
 			CHECK_FOR_INTERRUPTS();
 		else if (InterruptPending)

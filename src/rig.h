@@ -53,7 +53,7 @@ extern void rig_worker_get_state(char *buf, size_t len, int *pid);
 
 /* background worker (worker.c) and resolver (resolve.c) */
 extern void rig_worker_register(void);
-extern int	rig_resolve_all(void);
+extern int	rig_resolve_all(int min_age_ms);
 
 /* handler registry (handlers.c) */
 typedef struct RigHandler
@@ -152,6 +152,7 @@ extern void rig_peer_note_ok(const char *name, RigPeerState state,
 extern void rig_peer_note_error(const char *name, RigPeerState state,
 								const char *error);
 extern void rig_peer_note_failure(const char *name, const char *error);
+extern void rig_peer_note_commit(const char *name, int64 version);
 extern void rig_peer_forget(const char *name);
 extern const char *rig_peer_state_name(RigPeerState state);
 extern int64 rig_peer_get_horizon(const char *name);

@@ -72,7 +72,7 @@ rig_worker_round(void)
 	if (OidIsValid(get_extension_oid("rig", true)))
 	{
 		rig_worker_set_state("resolving");
-		resolved = rig_resolve_all();
+		resolved = rig_resolve_all(rig_sync_timeout);
 		if (resolved > 0)
 			ereport(LOG,
 					(errmsg("rig resolved %d in-doubt transaction(s) on its peers", resolved)));
