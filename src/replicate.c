@@ -31,6 +31,7 @@
 #include "catalog/pg_type.h"
 #include "port/pg_bswap.h"
 #include "storage/lmgr.h"
+#include "storage/pmsignal.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -446,7 +447,8 @@ rig_finish_peers(const char *verb)
 			continue;
 		}
 		rig_conn_discard(rc);
-		if (strcmp(verb, "COMMIT") == 0)
+		/* (not while the server goes down: the client is losing it anyway) */
+		if (strcmp(verb, "COMMIT") == 0 && PostmasterIsAlive())
 			ereport(WARNING,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("peer \"%s\" did not confirm COMMIT PREPARED", rig_xpeers[i].name),
