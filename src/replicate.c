@@ -299,10 +299,24 @@ rig_replicate_prepare(List *ops)
 	{
 		RigPeer    *p = lfirst(lc);
 
-		if (p->mode == RIG_PEER_ASYNC ||
-			(p->mode == RIG_PEER_SEMISYNC &&
-			 rig_peer_get_state(p->name) != RIG_STATE_IN_SYNC))
+		if (p->mode == RIG_PEER_ASYNC)
 			continue;
+		if (p->mode == RIG_PEER_SEMISYNC)
+		{
+			RigPeerState st = rig_peer_get_state(p->name);
+
+			/* the worker found it unreachable: this commit leaves it behind */
+			if (st == RIG_STATE_UNREACHABLE)
+			{
+				rig_peer_note_error(p->name, RIG_STATE_DEGRADED, "unreachable");
+				ereport(WARNING,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("semisync peer \"%s\" is degraded: unreachable", p->name),
+						 errdetail("This commit goes on without it; rig's worker will catch it up and return it to sync.")));
+			}
+			if (st != RIG_STATE_IN_SYNC)
+				continue;
+		}
 		strlcpy(rig_xpeers[rig_nxpeers].name, p->name, NAMEDATALEN);
 		rig_xpeers[rig_nxpeers].semisync = (p->mode == RIG_PEER_SEMISYNC);
 		rig_nxpeers++;
