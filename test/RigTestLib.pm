@@ -26,8 +26,9 @@ use warnings;
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use Time::HiRes qw(time usleep);
 
-our @EXPORT = qw(rig_node rig_load_sql);
+our @EXPORT = qw(rig_node rig_load_sql crash poll_for);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -96,6 +97,54 @@ sub rig_load_sql
 
 	die "SQL file \"$file\" not found" unless -f $file;
 	return $node->safe_psql($db // $dbname, slurp_file($file));
+}
+
+# SIGKILL a node ('postmaster': only the postmaster; 'all', the default:
+# every process at once, like a power loss) and wait until all its processes are gone (the postmaster too:
+# as a zombie it still owns the pid in postmaster.pid).
+sub crash
+{
+	my ($node, $how) = @_;
+	$how //= 'all';
+	my ($pm) = split /\n/, slurp_file($node->data_dir . '/postmaster.pid');
+	my @children;
+	if ($how eq 'all')
+	{
+		# freeze them all first, so that none reacts to another's death
+		kill 'STOP', $pm;
+		@children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
+		kill 'STOP', @children;
+		kill 'KILL', @children;
+	}
+	else
+	{
+		@children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
+	}
+	$node->kill9;
+	for (1 .. 1200)
+	{
+		my @alive = grep {
+			my $stat = -e "/proc/$_/stat" ? eval { slurp_file("/proc/$_/stat") } : undef;
+			defined $stat && ($_ == $pm || $stat !~ /^\d+ \(.*\) Z/)
+		} ($pm, @children);
+		return unless @alive;
+		usleep(100_000);
+	}
+	die 'processes of ' . $node->name . ' did not exit after SIGKILL';
+}
+
+# Poll a boolean query for at most $secs seconds.
+sub poll_for
+{
+	my ($node, $sql, $secs) = @_;
+	my $deadline = time + $secs;
+	while (time < $deadline)
+	{
+		my ($ret, $out) = $node->psql('postgres', $sql);
+		return 1 if $ret == 0 && $out eq 't';
+		usleep(100_000);
+	}
+	return 0;
 }
 
 1;

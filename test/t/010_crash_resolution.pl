@@ -44,45 +44,8 @@ rig.resolver_interval = -1
 # Helpers
 ###########################################################################
 
-# Kill a node with SIGKILL and wait until every process of it is gone (a
-# restart fails while an old backend still holds shared memory, or while
-# the dead postmaster, a zombie until init reaps it, still owns the pid in
-# postmaster.pid).  $how = 'postmaster' kills only the postmaster (its
-# children exit on their own when they notice); 'all' kills every process
-# of the node at once, like a power loss: no backend gets to run any
-# cleanup.
-sub crash
-{
-	my ($node, $how) = @_;
-	my ($pm) = split /\n/, slurp_file($node->data_dir . '/postmaster.pid');
-	my @children;
-	if ($how eq 'all')
-	{
-		# freeze them all first, so that none reacts to another's death
-		kill 'STOP', $pm;
-		@children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
-		kill 'STOP', @children;
-		kill 'KILL', @children;
-	}
-	else
-	{
-		@children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
-	}
-	$node->kill9;
-	for (1 .. 1200)
-	{
-		my @alive = grep {
-			my $stat = -e "/proc/$_/stat" ? eval { slurp_file("/proc/$_/stat") } : undef;
-			defined $stat && ($_ == $pm || $stat !~ /^\d+ \(.*\) Z/)
-		} ($pm, @children);
-		return unless @alive;
-		usleep(100_000);
-	}
-	die 'processes of ' . $node->name . ' did not exit after SIGKILL';
-}
+# (crash() and poll_for() come from RigTestLib.)
 
-# Turn a node's resolver (its worker's rounds) on or off at runtime, and
-# wait until the worker has seen it.
 sub set_resolver
 {
 	my ($node, $ms) = @_;
@@ -91,21 +54,6 @@ sub set_resolver
 	my $cond = $ms < 0 ? "worker_state = $idle" : "worker_state <> $idle";
 	$node->poll_query_until('postgres', "SELECT $cond FROM rig.status")
 	  or die 'the worker of ' . $node->name . " did not take rig.resolver_interval = $ms";
-}
-
-# Poll a boolean query for at most $secs seconds (the worker runs every
-# 200 ms; resolution takes well under a second when it works).
-sub poll_for
-{
-	my ($node, $sql, $secs) = @_;
-	my $deadline = time + $secs;
-	while (time < $deadline)
-	{
-		my ($ret, $out) = $node->psql('postgres', $sql);
-		return 1 if $ret == 0 && $out eq 't';
-		usleep(100_000);
-	}
-	return 0;
 }
 
 sub prepared

@@ -53,30 +53,7 @@ log_statement = none
 # Helpers
 ###########################################################################
 
-# SIGKILL every process of a node (like a power loss) and wait until all
-# are gone, the postmaster included (a zombie postmaster still owns the
-# pid in postmaster.pid, and a restart would refuse to start).
-sub crash
-{
-	my ($node) = @_;
-	my ($pm) = split /\n/, slurp_file($node->data_dir . '/postmaster.pid');
-	kill 'STOP', $pm;    # freeze them all first, so that none reacts to another's death
-	my @children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
-	kill 'STOP', @children;
-	kill 'KILL', @children;
-	$node->kill9;
-	for (1 .. 1200)
-	{
-		my @alive = grep {
-			my $stat = -e "/proc/$_/stat" ? eval { slurp_file("/proc/$_/stat") } : undef;
-			defined $stat && ($_ == $pm || $stat !~ /^\d+ \(.*\) Z/)
-		} ($pm, @children);
-		return unless @alive;
-		usleep(100_000);
-	}
-	die 'processes of ' . $node->name . ' did not exit after SIGKILL';
-}
-
+# (crash() comes from RigTestLib.)
 sub set_resolver
 {
 	my ($node, $ms) = @_;

@@ -53,53 +53,6 @@ log_statement = none
 # Helpers
 ###########################################################################
 
-# SIGKILL a node ('postmaster': only the postmaster; 'all': every process
-# at once) and wait until all its processes are gone (the postmaster too:
-# as a zombie it still owns the pid in postmaster.pid).
-sub crash
-{
-	my ($node, $how) = @_;
-	my ($pm) = split /\n/, slurp_file($node->data_dir . '/postmaster.pid');
-	my @children;
-	if ($how eq 'all')
-	{
-		# freeze them all first, so that none reacts to another's death
-		kill 'STOP', $pm;
-		@children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
-		kill 'STOP', @children;
-		kill 'KILL', @children;
-	}
-	else
-	{
-		@children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
-	}
-	$node->kill9;
-	for (1 .. 1200)
-	{
-		my @alive = grep {
-			my $stat = -e "/proc/$_/stat" ? eval { slurp_file("/proc/$_/stat") } : undef;
-			defined $stat && ($_ == $pm || $stat !~ /^\d+ \(.*\) Z/)
-		} ($pm, @children);
-		return unless @alive;
-		usleep(100_000);
-	}
-	die 'processes of ' . $node->name . ' did not exit after SIGKILL';
-}
-
-# Poll a boolean query for at most $secs seconds.
-sub poll_for
-{
-	my ($node, $sql, $secs) = @_;
-	my $deadline = time + $secs;
-	while (time < $deadline)
-	{
-		my ($ret, $out) = $node->psql('postgres', $sql);
-		return 1 if $ret == 0 && $out eq 't';
-		usleep(100_000);
-	}
-	return 0;
-}
-
 my $dump_sql = q{
 SET TimeZone = 'UTC';
 COPY (SELECT version, epoch, method, data, idempotency_key, op_time, origin
