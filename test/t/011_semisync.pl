@@ -115,18 +115,15 @@ sub log_diff
 		join(' ', @extra) || '-');
 }
 
-# $todo: the reason a known bug may make b differ
+# Both nodes identical, nothing prepared, the invariant intact on both.
 sub check_both
 {
-	my ($what, $todo) = @_;
+	my ($what) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
 	my $dump_a = $node_a->safe_psql('postgres', $dump_sql);
-	{
-		local $TODO = $todo;
-		is($node_b->safe_psql('postgres', $dump_sql), $dump_a,
-			"$what: b has the same rig.log, accounts and history as a")
-		  or diag log_diff();
-	}
+	is($node_b->safe_psql('postgres', $dump_sql), $dump_a,
+		"$what: b has the same rig.log, accounts and history as a")
+	  or diag log_diff();
 	for my $node ($node_a, $node_b)
 	{
 		my $n = $node->name;
@@ -237,24 +234,10 @@ like($res, qr/version=\d+/, 'race: t1 commits, on b too');
 $s1->quit;
 is($node_b->safe_psql('postgres', q{SELECT string_agg(body, ',' ORDER BY id) FROM notes}), 't1',
 	'race: b has t1, not t2');
-my $race_bug;
-my $race_todo = 'BUG: a commit whose COMMIT PREPARED succeeds marks the peer in_sync '
-  . '(rig_finish_peers), undoing the degrade of a concurrent commit that skipped it: '
-  . 'b lacks an op but shows in_sync with versions_behind 0, and the worker never '
-  . 'catches it up (under load b can end up missing ops, or get them later out of order)';
-{
-	$race_bug = !is(peer_state($node_a) =~ s/ .*//r, 'degraded',
-		'race: b, which lacks t2, is still shown degraded after t1 finished on it');
-	set_resolver($node_a, 200);
-	ok(poll_for_b_note('t2', 15), "race: a's worker catches b up with t2");
-}
-if ($race_bug && $node_b->safe_psql('postgres', q{SELECT count(*) FROM notes WHERE body = 't2'}) eq '0')
-{
-	# put b right for the rest of the test: back through async, catch-up ships it everything
-	$node_a->safe_psql('postgres', q{SELECT rig_set_peer_mode('b', 'async')});
-	$node_a->safe_psql('postgres', q{SELECT rig_set_peer_mode('b', 'semisync')});
-	poll_for_b_note('t2', 30);
-}
+is(peer_state($node_a) =~ s/ .*//r, 'degraded',
+	'race: b, which lacks t2, is still shown degraded after t1 finished on it');
+set_resolver($node_a, 200);
+ok(poll_for_b_note('t2', 15), "race: a's worker catches b up with t2");
 ok($node_a->poll_query_until('postgres',
 		q{SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),
 	'race: b is in_sync again');
@@ -399,7 +382,7 @@ ok($node_a->poll_query_until('postgres',
   or diag peer_state($node_a);
 is($node_a->safe_psql('postgres', q{SELECT count(*) FROM rig.log WHERE method = 'transfer'}),
 	$processed, 'every transfer pgbench counted is in a\'s log, once');
-check_both('after the load', $race_bug ? $race_todo : undef);
+check_both('after the load');
 
 ###########################################################################
 # catching_up: a backlog that the worker ships while b is held back
@@ -433,6 +416,6 @@ ok($node_a->poll_query_until('postgres',
 my ($ret2, $o2, $e2) = $node_a->psql('postgres',
 	q{SELECT rig_do('transfer', '{"from": 1, "to": 2, "amount": 1}')});
 is($e2, '', 'backlog: a commits on b again without a warning');
-check_both('after the backlog', $race_bug ? $race_todo : undef);
+check_both('after the backlog');
 
 done_testing();
