@@ -26,6 +26,7 @@
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/jsonb.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -138,6 +139,60 @@ rig_log_has_version(int64 version)
 	UnregisterSnapshot(snap);
 	table_close(rel, AccessShareLock);
 	return found;
+}
+
+/*
+ * Read at most max records with after < version <= upto (upto < 0: no
+ * bound) into out[], in version order, under a fresh snapshot: an ordered
+ * scan of the primary key, so a batch costs the rows it returns however
+ * long the log is.  Returns how many were read.
+ */
+int
+rig_log_read(int64 after, int64 upto, int max, RigLogRecord *out)
+{
+	Relation	rel;
+	Relation	idx;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Snapshot	snap;
+	TupleDesc	desc;
+	int			n = 0;
+
+	rel = table_open(rig_relid("log"), AccessShareLock);
+	idx = index_open(rig_relid("log_pkey"), AccessShareLock);
+	desc = RelationGetDescr(rel);
+	ScanKeyInit(&key, Anum_log_version, BTGreaterStrategyNumber, F_INT8GT,
+				Int64GetDatum(after));
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan_ordered(rel, idx, snap, 1, &key);
+	while (n < max &&
+		   HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
+	{
+		Datum		values[Natts_log];
+		bool		nulls[Natts_log];
+		RigLogRecord *r = &out[n];
+		Jsonb	   *data;
+
+		heap_deform_tuple(tup, desc, values, nulls);
+		r->version = DatumGetInt64(values[Anum_log_version - 1]);
+		if (upto >= 0 && r->version > upto)
+			break;
+		r->epoch = DatumGetInt64(values[Anum_log_epoch - 1]);
+		r->method = TextDatumGetCString(values[Anum_log_method - 1]);
+		data = DatumGetJsonbP(values[Anum_log_data - 1]);
+		r->data = JsonbToCString(NULL, &data->root, VARSIZE(data));
+		r->idem_key = nulls[Anum_log_idempotency_key - 1] ? NULL :
+			TextDatumGetCString(values[Anum_log_idempotency_key - 1]);
+		r->op_time = DatumGetTimestampTz(values[Anum_log_op_time - 1]);
+		r->origin = TextDatumGetCString(values[Anum_log_origin - 1]);
+		n++;
+	}
+	systable_endscan_ordered(scan);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return n;
 }
 
 /* Trigger: rig.log is append-only except through rig_compact(). */

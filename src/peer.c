@@ -27,6 +27,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -211,58 +212,49 @@ rig_check_sync_peers(void)
 /*
  * Ship committed log records with after < version <= upto (upto < 0: no
  * bound) to a peer, in batches that each commit there.  Each batch is read
- * with a fresh snapshot (SPI read_only = false), so a tail shipped under the
- * commit gate sees every commit that finished before the gate was taken.
- * Returns the last version shipped (after, when there was nothing).
+ * with a fresh snapshot, so a tail shipped under the commit gate sees every
+ * commit that finished before the gate was taken.  Returns the last version
+ * shipped (after, when there was nothing).
  */
 int64
 rig_ship_log(RigConn *rc, int64 after, int64 upto)
 {
-	Oid			types[2] = {INT8OID, INT8OID};
+	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
+													"rig ship batch",
+													ALLOCSET_DEFAULT_SIZES);
+	RigLogRecord *recs = palloc(sizeof(RigLogRecord) * RIG_SHIP_BATCH);
+	RigWireOp  *wire = palloc(sizeof(RigWireOp) * RIG_SHIP_BATCH);
+	int			n;
 
-	SPI_connect();
-	for (;;)
+	do
 	{
-		Datum		args[2] = {Int64GetDatum(after), Int64GetDatum(upto)};
-		RigWireOp  *wire;
-		uint64		n;
+		MemoryContext old;
 		PGresult   *err;
 		bool		timed_out;
 		TimestampTz deadline = rig_deadline(rig_sync_timeout);
 
-		if (SPI_execute_with_args("SELECT version, epoch, method, data::text, idempotency_key, "
-								  "op_time, origin FROM rig.log "
-								  "WHERE version > $1 AND ($2 < 0 OR version <= $2) "
-								  "ORDER BY version LIMIT " CppAsString2(RIG_SHIP_BATCH),
-								  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read rig.log");
-		n = SPI_processed;
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(batch_cxt);
+		old = MemoryContextSwitchTo(batch_cxt);
+		n = rig_log_read(after, upto, RIG_SHIP_BATCH, recs);
+		MemoryContextSwitchTo(old);
 		if (n == 0)
 			break;
-		wire = palloc(sizeof(RigWireOp) * n);
-		for (uint64 i = 0; i < n; i++)
-		{
-			HeapTuple	t = SPI_tuptable->vals[i];
-			TupleDesc	d = SPI_tuptable->tupdesc;
-			bool		isnull;
-
+		for (int i = 0; i < n; i++)
 			rig_wire_op_init(&wire[i], rig_node_name(), rig_node_epoch(),
-							 DatumGetInt64(SPI_getbinval(t, d, 1, &isnull)),
-							 DatumGetInt64(SPI_getbinval(t, d, 2, &isnull)),
-							 SPI_getvalue(t, d, 3), SPI_getvalue(t, d, 4),
-							 SPI_getvalue(t, d, 5),
-							 DatumGetTimestampTz(SPI_getbinval(t, d, 6, &isnull)),
-							 SPI_getvalue(t, d, 7));
-			after = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-		}
-		if (!rig_send_ops(rc, wire, (int) n, "COMMIT", deadline))
+							 recs[i].version, recs[i].epoch, recs[i].method,
+							 recs[i].data, recs[i].idem_key, recs[i].op_time,
+							 recs[i].origin);
+		if (!rig_send_ops(rc, wire, n, "COMMIT", deadline))
 			rig_ops_failed(rc, NULL, true, "take the log records");
 		if (!rig_read_ops(rc, deadline, true, &err, &timed_out))
 			rig_ops_failed(rc, err, timed_out, "apply the log records");
-		if (n < RIG_SHIP_BATCH)
-			break;
-	}
-	SPI_finish();
+		after = recs[n - 1].version;
+	} while (n == RIG_SHIP_BATCH);
+
+	MemoryContextDelete(batch_cxt);
+	pfree(recs);
+	pfree(wire);
 	return after;
 }
 

@@ -82,6 +82,18 @@ extern char *rig_make_gid(int64 epoch, FullTransactionId fxid);
 extern void rig_catalog_init(void);
 
 /* operation log (oplog.c) */
+typedef struct RigLogRecord
+{
+	int64		version;
+	int64		epoch;
+	char	   *method;
+	char	   *data;			/* jsonb as text */
+	char	   *idem_key;		/* NULL when none */
+	TimestampTz op_time;
+	char	   *origin;
+} RigLogRecord;
+
+extern int	rig_log_read(int64 after, int64 upto, int max, RigLogRecord *out);
 extern void rig_log_append(int64 version, int64 epoch, const char *method,
 						   Jsonb *data, text *idem_key, TimestampTz op_time,
 						   const char *origin);
