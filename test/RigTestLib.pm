@@ -16,6 +16,18 @@ RigTestLib - small helpers shared by rig's TAP tests (test/t/*.pl)
                                              # CREATE EXTENSION rig in postgres
   rig_load_sql($node, "$ENV{RIG_SRCDIR}/examples/metadata.sql");
 
+  # the bank: accounts and transfers between them (see THE BANK)
+  rig_bank_setup($_) for ($node, $peer);
+  rig_bank_open($node, 6, 1000);             # accounts 1..6, 1000 each
+  my $scripts = rig_bank_scripts(PostgreSQL::Test::Utils::tempdir,
+      naccounts => 6, max_amount => 500);
+  my ($out, $err) = ('', '');
+  rig_pgbench($node, \$out, \$err, '-c', 8, '-t', 100,
+      '-f', $scripts->{single})->finish;
+  is(rig_bank_dump($peer), rig_bank_dump($node), 'the peer has what the node has');
+  rig_bank_total_ok($peer, 6000, 'money is conserved on the peer');
+  rig_bank_history_ok($peer, 'every transfer on the peer has its history row');
+
 =cut
 
 package RigTestLib;
@@ -24,11 +36,15 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use Test::More;
 use Time::HiRes qw(time usleep);
 
-our @EXPORT = qw(rig_node rig_load_sql crash poll_for);
+our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench
+  rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
+  rig_bank_total_ok rig_bank_history_ok);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -145,6 +161,310 @@ sub poll_for
 		usleep(100_000);
 	}
 	return 0;
+}
+
+=pod
+
+=over
+
+=item rig_pgbench($node, $out, $err, @args)
+
+Start pgbench -n @args against database postgres of $node, its standard
+output going to $out and its standard error to $err (references to
+scalars, as IPC::Run takes them), with the tests' default timeout.
+Returns the IPC::Run harness: ->finish waits for pgbench and is true if it
+exited successfully.
+
+=back
+
+=cut
+
+sub rig_pgbench
+{
+	my ($node, $out, $err, @args) = @_;
+
+	return IPC::Run::start(
+		[
+			'pgbench', '-n', @args,
+			'-h', $node->host, '-p', $node->port, $dbname
+		],
+		'>', $out, '2>', $err,
+		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+}
+
+=pod
+
+=head1 THE BANK
+
+An application for load tests: accounts, and transfers between them
+through rig_do.  A transfer reads both balances, moves at most what the
+payer holds (the amount is clamped, so the outcome of conflicting
+transfers depends on their order: a replica only ends up identical if it
+applies them in the primary's order), writes the balances computed from
+what it read, and records what it saw in a history row.  Money is
+conserved, and a CHECK keeps every balance >= 0.
+
+Tables (in schema public):
+
+  accounts (id, balance, last_version)
+  history  (version, from_id, to_id, requested, moved,
+            from_before, to_before, op_time)
+
+Methods:
+
+  open      {"id": 1, "balance": 1000}            resource acct:<id>
+  transfer  {"from": 1, "to": 2, "amount": 10}    resources acct:<from>, acct:<to>
+
+A transfer from an account to itself moves nothing; other keys in its data
+(a "tag", say) are ignored.
+
+=cut
+
+my $bank_sql = q{
+CREATE TABLE accounts (
+	id				int PRIMARY KEY,
+	balance			bigint NOT NULL CHECK (balance >= 0),
+	last_version	bigint NOT NULL
+);
+CREATE TABLE history (
+	version			bigint PRIMARY KEY,
+	from_id			int NOT NULL,
+	to_id			int NOT NULL,
+	requested		bigint NOT NULL,
+	moved			bigint NOT NULL,
+	from_before		bigint NOT NULL,
+	to_before		bigint NOT NULL,
+	op_time			timestamptz NOT NULL
+);
+
+CREATE FUNCTION open_resources(d jsonb) RETURNS text[] LANGUAGE sql
+	AS $$ SELECT ARRAY['acct:' || (d->>'id')] $$;
+CREATE FUNCTION open_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
+	AS $$ INSERT INTO public.accounts VALUES ((d->>'id')::int, (d->>'balance')::bigint, v) $$;
+
+CREATE FUNCTION transfer_resources(d jsonb) RETURNS text[] LANGUAGE sql
+	AS $$ SELECT ARRAY['acct:' || (d->>'from'), 'acct:' || (d->>'to')] $$;
+-- Read both balances, move at most what the payer has (the result depends
+-- on the order of ops), write the balances computed from what was read.
+CREATE FUNCTION transfer_apply(v bigint, d jsonb) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	f		int := (d->>'from')::int;
+	t		int := (d->>'to')::int;
+	fb		bigint;
+	tb		bigint;
+	moved	bigint;
+BEGIN
+	SELECT balance INTO STRICT fb FROM public.accounts WHERE id = f;
+	SELECT balance INTO STRICT tb FROM public.accounts WHERE id = t;
+	moved := CASE WHEN f = t THEN 0 ELSE least((d->>'amount')::bigint, fb) END;
+	UPDATE public.accounts SET balance = balance - moved, last_version = v WHERE id = f;
+	UPDATE public.accounts SET balance = balance + moved, last_version = v WHERE id = t;
+	INSERT INTO public.history
+		VALUES (v, f, t, (d->>'amount')::bigint, moved, fb, tb, rig_op_time());
+END $$;
+
+SELECT rig_register('open', 'open_apply(bigint,jsonb)', NULL, 'open_resources(jsonb)');
+SELECT rig_register('transfer', 'transfer_apply(bigint,jsonb)', NULL, 'transfer_resources(jsonb)');
+};
+
+=pod
+
+=over
+
+=item rig_bank_setup($node, %params)
+
+Create the bank's tables and handler functions in database postgres of
+$node and register its methods (do it on every node before it becomes a
+peer or a follower: they must have the same handlers).  Parameters:
+
+=over
+
+=item more => string
+
+more SQL run after the bank's, in the same session: other tables and
+methods of the test
+
+=back
+
+=cut
+
+sub rig_bank_setup
+{
+	my ($node, %params) = @_;
+
+	$node->safe_psql($dbname, $bank_sql . ($params{more} // ''));
+	return;
+}
+
+=pod
+
+=item rig_bank_open($node, $naccounts, $balance)
+
+Open accounts 1 to $naccounts with $balance each, one rig_do('open') per
+account, all in one transaction on $node.
+
+=cut
+
+sub rig_bank_open
+{
+	my ($node, $naccounts, $balance) = @_;
+
+	$node->safe_psql($dbname,
+		"SELECT rig_do('open', jsonb_build_object('id', i, 'balance', $balance)) "
+		  . "FROM generate_series(1, $naccounts) i");
+	return;
+}
+
+=pod
+
+=item rig_bank_scripts($dir, %params)
+
+Write pgbench scripts of random transfers between accounts 1 to naccounts
+into directory $dir and return a reference to a hash of their paths:
+
+=over
+
+=item single => "$dir/single.sql"
+
+one transfer
+
+=item pair => "$dir/pair.sql"
+
+a transfer and, in the same transaction, half its amount back (both take
+the same locks, so they cannot deadlock with anything)
+
+=item rollback => "$dir/rollback.sql"
+
+a transfer in a transaction that is rolled back
+
+=back
+
+Parameters:
+
+=over
+
+=item naccounts => number
+
+the accounts to choose from (required)
+
+=item max_amount => number
+
+amounts are random between 1 and this (required); they often exceed
+the payer's balance when it is larger than the initial balances
+
+=item distinct => 1
+
+from and to are different accounts (default: any two, maybe the same)
+
+=back
+
+=cut
+
+sub rig_bank_scripts
+{
+	my ($dir, %params) = @_;
+	my $n = $params{naccounts};
+
+	die 'rig_bank_scripts needs naccounts and max_amount'
+	  unless defined $n && defined $params{max_amount};
+	my $to = $params{distinct} ? "1 + (:from + random(0, $n - 2)) % $n" : "random(1, $n)";
+	my $vars =
+	    "\\set from random(1, $n)\n"
+	  . "\\set to $to\n"
+	  . "\\set amount random(1, $params{max_amount})\n";
+	my $transfer =
+	  q{SELECT rig_do('transfer', jsonb_build_object('from', :from, 'to', :to, 'amount', :amount));}
+	  . "\n";
+	my $back =
+	  q{SELECT rig_do('transfer', jsonb_build_object('from', :to, 'to', :from, 'amount', :amount / 2));}
+	  . "\n";
+	my %script = (
+		single   => $vars . $transfer,
+		pair     => $vars . "BEGIN;\n" . $transfer . $back . "COMMIT;\n",
+		rollback => $vars . "BEGIN;\n" . $transfer . "ROLLBACK;\n");
+	my %path;
+
+	for my $name (sort keys %script)
+	{
+		$path{$name} = "$dir/$name.sql";
+		die "$path{$name} exists already" if -e $path{$name};
+		append_to_file($path{$name}, $script{$name});
+	}
+	return \%path;
+}
+
+=pod
+
+=item rig_bank_dump($node, @queries)
+
+What two nodes that replicate each other must hold alike: rig.log (but for
+the columns local to a node), accounts and history, as COPY output in a
+fixed order (TimeZone UTC), then the output of COPY (query) for each of
+@queries (other tables of the test; give them an ORDER BY).  Compare the
+dumps of two nodes with is().
+
+=cut
+
+sub rig_bank_dump
+{
+	my ($node, @queries) = @_;
+	my $sql = q{
+SET TimeZone = 'UTC';
+COPY (SELECT version, epoch, method, data, idempotency_key, op_time, origin
+		FROM rig.log ORDER BY version) TO STDOUT;
+\echo ----
+COPY (SELECT * FROM accounts ORDER BY id) TO STDOUT;
+\echo ----
+COPY (SELECT * FROM history ORDER BY version) TO STDOUT;
+};
+
+	$sql .= "\\echo ----\nCOPY ($_) TO STDOUT;\n" for @queries;
+	return $node->safe_psql($dbname, $sql);
+}
+
+=pod
+
+=item rig_bank_total_ok($node, $total, $test_name)
+
+A test: the balances on $node add up to $total and none is negative.
+Returns what is() returns.
+
+=cut
+
+sub rig_bank_total_ok
+{
+	my ($node, $total, $test_name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+	return is(
+		$node->safe_psql(
+			$dbname, q{SELECT sum(balance) || ' ' || (min(balance) >= 0) FROM accounts}),
+		"$total true", $test_name);
+}
+
+=pod
+
+=item rig_bank_history_ok($node, $test_name)
+
+A test: every transfer in the rig.log of $node has its history row (it
+was applied; history's key, the version, allows one row a transfer).
+Returns what is() returns.
+
+=back
+
+=cut
+
+sub rig_bank_history_ok
+{
+	my ($node, $test_name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+	return is(
+		$node->safe_psql(
+			$dbname, q{
+SELECT count(*) FROM rig.log l WHERE method = 'transfer'
+   AND NOT EXISTS (SELECT 1 FROM history h WHERE h.version = l.version)}),
+		'0', $test_name);
 }
 
 1;

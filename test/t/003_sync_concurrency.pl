@@ -21,94 +21,26 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use RigTestLib;
 
 my $naccounts = 6;
 my $initial   = 1000;
 my $clients   = 8;
 my $per_client = 300;    # transactions per pgbench client
 
-###########################################################################
-# Helpers
-###########################################################################
-
-sub rig_node
-{
-	my ($name) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'rig'
-rig.database = 'postgres'
-rig.node_name = '$name'
+my $conf = q{
 max_prepared_transactions = 20
 max_connections = 30
-rig.resolver_interval = -1
 rig.sync_timeout = 10000
-});
-	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION rig');
-	return $node;
-}
-
-my $dump_sql = q{
-SET TimeZone = 'UTC';
-COPY (SELECT version, epoch, method, data, idempotency_key, op_time, origin
-		FROM rig.log ORDER BY version) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM accounts ORDER BY id) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM history ORDER BY version) TO STDOUT;
 };
 
 ###########################################################################
-# The application
+# The application: the bank of RigTestLib, and one more method
 ###########################################################################
 
-my $fixture = q{
-CREATE TABLE accounts (
-	id				int PRIMARY KEY,
-	balance			bigint NOT NULL CHECK (balance >= 0),
-	last_version	bigint NOT NULL
-);
-CREATE TABLE history (
-	version			bigint PRIMARY KEY,
-	from_id			int NOT NULL,
-	to_id			int NOT NULL,
-	requested		bigint NOT NULL,
-	moved			bigint NOT NULL,
-	from_before		bigint NOT NULL,
-	to_before		bigint NOT NULL,
-	op_time			timestamptz NOT NULL
-);
-
-CREATE FUNCTION open_resources(d jsonb) RETURNS text[] LANGUAGE sql
-	AS $$ SELECT ARRAY['acct:' || (d->>'id')] $$;
-CREATE FUNCTION open_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
-	AS $$ INSERT INTO accounts VALUES ((d->>'id')::int, (d->>'balance')::bigint, v) $$;
-
-CREATE FUNCTION transfer_resources(d jsonb) RETURNS text[] LANGUAGE sql
-	AS $$ SELECT ARRAY['acct:' || (d->>'from'), 'acct:' || (d->>'to')] $$;
--- Read both balances, move at most what the payer has, write the balances
--- computed from what was read.
-CREATE FUNCTION transfer_apply(v bigint, d jsonb) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-	f		int := (d->>'from')::int;
-	t		int := (d->>'to')::int;
-	fb		bigint;
-	tb		bigint;
-	moved	bigint;
-BEGIN
-	SELECT balance INTO STRICT fb FROM accounts WHERE id = f;
-	SELECT balance INTO STRICT tb FROM accounts WHERE id = t;
-	moved := CASE WHEN f = t THEN 0 ELSE least((d->>'amount')::bigint, fb) END;
-	UPDATE accounts SET balance = balance - moved, last_version = v WHERE id = f;
-	UPDATE accounts SET balance = balance + moved, last_version = v WHERE id = t;
-	INSERT INTO history VALUES (v, f, t, (d->>'amount')::bigint, moved, fb, tb, rig_op_time());
-END $$;
-
--- An op that takes its time on one node (in rig_apply_remote, so while the
--- primary's commit holds the commit gate) and changes nothing but a version.
+# An op that takes its time on one node (in rig_apply_remote, so while the
+# primary's commit holds the commit gate) and changes nothing but a version.
+my $pause_sql = q{
 CREATE FUNCTION pause_resources(d jsonb) RETURNS text[] LANGUAGE sql
 	AS $$ SELECT ARRAY['acct:' || (d->>'id')] $$;
 CREATE FUNCTION pause_apply(v bigint, d jsonb) RETURNS void LANGUAGE plpgsql AS $$
@@ -120,19 +52,14 @@ BEGIN
 END $$;
 
 SELECT rig_register('pause', 'pause_apply(bigint,jsonb)', NULL, 'pause_resources(jsonb)');
-SELECT rig_register('open', 'open_apply(bigint,jsonb)', NULL, 'open_resources(jsonb)');
-SELECT rig_register('transfer', 'transfer_apply(bigint,jsonb)', NULL, 'transfer_resources(jsonb)');
 };
 
-my $node_a = rig_node('a');
-my $node_b = rig_node('b');
-$node_a->safe_psql('postgres', $fixture);
-$node_b->safe_psql('postgres', $fixture);
+my $node_a = rig_node('a', conf => $conf);
+my $node_b = rig_node('b', conf => $conf);
+rig_bank_setup($_, more => $pause_sql) for ($node_a, $node_b);
 $node_a->safe_psql('postgres',
 	"SELECT rig_add_peer('b', \$\$" . $node_b->connstr('postgres') . "\$\$)");
-$node_a->safe_psql('postgres',
-	"SELECT rig_do('open', jsonb_build_object('id', i, 'balance', $initial)) "
-	  . "FROM generate_series(1, $naccounts) i");
+rig_bank_open($node_a, $naccounts, $initial);
 is($node_b->safe_psql('postgres', 'SELECT count(*), sum(balance) FROM accounts'),
 	"$naccounts|" . ($naccounts * $initial), 'accounts opened on the replica');
 
@@ -143,21 +70,10 @@ is($node_b->safe_psql('postgres', 'SELECT count(*), sum(balance) FROM accounts')
 my $dir = PostgreSQL::Test::Utils::tempdir;
 
 # from and to are different accounts; amounts often exceed the balance
-my $vars = qq{\\set from random(1, $naccounts)
-\\set to 1 + (:from + random(0, $naccounts - 2)) % $naccounts
-\\set amount random(1, 700)
-};
-my $transfer =
-  q{SELECT rig_do('transfer', jsonb_build_object('from', :from, 'to', :to, 'amount', :amount));}
-  . "\n";
-# the same pair back and forth in one transaction: both ops take the same
-# (sorted) locks, so they cannot deadlock with anything
-my $back = q{SELECT rig_do('transfer', jsonb_build_object('from', :to, 'to', :from, 'amount', :amount / 2));}
-  . "\n";
-
-append_to_file("$dir/single.sql", $vars . $transfer);
-append_to_file("$dir/pair.sql", $vars . "BEGIN;\n" . $transfer . $back . "COMMIT;\n");
-append_to_file("$dir/rollback.sql", $vars . "BEGIN;\n" . $transfer . "ROLLBACK;\n");
+my $scripts = rig_bank_scripts($dir,
+	naccounts  => $naccounts,
+	max_amount => 700,
+	distinct   => 1);
 
 # Run the load; returns the number of transfer ops it committed.
 sub run_load
@@ -166,15 +82,11 @@ sub run_load
 	my ($out, $err) = ('', '');
 	local $ENV{PGOPTIONS} = $pgoptions;
 	my $t0 = time;
-	my $h = IPC::Run::start(
-		[
-			'pgbench', '-n', '-c', $clients, '-j', '2', '-t', $per_client,
-			'-f', "$dir/single.sql\@6", '-f', "$dir/pair.sql\@3",
-			'-f', "$dir/rollback.sql\@1",
-			'-h', $node_a->host, '-p', $node_a->port, 'postgres'
-		],
-		'>', \$out, '2>', \$err,
-		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+	my $h = rig_pgbench(
+		$node_a, \$out, \$err,
+		'-c', $clients, '-j', '2', '-t', $per_client,
+		'-f', "$scripts->{single}\@6", '-f', "$scripts->{pair}\@3",
+		'-f', "$scripts->{rollback}\@1");
 	$during->($h) if $during;
 	my $ok = $h->finish;
 	my $elapsed = time - $t0;
@@ -214,13 +126,8 @@ sub check_nodes
 			is($node->safe_psql('postgres', q{SELECT count(*) FROM rig.log WHERE method = 'transfer'}),
 				$ops, "$label, $n: every committed transfer is in the log once");
 		}
-		is($node->safe_psql('postgres', 'SELECT sum(balance) FROM accounts'),
-			$naccounts * $initial, "$label, $n: total balance unchanged");
-		is( $node->safe_psql(
-				'postgres', q{
-SELECT count(*) FROM rig.log l WHERE method = 'transfer'
-   AND NOT EXISTS (SELECT 1 FROM history h WHERE h.version = l.version)}),
-			'0', "$label, $n: every logged transfer has its history row");
+		rig_bank_total_ok($node, $naccounts * $initial, "$label, $n: total balance unchanged");
+		rig_bank_history_ok($node, "$label, $n: every logged transfer has its history row");
 		is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
 			'0', "$label, $n: no prepared transaction left");
 		# The history is consistent with a serial execution in version
@@ -240,11 +147,11 @@ SELECT count(*) FROM chained WHERE prev_after IS NOT NULL AND prev_after <> befo
 			'0',
 			"$label, $n: every transfer read the balance its predecessor left");
 	}
-	my $dump_a = $node_a->safe_psql('postgres', $dump_sql);
+	my $dump_a = rig_bank_dump($node_a);
 	for my $peer (@peers)
 	{
 
-		is($peer->safe_psql('postgres', $dump_sql), $dump_a,
+		is(rig_bank_dump($peer), $dump_a,
 			"$label: rig.log, accounts and history identical on a and " . $peer->name);
 	}
 }
@@ -276,8 +183,8 @@ check_nodes('commit_wait off', $ops + $ops2);
 # ships the log without blocking writers, then the tail under the commit
 # gate; every transaction that commits after it must prepare on c too, and
 # none may reach c before an older op on the same account.
-my $node_c = rig_node('c');
-$node_c->safe_psql('postgres', $fixture);
+my $node_c = rig_node('c', conf => $conf);
+rig_bank_setup($node_c, more => $pause_sql);
 my $ops3 = run_load(
 	'peer joins under load', '',
 	sub {
@@ -301,8 +208,8 @@ check_nodes('peer joins under load', $ops + $ops2 + $ops3);
 # starts; rig_add_peer waits for the gate, and the op commits meanwhile on
 # a and b.  d must get it: it was committed before d joined, so only the
 # catch-up can bring it.
-my $node_d = rig_node('d');
-$node_d->safe_psql('postgres', $fixture);
+my $node_d = rig_node('d', conf => $conf);
+rig_bank_setup($node_d, more => $pause_sql);
 my $slow = $node_a->background_psql('postgres', on_error_stop => 0);
 $slow->{stdin} .=
   qq{SELECT rig_do('pause', '{"id": 1, "sleep_on": "b", "seconds": 2}');\n\\echo SLOW_DONE\n};

@@ -26,7 +26,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/..";
 
-use IPC::Run;
 use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -71,17 +70,12 @@ sub peer_state
 		q{SELECT state || ' ' || versions_behind FROM rig.peer_status WHERE name = 'b'});
 }
 
-my $dump_sql = q{
-SET TimeZone = 'UTC';
-COPY (SELECT version, epoch, method, data, idempotency_key, op_time, origin
-		FROM rig.log ORDER BY version) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM accounts ORDER BY id) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM history ORDER BY version) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM notes ORDER BY id) TO STDOUT;
-};
+# rig_bank_dump() of a node, with the notes
+sub dump_node
+{
+	my ($node) = @_;
+	return rig_bank_dump($node, 'SELECT * FROM notes ORDER BY id');
+}
 
 my ($node_a, $node_b);
 
@@ -120,8 +114,8 @@ sub check_both
 {
 	my ($what) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $dump_a = $node_a->safe_psql('postgres', $dump_sql);
-	is($node_b->safe_psql('postgres', $dump_sql), $dump_a,
+	my $dump_a = dump_node($node_a);
+	is(dump_node($node_b), $dump_a,
 		"$what: b has the same rig.log, accounts and history as a")
 	  or diag log_diff();
 	for my $node ($node_a, $node_b)
@@ -129,13 +123,8 @@ sub check_both
 		my $n = $node->name;
 		is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
 			'0', "$what: nothing prepared on $n");
-		is($node->safe_psql('postgres', 'SELECT sum(balance) || \' \' || (min(balance) >= 0) FROM accounts'),
-			"$total true", "$what: on $n the total balance is still $total, none negative");
-		is($node->safe_psql('postgres', q{
-SELECT count(*) FROM history h JOIN rig.log l USING (version)
- WHERE l.method = 'transfer'}),
-			$node->safe_psql('postgres', q{SELECT count(*) FROM rig.log WHERE method = 'transfer'}),
-			"$what: on $n every transfer in the log was applied once");
+		rig_bank_total_ok($node, $total, "$what: on $n the total balance is still $total, none negative");
+		rig_bank_history_ok($node, "$what: on $n every transfer in the log was applied once");
 	}
 }
 
@@ -143,44 +132,8 @@ SELECT count(*) FROM history h JOIN rig.log l USING (version)
 # Nodes and the application
 ###########################################################################
 
-my $fixture = q{
-CREATE TABLE accounts (
-	id				int PRIMARY KEY,
-	balance			bigint NOT NULL CHECK (balance >= 0),
-	last_version	bigint NOT NULL
-);
-CREATE TABLE history (
-	version			bigint PRIMARY KEY,
-	from_id			int NOT NULL,
-	to_id			int NOT NULL,
-	requested		bigint NOT NULL,
-	moved			bigint NOT NULL,
-	from_before		bigint NOT NULL,
-	op_time			timestamptz NOT NULL
-);
-
-CREATE FUNCTION open_resources(d jsonb) RETURNS text[] LANGUAGE sql
-	AS $$ SELECT ARRAY['acct:' || (d->>'id')] $$;
-CREATE FUNCTION open_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
-	AS $$ INSERT INTO public.accounts VALUES ((d->>'id')::int, (d->>'balance')::bigint, v) $$;
-
-CREATE FUNCTION transfer_resources(d jsonb) RETURNS text[] LANGUAGE sql
-	AS $$ SELECT ARRAY['acct:' || (d->>'from'), 'acct:' || (d->>'to')] $$;
--- Move at most what the payer has: the result depends on the order of ops.
-CREATE FUNCTION transfer_apply(v bigint, d jsonb) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-	f		int := (d->>'from')::int;
-	t		int := (d->>'to')::int;
-	fb		bigint;
-	moved	bigint;
-BEGIN
-	SELECT balance INTO STRICT fb FROM public.accounts WHERE id = f;
-	moved := CASE WHEN f = t THEN 0 ELSE least((d->>'amount')::bigint, fb) END;
-	UPDATE public.accounts SET balance = balance - moved, last_version = v WHERE id = f;
-	UPDATE public.accounts SET balance = balance + moved, last_version = v WHERE id = t;
-	INSERT INTO public.history VALUES (v, f, t, (d->>'amount')::bigint, moved, fb, rig_op_time());
-END $$;
-
+# the bank of RigTestLib, and notes
+my $notes_sql = q{
 CREATE TABLE notes (id bigint PRIMARY KEY, body text NOT NULL);
 CREATE FUNCTION note_resources(d jsonb) RETURNS text[] LANGUAGE sql
 	AS $$ SELECT ARRAY['note:' || (d->>'body')] $$;
@@ -188,18 +141,14 @@ CREATE FUNCTION note_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
 	AS $$ INSERT INTO public.notes VALUES (v, d->>'body') $$;
 
 SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(jsonb)');
-SELECT rig_register('open', 'open_apply(bigint,jsonb)', NULL, 'open_resources(jsonb)');
-SELECT rig_register('transfer', 'transfer_apply(bigint,jsonb)', NULL, 'transfer_resources(jsonb)');
 };
 
 $node_a = rig_node('a', conf => $conf);
 $node_b = rig_node('b', conf => $conf);
-$_->safe_psql('postgres', $fixture) for ($node_a, $node_b);
+rig_bank_setup($_, more => $notes_sql) for ($node_a, $node_b);
 $node_a->safe_psql('postgres',
 	"SELECT rig_add_peer('b', \$\$" . $node_b->connstr('postgres') . "\$\$, 'semisync')");
-$node_a->safe_psql('postgres',
-	"SELECT rig_do('open', jsonb_build_object('id', i, 'balance', $initial)) "
-	  . "FROM generate_series(1, $naccounts) i");
+rig_bank_open($node_a, $naccounts, $initial);
 ok($node_a->poll_query_until('postgres',
 		q{SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),
 	'b starts in_sync');
@@ -247,13 +196,9 @@ check_both('after the race');
 # The load, and b crashing under it
 ###########################################################################
 
-my $dir = PostgreSQL::Test::Utils::tempdir;
-append_to_file(
-	"$dir/transfer.sql", qq{\\set from random(1, $naccounts)
-\\set to random(1, $naccounts)
-\\set amount random(1, 400)
-SELECT rig_do('transfer', jsonb_build_object('from', :from, 'to', :to, 'amount', :amount));
-});
+my $scripts = rig_bank_scripts(PostgreSQL::Test::Utils::tempdir,
+	naccounts  => $naccounts,
+	max_amount => 400);
 
 # pgbench runs of $run_secs follow each other until $load_done: every run
 # is recorded, and a run whose clients aborted is replaced by a new one as
@@ -284,14 +229,10 @@ sub keep_load
 	return if $bench || $load_done;
 	($bout, $berr) = ('', '');
 	$bench_t0 = time;
-	$bench    = IPC::Run::start(
-		[
-			'pgbench', '-n', '-c', $clients, '-j', '2', '-T', $run_secs, '-R', $rate,
-			'-f', "$dir/transfer.sql",
-			'-h', $node_a->host, '-p', $node_a->port, 'postgres'
-		],
-		'>', \$bout, '2>', \$berr,
-		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+	$bench    = rig_pgbench(
+		$node_a, \$bout, \$berr,
+		'-c', $clients, '-j', '2', '-T', $run_secs, '-R', $rate,
+		'-f', $scripts->{single});
 }
 
 # Poll a boolean query on a for at most $secs, keeping the load going.

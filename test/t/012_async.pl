@@ -20,7 +20,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/..";
 
-use IPC::Run;
 use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -42,61 +41,14 @@ rig.resolver_interval = 200
 # Nodes and the application
 ###########################################################################
 
-my $fixture = q{
-CREATE TABLE accounts (
-	id				int PRIMARY KEY,
-	balance			bigint NOT NULL CHECK (balance >= 0),
-	last_version	bigint NOT NULL
-);
-CREATE TABLE history (
-	version			bigint PRIMARY KEY,
-	from_id			int NOT NULL,
-	to_id			int NOT NULL,
-	requested		bigint NOT NULL,
-	moved			bigint NOT NULL,
-	op_time			timestamptz NOT NULL
-);
-CREATE FUNCTION open_resources(d jsonb) RETURNS text[] LANGUAGE sql
-	AS $$ SELECT ARRAY['acct:' || (d->>'id')] $$;
-CREATE FUNCTION open_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
-	AS $$ INSERT INTO public.accounts VALUES ((d->>'id')::int, (d->>'balance')::bigint, v) $$;
-CREATE FUNCTION transfer_resources(d jsonb) RETURNS text[] LANGUAGE sql
-	AS $$ SELECT ARRAY['acct:' || (d->>'from'), 'acct:' || (d->>'to')] $$;
-CREATE FUNCTION transfer_apply(v bigint, d jsonb) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-	f		int := (d->>'from')::int;
-	t		int := (d->>'to')::int;
-	moved	bigint;
-BEGIN
-	SELECT CASE WHEN f = t THEN 0 ELSE least((d->>'amount')::bigint, balance) END
-	  INTO STRICT moved FROM public.accounts WHERE id = f;
-	UPDATE public.accounts SET balance = balance - moved, last_version = v WHERE id = f;
-	UPDATE public.accounts SET balance = balance + moved, last_version = v WHERE id = t;
-	INSERT INTO public.history VALUES (v, f, t, (d->>'amount')::bigint, moved, rig_op_time());
-END $$;
-SELECT rig_register('open', 'open_apply(bigint,jsonb)', NULL, 'open_resources(jsonb)');
-SELECT rig_register('transfer', 'transfer_apply(bigint,jsonb)', NULL, 'transfer_resources(jsonb)');
-};
-
-my $dump_sql = q{
-SET TimeZone = 'UTC';
-COPY (SELECT version, epoch, method, data, idempotency_key, op_time, origin
-		FROM rig.log ORDER BY version) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM accounts ORDER BY id) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM history ORDER BY version) TO STDOUT;
-};
-
+# the bank of RigTestLib
 my $node_a = rig_node('a', conf => $conf);
 my $node_b = rig_node('b', conf => $conf);
 my $node_c = rig_node('c', conf => $conf);
-$_->safe_psql('postgres', $fixture) for ($node_a, $node_b, $node_c);
+rig_bank_setup($_) for ($node_a, $node_b, $node_c);
 $node_a->safe_psql('postgres',
 	"SELECT rig_add_peer('b', \$\$" . $node_b->connstr('postgres') . "\$\$, 'async')");
-$node_a->safe_psql('postgres',
-	"SELECT rig_do('open', jsonb_build_object('id', i, 'balance', $initial)) "
-	  . "FROM generate_series(1, $naccounts) i");
+rig_bank_open($node_a, $naccounts, $initial);
 $node_c->safe_psql('postgres',
 	"SELECT rig_follow('a', \$\$" . $node_a->connstr('postgres') . "\$\$)");
 is($node_c->safe_psql('postgres', 'SELECT role || \' of \' || primary_name FROM rig.status'),
@@ -109,17 +61,16 @@ sub converged
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
 	my $last = $node_a->safe_psql('postgres', 'SELECT rig_last_version()');
 	my $n    = $node_a->safe_psql('postgres', 'SELECT count(*) FROM rig.log');
-	my $dump_a = $node_a->safe_psql('postgres', $dump_sql);
+	my $dump_a = rig_bank_dump($node_a);
 	for my $node ($node_b, $node_c)
 	{
 		my $name = $node->name;
 		ok( $node->poll_query_until(
 				'postgres', "SELECT rig_last_version() = $last AND count(*) = $n FROM rig.log"),
 			"$what: $name caught up with a's log (version $last, $n ops)");
-		is($node->safe_psql('postgres', $dump_sql), $dump_a,
+		is(rig_bank_dump($node), $dump_a,
 			"$what: $name has the same rig.log, accounts and history as a");
-		is($node->safe_psql('postgres', 'SELECT sum(balance) FROM accounts'),
-			$total, "$what: money is conserved on $name");
+		rig_bank_total_ok($node, $total, "$what: money is conserved on $name");
 	}
 	is($node_a->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
 		  . $node_b->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
@@ -132,13 +83,9 @@ converged('after the accounts were opened');
 # A burst of concurrent transfers
 ###########################################################################
 
-my $dir = PostgreSQL::Test::Utils::tempdir;
-append_to_file(
-	"$dir/transfer.sql", qq{\\set from random(1, $naccounts)
-\\set to random(1, $naccounts)
-\\set amount random(1, 500)
-SELECT rig_do('transfer', jsonb_build_object('from', :from, 'to', :to, 'amount', :amount));
-});
+my $scripts = rig_bank_scripts(PostgreSQL::Test::Utils::tempdir,
+	naccounts  => $naccounts,
+	max_amount => 500);
 
 sub burst
 {
@@ -146,14 +93,10 @@ sub burst
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
 	my ($out, $err) = ('', '');
 	my $t0 = time;
-	my $ok = IPC::Run::run(
-		[
-			'pgbench', '-n', '-c', $clients, '-j', '2', '-t', $per_client,
-			'-f', "$dir/transfer.sql",
-			'-h', $node_a->host, '-p', $node_a->port, 'postgres'
-		],
-		'>', \$out, '2>', \$err,
-		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+	my $ok = rig_pgbench(
+		$node_a, \$out, \$err,
+		'-c', $clients, '-j', '2', '-t', $per_client,
+		'-f', $scripts->{single})->finish;
 	my $el = time - $t0;
 	note sprintf("%s: pgbench %.1fs:\n%s", $what, $el, $out);
 	ok($ok, "$what: pgbench succeeded");

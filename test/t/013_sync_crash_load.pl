@@ -53,16 +53,6 @@ log_statement = none
 # Helpers
 ###########################################################################
 
-my $dump_sql = q{
-SET TimeZone = 'UTC';
-COPY (SELECT version, epoch, method, data, idempotency_key, op_time, origin
-		FROM rig.log ORDER BY version) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM accounts ORDER BY id) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM history ORDER BY version) TO STDOUT;
-};
-
 # tag => version of every transfer in a node's log
 sub logged_tags
 {
@@ -81,51 +71,13 @@ sub logged_tags
 # Nodes and the application
 ###########################################################################
 
-my $fixture = q{
-CREATE TABLE accounts (
-	id				int PRIMARY KEY,
-	balance			bigint NOT NULL CHECK (balance >= 0),
-	last_version	bigint NOT NULL
-);
-CREATE TABLE history (
-	version			bigint PRIMARY KEY,
-	from_id			int NOT NULL,
-	to_id			int NOT NULL,
-	requested		bigint NOT NULL,
-	moved			bigint NOT NULL,
-	op_time			timestamptz NOT NULL
-);
-CREATE FUNCTION open_resources(d jsonb) RETURNS text[] LANGUAGE sql
-	AS $$ SELECT ARRAY['acct:' || (d->>'id')] $$;
-CREATE FUNCTION open_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
-	AS $$ INSERT INTO public.accounts VALUES ((d->>'id')::int, (d->>'balance')::bigint, v) $$;
-CREATE FUNCTION transfer_resources(d jsonb) RETURNS text[] LANGUAGE sql
-	AS $$ SELECT ARRAY['acct:' || (d->>'from'), 'acct:' || (d->>'to')] $$;
--- Move at most what the payer has: the result depends on the order of ops.
-CREATE FUNCTION transfer_apply(v bigint, d jsonb) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-	f		int := (d->>'from')::int;
-	t		int := (d->>'to')::int;
-	moved	bigint;
-BEGIN
-	SELECT CASE WHEN f = t THEN 0 ELSE least((d->>'amount')::bigint, balance) END
-	  INTO STRICT moved FROM public.accounts WHERE id = f;
-	UPDATE public.accounts SET balance = balance - moved, last_version = v WHERE id = f;
-	UPDATE public.accounts SET balance = balance + moved, last_version = v WHERE id = t;
-	INSERT INTO public.history VALUES (v, f, t, (d->>'amount')::bigint, moved, rig_op_time());
-END $$;
-SELECT rig_register('open', 'open_apply(bigint,jsonb)', NULL, 'open_resources(jsonb)');
-SELECT rig_register('transfer', 'transfer_apply(bigint,jsonb)', NULL, 'transfer_resources(jsonb)');
-};
-
+# the bank of RigTestLib (a transfer's "tag" is ignored but logged)
 my $node_a = rig_node('a', conf => $conf);
 my $node_b = rig_node('b', conf => $conf);
-$_->safe_psql('postgres', $fixture) for ($node_a, $node_b);
+rig_bank_setup($_) for ($node_a, $node_b);
 $node_a->safe_psql('postgres',
 	"SELECT rig_add_peer('b', \$\$" . $node_b->connstr('postgres') . "\$\$, 'sync')");
-$node_a->safe_psql('postgres',
-	"SELECT rig_do('open', jsonb_build_object('id', i, 'balance', $initial)) "
-	  . "FROM generate_series(1, $naccounts) i");
+rig_bank_open($node_a, $naccounts, $initial);
 ok($node_a->poll_query_until('postgres',
 		q{SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),
 	'b is in_sync');
@@ -263,13 +215,12 @@ sub round
 	my $inflight_committed = grep { defined $on_a->{$_} } keys %inflight;
 	is($tags, scalar(keys %ok) + $inflight_committed, "$r: a's log holds nothing else of this round");
 
-	is($node_b->safe_psql('postgres', $dump_sql), $node_a->safe_psql('postgres', $dump_sql),
+	is(rig_bank_dump($node_b), rig_bank_dump($node_a),
 		"$r: b has the same rig.log, accounts and history as a");
 	for my $node ($node_a, $node_b)
 	{
 		my $n = $node->name;
-		is($node->safe_psql('postgres', 'SELECT sum(balance) || \' \' || (min(balance) >= 0) FROM accounts'),
-			"$total true", "$r: on $n the total balance is still $total, none negative");
+		rig_bank_total_ok($node, $total, "$r: on $n the total balance is still $total, none negative");
 		is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'), '0',
 			"$r: nothing prepared on $n");
 	}
