@@ -320,11 +320,15 @@ CREATE VIEW rig.status AS SELECT * FROM pg_catalog.rig_status();
 COMMENT ON VIEW rig.status IS
 	'node, role, epoch, last version, watermark, transactions with versions in flight, worker state';
 
+-- GIDs are rig_<primary>_<epoch>_<xid>_<first version>_<last version>.
 CREATE VIEW rig.in_doubt AS
-	SELECT p.gid, p.database, p.owner, p.prepared, now() - p.prepared AS age
-	  FROM pg_catalog.pg_prepared_xacts p
+	SELECT p.gid, v[1]::bigint AS first_version, v[2]::bigint AS last_version,
+		   p.database, p.owner, p.prepared, now() - p.prepared AS age
+	  FROM pg_catalog.pg_prepared_xacts p,
+		   LATERAL regexp_match(p.gid, '_(\d+)_(\d+)$') v
 	 WHERE p.gid LIKE 'rig\_%';
-COMMENT ON VIEW rig.in_doubt IS 'rig''s prepared transactions on this node, with their age';
+COMMENT ON VIEW rig.in_doubt IS
+	'rig''s prepared transactions on this node: the versions they hold, their age';
 
 -- Per peer: mode, state, lag, last contact and last error (never the conninfo).
 CREATE VIEW rig.peer_status AS

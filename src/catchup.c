@@ -111,7 +111,7 @@ rig_catch_up(RigPeer *peer)
 			break;
 		rig_peer_note_error(peer->name, RIG_STATE_CATCHING_UP, NULL);
 		shipped = rig_ship_log(rc, from, wm);
-		rig_peer_note_ok(peer->name, -1, shipped, 0);
+		rig_peer_note_ok(peer->name, -1, shipped);
 		rig_peer_set_horizon(peer->name, wm);
 		if (wm - from < RIG_CATCHUP_TAIL)
 			break;
@@ -124,7 +124,7 @@ rig_catch_up(RigPeer *peer)
 		shipped = rig_ship_log(rc, shipped, -1);
 		rig_peer_set_horizon(peer->name, wm);
 	}
-	rig_peer_note_ok(peer->name, RIG_STATE_IN_SYNC, shipped, 0);
+	rig_peer_note_ok(peer->name, RIG_STATE_IN_SYNC, shipped);
 }
 
 /* Does the worker have something to do for this peer? */

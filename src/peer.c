@@ -433,7 +433,7 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
 	shipped = rig_ship_log(rc, shipped, -1);
 	rig_peer_forget(name);
-	rig_peer_note_ok(name, RIG_STATE_IN_SYNC, shipped, 0);
+	rig_peer_note_ok(name, RIG_STATE_IN_SYNC, shipped);
 	rig_peer_set_horizon(name, rig_compute_watermark());
 
 	args[0] = CStringGetTextDatum(name);

@@ -38,7 +38,7 @@ typedef struct RigPeerSlot
 	char		name[NAMEDATALEN];
 	RigPeerState state;
 	int64		acked_version;	/* highest version known to be on the peer */
-	TimestampTz acked_op_time;	/* op_time of that version */
+	TimestampTz acked_at;		/* when it was acknowledged */
 	TimestampTz last_contact;
 	int64		horizon;		/* every version <= horizon is on the peer */
 	char		last_error[256];
@@ -105,7 +105,7 @@ rig_peer_slot(const char *name, bool create)
 		strlcpy(free_slot->name, name, NAMEDATALEN);
 		free_slot->state = rig_resolver_interval >= 0 ? RIG_STATE_UNKNOWN : RIG_STATE_IN_SYNC;
 		free_slot->acked_version = 0;
-		free_slot->acked_op_time = 0;
+		free_slot->acked_at = 0;
 		free_slot->last_contact = 0;
 		free_slot->horizon = 0;
 		free_slot->last_error[0] = '\0';
@@ -132,8 +132,7 @@ rig_peer_get_state(const char *name)
 
 /* Record a successful exchange that left the peer holding up to version. */
 void
-rig_peer_note_ok(const char *name, RigPeerState state, int64 version,
-				 TimestampTz op_time)
+rig_peer_note_ok(const char *name, RigPeerState state, int64 version)
 {
 	RigPeerSlot *s = rig_peer_slot(name, true);
 
@@ -145,7 +144,7 @@ rig_peer_note_ok(const char *name, RigPeerState state, int64 version,
 	if (version > s->acked_version)
 	{
 		s->acked_version = version;
-		s->acked_op_time = op_time;
+		s->acked_at = GetCurrentTimestamp();
 	}
 	s->last_contact = GetCurrentTimestamp();
 	if (state == RIG_STATE_IN_SYNC)
@@ -173,7 +172,7 @@ rig_peer_note_commit(const char *name, int64 version)
 	if (version > s->acked_version)
 	{
 		s->acked_version = version;
-		s->acked_op_time = GetCurrentTimestamp();
+		s->acked_at = GetCurrentTimestamp();
 	}
 	s->last_contact = GetCurrentTimestamp();
 	SpinLockRelease(&s->mutex);
@@ -287,8 +286,8 @@ rig_peer_states(PG_FUNCTION_ARGS)
 		values[0] = CStringGetTextDatum(copy.name);
 		values[1] = CStringGetTextDatum(rig_state_names[copy.state]);
 		values[2] = Int64GetDatum(copy.acked_version);
-		values[3] = TimestampTzGetDatum(copy.acked_op_time);
-		nulls[3] = (copy.acked_op_time == 0);
+		values[3] = TimestampTzGetDatum(copy.acked_at);
+		nulls[3] = (copy.acked_at == 0);
 		values[4] = TimestampTzGetDatum(copy.last_contact);
 		nulls[4] = (copy.last_contact == 0);
 		values[5] = CStringGetTextDatum(copy.last_error);

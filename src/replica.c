@@ -142,6 +142,35 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 	rig_call_apply(handler, version, op_time, data);
 }
 
+/*
+ * Lowest version held by one of rig's prepared transactions in this
+ * database (PG_INT64_MAX when none).  Read from the GIDs, which name their
+ * versions, so it holds after a restart too.
+ */
+int64
+rig_prepared_floor(void)
+{
+	int64		floor = PG_INT64_MAX;
+
+	SPI_connect();
+	if (SPI_execute("SELECT gid FROM pg_catalog.pg_prepared_xacts "
+					"WHERE gid LIKE 'rig\\_%' AND database = current_database()",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list prepared transactions");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		FullTransactionId fxid;
+		int64		first;
+		int64		last;
+
+		if (rig_parse_gid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+						  NULL, &fxid, &first, &last))
+			floor = Min(floor, first);
+	}
+	SPI_finish();
+	return floor;
+}
+
 /* Write rig.node as its owner: callers hold rig_replication, not UPDATE. */
 static void
 rig_update_node_as_owner(const char *sql, int nargs, Oid *types, Datum *args)

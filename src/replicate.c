@@ -283,6 +283,7 @@ rig_replicate_prepare(List *ops)
 	RigWireOp  *wire;
 	TimestampTz deadline;
 	int64		epoch;
+	int64		min_version;
 	int			i;
 
 	/* the commit gate: peers join and return to sync under it exclusively */
@@ -328,10 +329,10 @@ rig_replicate_prepare(List *ops)
 	}
 
 	epoch = rig_node_epoch();
-	rig_xgid = rig_make_gid(epoch, GetTopFullTransactionId());
 	wire = palloc(sizeof(RigWireOp) * list_length(ops));
 	i = 0;
 	rig_xmax_version = 0;
+	min_version = PG_INT64_MAX;
 	foreach(lc, ops)
 	{
 		RigOp	   *op = lfirst(lc);
@@ -342,7 +343,10 @@ rig_replicate_prepare(List *ops)
 						 op->idem_key ? text_to_cstring(op->idem_key) : NULL,
 						 op->op_time, op->origin);
 		rig_xmax_version = Max(rig_xmax_version, op->version);
+		min_version = Min(min_version, op->version);
 	}
+	rig_xgid = rig_make_gid(epoch, GetTopFullTransactionId(), min_version,
+							rig_xmax_version);
 	MemoryContextSwitchTo(old);
 
 	/*

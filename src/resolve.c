@@ -35,36 +35,11 @@ typedef enum RigOutcome
 	RIG_OUTCOME_UNKNOWN			/* too old for the commit log */
 } RigOutcome;
 
-static bool rig_parse_gid(const char *gid, FullTransactionId *fxid);
 static RigOutcome rig_local_outcome(FullTransactionId fxid);
 static int	rig_resolve_peer(RigPeer *peer, int min_age_ms);
 static void rig_resolve_one(RigPeer *peer, void *arg);
 
 PG_FUNCTION_INFO_V1(rig_resolve);
-
-/* Read the xid out of rig_<this node>_<epoch>_<xid>; false if not ours. */
-static bool
-rig_parse_gid(const char *gid, FullTransactionId *fxid)
-{
-	char		prefix[NAMEDATALEN + 8];
-	const char *rest;
-	const char *last;
-	char	   *end;
-	uint64		xid;
-
-	snprintf(prefix, sizeof(prefix), "rig_%s_", rig_node_name());
-	if (strncmp(gid, prefix, strlen(prefix)) != 0)
-		return false;
-	rest = gid + strlen(prefix);
-	last = strrchr(rest, '_');
-	if (last == NULL || last == rest)
-		return false;
-	xid = strtou64(last + 1, &end, 10);
-	if (*end != '\0')
-		return false;
-	*fxid = FullTransactionIdFromU64(xid);
-	return true;
-}
 
 /* What became of a local transaction. */
 static RigOutcome
@@ -109,10 +84,12 @@ rig_resolve_peer(RigPeer *peer, int min_age_ms)
 	{
 		const char *gid = PQgetvalue(res, i, 0);
 		FullTransactionId fxid;
+		int64		first;
+		int64		last;
 		RigOutcome outcome;
 		char		sql[256];
 
-		if (!rig_parse_gid(gid, &fxid))
+		if (!rig_parse_gid(gid, rig_node_name(), &fxid, &first, &last))
 			continue;
 		outcome = rig_local_outcome(fxid);
 		if (outcome == RIG_OUTCOME_RUNNING)
@@ -129,7 +106,12 @@ rig_resolve_peer(RigPeer *peer, int min_age_ms)
 		snprintf(sql, sizeof(sql), "%s PREPARED '%s'",
 				 outcome == RIG_OUTCOME_COMMITTED ? "COMMIT" : "ROLLBACK", gid);
 		if (rig_conn_exec_quiet(rc, sql, deadline))
+		{
 			resolved++;
+			/* the peer now holds these versions: they no longer count as behind */
+			if (outcome == RIG_OUTCOME_COMMITTED)
+				rig_peer_note_ok(peer->name, -1, last);
+		}
 		else if (rc->conn == NULL || PQstatus(rc->conn) != CONNECTION_OK)
 			break;				/* "does not exist" / "is busy" leave it usable */
 	}

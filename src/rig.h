@@ -78,7 +78,10 @@ extern Oid	rig_relid(const char *relname);
 extern Oid	rig_rel_owner(Oid relid);
 extern bool rig_identifier_ok(const char *name);
 extern void rig_check_identifier(const char *what, const char *name);
-extern char *rig_make_gid(int64 epoch, FullTransactionId fxid);
+extern char *rig_make_gid(int64 epoch, FullTransactionId fxid, int64 first,
+						  int64 last);
+extern bool rig_parse_gid(const char *gid, const char *node,
+						  FullTransactionId *fxid, int64 *first, int64 *last);
 extern void rig_catalog_init(void);
 
 /* operation log (oplog.c) */
@@ -113,6 +116,7 @@ extern void rig_call_apply(RigHandler *handler, int64 version,
 						   TimestampTz op_time, Jsonb *data);
 
 /* the replica side (replica.c) and followers (follow.c) */
+extern int64 rig_prepared_floor(void);
 extern void rig_apply_op(int64 version, int64 epoch, const char *method,
 						 Jsonb *data, text *key, TimestampTz op_time,
 						 const char *origin);
@@ -160,7 +164,7 @@ extern Size rig_peerstate_size(void);
 extern void rig_peerstate_startup(void);
 extern RigPeerState rig_peer_get_state(const char *name);
 extern void rig_peer_note_ok(const char *name, RigPeerState state,
-							 int64 version, TimestampTz op_time);
+							 int64 version);
 extern void rig_peer_note_error(const char *name, RigPeerState state,
 								const char *error);
 extern void rig_peer_note_failure(const char *name, const char *error);

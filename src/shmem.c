@@ -54,6 +54,7 @@ static Size rig_shmem_size(void);
 static void rig_ensure_loaded(void);
 static int64 rig_read_last_assigned(Oid seqoid);
 static pg_atomic_uint64 *rig_my_slot(void);
+static int64 rig_inflight_watermark(void);
 
 /* Every PGPROC, including prepared transactions' dummies, may own a slot. */
 static int
@@ -214,9 +215,25 @@ rig_note_assigned(int64 version)
 	}
 }
 
-/* Highest version such that every version at or below it is final. */
+/*
+ * Highest version such that every version at or below it is final: below
+ * every version a process here has in flight, and every version a prepared
+ * transaction holds (a replica's ops wait prepared for their primary's
+ * decision).  The slots are read before the prepared transactions: one
+ * that prepares in between has left its slot but is seen prepared.
+ */
 int64
 rig_compute_watermark(void)
+{
+	int64		wm = rig_inflight_watermark();
+	int64		floor = rig_prepared_floor();
+
+	return floor <= wm ? floor - 1 : wm;
+}
+
+/* The watermark from last_assigned and the in-flight slots alone. */
+static int64
+rig_inflight_watermark(void)
 {
 	uint64		last;
 	uint64		min = PG_UINT64_MAX;

@@ -131,10 +131,11 @@ sub check_in_doubt
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
 	my $row = $node_b->safe_psql('postgres', qq{
 SELECT count(*) || ' ' || bool_and(gid LIKE 'rig\\_a\\_%') || ' ' ||
-       bool_and(age >= interval '$min_age seconds') || ' ' || bool_and(age < interval '10 minutes')
+       bool_and(age >= interval '$min_age seconds') || ' ' || bool_and(age < interval '10 minutes') || ' ' ||
+       bool_and(first_version > 0 AND first_version = last_version)
   FROM rig.in_doubt});
-	is($row, '1 true true true',
-		"$what: rig.in_doubt on b shows a's prepared transaction with its age (>= $min_age s)");
+	is($row, '1 true true true true',
+		"$what: rig.in_doubt on b shows a's prepared transaction with its version and age (>= $min_age s)");
 }
 
 sub in_doubt_age
@@ -173,19 +174,11 @@ sub writes_again
 	ok( $node_a->poll_query_until(
 			'postgres', q{SELECT state = 'in_sync' FROM rig.peer_status WHERE name = 'b'}),
 		"$what: a's worker brought b back to in_sync");
-	my $caught_up = poll_for($node_a,
-		q{SELECT versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}, 10);
-	{
-		# the signature: b holds every version of a's, yet is shown behind
-		local $TODO = 'BUG: a version the resolver committed on b still counts in '
-		  . 'rig.peer_status.versions_behind (the resolver does not record it as acknowledged), '
-		  . 'until some later commit or catch-up does'
-		  if !$caught_up
-		  && $node_a->safe_psql('postgres', 'SELECT count(*) FROM rig.log') eq
-		  $node_b->safe_psql('postgres', 'SELECT count(*) FROM rig.log');
-		ok($caught_up, "$what: rig.peer_status shows b 0 versions behind")
-		  or diag $node_a->safe_psql('postgres', 'SELECT state, versions_behind FROM rig.peer_status');
-	}
+	# the resolver's COMMIT PREPARED counts as the peer's acknowledgement
+	ok( $node_a->poll_query_until(
+			'postgres', q{SELECT versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),
+		"$what: rig.peer_status shows b 0 versions behind")
+	  or diag $node_a->safe_psql('postgres', 'SELECT state, versions_behind FROM rig.peer_status');
 	my ($ret, $out, $err) = $node_a->psql('postgres',
 		qq{SELECT rig_do('note', '{"body": "$body"}')});
 	is($ret, 0, "$what: a takes writes again") or diag $err;
@@ -335,11 +328,6 @@ is(where_is($node_b, 'crash-a2'), '0/0', '(a2) a is down: the op is only prepare
 $offset = -s $node_a->logfile;
 $node_a->start;
 my $settled = poll_for($node_b, 'SELECT count(*) = 0 FROM pg_prepared_xacts', 15);
-my $bug = 'BUG: the crashed transaction\'s WAL (its xid) never reached disk, so after '
-  . 'recovery a hands the same xid out again: the resolver cannot tell the outcome ('
-  . '"too old for the commit log", which it is not) and leaves it prepared; the next '
-  . 'transaction that gets the xid decides it: a rig_do fails on the GID ("already in use"), '
-  . 'any other transaction that commits makes the resolver COMMIT the crashed op on b';
 ok($settled, "(a2) a's worker rolled back the prepared transaction on b");
 if (!$settled)
 {
@@ -358,5 +346,43 @@ is(where_is($node_a, 'crash-a2'), '0/0', '(a2) the op is not on a');
 	is($node_b->safe_psql('postgres', $dump_sql), $dump_a,
 		'(a2) after resolution: b has the same rig.log and notes as a');
 }
+
+###########################################################################
+# (d) a replica's watermark stays below the versions it holds prepared,
+# also after the replica restarts
+###########################################################################
+
+set_resolver($node_a, -1);
+($s, $pid) = start_paused($node_a, 'after_peer_prepare', 'held');
+my $held = $node_b->safe_psql('postgres', 'SELECT first_version FROM rig.in_doubt');
+like($held, qr/^\d+$/, '(d) rig.in_doubt on b names the version it holds prepared');
+my $below_held = qq{SELECT rig_watermark() = $held - 1,
+       (SELECT count(*) FROM rig_log_since(0, 100000) WHERE version >= $held) = 0};
+is($node_b->safe_psql('postgres', $below_held), "t|t",
+	'(d) b: watermark below the prepared version; rig_log_since stops before it');
+
+# a later op commits on both while the earlier one stays prepared on b
+$node_a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "after-held"}')});
+is(where_is($node_b, 'after-held'), '1/1', '(d) a later op committed on b');
+is($node_b->safe_psql('postgres', "SELECT rig_last_version() > $held"), 't',
+	"(d) b's last version is past the prepared one");
+is($node_b->safe_psql('postgres', $below_held), "t|t",
+	'(d) b: watermark and rig_log_since still stop below the prepared version');
+
+crash($node_b, 'all');
+$node_b->start;
+is($node_b->safe_psql('postgres', $below_held), "t|t",
+	'(d) after b restarts: watermark and rig_log_since still stop below the prepared version');
+
+# the paused backend dies before its local commit: the resolver rolls b back
+$node_a->safe_psql('postgres', 'ALTER SYSTEM SET rig.resolver_interval = 200');
+crash($node_a, 'postmaster');
+client_end($s);
+$node_a->start;
+ok($node_b->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
+	"(d) a's worker rolled back the prepared transaction on b");
+is($node_b->safe_psql('postgres', 'SELECT rig_watermark() = rig_last_version()'), 't',
+	"(d) b's watermark is its last version again");
+same_on_both('(d) after resolution');
 
 done_testing();
