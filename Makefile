@@ -12,6 +12,7 @@ OBJS = \
 	src/replica.o \
 	src/replicate.o \
 	src/resolve.o \
+	src/ship.o \
 	src/shmem.o \
 	src/handlers.o \
 	src/locks.o \

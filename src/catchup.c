@@ -110,7 +110,7 @@ rig_catch_up(RigPeer *peer)
 		if (wm <= from)
 			break;
 		rig_peer_note_error(peer->name, RIG_STATE_CATCHING_UP, NULL);
-		shipped = rig_ship_log(rc, from, wm);
+		shipped = rig_ship_log(peer->name, peer->conninfo, from, wm);
 		rig_peer_note_ok(peer->name, -1, shipped);
 		rig_peer_set_horizon(peer->name, wm);
 		if (wm - from < RIG_CATCHUP_TAIL)
@@ -121,7 +121,7 @@ rig_catch_up(RigPeer *peer)
 	{
 		LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
 		wm = rig_compute_watermark();
-		shipped = rig_ship_log(rc, shipped, -1);
+		shipped = rig_ship_log(peer->name, peer->conninfo, shipped, -1);
 		rig_peer_set_horizon(peer->name, wm);
 	}
 	rig_peer_note_ok(peer->name, RIG_STATE_IN_SYNC, shipped);

@@ -404,6 +404,7 @@ rig_conn_fail(RigConn *rc, PGresult *res, const char *what)
 	char	   *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
 	strlcpy(peer, rc->peer, sizeof(peer));
+	peer[strcspn(peer, "#")] = '\0';	/* a catch-up lane names its peer */
 	if (sqlstate != NULL)
 	{
 		char	   *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);

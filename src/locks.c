@@ -21,6 +21,7 @@
 
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -60,42 +61,65 @@ rig_cmp_uint64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Lock every resource an op names, in a fixed (sorted) order. */
-void
-rig_lock_resources(ArrayType *names, const char *method)
+/*
+ * Ask the op's resources handler what it touches: the sorted, distinct
+ * hashes of the names (0 when the method declares none).  The write path
+ * locks them; catch-up uses them to tell which ops may apply in parallel.
+ */
+int
+rig_resource_hashes(RigHandler *handler, Jsonb *data, uint64 **hashes)
 {
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		result;
+	ArrayType  *names;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
-	uint64	   *hashes;
+	int			distinct = 0;
 
+	*hashes = NULL;
+	if (!OidIsValid(handler->resources_oid))
+		return 0;
+	InitFunctionCallInfoData(*fcinfo, &handler->resources, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = JsonbPGetDatum(data);
+	fcinfo->args[0].isnull = false;
+	result = FunctionCallInvoke(fcinfo);
+	if (fcinfo->isnull)
+		return 0;
+
+	names = DatumGetArrayTypeP(result);
 	if (ARR_NDIM(names) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("resources handler of method \"%s\" returned a multidimensional array", method)));
-
+				 errmsg("resources handler of method \"%s\" returned a multidimensional array",
+						handler->method)));
 	deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	if (n == 0)
-		return;
+		return 0;
 
-	hashes = palloc(sizeof(uint64) * n);
+	*hashes = palloc(sizeof(uint64) * n);
 	for (int i = 0; i < n; i++)
 	{
 		if (nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("resources handler of method \"%s\" returned a NULL resource name", method)));
-		hashes[i] = rig_hash_name(DatumGetTextPP(elems[i]));
+					 errmsg("resources handler of method \"%s\" returned a NULL resource name",
+							handler->method)));
+		(*hashes)[i] = rig_hash_name(DatumGetTextPP(elems[i]));
 	}
-	qsort(hashes, n, sizeof(uint64), rig_cmp_uint64);
-
+	qsort(*hashes, n, sizeof(uint64), rig_cmp_uint64);
 	for (int i = 0; i < n; i++)
-	{
-		if (i > 0 && hashes[i] == hashes[i - 1])
-			continue;
+		if (i == 0 || (*hashes)[i] != (*hashes)[distinct - 1])
+			(*hashes)[distinct++] = (*hashes)[i];
+	return distinct;
+}
+
+/* Lock hashed resources, in the (sorted) order given. */
+void
+rig_lock_hashes(const uint64 *hashes, int n)
+{
+	for (int i = 0; i < n; i++)
 		rig_lock_hash(hashes[i], RIG_LOCKCLASS_RESOURCE);
-	}
-	pfree(hashes);
 }
 
 /* Serialize ops that carry the same idempotency key until the first ends. */

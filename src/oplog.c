@@ -180,7 +180,8 @@ rig_log_read(int64 after, int64 upto, int max, RigLogRecord *out)
 			break;
 		r->epoch = DatumGetInt64(values[Anum_log_epoch - 1]);
 		r->method = TextDatumGetCString(values[Anum_log_method - 1]);
-		data = DatumGetJsonbP(values[Anum_log_data - 1]);
+		data = DatumGetJsonbPCopy(values[Anum_log_data - 1]);
+		r->jdata = data;
 		r->data = JsonbToCString(NULL, &data->root, VARSIZE(data));
 		r->idem_key = nulls[Anum_log_idempotency_key - 1] ? NULL :
 			TextDatumGetCString(values[Anum_log_idempotency_key - 1]);

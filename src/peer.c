@@ -45,9 +45,6 @@
 #define Anum_peers_conninfo	2
 #define Anum_peers_mode		3
 
-/* Log records shipped per catch-up transaction on the peer */
-#define RIG_SHIP_BATCH		1000
-
 static List *rig_peers_cache = NIL;
 static bool rig_peers_valid = false;
 static Oid	rig_peers_relid = InvalidOid;
@@ -207,55 +204,6 @@ rig_check_sync_peers(void)
 					 errhint("Wait for rig's worker to catch it up (see rig.peer_status), run rig_sync_peer('%s'), or make it semisync with rig_set_peer_mode().",
 							 p->name)));
 	}
-}
-
-/*
- * Ship committed log records with after < version <= upto (upto < 0: no
- * bound) to a peer, in batches that each commit there.  Each batch is read
- * with a fresh snapshot, so a tail shipped under the commit gate sees every
- * commit that finished before the gate was taken.  Returns the last version
- * shipped (after, when there was nothing).
- */
-int64
-rig_ship_log(RigConn *rc, int64 after, int64 upto)
-{
-	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
-													"rig ship batch",
-													ALLOCSET_DEFAULT_SIZES);
-	RigLogRecord *recs = palloc(sizeof(RigLogRecord) * RIG_SHIP_BATCH);
-	RigWireOp  *wire = palloc(sizeof(RigWireOp) * RIG_SHIP_BATCH);
-	int			n;
-
-	do
-	{
-		MemoryContext old;
-		PGresult   *err;
-		bool		timed_out;
-		TimestampTz deadline = rig_deadline(rig_sync_timeout);
-
-		CHECK_FOR_INTERRUPTS();
-		MemoryContextReset(batch_cxt);
-		old = MemoryContextSwitchTo(batch_cxt);
-		n = rig_log_read(after, upto, RIG_SHIP_BATCH, recs);
-		MemoryContextSwitchTo(old);
-		if (n == 0)
-			break;
-		for (int i = 0; i < n; i++)
-			rig_wire_op_init(&wire[i], rig_node_name(), rig_node_epoch(),
-							 recs[i].version, recs[i].epoch, recs[i].method,
-							 recs[i].data, recs[i].idem_key, recs[i].op_time,
-							 recs[i].origin);
-		if (!rig_send_ops(rc, wire, n, "COMMIT", deadline))
-			rig_ops_failed(rc, NULL, true, "take the log records");
-		if (!rig_read_ops(rc, deadline, true, &err, &timed_out))
-			rig_ops_failed(rc, err, timed_out, "apply the log records");
-		after = recs[n - 1].version;
-	} while (n == RIG_SHIP_BATCH);
-
-	MemoryContextDelete(batch_cxt);
-	pfree(recs);
-	pfree(wire);
-	return after;
 }
 
 /* The peer must run rig, let us replicate, and be able to prepare. */
@@ -429,9 +377,9 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 						   2, params, rig_deadline(rig_sync_timeout)));
 
 	/* catch up without blocking writers, then the tail under the gate */
-	shipped = rig_ship_log(rc, shipped, rig_compute_watermark());
+	shipped = rig_ship_log(name, conninfo, shipped, rig_compute_watermark());
 	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
-	shipped = rig_ship_log(rc, shipped, -1);
+	shipped = rig_ship_log(name, conninfo, shipped, -1);
 	rig_peer_forget(name);
 	rig_peer_note_ok(name, RIG_STATE_IN_SYNC, shipped);
 	rig_peer_set_horizon(name, rig_compute_watermark());

@@ -200,6 +200,7 @@ rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out, const char *what)
 		char		peer[NAMEDATALEN];
 
 		strlcpy(peer, rc->peer, sizeof(peer));
+		peer[strcspn(peer, "#")] = '\0';	/* a catch-up lane names its peer */
 		rig_conn_discard(rc);
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),

@@ -40,7 +40,8 @@ extern bool rig_read_ops(RigConn *rc, TimestampTz deadline, bool interruptible,
 						 PGresult **err, bool *timed_out);
 extern void rig_check_handlers_match(RigConn *rc, const char *name);
 extern bool rig_settled_elsewhere(PGresult *res);
-extern int64 rig_ship_log(RigConn *rc, int64 after, int64 upto);
+extern int64 rig_ship_log(const char *peer, const char *conninfo, int64 after,
+						  int64 upto);
 extern void rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out,
 						   const char *what) pg_attribute_noreturn();
 

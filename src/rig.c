@@ -32,6 +32,7 @@ PG_MODULE_MAGIC;
 char	   *rig_database = NULL;
 char	   *rig_node_name_setting = NULL;
 int			rig_sync_timeout = 5000;
+int			rig_catchup_connections = 4;
 bool		rig_commit_wait = true;
 int			rig_resolver_interval = 10000;
 int			rig_max_payload = 1024 * 1024;
@@ -101,6 +102,15 @@ rig_define_settings(void)
 							5000, 1, INT_MAX,
 							PGC_SUSET,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rig.catchup_connections",
+							"Connections per peer over which catch-up applies non-conflicting operations in parallel.",
+							NULL,
+							&rig_catchup_connections,
+							4, 1, 64,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("rig.commit_wait",

@@ -32,6 +32,7 @@
 extern char *rig_database;
 extern char *rig_node_name_setting;
 extern int	rig_sync_timeout;
+extern int	rig_catchup_connections;
 extern bool rig_commit_wait;
 extern int	rig_resolver_interval;
 extern int	rig_max_payload;
@@ -90,7 +91,8 @@ typedef struct RigLogRecord
 	int64		version;
 	int64		epoch;
 	char	   *method;
-	char	   *data;			/* jsonb as text */
+	Jsonb	   *jdata;
+	char	   *data;			/* jdata as text */
 	char	   *idem_key;		/* NULL when none */
 	TimestampTz op_time;
 	char	   *origin;
@@ -183,7 +185,8 @@ extern char *rig_fault_point;
 extern void rig_fault(const char *point, bool interruptible);
 
 /* resource and key locks (locks.c) */
-extern void rig_lock_resources(ArrayType *names, const char *method);
+extern int	rig_resource_hashes(RigHandler *handler, Jsonb *data, uint64 **hashes);
+extern void rig_lock_hashes(const uint64 *hashes, int n);
 extern void rig_lock_idempotency_key(text *key);
 
 /* One operation written by the current transaction (xact.c) */

@@ -131,17 +131,12 @@ rig_call_validate(RigHandler *handler, Jsonb *data)
 void
 rig_call_resources(RigHandler *handler, Jsonb *data)
 {
-	LOCAL_FCINFO(fcinfo, 1);
-	Datum		result;
+	uint64	   *hashes;
+	int			n = rig_resource_hashes(handler, data, &hashes);
 
-	if (!OidIsValid(handler->resources_oid))
-		return;
-	InitFunctionCallInfoData(*fcinfo, &handler->resources, 1, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = JsonbPGetDatum(data);
-	fcinfo->args[0].isnull = false;
-	result = FunctionCallInvoke(fcinfo);
-	if (!fcinfo->isnull)
-		rig_lock_resources(DatumGetArrayTypeP(result), handler->method);
+	rig_lock_hashes(hashes, n);
+	if (hashes != NULL)
+		pfree(hashes);
 }
 
 /*

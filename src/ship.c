@@ -1,0 +1,322 @@
+/*-------------------------------------------------------------------------
+ *
+ * ship.c
+ *	  Shipping committed log records to a peer, on parallel connections.
+ *
+ * Catch-up (and a new peer's first copy) sends the peer committed records
+ * in batches that each commit there.  A peer applies an op as fast as one
+ * backend runs its handlers, so a batch is split over several connections
+ * ("lanes", rig.catchup_connections), which the peer applies in parallel:
+ *   - ops that name a common resource (by the resources handler, as on the
+ *     write path) end up in the same lane, in version order, so no op
+ *     overtakes an older one it conflicts with;
+ *   - ops in different lanes share no resource, so on the primary too they
+ *     could have committed in either order;
+ *   - every lane commits a batch before any lane gets the next one, so an
+ *     op never reaches the peer before an older conflicting op of an
+ *     earlier batch.
+ * While the peer applies one batch, the next is read and split here.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/ship.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "conn.h"
+#include "replicate.h"
+#include "rig.h"
+
+/* Log records read, split and shipped per round (all lanes together) */
+#define RIG_SHIP_BATCH		1000
+
+/* One round: records read from the log, split into lanes */
+typedef struct RigShipBatch
+{
+	MemoryContext cxt;			/* everything below lives here */
+	RigLogRecord *recs;
+	int			nrecs;
+	RigWireOp **lane_ops;		/* per lane: its ops, in version order */
+	int		   *lane_n;
+} RigShipBatch;
+
+/* Resource hash -> the op that last named it (for the union-find) */
+typedef struct RigHashOwner
+{
+	uint64		hash;
+	int			op;
+} RigHashOwner;
+
+static int	rig_find(int *parent, int i);
+static void rig_union_resources(RigShipBatch *b, int *parent);
+static void rig_split_batch(RigShipBatch *b, int nlanes);
+static bool rig_read_batch(RigShipBatch *b, int64 after, int64 upto, int nlanes);
+static void rig_send_batch(RigShipBatch *b, RigConn **lanes, int nlanes);
+static void rig_wait_batch(RigShipBatch *b, RigConn **lanes, int nlanes);
+static RigConn *rig_lane(const char *peer, const char *conninfo, int lane);
+
+/* Root of op i's set, halving the path on the way. */
+static int
+rig_find(int *parent, int i)
+{
+	while (parent[i] != i)
+	{
+		parent[i] = parent[parent[i]];
+		i = parent[i];
+	}
+	return i;
+}
+
+/* Join the sets of ops that name a common resource. */
+static void
+rig_union_resources(RigShipBatch *b, int *parent)
+{
+	HASHCTL		ctl;
+	HTAB	   *owners;
+
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(RigHashOwner);
+	ctl.hcxt = CurrentMemoryContext;
+	owners = hash_create("rig ship resources", b->nrecs * 2, &ctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int i = 0; i < b->nrecs; i++)
+	{
+		RigHandler *handler = rig_lookup_handler(b->recs[i].method);
+		uint64	   *hashes;
+		int			n;
+
+		/* an unknown method fails on the peer anyway; keep it alone */
+		if (handler == NULL)
+			continue;
+		n = rig_resource_hashes(handler, b->recs[i].jdata, &hashes);
+		for (int h = 0; h < n; h++)
+		{
+			bool		found;
+			RigHashOwner *o = hash_search(owners, &hashes[h], HASH_ENTER, &found);
+
+			if (found)
+				parent[rig_find(parent, i)] = rig_find(parent, o->op);
+			o->op = i;
+		}
+	}
+	hash_destroy(owners);
+}
+
+/*
+ * Split the batch into lanes: ops that share a resource (transitively) go
+ * to one lane; the biggest sets first, each to the least loaded lane.
+ */
+static void
+rig_split_batch(RigShipBatch *b, int nlanes)
+{
+	int		   *parent = palloc(sizeof(int) * b->nrecs);
+	int		   *size = palloc0(sizeof(int) * b->nrecs);
+	int		   *lane_of = palloc(sizeof(int) * b->nrecs);
+	int		   *load = palloc0(sizeof(int) * nlanes);
+
+	for (int i = 0; i < b->nrecs; i++)
+		parent[i] = i;
+	if (nlanes > 1)
+		rig_union_resources(b, parent);
+	for (int i = 0; i < b->nrecs; i++)
+	{
+		parent[i] = rig_find(parent, i);
+		size[parent[i]]++;
+		lane_of[i] = -1;
+	}
+
+	/* greedy: repeatedly the biggest unplaced set onto the lightest lane */
+	for (;;)
+	{
+		int			best = -1;
+		int			light = 0;
+
+		for (int i = 0; i < b->nrecs; i++)
+			if (parent[i] == i && lane_of[i] < 0 && (best < 0 || size[i] > size[best]))
+				best = i;
+		if (best < 0)
+			break;
+		for (int l = 1; l < nlanes; l++)
+			if (load[l] < load[light])
+				light = l;
+		lane_of[best] = light;
+		load[light] += size[best];
+		if (size[best] == 1)
+		{
+			/* the rest are single ops: deal them round the lanes */
+			for (int i = 0; i < b->nrecs; i++)
+				if (parent[i] == i && lane_of[i] < 0)
+				{
+					light = 0;
+					for (int l = 1; l < nlanes; l++)
+						if (load[l] < load[light])
+							light = l;
+					lane_of[i] = light;
+					load[light]++;
+				}
+			break;
+		}
+	}
+
+	for (int l = 0; l < nlanes; l++)
+	{
+		b->lane_ops[l] = palloc(sizeof(RigWireOp) * Max(load[l], 1));
+		b->lane_n[l] = 0;
+	}
+	for (int i = 0; i < b->nrecs; i++)
+	{
+		int			l = lane_of[parent[i]];
+		RigLogRecord *r = &b->recs[i];
+
+		rig_wire_op_init(&b->lane_ops[l][b->lane_n[l]++], rig_node_name(),
+						 rig_node_epoch(), r->version, r->epoch, r->method,
+						 r->data, r->idem_key, r->op_time, r->origin);
+	}
+}
+
+/* Read the next batch and split it; false when there is nothing to ship. */
+static bool
+rig_read_batch(RigShipBatch *b, int64 after, int64 upto, int nlanes)
+{
+	MemoryContext old;
+
+	MemoryContextReset(b->cxt);
+	old = MemoryContextSwitchTo(b->cxt);
+	b->recs = palloc(sizeof(RigLogRecord) * RIG_SHIP_BATCH);
+	b->nrecs = rig_log_read(after, upto, RIG_SHIP_BATCH, b->recs);
+	b->lane_ops = palloc(sizeof(RigWireOp *) * nlanes);
+	b->lane_n = palloc(sizeof(int) * nlanes);
+	if (b->nrecs > 0)
+		rig_split_batch(b, nlanes);
+	MemoryContextSwitchTo(old);
+	return b->nrecs > 0;
+}
+
+/* Queue each lane's part of the batch as one transaction and start sending. */
+static void
+rig_send_batch(RigShipBatch *b, RigConn **lanes, int nlanes)
+{
+	TimestampTz deadline = rig_deadline(rig_sync_timeout);
+
+	for (int l = 0; l < nlanes; l++)
+	{
+		if (b->lane_n[l] == 0)
+			continue;
+		if (!rig_send_ops(lanes[l], b->lane_ops[l], b->lane_n[l], "COMMIT", deadline))
+			rig_ops_failed(lanes[l], NULL, true, "take the log records");
+	}
+}
+
+/* Wait until every lane committed its part (or throw the first failure). */
+static void
+rig_wait_batch(RigShipBatch *b, RigConn **lanes, int nlanes)
+{
+	TimestampTz deadline = rig_deadline(rig_sync_timeout);
+
+	for (int l = 0; l < nlanes; l++)
+	{
+		PGresult   *err;
+		bool		timed_out;
+
+		if (b->lane_n[l] == 0)
+			continue;
+		if (!rig_read_ops(lanes[l], deadline, true, &err, &timed_out))
+			rig_ops_failed(lanes[l], err, timed_out, "apply the log records");
+	}
+}
+
+/*
+ * Connection number lane to a peer: lane 0 is the peer's usual cached
+ * connection, the others are cached as "<peer>#<lane>".
+ */
+static RigConn *
+rig_lane(const char *peer, const char *conninfo, int lane)
+{
+	char		key[NAMEDATALEN];
+	char	   *err;
+	RigConn    *rc;
+
+	if (lane == 0)
+		return rig_conn_get(peer, conninfo, rig_deadline(rig_sync_timeout));
+	snprintf(key, sizeof(key), "%s#%d", peer, lane);
+	rc = rig_conn_try_get(key, conninfo, rig_deadline(rig_sync_timeout), &err);
+	if (rc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not open catch-up connection %d of %d to peer \"%s\"",
+						lane + 1, rig_catchup_connections, peer),
+				 errdetail_internal("%s", err),
+				 errhint("Lower rig.catchup_connections, or raise max_connections on the peer.")));
+	return rc;
+}
+
+/*
+ * Ship committed log records with after < version <= upto (upto < 0: no
+ * bound) to a peer.  Each batch is read with a fresh snapshot, so a tail
+ * shipped under the commit gate sees every commit that finished before the
+ * gate was taken.  Returns the last version shipped (after, when there was
+ * nothing).  The extra lanes are closed at the end; on an error every lane
+ * is, since its pipeline may be half read.
+ */
+int64
+rig_ship_log(const char *peer, const char *conninfo, int64 after, int64 upto)
+{
+	volatile int64 shipped = after;
+	int			nlanes = Max(rig_catchup_connections, 1);
+	RigConn   **lanes = palloc(sizeof(RigConn *) * nlanes);
+	RigShipBatch batch[2];
+	volatile int cur = 0;
+	volatile int opened = 0;
+
+	for (int i = 0; i < 2; i++)
+		batch[i].cxt = AllocSetContextCreate(CurrentMemoryContext, "rig ship batch",
+											 ALLOCSET_DEFAULT_SIZES);
+	PG_TRY();
+	{
+		for (; opened < nlanes; opened++)
+			lanes[opened] = rig_lane(peer, conninfo, opened);
+
+		if (rig_read_batch(&batch[cur], shipped, upto, nlanes))
+		{
+			for (;;)
+			{
+				RigShipBatch *b = &batch[cur];
+				RigShipBatch *next = &batch[1 - cur];
+				bool		more;
+
+				CHECK_FOR_INTERRUPTS();
+				rig_send_batch(b, lanes, nlanes);
+				/* read the next batch while the peer applies this one */
+				more = b->nrecs == RIG_SHIP_BATCH &&
+					rig_read_batch(next, b->recs[b->nrecs - 1].version, upto, nlanes);
+				rig_wait_batch(b, lanes, nlanes);
+				shipped = b->recs[b->nrecs - 1].version;
+				if (!more)
+					break;
+				cur = 1 - cur;
+			}
+		}
+	}
+	PG_CATCH();
+	{
+		for (int l = 0; l < opened; l++)
+			rig_conn_discard(lanes[l]);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	for (int l = 1; l < nlanes; l++)
+		rig_conn_discard(lanes[l]);
+	for (int i = 0; i < 2; i++)
+		MemoryContextDelete(batch[i].cxt);
+	pfree(lanes);
+	return shipped;
+}

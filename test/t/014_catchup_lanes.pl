@@ -1,0 +1,139 @@
+
+# Copyright (c) 2026, rig developers
+
+# Catch-up over parallel connections (rig.catchup_connections): a's worker
+# ships the backlog of a semisync peer "b" that was down, splitting each
+# batch over 4 connections to b.  Ops that name a common resource must stay
+# in one connection, in version order; the others apply in parallel.
+#
+# The backlog is built to make a wrong split visible: transfers that clamp
+# to the payer's balance (the outcome depends on the order) inside four
+# independent pairs of accounts (four sets that can go in parallel), a few
+# transfers across pairs (they join sets), notes that conflict with nothing
+# and stamps whose method names no resources at all.
+#
+#  - b ends with a's rig.log and tables exactly, money conserved;
+#  - b's server log shows the worker's extra connections;
+#  - with rig.catchup_connections = 1 the same happens on one connection.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/..";
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use RigTestLib;
+
+my $naccounts = 8;
+my $initial   = 1000;
+my $total     = $naccounts * $initial;
+
+my $more = q{
+CREATE TABLE notes (id bigint PRIMARY KEY, body text NOT NULL);
+CREATE FUNCTION note_resources(d jsonb) RETURNS text[] LANGUAGE sql
+	AS $$ SELECT ARRAY['note:' || (d->>'body')] $$;
+CREATE FUNCTION note_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
+	AS $$ INSERT INTO public.notes VALUES (v, d->>'body') $$;
+SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(jsonb)');
+CREATE TABLE stamps (id bigint PRIMARY KEY, at timestamptz NOT NULL);
+CREATE FUNCTION stamp_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
+	AS $$ INSERT INTO public.stamps VALUES (v, rig_op_time()) $$;
+SELECT rig_register('stamp', 'stamp_apply(bigint,jsonb)');
+};
+my @extra_dump = ('SELECT * FROM notes ORDER BY id', 'SELECT * FROM stamps ORDER BY id');
+
+my $node_a = rig_node('a', conf => q{
+max_prepared_transactions = 20
+rig.sync_timeout = 3000
+rig.resolver_interval = 100
+rig.catchup_connections = 4
+});
+my $node_b = rig_node('b', conf => q{
+max_prepared_transactions = 20
+log_connections = on
+});
+rig_bank_setup($_, more => $more) for ($node_a, $node_b);
+$node_a->safe_psql('postgres',
+	"SELECT rig_add_peer('b', \$\$" . $node_b->connstr('postgres') . "\$\$, 'semisync')");
+rig_bank_open($node_a, $naccounts, $initial);
+
+# pgbench scripts: transfers within a pair of accounts (2p+1, 2p+2), across
+# any two accounts, notes and stamps
+my $dir = PostgreSQL::Test::Utils::tempdir;
+my $transfer =
+  q{SELECT rig_do('transfer', jsonb_build_object('from', :from, 'to', :to, 'amount', :amount));}
+  . "\n";
+append_to_file("$dir/pair.sql",
+	    "\\set p random(0, 3)\n\\set s random(0, 1)\n"
+	  . "\\set from 2 * :p + 1 + :s\n\\set to 2 * :p + 2 - :s\n"
+	  . "\\set amount random(1, 700)\n"
+	  . $transfer);
+append_to_file("$dir/any.sql",
+	"\\set from random(1, $naccounts)\n\\set to random(1, $naccounts)\n\\set amount random(1, 700)\n"
+	  . $transfer);
+append_to_file("$dir/note.sql",
+	"\\set n random(1, 1000000000)\n"
+	  . q{SELECT rig_do('note', jsonb_build_object('body', 'n' || :client_id || '.' || :n));}
+	  . "\n");
+append_to_file("$dir/stamp.sql", qq{SELECT rig_do('stamp', '{}');\n});
+
+# Stop b, write a backlog of about $n ops on a, start b, wait until a's
+# worker has it back in sync; b must then hold exactly what a holds.
+sub backlog_round
+{
+	my ($what, $n, $lanes) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+	$node_b->stop('immediate');
+	my ($out, $err) = ('', '');
+	my $h = rig_pgbench($node_a, \$out, \$err,
+		'-c', 4, '-j', 2, '-t', int($n / 4),
+		'-f', "$dir/pair.sql\@10", '-f', "$dir/any.sql\@1",
+		'-f', "$dir/note.sql\@5", '-f', "$dir/stamp.sql\@1");
+	$h->finish;
+	is($h->result(0), 0, "$what: pgbench wrote the backlog") or diag $err;
+	is($node_a->safe_psql('postgres', q{SELECT state FROM rig.peer_status WHERE name = 'b'}),
+		'degraded', "$what: b is degraded while down");
+	cmp_ok($node_a->safe_psql('postgres', q{SELECT versions_behind FROM rig.peer_status WHERE name = 'b'}),
+		'>=', $n, "$what: b is at least $n versions behind");
+
+	my $offset = -s $node_b->logfile;
+	$node_b->start;
+	ok( $node_a->poll_query_until(
+			'postgres',
+			q{SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),
+		"$what: a's worker caught b up and returned it to sync");
+
+	is(rig_bank_dump($node_b, @extra_dump), rig_bank_dump($node_a, @extra_dump),
+		"$what: b has a's rig.log, accounts, history, notes and stamps");
+	rig_bank_total_ok($node_b, $total, "$what: money is conserved on b");
+	rig_bank_history_ok($node_b, "$what: every transfer on b has its history row");
+	return if $lanes == 1;
+
+	# every connection a's worker opened to b (application_name rig)
+	my $conns = () = slurp_file($node_b->logfile, $offset) =~
+	  /connection authorized: .*application_name=rig\b/g;
+	cmp_ok($conns, '>=', $lanes, "$what: a's worker connected to b at least $lanes times");
+	return;
+}
+
+backlog_round('4 connections', 4000, 4);
+
+my $clamped = $node_a->safe_psql('postgres',
+	'SELECT count(*) FROM history WHERE moved < requested');
+note "clamped transfers: $clamped";
+cmp_ok($clamped, '>', 10, 'many transfers were clamped (outcome depends on order)');
+
+$node_a->safe_psql('postgres',
+	'ALTER SYSTEM SET rig.catchup_connections = 1; SELECT pg_reload_conf()');
+backlog_round('1 connection', 2000, 1);
+
+# the same is true of a's rig.log and tables after all of it
+is($node_a->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
+	  . $node_b->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
+	'00', 'nothing is left prepared on a or b');
+
+done_testing();
