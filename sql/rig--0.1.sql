@@ -186,30 +186,8 @@ COMMENT ON FUNCTION rig_last_version() IS 'highest committed version in rig.log 
 
 CREATE FUNCTION rig_log_since(after bigint, max_rows int DEFAULT 1000)
 	RETURNS SETOF rig.log
-	LANGUAGE plpgsql VOLATILE STRICT
-	SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	wm bigint;
-BEGIN
-	IF max_rows < 0 THEN
-		RAISE EXCEPTION 'max_rows must not be negative'
-			USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	IF current_setting('transaction_isolation') NOT IN ('read committed', 'read uncommitted') THEN
-		RAISE EXCEPTION 'rig_log_since() requires the READ COMMITTED isolation level'
-			USING ERRCODE = 'feature_not_supported',
-				  DETAIL = 'The watermark must be read before the snapshot that reads the log.';
-	END IF;
-	-- the watermark first, then a fresh snapshot for the query below
-	wm := rig_watermark();
-	RETURN QUERY
-		SELECT l.* FROM rig.log l
-		 WHERE l.version > after AND l.version <= wm
-		 ORDER BY l.version
-		 LIMIT max_rows;
-END
-$$;
+	AS 'MODULE_PATHNAME', 'rig_log_since'
+	LANGUAGE C VOLATILE STRICT ROWS 1000;
 COMMENT ON FUNCTION rig_log_since(bigint, int) IS
 	'final log records after a version, in version order, never past the watermark';
 

@@ -19,11 +19,15 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/xact.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
@@ -49,6 +53,7 @@ PG_FUNCTION_INFO_V1(rig_log_guard);
 PG_FUNCTION_INFO_V1(rig_watermark);
 PG_FUNCTION_INFO_V1(rig_last_version);
 PG_FUNCTION_INFO_V1(rig_compact);
+PG_FUNCTION_INFO_V1(rig_log_since);
 
 /* Append one record to rig.log (heap tuple plus its btree entries). */
 void
@@ -194,6 +199,67 @@ rig_log_read(int64 after, int64 upto, int max, RigLogRecord *out)
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	return n;
+}
+
+/*
+ * SQL: final records after a version, in version order, at most max_rows,
+ * never past the watermark.  The watermark is read first, then the log
+ * with a fresh snapshot, so no version at or below the last one returned
+ * can commit later.  An ordered primary-key scan: a call costs the rows it
+ * returns, however far behind the caller is.
+ */
+Datum
+rig_log_since(PG_FUNCTION_ARGS)
+{
+	int64		after = PG_GETARG_INT64(0);
+	int32		max_rows = PG_GETARG_INT32(1);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Relation	rel;
+	Relation	idx;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Snapshot	snap;
+	int64		wm;
+	int			n = 0;
+
+	if (max_rows < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_rows must not be negative")));
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rig_log_since() requires the READ COMMITTED isolation level"),
+				 errdetail("The watermark must be read before the snapshot that reads the log.")));
+	if (pg_class_aclcheck(rig_relid("log"), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "log");
+
+	wm = rig_compute_watermark();
+	InitMaterializedSRF(fcinfo, 0);
+	rel = table_open(rig_relid("log"), AccessShareLock);
+	idx = index_open(rig_relid("log_pkey"), AccessShareLock);
+	ScanKeyInit(&key, Anum_log_version, BTGreaterStrategyNumber, F_INT8GT,
+				Int64GetDatum(after));
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan_ordered(rel, idx, snap, 1, &key);
+	while (n < max_rows &&
+		   HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
+	{
+		Datum		values[Natts_log];
+		bool		nulls[Natts_log];
+
+		heap_deform_tuple(tup, RelationGetDescr(rel), values, nulls);
+		if (DatumGetInt64(values[Anum_log_version - 1]) > wm)
+			break;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		n++;
+	}
+	systable_endscan_ordered(scan);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return (Datum) 0;
 }
 
 /* Trigger: rig.log is append-only except through rig_compact(). */
