@@ -46,8 +46,15 @@
 #define Anum_log_op_time			6
 #define Anum_log_origin				7
 
+/* Called for each record of a scan; false ends the scan. */
+typedef bool (*RigLogVisitor) (Datum *values, bool *nulls, void *arg);
+
 /* Set while rig_compact() deletes, so the guard trigger lets it through. */
 static bool rig_compacting = false;
+
+static void rig_log_scan(int64 after, RigLogVisitor visit, void *arg);
+static bool rig_read_visit(Datum *values, bool *nulls, void *arg);
+static bool rig_since_visit(Datum *values, bool *nulls, void *arg);
 
 PG_FUNCTION_INFO_V1(rig_log_guard);
 PG_FUNCTION_INFO_V1(rig_watermark);
@@ -147,13 +154,12 @@ rig_log_has_version(int64 version)
 }
 
 /*
- * Read at most max records with after < version <= upto (upto < 0: no
- * bound) into out[], in version order, under a fresh snapshot: an ordered
- * scan of the primary key, so a batch costs the rows it returns however
- * long the log is.  Returns how many were read.
+ * Visit the records with version > after in version order, under a fresh
+ * snapshot, until the visitor returns false: an ordered scan of log_pkey,
+ * so it costs the rows visited however long the log is.
  */
-int
-rig_log_read(int64 after, int64 upto, int max, RigLogRecord *out)
+static void
+rig_log_scan(int64 after, RigLogVisitor visit, void *arg)
 {
 	Relation	rel;
 	Relation	idx;
@@ -161,69 +167,109 @@ rig_log_read(int64 after, int64 upto, int max, RigLogRecord *out)
 	ScanKeyData key;
 	HeapTuple	tup;
 	Snapshot	snap;
-	TupleDesc	desc;
-	int			n = 0;
 
 	rel = table_open(rig_relid("log"), AccessShareLock);
 	idx = index_open(rig_relid("log_pkey"), AccessShareLock);
-	desc = RelationGetDescr(rel);
 	ScanKeyInit(&key, Anum_log_version, BTGreaterStrategyNumber, F_INT8GT,
 				Int64GetDatum(after));
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	scan = systable_beginscan_ordered(rel, idx, snap, 1, &key);
-	while (n < max &&
-		   HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
+	while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
 	{
 		Datum		values[Natts_log];
 		bool		nulls[Natts_log];
-		RigLogRecord *r = &out[n];
-		Jsonb	   *data;
 
-		heap_deform_tuple(tup, desc, values, nulls);
-		r->version = DatumGetInt64(values[Anum_log_version - 1]);
-		if (upto >= 0 && r->version > upto)
+		heap_deform_tuple(tup, RelationGetDescr(rel), values, nulls);
+		if (!visit(values, nulls, arg))
 			break;
-		r->epoch = DatumGetInt64(values[Anum_log_epoch - 1]);
-		r->method = TextDatumGetCString(values[Anum_log_method - 1]);
-		data = DatumGetJsonbPCopy(values[Anum_log_data - 1]);
-		r->jdata = data;
-		r->data = JsonbToCString(NULL, &data->root, VARSIZE(data));
-		r->idem_key = nulls[Anum_log_idempotency_key - 1] ? NULL :
-			TextDatumGetCString(values[Anum_log_idempotency_key - 1]);
-		r->op_time = DatumGetTimestampTz(values[Anum_log_op_time - 1]);
-		r->origin = TextDatumGetCString(values[Anum_log_origin - 1]);
-		n++;
 	}
 	systable_endscan_ordered(scan);
 	UnregisterSnapshot(snap);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
-	return n;
+}
+
+typedef struct RigReadState
+{
+	RigLogRecord *out;
+	int			max;
+	int			n;
+	int64		upto;
+} RigReadState;
+
+/* rig_log_read's visitor: copy one record out, as text for the wire. */
+static bool
+rig_read_visit(Datum *values, bool *nulls, void *arg)
+{
+	RigReadState *st = arg;
+	RigLogRecord *r;
+	Jsonb	   *data;
+
+	if (st->n >= st->max)
+		return false;
+	r = &st->out[st->n];
+	r->version = DatumGetInt64(values[Anum_log_version - 1]);
+	if (st->upto >= 0 && r->version > st->upto)
+		return false;
+	r->epoch = DatumGetInt64(values[Anum_log_epoch - 1]);
+	r->method = TextDatumGetCString(values[Anum_log_method - 1]);
+	data = DatumGetJsonbPCopy(values[Anum_log_data - 1]);
+	r->jdata = data;
+	r->data = JsonbToCString(NULL, &data->root, VARSIZE(data));
+	r->idem_key = nulls[Anum_log_idempotency_key - 1] ? NULL :
+		TextDatumGetCString(values[Anum_log_idempotency_key - 1]);
+	r->op_time = DatumGetTimestampTz(values[Anum_log_op_time - 1]);
+	r->origin = TextDatumGetCString(values[Anum_log_origin - 1]);
+	st->n++;
+	return true;
+}
+
+/*
+ * Read at most max records with after < version <= upto (upto < 0: no
+ * bound) into out[], in version order, under a fresh snapshot.  Returns
+ * how many were read.
+ */
+int
+rig_log_read(int64 after, int64 upto, int max, RigLogRecord *out)
+{
+	RigReadState st = {out, max, 0, upto};
+
+	rig_log_scan(after, rig_read_visit, &st);
+	return st.n;
+}
+
+typedef struct RigSinceState
+{
+	ReturnSetInfo *rsinfo;
+	int64		watermark;
+	int			left;
+} RigSinceState;
+
+/* rig_log_since's visitor: return one record if it is final. */
+static bool
+rig_since_visit(Datum *values, bool *nulls, void *arg)
+{
+	RigSinceState *st = arg;
+
+	if (st->left <= 0 || DatumGetInt64(values[Anum_log_version - 1]) > st->watermark)
+		return false;
+	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
+	st->left--;
+	return true;
 }
 
 /*
  * SQL: final records after a version, in version order, at most max_rows,
  * never past the watermark.  The watermark is read first, then the log
  * with a fresh snapshot, so no version at or below the last one returned
- * can commit later.  An ordered primary-key scan: a call costs the rows it
- * returns, however far behind the caller is.
+ * can commit later.
  */
 Datum
 rig_log_since(PG_FUNCTION_ARGS)
 {
-	int64		after = PG_GETARG_INT64(0);
-	int32		max_rows = PG_GETARG_INT32(1);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Relation	rel;
-	Relation	idx;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tup;
-	Snapshot	snap;
-	int64		wm;
-	int			n = 0;
+	RigSinceState st;
 
-	if (max_rows < 0)
+	if (PG_GETARG_INT32(1) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_rows must not be negative")));
@@ -235,30 +281,11 @@ rig_log_since(PG_FUNCTION_ARGS)
 	if (pg_class_aclcheck(rig_relid("log"), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "log");
 
-	wm = rig_compute_watermark();
+	st.watermark = rig_compute_watermark();
+	st.left = PG_GETARG_INT32(1);
 	InitMaterializedSRF(fcinfo, 0);
-	rel = table_open(rig_relid("log"), AccessShareLock);
-	idx = index_open(rig_relid("log_pkey"), AccessShareLock);
-	ScanKeyInit(&key, Anum_log_version, BTGreaterStrategyNumber, F_INT8GT,
-				Int64GetDatum(after));
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	scan = systable_beginscan_ordered(rel, idx, snap, 1, &key);
-	while (n < max_rows &&
-		   HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
-	{
-		Datum		values[Natts_log];
-		bool		nulls[Natts_log];
-
-		heap_deform_tuple(tup, RelationGetDescr(rel), values, nulls);
-		if (DatumGetInt64(values[Anum_log_version - 1]) > wm)
-			break;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		n++;
-	}
-	systable_endscan_ordered(scan);
-	UnregisterSnapshot(snap);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	st.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	rig_log_scan(PG_GETARG_INT64(0), rig_since_visit, &st);
 	return (Datum) 0;
 }
 

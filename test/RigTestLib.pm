@@ -43,7 +43,7 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench
-  rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
+  rig_set_resolver rig_notes_sql rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
   rig_bank_total_ok rig_bank_history_ok);
 
 # The database rig lives in (rig.database) on every test node.
@@ -161,6 +161,48 @@ sub poll_for
 		usleep(100_000);
 	}
 	return 0;
+}
+
+=pod
+
+=over
+
+=item rig_set_resolver($node, $ms)
+
+Set rig.resolver_interval on $node (ALTER SYSTEM and a reload) and wait
+until its worker has taken it (rig.status.worker_state); dies otherwise.
+
+=item rig_notes_sql()
+
+SQL for a "note" method: table notes (id = version, body), resource
+"note:<body>".  For rig_bank_setup's "more", or on its own.
+
+=back
+
+=cut
+
+sub rig_set_resolver
+{
+	my ($node, $ms) = @_;
+	$node->safe_psql($dbname,
+		"ALTER SYSTEM SET rig.resolver_interval = $ms; SELECT pg_reload_conf()");
+	my $idle = q{'idle (rig.resolver_interval = -1)'};
+	my $cond = $ms < 0 ? "worker_state = $idle" : "worker_state <> $idle";
+	$node->poll_query_until($dbname, "SELECT $cond FROM rig.status")
+	  or die 'the worker of ' . $node->name . " did not take rig.resolver_interval = $ms";
+	return;
+}
+
+sub rig_notes_sql
+{
+	return q{
+CREATE TABLE notes (id bigint PRIMARY KEY, body text NOT NULL);
+CREATE FUNCTION note_resources(d jsonb) RETURNS text[] LANGUAGE sql
+	AS $$ SELECT ARRAY['note:' || (d->>'body')] $$;
+CREATE FUNCTION note_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
+	AS $$ INSERT INTO public.notes VALUES (v, d->>'body') $$;
+SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(jsonb)');
+};
 }
 
 =pod

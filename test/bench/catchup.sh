@@ -13,9 +13,11 @@
 #   2. the replica is stopped; $OPS ops are written (it is degraded);
 #   3. the replica is started; while the worker ships the backlog, the
 #      same pgbench runs again (the latency during catch-up); the time from
-#      the start until rig.peer_status says in_sync with nothing behind
-#      gives the catch-up rate.
-# Knobs: CATCHUP_OPS (100000), CATCHUP_CLIENTS (8), CATCHUP_T (10).
+#      the start until rig.peer_status says in_sync gives the catch-up rate.
+# Steps 2-3 run once per value of rig.catchup_connections in $LANES, in the
+# same run, so the columns compare side by side.
+# Knobs: CATCHUP_OPS (100000), CATCHUP_CLIENTS (8), CATCHUP_T (10),
+# CATCHUP_LANES ("1 4").
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +28,7 @@ as_pg="runuser -u postgres --"
 OPS=${CATCHUP_OPS:-100000}
 CLIENTS=${CATCHUP_CLIENTS:-8}
 T=${CATCHUP_T:-10}
+LANES=${CATCHUP_LANES:-"1 4"}
 declare -A PORT=([p]=5481 [r]=5482)
 
 psql_on() {						# node args...
@@ -75,46 +78,72 @@ steady=$(pgbench_on p "$CLIENTS" "$T" 2>&1)
 steady_tps=$(echo "$steady" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
 steady_lat=$(echo "$steady" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
 
-echo "== replica stopped; writing $OPS ops"
-$as_pg "$pgbin/pg_ctl" -D "$base/r" -m immediate stop >/dev/null
-per=$(( (OPS + CLIENTS - 1) / CLIENTS ))
-$as_pg "$pgbin/pgbench" -n -M prepared -h "$base" -p "${PORT[p]}" -U postgres \
-	-c "$CLIENTS" -j 2 -t "$per" -f "$base/rig_do.sql" postgres >/dev/null 2>&1
-behind=$(psql_on p -c "SELECT versions_behind FROM rig.peer_status WHERE name = 'r'")
-echo "   peer state: $(psql_on p -c "SELECT state FROM rig.peer_status WHERE name = 'r'"), $behind versions behind"
+# One catch-up: stop the replica, write $OPS ops, start it with the primary
+# using $1 catch-up connections, measure while the writers keep going.
+# Prints "backlog seconds rate during_tps during_lat seen_catching identical".
+catch_up_with() {
+	local lanes=$1 behind t0 t1 st seen_catching=no during a b
+	psql_on p -c "ALTER SYSTEM SET rig.catchup_connections = $lanes" -c "SELECT pg_reload_conf()" >/dev/null
+	$as_pg "$pgbin/pg_ctl" -D "$base/r" -m immediate stop >/dev/null
+	$as_pg "$pgbin/pgbench" -n -M prepared -h "$base" -p "${PORT[p]}" -U postgres \
+		-c "$CLIENTS" -j 2 -t "$(( (OPS + CLIENTS - 1) / CLIENTS ))" -f "$base/rig_do.sql" postgres >/dev/null 2>&1
+	psql_on p -c "CHECKPOINT" >/dev/null
+	behind=$(psql_on p -c "SELECT versions_behind FROM rig.peer_status WHERE name = 'r'")
+	$as_pg "$pgbin/pg_ctl" -D "$base/r" -l "$base/r.log" -w start >/dev/null
+	t0=$(now)
+	pgbench_on p "$CLIENTS" "$T" >"$base/during.txt" 2>&1 &
+	local bench_pid=$!
+	while :; do
+		st=$(psql_on p -c "SELECT state FROM rig.peer_status WHERE name = 'r'")
+		[ "$st" = catching_up ] && seen_catching=yes
+		if [ "$st" = in_sync ]; then
+			t1=$(now)
+			break
+		fi
+		sleep 0.2
+	done
+	wait $bench_pid
+	during=$(cat "$base/during.txt")
+	a=$(psql_on p -c "SELECT md5(string_agg(version::text || method || data::text, ',' ORDER BY version)) FROM rig.log")
+	b=$(psql_on r -c "SELECT md5(string_agg(version::text || method || data::text, ',' ORDER BY version)) FROM rig.log")
+	echo "$behind $(echo "$t1 - $t0" | bc -l) $(echo "$behind / ($t1 - $t0)" | bc -l)" \
+		"$(echo "$during" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')" \
+		"$(echo "$during" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')" \
+		"$seen_catching $([ "$a" = "$b" ] && echo yes || echo NO)"
+}
 
-echo "== replica started; catch-up while $CLIENTS clients keep writing for ${T}s"
-$as_pg "$pgbin/pg_ctl" -D "$base/r" -l "$base/r.log" -w start >/dev/null
-t0=$(now)
-pgbench_on p "$CLIENTS" "$T" >"$base/during.txt" 2>&1 &
-bench_pid=$!
-seen_catching=no
-while :; do
-	st=$(psql_on p -c "SELECT state || ' ' || versions_behind FROM rig.peer_status WHERE name = 'r'")
-	[ "${st%% *}" = catching_up ] && seen_catching=yes
-	if [ "${st%% *}" = in_sync ]; then
-		t1=$(now)
-		break
-	fi
-	sleep 0.2
+declare -A R
+for lanes in $LANES; do
+	echo "== catch-up of $OPS ops over $lanes connection(s) while $CLIENTS clients write for ${T}s"
+	R[$lanes]=$(catch_up_with "$lanes")
+	echo "   ${R[$lanes]}"
 done
-wait $bench_pid
-during=$(cat "$base/during.txt")
-during_tps=$(echo "$during" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
-during_lat=$(echo "$during" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
-secs=$(echo "$t1 - $t0" | bc -l)
-rate=$(echo "$behind / $secs" | bc -l)
 
-a=$(psql_on p -c "SELECT md5(string_agg(version::text || method || data::text, ',' ORDER BY version)) FROM rig.log")
-b=$(psql_on r -c "SELECT md5(string_agg(version::text || method || data::text, ',' ORDER BY version)) FROM rig.log")
-
-printf '\n| measure | value |\n|---|---|\n'
-printf '| backlog shipped | %s ops |\n' "$behind"
-printf '| time to in_sync (incl. ops written meanwhile) | %.1f s |\n' "$secs"
-printf '| catch-up rate | %.0f ops/s |\n' "$rate"
-printf '| write rate, semisync in sync (%s clients) | %s tps, %s ms avg |\n' "$CLIENTS" "$steady_tps" "$steady_lat"
-printf '| write rate during catch-up (%s clients) | %s tps, %s ms avg |\n' "$CLIENTS" "$during_tps" "$during_lat"
-printf '| catch-up rate / sync write rate | %.1fx |\n' "$(echo "$rate / $steady_tps" | bc -l)"
-printf '| catching_up seen in rig.peer_status | %s |\n' "$seen_catching"
-printf '| logs identical afterwards | %s |\n' "$([ "$a" = "$b" ] && echo yes || echo "NO ($a vs $b)")"
+row() {							# label field(1-based) printf-format
+	local label=$1 field=$2 fmt=$3 lanes vals
+	printf '| %s |' "$label"
+	for lanes in $LANES; do
+		read -r -a vals <<<"${R[$lanes]}"
+		printf " $fmt |" "${vals[$((field - 1))]}"
+	done
+	echo
+}
+printf '\n| rig.catchup_connections |'
+for lanes in $LANES; do printf ' %s |' "$lanes"; done
+printf '\n|---|'
+for lanes in $LANES; do printf -- '---|'; done
+echo
+row 'backlog shipped (ops)' 1 '%s'
+row 'time to in_sync, incl. ops written meanwhile (s)' 2 '%.1f'
+row 'catch-up rate (backlog / time, ops/s)' 3 '%.0f'
+row 'write tps during catch-up' 4 '%.0f'
+row 'write latency during catch-up (ms)' 5 '%s'
+row 'catching_up seen' 6 '%s'
+row 'logs identical afterwards' 7 '%s'
+printf '| catch-up rate / sync write rate (%s tps, %s ms, %s clients) |' "$steady_tps" "$steady_lat" "$CLIENTS"
+for lanes in $LANES; do
+	set -- ${R[$lanes]}
+	printf ' **%.1fx** |' "$(echo "$3 / $steady_tps" | bc -l)"
+done
+echo
 stop_all

@@ -44,17 +44,7 @@ rig.resolver_interval = -1
 # Helpers
 ###########################################################################
 
-# (crash() and poll_for() come from RigTestLib.)
-
-sub set_resolver
-{
-	my ($node, $ms) = @_;
-	$node->safe_psql('postgres', "ALTER SYSTEM SET rig.resolver_interval = $ms; SELECT pg_reload_conf()");
-	my $idle = q{'idle (rig.resolver_interval = -1)'};
-	my $cond = $ms < 0 ? "worker_state = $idle" : "worker_state <> $idle";
-	$node->poll_query_until('postgres', "SELECT $cond FROM rig.status")
-	  or die 'the worker of ' . $node->name . " did not take rig.resolver_interval = $ms";
-}
+# (crash(), poll_for() and rig_set_resolver() come from RigTestLib.)
 
 sub prepared
 {
@@ -217,7 +207,7 @@ writes_again('(a1)', 'after-a1');
 # (b) primary killed after the local commit, before COMMIT PREPARED
 ###########################################################################
 
-set_resolver($node_a, -1);
+rig_set_resolver($node_a, -1);
 ($s, $pid) = start_paused($node_a, 'after_local_commit', 'crash-b');
 is(where_is($node_a, 'crash-b'), '1/1', '(b) paused: the op is committed on a');
 is(where_is($node_b, 'crash-b'), '0/0', '(b) paused: the op is not yet committed on b');
@@ -247,7 +237,7 @@ same_on_both('(b) after a new write');
 # transaction); it finishes its second phase, and the op is on both nodes.
 ###########################################################################
 
-set_resolver($node_a, -1);
+rig_set_resolver($node_a, -1);
 ($s, $pid) = start_paused($node_a, 'after_local_commit', 'crash-b2');
 $node_a->safe_psql('postgres', 'ALTER SYSTEM SET rig.resolver_interval = 200');
 $offset = -s $node_a->logfile;
@@ -266,7 +256,7 @@ same_on_both('(b2) after resolution');
 # (c) peer killed while it holds the prepared transaction
 ###########################################################################
 
-set_resolver($node_a, -1);
+rig_set_resolver($node_a, -1);
 ($s, $pid) = start_paused($node_a, 'after_local_commit', 'crash-c');
 is(where_is($node_a, 'crash-c'), '1/1', '(c) paused: the op is committed on a');
 check_in_doubt('(c) paused after the local commit', 0);
@@ -292,7 +282,7 @@ check_in_doubt('(c) before resolution', 1);
 
 my $offset_a = -s $node_a->logfile;
 my $offset_b = -s $node_b->logfile;
-set_resolver($node_a, 200);
+rig_set_resolver($node_a, 200);
 ok($node_b->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
 	"(c) a's worker committed the prepared transaction on b");
 is(where_is($node_b, 'crash-c'), '1/1', '(c) the op is committed on b');
@@ -314,7 +304,7 @@ unlike(slurp_file($node_b->logfile, $offset_b), qr/duplicate key value violates 
 
 # Like a power loss: nobody on a rolls b back; a's worker must do it after
 # the restart (presumed abort: a has no commit record for it).
-set_resolver($node_a, -1);
+rig_set_resolver($node_a, -1);
 ($s, $pid) = start_paused($node_a, 'after_peer_prepare', 'crash-a2');
 check_in_doubt('(a2) paused before the local commit', 0);
 my $gid = $node_b->safe_psql('postgres', 'SELECT gid FROM rig.in_doubt');
@@ -352,7 +342,7 @@ is(where_is($node_a, 'crash-a2'), '0/0', '(a2) the op is not on a');
 # also after the replica restarts
 ###########################################################################
 
-set_resolver($node_a, -1);
+rig_set_resolver($node_a, -1);
 ($s, $pid) = start_paused($node_a, 'after_peer_prepare', 'held');
 my $held = $node_b->safe_psql('postgres', 'SELECT first_version FROM rig.in_doubt');
 like($held, qr/^\d+$/, '(d) rig.in_doubt on b names the version it holds prepared');

@@ -52,16 +52,7 @@ log_statement = none
 # Helpers
 ###########################################################################
 
-# (crash() comes from RigTestLib.)
-sub set_resolver
-{
-	my ($node, $ms) = @_;
-	$node->safe_psql('postgres', "ALTER SYSTEM SET rig.resolver_interval = $ms; SELECT pg_reload_conf()");
-	my $idle = q{'idle (rig.resolver_interval = -1)'};
-	my $cond = $ms < 0 ? "worker_state = $idle" : "worker_state <> $idle";
-	$node->poll_query_until('postgres', "SELECT $cond FROM rig.status")
-	  or die 'the worker of ' . $node->name . " did not take rig.resolver_interval = $ms";
-}
+# (crash() and rig_set_resolver() come from RigTestLib.)
 
 sub peer_state
 {
@@ -133,15 +124,7 @@ sub check_both
 ###########################################################################
 
 # the bank of RigTestLib, and notes
-my $notes_sql = q{
-CREATE TABLE notes (id bigint PRIMARY KEY, body text NOT NULL);
-CREATE FUNCTION note_resources(d jsonb) RETURNS text[] LANGUAGE sql
-	AS $$ SELECT ARRAY['note:' || (d->>'body')] $$;
-CREATE FUNCTION note_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
-	AS $$ INSERT INTO public.notes VALUES (v, d->>'body') $$;
-
-SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(jsonb)');
-};
+my $notes_sql = rig_notes_sql();
 
 $node_a = rig_node('a', conf => $conf);
 $node_b = rig_node('b', conf => $conf);
@@ -161,7 +144,7 @@ check_both('before the load');
 # t1 prepares on b (held back there by a lock), t2 then finds b unreachable
 # (b refuses new connections) and degrades it, committing without b; then
 # t1 finishes on b.  b still lacks t2.
-set_resolver($node_a, -1);
+rig_set_resolver($node_a, -1);
 my $lock = $node_b->background_psql('postgres');
 $lock->query_safe('BEGIN; LOCK TABLE notes IN ACCESS EXCLUSIVE MODE');
 my $s1 = $node_a->background_psql('postgres', on_error_stop => 0);
@@ -185,7 +168,7 @@ is($node_b->safe_psql('postgres', q{SELECT string_agg(body, ',' ORDER BY id) FRO
 	'race: b has t1, not t2');
 is(peer_state($node_a) =~ s/ .*//r, 'degraded',
 	'race: b, which lacks t2, is still shown degraded after t1 finished on it');
-set_resolver($node_a, 200);
+rig_set_resolver($node_a, 200);
 ok(poll_for_b_note('t2', 15), "race: a's worker catches b up with t2");
 ok($node_a->poll_query_until('postgres',
 		q{SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),
@@ -329,7 +312,7 @@ check_both('after the load');
 # catching_up: a backlog that the worker ships while b is held back
 ###########################################################################
 
-set_resolver($node_a, -1);
+rig_set_resolver($node_a, -1);
 crash($node_b);
 # a big backlog while b is down; the commit warns that b is degraded
 my ($ret, $blog_out, $blog_err) = $node_a->psql('postgres', q{
@@ -343,7 +326,7 @@ $node_b->start;
 # hold b's apply back: the worker's first batch waits for this lock
 $lock = $node_b->background_psql('postgres');
 $lock->query_safe('BEGIN; LOCK TABLE history IN ACCESS EXCLUSIVE MODE');
-set_resolver($node_a, 200);
+rig_set_resolver($node_a, 200);
 ok($node_a->poll_query_until('postgres',
 		q{SELECT state = 'catching_up' AND versions_behind > 0 FROM rig.peer_status WHERE name = 'b'}),
 	'backlog: rig.peer_status shows b catching_up while the worker ships it');

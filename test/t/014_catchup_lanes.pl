@@ -31,13 +31,7 @@ my $naccounts = 8;
 my $initial   = 1000;
 my $total     = $naccounts * $initial;
 
-my $more = q{
-CREATE TABLE notes (id bigint PRIMARY KEY, body text NOT NULL);
-CREATE FUNCTION note_resources(d jsonb) RETURNS text[] LANGUAGE sql
-	AS $$ SELECT ARRAY['note:' || (d->>'body')] $$;
-CREATE FUNCTION note_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
-	AS $$ INSERT INTO public.notes VALUES (v, d->>'body') $$;
-SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(jsonb)');
+my $more = rig_notes_sql() . q{
 CREATE TABLE stamps (id bigint PRIMARY KEY, at timestamptz NOT NULL);
 CREATE FUNCTION stamp_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
 	AS $$ INSERT INTO public.stamps VALUES (v, rig_op_time()) $$;
