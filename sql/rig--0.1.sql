@@ -278,12 +278,13 @@ COMMENT ON FUNCTION rig_become_replica(text, bigint) IS
 
 CREATE FUNCTION rig_apply_remote(sender text, sender_epoch bigint, version bigint,
 								 epoch bigint, method text, data jsonb,
-								 idempotency_key text, op_time timestamptz, origin text)
+								 idempotency_key text, op_time timestamptz, origin text,
+								 locks bigint[] DEFAULT NULL)
 	RETURNS void
 	AS 'MODULE_PATHNAME', 'rig_apply_remote'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text) IS
-	'called by this replica''s primary: apply one of its operations with its version';
+COMMENT ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[]) IS
+	'called by this replica''s primary: apply one of its operations with its version (under the resource locks it names; NULL: the resources handler''s)';
 
 -- Administration views
 
@@ -332,11 +333,11 @@ REVOKE ALL ON FUNCTION rig_follow(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_peer_states() FROM PUBLIC;
 GRANT SELECT ON rig.peer_status TO rig_reader;
 REVOKE ALL ON FUNCTION rig_become_replica(text, bigint) FROM PUBLIC;
-REVOKE ALL ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_node_info() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_handler_fingerprints() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_become_replica(text, bigint) TO rig_replication;
-GRANT EXECUTE ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text) TO rig_replication;
+GRANT EXECUTE ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[]) TO rig_replication;
 GRANT EXECUTE ON FUNCTION rig_node_info() TO rig_reader;
 REVOKE ALL ON FUNCTION rig_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_status() TO rig_reader;

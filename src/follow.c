@@ -103,7 +103,7 @@ rig_follow_round(void)
 						 strtoi64(PQgetvalue(res, i, 1), NULL, 10),
 						 PQgetvalue(res, i, 2), data,
 						 PQgetisnull(res, i, 4) ? NULL : cstring_to_text(PQgetvalue(res, i, 4)),
-						 op_time, PQgetvalue(res, i, 6));
+						 op_time, PQgetvalue(res, i, 6), NULL, -1);
 			CommandCounterIncrement();
 			applied++;
 		}

@@ -75,7 +75,6 @@ rig_resource_hashes(RigHandler *handler, Jsonb *data, uint64 **hashes)
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
-	int			distinct = 0;
 
 	*hashes = NULL;
 	if (!OidIsValid(handler->resources_oid))
@@ -107,10 +106,19 @@ rig_resource_hashes(RigHandler *handler, Jsonb *data, uint64 **hashes)
 							handler->method)));
 		(*hashes)[i] = rig_hash_name(DatumGetTextPP(elems[i]));
 	}
-	qsort(*hashes, n, sizeof(uint64), rig_cmp_uint64);
+	return rig_sort_hashes(*hashes, n);
+}
+
+/* Sort lock hashes and drop repeats, in place; returns how many are left. */
+int
+rig_sort_hashes(uint64 *hashes, int n)
+{
+	int			distinct = 0;
+
+	qsort(hashes, n, sizeof(uint64), rig_cmp_uint64);
 	for (int i = 0; i < n; i++)
-		if (i == 0 || (*hashes)[i] != (*hashes)[distinct - 1])
-			(*hashes)[distinct++] = (*hashes)[i];
+		if (i == 0 || hashes[i] != hashes[distinct - 1])
+			hashes[distinct++] = hashes[i];
 	return distinct;
 }
 

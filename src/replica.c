@@ -28,12 +28,14 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 
 #include "rig.h"
 
 static void rig_check_sender(const char *sender, int64 sender_epoch);
+static int	rig_wire_locks(ArrayType *arr, uint64 **out);
 static void rig_update_node_as_owner(const char *sql, int nargs, Oid *types,
 									 Datum *args);
 
@@ -74,8 +76,32 @@ rig_check_sender(const char *sender, int64 sender_epoch)
 }
 
 /*
+ * The lock hashes a primary sent with an op (int8[] without NULLs), as
+ * sorted, distinct uint64s.
+ */
+static int
+rig_wire_locks(ArrayType *arr, uint64 **out)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (ARR_NDIM(arr) > 1 || ARR_HASNULL(arr))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("locks must be a one-dimensional bigint array without NULLs")));
+	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &n);
+	*out = palloc(sizeof(uint64) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		(*out)[i] = (uint64) DatumGetInt64(elems[i]);
+	return rig_sort_hashes(*out, n);
+}
+
+/*
  * SQL: apply one of the primary's ops here with its version and op_time,
- * writing the identical log row.
+ * writing the identical log row, under the resource locks the primary
+ * sent (or, without them, the ones the resources handler names here).
  */
 Datum
 rig_apply_remote(PG_FUNCTION_ARGS)
@@ -88,6 +114,8 @@ rig_apply_remote(PG_FUNCTION_ARGS)
 	text	   *key;
 	TimestampTz op_time;
 	char	   *origin;
+	uint64	   *locks = NULL;
+	int			nlocks;
 
 	for (int i = 0; i < 9; i++)
 		if (PG_ARGISNULL(i) && i != 6)
@@ -108,21 +136,27 @@ rig_apply_remote(PG_FUNCTION_ARGS)
 	key = PG_ARGISNULL(6) ? NULL : PG_GETARG_TEXT_PP(6);
 	op_time = PG_GETARG_TIMESTAMPTZ(7);
 	origin = text_to_cstring(PG_GETARG_TEXT_PP(8));
+	nlocks = PG_NARGS() > 9 && !PG_ARGISNULL(9) ?
+		rig_wire_locks(PG_GETARG_ARRAYTYPE_P(9), &locks) : -1;
 
-	rig_apply_op(version, epoch, method, data, key, op_time, origin);
+	rig_apply_op(version, epoch, method, data, key, op_time, origin, locks, nlocks);
 	PG_RETURN_VOID();
 }
 
 /*
  * Apply one of the primary's ops on this replica (or follower): the same
  * locks, the identical log row, the apply handler after the locks.  A
- * version this node already has is skipped (catch-up may resend it).
+ * version this node already has is skipped (catch-up may resend it).  The
+ * locks are the hashes the primary sent, sorted; nlocks < 0: ask the
+ * method's resources handler here.
  */
 void
 rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
-			 text *key, TimestampTz op_time, const char *origin)
+			 text *key, TimestampTz op_time, const char *origin,
+			 const uint64 *locks, int nlocks)
 {
 	RigHandler *handler;
+	uint64	   *own_locks = NULL;
 
 	/* a version above all this node has seen cannot be here yet */
 	if (version <= rig_last_assigned() && rig_log_has_version(version))
@@ -135,8 +169,11 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 				 errmsg("method \"%s\" is not registered on replica \"%s\"", method, rig_node_name()),
 				 errhint("Load the same handlers on every node.")));
 
-	rig_call_resources(handler, data);
-	rig_xact_register_op(version, epoch, method, data, key, op_time, origin, true);
+	if (nlocks < 0)
+		nlocks = rig_resource_hashes(handler, data, &own_locks);
+	rig_lock_hashes(own_locks ? own_locks : locks, nlocks);
+	rig_xact_register_op(version, epoch, method, data, key, op_time, origin,
+						 own_locks ? own_locks : locks, nlocks, true);
 	rig_note_assigned(version);
 	rig_log_append(version, epoch, method, data, key, op_time, origin);
 	rig_call_apply(handler, version, op_time, data);

@@ -42,16 +42,16 @@
 
 #define RIG_APPLY_STMT	"rig_apply"
 #define RIG_APPLY_SQL \
-	"SELECT pg_catalog.rig_apply_remote($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+	"SELECT pg_catalog.rig_apply_remote($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 
 /* How long an abort waits for peers before leaving them to the resolver */
 #define RIG_ABORT_WAIT_MS	1000
 
 static const Oid rig_apply_types[RIG_WIRE_NPARAMS] = {
 	TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, TEXTOID,
-	TIMESTAMPTZOID, TEXTOID
+	TIMESTAMPTZOID, TEXTOID, INT8ARRAYOID
 };
-static const int rig_apply_formats[RIG_WIRE_NPARAMS] = {0, 1, 1, 1, 0, 0, 0, 1, 0};
+static const int rig_apply_formats[RIG_WIRE_NPARAMS] = {0, 1, 1, 1, 0, 0, 0, 1, 0, 1};
 
 /* A peer taking part in the current transaction */
 typedef struct RigXactPeer
@@ -69,6 +69,8 @@ static char *rig_xgid = NULL;
 static int64 rig_xmax_version = 0;	/* highest version of the transaction */
 
 static void rig_put_int64(char *buf, int64 v);
+static void rig_put_int32(char *buf, int32 v);
+static char *rig_wire_locks(const uint64 *locks, int nlocks, int *len);
 static void rig_finish_peers(const char *verb);
 static void rig_degrade(RigXactPeer *xp, const char *why);
 static void rig_connect_peer(RigXactPeer *xp, List *peers, TimestampTz deadline);
@@ -83,12 +85,55 @@ rig_put_int64(char *buf, int64 v)
 	memcpy(buf, &n, sizeof(n));
 }
 
-/* Fill the parameters of one rig_apply_remote() call. */
+/* Big-endian int32, as in binary arrays. */
+static void
+rig_put_int32(char *buf, int32 v)
+{
+	uint32		n = pg_hton32((uint32) v);
+
+	memcpy(buf, &n, sizeof(n));
+}
+
+/*
+ * The binary form of an int8[] of lock hashes (array_recv's format: ndim,
+ * has-nulls, element type, dimension and lower bound, then length-prefixed
+ * elements).  Sets *len.
+ */
+static char *
+rig_wire_locks(const uint64 *locks, int nlocks, int *len)
+{
+	int			hdr = nlocks > 0 ? 20 : 12;
+	char	   *buf = palloc(hdr + nlocks * 12);
+	char	   *p = buf;
+
+	rig_put_int32(p, nlocks > 0 ? 1 : 0);
+	rig_put_int32(p + 4, 0);
+	rig_put_int32(p + 8, (int32) INT8OID);
+	if (nlocks > 0)
+	{
+		rig_put_int32(p + 12, nlocks);
+		rig_put_int32(p + 16, 1);
+	}
+	p += hdr;
+	for (int i = 0; i < nlocks; i++, p += 12)
+	{
+		rig_put_int32(p, 8);
+		rig_put_int64(p + 4, (int64) locks[i]);
+	}
+	*len = p - buf;
+	return buf;
+}
+
+/*
+ * Fill the parameters of one rig_apply_remote() call; nlocks < 0 sends no
+ * lock hashes (the peer asks the resources handler).
+ */
 void
 rig_wire_op_init(RigWireOp *w, const char *sender, int64 sender_epoch,
 				 int64 version, int64 epoch, const char *method,
 				 const char *data, const char *idem_key,
-				 TimestampTz op_time, const char *origin)
+				 TimestampTz op_time, const char *origin,
+				 const uint64 *locks, int nlocks)
 {
 	rig_put_int64(w->sender_epoch, sender_epoch);
 	rig_put_int64(w->version, version);
@@ -105,6 +150,8 @@ rig_wire_op_init(RigWireOp *w, const char *sender, int64 sender_epoch,
 	w->values[8] = origin;
 	for (int i = 0; i < RIG_WIRE_NPARAMS; i++)
 		w->lengths[i] = rig_apply_formats[i] ? 8 : 0;
+	w->locks = nlocks >= 0 ? rig_wire_locks(locks, nlocks, &w->lengths[9]) : NULL;
+	w->values[9] = w->locks;
 }
 
 /*
@@ -342,7 +389,7 @@ rig_replicate_prepare(List *ops)
 						 op->epoch, op->method,
 						 JsonbToCString(NULL, &op->data->root, VARSIZE(op->data)),
 						 op->idem_key ? text_to_cstring(op->idem_key) : NULL,
-						 op->op_time, op->origin);
+						 op->op_time, op->origin, op->locks, op->nlocks);
 		rig_xmax_version = Max(rig_xmax_version, op->version);
 		min_version = Min(min_version, op->version);
 	}

@@ -17,8 +17,8 @@
 #include "conn.h"
 
 /* Parameters of rig_apply_remote(sender, sender_epoch, version, epoch,
- * method, data, idempotency_key, op_time, origin) */
-#define RIG_WIRE_NPARAMS 9
+ * method, data, idempotency_key, op_time, origin, locks) */
+#define RIG_WIRE_NPARAMS 10
 
 typedef struct RigWireOp
 {
@@ -26,6 +26,7 @@ typedef struct RigWireOp
 	char		version[8];
 	char		epoch[8];
 	char		op_time[8];			/* binary timestamptz */
+	char	   *locks;			/* binary int8[] of lock hashes, or NULL */
 	const char *values[RIG_WIRE_NPARAMS];
 	int			lengths[RIG_WIRE_NPARAMS];
 } RigWireOp;
@@ -33,7 +34,8 @@ typedef struct RigWireOp
 extern void rig_wire_op_init(RigWireOp *w, const char *sender, int64 sender_epoch,
 							 int64 version, int64 epoch, const char *method,
 							 const char *data, const char *idem_key,
-							 TimestampTz op_time, const char *origin);
+							 TimestampTz op_time, const char *origin,
+							 const uint64 *locks, int nlocks);
 extern bool rig_send_ops(RigConn *rc, RigWireOp *ops, int nops,
 						 const char *final_sql, TimestampTz deadline);
 extern bool rig_read_ops(RigConn *rc, TimestampTz deadline, bool interruptible,

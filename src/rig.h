@@ -93,6 +93,8 @@ typedef struct RigLogRecord
 	char	   *method;
 	Jsonb	   *jdata;
 	char	   *data;			/* jdata as text */
+	uint64	   *locks;			/* resource hashes (ship.c fills them) */
+	int			nlocks;			/* -1: unknown method */
 	char	   *idem_key;		/* NULL when none */
 	TimestampTz op_time;
 	char	   *origin;
@@ -113,7 +115,6 @@ extern const char *rig_node_primary_name(void);
 extern void rig_node_init(void);
 
 /* the write path (write.c) */
-extern void rig_call_resources(RigHandler *handler, Jsonb *data);
 extern void rig_call_apply(RigHandler *handler, int64 version,
 						   TimestampTz op_time, Jsonb *data);
 
@@ -121,7 +122,7 @@ extern void rig_call_apply(RigHandler *handler, int64 version,
 extern int64 rig_prepared_floor(void);
 extern void rig_apply_op(int64 version, int64 epoch, const char *method,
 						 Jsonb *data, text *key, TimestampTz op_time,
-						 const char *origin);
+						 const char *origin, const uint64 *locks, int nlocks);
 extern void rig_set_replica_of(const char *primary, int64 epoch);
 extern void rig_node_values(Datum *values, bool *nulls);
 extern int64 rig_follow_round(void);
@@ -186,6 +187,7 @@ extern void rig_fault(const char *point, bool interruptible);
 
 /* resource and key locks (locks.c) */
 extern int	rig_resource_hashes(RigHandler *handler, Jsonb *data, uint64 **hashes);
+extern int	rig_sort_hashes(uint64 *hashes, int n);
 extern void rig_lock_hashes(const uint64 *hashes, int n);
 extern void rig_lock_idempotency_key(text *key);
 
@@ -201,6 +203,8 @@ typedef struct RigOp
 	Jsonb	   *data;
 	text	   *idem_key;		/* NULL when the op has none */
 	char	   *origin;
+	uint64	   *locks;			/* hashes of its resources, sorted */
+	int			nlocks;
 } RigOp;
 
 /* transaction state (xact.c) */
@@ -208,7 +212,7 @@ extern void rig_xact_init(void);
 extern void rig_xact_register_op(int64 version, int64 epoch, const char *method,
 								 Jsonb *data, text *idem_key,
 								 TimestampTz op_time, const char *origin,
-								 bool remote);
+								 const uint64 *locks, int nlocks, bool remote);
 extern bool rig_xact_has_ops(void);
 extern bool rig_in_handler(void);
 extern void rig_handler_enter(int64 version, TimestampTz op_time,

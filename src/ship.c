@@ -56,6 +56,7 @@ typedef struct RigHashOwner
 } RigHashOwner;
 
 static int	rig_find(int *parent, int i);
+static void rig_hash_resources(RigShipBatch *b);
 static void rig_union_resources(RigShipBatch *b, int *parent);
 static void rig_split_batch(RigShipBatch *b, int nlanes);
 static bool rig_read_batch(RigShipBatch *b, int64 after, int64 upto, int nlanes);
@@ -75,6 +76,24 @@ rig_find(int *parent, int i)
 	return i;
 }
 
+/*
+ * Ask each op's resources handler for its lock hashes: they are sent with
+ * the op (the peer locks them as they are) and tell which ops conflict.
+ */
+static void
+rig_hash_resources(RigShipBatch *b)
+{
+	for (int i = 0; i < b->nrecs; i++)
+	{
+		RigLogRecord *r = &b->recs[i];
+		RigHandler *handler = rig_lookup_handler(r->method);
+
+		/* an unknown method fails on the peer, with the peer's message */
+		r->locks = NULL;
+		r->nlocks = handler ? rig_resource_hashes(handler, r->jdata, &r->locks) : -1;
+	}
+}
+
 /* Join the sets of ops that name a common resource. */
 static void
 rig_union_resources(RigShipBatch *b, int *parent)
@@ -89,18 +108,10 @@ rig_union_resources(RigShipBatch *b, int *parent)
 						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	for (int i = 0; i < b->nrecs; i++)
 	{
-		RigHandler *handler = rig_lookup_handler(b->recs[i].method);
-		uint64	   *hashes;
-		int			n;
-
-		/* an unknown method fails on the peer anyway; keep it alone */
-		if (handler == NULL)
-			continue;
-		n = rig_resource_hashes(handler, b->recs[i].jdata, &hashes);
-		for (int h = 0; h < n; h++)
+		for (int h = 0; h < b->recs[i].nlocks; h++)
 		{
 			bool		found;
-			RigHashOwner *o = hash_search(owners, &hashes[h], HASH_ENTER, &found);
+			RigHashOwner *o = hash_search(owners, &b->recs[i].locks[h], HASH_ENTER, &found);
 
 			if (found)
 				parent[rig_find(parent, i)] = rig_find(parent, o->op);
@@ -178,7 +189,8 @@ rig_split_batch(RigShipBatch *b, int nlanes)
 
 		rig_wire_op_init(&b->lane_ops[l][b->lane_n[l]++], rig_node_name(),
 						 rig_node_epoch(), r->version, r->epoch, r->method,
-						 r->data, r->idem_key, r->op_time, r->origin);
+						 r->data, r->idem_key, r->op_time, r->origin,
+						 r->locks, r->nlocks);
 	}
 }
 
@@ -195,7 +207,10 @@ rig_read_batch(RigShipBatch *b, int64 after, int64 upto, int nlanes)
 	b->lane_ops = palloc(sizeof(RigWireOp *) * nlanes);
 	b->lane_n = palloc(sizeof(int) * nlanes);
 	if (b->nrecs > 0)
+	{
+		rig_hash_resources(b);
 		rig_split_batch(b, nlanes);
+	}
 	MemoryContextSwitchTo(old);
 	return b->nrecs > 0;
 }

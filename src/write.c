@@ -127,18 +127,6 @@ rig_call_validate(RigHandler *handler, Jsonb *data)
 	(void) FunctionCallInvoke(fcinfo);
 }
 
-/* Ask the resources handler what the op touches and lock it all. */
-void
-rig_call_resources(RigHandler *handler, Jsonb *data)
-{
-	uint64	   *hashes;
-	int			n = rig_resource_hashes(handler, data, &hashes);
-
-	rig_lock_hashes(hashes, n);
-	if (hashes != NULL)
-		pfree(hashes);
-}
-
 /*
  * Run the apply handler under a snapshot taken now (after the locks), with
  * rig_version() and rig_op_time() answering for this op.
@@ -208,6 +196,8 @@ rig_do_op(FunctionCallInfo fcinfo)
 	int64		version;
 	int64		epoch;
 	TimestampTz op_time;
+	uint64	   *locks;
+	int			nlocks;
 
 	method = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	data = PG_GETARG_JSONB_P(1);
@@ -228,7 +218,8 @@ rig_do_op(FunctionCallInfo fcinfo)
 				 errhint("Register it with rig_register(); rig.handlers lists the registered methods.")));
 
 	rig_call_validate(handler, data);
-	rig_call_resources(handler, data);
+	nlocks = rig_resource_hashes(handler, data, &locks);
+	rig_lock_hashes(locks, nlocks);
 
 	rig_inflight_reserve();
 	version = nextval_internal(rig_relid("version_seq"), false);
@@ -236,7 +227,7 @@ rig_do_op(FunctionCallInfo fcinfo)
 	op_time = GetCurrentTimestamp();
 	epoch = rig_node_epoch();
 	rig_xact_register_op(version, epoch, method, data, key, op_time,
-						 rig_node_name(), false);
+						 rig_node_name(), locks, nlocks, false);
 
 	rig_log_append(version, epoch, method, data, key, op_time,
 				   rig_node_name());

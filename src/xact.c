@@ -58,7 +58,8 @@ rig_xact_init(void)
 void
 rig_xact_register_op(int64 version, int64 epoch, const char *method,
 					 Jsonb *data, text *idem_key, TimestampTz op_time,
-					 const char *origin, bool remote)
+					 const char *origin, const uint64 *locks, int nlocks,
+					 bool remote)
 {
 	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 	RigOp	   *op = palloc(sizeof(RigOp));
@@ -72,6 +73,10 @@ rig_xact_register_op(int64 version, int64 epoch, const char *method,
 	op->method = pstrdup(method);
 	op->data = (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(data));
 	op->idem_key = idem_key ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(idem_key)) : NULL;
+	op->nlocks = nlocks;
+	op->locks = nlocks > 0 ? palloc(sizeof(uint64) * nlocks) : NULL;
+	if (nlocks > 0)
+		memcpy(op->locks, locks, sizeof(uint64) * nlocks);
 	rig_xact_ops = lappend(rig_xact_ops, op);
 	MemoryContextSwitchTo(old);
 

@@ -267,6 +267,18 @@ like($err, qr/epoch 0, but this replica is in epoch 1/,
 $err = psql_error($node_b, sprintf($apply, 'a', 2), 'rigrep');
 is(sqlstate_of($err), '55000', 'rig_apply_remote from a future epoch: 55000');
 
+# The primary sends the op's lock hashes; the replica locks exactly those
+# (advisory locks with objsubid 29289, the hash split into classid/objid).
+my $forged = q{SELECT rig_apply_remote('a', 1, 1000, 1, 'note', '{"body": "forged"}', NULL, now(), 'a', %s)};
+$err = psql_error($node_b, sprintf($forged, q{'{1,NULL}'}), 'rigrep');
+is(sqlstate_of($err), '22023', 'rig_apply_remote with a NULL lock hash: 22023');
+my @held = split /\n/, $node_b->safe_psql(
+	'postgres', sprintf(qq{BEGIN;\n$forged;\n}, q{ARRAY[42, 4294967296 * 7 + 5, 42]}) . q{
+SELECT string_agg(classid || ':' || objid, ' ' ORDER BY classid, objid) FROM pg_locks
+ WHERE locktype = 'advisory' AND objsubid = 29289 AND pid = pg_backend_pid();
+ROLLBACK;}, connstr => $node_b->connstr('postgres') . ' user=rigrep');
+is($held[-1], '0:42 7:5', 'rig_apply_remote locks the hashes it was sent (once each), not the handler\'s');
+
 is($node_b->safe_psql('postgres', 'SELECT count(*) || \'/\' || max(version) FROM rig.log'),
 	$log_b, "refused rig_apply_remote calls left b's log unchanged");
 is($node_b->safe_psql('postgres', q{SELECT count(*) FROM notes WHERE body = 'forged'}),
