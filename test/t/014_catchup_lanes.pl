@@ -14,7 +14,9 @@
 #
 #  - b ends with a's rig.log and tables exactly, money conserved;
 #  - b's server log shows the worker's extra connections;
-#  - with rig.catchup_connections = 1 the same happens on one connection.
+#  - with rig.catchup_connections = 1 the same happens on one connection;
+#  - an op b refuses stops catch-up with the error in rig.peer_status; once
+#    b takes it, catch-up fills the holes the failed batch left.
 
 use strict;
 use warnings;
@@ -36,6 +38,17 @@ CREATE TABLE stamps (id bigint PRIMARY KEY, at timestamptz NOT NULL);
 CREATE FUNCTION stamp_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
 	AS $$ INSERT INTO public.stamps VALUES (v, rig_op_time()) $$;
 SELECT rig_register('stamp', 'stamp_apply(bigint,jsonb)');
+-- an op that a node refuses while its gate is closed
+CREATE TABLE gate (open boolean NOT NULL);
+INSERT INTO gate VALUES (true);
+CREATE FUNCTION poison_apply(v bigint, d jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT (SELECT open FROM public.gate) THEN
+		RAISE EXCEPTION 'poison op % refused here', v;
+	END IF;
+	INSERT INTO public.notes VALUES (v, 'poison');
+END $$;
+SELECT rig_register('poison', 'poison_apply(bigint,jsonb)');
 };
 my @extra_dump = ('SELECT * FROM notes ORDER BY id', 'SELECT * FROM stamps ORDER BY id');
 
@@ -124,6 +137,40 @@ cmp_ok($clamped, '>', 10, 'many transfers were clamped (outcome depends on order
 $node_a->safe_psql('postgres',
 	'ALTER SYSTEM SET rig.catchup_connections = 1; SELECT pg_reload_conf()');
 backlog_round('1 connection', 2000, 1);
+
+# An op that fails on b in the middle of the backlog: the catch-up that
+# ships it fails (some connections may have committed their part of that
+# batch, leaving holes), rig.peer_status says why, and b stays out of sync;
+# once b can apply it, the next catch-up fills the holes and b is in sync.
+$node_a->safe_psql('postgres',
+	'ALTER SYSTEM SET rig.catchup_connections = 4; SELECT pg_reload_conf()');
+$node_b->safe_psql('postgres', 'UPDATE gate SET open = false');
+$node_b->stop('immediate');
+for my $part (1, 2)
+{
+	my ($out, $err) = ('', '');
+	my $h = rig_pgbench($node_a, \$out, \$err, '-c', 4, '-j', 2, '-t', 300,
+		'-f', "$dir/pair.sql\@10", '-f', "$dir/note.sql\@5");
+	$h->finish;
+	is($h->result(0), 0, "poison: pgbench part $part") or diag $err;
+	$node_a->safe_psql('postgres', q{SELECT rig_do('poison', '{}')}) if $part == 1;
+}
+$node_b->start;
+ok( $node_a->poll_query_until(
+		'postgres', q{SELECT last_error LIKE '%poison op % refused here%' FROM rig.peer_status WHERE name = 'b'}),
+	'poison: rig.peer_status shows the error b gave');
+isnt($node_a->safe_psql('postgres', q{SELECT state FROM rig.peer_status WHERE name = 'b'}),
+	'in_sync', 'poison: b is not in sync while it refuses the op');
+my $poison = $node_a->safe_psql('postgres', q{SELECT version FROM rig.log WHERE method = 'poison'});
+note 'poison: b holds '
+  . $node_b->safe_psql('postgres', "SELECT count(*) FILTER (WHERE version > $poison) || ' versions past the poison op (' || count(*) || ' in all)' FROM rig.log");
+$node_b->safe_psql('postgres', 'UPDATE gate SET open = true');
+ok( $node_a->poll_query_until(
+		'postgres',
+		q{SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),
+	'poison: once b applies the op, catch-up completes');
+is(rig_bank_dump($node_b, @extra_dump), rig_bank_dump($node_a, @extra_dump),
+	'poison: b has a\'s rig.log, accounts, history and notes');
 
 # the same is true of a's rig.log and tables after all of it
 is($node_a->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
