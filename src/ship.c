@@ -58,6 +58,7 @@ typedef struct RigHashOwner
 static int	rig_find(int *parent, int i);
 static void rig_hash_resources(RigShipBatch *b);
 static void rig_union_resources(RigShipBatch *b, int *parent);
+static int	rig_cmp_set_size(const void *a, const void *b, void *arg);
 static void rig_split_batch(RigShipBatch *b, int nlanes);
 static bool rig_read_batch(RigShipBatch *b, int64 after, int64 upto, int nlanes);
 static void rig_send_batch(RigShipBatch *b, RigConn **lanes, int nlanes);
@@ -121,17 +122,29 @@ rig_union_resources(RigShipBatch *b, int *parent)
 	hash_destroy(owners);
 }
 
+/* qsort_arg comparator: set roots by the size of their set, biggest first. */
+static int
+rig_cmp_set_size(const void *a, const void *b, void *arg)
+{
+	const int  *size = arg;
+
+	return size[*(const int *) b] - size[*(const int *) a];
+}
+
 /*
  * Split the batch into lanes: ops that share a resource (transitively) go
- * to one lane; the biggest sets first, each to the least loaded lane.
+ * to one lane, in version order; the sets are dealt biggest first, each to
+ * the least loaded lane.
  */
 static void
 rig_split_batch(RigShipBatch *b, int nlanes)
 {
 	int		   *parent = palloc(sizeof(int) * b->nrecs);
 	int		   *size = palloc0(sizeof(int) * b->nrecs);
+	int		   *roots = palloc(sizeof(int) * b->nrecs);
 	int		   *lane_of = palloc(sizeof(int) * b->nrecs);
 	int		   *load = palloc0(sizeof(int) * nlanes);
+	int			nroots = 0;
 
 	for (int i = 0; i < b->nrecs; i++)
 		parent[i] = i;
@@ -140,41 +153,19 @@ rig_split_batch(RigShipBatch *b, int nlanes)
 	for (int i = 0; i < b->nrecs; i++)
 	{
 		parent[i] = rig_find(parent, i);
-		size[parent[i]]++;
-		lane_of[i] = -1;
+		if (size[parent[i]]++ == 0)
+			roots[nroots++] = parent[i];
 	}
-
-	/* greedy: repeatedly the biggest unplaced set onto the lightest lane */
-	for (;;)
+	qsort_arg(roots, nroots, sizeof(int), rig_cmp_set_size, size);
+	for (int r = 0; r < nroots; r++)
 	{
-		int			best = -1;
 		int			light = 0;
 
-		for (int i = 0; i < b->nrecs; i++)
-			if (parent[i] == i && lane_of[i] < 0 && (best < 0 || size[i] > size[best]))
-				best = i;
-		if (best < 0)
-			break;
 		for (int l = 1; l < nlanes; l++)
 			if (load[l] < load[light])
 				light = l;
-		lane_of[best] = light;
-		load[light] += size[best];
-		if (size[best] == 1)
-		{
-			/* the rest are single ops: deal them round the lanes */
-			for (int i = 0; i < b->nrecs; i++)
-				if (parent[i] == i && lane_of[i] < 0)
-				{
-					light = 0;
-					for (int l = 1; l < nlanes; l++)
-						if (load[l] < load[light])
-							light = l;
-					lane_of[i] = light;
-					load[light]++;
-				}
-			break;
-		}
+		lane_of[roots[r]] = light;
+		load[light] += size[roots[r]];
 	}
 
 	for (int l = 0; l < nlanes; l++)
