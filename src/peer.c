@@ -2,8 +2,8 @@
  *
  * peer.c
  *	  The peers of a primary: rig_add_peer(), rig_drop_peer(),
- *	  rig_set_peer_mode(), the cached peer list of the commit path, and
- *	  shipping log records to a peer (catch-up).
+ *	  rig_set_peer_mode() and the cached peer list of the commit path.
+ *	  Shipping the log to a peer is in ship.c.
  *
  * Adding a peer checks it (extension, rig_replication, prepared
  * transactions enabled, same handlers, compatible history), makes it this
