@@ -38,6 +38,18 @@
 /* Log records read, split and shipped per round (all lanes together) */
 #define RIG_SHIP_BATCH		1000
 
+/* A batch uses another connection only for this many more records */
+#define RIG_LANE_MIN_OPS	50
+
+/* The connections to one peer, opened when a batch first needs them */
+typedef struct RigLanes
+{
+	const char *peer;
+	const char *conninfo;
+	int			n;
+	RigConn   **conn;			/* NULL until opened */
+} RigLanes;
+
 /* One round: records read from the log, split into lanes */
 typedef struct RigShipBatch
 {
@@ -61,9 +73,10 @@ static void rig_union_resources(RigShipBatch *b, int *parent);
 static int	rig_cmp_set_size(const void *a, const void *b, void *arg);
 static void rig_split_batch(RigShipBatch *b, int nlanes);
 static bool rig_read_batch(RigShipBatch *b, int64 after, int64 upto, int nlanes);
-static void rig_send_batch(RigShipBatch *b, RigConn **lanes, int nlanes);
-static void rig_wait_batch(RigShipBatch *b, RigConn **lanes, int nlanes);
-static RigConn *rig_lane(const char *peer, const char *conninfo, int lane);
+static void rig_send_batch(RigShipBatch *b, RigLanes *lanes);
+static void rig_wait_batch(RigShipBatch *b, RigLanes *lanes);
+static RigConn *rig_lane(RigLanes *lanes, int lane);
+static void rig_close_lanes(RigLanes *lanes, int first);
 
 /* Root of op i's set, halving the path on the way. */
 static int
@@ -195,12 +208,12 @@ rig_read_batch(RigShipBatch *b, int64 after, int64 upto, int nlanes)
 	old = MemoryContextSwitchTo(b->cxt);
 	b->recs = palloc(sizeof(RigLogRecord) * RIG_SHIP_BATCH);
 	b->nrecs = rig_log_read(after, upto, RIG_SHIP_BATCH, b->recs);
-	b->lane_ops = palloc(sizeof(RigWireOp *) * nlanes);
-	b->lane_n = palloc(sizeof(int) * nlanes);
+	b->lane_ops = palloc0(sizeof(RigWireOp *) * nlanes);
+	b->lane_n = palloc0(sizeof(int) * nlanes);
 	if (b->nrecs > 0)
 	{
 		rig_hash_resources(b);
-		rig_split_batch(b, nlanes);
+		rig_split_batch(b, Max(1, Min(nlanes, b->nrecs / RIG_LANE_MIN_OPS)));
 	}
 	MemoryContextSwitchTo(old);
 	return b->nrecs > 0;
@@ -208,60 +221,75 @@ rig_read_batch(RigShipBatch *b, int64 after, int64 upto, int nlanes)
 
 /* Queue each lane's part of the batch as one transaction and start sending. */
 static void
-rig_send_batch(RigShipBatch *b, RigConn **lanes, int nlanes)
+rig_send_batch(RigShipBatch *b, RigLanes *lanes)
 {
 	TimestampTz deadline = rig_deadline(rig_sync_timeout);
 
-	for (int l = 0; l < nlanes; l++)
+	for (int l = 0; l < lanes->n; l++)
 	{
+		RigConn    *rc;
+
 		if (b->lane_n[l] == 0)
 			continue;
-		if (!rig_send_ops(lanes[l], b->lane_ops[l], b->lane_n[l], "COMMIT", deadline))
-			rig_ops_failed(lanes[l], NULL, true, "take the log records");
+		rc = rig_lane(lanes, l);
+		if (!rig_send_ops(rc, b->lane_ops[l], b->lane_n[l], "COMMIT", deadline))
+			rig_ops_failed(rc, NULL, true, "take the log records");
 	}
 }
 
 /* Wait until every lane committed its part (or throw the first failure). */
 static void
-rig_wait_batch(RigShipBatch *b, RigConn **lanes, int nlanes)
+rig_wait_batch(RigShipBatch *b, RigLanes *lanes)
 {
 	TimestampTz deadline = rig_deadline(rig_sync_timeout);
 
-	for (int l = 0; l < nlanes; l++)
+	for (int l = 0; l < lanes->n; l++)
 	{
 		PGresult   *err;
 		bool		timed_out;
 
 		if (b->lane_n[l] == 0)
 			continue;
-		if (!rig_read_ops(lanes[l], deadline, true, &err, &timed_out))
-			rig_ops_failed(lanes[l], err, timed_out, "apply the log records");
+		if (!rig_read_ops(lanes->conn[l], deadline, true, &err, &timed_out))
+			rig_ops_failed(lanes->conn[l], err, timed_out, "apply the log records");
 	}
 }
 
 /*
- * Connection number lane to a peer: lane 0 is the peer's usual cached
- * connection, the others are cached as "<peer>#<lane>".
+ * Connection number lane to the peer, opened if needed: lane 0 is the
+ * peer's usual cached connection, the others are cached as "<peer>#<lane>".
  */
 static RigConn *
-rig_lane(const char *peer, const char *conninfo, int lane)
+rig_lane(RigLanes *lanes, int lane)
 {
 	char		key[NAMEDATALEN];
 	char	   *err;
-	RigConn    *rc;
 
+	if (lanes->conn[lane] != NULL)
+		return lanes->conn[lane];
 	if (lane == 0)
-		return rig_conn_get(peer, conninfo, rig_deadline(rig_sync_timeout));
-	snprintf(key, sizeof(key), "%s#%d", peer, lane);
-	rc = rig_conn_try_get(key, conninfo, rig_deadline(rig_sync_timeout), &err);
-	if (rc == NULL)
+		return lanes->conn[0] = rig_conn_get(lanes->peer, lanes->conninfo,
+											 rig_deadline(rig_sync_timeout));
+	snprintf(key, sizeof(key), "%s#%d", lanes->peer, lane);
+	lanes->conn[lane] = rig_conn_try_get(key, lanes->conninfo,
+										 rig_deadline(rig_sync_timeout), &err);
+	if (lanes->conn[lane] == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 				 errmsg("could not open catch-up connection %d of %d to peer \"%s\"",
-						lane + 1, rig_catchup_connections, peer),
+						lane + 1, lanes->n, lanes->peer),
 				 errdetail_internal("%s", err),
 				 errhint("Lower rig.catchup_connections, or raise max_connections on the peer.")));
-	return rc;
+	return lanes->conn[lane];
+}
+
+/* Close the lanes from number first on (all on an error: pipelines may be half read). */
+static void
+rig_close_lanes(RigLanes *lanes, int first)
+{
+	for (int l = first; l < lanes->n; l++)
+		if (lanes->conn[l] != NULL)
+			rig_conn_discard(lanes->conn[l]);
 }
 
 /*
@@ -276,21 +304,20 @@ int64
 rig_ship_log(const char *peer, const char *conninfo, int64 after, int64 upto)
 {
 	volatile int64 shipped = after;
-	int			nlanes = Max(rig_catchup_connections, 1);
-	RigConn   **lanes = palloc(sizeof(RigConn *) * nlanes);
+	RigLanes	lanes;
 	RigShipBatch batch[2];
 	volatile int cur = 0;
-	volatile int opened = 0;
 
+	lanes.peer = peer;
+	lanes.conninfo = conninfo;
+	lanes.n = Max(rig_catchup_connections, 1);
+	lanes.conn = palloc0(sizeof(RigConn *) * lanes.n);
 	for (int i = 0; i < 2; i++)
 		batch[i].cxt = AllocSetContextCreate(CurrentMemoryContext, "rig ship batch",
 											 ALLOCSET_DEFAULT_SIZES);
 	PG_TRY();
 	{
-		for (; opened < nlanes; opened++)
-			lanes[opened] = rig_lane(peer, conninfo, opened);
-
-		if (rig_read_batch(&batch[cur], shipped, upto, nlanes))
+		if (rig_read_batch(&batch[cur], shipped, upto, lanes.n))
 		{
 			for (;;)
 			{
@@ -299,11 +326,11 @@ rig_ship_log(const char *peer, const char *conninfo, int64 after, int64 upto)
 				bool		more;
 
 				CHECK_FOR_INTERRUPTS();
-				rig_send_batch(b, lanes, nlanes);
+				rig_send_batch(b, &lanes);
 				/* read the next batch while the peer applies this one */
 				more = b->nrecs == RIG_SHIP_BATCH &&
-					rig_read_batch(next, b->recs[b->nrecs - 1].version, upto, nlanes);
-				rig_wait_batch(b, lanes, nlanes);
+					rig_read_batch(next, b->recs[b->nrecs - 1].version, upto, lanes.n);
+				rig_wait_batch(b, &lanes);
 				shipped = b->recs[b->nrecs - 1].version;
 				if (!more)
 					break;
@@ -313,16 +340,14 @@ rig_ship_log(const char *peer, const char *conninfo, int64 after, int64 upto)
 	}
 	PG_CATCH();
 	{
-		for (int l = 0; l < opened; l++)
-			rig_conn_discard(lanes[l]);
+		rig_close_lanes(&lanes, 0);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 
-	for (int l = 1; l < nlanes; l++)
-		rig_conn_discard(lanes[l]);
+	rig_close_lanes(&lanes, 1);
 	for (int i = 0; i < 2; i++)
 		MemoryContextDelete(batch[i].cxt);
-	pfree(lanes);
+	pfree(lanes.conn);
 	return shipped;
 }

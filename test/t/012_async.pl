@@ -43,7 +43,8 @@ rig.resolver_interval = 200
 
 # the bank of RigTestLib
 my $node_a = rig_node('a', conf => $conf);
-my $node_b = rig_node('b', conf => $conf);
+# b logs every statement and connection: the idle check at the end reads them
+my $node_b = rig_node('b', conf => $conf . "log_statement = 'all'\nlog_connections = on\n");
 my $node_c = rig_node('c', conf => $conf);
 rig_bank_setup($_) for ($node_a, $node_b, $node_c);
 $node_a->safe_psql('postgres',
@@ -157,17 +158,35 @@ converged('after the refused writes');
 # An idle, caught-up async peer is not sent the log again
 ###########################################################################
 
-# b's log records every rig_apply_remote it executes (log_statement = all).
+# b's log records every rig_apply_remote it executes (log_statement = all)
+# and every connection (log_connections).
 my $offset = -s $node_b->logfile;
-my $since  = $node_a->safe_psql('postgres', 'SELECT now()');
+cmp_ok(scalar(() = slurp_file($node_b->logfile) =~ /rig_apply_remote/g),
+	'>', 0, "b's log shows the rig_apply_remote calls of the earlier catch-ups");
+my $since = $node_a->safe_psql('postgres', 'SELECT now()');
 # at least a few worker rounds (every 200 ms) with a contact with b
 ok( $node_a->poll_query_until(
 		'postgres', "SELECT last_contact > '$since'::timestamptz + interval '1 s' FROM rig.peer_status WHERE name = 'b'"),
 	"idle: a's worker kept in touch with b for more than a second");
-my $applied = () = slurp_file($node_b->logfile, $offset) =~ /rig_apply_remote/g;
-{
-	is($applied, 0, 'idle: a caught-up async peer was sent no log record');
-}
-note "idle: b executed rig_apply_remote $applied times in that time";
+my $idle_log = slurp_file($node_b->logfile, $offset);
+my $applied = () = $idle_log =~ /rig_apply_remote/g;
+is($applied, 0, 'idle: a caught-up async peer was sent no log record');
+my $connected = () = $idle_log =~ /connection authorized: .*application_name=rig\b/g;
+is($connected, 0, "idle: a's worker opened no new connection to b");
+
+# A small backlog (under 50 records per extra connection) goes over the one
+# cached connection, though its transfers (in three independent pairs of
+# accounts) could go in parallel: extra connections open only for bulk.
+$offset = -s $node_b->logfile;
+$node_a->safe_psql('postgres',
+	join("\n",
+		map { my $f = 1 + 2 * ($_ % 3); "SELECT rig_do('transfer', '{\"from\": $f, \"to\": " . ($f + 1) . ", \"amount\": $_}');" }
+		  1 .. 10));
+converged('after 10 more transfers');
+my $small_log = slurp_file($node_b->logfile, $offset);
+cmp_ok(scalar(() = $small_log =~ /rig_apply_remote/g), '>=', 10,
+	'small backlog: b applied the 10 transfers');
+is(scalar(() = $small_log =~ /connection authorized: .*application_name=rig\b/g), 0,
+	"small backlog: a's worker shipped it without opening another connection");
 
 done_testing();
