@@ -42,7 +42,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench
+our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of message_of
   rig_set_resolver rig_notes_sql rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
   rig_bank_total_ok rig_bank_history_ok);
 
@@ -180,6 +180,35 @@ SQL for a "note" method: table notes (id = version, body), resource
 =back
 
 =cut
+
+=pod
+
+=over
+
+=item sqlstate_of($stderr)
+
+The SQLSTATE of the first error in psql's verbose (\set VERBOSITY verbose)
+stderr, or "(none)".
+
+=item message_of($stderr)
+
+The primary message of that error, or "(none)".
+
+=back
+
+=cut
+
+sub sqlstate_of
+{
+	my ($err) = @_;
+	return $err =~ /ERROR:\s+([0-9A-Z]{5}):/ ? $1 : '(none)';
+}
+
+sub message_of
+{
+	my ($err) = @_;
+	return $err =~ /ERROR:\s+[0-9A-Z]{5}: ([^\n]*)/ ? $1 : '(none)';
+}
 
 sub rig_set_resolver
 {

@@ -22,33 +22,15 @@ use lib "$FindBin::RealBin/..";
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use RigTestLib;
 
 my $srcdir = $ENV{RIG_SRCDIR} // "$FindBin::RealBin/../..";
 my $sync_timeout = 3000;    # ms
+my $conf = qq{max_prepared_transactions = 20\nrig.sync_timeout = $sync_timeout\n};
 
 ###########################################################################
 # Helpers
 ###########################################################################
-
-# A node with rig preloaded, named $name, with the extension created.
-sub rig_node
-{
-	my ($name, %p) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'rig'
-rig.database = 'postgres'
-rig.node_name = '$name'
-max_prepared_transactions = 20
-rig.resolver_interval = -1
-rig.sync_timeout = $sync_timeout
-});
-	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION rig');
-	return $node;
-}
 
 # Run SQL that must fail; returns psql's stderr (verbose: SQLSTATE shown).
 sub psql_error
@@ -61,13 +43,6 @@ sub psql_error
 		stderr => \$err);
 	isnt($ret, 0, "fails as expected: $sql") or diag "stdout: $out";
 	return $err;
-}
-
-# The SQLSTATE of the first error in verbose psql output.
-sub sqlstate_of
-{
-	my ($err) = @_;
-	return $err =~ /ERROR:\s+([0-9A-Z]{5}):/ ? $1 : '(none)';
 }
 
 # A query in a background psql session: (stdout, stderr), stderr cleared.
@@ -154,8 +129,8 @@ END $$;
 SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(jsonb)');
 };
 
-$node_a = rig_node('a');
-$node_b = rig_node('b');
+$node_a = rig_node('a', conf => $conf);
+$node_b = rig_node('b', conf => $conf);
 $node_a->safe_psql('postgres', $handlers);
 $node_b->safe_psql('postgres', $handlers);
 

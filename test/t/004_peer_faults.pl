@@ -19,32 +19,15 @@ use Time::HiRes qw(time);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use RigTestLib;
 
 my $sync_timeout = 3000;    # ms
 my $slack        = 2;       # s allowed on top of the timeout
+my $conf = qq{max_prepared_transactions = 20\nrig.sync_timeout = $sync_timeout\n};
 
 ###########################################################################
 # Helpers
 ###########################################################################
-
-sub rig_node
-{
-	my ($name) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'rig'
-rig.database = 'postgres'
-rig.node_name = '$name'
-max_prepared_transactions = 20
-rig.resolver_interval = -1
-rig.sync_timeout = $sync_timeout
-});
-	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION rig');
-	return $node;
-}
 
 # SIGSTOP / SIGCONT every process of a node; never leave one stopped.
 my %frozen;
@@ -80,19 +63,6 @@ sub thaw
 END
 {
 	kill 'CONT', @$_ for values %frozen;
-}
-
-sub sqlstate_of
-{
-	my ($err) = @_;
-	return $err =~ /ERROR:\s+([0-9A-Z]{5}):/ ? $1 : '(none)';
-}
-
-# The primary message of the first error.
-sub message_of
-{
-	my ($err) = @_;
-	return $err =~ /ERROR:\s+[0-9A-Z]{5}: ([^\n]*)/ ? $1 : '(none)';
 }
 
 # A query in a background psql session: (stdout, stderr, seconds).
@@ -187,9 +157,9 @@ CREATE FUNCTION note_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
 SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(jsonb)');
 };
 
-my $node_a = rig_node('a');
-my $node_b = rig_node('b');
-my $node_c = rig_node('c');
+my $node_a = rig_node('a', conf => $conf);
+my $node_b = rig_node('b', conf => $conf);
+my $node_c = rig_node('c', conf => $conf);
 $_->safe_psql('postgres', $handlers) for ($node_a, $node_b, $node_c);
 $node_a->safe_psql('postgres',
 	"SELECT rig_add_peer('b', \$\$" . $node_b->connstr('postgres') . "\$\$)");

@@ -18,43 +18,13 @@ use lib "$FindBin::RealBin/..";
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use RigTestLib;
+
+my $conf = qq{max_prepared_transactions = 20\nrig.sync_timeout = 3000\n};
 
 ###########################################################################
 # Helpers
 ###########################################################################
-
-sub rig_node
-{
-	my ($name, %p) = @_;
-	my $mpx  = $p{max_prepared} // 20;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'rig'
-rig.database = 'postgres'
-rig.node_name = '$name'
-max_prepared_transactions = $mpx
-rig.resolver_interval = -1
-rig.sync_timeout = 3000
-});
-	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION rig') unless $p{no_extension};
-	return $node;
-}
-
-sub sqlstate_of
-{
-	my ($err) = @_;
-	return $err =~ /ERROR:\s+([0-9A-Z]{5}):/ ? $1 : '(none)';
-}
-
-# The primary message of the first error.
-sub message_of
-{
-	my ($err) = @_;
-	return $err =~ /ERROR:\s+[0-9A-Z]{5}: ([^\n]*)/ ? $1 : '(none)';
-}
 
 # Run SQL that must fail, optionally as another user: verbose stderr.
 sub psql_error
@@ -124,12 +94,12 @@ SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(js
 };
 }
 
-$node_a = rig_node('a');
+$node_a = rig_node('a', conf => $conf);
 $node_a->safe_psql('postgres', handlers($good_body));
 $node_a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "one"}')});
 
 # b: rig loaded, but no extension yet
-my $node_b = rig_node('b', no_extension => 1);
+my $node_b = rig_node('b', conf => $conf, extension => 0);
 my $conn_b = $node_b->connstr('postgres');
 
 # the test clusters trust local connections: a connstr with user=x logs in as x
@@ -164,13 +134,13 @@ $err = add_peer_refused('different handlers (same method, other body)',
 like($err, qr/note=/, 'different handlers: the detail names the method');
 
 # a node that cannot prepare transactions
-my $node_c = rig_node('c', max_prepared => 0);
+my $node_c = rig_node('c', conf => "${conf}max_prepared_transactions = 0\n");
 $node_c->safe_psql('postgres', handlers($good_body));
 add_peer_refused('max_prepared_transactions = 0', $node_c, $node_c->connstr('postgres'),
 	'55000', qr/max_prepared_transactions/);
 
 # a primary with its own log
-my $node_d = rig_node('d');
+my $node_d = rig_node('d', conf => $conf);
 $node_d->safe_psql('postgres', handlers($good_body));
 $node_d->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "d own"}')});
 add_peer_refused('a primary with its own log', $node_d, $node_d->connstr('postgres'),
