@@ -73,6 +73,9 @@ static void rig_put_int32(char *buf, int32 v);
 static char *rig_wire_locks(const uint64 *locks, int nlocks, int *len);
 static void rig_finish_peers(const char *verb);
 static void rig_degrade(RigXactPeer *xp, const char *why);
+static void rig_send_failed(RigXactPeer *xp);
+static void rig_sync_failed(RigXactPeer *xp, PGresult *err, bool timed_out,
+							const char *what);
 static void rig_connect_peer(RigXactPeer *xp, List *peers, TimestampTz deadline);
 static void rig_settle_preparing(RigConn *rc, TimestampTz deadline);
 
@@ -156,8 +159,9 @@ rig_wire_op_init(RigWireOp *w, const char *sender, int64 sender_epoch,
 
 /*
  * Queue BEGIN, the ops and a final command (PREPARE TRANSACTION or COMMIT)
- * in pipeline mode and start sending.  False when libpq refused or the
- * peer could not take the bytes before the deadline.
+ * in pipeline mode and start sending.  With final_sql NULL the pipeline is
+ * left open for rig_send_final().  False when libpq refused or the peer
+ * could not take the bytes before the deadline.
  */
 bool
 rig_send_ops(RigConn *rc, RigWireOp *ops, int nops, const char *final_sql,
@@ -184,8 +188,17 @@ rig_send_ops(RigConn *rc, RigWireOp *ops, int nops, const char *final_sql,
 								 rig_apply_formats, 0))
 			return false;
 	}
-	if (!PQsendQueryParams(conn, final_sql, 0, NULL, NULL, NULL, NULL, 0) ||
-		!PQpipelineSync(conn))
+	if (final_sql != NULL)
+		return rig_send_final(rc, final_sql, deadline);
+	return rig_conn_flush(rc, deadline, true);
+}
+
+/* End a pipeline rig_send_ops() left open with its final command. */
+bool
+rig_send_final(RigConn *rc, const char *final_sql, TimestampTz deadline)
+{
+	if (!PQsendQueryParams(rc->conn, final_sql, 0, NULL, NULL, NULL, NULL, 0) ||
+		!PQpipelineSync(rc->conn))
 		return false;
 	return rig_conn_flush(rc, deadline, true);
 }
@@ -257,6 +270,16 @@ rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out, const char *what)
 				 errhint("Check that the peer is running and reachable; rig_drop_peer() removes it.")));
 	}
 	rig_conn_fail(rc, NULL, NULL);
+}
+
+/* Sending to a peer failed: degrade a semisync peer, fail for a sync one. */
+static void
+rig_send_failed(RigXactPeer *xp)
+{
+	if (xp->semisync)
+		rig_degrade(xp, "could not send the transaction");
+	else
+		rig_sync_failed(xp, NULL, true, "take the operations");
 }
 
 /* A semisync peer failed this commit: leave it out and let the worker catch it up. */
@@ -332,6 +355,7 @@ rig_replicate_prepare(List *ops)
 	TimestampTz deadline;
 	int64		epoch;
 	int64		min_version;
+	char	   *prepare;
 	int			i;
 
 	/* the commit gate: peers join and return to sync under it exclusively */
@@ -398,14 +422,6 @@ rig_replicate_prepare(List *ops)
 	MemoryContextSwitchTo(old);
 
 	/*
-	 * Make this transaction's xid and versions durable before any peer
-	 * holds them: otherwise a crash could hand the same xid (or version) to
-	 * another transaction, and the resolver would decide the peer's
-	 * prepared transaction by the wrong one.
-	 */
-	XLogFlush(XactLastRecEnd);
-
-	/*
 	 * Connect to every peer first, then send to all, then read: the peers
 	 * work in parallel, and a peer that cannot be reached fails the commit
 	 * before any other peer holds anything.
@@ -416,18 +432,33 @@ rig_replicate_prepare(List *ops)
 	for (i = 0; i < rig_nxpeers; i++)
 	{
 		RigXactPeer *xp = &rig_xpeers[i];
-		char	   *prepare = psprintf("PREPARE TRANSACTION '%s'", rig_xgid);
+
+		if (xp->dropped)
+			continue;
+		xp->rc->state = RIG_CONN_SENDING;
+		if (!rig_send_ops(xp->rc, wire, list_length(ops), NULL, deadline))
+			rig_send_failed(xp);
+	}
+
+	/*
+	 * Make this transaction's xid and versions durable before any peer
+	 * can prepare them: otherwise a crash could hand the same xid (or
+	 * version) to another transaction, and the resolver would decide the
+	 * peer's prepared transaction by the wrong one.  The peers apply the
+	 * ops meanwhile; PREPARE goes out only after the flush.
+	 */
+	rig_fault("before_local_flush", true);
+	XLogFlush(XactLastRecEnd);
+	prepare = psprintf("PREPARE TRANSACTION '%s'", rig_xgid);
+	for (i = 0; i < rig_nxpeers; i++)
+	{
+		RigXactPeer *xp = &rig_xpeers[i];
 
 		if (xp->dropped)
 			continue;
 		xp->rc->state = RIG_CONN_PREPARING;
-		if (!rig_send_ops(xp->rc, wire, list_length(ops), prepare, deadline))
-		{
-			if (xp->semisync)
-				rig_degrade(xp, "could not send the transaction");
-			else
-				rig_sync_failed(xp, NULL, true, "take the operations");
-		}
+		if (!rig_send_final(xp->rc, prepare, deadline))
+			rig_send_failed(xp);
 	}
 	for (i = 0; i < rig_nxpeers; i++)
 	{

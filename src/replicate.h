@@ -38,6 +38,8 @@ extern void rig_wire_op_init(RigWireOp *w, const char *sender, int64 sender_epoc
 							 const uint64 *locks, int nlocks);
 extern bool rig_send_ops(RigConn *rc, RigWireOp *ops, int nops,
 						 const char *final_sql, TimestampTz deadline);
+extern bool rig_send_final(RigConn *rc, const char *final_sql,
+						   TimestampTz deadline);
 extern bool rig_read_ops(RigConn *rc, TimestampTz deadline, bool interruptible,
 						 PGresult **err, bool *timed_out);
 extern void rig_check_handlers_match(RigConn *rc, const char *name);

@@ -142,7 +142,8 @@ rig_define_settings(void)
 
 	DefineCustomStringVariable("rig.fault_point",
 							   "Testing only: pause a committing backend at this point until it is killed.",
-							   "Points: after_peer_prepare (peers prepared, local commit not done), "
+							   "Points: before_local_flush (ops sent to the peers, PREPARE not yet), "
+							   "after_peer_prepare (peers prepared, local commit not done), "
 							   "after_local_commit (local commit done, COMMIT PREPARED not sent).",
 							   &rig_fault_point,
 							   "",

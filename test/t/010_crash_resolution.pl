@@ -176,13 +176,39 @@ sub writes_again
 }
 
 ###########################################################################
+# (a0) primary killed after it sent the ops, before its WAL flush: the peer
+# applies the ops meanwhile, but PREPARE goes out only after the flush, so
+# the peer holds nothing prepared and forgets the ops when a dies
+###########################################################################
+
+# a's connection to b in a transaction that has written (no Sync was sent
+# yet, so b still shows it active, waiting for more)
+my $peer_in_tx = q{SELECT (SELECT count(*) FROM pg_stat_activity
+ WHERE application_name = 'rig' AND backend_xid IS NOT NULL)};
+my ($s, $pid) = start_paused($node_a, 'before_local_flush', 'crash-a0');
+ok($node_b->poll_query_until('postgres', "$peer_in_tx = 1"),
+	'(a0) paused before the local flush: b has the ops in an open transaction');
+is(prepared($node_b), '0', '(a0) paused before the local flush: nothing is prepared on b');
+$node_a->safe_psql('postgres', 'ALTER SYSTEM SET rig.resolver_interval = 200');
+crash($node_a, 'all');
+unlike(client_end($s), qr/version=/, '(a0) the client got no version');
+ok($node_b->poll_query_until('postgres', "$peer_in_tx = 0"),
+	"(a0) b's open transaction ended with a's connection");
+$node_a->start;
+is(where_is($node_a, 'crash-a0'), '0/0', '(a0) the op is not on a');
+is(where_is($node_b, 'crash-a0'), '0/0', '(a0) the op is not on b');
+same_on_both('(a0) after the restart');
+writes_again('(a0)', 'after-a0');
+rig_set_resolver($node_a, -1);
+
+###########################################################################
 # (a1) primary killed after the peer prepared, before the local commit
 ###########################################################################
 
 # SIGKILL to a's postmaster (only).  The paused backend notices the
 # postmaster's death and exits; it is still before the local commit, so
 # its transaction aborts.
-my ($s, $pid) = start_paused($node_a, 'after_peer_prepare', 'crash-a1');
+($s, $pid) = start_paused($node_a, 'after_peer_prepare', 'crash-a1');
 check_in_doubt('(a1) paused before the local commit', 0);
 is(where_is($node_a, 'crash-a1'), '0/0', '(a1) paused: the op is not committed on a');
 is(where_is($node_b, 'crash-a1'), '0/0', '(a1) paused: the op is not committed on b');
