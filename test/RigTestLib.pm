@@ -43,7 +43,7 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of message_of
-  rig_set_resolver rig_notes_sql rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
+  rig_set_resolver rig_notes_sql rig_log_dump rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
   rig_bank_total_ok rig_bank_history_ok);
 
 # The database rig lives in (rig.database) on every test node.
@@ -479,14 +479,32 @@ dumps of two nodes with is().
 sub rig_bank_dump
 {
 	my ($node, @queries) = @_;
+	return rig_log_dump($node, 'SELECT * FROM accounts ORDER BY id',
+		'SELECT * FROM history ORDER BY version', @queries);
+}
+
+=pod
+
+=over
+
+=item rig_log_dump($node, @queries)
+
+rig.log of $node (but for the columns local to a node) as COPY output in
+version order (TimeZone UTC), then the output of COPY (query) for each of
+@queries (the test's tables; give them an ORDER BY).  Two nodes that
+replicate each other must give the same dump.
+
+=back
+
+=cut
+
+sub rig_log_dump
+{
+	my ($node, @queries) = @_;
 	my $sql = q{
 SET TimeZone = 'UTC';
 COPY (SELECT version, epoch, method, data, idempotency_key, op_time, origin
 		FROM rig.log ORDER BY version) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM accounts ORDER BY id) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM history ORDER BY version) TO STDOUT;
 };
 
 	$sql .= "\\echo ----\nCOPY ($_) TO STDOUT;\n" for @queries;

@@ -100,13 +100,7 @@ sub psql_error
 	return ($err, $el);
 }
 
-my $dump_sql = q{
-SET TimeZone = 'UTC';
-COPY (SELECT version, epoch, method, data, idempotency_key, op_time, origin
-		FROM rig.log ORDER BY version) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM notes ORDER BY id) TO STDOUT;
-};
+my $notes = 'SELECT * FROM notes ORDER BY id';
 
 sub prepared_xacts
 {
@@ -168,10 +162,10 @@ sub same_everywhere
 {
 	my ($what, @peers) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $dump_a = $node_a->safe_psql('postgres', $dump_sql);
+	my $dump_a = rig_log_dump($node_a, $notes);
 	for my $peer (@peers)
 	{
-		is($peer->safe_psql('postgres', $dump_sql), $dump_a,
+		is(rig_log_dump($peer, $notes), $dump_a,
 			"$what: " . $peer->name . ' has the same log and notes as a');
 	}
 	for my $node ($node_a, @peers)

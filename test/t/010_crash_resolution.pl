@@ -61,13 +61,7 @@ SELECT (SELECT count(*) FROM rig.log WHERE data->>'body' = '$body') || '/' ||
        (SELECT count(*) FROM notes WHERE body = '$body')});
 }
 
-my $dump_sql = q{
-SET TimeZone = 'UTC';
-COPY (SELECT version, epoch, method, data, idempotency_key, op_time, origin
-		FROM rig.log ORDER BY version) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM notes ORDER BY id) TO STDOUT;
-};
+my $notes = 'SELECT * FROM notes ORDER BY id';
 
 my ($node_a, $node_b);
 
@@ -75,8 +69,8 @@ sub same_on_both
 {
 	my ($what) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $dump_a = $node_a->safe_psql('postgres', $dump_sql);
-	is($node_b->safe_psql('postgres', $dump_sql), $dump_a,
+	my $dump_a = rig_log_dump($node_a, $notes);
+	is(rig_log_dump($node_b, $notes), $dump_a,
 		"$what: b has the same rig.log and notes as a");
 	is(prepared($node_a), '0', "$what: nothing prepared on a");
 	is(prepared($node_b), '0', "$what: nothing prepared on b");
@@ -358,8 +352,8 @@ is(prepared($node_b), '0', '(a2) nothing is left prepared on b');
 is(where_is($node_a, 'crash-a2'), '0/0', '(a2) the op is not on a');
 {
 	is(where_is($node_b, 'crash-a2'), '0/0', '(a2) the op is not on b (rolled back)');
-	my $dump_a = $node_a->safe_psql('postgres', $dump_sql);
-	is($node_b->safe_psql('postgres', $dump_sql), $dump_a,
+	my $dump_a = rig_log_dump($node_a, $notes);
+	is(rig_log_dump($node_b, $notes), $dump_a,
 		'(a2) after resolution: b has the same rig.log and notes as a');
 }
 
