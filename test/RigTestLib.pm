@@ -174,8 +174,8 @@ until its worker has taken it (rig.status.worker_state); dies otherwise.
 
 =item rig_notes_sql()
 
-SQL for a "note" method: table notes (id = version, body), resource
-"note:<body>".  For rig_bank_setup's "more", or on its own.
+SQL for a "note" method: table notes (id = version, body; '' when the
+data has none), resource "note:<body>".  For rig_bank_setup's "more", or on its own.
 
 =back
 
@@ -227,9 +227,9 @@ sub rig_notes_sql
 	return q{
 CREATE TABLE notes (id bigint PRIMARY KEY, body text NOT NULL);
 CREATE FUNCTION note_resources(d jsonb) RETURNS text[] LANGUAGE sql
-	AS $$ SELECT ARRAY['note:' || (d->>'body')] $$;
+	AS $$ SELECT ARRAY['note:' || coalesce(d->>'body', '')] $$;
 CREATE FUNCTION note_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
-	AS $$ INSERT INTO public.notes VALUES (v, d->>'body') $$;
+	AS $$ INSERT INTO public.notes VALUES (v, coalesce(d->>'body', '')) $$;
 SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(jsonb)');
 };
 }

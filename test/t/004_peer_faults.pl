@@ -142,14 +142,7 @@ SELECT count(*) = 0 FROM pg_stat_activity
 # Nodes a (primary), b (sync peer), c (second sync peer, from part d)
 ###########################################################################
 
-my $handlers = q{
-CREATE TABLE notes (id bigint PRIMARY KEY, body text NOT NULL);
-CREATE FUNCTION note_resources(d jsonb) RETURNS text[] LANGUAGE sql
-	AS $$ SELECT ARRAY['note:' || coalesce(d->>'body', '')] $$;
-CREATE FUNCTION note_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
-	AS $$ INSERT INTO notes VALUES (v, coalesce(d->>'body', '')) $$;
-SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(jsonb)');
-};
+my $handlers = rig_notes_sql();
 
 my $node_a = rig_node('a', conf => $conf);
 my $node_b = rig_node('b', conf => $conf);

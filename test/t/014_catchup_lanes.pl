@@ -87,6 +87,20 @@ append_to_file("$dir/note.sql",
 	  . "\n");
 append_to_file("$dir/stamp.sql", qq{SELECT rig_do('stamp', '{}');\n});
 
+# a's worker brings b back in sync, and b then holds exactly what a holds
+sub caught_up_ok
+{
+	my ($what) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	ok( $node_a->poll_query_until(
+			'postgres',
+			q{SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),
+		"$what: a's worker caught b up and returned it to sync");
+	is(rig_bank_dump($node_b, @extra_dump), rig_bank_dump($node_a, @extra_dump),
+		"$what: b has a's rig.log, accounts, history, notes and stamps");
+	return;
+}
+
 # Stop b, write a backlog of about $n ops on a, start b, wait until a's
 # worker has it back in sync; b must then hold exactly what a holds.
 sub backlog_round
@@ -109,13 +123,7 @@ sub backlog_round
 
 	my $offset = -s $node_b->logfile;
 	$node_b->start;
-	ok( $node_a->poll_query_until(
-			'postgres',
-			q{SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),
-		"$what: a's worker caught b up and returned it to sync");
-
-	is(rig_bank_dump($node_b, @extra_dump), rig_bank_dump($node_a, @extra_dump),
-		"$what: b has a's rig.log, accounts, history, notes and stamps");
+	caught_up_ok($what);
 	rig_bank_total_ok($node_b, $total, "$what: money is conserved on b");
 	rig_bank_history_ok($node_b, "$what: every transfer on b has its history row");
 	return if $lanes == 1;
@@ -165,12 +173,7 @@ my $poison = $node_a->safe_psql('postgres', q{SELECT version FROM rig.log WHERE 
 note 'poison: b holds '
   . $node_b->safe_psql('postgres', "SELECT count(*) FILTER (WHERE version > $poison) || ' versions past the poison op (' || count(*) || ' in all)' FROM rig.log");
 $node_b->safe_psql('postgres', 'UPDATE gate SET open = true');
-ok( $node_a->poll_query_until(
-		'postgres',
-		q{SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),
-	'poison: once b applies the op, catch-up completes');
-is(rig_bank_dump($node_b, @extra_dump), rig_bank_dump($node_a, @extra_dump),
-	'poison: b has a\'s rig.log, accounts, history and notes');
+caught_up_ok('poison, once b applies the op');
 
 # the same is true of a's rig.log and tables after all of it
 is($node_a->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
