@@ -331,7 +331,10 @@ REVOKE ALL ON FUNCTION rig_resolve() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_sync_peer(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_follow(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_peer_states() FROM PUBLIC;
-GRANT SELECT ON rig.peer_status TO rig_reader;
+-- monitoring: rig_reader and pg_monitor read the status views
+GRANT USAGE ON SCHEMA rig TO pg_monitor;
+GRANT EXECUTE ON FUNCTION rig_peer_states() TO rig_reader, pg_monitor;
+GRANT SELECT ON rig.peer_status TO rig_reader, pg_monitor;
 REVOKE ALL ON FUNCTION rig_become_replica(text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_node_info() FROM PUBLIC;
@@ -340,8 +343,8 @@ GRANT EXECUTE ON FUNCTION rig_become_replica(text, bigint) TO rig_replication;
 GRANT EXECUTE ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[]) TO rig_replication;
 GRANT EXECUTE ON FUNCTION rig_node_info() TO rig_reader;
 REVOKE ALL ON FUNCTION rig_status() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION rig_status() TO rig_reader;
-GRANT SELECT ON rig.status, rig.in_doubt TO rig_reader;
+GRANT EXECUTE ON FUNCTION rig_status() TO rig_reader, pg_monitor;
+GRANT SELECT ON rig.status, rig.in_doubt TO rig_reader, pg_monitor;
 GRANT EXECUTE ON FUNCTION rig_handler_fingerprints() TO rig_reader;
 
 REVOKE ALL ON FUNCTION rig_register(text, regprocedure, regprocedure, regprocedure) FROM PUBLIC;

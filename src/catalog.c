@@ -23,6 +23,7 @@
 #include "catalog/pg_class.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -31,6 +32,7 @@
 
 #define RIG_SCHEMA_NAME "rig"
 #define RIG_MAX_CACHED_RELS 8
+#define RIG_MESSAGE_NAME_LEN 64	/* bytes of a name quoted in a message */
 
 typedef struct RigRelEntry
 {
@@ -202,9 +204,25 @@ rig_check_identifier(const char *what, const char *name)
 	if (!rig_identifier_ok(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid %s \"%s\"", what, name),
+				 errmsg("invalid %s \"%s\"", what, rig_name_for_message(name)),
 				 errdetail("A %s is 1 to %d characters: letters, digits and _ . - : /",
 						   what, RIG_MAX_METHOD_LEN)));
+}
+
+/*
+ * A name a caller passed, cut for messages: a 10 MB method name must not
+ * go whole into the error and the server log.
+ */
+const char *
+rig_name_for_message(const char *name)
+{
+	int			len = strlen(name);
+	int			cut;
+
+	if (len <= RIG_MESSAGE_NAME_LEN)
+		return name;
+	cut = pg_mbcliplen(name, len, RIG_MESSAGE_NAME_LEN);
+	return psprintf("%.*s...", cut, name);
 }
 
 /* Trigger: a rig table changed; every session drops what it cached of it. */

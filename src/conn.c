@@ -27,6 +27,7 @@
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -289,6 +290,58 @@ rig_conn_open(RigConn *rc, const char *peer, const char *conninfo,
 				 errmsg("could not connect to peer \"%s\"", peer),
 				 errdetail_internal("%s", err),
 				 errhint("Check that the peer is running and reachable, and its conninfo in rig.peers.")));
+}
+
+/*
+ * dblink's rule, before connecting: a non-superuser's conninfo must carry
+ * a password, or the server could connect as its own OS user (peer or
+ * trust authentication, ~/.pgpass).
+ */
+void
+rig_conn_check_conninfo(const char *peer, const char *conninfo)
+{
+	PQconninfoOption *opts;
+	char	   *err = NULL;
+	bool		has_password = false;
+
+	if (superuser())
+		return;
+	opts = PQconninfoParse(conninfo, &err);
+	if (opts == NULL)
+	{
+		char	   *msg = pstrdup(err ? err : "out of memory");
+
+		PQfreemem(err);
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("invalid conninfo for \"%s\"", peer),
+				 errdetail_internal("%s", pchomp(msg))));
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+			has_password = true;
+	PQconninfoFree(opts);
+	if (!has_password)
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required"),
+				 errdetail("Non-superusers must provide a password in the conninfo for \"%s\".", peer)));
+}
+
+/*
+ * dblink's rule, after connecting: for a non-superuser the server must
+ * have asked for the password, not let the connection in on trust.
+ */
+void
+rig_conn_check_used_password(RigConn *rc)
+{
+	if (superuser() || PQconnectionUsedPassword(rc->conn))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+			 errmsg("password is required"),
+			 errdetail("Non-superusers cannot connect to \"%s\" if it does not ask for a password.", rc->peer),
+			 errhint("Change the authentication method of the node at that conninfo to one that asks for a password.")));
 }
 
 /* Push everything queued in libpq to the socket; false on timeout/failure. */

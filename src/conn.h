@@ -48,6 +48,8 @@ extern bool rig_conn_try_open(RigConn *rc, const char *peer, const char *conninf
 extern void rig_conn_open(RigConn *rc, const char *peer, const char *conninfo,
 						  TimestampTz deadline);
 extern void rig_conn_discard(RigConn *rc);
+extern void rig_conn_check_conninfo(const char *peer, const char *conninfo);
+extern void rig_conn_check_used_password(RigConn *rc);
 extern bool rig_conn_flush(RigConn *rc, TimestampTz deadline, bool interruptible);
 extern PGresult *rig_conn_result(RigConn *rc, TimestampTz deadline,
 								 bool interruptible, bool *timed_out);

@@ -8,7 +8,14 @@
  * FmgrInfos the first time it is used; rig_register() and
  * rig_unregister() send a relcache invalidation for rig.handlers at
  * commit, and any change to pg_proc flushes the cache too, so a redefined
- * or dropped function is never called through a stale entry.
+ * or dropped function is never called through a stale entry.  The cache
+ * lives in its own memory context, reset when the cache is rebuilt, so the
+ * state a function language keeps under its FmgrInfo goes with it.
+ *
+ * rig calls every handler as the function's owner: callers of rig_do()
+ * need no EXECUTE on it, and an apply handler that any other role may
+ * EXECUTE is refused, so no role can change a table around the log by
+ * calling the handler itself.  rig_register() revokes EXECUTE from PUBLIC.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -54,15 +61,24 @@ typedef enum RigHandlerKind
 } RigHandlerKind;
 
 static HTAB *rig_handler_cache = NULL;
+static MemoryContext rig_handler_cxt = NULL;	/* the cache and its FmgrInfos */
 static bool rig_handler_cache_stale = false;
 static Oid	rig_handlers_relid = InvalidOid;	/* as of the last load */
+static int	rig_handler_depth = 0;	/* handler calls running in this process */
 
 static void rig_handlers_relcache_cb(Datum arg, Oid relid);
 static void rig_handlers_proc_cb(Datum arg, int cacheid, uint32 hashvalue);
 static bool rig_load_handler(const char *method, RigHandler *entry);
 static void rig_check_handler_signature(Oid funcoid, RigHandlerKind kind);
 static void rig_prepare_fmgr(RigHandler *entry);
-static void rig_check_execute(RigHandler *entry);
+static Oid	rig_proc_owner(Oid funcoid);
+static bool rig_proc_other_grantee(Oid funcoid, Oid *grantee);
+static char *rig_grantee_name(Oid grantee);
+static void rig_reset_handler_cache(void);
+static void rig_check_handler_owner(Oid funcoid);
+static void rig_make_apply_private(Oid funcoid, const char *method);
+static void rig_exposed_error(Oid funcoid, const char *method, Oid grantee)
+			pg_attribute_noreturn();
 
 PG_FUNCTION_INFO_V1(rig_register);
 PG_FUNCTION_INFO_V1(rig_unregister);
@@ -73,8 +89,6 @@ rig_handlers_init(void)
 {
 	CacheRegisterRelcacheCallback(rig_handlers_relcache_cb, (Datum) 0);
 	CacheRegisterSyscacheCallback(PROCOID, rig_handlers_proc_cb, (Datum) 0);
-	/* role membership decides EXECUTE rights too */
-	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, rig_handlers_proc_cb, (Datum) 0);
 	rig_catalog_init();
 }
 
@@ -87,11 +101,39 @@ rig_handlers_relcache_cb(Datum arg, Oid relid)
 		rig_handler_cache_stale = true;
 }
 
-/* Syscache callback: a function or a role membership changed. */
+/* Syscache callback: a function (its body, owner or ACL) changed. */
 static void
 rig_handlers_proc_cb(Datum arg, int cacheid, uint32 hashvalue)
 {
 	rig_handler_cache_stale = true;
+}
+
+/*
+ * Drop every cached entry with the memory the function languages keep
+ * under them.  Never while a handler runs: its state lives there.
+ */
+static void
+rig_reset_handler_cache(void)
+{
+	HASHCTL		ctl;
+
+	if (rig_handler_depth > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rig operations cannot be run from inside a rig handler"),
+				 errdetail("A handler's effects must follow from its own operation only, on every node.")));
+	if (rig_handler_cxt == NULL)
+		rig_handler_cxt = AllocSetContextCreate(CacheMemoryContext,
+												"rig handler cache",
+												ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(rig_handler_cxt);
+	ctl.keysize = RIG_MAX_METHOD_LEN + 1;
+	ctl.entrysize = sizeof(RigHandler);
+	ctl.hcxt = rig_handler_cxt;
+	rig_handler_cache = hash_create("rig handlers", 64, &ctl,
+									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	rig_handler_cache_stale = false;
 }
 
 /* Handler of method, from the cache or rig.handlers; NULL when unknown. */
@@ -102,18 +144,7 @@ rig_lookup_handler(const char *method)
 	bool		found;
 
 	if (rig_handler_cache == NULL || rig_handler_cache_stale)
-	{
-		HASHCTL		ctl;
-
-		if (rig_handler_cache != NULL)
-			hash_destroy(rig_handler_cache);
-		ctl.keysize = RIG_MAX_METHOD_LEN + 1;
-		ctl.entrysize = sizeof(RigHandler);
-		ctl.hcxt = CacheMemoryContext;
-		rig_handler_cache = hash_create("rig handlers", 64, &ctl,
-										HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-		rig_handler_cache_stale = false;
-	}
+		rig_reset_handler_cache();
 
 	if (strlen(method) > RIG_MAX_METHOD_LEN)
 		return NULL;
@@ -130,8 +161,63 @@ rig_lookup_handler(const char *method)
 		memcpy(entry, &loaded, sizeof(RigHandler));
 		rig_prepare_fmgr(entry);
 	}
-	rig_check_execute(entry);
 	return entry;
+}
+
+/*
+ * Refuse to run an apply handler that a role other than its owner may
+ * EXECUTE: that role could change the tables without a log record.  The
+ * grantee was read when the entry was loaded; GRANT and REVOKE change
+ * pg_proc, which reloads it.
+ */
+void
+rig_check_handler_private(RigHandler *handler)
+{
+	if (handler->apply_exposed)
+		rig_exposed_error(handler->apply_oid, handler->method,
+						  handler->apply_grantee);
+}
+
+/* The error for an apply handler that grantee may call directly. */
+static void
+rig_exposed_error(Oid funcoid, const char *method, Oid grantee)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("apply handler %s of method \"%s\" can be called directly",
+					format_procedure(funcoid), method),
+			 errdetail("%s holds EXECUTE on it, so it could change tables without a log record; rig runs handlers as their owner, no other role needs EXECUTE.",
+					   grantee == ACL_ID_PUBLIC ? "PUBLIC" :
+					   psprintf("Role \"%s\"", GetUserNameFromId(grantee, false))),
+			 errhint("Run: REVOKE EXECUTE ON FUNCTION %s FROM %s;",
+					 format_procedure_qualified(funcoid), rig_grantee_name(grantee))));
+}
+
+/*
+ * Call a handler function as its owner, restoring the caller's identity
+ * on error too.  While it runs the cache is not rebuilt under it.
+ */
+Datum
+rig_handler_invoke(FunctionCallInfo fcinfo, Oid owner)
+{
+	Oid			save_userid;
+	int			save_sec;
+	volatile Datum result = (Datum) 0;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	rig_handler_depth++;
+	PG_TRY();
+	{
+		result = FunctionCallInvoke(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		rig_handler_depth--;
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	return result;
 }
 
 /* Read one row of rig.handlers; false when the method is not registered. */
@@ -178,6 +264,7 @@ rig_prepare_fmgr(RigHandler *entry)
 {
 	Oid			oids[3] = {entry->apply_oid, entry->validate_oid, entry->resources_oid};
 	FmgrInfo   *infos[3] = {&entry->apply, &entry->validate, &entry->resources};
+	Oid		   *owners[3] = {&entry->apply_owner, &entry->validate_owner, &entry->resources_owner};
 
 	for (int i = 0; i < 3; i++)
 	{
@@ -195,28 +282,87 @@ rig_prepare_fmgr(RigHandler *entry)
 					 errdetail("Function with OID %u was dropped after it was registered.", oids[i]),
 					 errhint("Register the method again with rig_register().")));
 		}
-		fmgr_info_cxt(oids[i], infos[i], CacheMemoryContext);
+		fmgr_info_cxt(oids[i], infos[i], rig_handler_cxt);
+		*owners[i] = rig_proc_owner(oids[i]);
 	}
-	entry->checked_user = InvalidOid;
+	entry->apply_exposed = rig_proc_other_grantee(entry->apply_oid,
+												  &entry->apply_grantee);
 	entry->valid = true;
 }
 
-/* The caller of rig_do must be allowed to run every handler it triggers. */
-static void
-rig_check_execute(RigHandler *entry)
+/* Owner of a function. */
+static Oid
+rig_proc_owner(Oid funcoid)
 {
-	Oid			user = GetUserId();
-	Oid			oids[3] = {entry->apply_oid, entry->validate_oid, entry->resources_oid};
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcoid));
+	Oid			owner;
 
-	if (entry->checked_user == user)
-		return;
-	for (int i = 0; i < 3; i++)
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", funcoid);
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Does a role other than the function's owner hold EXECUTE on it?  If so,
+ * *grantee is one (ACL_ID_PUBLIC for PUBLIC, as for a function without an
+ * ACL).
+ */
+static bool
+rig_proc_other_grantee(Oid funcoid, Oid *grantee)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcoid));
+	Oid			owner;
+	Datum		acldatum;
+	bool		isnull;
+	Acl		   *acl;
+	AclItem    *items;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", funcoid);
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	acldatum = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_proacl, &isnull);
+	acl = isnull ? acldefault(OBJECT_FUNCTION, owner) : DatumGetAclPCopy(acldatum);
+	ReleaseSysCache(tup);
+
+	/* ACL_DAT, spelled out: the macro trips -Wsign-compare; ACLs have no NULLs */
+	items = (AclItem *) ((char *) acl + ARR_OVERHEAD_NONULLS(ARR_NDIM(acl)));
+	for (int i = 0; i < ACL_NUM(acl); i++)
 	{
-		if (OidIsValid(oids[i]) &&
-			pg_proc_aclcheck(oids[i], user, ACL_EXECUTE) != ACLCHECK_OK)
-			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(oids[i]));
+		if (items[i].ai_grantee != owner &&
+			(ACLITEM_GET_PRIVS(items[i]) & ACL_EXECUTE) != 0)
+		{
+			*grantee = items[i].ai_grantee;
+			return true;
+		}
 	}
-	entry->checked_user = user;
+	return false;
+}
+
+/* A grantee as GRANT and REVOKE spell it. */
+static char *
+rig_grantee_name(Oid grantee)
+{
+	if (grantee == ACL_ID_PUBLIC)
+		return "PUBLIC";
+	return (char *) quote_identifier(GetUserNameFromId(grantee, false));
+}
+
+/*
+ * Handlers run as their owner: a role other than a superuser may register
+ * only functions it owns, or it could run another role's code as that role.
+ */
+static void
+rig_check_handler_owner(Oid funcoid)
+{
+	if (superuser() || pg_proc_ownercheck(funcoid, GetUserId()))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("must be owner of function %s to register it as a handler",
+					format_procedure(funcoid)),
+			 errdetail("rig runs handlers as their owner.")));
 }
 
 /* Human name of a handler kind, for messages. */
@@ -299,6 +445,9 @@ rig_register(PG_FUNCTION_ARGS)
 		rig_check_handler_signature(PG_GETARG_OID(2), RIG_VALIDATE);
 	if (!PG_ARGISNULL(3))
 		rig_check_handler_signature(PG_GETARG_OID(3), RIG_RESOURCES);
+	for (int i = 1; i < 4; i++)
+		if (!PG_ARGISNULL(i))
+			rig_check_handler_owner(PG_GETARG_OID(i));
 
 	for (int i = 0; i < 4; i++)
 	{
@@ -316,10 +465,30 @@ rig_register(PG_FUNCTION_ARGS)
 								4, argtypes, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not register method: SPI error %d", ret);
+	rig_make_apply_private(PG_GETARG_OID(1), text_to_cstring(method));
 	SPI_finish();
 
 	CacheInvalidateRelcacheByRelid(rig_relid("handlers"));
 	PG_RETURN_VOID();
+}
+
+/*
+ * Revoke EXECUTE on an apply handler from PUBLIC (inside rig_register's
+ * SPI connection), and refuse it if another role still holds EXECUTE.
+ */
+static void
+rig_make_apply_private(Oid funcoid, const char *method)
+{
+	char	   *sql;
+	Oid			grantee;
+
+	sql = psprintf("REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC",
+				   format_procedure_qualified(funcoid));
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not revoke EXECUTE on %s", format_procedure(funcoid));
+	CommandCounterIncrement();
+	if (rig_proc_other_grantee(funcoid, &grantee))
+		rig_exposed_error(funcoid, method, grantee);
 }
 
 /* SQL: remove a method; its log records stay. */
@@ -345,7 +514,8 @@ rig_unregister(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("method \"%s\" is not registered", TextDatumGetCString(values[0]))));
+				 errmsg("method \"%s\" is not registered",
+						rig_name_for_message(TextDatumGetCString(values[0])))));
 	SPI_finish();
 
 	CacheInvalidateRelcacheByRelid(rig_relid("handlers"));

@@ -62,7 +62,7 @@ rig_cmp_uint64(const void *a, const void *b)
 }
 
 /*
- * Ask the op's resources handler what it touches: the sorted, distinct
+ * Ask the op's resources handler (as its owner) what it touches: the sorted, distinct
  * hashes of the names (0 when the method declares none).  The write path
  * locks them; catch-up uses them to tell which ops may apply in parallel.
  */
@@ -82,7 +82,7 @@ rig_resource_hashes(RigHandler *handler, Jsonb *data, uint64 **hashes)
 	InitFunctionCallInfoData(*fcinfo, &handler->resources, 1, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = JsonbPGetDatum(data);
 	fcinfo->args[0].isnull = false;
-	result = FunctionCallInvoke(fcinfo);
+	result = rig_handler_invoke(fcinfo, handler->resources_owner);
 	if (fcinfo->isnull)
 		return 0;
 

@@ -437,10 +437,12 @@ rig_add_peer(PG_FUNCTION_ARGS)
 					 errhint("rig_set_peer_mode() changes its mode; rig_drop_peer() removes it.")));
 	}
 
+	rig_conn_check_conninfo(name, conninfo);
 	memset(&rc, 0, sizeof(rc));
 	rig_conn_open(&rc, name, conninfo, rig_deadline(rig_sync_timeout));
 	PG_TRY();
 	{
+		rig_conn_check_used_password(&rc);
 		rig_add_peer_work(&rc, name, conninfo, mode);
 	}
 	PG_CATCH();

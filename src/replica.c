@@ -55,20 +55,21 @@ rig_check_sender(const char *sender, int64 sender_epoch)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("node \"%s\" is not a replica and accepts no operations from \"%s\"",
-						rig_node_name(), sender),
+						rig_node_name(), rig_name_for_message(sender)),
 				 errhint("A primary makes a node its replica with rig_add_peer().")));
 	primary = rig_node_primary_name();
 	if (primary == NULL || strcmp(primary, sender) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("node \"%s\" accepts operations only from its primary \"%s\", not from \"%s\"",
-						rig_node_name(), primary ? primary : "?", sender)));
+						rig_node_name(), primary ? primary : "?",
+						rig_name_for_message(sender))));
 	epoch = rig_node_epoch();
 	if (sender_epoch != epoch)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("operation from \"%s\" carries epoch " INT64_FORMAT ", but this replica is in epoch " INT64_FORMAT,
-						sender, sender_epoch, epoch),
+						rig_name_for_message(sender), sender_epoch, epoch),
 				 errdetail(sender_epoch < epoch ?
 						   "The sender was superseded by a promotion." :
 						   "This replica has not seen the sender's promotion."),
@@ -122,6 +123,12 @@ rig_apply_remote(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("argument %d of rig_apply_remote() must not be NULL", i + 1)));
+	if (PG_GETARG_INT64(2) < 1 || PG_GETARG_INT64(3) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version and epoch of an operation must be positive"),
+				 errdetail("rig_apply_remote() got version " INT64_FORMAT " and epoch " INT64_FORMAT ".",
+						   PG_GETARG_INT64(2), PG_GETARG_INT64(3))));
 	sender = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	rig_check_sender(sender, PG_GETARG_INT64(1));
 	if (IsolationUsesXactSnapshot())
@@ -166,15 +173,17 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 	if (handler == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("method \"%s\" is not registered on replica \"%s\"", method, rig_node_name()),
+				 errmsg("method \"%s\" is not registered on replica \"%s\"",
+						rig_name_for_message(method), rig_node_name()),
 				 errhint("Load the same handlers on every node.")));
+	rig_check_handler_private(handler);
 
 	if (nlocks < 0)
 		nlocks = rig_resource_hashes(handler, data, &own_locks);
 	rig_lock_hashes(own_locks ? own_locks : locks, nlocks);
+	/* last_assigned moves when the transaction prepares or commits (xact.c) */
 	rig_xact_register_op(version, epoch, method, data, key, op_time, origin,
 						 own_locks ? own_locks : locks, nlocks, true);
-	rig_note_assigned(version);
 	rig_log_append(version, epoch, method, data, key, op_time, origin);
 	rig_call_apply(handler, version, op_time, data);
 }
@@ -182,17 +191,31 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 /*
  * Lowest version held by one of rig's prepared transactions in this
  * database (PG_INT64_MAX when none).  Read from the GIDs, which name their
- * versions, so it holds after a restart too.
+ * versions, so it holds after a restart too.  Only transactions rig made
+ * count: named for this replica's primary and prepared by a superuser or
+ * a member of rig_replication; any other role could name a GID like rig's
+ * and hold the watermark back.  A primary has none of its own.  (When
+ * promotion comes, issue 10, a promoted node must keep counting its old
+ * primary's branches until they are decided.)
  */
 int64
 rig_prepared_floor(void)
 {
 	int64		floor = PG_INT64_MAX;
+	const char *primary;
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+
+	if (!rig_node_is_replica() || (primary = rig_node_primary_name()) == NULL)
+		return floor;
+	args[0] = CStringGetTextDatum(psprintf("rig\\_%s\\_%%", primary));
 
 	SPI_connect();
-	if (SPI_execute("SELECT gid FROM pg_catalog.pg_prepared_xacts "
-					"WHERE gid LIKE 'rig\\_%' AND database = current_database()",
-					true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT p.gid FROM pg_catalog.pg_prepared_xacts p "
+							  "JOIN pg_catalog.pg_roles r ON r.rolname = p.owner "
+							  "WHERE p.gid LIKE $1 AND p.database = current_database() "
+							  "AND (r.rolsuper OR pg_catalog.pg_has_role(r.oid, 'rig_replication', 'MEMBER'))",
+							  1, types, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list prepared transactions");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -201,7 +224,7 @@ rig_prepared_floor(void)
 		int64		last;
 
 		if (rig_parse_gid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
-						  NULL, &fxid, &first, &last))
+						  primary, &fxid, &first, &last))
 			floor = Min(floor, first);
 	}
 	SPI_finish();

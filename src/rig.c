@@ -24,6 +24,7 @@
 #include "utils/wait_event.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "rig.h"
 
@@ -38,12 +39,16 @@ int			rig_resolver_interval = 10000;
 int			rig_max_payload = 1024 * 1024;
 char	   *rig_fault_point = NULL;
 
+/* A rig.node_name the server was started with and the check refused */
+static char *rig_node_name_refused = NULL;
+
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
 static void rig_define_settings(void);
 static bool rig_check_node_name(char **newval, void **extra, GucSource source);
+static void rig_refuse_bad_node_name(void);
 static void rig_shmem_request_hook(void);
 static void rig_shmem_startup_hook(void);
 
@@ -60,6 +65,7 @@ _PG_init(void)
 				 errhint("Add rig to shared_preload_libraries in postgresql.conf and restart the server.")));
 
 	rig_define_settings();
+	rig_refuse_bad_node_name();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = rig_shmem_request_hook;
@@ -154,15 +160,40 @@ rig_define_settings(void)
 	MarkGUCPrefixReserved("rig");
 }
 
-/* Node names go into GIDs and peers' logs: keep them plain. */
+/*
+ * Node names go into GIDs and peers' logs: keep them plain.  A value the
+ * server starts with is remembered, for _PG_init to refuse.
+ */
 static bool
 rig_check_node_name(char **newval, void **extra, GucSource source)
 {
 	if (*newval == NULL || (*newval)[0] == '\0' || rig_identifier_ok(*newval))
 		return true;
+	if (process_shared_preload_libraries_in_progress)
+		rig_node_name_refused = MemoryContextStrdup(TopMemoryContext,
+													rig_name_for_message(*newval));
 	GUC_check_errdetail("rig.node_name may contain only letters, digits and _ . - : / (at most %d).",
 						RIG_MAX_METHOD_LEN);
 	return false;
+}
+
+/*
+ * PostgreSQL only warns about a bad value of a custom setting and takes
+ * the default, so the node would silently take another name: stop the
+ * server instead.
+ */
+static void
+rig_refuse_bad_node_name(void)
+{
+	if (rig_node_name_refused == NULL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for parameter \"rig.node_name\": \"%s\"",
+					rig_node_name_refused),
+			 errdetail("A node name is 1 to %d characters: letters, digits and _ . - : /",
+					   RIG_MAX_METHOD_LEN),
+			 errhint("Fix rig.node_name in postgresql.conf, or leave it empty to derive the name from the system identifier.")));
 }
 
 /* Ask for rig's shared memory and locks before the postmaster sizes them. */

@@ -63,7 +63,11 @@ typedef struct RigHandler
 	Oid			apply_oid;
 	Oid			validate_oid;
 	Oid			resources_oid;
-	Oid			checked_user;	/* role whose EXECUTE rights were checked */
+	Oid			apply_owner;	/* handlers run as their owner */
+	Oid			validate_owner;
+	Oid			resources_owner;
+	bool		apply_exposed;	/* a role other than the owner may EXECUTE it */
+	Oid			apply_grantee;	/* that role (ACL_ID_PUBLIC: PUBLIC) */
 	FmgrInfo	apply;
 	FmgrInfo	validate;
 	FmgrInfo	resources;
@@ -71,6 +75,8 @@ typedef struct RigHandler
 } RigHandler;
 
 extern RigHandler *rig_lookup_handler(const char *method);
+extern void rig_check_handler_private(RigHandler *handler);
+extern Datum rig_handler_invoke(FunctionCallInfo fcinfo, Oid owner);
 extern void rig_handlers_init(void);
 
 /* catalog of rig's own relations (catalog.c) */
@@ -79,6 +85,7 @@ extern Oid	rig_relid(const char *relname);
 extern Oid	rig_rel_owner(Oid relid);
 extern bool rig_identifier_ok(const char *name);
 extern void rig_check_identifier(const char *what, const char *name);
+extern const char *rig_name_for_message(const char *name);
 extern char *rig_make_gid(int64 epoch, FullTransactionId fxid, int64 first,
 						  int64 last);
 extern bool rig_parse_gid(const char *gid, const char *node,

@@ -12,6 +12,9 @@
  * before it draws from the sequence, so a reader that scanned the slots
  * before the publication read a last-assigned value below that version.
  * Readers therefore load last_assigned first and scan the slots second.
+ * On a replica, last_assigned moves only when a transaction with the
+ * primary's ops prepares or commits (xact.c): a rolled-back call leaves it
+ * alone, and its slot held the watermark below its versions until then.
  *
  * Copyright (c) 2026, rig developers
  *

@@ -113,7 +113,10 @@ rig_check_op_args(FunctionCallInfo fcinfo)
 	}
 }
 
-/* Run the validate handler, if any: raising rejects the op; its result is ignored. */
+/*
+ * Run the validate handler, if any, as its owner: raising rejects the op;
+ * its result is ignored.
+ */
 static void
 rig_call_validate(RigHandler *handler, Jsonb *data)
 {
@@ -124,12 +127,12 @@ rig_call_validate(RigHandler *handler, Jsonb *data)
 	InitFunctionCallInfoData(*fcinfo, &handler->validate, 1, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = JsonbPGetDatum(data);
 	fcinfo->args[0].isnull = false;
-	(void) FunctionCallInvoke(fcinfo);
+	(void) rig_handler_invoke(fcinfo, handler->validate_owner);
 }
 
 /*
- * Run the apply handler under a snapshot taken now (after the locks), with
- * rig_version() and rig_op_time() answering for this op.
+ * Run the apply handler, as its owner, under a snapshot taken now (after
+ * the locks), with rig_version() and rig_op_time() answering for this op.
  */
 void
 rig_call_apply(RigHandler *handler, int64 version, TimestampTz op_time,
@@ -149,7 +152,7 @@ rig_call_apply(RigHandler *handler, int64 version, TimestampTz op_time,
 		fcinfo->args[0].isnull = false;
 		fcinfo->args[1].value = JsonbPGetDatum(data);
 		fcinfo->args[1].isnull = false;
-		(void) FunctionCallInvoke(fcinfo);
+		(void) rig_handler_invoke(fcinfo, handler->apply_owner);
 	}
 	PG_CATCH();
 	{
@@ -214,8 +217,9 @@ rig_do_op(FunctionCallInfo fcinfo)
 	if (handler == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("method \"%s\" is not registered", method),
+				 errmsg("method \"%s\" is not registered", rig_name_for_message(method)),
 				 errhint("Register it with rig_register(); rig.handlers lists the registered methods.")));
+	rig_check_handler_private(handler);
 
 	rig_call_validate(handler, data);
 	nlocks = rig_resource_hashes(handler, data, &locks);

@@ -42,6 +42,7 @@ static void rig_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 static void rig_xact_reset(void);
 static bool rig_xact_has_local_ops(void);
 static void rig_publish_min(void);
+static void rig_note_remote_ops(void);
 
 PG_FUNCTION_INFO_V1(rig_version);
 PG_FUNCTION_INFO_V1(rig_op_time);
@@ -121,6 +122,29 @@ rig_publish_min(void)
 	rig_inflight_set_min(min);
 }
 
+/*
+ * A replica's ops become durable at PREPARE (or COMMIT): only then do
+ * their versions raise last_assigned, so a call rolled back leaves the
+ * shared state as it was.  Runs before the slot is cleared (readers load
+ * last_assigned before the slots), and cannot fail.
+ */
+static void
+rig_note_remote_ops(void)
+{
+	ListCell   *lc;
+	int64		max = 0;
+
+	foreach(lc, rig_xact_ops)
+	{
+		RigOp	   *op = lfirst(lc);
+
+		if (op->remote && op->version > max)
+			max = op->version;
+	}
+	if (max > 0)
+		rig_note_assigned(max);
+}
+
 /* Forget the transaction's ops; its memory goes with TopTransactionContext. */
 static void
 rig_xact_reset(void)
@@ -156,6 +180,7 @@ rig_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 			if (rig_xact_ops != NIL)
 				rig_replicate_commit();
+			rig_note_remote_ops();
 			rig_xact_reset();
 			break;
 		case XACT_EVENT_ABORT:
@@ -164,6 +189,7 @@ rig_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_PREPARE:
 			/* a replica's prepared ops: the transaction is no longer ours */
+			rig_note_remote_ops();
 			rig_xact_reset();
 			break;
 		default:
