@@ -189,11 +189,13 @@ SELECT rig_register('user_delete', 'metadata.user_delete(bigint,jsonb)',
 					'metadata.user_delete_resources(jsonb)');
 
 -- Applications write through rig_do() only: grant them rig_writer and
--- SELECT on the tables, never INSERT / UPDATE / DELETE.  The handlers run
--- as the caller of rig_do(), so they are SECURITY DEFINER here: owned by
--- the role that loaded this file, which may write the table.
-ALTER FUNCTION metadata.user_create(bigint, jsonb) SECURITY DEFINER SET search_path = pg_catalog, metadata;
-ALTER FUNCTION metadata.user_update(bigint, jsonb) SECURITY DEFINER SET search_path = pg_catalog, metadata;
-ALTER FUNCTION metadata.user_delete(bigint, jsonb) SECURITY DEFINER SET search_path = pg_catalog, metadata;
+-- SELECT on the tables, never INSERT / UPDATE / DELETE.  rig runs the
+-- handlers as their owner (the role that loaded this file, which may write
+-- the table), and rig_register() revoked EXECUTE on the apply handlers
+-- from PUBLIC, so no application can call them around the log.  A fixed
+-- search_path makes them independent of the caller's settings.
+ALTER FUNCTION metadata.user_create(bigint, jsonb) SET search_path = pg_catalog, metadata;
+ALTER FUNCTION metadata.user_update(bigint, jsonb) SET search_path = pg_catalog, metadata;
+ALTER FUNCTION metadata.user_delete(bigint, jsonb) SET search_path = pg_catalog, metadata;
 GRANT USAGE ON SCHEMA metadata TO rig_writer;
 GRANT SELECT ON metadata.users TO rig_writer;

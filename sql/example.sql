@@ -125,6 +125,10 @@ UPDATE metadata.users SET name = 'Mallory' WHERE id = :app_user;
 \echo :SQLSTATE
 DELETE FROM metadata.users WHERE id = :app_user;
 \echo :SQLSTATE
+-- nor by calling an apply handler itself
+SELECT metadata.user_delete(0, jsonb_build_object('id', :app_user));
+\echo :SQLSTATE
+SELECT count(*) AS still_there FROM metadata.users WHERE id = :app_user;
 RESET ROLE;
 DROP OWNED BY regress_rig_app;
 DROP ROLE regress_rig_app;

@@ -176,6 +176,13 @@ SELECT rig_do(repeat('m', 63)) > 0 AS long_name_ran;
 -- rig_do with a name over the limit finds nothing
 SELECT rig_do(repeat('m', 64));
 \echo :SQLSTATE
+-- a huge name is cut to 64 bytes in messages (and so in the server log)
+SELECT rig_do(repeat('x', 10 * 1024 * 1024));
+\echo :SQLSTATE
+SELECT rig_register(repeat('x', 10 * 1024 * 1024), 'h.apply_sql(bigint,jsonb)');
+\echo :SQLSTATE
+SELECT rig_unregister(repeat('x', 10 * 1024 * 1024));
+\echo :SQLSTATE
 SELECT rig_unregister(repeat('m', 63));
 SELECT rig_unregister('a');
 SELECT rig_unregister('svc.users/create:v-2_x');
@@ -293,8 +300,30 @@ SELECT rig_do('cached') > 0 AS ran;
 SELECT note FROM h.seen ORDER BY id;
 SELECT count(*) AS logged_after_drop FROM rig.log WHERE version > :log_before;
 
+-- reloading the cache frees what it held: 200 invalidations, each followed
+-- by a call of an SQL handler, leave no "SQL function" contexts behind
+CREATE FUNCTION h.validate_div(data jsonb) RETURNS void
+	LANGUAGE sql AS $$ SELECT 1 / (data->>'n')::int $$;
+SELECT rig_register('reload', 'h.apply_sql(bigint,jsonb)', 'h.validate_div(jsonb)');
+SELECT count(*) AS contexts_before FROM pg_backend_memory_contexts
+ WHERE name = 'SQL function' \gset
+DO $$
+BEGIN
+	FOR i IN 1..200 LOOP
+		EXECUTE format('CREATE OR REPLACE FUNCTION h.touched() RETURNS int LANGUAGE sql AS %L',
+					   'SELECT ' || i);
+		BEGIN
+			PERFORM rig_do('reload', '{"n": 0}');
+		EXCEPTION WHEN division_by_zero THEN
+			NULL;
+		END;
+	END LOOP;
+END $$;
+SELECT count(*) - :contexts_before AS contexts_added FROM pg_backend_memory_contexts
+ WHERE name = 'SQL function';
+
 -- clean up what later tests do not need
 SELECT rig_unregister(method) FROM rig.handlers
- WHERE method IN ('sql_op', 'plpgsql_op', 'apply_only', 'cached') ORDER BY method;
+ WHERE method IN ('sql_op', 'plpgsql_op', 'apply_only', 'cached', 'reload') ORDER BY method;
 SELECT count(*) AS handlers_left FROM rig.handlers;
 DROP SCHEMA h CASCADE;

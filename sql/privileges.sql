@@ -120,88 +120,164 @@ SELECT nextval('rig.version_seq');
 \echo :SQLSTATE
 SELECT setval('rig.version_seq', 1);
 \echo :SQLSTATE
--- an ordinary (SECURITY INVOKER) handler runs with the writer's privileges:
--- the writer may not insert into p.notes, so the op fails and nothing is logged
-SELECT rig_do('note_invoker', '{"body": "invoker"}');
+-- an ordinary (SECURITY INVOKER) handler runs as its owner too: the writer
+-- may not insert into p.notes, the handler's owner may
+SELECT rig_do('note_invoker', '{"body": "invoker"}') > 0 AS ran;
 \echo :SQLSTATE
+-- and the writer cannot call an apply handler itself: rig_register
+-- revoked EXECUTE from PUBLIC (validate and resources stay callable)
+SELECT p.add_note(0, '{"body": "direct"}');
+\echo :SQLSTATE
+SELECT p.add_note_invoker(0, '{"body": "direct"}');
+\echo :SQLSTATE
+SELECT p.note_resources('{}') AS resources;
 RESET ROLE;
 SELECT count(*) AS rows FROM rig.log WHERE version = :by_writer;
 SELECT method FROM rig.handlers WHERE method IN ('note', 'sneaky') ORDER BY 1;
 SELECT log_rows - :before_log_rows AS new_log_rows, notes - :before_notes AS new_notes
   FROM p.counts();
 SELECT count(*) AS invoker_notes FROM p.notes WHERE body = 'invoker';
+SELECT count(*) AS direct_notes FROM p.notes WHERE body = 'direct';
 
 --
--- EXECUTE on the handler functions: revoked from PUBLIC, rig_do fails with
--- 42501 for a role lacking it, and works again once it is granted.
+-- Handlers run as their owner.  No caller needs EXECUTE on them, and rig
+-- refuses an apply handler that a role other than its owner may EXECUTE:
+-- that role could change the tables without a log record.
 --
 SELECT * FROM p.counts() \gset before_
+SELECT p.proname, p.proacl FROM pg_proc p
+ WHERE p.oid IN ('p.add_note(bigint,jsonb)'::regprocedure, 'p.add_note_invoker(bigint,jsonb)'::regprocedure)
+ ORDER BY 1;
+-- validate and resources handlers need no EXECUTE either
+REVOKE EXECUTE ON FUNCTION p.check_note(jsonb), p.note_resources(jsonb) FROM PUBLIC;
+SET ROLE regress_rig_writer;
+SELECT rig_do('note', '{"body": "no execute on any handler"}') > 0 AS ran;
+RESET ROLE;
+-- EXECUTE granted on the apply handler to PUBLIC: rig_do refuses, for
+-- every caller, until it is revoked
+GRANT EXECUTE ON FUNCTION p.add_note(bigint, jsonb) TO PUBLIC;
+SET ROLE regress_rig_writer;
+SELECT p.add_note(0, '{"body": "direct, granted"}') IS NULL AS called_directly;
+SELECT rig_do('note', '{"body": "apply granted to PUBLIC"}');
+\echo :SQLSTATE
+RESET ROLE;
+SELECT rig_do('note', '{"body": "apply granted to PUBLIC, superuser"}');
+\echo :SQLSTATE
 REVOKE EXECUTE ON FUNCTION p.add_note(bigint, jsonb) FROM PUBLIC;
 SET ROLE regress_rig_writer;
-SELECT rig_do('note', '{"body": "no execute on apply"}');
+SELECT rig_do('note', '{"body": "revoked again"}') > 0 AS ran;
+RESET ROLE;
+-- the same for a grant to one role
+GRANT EXECUTE ON FUNCTION p.add_note(bigint, jsonb) TO regress_rig_writer2;
+SET ROLE regress_rig_writer;
+SELECT rig_do('note', '{"body": "apply granted to writer2"}');
 \echo :SQLSTATE
 RESET ROLE;
-GRANT EXECUTE ON FUNCTION p.add_note(bigint, jsonb) TO regress_rig_writer;
-SET ROLE regress_rig_writer;
-SELECT rig_do('note', '{"body": "execute granted"}') > 0 AS ran;
-RESET ROLE;
--- the same for the validate and the resources handler
-REVOKE EXECUTE ON FUNCTION p.check_note(jsonb) FROM PUBLIC;
-SET ROLE regress_rig_writer;
-SELECT rig_do('note', '{"body": "no execute on validate"}');
-\echo :SQLSTATE
-RESET ROLE;
-GRANT EXECUTE ON FUNCTION p.check_note(jsonb) TO PUBLIC;
-REVOKE EXECUTE ON FUNCTION p.note_resources(jsonb) FROM PUBLIC;
-SET ROLE regress_rig_writer;
-SELECT rig_do('note', '{"body": "no execute on resources"}');
-\echo :SQLSTATE
-RESET ROLE;
-GRANT EXECUTE ON FUNCTION p.note_resources(jsonb) TO PUBLIC;
--- the check is made for the role calling now, not the one that filled the
--- handler cache: a second writer without EXECUTE is refused right after the
--- first writer's op succeeded in the same session
-SELECT rig_do('note', '{"body": "superuser again"}') > 0 AS ran;
+REVOKE EXECUTE ON FUNCTION p.add_note(bigint, jsonb) FROM regress_rig_writer2;
 SET ROLE regress_rig_writer2;
-SELECT rig_do('note', '{"body": "writer2 lacks execute"}');
-\echo :SQLSTATE
+SELECT rig_do('note', '{"body": "writer2, revoked"}') > 0 AS ran;
 RESET ROLE;
-SET ROLE regress_rig_writer;
-SELECT rig_do('note', '{"body": "writer still has it"}') > 0 AS ran;
-SET ROLE regress_rig_writer2;
-SELECT rig_do('note', '{"body": "writer2 still lacks it"}');
-\echo :SQLSTATE
-RESET ROLE;
-REVOKE EXECUTE ON FUNCTION p.add_note(bigint, jsonb) FROM regress_rig_writer;
-SET ROLE regress_rig_writer;
-SELECT rig_do('note', '{"body": "revoked again"}');
-\echo :SQLSTATE
-RESET ROLE;
-SELECT body FROM p.notes WHERE version > (SELECT max(version) FROM p.notes WHERE body = 'writer')
+SELECT body FROM p.notes WHERE version > (SELECT max(version) FROM p.notes WHERE body = 'invoker')
  ORDER BY version;
 SELECT log_rows - :before_log_rows AS new_log_rows, notes - :before_notes AS new_notes
   FROM p.counts();
 
--- losing a role membership takes the right to run its handlers away at once
+-- rig_register revokes EXECUTE from PUBLIC, and refuses an apply handler
+-- another role holds EXECUTE on
 CREATE ROLE regress_rig_grp;
-CREATE ROLE regress_rig_member LOGIN IN ROLE rig_writer;
 CREATE FUNCTION p.grp_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql
-	SECURITY DEFINER AS $$ INSERT INTO p.notes (version, body) VALUES (version, data->>'body') $$;
-REVOKE EXECUTE ON FUNCTION p.grp_apply(bigint, jsonb) FROM PUBLIC;
+	AS $$ INSERT INTO p.notes (version, body) VALUES (version, data->>'body') $$;
 GRANT EXECUTE ON FUNCTION p.grp_apply(bigint, jsonb) TO regress_rig_grp;
-GRANT regress_rig_grp TO regress_rig_member;
 SELECT rig_register('grp', 'p.grp_apply(bigint,jsonb)');
-SET ROLE regress_rig_member;
-SELECT rig_do('grp', '{"body": "member"}') > 0 AS ran;
+\echo :SQLSTATE
+SELECT count(*) AS registered FROM rig.handlers WHERE method = 'grp';
+REVOKE EXECUTE ON FUNCTION p.grp_apply(bigint, jsonb) FROM regress_rig_grp;
+SELECT rig_register('grp', 'p.grp_apply(bigint,jsonb)');
+SELECT proacl FROM pg_proc WHERE oid = 'p.grp_apply(bigint,jsonb)'::regprocedure;
+SELECT rig_unregister('grp');
+DROP ROLE regress_rig_grp;
+
+-- a handler owned by a role without privileges runs without them, even
+-- when a superuser calls rig_do (or registered it)
+CREATE ROLE regress_rig_owner;
+CREATE FUNCTION p.whoami(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql
+	AS $$ BEGIN INSERT INTO p.notes VALUES (version, current_user); END $$;
+ALTER FUNCTION p.whoami(bigint, jsonb) OWNER TO regress_rig_owner;
+SELECT rig_register('whoami', 'p.whoami(bigint,jsonb)');
+SELECT rig_do('whoami');
+\echo :SQLSTATE
+GRANT INSERT ON p.notes TO regress_rig_owner;
+SELECT rig_do('whoami') AS whoami \gset
+SELECT body AS handler_ran_as FROM p.notes WHERE version = :whoami;
+-- the caller's identity is back after the handler, also after an error
+SELECT current_user = session_user AS caller_again;
+REVOKE INSERT ON p.notes FROM regress_rig_owner;
+DO $$
+BEGIN
+	PERFORM rig_do('whoami');
+EXCEPTION WHEN insufficient_privilege THEN
+	RAISE NOTICE 'refused; current_user is the caller: %', current_user = session_user;
+END $$;
+SELECT current_user = session_user AS caller_again;
+
+-- a non-superuser may register only functions it owns
+GRANT EXECUTE ON FUNCTION rig_register(text, regprocedure, regprocedure, regprocedure) TO regress_rig_owner;
+GRANT USAGE, CREATE ON SCHEMA p TO regress_rig_owner;
+SET ROLE regress_rig_owner;
+SELECT rig_register('not_mine', 'p.add_note(bigint,jsonb)');
+\echo :SQLSTATE
+SELECT rig_register('not_mine', 'p.whoami(bigint,jsonb)', 'p.check_note(jsonb)');
+\echo :SQLSTATE
+SELECT rig_register('mine', 'p.whoami(bigint,jsonb)');
 RESET ROLE;
-REVOKE regress_rig_grp FROM regress_rig_member;
-SET ROLE regress_rig_member;
-SELECT rig_do('grp', '{"body": "no longer a member"}');
+SELECT method FROM rig.handlers WHERE method IN ('not_mine', 'mine', 'whoami') ORDER BY 1;
+GRANT INSERT ON p.notes TO regress_rig_owner;
+SELECT rig_do('mine') AS mine \gset
+SELECT body AS handler_ran_as FROM p.notes WHERE version = :mine;
+SELECT rig_unregister('mine');
+SELECT rig_unregister('whoami');
+REVOKE EXECUTE ON FUNCTION rig_register(text, regprocedure, regprocedure, regprocedure) FROM regress_rig_owner;
+DROP OWNED BY regress_rig_owner;
+DROP ROLE regress_rig_owner;
+
+--
+-- Monitoring: rig_reader and pg_monitor read the status views.
+--
+CREATE ROLE regress_rig_monitor LOGIN IN ROLE pg_monitor;
+SET ROLE regress_rig_reader;
+SELECT count(*) AS peers FROM rig.peer_status;
+SELECT role FROM rig.status;
+SELECT count(*) AS in_doubt FROM rig.in_doubt;
+RESET ROLE;
+SET ROLE regress_rig_monitor;
+SELECT count(*) AS peers FROM rig.peer_status;
+SELECT role FROM rig.status;
+SELECT count(*) AS in_doubt FROM rig.in_doubt;
+-- but not the log
+SELECT count(*) FROM rig.log;
 \echo :SQLSTATE
 RESET ROLE;
-SELECT rig_unregister('grp');
-DROP OWNED BY regress_rig_grp, regress_rig_member;
-DROP ROLE regress_rig_grp, regress_rig_member;
+DROP ROLE regress_rig_monitor;
+
+--
+-- The password rule of dblink: a non-superuser allowed to run rig_add_peer
+-- or rig_follow cannot make the server connect without a password.
+--
+GRANT EXECUTE ON FUNCTION rig_add_peer(text, text, text), rig_follow(text, text) TO regress_rig_plain;
+SET ROLE regress_rig_plain;
+SELECT rig_add_peer('p1', 'dbname=contrib_regression');
+\echo :SQLSTATE
+SELECT rig_follow('p1', 'dbname=contrib_regression');
+\echo :SQLSTATE
+-- a password in the conninfo that the server never asks for (trust)
+SELECT rig_add_peer('p1', 'dbname=contrib_regression password=unused');
+\echo :SQLSTATE
+SELECT rig_follow('p1', 'dbname=contrib_regression password=unused');
+\echo :SQLSTATE
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION rig_add_peer(text, text, text), rig_follow(text, text) FROM regress_rig_plain;
+SELECT count(*) AS peers FROM rig.peers;
+SELECT role FROM rig.node;
 
 -- clean up: roles are cluster-wide
 SELECT rig_unregister('note');

@@ -77,6 +77,8 @@ static char *rig_grantee_name(Oid grantee);
 static void rig_reset_handler_cache(void);
 static void rig_check_handler_owner(Oid funcoid);
 static void rig_make_apply_private(Oid funcoid, const char *method);
+static int	rig_handlers_write(const char *sql, int nargs, Oid *types,
+							   Datum *values, const char *nulls);
 static void rig_exposed_error(Oid funcoid, const char *method, Oid grantee)
 			pg_attribute_noreturn();
 
@@ -190,7 +192,7 @@ rig_exposed_error(Oid funcoid, const char *method, Oid grantee)
 					   grantee == ACL_ID_PUBLIC ? "PUBLIC" :
 					   psprintf("Role \"%s\"", GetUserNameFromId(grantee, false))),
 			 errhint("Run: REVOKE EXECUTE ON FUNCTION %s FROM %s;",
-					 format_procedure_qualified(funcoid), rig_grantee_name(grantee))));
+					 format_procedure(funcoid), rig_grantee_name(grantee))));
 }
 
 /*
@@ -418,6 +420,27 @@ rig_check_handler_signature(Oid funcoid, RigHandlerKind kind)
 						   rig_kind_name(kind), expected)));
 }
 
+/*
+ * Run one statement on rig.handlers (inside an SPI connection) as the
+ * table's owner: EXECUTE on rig_register / rig_unregister is the gate,
+ * callers hold no privilege on the table.
+ */
+static int
+rig_handlers_write(const char *sql, int nargs, Oid *types, Datum *values,
+				   const char *nulls)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(rig_rel_owner(rig_relid("handlers")),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return ret;
+}
+
 /* SQL: register (or replace) the handlers of a method. */
 Datum
 rig_register(PG_FUNCTION_ARGS)
@@ -457,12 +480,12 @@ rig_register(PG_FUNCTION_ARGS)
 	}
 
 	SPI_connect();
-	ret = SPI_execute_with_args("INSERT INTO rig.handlers AS h (method, apply, validate, resources) "
-								"VALUES ($1, $2, $3, $4) "
-								"ON CONFLICT (method) DO UPDATE SET apply = EXCLUDED.apply, "
-								"validate = EXCLUDED.validate, resources = EXCLUDED.resources, "
-								"registered_at = now()",
-								4, argtypes, values, nulls, false, 0);
+	ret = rig_handlers_write("INSERT INTO rig.handlers AS h (method, apply, validate, resources) "
+							 "VALUES ($1, $2, $3, $4) "
+							 "ON CONFLICT (method) DO UPDATE SET apply = EXCLUDED.apply, "
+							 "validate = EXCLUDED.validate, resources = EXCLUDED.resources, "
+							 "registered_at = now()",
+							 4, argtypes, values, nulls);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not register method: SPI error %d", ret);
 	rig_make_apply_private(PG_GETARG_OID(1), text_to_cstring(method));
@@ -507,8 +530,8 @@ rig_unregister(PG_FUNCTION_ARGS)
 	values[0] = PG_GETARG_DATUM(0);
 
 	SPI_connect();
-	ret = SPI_execute_with_args("DELETE FROM rig.handlers WHERE method = $1",
-								1, argtypes, values, NULL, false, 0);
+	ret = rig_handlers_write("DELETE FROM rig.handlers WHERE method = $1",
+							 1, argtypes, values, NULL);
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "could not unregister method: SPI error %d", ret);
 	if (SPI_processed == 0)
