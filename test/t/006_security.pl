@@ -48,7 +48,10 @@ sub psql_as
 		connstr => $node->connstr('postgres') . " user=$user");
 }
 
+# The handler is SECURITY DEFINER, as rig once advised: called directly, it
+# could write notes for any role holding EXECUTE.
 my $roles = q{
+ALTER FUNCTION note_apply(bigint, jsonb) SECURITY DEFINER;
 CREATE ROLE app LOGIN IN ROLE rig_writer;
 CREATE ROLE plain LOGIN;
 CREATE ROLE monitor LOGIN IN ROLE pg_monitor;
@@ -77,6 +80,8 @@ for my $node ($node_a, $node_b)
 	my $name = $node->name;
 	my $err = psql_error($node, q{SELECT note_apply(1000, '{"body": "direct"}')}, 'app');
 	is(sqlstate_of($err), '42501', "$name: a rig_writer calling the apply handler directly: 42501");
+	like($err, qr/permission denied for function note_apply/,
+		"$name: the writer may not execute it");
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM notes WHERE id = 1000'),
 		'0', "$name: the direct call changed nothing");
 }
@@ -174,7 +179,7 @@ rig.node_name = 'bad name'
 });
 ok(!$bad->start(fail_ok => 1), 'a node with rig.node_name = \'bad name\' does not start');
 like(slurp_file($bad->logfile),
-	qr/invalid value for parameter "rig.node_name": "bad name"/,
-	'its log names the setting and the value');
+	qr/FATAL:  invalid value for parameter "rig.node_name": "bad name"/,
+	'its log says why it stopped, naming the setting and the value');
 
 done_testing();
