@@ -165,7 +165,11 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 	RigHandler *handler;
 	uint64	   *own_locks = NULL;
 
-	/* a version above all this node has seen cannot be here yet */
+	/*
+	 * A version above all this node has prepared or committed cannot be
+	 * here yet.  (One committed a moment ago, before its COMMIT callback
+	 * raised last_assigned, is applied again and fails on rig.log's key.)
+	 */
 	if (version <= rig_last_assigned() && rig_log_has_version(version))
 		return;
 
