@@ -30,7 +30,7 @@
 #include "rig.h"
 
 #define RIG_SCHEMA_NAME "rig"
-#define RIG_MAX_CACHED_RELS 8
+#define RIG_MAX_CACHED_RELS 16
 
 typedef struct RigRelEntry
 {
