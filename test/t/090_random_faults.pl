@@ -74,6 +74,7 @@ sub inject
 	{
 		my @modes = grep { $_ ne $mode } qw(sync semisync async);
 		$mode = $modes[ int(rand(@modes)) ];
+		$kind .= " to $mode";
 		$a->psql('postgres', "SELECT rig_set_peer_mode('b', '$mode')") if $peer_added;
 	}
 	elsif ($kind eq 'drop_readd')
@@ -99,6 +100,11 @@ sub inject
 sub settle
 {
 	my $deadline = time + 60;
+
+	# pgbench may leave a commit running when its time is up
+	$a->poll_query_until('postgres',
+		q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'pgbench'})
+	  or return 'pgbench sessions did not end';
 	while (time < $deadline)
 	{
 		if (!$peer_added)
