@@ -6,6 +6,7 @@ OBJS = \
 	src/rig.o \
 	src/catalog.o \
 	src/catchup.o \
+	src/compact.o \
 	src/conn.o \
 	src/follow.o \
 	src/peer.o \
@@ -15,6 +16,7 @@ OBJS = \
 	src/ship.o \
 	src/shmem.o \
 	src/handlers.o \
+	src/keys.o \
 	src/locks.o \
 	src/node.o \
 	src/oplog.o \

@@ -34,10 +34,19 @@ SELECT log_rows - :before_log_rows AS new_log_rows, credits - :before_credits AS
   FROM i.counts();
 SELECT version = :first AS is_first, method, data, idempotency_key FROM rig.log
  WHERE idempotency_key = 'req-1';
--- the key wins even when the retry carries other data or another method
+-- a key is bound to its method and data: reusing it for another op is
+-- refused, not silently answered with the first version
 SELECT rig_do('credit', '{"amount": 99}', 'req-1') = :first AS same_version;
-SELECT rig_do('credit_or_fail', '{"amount": 99, "fail": true}', 'req-1') = :first AS same_version;
+\echo :SQLSTATE
+SELECT rig_do('credit_or_fail', '{"amount": 10}', 'req-1') = :first AS same_version;
+\echo :SQLSTATE
 SELECT total - :before_total AS added FROM i.counts();
+-- the same data written differently is the same jsonb value: a retry
+SELECT rig_do('credit', '{ "amount" :10 }', 'req-1') = :first AS same_version;
+-- how a client tells a deduplicated call: the key names an op that is not
+-- its transaction's (op_time before now(), the transaction's start)
+SELECT version = :first AS names_first, method, op_time < now() AS deduplicated
+  FROM rig.idempotency_keys WHERE idempotency_key = 'req-1';
 -- without a key (NULL), every call is a new op
 SELECT rig_do('credit', '{"amount": 1}', NULL) <> rig_do('credit', '{"amount": 1}', NULL) AS distinct_ops;
 
@@ -110,6 +119,12 @@ SELECT rig_do('credit', '{"amount": 1}', 'k') > 0 AS shortest_key_ok;
 SELECT rig_do('credit', '{"amount": 1}', repeat('é', 256)) > 0 AS multibyte_512_bytes_ok;
 SELECT rig_do('credit', '{"amount": 1}', repeat('k', 512)) =
        (SELECT version FROM rig.log WHERE idempotency_key = repeat('k', 512)) AS deduped;
+
+-- the keys table is append-only like the log
+DELETE FROM rig.idempotency_keys;
+\echo :SQLSTATE
+TRUNCATE rig.idempotency_keys;
+\echo :SQLSTATE
 
 -- clean up
 SELECT rig_unregister('credit');

@@ -42,6 +42,20 @@ CREATE TABLE rig.log (
 COMMENT ON TABLE rig.log IS 'append-only log of every operation, in version order';
 GRANT SELECT ON rig.log TO rig_reader;
 
+-- Idempotency keys, kept apart from the log so that they outlive its
+-- compaction: each key names the op it was first used for (method and a
+-- hash of its data), on every node.
+CREATE TABLE rig.idempotency_keys (
+	idempotency_key	text PRIMARY KEY,
+	version			bigint NOT NULL,
+	method			text NOT NULL,
+	data_hash		bigint NOT NULL,
+	op_time			timestamptz NOT NULL
+);
+COMMENT ON TABLE rig.idempotency_keys IS
+	'every idempotency key used and the op it names; outlives compaction of rig.log (rig.key_retention)';
+GRANT SELECT ON rig.idempotency_keys TO rig_reader;
+
 -- Node-wide durable version counter: never goes backwards, even after a crash.
 CREATE SEQUENCE rig.version_seq AS bigint MINVALUE 1 NO CYCLE;
 COMMENT ON SEQUENCE rig.version_seq IS 'source of operation versions';
@@ -61,9 +75,10 @@ CREATE TABLE rig.node (
 	singleton		bool PRIMARY KEY DEFAULT true CHECK (singleton),
 	epoch			bigint NOT NULL DEFAULT 1,
 	role			text NOT NULL DEFAULT 'primary' CHECK (role IN ('primary', 'replica')),
-	primary_name	text
+	primary_name	text,
+	compacted_below	bigint NOT NULL DEFAULT 1
 );
-COMMENT ON TABLE rig.node IS 'this node''s role, epoch and primary';
+COMMENT ON TABLE rig.node IS 'this node''s role, epoch, primary, and the lowest version its log may still hold';
 INSERT INTO rig.node DEFAULT VALUES;
 GRANT SELECT ON rig.node TO rig_reader;
 
@@ -95,6 +110,16 @@ CREATE TABLE rig.follow_source (
 COMMENT ON TABLE rig.follow_source IS 'the primary this follower pulls rig_log_since from (superuser only)';
 REVOKE ALL ON rig.follow_source FROM PUBLIC;
 
+-- Followers of this primary and how far they pulled (rig_follower_ack):
+-- compaction keeps what they lack, within rig.follower_max_lag.
+CREATE TABLE rig.followers (
+	name			text PRIMARY KEY,
+	acked_version	bigint NOT NULL,
+	last_seen		timestamptz NOT NULL
+);
+COMMENT ON TABLE rig.followers IS 'followers that pull this node''s log and the version each holds everything up to';
+GRANT SELECT ON rig.followers TO rig_reader;
+
 -- The commit gate: every committing rig transaction holds it in ROW SHARE
 -- mode from PRE_COMMIT to the end; rig_add_peer / rig_drop_peer /
 -- rig_set_peer_mode take it EXCLUSIVE so no commit straddles a peer change.
@@ -102,8 +127,10 @@ CREATE TABLE rig.commit_gate ();
 COMMENT ON TABLE rig.commit_gate IS 'lock target only: serializes peer changes against commits';
 
 SELECT pg_catalog.pg_extension_config_dump('rig.log', '');
+SELECT pg_catalog.pg_extension_config_dump('rig.idempotency_keys', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.peers', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.follow_source', '');
+SELECT pg_catalog.pg_extension_config_dump('rig.followers', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.handlers', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.node', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.epochs', '');
@@ -111,10 +138,14 @@ SELECT pg_catalog.pg_extension_config_dump('rig.version_seq', '');
 
 CREATE FUNCTION rig.log_guard() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'rig_log_guard' LANGUAGE C;
-COMMENT ON FUNCTION rig.log_guard() IS 'refuses UPDATE, DELETE and TRUNCATE of rig.log outside rig_compact()';
+COMMENT ON FUNCTION rig.log_guard() IS 'refuses UPDATE, DELETE and TRUNCATE of rig.log and rig.idempotency_keys outside rig_compact()';
 CREATE TRIGGER log_append_only BEFORE UPDATE OR DELETE ON rig.log
 	FOR EACH STATEMENT EXECUTE FUNCTION rig.log_guard();
 CREATE TRIGGER log_no_truncate BEFORE TRUNCATE ON rig.log
+	FOR EACH STATEMENT EXECUTE FUNCTION rig.log_guard();
+CREATE TRIGGER keys_append_only BEFORE UPDATE OR DELETE ON rig.idempotency_keys
+	FOR EACH STATEMENT EXECUTE FUNCTION rig.log_guard();
+CREATE TRIGGER keys_no_truncate BEFORE TRUNCATE ON rig.idempotency_keys
 	FOR EACH STATEMENT EXECUTE FUNCTION rig.log_guard();
 
 -- Direct changes to rig's own tables (by a superuser) reach every
@@ -196,7 +227,14 @@ CREATE FUNCTION rig_compact(before_version bigint)
 	AS 'MODULE_PATHNAME', 'rig_compact'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION rig_compact(bigint) IS
-	'delete final log records with version < before_version; returns how many';
+	'delete final log records with version < before_version that no peer or follower needs; returns how many';
+
+CREATE FUNCTION rig_follower_ack(name text, acked_version bigint)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_follower_ack'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION rig_follower_ack(text, bigint) IS
+	'called by a follower: it holds every version up to acked_version (compaction keeps the rest)';
 
 -- Peers
 
@@ -351,6 +389,8 @@ REVOKE ALL ON FUNCTION rig_register(text, regprocedure, regprocedure, regprocedu
 REVOKE ALL ON FUNCTION rig_unregister(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_do(text, jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_compact(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_follower_ack(text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rig_follower_ack(text, bigint) TO rig_reader;
 REVOKE ALL ON FUNCTION rig_log_since(bigint, int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_watermark() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_last_version() FROM PUBLIC;

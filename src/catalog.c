@@ -31,7 +31,7 @@
 #include "rig.h"
 
 #define RIG_SCHEMA_NAME "rig"
-#define RIG_MAX_CACHED_RELS 8
+#define RIG_MAX_CACHED_RELS 16
 #define RIG_MESSAGE_NAME_LEN 64	/* bytes of a name quoted in a message */
 
 typedef struct RigRelEntry

@@ -160,6 +160,7 @@ rig_sync_peer(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 
 	rig_check_database();
+	rig_xact_refuse_ops("rig_sync_peer()");
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

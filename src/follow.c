@@ -80,11 +80,15 @@ rig_follow_round(void)
 	for (int b = 0; b < RIG_FOLLOW_BATCHES; b++)
 	{
 		char		after[32];
-		const char *params[1] = {after};
+		const char *params[2] = {after, rig_node_name()};
 		PGresult   *res;
 		int			n;
 
 		snprintf(after, sizeof(after), INT64_FORMAT, rig_log_last_version());
+		/* tell the primary what we hold, so that it keeps what we lack */
+		if (b == 0)
+			PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_follower_ack($2, $1)",
+								   2, params, rig_deadline(rig_sync_timeout)));
 		res = rig_conn_query(rc,
 							 "SELECT version, epoch, method, data::text, idempotency_key, "
 							 "(extract(epoch FROM op_time) * 1000000)::bigint, origin "
@@ -125,6 +129,7 @@ rig_follow(PG_FUNCTION_ARGS)
 	char	   *conninfo;
 	RigConn		rc;
 	PGresult   *res;
+	const char *params[1];
 	int64		epoch;
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		args[2];
@@ -155,6 +160,10 @@ rig_follow(PG_FUNCTION_ARGS)
 		epoch = strtoi64(PQgetvalue(res, 0, 2), NULL, 10);
 		PQclear(res);
 		rig_check_handlers_match(&rc, primary);
+		/* register with the primary before it could compact what we need */
+		params[0] = rig_node_name();
+		PQclear(rig_conn_query(&rc, "SELECT pg_catalog.rig_follower_ack($1, 0)",
+							   1, params, rig_deadline(rig_sync_timeout)));
 	}
 	PG_CATCH();
 	{

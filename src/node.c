@@ -19,6 +19,8 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -31,6 +33,7 @@
 #define Anum_node_epoch			2
 #define Anum_node_role			3
 #define Anum_node_primary_name	4
+#define Anum_node_compacted_below	5
 
 typedef struct RigNodeState
 {
@@ -39,9 +42,10 @@ typedef struct RigNodeState
 	int64		epoch;
 	bool		is_replica;
 	char	   *primary_name;	/* in TopMemoryContext, or NULL */
+	int64		compacted_below;	/* rig.log may lack versions below it */
 } RigNodeState;
 
-static RigNodeState rig_node = {false, InvalidOid, 0, false, NULL};
+static RigNodeState rig_node = {false, InvalidOid, 0, false, NULL, 1};
 
 static void rig_node_relcache_cb(Datum arg, Oid relid);
 static void rig_node_load(void);
@@ -95,6 +99,8 @@ rig_node_load(void)
 		rig_node.primary_name = MemoryContextStrdup(TopMemoryContext,
 													TextDatumGetCString(d));
 
+	rig_node.compacted_below = DatumGetInt64(heap_getattr(tup, Anum_node_compacted_below,
+														  RelationGetDescr(rel), &isnull));
 	systable_endscan(scan);
 	UnregisterSnapshot(snap);
 	table_close(rel, AccessShareLock);
@@ -126,4 +132,34 @@ rig_node_primary_name(void)
 	if (!rig_node.valid)
 		rig_node_load();
 	return rig_node.primary_name;
+}
+
+/* Lowest version rig.log may still hold: rig_compact() removed those below. */
+int64
+rig_node_compacted_below(void)
+{
+	if (!rig_node.valid)
+		rig_node_load();
+	return rig_node.compacted_below;
+}
+
+/*
+ * Change rig.node as its owner (callers such as rig_replication hold no
+ * UPDATE on it); every session drops its cached copy at commit.
+ */
+void
+rig_node_update(const char *sql, int nargs, Oid *types, Datum *args)
+{
+	Oid			save_userid;
+	int			save_sec;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(rig_rel_owner(rig_relid("node")),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+	if (SPI_execute_with_args(sql, nargs, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update rig.node");
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+	CacheInvalidateRelcacheByRelid(rig_relid("node"));
 }

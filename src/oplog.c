@@ -20,6 +20,7 @@
 
 #include "access/genam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
@@ -59,7 +60,6 @@ static bool rig_since_visit(Datum *values, bool *nulls, void *arg);
 PG_FUNCTION_INFO_V1(rig_log_guard);
 PG_FUNCTION_INFO_V1(rig_watermark);
 PG_FUNCTION_INFO_V1(rig_last_version);
-PG_FUNCTION_INFO_V1(rig_compact);
 PG_FUNCTION_INFO_V1(rig_log_since);
 
 /* Append one record to rig.log (heap tuple plus its btree entries). */
@@ -93,42 +93,6 @@ rig_log_append(int64 version, int64 epoch, const char *method, Jsonb *data,
 
 	heap_freetuple(tup);
 	table_close(rel, RowExclusiveLock);
-}
-
-/*
- * Version of the committed (or own) record carrying idem_key, if any.  The
- * caller holds the key's lock, so any other writer of the key has ended and
- * the latest snapshot shows its outcome.
- */
-bool
-rig_log_find_key(text *idem_key, int64 *version)
-{
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tup;
-	Snapshot	snap;
-	bool		found = false;
-
-	rel = table_open(rig_relid("log"), AccessShareLock);
-	ScanKeyInit(&key, Anum_log_idempotency_key, BTEqualStrategyNumber,
-				F_TEXTEQ, PointerGetDatum(idem_key));
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	scan = systable_beginscan(rel, rig_relid("log_idempotency_key_key"), true,
-							  snap, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-	{
-		bool		isnull;
-
-		*version = DatumGetInt64(heap_getattr(tup, Anum_log_version,
-											  RelationGetDescr(rel), &isnull));
-		found = true;
-	}
-	systable_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
-	return found;
 }
 
 /* Is version already in rig.log (committed, or written by this transaction)? */
@@ -187,6 +151,39 @@ rig_log_scan(int64 after, RigLogVisitor visit, void *arg)
 	UnregisterSnapshot(snap);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
+	rig_flush_visible();
+}
+
+/*
+ * Make every commit this process can see durable before it is shipped or
+ * returned: with synchronous_commit = off a visible commit may not be on
+ * disk yet, and a crash would then lose it here while a peer or follower
+ * keeps it.  A visible transaction's commit record was inserted before it
+ * became visible, so flushing to the current insert position covers it.
+ */
+void
+rig_flush_visible(void)
+{
+	XLogFlush(GetXLogInsertRecPtr());
+}
+
+/*
+ * Whoever reads the log after a version needs every record above it: say
+ * so clearly when compaction removed some of them, rather than hand out a
+ * log with a hole.
+ */
+void
+rig_log_check_retained(int64 after)
+{
+	int64		below = rig_node_compacted_below();
+
+	if (after + 1 < below)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("log records after version " INT64_FORMAT " are no longer on node \"%s\"",
+						after, rig_node_name()),
+				 errdetail("rig_compact() removed the records below version " INT64_FORMAT ".", below),
+				 errhint("Rebuild the node that needs them from an empty node (DROP EXTENSION rig; CREATE EXTENSION rig; load the handlers; add it again).")));
 }
 
 typedef struct RigReadState
@@ -234,6 +231,7 @@ rig_log_read(int64 after, int64 upto, int max, RigLogRecord *out)
 {
 	RigReadState st = {out, max, 0, upto};
 
+	rig_log_check_retained(after);
 	rig_log_scan(after, rig_read_visit, &st);
 	return st.n;
 }
@@ -281,6 +279,7 @@ rig_log_since(PG_FUNCTION_ARGS)
 	if (pg_class_aclcheck(rig_relid("log"), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "log");
 
+	rig_log_check_retained(PG_GETARG_INT64(0));
 	st.watermark = rig_compute_watermark();
 	st.left = PG_GETARG_INT32(1);
 	InitMaterializedSRF(fcinfo, 0);
@@ -289,7 +288,7 @@ rig_log_since(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Trigger: rig.log is append-only except through rig_compact(). */
+/* Trigger: rig.log and its keys are append-only except through rig_compact(). */
 Datum
 rig_log_guard(PG_FUNCTION_ARGS)
 {
@@ -300,10 +299,11 @@ rig_log_guard(PG_FUNCTION_ARGS)
 	if (!rig_compacting)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("rig.log is append-only"),
-				 errdetail("%s on rig.log is refused: the log is the source of truth for every node.",
+				 errmsg("rig.%s is append-only", RelationGetRelationName(trigdata->tg_relation)),
+				 errdetail("%s on rig.%s is refused: the log is the source of truth for every node.",
 						   TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "UPDATE" :
-						   TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE" : "TRUNCATE"),
+						   TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE" : "TRUNCATE",
+						   RelationGetRelationName(trigdata->tg_relation)),
 				 errhint("Use rig_compact(before_version) to remove old, final records.")));
 	return PointerGetDatum(NULL);
 }
@@ -353,34 +353,20 @@ rig_log_last_version(void)
 }
 
 /*
- * SQL: delete final records below a version; returns how many went.  The
- * idempotency keys of deleted records are forgotten with them.
+ * Run a DELETE on rig.log or rig.idempotency_keys past their guard
+ * triggers (rig_compact() only); returns how many rows went.
  */
-Datum
-rig_compact(PG_FUNCTION_ARGS)
+uint64
+rig_log_guarded_delete(const char *sql, int nargs, Oid *types, Datum *values)
 {
-	int64		before;
-	int64		limit;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1];
 	volatile int ret = 0;
 	uint64		removed;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("before_version must not be NULL")));
-	before = PG_GETARG_INT64(0);
-	/* never past the watermark, and always keep the newest record */
-	limit = Min(rig_compute_watermark() + 1, rig_log_last_version());
-	values[0] = Int64GetDatum(Min(before, limit));
 
 	SPI_connect();
 	rig_compacting = true;
 	PG_TRY();
 	{
-		ret = SPI_execute_with_args("DELETE FROM rig.log WHERE version < $1",
-									1, argtypes, values, NULL, false, 0);
+		ret = SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0);
 	}
 	PG_CATCH();
 	{
@@ -390,8 +376,8 @@ rig_compact(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 	rig_compacting = false;
 	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "could not compact rig.log: SPI error %d", ret);
+		elog(ERROR, "could not compact: SPI error %d", ret);
 	removed = SPI_processed;
 	SPI_finish();
-	PG_RETURN_INT64((int64) removed);
+	return removed;
 }

@@ -415,6 +415,7 @@ rig_add_peer(PG_FUNCTION_ARGS)
 	mode = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	rig_check_identifier("peer name", name);
 	(void) rig_parse_mode(mode);
+	rig_xact_refuse_ops("rig_add_peer()");
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -36,8 +36,6 @@
 
 static void rig_check_sender(const char *sender, int64 sender_epoch);
 static int	rig_wire_locks(ArrayType *arr, uint64 **out);
-static void rig_update_node_as_owner(const char *sql, int nargs, Oid *types,
-									 Datum *args);
 
 PG_FUNCTION_INFO_V1(rig_apply_remote);
 PG_FUNCTION_INFO_V1(rig_become_replica);
@@ -189,6 +187,8 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 	rig_xact_register_op(version, epoch, method, data, key, op_time, origin,
 						 own_locks ? own_locks : locks, nlocks, true);
 	rig_log_append(version, epoch, method, data, key, op_time, origin);
+	if (key != NULL)
+		rig_key_record(key, version, method, data, op_time);
 	rig_call_apply(handler, version, op_time, data);
 }
 
@@ -235,24 +235,6 @@ rig_prepared_floor(void)
 	return floor;
 }
 
-/* Write rig.node as its owner: callers hold rig_replication, not UPDATE. */
-static void
-rig_update_node_as_owner(const char *sql, int nargs, Oid *types, Datum *args)
-{
-	Oid			save_userid;
-	int			save_sec;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(rig_rel_owner(rig_relid("node")),
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	SPI_connect();
-	if (SPI_execute_with_args(sql, nargs, types, args, NULL, false, 0) < 0)
-		elog(ERROR, "could not update rig.node");
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
-	CacheInvalidateRelcacheByRelid(rig_relid("node"));
-}
-
 /*
  * SQL (called by a primary's rig_add_peer): follow that primary.  Allowed
  * on an empty standalone node, or again on a replica of the same primary.
@@ -289,7 +271,7 @@ rig_set_replica_of(const char *primary, int64 epoch)
 				 errmsg("node \"%s\" is a primary with its own log or peers", rig_node_name()),
 				 errhint("Only an empty node can become a replica.")));
 
-	rig_update_node_as_owner("UPDATE rig.node SET role = 'replica', primary_name = $1, epoch = $2",
+	rig_node_update("UPDATE rig.node SET role = 'replica', primary_name = $1, epoch = $2",
 							 2, types, args);
 }
 

@@ -103,6 +103,9 @@ rig_resolve_peer(RigPeer *peer, int min_age_ms)
 					 errhint("Compare the peer's and this node's rig.log and run COMMIT PREPARED or ROLLBACK PREPARED on the peer by hand.")));
 			continue;
 		}
+		/* a commit made with synchronous_commit = off may not be durable yet */
+		if (outcome == RIG_OUTCOME_COMMITTED)
+			rig_flush_visible();
 		snprintf(sql, sizeof(sql), "%s PREPARED '%s'",
 				 outcome == RIG_OUTCOME_COMMITTED ? "COMMIT" : "ROLLBACK", gid);
 		if (rig_conn_exec_quiet(rc, sql, deadline))

@@ -37,6 +37,8 @@ int			rig_catchup_connections = 4;
 bool		rig_commit_wait = true;
 int			rig_resolver_interval = 10000;
 int			rig_max_payload = 1024 * 1024;
+int			rig_key_retention = 7 * 24 * 3600;
+int			rig_follower_max_lag = 10000000;
 char	   *rig_fault_point = NULL;
 
 /* A rig.node_name the server was started with and the check refused */
@@ -146,6 +148,22 @@ rig_define_settings(void)
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("rig.key_retention",
+							"How long rig_compact() keeps the idempotency keys of compacted records; -1 keeps them forever.",
+							NULL,
+							&rig_key_retention,
+							7 * 24 * 3600, -1, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("rig.follower_max_lag",
+							"Versions a registered follower may fall behind before rig_compact() stops keeping the log for it; -1 keeps it for every follower.",
+							NULL,
+							&rig_follower_max_lag,
+							10000000, -1, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
 	DefineCustomStringVariable("rig.fault_point",
 							   "Testing only: pause a committing backend at this point until it is killed.",
 							   "Points: before_local_flush (ops sent to the peers, PREPARE not yet), "

@@ -36,6 +36,8 @@ extern int	rig_catchup_connections;
 extern bool rig_commit_wait;
 extern int	rig_resolver_interval;
 extern int	rig_max_payload;
+extern int	rig_key_retention;
+extern int	rig_follower_max_lag;
 
 extern const char *rig_node_name(void);
 extern void rig_check_database(void);
@@ -111,14 +113,25 @@ extern int	rig_log_read(int64 after, int64 upto, int max, RigLogRecord *out);
 extern void rig_log_append(int64 version, int64 epoch, const char *method,
 						   Jsonb *data, text *idem_key, TimestampTz op_time,
 						   const char *origin);
-extern bool rig_log_find_key(text *idem_key, int64 *version);
 extern int64 rig_log_last_version(void);
 extern bool rig_log_has_version(int64 version);
+extern void rig_flush_visible(void);
+extern void rig_log_check_retained(int64 after);
+extern uint64 rig_log_guarded_delete(const char *sql, int nargs, Oid *types,
+									 Datum *values);
+
+/* idempotency keys (keys.c) */
+extern bool rig_key_lookup(text *key, const char *method, Jsonb *data,
+						   int64 *version);
+extern void rig_key_record(text *key, int64 version, const char *method,
+						   Jsonb *data, TimestampTz op_time);
 
 /* node state (node.c) */
 extern int64 rig_node_epoch(void);
 extern bool rig_node_is_replica(void);
 extern const char *rig_node_primary_name(void);
+extern int64 rig_node_compacted_below(void);
+extern void rig_node_update(const char *sql, int nargs, Oid *types, Datum *args);
 extern void rig_node_init(void);
 
 /* the write path (write.c) */
@@ -221,6 +234,7 @@ extern void rig_xact_register_op(int64 version, int64 epoch, const char *method,
 								 TimestampTz op_time, const char *origin,
 								 const uint64 *locks, int nlocks, bool remote);
 extern bool rig_xact_has_ops(void);
+extern void rig_xact_refuse_ops(const char *caller);
 extern bool rig_in_handler(void);
 extern void rig_handler_enter(int64 version, TimestampTz op_time,
 							  int64 *save_version, TimestampTz *save_time);

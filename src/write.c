@@ -48,7 +48,8 @@ PG_FUNCTION_INFO_V1(rig_do);
 static void
 rig_check_can_write(void)
 {
-	if (rig_do_active)
+	/* first, so that a handler sees the same error on every node */
+	if (rig_do_active || rig_in_handler())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("rig_do() cannot be called from a rig handler"),
@@ -209,7 +210,7 @@ rig_do_op(FunctionCallInfo fcinfo)
 	{
 		key = PG_GETARG_TEXT_PP(2);
 		rig_lock_idempotency_key(key);
-		if (rig_log_find_key(key, &version))
+		if (rig_key_lookup(key, method, data, &version))
 			return version;
 	}
 
@@ -235,6 +236,8 @@ rig_do_op(FunctionCallInfo fcinfo)
 
 	rig_log_append(version, epoch, method, data, key, op_time,
 				   rig_node_name());
+	if (key != NULL)
+		rig_key_record(key, version, method, data, op_time);
 	rig_call_apply(handler, version, op_time, data);
 
 	return version;

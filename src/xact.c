@@ -91,6 +91,23 @@ rig_xact_has_ops(void)
 	return rig_xact_ops != NIL;
 }
 
+/*
+ * Shipping functions read the log with the latest snapshot, which includes
+ * this transaction's own uncommitted records: refuse to run after rig_do()
+ * in the same transaction, or a rollback would leave them on the peer only.
+ */
+void
+rig_xact_refuse_ops(const char *caller)
+{
+	if (rig_xact_ops == NIL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+			 errmsg("%s cannot run in a transaction that has written rig operations", caller),
+			 errdetail("It would ship this transaction's uncommitted operations to the peer."),
+			 errhint("Commit or roll back first, then call %s in a transaction of its own.", caller)));
+}
+
 /* True when this transaction ran rig_do() (not only applied remote ops). */
 static bool
 rig_xact_has_local_ops(void)

@@ -1,0 +1,190 @@
+/*-------------------------------------------------------------------------
+ *
+ * compact.c
+ *	  Compaction of the log, and what it must keep: rig_compact() and the
+ *	  followers' positions (rig_follower_ack()).
+ *
+ * rig_compact(before) removes final records below a version, but never one
+ * that somebody may still need:
+ *   - anything above the watermark, and the newest record;
+ *   - anything a peer may lack: every version above its horizon (the
+ *     highest version below which it is known to miss nothing; a peer not
+ *     checked since this node started has horizon 0 and keeps everything);
+ *   - anything a registered follower has not pulled yet, unless it is more
+ *     than rig.follower_max_lag versions behind (a silent follower must not
+ *     hold the log forever; it then learns that it needs a rebuild).
+ * When one of these holds compaction back, a NOTICE says which.  The bound
+ * is recorded in rig.node.compacted_below, so that a reader asking for
+ * removed records gets a clear error instead of a log with a hole.
+ * Idempotency keys outlive their records: a key goes only once its record
+ * is compacted away and it is older than rig.key_retention.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/compact.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "rig.h"
+
+/* The lowest version that must stay, and who needs it */
+typedef struct RigKeep
+{
+	int64		bound;
+	char		who[NAMEDATALEN + 16];
+} RigKeep;
+
+static void rig_keep(RigKeep *keep, int64 need, const char *kind, const char *name);
+static void rig_keep_for_peers(RigKeep *keep);
+static void rig_keep_for_followers(RigKeep *keep);
+static uint64 rig_prune_keys(int64 below);
+
+PG_FUNCTION_INFO_V1(rig_compact);
+PG_FUNCTION_INFO_V1(rig_follower_ack);
+
+/* Lower the bound to need, remembering who needs it. */
+static void
+rig_keep(RigKeep *keep, int64 need, const char *kind, const char *name)
+{
+	if (need >= keep->bound)
+		return;
+	keep->bound = need;
+	snprintf(keep->who, sizeof(keep->who), "%s \"%s\"", kind, name);
+}
+
+/* Each peer needs every version above its horizon. */
+static void
+rig_keep_for_peers(RigKeep *keep)
+{
+	ListCell   *lc;
+
+	foreach(lc, rig_peer_list())
+	{
+		RigPeer    *peer = lfirst(lc);
+
+		rig_keep(keep, rig_peer_get_horizon(peer->name) + 1, "peer", peer->name);
+	}
+}
+
+/* Each registered follower needs what it has not pulled, within the cap. */
+static void
+rig_keep_for_followers(RigKeep *keep)
+{
+	int64		last = rig_log_last_version();
+
+	SPI_connect();
+	if (SPI_execute("SELECT name, acked_version FROM rig.followers", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.followers");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		position = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (rig_follower_max_lag >= 0 && last - position > rig_follower_max_lag)
+			continue;
+		rig_keep(keep, position + 1, "follower",
+				 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	}
+	SPI_finish();
+}
+
+/* Forget keys whose records are gone and which are older than the retention. */
+static uint64
+rig_prune_keys(int64 below)
+{
+	Oid			types[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		values[2];
+
+	if (rig_key_retention < 0)
+		return 0;
+	values[0] = Int64GetDatum(below);
+	values[1] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+																-(int64) rig_key_retention * 1000));
+	return rig_log_guarded_delete("DELETE FROM rig.idempotency_keys "
+								  "WHERE version < $1 AND op_time < $2",
+								  2, types, values);
+}
+
+/*
+ * SQL: delete final records below a version that nobody needs any more;
+ * returns how many went.
+ */
+Datum
+rig_compact(PG_FUNCTION_ARGS)
+{
+	RigKeep		keep;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	uint64		removed;
+
+	rig_check_database();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("before_version must not be NULL")));
+	/* never past the watermark, and always keep the newest record */
+	keep.bound = Min(rig_compute_watermark() + 1, rig_log_last_version());
+	keep.who[0] = '\0';
+	rig_keep_for_peers(&keep);
+	rig_keep_for_followers(&keep);
+	if (keep.who[0] != '\0' && keep.bound < PG_GETARG_INT64(0))
+		ereport(NOTICE,
+				(errmsg("rig_compact() keeps the records from version " INT64_FORMAT " on",
+						keep.bound),
+				 errdetail("%s still needs them.", keep.who)));
+	keep.bound = Min(keep.bound, PG_GETARG_INT64(0));
+
+	values[0] = Int64GetDatum(keep.bound);
+	removed = rig_log_guarded_delete("DELETE FROM rig.log WHERE version < $1",
+									 1, types, values);
+	if (keep.bound > rig_node_compacted_below())
+		rig_node_update("UPDATE rig.node SET compacted_below = $1", 1, types, values);
+	(void) rig_prune_keys(keep.bound);
+	PG_RETURN_INT64((int64) removed);
+}
+
+/*
+ * SQL (called by a follower as it pulls): record that follower name holds
+ * every version up to position, so that compaction keeps what it lacks.
+ */
+Datum
+rig_follower_ack(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int64		position = PG_GETARG_INT64(1);
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2] = {PG_GETARG_DATUM(0), Int64GetDatum(position)};
+	Oid			save_userid;
+	int			save_sec;
+
+	rig_check_database();
+	rig_check_identifier("follower name", name);
+	if (position < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("follower position must not be negative")));
+
+	/* followers hold rig_reader only: write rig.followers as its owner */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(rig_rel_owner(rig_relid("followers")),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+	if (SPI_execute_with_args("INSERT INTO rig.followers AS f (name, acked_version, last_seen) "
+							  "VALUES ($1, $2, now()) ON CONFLICT (name) DO UPDATE "
+							  "SET acked_version = EXCLUDED.acked_version, last_seen = now()",
+							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record follower position");
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+	PG_RETURN_VOID();
+}
