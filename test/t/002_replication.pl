@@ -259,7 +259,7 @@ my $k2 = $node_a->safe_psql('postgres',
 my $k3 = $node_a->safe_psql(
 	'postgres', q{
 BEGIN;
-SELECT rig_do('note', '{"body": "keyed again"}', 'key-1');
+SELECT rig_do('note', '{"body": "keyed"}', 'key-1');
 COMMIT;
 });
 is($k2, $k1, 'a repeated idempotency key returns the first version');
@@ -270,6 +270,8 @@ is( on_both(
 	'the keyed op is logged once, with the same version, on both nodes');
 is(on_both(q{SELECT count(*) FROM notes WHERE body LIKE 'keyed%'}),
 	'1 / 1', 'the keyed op was applied once on both nodes');
+is(on_both(q{SELECT version FROM rig.idempotency_keys WHERE idempotency_key = 'key-1'}),
+	"$k1 / $k1", 'both nodes remember the key for compaction and failover');
 
 # Two keyed ops in one transaction, the second a duplicate of the first.
 $res = $node_a->safe_psql(
