@@ -199,11 +199,15 @@ my %scripts = (
 	# the bulk: one transfer per transaction
 	'transfer.sql' => [ 20, transfer_vars('') . transfer_call('') ],
 
-	# idempotency keys from a small pool: many duplicates, some concurrent
+	# idempotency keys from a small pool: many duplicates, some concurrent;
+	# a key names one transfer (its data follows from the key), as a
+	# client's retry would
 	'idem.sql' => [
 		4,
-		transfer_vars('')
-		  . "\\set key random(1, 200)\n"
+		"\\set key random(1, 200)\n"
+		  . "\\set from 1 + :key % $naccounts\n"
+		  . "\\set to 1 + (:from + :key % ($naccounts - 1)) % $naccounts\n"
+		  . "\\set amount 1 + (:key * 7) % 500\n"
 		  . transfer_call('', q{'k' || :key})
 	],
 
