@@ -138,10 +138,11 @@ rig_follow(PG_FUNCTION_ARGS)
 	conninfo = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	rig_check_identifier("node name", primary);
 
+	/* inside the PG_TRY: a cancel while connecting must not leak the PGconn */
 	memset(&rc, 0, sizeof(rc));
-	rig_conn_open(&rc, primary, conninfo, rig_deadline(rig_sync_timeout));
 	PG_TRY();
 	{
+		rig_conn_open(&rc, primary, conninfo, rig_deadline(rig_sync_timeout));
 		res = rig_conn_query(&rc, "SELECT node_name, role, epoch FROM pg_catalog.rig_node_info()",
 							 0, NULL, rig_deadline(rig_sync_timeout));
 		if (strcmp(PQgetvalue(res, 0, 0), primary) != 0 ||
