@@ -96,6 +96,7 @@ rig_catch_up(RigPeer *peer)
 
 	rc = rig_conn_get(peer->name, peer->conninfo, rig_deadline(rig_sync_timeout));
 	shipped = rig_catch_up_start(rc, peer->name, rig_peer_get_horizon(peer->name));
+	rig_peer_note_ok(peer->name, -1, 0);	/* it answered: reachable */
 
 	/*
 	 * Phase 1, writers unaffected: ship up to the watermark, again while

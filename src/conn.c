@@ -487,6 +487,14 @@ rig_conn_fail(RigConn *rc, PGresult *res, const char *what)
 		int			code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
 										 sqlstate[3], sqlstate[4]);
 
+		/*
+		 * The peer cancelled our statement (its statement_timeout, which rig
+		 * sets to rig.sync_timeout): for us the peer did not answer in time.
+		 * Passed through as 57014 it would look like a cancel of our own.
+		 */
+		if (code == ERRCODE_QUERY_CANCELED)
+			code = ERRCODE_CONNECTION_FAILURE;
+
 		primary = pstrdup(primary ? primary : "(no message)");
 		detail = detail ? pstrdup(detail) : NULL;
 		hint = hint ? pstrdup(hint) : NULL;
