@@ -298,6 +298,7 @@ rig_worker_note_start(void)
 	SpinLockAcquire(&rig_shared->worker_mutex);
 	rig_shared->worker_pid = MyProcPid;
 	rig_shared->worker_starts++;
+	strlcpy(rig_shared->worker_state, "starting", sizeof(rig_shared->worker_state));
 	SpinLockRelease(&rig_shared->worker_mutex);
 }
 

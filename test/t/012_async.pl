@@ -224,4 +224,14 @@ is($node_c->safe_psql('postgres', $status), $before,
 $node_c->safe_psql('postgres', 'UPDATE fragile_gate SET open = true');
 converged('fragile op, once c takes it');
 
+# A worker that dies at every start (its database is gone) does not look
+# healthy: rig.status counts its restarts and shows why it died.
+$node_c->append_conf('postgresql.conf', "rig.database = 'no_such_db'\n");
+$node_c->restart;
+ok( $node_c->poll_query_until(
+		'postgres', q{
+SELECT worker_restarts >= 1 AND worker_state = 'starting'
+   AND worker_last_error LIKE '%"no_such_db" does not exist%' FROM rig.status}),
+	"crash loop: c's rig.status shows the restarts and the error the worker dies of");
+
 done_testing();
