@@ -34,8 +34,13 @@
 #include "conn.h"
 #include "rig.h"
 
-/* How often a peer's backend checks that we are still connected */
+/*
+ * How often a peer's backend checks that we are still connected, and how
+ * much longer than rig.sync_timeout its statements may run (so that our own
+ * deadline, with its clearer error, normally comes first)
+ */
 #define RIG_PEER_CHECK_INTERVAL_MS	1000
+#define RIG_PEER_TIMEOUT_MARGIN_MS	1000
 
 static HTAB *rig_conn_cache = NULL;
 
@@ -234,8 +239,8 @@ rig_conn_settled(RigConn *rc)
 }
 
 /*
- * Bound what the peer's backend does for us: no statement runs longer than
- * rig.sync_timeout (we would have given up on it by then), and the backend
+ * Bound what the peer's backend does for us: no statement runs much longer
+ * than rig.sync_timeout (we would have given up on it by then), and the backend
  * checks every second that we are still connected, so that a handler still
  * running after we disconnected is stopped rather than left to run on.  Set
  * once per connection, after the user's conninfo (which stays untouched).
@@ -250,7 +255,9 @@ rig_conn_bound_peer_work(RigConn *rc, TimestampTz deadline, char **err)
 
 	snprintf(sql, sizeof(sql),
 			 "SET statement_timeout = %d; SET client_connection_check_interval = %d",
-			 rig_sync_timeout, RIG_PEER_CHECK_INTERVAL_MS);
+			 rig_sync_timeout > INT_MAX - RIG_PEER_TIMEOUT_MARGIN_MS ? 0 :
+			 rig_sync_timeout + RIG_PEER_TIMEOUT_MARGIN_MS,
+			 RIG_PEER_CHECK_INTERVAL_MS);
 	if (!PQsendQuery(rc->conn, sql) || !rig_conn_flush(rc, deadline, true))
 	{
 		*err = pchomp(PQerrorMessage(rc->conn));
