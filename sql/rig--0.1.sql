@@ -299,7 +299,9 @@ COMMENT ON FUNCTION rig_sync_peer(text) IS 'catch a peer up from the log now and
 
 CREATE FUNCTION rig_peer_states(OUT name text, OUT state text, OUT acked_version bigint,
 								OUT acked_at timestamptz, OUT last_contact timestamptz,
-								OUT last_error text)
+								OUT last_error text, OUT connection text,
+								OUT commits_missed bigint, OUT prepare_ms float8,
+								OUT prepare_avg_ms float8)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'rig_peer_states'
 	LANGUAGE C VOLATILE;
@@ -328,14 +330,16 @@ COMMENT ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, 
 
 CREATE FUNCTION rig_status(OUT node_name text, OUT role text, OUT primary_name text,
 						   OUT epoch bigint, OUT last_version bigint, OUT watermark bigint,
-						   OUT in_flight int, OUT worker_state text, OUT worker_pid int)
+						   OUT in_flight int, OUT worker_state text, OUT worker_pid int,
+						   OUT worker_restarts int, OUT worker_last_error text,
+						   OUT worker_last_error_at timestamptz)
 	AS 'MODULE_PATHNAME', 'rig_status'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION rig_status() IS 'this node at a glance (the rig.status view)';
 
 CREATE VIEW rig.status AS SELECT * FROM pg_catalog.rig_status();
 COMMENT ON VIEW rig.status IS
-	'node, role, epoch, last version, watermark, transactions with versions in flight, worker state';
+	'node, role, epoch, last version, watermark, transactions with versions in flight, worker state, restarts and last error';
 
 -- GIDs are rig_<primary>_<epoch>_<xid>_<first version>_<last version>.
 CREATE VIEW rig.in_doubt AS
@@ -348,18 +352,26 @@ COMMENT ON VIEW rig.in_doubt IS
 	'rig''s prepared transactions on this node: the versions they hold, their age';
 
 -- Per peer: mode, state, lag, last contact and last error (never the conninfo).
+-- A peer that lacks operations and cannot be reached shows unreachable
+-- (degraded when semisync) rather than catching_up or unknown.
 CREATE VIEW rig.peer_status AS
 	SELECT p.name, p.mode,
-		   coalesce(s.state, 'unknown') AS state,
+		   CASE WHEN s.state IN ('catching_up', 'unknown') AND s.connection = 'unreachable'
+				THEN CASE WHEN p.mode = 'semisync' THEN 'degraded' ELSE 'unreachable' END
+				ELSE coalesce(s.state, 'unknown') END AS state,
 		   (SELECT count(*) FROM rig.log l WHERE l.version > coalesce(s.acked_version, 0)) AS versions_behind,
 		   coalesce(extract(epoch FROM now() -
 				(SELECT l.op_time FROM rig.log l WHERE l.version > coalesce(s.acked_version, 0)
 				  ORDER BY l.version LIMIT 1)), 0)::float8 AS seconds_behind,
-		   s.last_contact, s.last_error
+		   s.last_contact, s.last_error,
+		   coalesce(s.connection, 'unknown') AS connection,
+		   s.acked_version, s.acked_at,
+		   coalesce(s.commits_missed, 0) AS commits_missed,
+		   s.prepare_ms, s.prepare_avg_ms
 	  FROM rig.peers p
 	  LEFT JOIN pg_catalog.rig_peer_states() s ON s.name = p.name;
 COMMENT ON VIEW rig.peer_status IS
-	'per peer: mode, state (in_sync, catching_up, degraded, unreachable, unknown), lag in versions and seconds, last contact and error';
+	'per peer: mode, state (in_sync, catching_up, degraded, unreachable, unknown), lag in versions and seconds, last contact and error, connection (reachable, unreachable, unknown), last acknowledged version and when, commits that went on without it, PREPARE round trip (last, average) in ms';
 
 -- Privileges: nothing that writes is open to PUBLIC.
 REVOKE ALL ON FUNCTION rig_add_peer(text, text, text) FROM PUBLIC;

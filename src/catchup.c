@@ -83,8 +83,8 @@ rig_catch_up_start(RigConn *rc, const char *name, int64 horizon)
 }
 
 /*
- * Catch one peer up (in the caller's transaction, which keeps the commit
- * gate until it ends when the peer is returned to sync).
+ * Catch one peer up and, unless it is async, return it to sync under the
+ * exclusive commit gate, which is released as soon as the peer is in sync.
  */
 void
 rig_catch_up(RigPeer *peer)
@@ -96,6 +96,7 @@ rig_catch_up(RigPeer *peer)
 
 	rc = rig_conn_get(peer->name, peer->conninfo, rig_deadline(rig_sync_timeout));
 	shipped = rig_catch_up_start(rc, peer->name, rig_peer_get_horizon(peer->name));
+	rig_peer_note_ok(peer->name, -1, 0);	/* it answered: reachable */
 
 	/*
 	 * Phase 1, writers unaffected: ship up to the watermark, again while
@@ -125,6 +126,14 @@ rig_catch_up(RigPeer *peer)
 		rig_peer_set_horizon(peer->name, wm);
 	}
 	rig_peer_note_ok(peer->name, RIG_STATE_IN_SYNC, shipped);
+
+	/*
+	 * The peer is in sync: commits may prepare on it now.  Release the gate
+	 * with this peer's step, not with the caller's transaction, or every
+	 * commit would wait while the worker goes on to the next peer.
+	 */
+	if (gated)
+		UnlockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
 }
 
 /* Does the worker have something to do for this peer? */

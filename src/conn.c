@@ -35,12 +35,22 @@
 #include "conn.h"
 #include "rig.h"
 
+/*
+ * How often a peer's backend checks that we are still connected, and how
+ * much longer than rig.sync_timeout its statements may run (so that our own
+ * deadline, with its clearer error, normally comes first)
+ */
+#define RIG_PEER_CHECK_INTERVAL_MS	1000
+#define RIG_PEER_TIMEOUT_MARGIN_MS	1000
+
 static HTAB *rig_conn_cache = NULL;
 
 static long rig_ms_left(TimestampTz deadline);
 static bool rig_conn_wait(RigConn *rc, int io_flags, TimestampTz deadline,
 						  bool interruptible);
 static void rig_conn_close(RigConn *rc);
+static bool rig_conn_settled(RigConn *rc);
+static bool rig_conn_bound_peer_work(RigConn *rc, TimestampTz deadline, char **err);
 
 /* Deadline rig.sync_timeout from now. */
 TimestampTz
@@ -158,7 +168,7 @@ rig_conn_get(const char *peer, const char *conninfo, TimestampTz deadline)
 /*
  * The cached connection to a peer, opened (within the deadline) if needed;
  * NULL with *err set when the peer cannot be reached.  A conninfo change
- * since the connection was made reconnects.
+ * (or a rig.sync_timeout change) since the connection was made reconnects.
  */
 RigConn *
 rig_conn_try_get(const char *peer, const char *conninfo, TimestampTz deadline,
@@ -166,13 +176,15 @@ rig_conn_try_get(const char *peer, const char *conninfo, TimestampTz deadline,
 {
 	RigConn    *rc;
 	bool		found;
-	uint32		hash = hash_bytes((const unsigned char *) conninfo, strlen(conninfo));
+	/* the peer's statement_timeout follows rig.sync_timeout: reconnect on a change */
+	uint32		hash = hash_combine(hash_bytes((const unsigned char *) conninfo, strlen(conninfo)),
+									(uint32) rig_sync_timeout);
 
 	if (rig_conn_cache == NULL)
 	{
 		HASHCTL		ctl;
 
-		ctl.keysize = NAMEDATALEN;
+		ctl.keysize = RIG_CONN_KEYLEN;
 		ctl.entrysize = sizeof(RigConn);
 		rig_conn_cache = hash_create("rig peer connections", 8, &ctl,
 									 HASH_ELEM | HASH_STRINGS);
@@ -200,8 +212,7 @@ rig_conn_try_get(const char *peer, const char *conninfo, TimestampTz deadline,
 	if (rc->conn != NULL && rc->state == RIG_CONN_IDLE)
 		(void) PQconsumeInput(rc->conn);
 	if (rc->conn != NULL &&
-		(rc->conninfo_hash != hash || PQstatus(rc->conn) != CONNECTION_OK ||
-		 rc->state != RIG_CONN_IDLE))
+		(rc->conninfo_hash != hash || !rig_conn_settled(rc)))
 		rig_conn_close(rc);
 	if (rc->conn == NULL)
 	{
@@ -210,6 +221,69 @@ rig_conn_try_get(const char *peer, const char *conninfo, TimestampTz deadline,
 		rc->conninfo_hash = hash;
 	}
 	return rc;
+}
+
+/*
+ * Is a cached connection known to be idle, outside any exchange?  A query
+ * cancelled mid-way (statement_timeout during rig_sync_peer, rig_resolve)
+ * leaves it busy, in a pipeline or in a transaction on the peer: its answer
+ * would be read as the next exchange's, so such a connection is dropped.
+ */
+static bool
+rig_conn_settled(RigConn *rc)
+{
+	return rc->state == RIG_CONN_IDLE &&
+		PQstatus(rc->conn) == CONNECTION_OK &&
+		!PQisBusy(rc->conn) &&
+		PQpipelineStatus(rc->conn) == PQ_PIPELINE_OFF &&
+		PQtransactionStatus(rc->conn) == PQTRANS_IDLE;
+}
+
+/*
+ * Bound what the peer's backend does for us: no statement runs much longer
+ * than rig.sync_timeout (we would have given up on it by then), and the backend
+ * checks every second that we are still connected, so that a handler still
+ * running after we disconnected is stopped rather than left to run on.  Set
+ * once per connection, after the user's conninfo (which stays untouched).
+ */
+static bool
+rig_conn_bound_peer_work(RigConn *rc, TimestampTz deadline, char **err)
+{
+	char		sql[128];
+	PGresult   *res;
+	bool		timed_out;
+	bool		ok = true;
+
+	snprintf(sql, sizeof(sql),
+			 "SET statement_timeout = %d; SET client_connection_check_interval = %d",
+			 rig_sync_timeout > INT_MAX - RIG_PEER_TIMEOUT_MARGIN_MS ? 0 :
+			 rig_sync_timeout + RIG_PEER_TIMEOUT_MARGIN_MS,
+			 RIG_PEER_CHECK_INTERVAL_MS);
+	if (!PQsendQuery(rc->conn, sql) || !rig_conn_flush(rc, deadline, true))
+	{
+		*err = pchomp(PQerrorMessage(rc->conn));
+		return false;
+	}
+	while ((res = rig_conn_result(rc, deadline, true, &timed_out)) != NULL)
+	{
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && ok)
+		{
+			*err = pchomp(PQresultErrorMessage(res));
+			ok = false;
+		}
+		PQclear(res);
+	}
+	if (timed_out)
+	{
+		*err = psprintf("timed out after %d ms", rig_sync_timeout);
+		return false;
+	}
+	if (ok && PQstatus(rc->conn) != CONNECTION_OK)
+	{
+		*err = pchomp(PQerrorMessage(rc->conn));
+		return false;
+	}
+	return ok;
 }
 
 /*
@@ -274,6 +348,12 @@ rig_conn_try_open(RigConn *rc, const char *peer, const char *conninfo,
 	rc->wes_sock_pos = AddWaitEventToSet(rc->wes, WL_SOCKET_READABLE,
 										 PQsocket(rc->conn), NULL, NULL);
 	rc->wes_events = WL_SOCKET_READABLE;
+
+	if (!rig_conn_bound_peer_work(rc, deadline, err))
+	{
+		rig_conn_close(rc);
+		return false;
+	}
 	return true;
 }
 
@@ -453,7 +533,7 @@ rig_conn_query(RigConn *rc, const char *sql, int nparams,
 void
 rig_conn_fail(RigConn *rc, PGresult *res, const char *what)
 {
-	char		peer[NAMEDATALEN];
+	char		peer[RIG_CONN_KEYLEN];
 	char	   *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
 	strlcpy(peer, rc->peer, sizeof(peer));
@@ -466,6 +546,14 @@ rig_conn_fail(RigConn *rc, PGresult *res, const char *what)
 		char	   *context = PQresultErrorField(res, PG_DIAG_CONTEXT);
 		int			code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
 										 sqlstate[3], sqlstate[4]);
+
+		/*
+		 * The peer cancelled our statement (its statement_timeout, which rig
+		 * sets to rig.sync_timeout): for us the peer did not answer in time.
+		 * Passed through as 57014 it would look like a cancel of our own.
+		 */
+		if (code == ERRCODE_QUERY_CANCELED)
+			code = ERRCODE_CONNECTION_FAILURE;
 
 		primary = pstrdup(primary ? primary : "(no message)");
 		detail = detail ? pstrdup(detail) : NULL;

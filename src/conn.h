@@ -26,9 +26,12 @@ typedef enum RigConnState
 	RIG_CONN_FINISHING			/* COMMIT/ROLLBACK PREPARED sent, not read */
 } RigConnState;
 
+/* A cache key: a peer's name, or "<peer>#<lane>" for a catch-up lane */
+#define RIG_CONN_KEYLEN		(NAMEDATALEN + 16)
+
 typedef struct RigConn
 {
-	char		peer[NAMEDATALEN];	/* hash key: the peer's name */
+	char		peer[RIG_CONN_KEYLEN];	/* hash key: the peer's name */
 	PGconn	   *conn;
 	uint32		conninfo_hash;	/* reconnect when the conninfo changes */
 	RigConnState state;

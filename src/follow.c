@@ -144,10 +144,11 @@ rig_follow(PG_FUNCTION_ARGS)
 	rig_check_identifier("node name", primary);
 
 	rig_conn_check_conninfo(primary, conninfo);
+	/* inside the PG_TRY: a cancel while connecting must not leak the PGconn */
 	memset(&rc, 0, sizeof(rc));
-	rig_conn_open(&rc, primary, conninfo, rig_deadline(rig_sync_timeout));
 	PG_TRY();
 	{
+		rig_conn_open(&rc, primary, conninfo, rig_deadline(rig_sync_timeout));
 		rig_conn_check_used_password(&rc);
 		res = rig_conn_query(&rc, "SELECT node_name, role, epoch FROM pg_catalog.rig_node_info()",
 							 0, NULL, rig_deadline(rig_sync_timeout));

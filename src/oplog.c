@@ -53,6 +53,7 @@ typedef bool (*RigLogVisitor) (Datum *values, bool *nulls, void *arg);
 /* Set while rig_compact() deletes, so the guard trigger lets it through. */
 static bool rig_compacting = false;
 
+static int64 rig_log_end_version(ScanDirection dir);
 static void rig_log_scan(int64 after, RigLogVisitor visit, void *arg);
 static bool rig_read_visit(Datum *values, bool *nulls, void *arg);
 static bool rig_since_visit(Datum *values, bool *nulls, void *arg);
@@ -192,6 +193,9 @@ typedef struct RigReadState
 	int			max;
 	int			n;
 	int64		upto;
+	Size		max_bytes;
+	Size		bytes;			/* of data read so far */
+	bool		limited;		/* stopped at max or max_bytes */
 } RigReadState;
 
 /* rig_log_read's visitor: copy one record out, as text for the wire. */
@@ -202,8 +206,11 @@ rig_read_visit(Datum *values, bool *nulls, void *arg)
 	RigLogRecord *r;
 	Jsonb	   *data;
 
-	if (st->n >= st->max)
+	if (st->n >= st->max || st->bytes >= st->max_bytes)
+	{
+		st->limited = true;
 		return false;
+	}
 	r = &st->out[st->n];
 	r->version = DatumGetInt64(values[Anum_log_version - 1]);
 	if (st->upto >= 0 && r->version > st->upto)
@@ -217,22 +224,27 @@ rig_read_visit(Datum *values, bool *nulls, void *arg)
 		TextDatumGetCString(values[Anum_log_idempotency_key - 1]);
 	r->op_time = DatumGetTimestampTz(values[Anum_log_op_time - 1]);
 	r->origin = TextDatumGetCString(values[Anum_log_origin - 1]);
+	st->bytes += VARSIZE(data) + strlen(r->data);
 	st->n++;
 	return true;
 }
 
 /*
  * Read at most max records with after < version <= upto (upto < 0: no
- * bound) into out[], in version order, under a fresh snapshot.  Returns
- * how many were read.
+ * bound) into out[], in version order, under a fresh snapshot, stopping
+ * once they hold max_bytes of data (at least one record is read).  Returns
+ * how many were read; *limited says whether a bound cut the read short
+ * (more records may follow).
  */
 int
-rig_log_read(int64 after, int64 upto, int max, RigLogRecord *out)
+rig_log_read(int64 after, int64 upto, int max, Size max_bytes,
+			 RigLogRecord *out, bool *limited)
 {
-	RigReadState st = {out, max, 0, upto};
+	RigReadState st = {out, max, 0, upto, max_bytes, 0, false};
 
 	rig_log_check_retained(after);
 	rig_log_scan(after, rig_read_visit, &st);
+	*limited = st.limited;
 	return st.n;
 }
 
@@ -322,9 +334,9 @@ rig_last_version(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(rig_log_last_version());
 }
 
-/* Highest version in rig.log under a fresh snapshot (0 when empty). */
-int64
-rig_log_last_version(void)
+/* The highest (Backward) or lowest (Forward) version in rig.log, 0 when empty. */
+static int64
+rig_log_end_version(ScanDirection dir)
 {
 	Relation	rel;
 	Relation	idx;
@@ -337,7 +349,7 @@ rig_log_last_version(void)
 	idx = index_open(rig_relid("log_pkey"), AccessShareLock);
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	scan = systable_beginscan_ordered(rel, idx, snap, 0, NULL);
-	tup = systable_getnext_ordered(scan, BackwardScanDirection);
+	tup = systable_getnext_ordered(scan, dir);
 	if (HeapTupleIsValid(tup))
 	{
 		bool		isnull;
@@ -350,6 +362,20 @@ rig_log_last_version(void)
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	return last;
+}
+
+/* Highest version in rig.log under a fresh snapshot (0 when empty). */
+int64
+rig_log_last_version(void)
+{
+	return rig_log_end_version(BackwardScanDirection);
+}
+
+/* Lowest version in rig.log (what compaction left) under a fresh snapshot. */
+int64
+rig_log_first_version(void)
+{
+	return rig_log_end_version(ForwardScanDirection);
 }
 
 /*

@@ -149,7 +149,7 @@ rig_foreach_peer(void (*work) (RigPeer *peer, void *arg), void *arg,
 			RollbackAndReleaseCurrentSubTransaction();
 			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 				ReThrowError(edata);
-			rig_peer_note_failure(peer->name, edata->message);
+			rig_peer_note_failure(peer->name, edata->message, edata->sqlerrcode);
 			ereport(WARNING,
 					(errcode(edata->sqlerrcode),
 					 errmsg("could not %s peer \"%s\": %s", what, peer->name, edata->message),
@@ -439,10 +439,11 @@ rig_add_peer(PG_FUNCTION_ARGS)
 	}
 
 	rig_conn_check_conninfo(name, conninfo);
+	/* inside the PG_TRY: a cancel while connecting must not leak the PGconn */
 	memset(&rc, 0, sizeof(rc));
-	rig_conn_open(&rc, name, conninfo, rig_deadline(rig_sync_timeout));
 	PG_TRY();
 	{
+		rig_conn_open(&rc, name, conninfo, rig_deadline(rig_sync_timeout));
 		rig_conn_check_used_password(&rc);
 		rig_add_peer_work(&rc, name, conninfo, mode);
 	}

@@ -7,7 +7,10 @@
  * States: in_sync (commits prepare on it), catching_up (the worker ships it
  * what it lacks), degraded (a semisync peer that missed a commit),
  * unreachable (the last attempt to reach it failed), unknown (not checked
- * since this node started).  Backends update an entry after each exchange;
+ * since this node started).  Apart from the state, whether the last attempt
+ * to reach it worked (a peer catching up can be down: rig.peer_status then
+ * shows it unreachable, or degraded when semisync), the commits that went
+ * on without it, and its PREPARE round trip.  Backends update an entry after each exchange;
  * the worker after each round.  One spinlock per entry: updates are a few
  * stores, never I/O.
  *
@@ -41,6 +44,11 @@ typedef struct RigPeerSlot
 	TimestampTz acked_at;		/* when it was acknowledged */
 	TimestampTz last_contact;
 	int64		horizon;		/* every version <= horizon is on the peer */
+	RigPeerContact contact;		/* did the last attempt to reach it work? */
+	int64		commits_missed; /* commits that went on without it */
+	int64		prepare_last_us;	/* round trip of the last PREPARE */
+	int64		prepare_total_us;	/* ... of all of them, for the average */
+	int64		prepares;
 	char		last_error[256];
 } RigPeerSlot;
 
@@ -50,6 +58,10 @@ static RigPeerSlot *rig_peer_slot(const char *name, bool create);
 
 static const char *const rig_state_names[] = {
 	"in_sync", "catching_up", "degraded", "unreachable", "unknown"
+};
+
+static const char *const rig_contact_names[] = {
+	"unknown", "reachable", "unreachable"
 };
 
 PG_FUNCTION_INFO_V1(rig_peer_states);
@@ -108,6 +120,11 @@ rig_peer_slot(const char *name, bool create)
 		free_slot->acked_at = 0;
 		free_slot->last_contact = 0;
 		free_slot->horizon = 0;
+		free_slot->contact = RIG_CONTACT_UNKNOWN;
+		free_slot->commits_missed = 0;
+		free_slot->prepare_last_us = 0;
+		free_slot->prepare_total_us = 0;
+		free_slot->prepares = 0;
 		free_slot->last_error[0] = '\0';
 	}
 	SpinLockRelease(&free_slot->mutex);
@@ -147,6 +164,7 @@ rig_peer_note_ok(const char *name, RigPeerState state, int64 version)
 		s->acked_at = GetCurrentTimestamp();
 	}
 	s->last_contact = GetCurrentTimestamp();
+	s->contact = RIG_CONTACT_REACHABLE;
 	if (state == RIG_STATE_IN_SYNC)
 		s->last_error[0] = '\0';
 	SpinLockRelease(&s->mutex);
@@ -175,6 +193,7 @@ rig_peer_note_commit(const char *name, int64 version)
 		s->acked_at = GetCurrentTimestamp();
 	}
 	s->last_contact = GetCurrentTimestamp();
+	s->contact = RIG_CONTACT_REACHABLE;
 	SpinLockRelease(&s->mutex);
 }
 
@@ -188,7 +207,38 @@ rig_peer_note_error(const char *name, RigPeerState state, const char *error)
 		return;
 	SpinLockAcquire(&s->mutex);
 	s->state = state;
+	/* the commit path degrades a peer, or finds it unreachable, when it cannot reach it */
+	if (state == RIG_STATE_UNREACHABLE || state == RIG_STATE_DEGRADED)
+		s->contact = RIG_CONTACT_UNREACHABLE;
 	strlcpy(s->last_error, error ? error : "", sizeof(s->last_error));
+	SpinLockRelease(&s->mutex);
+}
+
+/* A commit went on without this (semisync) peer: count it. */
+void
+rig_peer_note_missed(const char *name)
+{
+	RigPeerSlot *s = rig_peer_slot(name, true);
+
+	if (s == NULL)
+		return;
+	SpinLockAcquire(&s->mutex);
+	s->commits_missed++;
+	SpinLockRelease(&s->mutex);
+}
+
+/* The peer prepared a commit's transaction, elapsed_us after it was asked. */
+void
+rig_peer_note_prepare(const char *name, int64 elapsed_us)
+{
+	RigPeerSlot *s = rig_peer_slot(name, true);
+
+	if (s == NULL)
+		return;
+	SpinLockAcquire(&s->mutex);
+	s->prepare_last_us = elapsed_us;
+	s->prepare_total_us += elapsed_us;
+	s->prepares++;
 	SpinLockRelease(&s->mutex);
 }
 
@@ -224,10 +274,12 @@ rig_peer_set_horizon(const char *name, int64 horizon)
 /*
  * Record a failure of the worker's: an in-sync peer becomes unreachable; a
  * peer that is degraded, catching up or unknown keeps its state (it still
- * lacks what it lacked).
+ * lacks what it lacked).  A connection failure (SQLSTATE class 08) also
+ * marks it unreachable, which rig.peer_status shows over catching_up or
+ * unknown.
  */
 void
-rig_peer_note_failure(const char *name, const char *error)
+rig_peer_note_failure(const char *name, const char *error, int sqlerrcode)
 {
 	RigPeerSlot *s = rig_peer_slot(name, true);
 
@@ -236,6 +288,8 @@ rig_peer_note_failure(const char *name, const char *error)
 	SpinLockAcquire(&s->mutex);
 	if (s->state == RIG_STATE_IN_SYNC)
 		s->state = RIG_STATE_UNREACHABLE;
+	if (ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION)
+		s->contact = RIG_CONTACT_UNREACHABLE;
 	strlcpy(s->last_error, error ? error : "", sizeof(s->last_error));
 	SpinLockRelease(&s->mutex);
 }
@@ -263,7 +317,9 @@ rig_peer_state_name(RigPeerState state)
 
 /*
  * SQL (behind rig.peer_status): one row per known peer with its state,
- * the last version it is known to hold and when it was last heard from.
+ * the last version it is known to hold and when, when it was last heard
+ * from, whether it could be reached, the commits that went on without it
+ * and its PREPARE round trip (last and average, in ms).
  */
 Datum
 rig_peer_states(PG_FUNCTION_ARGS)
@@ -275,8 +331,8 @@ rig_peer_states(PG_FUNCTION_ARGS)
 	{
 		RigPeerSlot *s = &rig_peer_slots[i];
 		RigPeerSlot copy;
-		Datum		values[6];
-		bool		nulls[6] = {false};
+		Datum		values[10];
+		bool		nulls[10] = {false};
 
 		SpinLockAcquire(&s->mutex);
 		memcpy(&copy, s, sizeof(copy));
@@ -292,6 +348,13 @@ rig_peer_states(PG_FUNCTION_ARGS)
 		nulls[4] = (copy.last_contact == 0);
 		values[5] = CStringGetTextDatum(copy.last_error);
 		nulls[5] = (copy.last_error[0] == '\0');
+		values[6] = CStringGetTextDatum(rig_contact_names[copy.contact]);
+		values[7] = Int64GetDatum(copy.commits_missed);
+		values[8] = Float8GetDatum(copy.prepare_last_us / 1000.0);
+		nulls[8] = (copy.prepares == 0);
+		values[9] = Float8GetDatum(copy.prepares > 0 ?
+								   copy.prepare_total_us / 1000.0 / copy.prepares : 0);
+		nulls[9] = (copy.prepares == 0);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

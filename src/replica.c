@@ -308,19 +308,24 @@ Datum
 rig_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	Datum		values[9];
-	bool		nulls[9] = {false};
-	char		state[64];
-	int			pid;
+	Datum		values[12];
+	bool		nulls[12] = {false};
+	RigWorkerInfo w;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "rig_status must return a composite type");
-	rig_worker_get_state(state, sizeof(state), &pid);
+	rig_worker_get_state(&w);
 	rig_node_values(values, nulls);
 	values[5] = Int64GetDatum(rig_compute_watermark());
 	values[6] = Int32GetDatum(rig_inflight_count());
-	values[7] = CStringGetTextDatum(state);
-	values[8] = Int32GetDatum(pid);
-	nulls[8] = (pid == 0);
+	values[7] = CStringGetTextDatum(w.state);
+	values[8] = Int32GetDatum(w.pid);
+	nulls[8] = (w.pid == 0);
+	/* starts after the first are restarts (a worker that died) */
+	values[9] = Int32GetDatum(Max(w.starts - 1, 0));
+	values[10] = CStringGetTextDatum(w.error);
+	nulls[10] = (w.error_at == 0);
+	values[11] = TimestampTzGetDatum(w.error_at);
+	nulls[11] = (w.error_at == 0);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

@@ -35,6 +35,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "conn.h"
 #include "replicate.h"
@@ -257,7 +258,7 @@ rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out, const char *what)
 		rig_conn_fail(rc, err, NULL);
 	if (timed_out)
 	{
-		char		peer[NAMEDATALEN];
+		char		peer[RIG_CONN_KEYLEN];
 
 		strlcpy(peer, rc->peer, sizeof(peer));
 		peer[strcspn(peer, "#")] = '\0';	/* a catch-up lane names its peer */
@@ -290,6 +291,7 @@ rig_degrade(RigXactPeer *xp, const char *why)
 		rig_conn_discard(xp->rc);
 	xp->dropped = true;
 	rig_peer_note_error(xp->name, RIG_STATE_DEGRADED, why);
+	rig_peer_note_missed(xp->name);
 	ereport(WARNING,
 			(errcode(ERRCODE_CONNECTION_FAILURE),
 			 errmsg("semisync peer \"%s\" is degraded: %s", xp->name, why),
@@ -353,6 +355,7 @@ rig_replicate_prepare(List *ops)
 	ListCell   *lc;
 	RigWireOp  *wire;
 	TimestampTz deadline;
+	TimestampTz prepare_sent;
 	int64		epoch;
 	int64		min_version;
 	char	   *prepare;
@@ -387,8 +390,12 @@ rig_replicate_prepare(List *ops)
 						 errmsg("semisync peer \"%s\" is degraded: unreachable", p->name),
 						 errdetail("This commit goes on without it; rig's worker will catch it up and return it to sync.")));
 			}
+			/* counted, so that a degraded peer's lag does not go unseen */
 			if (st != RIG_STATE_IN_SYNC)
+			{
+				rig_peer_note_missed(p->name);
 				continue;
+			}
 		}
 		strlcpy(rig_xpeers[rig_nxpeers].name, p->name, NAMEDATALEN);
 		rig_xpeers[rig_nxpeers].semisync = (p->mode == RIG_PEER_SEMISYNC);
@@ -450,6 +457,7 @@ rig_replicate_prepare(List *ops)
 	rig_fault("before_local_flush", true);
 	XLogFlush(XactLastRecEnd);
 	prepare = psprintf("PREPARE TRANSACTION '%s'", rig_xgid);
+	prepare_sent = GetCurrentTimestamp();
 	for (i = 0; i < rig_nxpeers; i++)
 	{
 		RigXactPeer *xp = &rig_xpeers[i];
@@ -479,6 +487,7 @@ rig_replicate_prepare(List *ops)
 			continue;
 		}
 		xp->rc->state = RIG_CONN_PREPARED;
+		rig_peer_note_prepare(xp->name, GetCurrentTimestamp() - prepare_sent);
 	}
 	rig_fault("after_peer_prepare", true);
 }
@@ -518,6 +527,9 @@ rig_finish_peers(const char *verb)
 			continue;
 		}
 		rc->state = RIG_CONN_FINISHING;
+		/* not waiting: the peer holds the prepared versions, to be committed */
+		if (!wait)
+			rig_peer_note_commit(rig_xpeers[i].name, rig_xmax_version);
 	}
 	if (!wait)
 		return;

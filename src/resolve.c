@@ -7,7 +7,8 @@
  * this node started it (rig_<this node>_<epoch>_<xid>), look at the local
  * transaction: still running -> leave it; committed -> COMMIT PREPARED;
  * otherwise (aborted, or lost in a crash before its commit record) ->
- * ROLLBACK PREPARED.  "does not exist" and "is busy" mean somebody else
+ * ROLLBACK PREPARED.  A transaction too old for the commit log is decided
+ * by rig.log instead: its last version's record is there iff it committed.  "does not exist" and "is busy" mean somebody else
  * settled it meanwhile.  Citus's transaction_recovery.c is the model.
  *
  * Copyright (c) 2026, rig developers
@@ -36,6 +37,7 @@ typedef enum RigOutcome
 } RigOutcome;
 
 static RigOutcome rig_local_outcome(FullTransactionId fxid);
+static RigOutcome rig_outcome_from_log(int64 first, int64 last);
 static int	rig_resolve_peer(RigPeer *peer, int min_age_ms);
 static void rig_resolve_one(RigPeer *peer, void *arg);
 
@@ -59,6 +61,26 @@ rig_local_outcome(FullTransactionId fxid)
 	if (TransactionIdDidCommit(xid))
 		return RIG_OUTCOME_COMMITTED;
 	return RIG_OUTCOME_ABORTED;
+}
+
+/*
+ * What became of a transaction too old for the commit log, from rig.log
+ * (DESIGN 5.1): it wrote versions first..last here in the same transaction,
+ * so its last version's record is here if and only if it committed.  An
+ * absent record proves an abort only while compaction has not reached the
+ * range (records below first are still here); otherwise it stays unknown.
+ */
+static RigOutcome
+rig_outcome_from_log(int64 first, int64 last)
+{
+	int64		oldest;
+
+	if (rig_log_has_version(last))
+		return RIG_OUTCOME_COMMITTED;
+	oldest = rig_log_first_version();
+	if (oldest > 0 && oldest < first)
+		return RIG_OUTCOME_ABORTED;
+	return RIG_OUTCOME_UNKNOWN;
 }
 
 /* Settle this node's prepared transactions on one peer; returns how many. */
@@ -95,11 +117,13 @@ rig_resolve_peer(RigPeer *peer, int min_age_ms)
 		if (outcome == RIG_OUTCOME_RUNNING)
 			continue;
 		if (outcome == RIG_OUTCOME_UNKNOWN)
+			outcome = rig_outcome_from_log(first, last);
+		if (outcome == RIG_OUTCOME_UNKNOWN)
 		{
 			ereport(WARNING,
 					(errmsg("cannot tell the outcome of prepared transaction \"%s\" on peer \"%s\"",
 							gid, peer->name),
-					 errdetail("Its transaction here is too old for the commit log."),
+					 errdetail("Its transaction here is too old for the commit log, and rig.log was compacted past its versions."),
 					 errhint("Compare the peer's and this node's rig.log and run COMMIT PREPARED or ROLLBACK PREPARED on the peer by hand.")));
 			continue;
 		}

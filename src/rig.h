@@ -52,7 +52,20 @@ extern int64 rig_compute_watermark(void);
 extern int64 rig_last_assigned(void);
 extern int	rig_inflight_count(void);
 extern void rig_worker_set_state(const char *state);
-extern void rig_worker_get_state(char *buf, size_t len, int *pid);
+extern void rig_worker_note_start(void);
+extern void rig_worker_note_error(const char *message);
+
+/* What rig.status shows of the worker */
+typedef struct RigWorkerInfo
+{
+	char		state[64];
+	int			pid;
+	int			starts;			/* since the server started */
+	TimestampTz error_at;		/* 0: no error */
+	char		error[256];
+} RigWorkerInfo;
+
+extern void rig_worker_get_state(RigWorkerInfo *info);
 
 /* background worker (worker.c) and resolver (resolve.c) */
 extern void rig_worker_register(void);
@@ -109,11 +122,13 @@ typedef struct RigLogRecord
 	char	   *origin;
 } RigLogRecord;
 
-extern int	rig_log_read(int64 after, int64 upto, int max, RigLogRecord *out);
+extern int	rig_log_read(int64 after, int64 upto, int max, Size max_bytes,
+						 RigLogRecord *out, bool *limited);
 extern void rig_log_append(int64 version, int64 epoch, const char *method,
 						   Jsonb *data, text *idem_key, TimestampTz op_time,
 						   const char *origin);
 extern int64 rig_log_last_version(void);
+extern int64 rig_log_first_version(void);
 extern bool rig_log_has_version(int64 version);
 extern void rig_flush_visible(void);
 extern void rig_log_check_retained(int64 after);
@@ -183,6 +198,14 @@ typedef enum RigPeerState
 	RIG_STATE_UNKNOWN
 } RigPeerState;
 
+/* Whether the last attempt to reach a peer worked */
+typedef enum RigPeerContact
+{
+	RIG_CONTACT_UNKNOWN,
+	RIG_CONTACT_REACHABLE,
+	RIG_CONTACT_UNREACHABLE
+} RigPeerContact;
+
 extern Size rig_peerstate_size(void);
 extern void rig_peerstate_startup(void);
 extern RigPeerState rig_peer_get_state(const char *name);
@@ -190,7 +213,10 @@ extern void rig_peer_note_ok(const char *name, RigPeerState state,
 							 int64 version);
 extern void rig_peer_note_error(const char *name, RigPeerState state,
 								const char *error);
-extern void rig_peer_note_failure(const char *name, const char *error);
+extern void rig_peer_note_failure(const char *name, const char *error,
+								  int sqlerrcode);
+extern void rig_peer_note_missed(const char *name);
+extern void rig_peer_note_prepare(const char *name, int64 elapsed_us);
 extern void rig_peer_note_commit(const char *name, int64 version);
 extern void rig_peer_forget(const char *name);
 extern const char *rig_peer_state_name(RigPeerState state);

@@ -35,8 +35,12 @@
 #include "replicate.h"
 #include "rig.h"
 
-/* Log records read, split and shipped per round (all lanes together) */
+/*
+ * Log records read, split and shipped per round (all lanes together), and
+ * the data a round holds at most (two are in memory at a time)
+ */
 #define RIG_SHIP_BATCH		1000
+#define RIG_SHIP_BATCH_BYTES	(16 * 1024 * 1024)
 
 /* A batch uses another connection only for this many more records */
 #define RIG_LANE_MIN_OPS	50
@@ -56,6 +60,7 @@ typedef struct RigShipBatch
 	MemoryContext cxt;			/* everything below lives here */
 	RigLogRecord *recs;
 	int			nrecs;
+	bool		limited;		/* a bound cut it: more may follow */
 	RigWireOp **lane_ops;		/* per lane: its ops, in version order */
 	int		   *lane_n;
 } RigShipBatch;
@@ -207,7 +212,8 @@ rig_read_batch(RigShipBatch *b, int64 after, int64 upto, int nlanes)
 	MemoryContextReset(b->cxt);
 	old = MemoryContextSwitchTo(b->cxt);
 	b->recs = palloc(sizeof(RigLogRecord) * RIG_SHIP_BATCH);
-	b->nrecs = rig_log_read(after, upto, RIG_SHIP_BATCH, b->recs);
+	b->nrecs = rig_log_read(after, upto, RIG_SHIP_BATCH, RIG_SHIP_BATCH_BYTES,
+							b->recs, &b->limited);
 	b->lane_ops = palloc0(sizeof(RigWireOp *) * nlanes);
 	b->lane_n = palloc0(sizeof(int) * nlanes);
 	if (b->nrecs > 0)
@@ -262,7 +268,7 @@ rig_wait_batch(RigShipBatch *b, RigLanes *lanes)
 static RigConn *
 rig_lane(RigLanes *lanes, int lane)
 {
-	char		key[NAMEDATALEN];
+	char		key[RIG_CONN_KEYLEN];
 	char	   *err;
 
 	if (lanes->conn[lane] != NULL)
@@ -328,7 +334,7 @@ rig_ship_log(const char *peer, const char *conninfo, int64 after, int64 upto)
 				CHECK_FOR_INTERRUPTS();
 				rig_send_batch(b, &lanes);
 				/* read the next batch while the peer applies this one */
-				more = b->nrecs == RIG_SHIP_BATCH &&
+				more = b->limited &&
 					rig_read_batch(next, b->recs[b->nrecs - 1].version, upto, lanes.n);
 				rig_wait_batch(b, &lanes);
 				shipped = b->recs[b->nrecs - 1].version;

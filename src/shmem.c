@@ -34,6 +34,7 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 #include "rig.h"
 
@@ -43,6 +44,9 @@ typedef struct RigShared
 	slock_t		worker_mutex;	/* protects the worker fields */
 	pid_t		worker_pid;
 	char		worker_state[64];
+	int			worker_starts;	/* since the server started */
+	TimestampTz worker_error_at;	/* 0: no error yet */
+	char		worker_error[256];
 	pg_atomic_uint32 initialized;	/* last_assigned loaded from the sequence */
 	Oid			seq_relid;		/* the sequence it was loaded from */
 	pg_atomic_uint64 last_assigned; /* highest version handed out so far */
@@ -96,6 +100,9 @@ rig_shmem_startup(void)
 		SpinLockInit(&rig_shared->worker_mutex);
 		rig_shared->worker_pid = 0;
 		strlcpy(rig_shared->worker_state, "not started", sizeof(rig_shared->worker_state));
+		rig_shared->worker_starts = 0;
+		rig_shared->worker_error_at = 0;
+		rig_shared->worker_error[0] = '\0';
 		pg_atomic_init_u32(&rig_shared->initialized, 0);
 		pg_atomic_init_u64(&rig_shared->last_assigned, 0);
 		rig_shared->seq_relid = InvalidOid;
@@ -287,12 +294,42 @@ rig_worker_set_state(const char *state)
 	SpinLockRelease(&rig_shared->worker_mutex);
 }
 
-/* What the worker last said it was doing, and its pid. */
+/* The worker (re)started: count it, for rig.status. */
 void
-rig_worker_get_state(char *buf, size_t len, int *pid)
+rig_worker_note_start(void)
 {
 	SpinLockAcquire(&rig_shared->worker_mutex);
-	strlcpy(buf, rig_shared->worker_state, len);
-	*pid = rig_shared->worker_pid;
+	rig_shared->worker_pid = MyProcPid;
+	rig_shared->worker_starts++;
+	strlcpy(rig_shared->worker_state, "starting", sizeof(rig_shared->worker_state));
+	SpinLockRelease(&rig_shared->worker_mutex);
+}
+
+/*
+ * The worker hit an error (it may be dying of it): keep the message and
+ * the time for rig.status.  A few stores: safe from an error hook.
+ */
+void
+rig_worker_note_error(const char *message)
+{
+	if (rig_shared == NULL)
+		return;
+	SpinLockAcquire(&rig_shared->worker_mutex);
+	strlcpy(rig_shared->worker_error, message ? message : "(no message)",
+			sizeof(rig_shared->worker_error));
+	rig_shared->worker_error_at = GetCurrentTimestamp();
+	SpinLockRelease(&rig_shared->worker_mutex);
+}
+
+/* What the worker last said it was doing, its pid, starts and last error. */
+void
+rig_worker_get_state(RigWorkerInfo *info)
+{
+	SpinLockAcquire(&rig_shared->worker_mutex);
+	strlcpy(info->state, rig_shared->worker_state, sizeof(info->state));
+	info->pid = rig_shared->worker_pid;
+	info->starts = rig_shared->worker_starts;
+	info->error_at = rig_shared->worker_error_at;
+	strlcpy(info->error, rig_shared->worker_error, sizeof(info->error));
 	SpinLockRelease(&rig_shared->worker_mutex);
 }

@@ -8,7 +8,11 @@
  * exits on SIGTERM, and resets a memory context every iteration.  Each
  * round runs in its own transaction: the in-doubt resolver over every
  * peer, then catch-up of every peer that may lack operations (returning
- * semisync and sync peers to sync through the commit gate).
+ * semisync and sync peers to sync through the commit gate), then, on a
+ * follower, the pull from its primary.  Each step runs in a subtransaction:
+ * an error is reported as a WARNING and kept (with its time and the
+ * worker's start count) for rig.status, and the worker goes on, like
+ * pg_cron's launcher; it does not die and restart over it.
  * rig.resolver_interval sets the pace; -1 turns the worker's work off.
  *
  * Copyright (c) 2026, rig developers
@@ -29,7 +33,9 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/elog.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "rig.h"
@@ -39,6 +45,13 @@
 
 PGDLLEXPORT void rig_worker_main(Datum main_arg);
 
+static emit_log_hook_type rig_prev_emit_log_hook = NULL;
+
+static void rig_worker_emit_log(ErrorData *edata);
+static void rig_worker_resolve(void);
+static void rig_worker_catch_up(void);
+static void rig_worker_follow(void);
+static void rig_worker_step(const char *state, void (*step) (void));
 static void rig_worker_round(void);
 
 /* Register the worker with the postmaster; called from _PG_init. */
@@ -58,12 +71,92 @@ rig_worker_register(void)
 	RegisterBackgroundWorker(&worker);
 }
 
-/* One round of work, in its own transaction. */
+/*
+ * Keep every error the worker reports (or dies of: a FATAL never comes
+ * back to a PG_CATCH) for rig.status, so that a failing or crash-looping
+ * worker does not look healthy.
+ */
+static void
+rig_worker_emit_log(ErrorData *edata)
+{
+	if (edata->elevel >= ERROR)
+		rig_worker_note_error(edata->message);
+	if (rig_prev_emit_log_hook)
+		rig_prev_emit_log_hook(edata);
+}
+
+/* Step: settle in-doubt transactions on the peers. */
+static void
+rig_worker_resolve(void)
+{
+	int			resolved = rig_resolve_all(rig_sync_timeout);
+
+	if (resolved > 0)
+		ereport(LOG,
+				(errmsg("rig resolved %d in-doubt transaction(s) on its peers", resolved)));
+}
+
+/* Step: catch up the peers that may lack operations. */
+static void
+rig_worker_catch_up(void)
+{
+	rig_catch_up_all();
+}
+
+/* Step: as a follower, pull and apply the primary's new records. */
+static void
+rig_worker_follow(void)
+{
+	(void) rig_follow_round();
+}
+
+/*
+ * Run one step of a round in a subtransaction: an error is kept for
+ * rig.status and reported as a WARNING, and the worker goes on with the
+ * next step and the next round instead of dying (and being restarted,
+ * only to fail again, every 5 s).
+ */
+static void
+rig_worker_step(const char *state, void (*step) (void))
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	rig_worker_set_state(state);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		step();
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		/* rig_worker_emit_log is not called for an error caught here */
+		rig_worker_note_error(edata->message);
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("rig worker, %s: %s", state, edata->message),
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+				 edata->hint ? errhint("%s", edata->hint) : 0,
+				 edata->context ? errcontext("%s", edata->context) : 0));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+}
+
+/* One round of work, in its own transaction, each step on its own. */
 static void
 rig_worker_round(void)
 {
-	int			resolved;
-
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -71,15 +164,9 @@ rig_worker_round(void)
 
 	if (OidIsValid(get_extension_oid("rig", true)))
 	{
-		rig_worker_set_state("resolving");
-		resolved = rig_resolve_all(rig_sync_timeout);
-		if (resolved > 0)
-			ereport(LOG,
-					(errmsg("rig resolved %d in-doubt transaction(s) on its peers", resolved)));
-		rig_worker_set_state("catching up peers");
-		rig_catch_up_all();
-		rig_worker_set_state("following");
-		(void) rig_follow_round();
+		rig_worker_step("resolving", rig_worker_resolve);
+		rig_worker_step("catching up peers", rig_worker_catch_up);
+		rig_worker_step("following", rig_worker_follow);
 		rig_worker_set_state("idle");
 	}
 	else
@@ -99,6 +186,9 @@ rig_worker_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	rig_worker_note_start();
+	rig_prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = rig_worker_emit_log;
 	BackgroundWorkerInitializeConnection(rig_database, NULL, 0);
 	rig_worker_set_state("starting");
 
@@ -117,7 +207,19 @@ rig_worker_main(Datum main_arg)
 		if (rig_resolver_interval >= 0)
 		{
 			old = MemoryContextSwitchTo(loop_cxt);
-			rig_worker_round();
+			PG_TRY();
+			{
+				rig_worker_round();
+			}
+			PG_CATCH();
+			{
+				/* outside the steps (starting the round): report, go on */
+				EmitErrorReport();
+				FlushErrorState();
+				AbortCurrentTransaction();
+				pgstat_report_activity(STATE_IDLE, NULL);
+			}
+			PG_END_TRY();
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(loop_cxt);
 		}

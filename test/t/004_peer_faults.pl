@@ -142,7 +142,16 @@ SELECT count(*) = 0 FROM pg_stat_activity
 # Nodes a (primary), b (sync peer), c (second sync peer, from part d)
 ###########################################################################
 
-my $handlers = rig_notes_sql();
+# "slow" takes a minute on b only: the primary gives up on b long before
+my $handlers = rig_notes_sql() . q{
+CREATE FUNCTION slow_apply(v bigint, d jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	IF current_setting('rig.node_name') = 'b' THEN
+		PERFORM pg_sleep(60);
+	END IF;
+END $$;
+SELECT rig_register('slow', 'slow_apply(bigint,jsonb)');
+};
 
 my $node_a = rig_node('a', conf => $conf);
 my $node_b = rig_node('b', conf => $conf);
@@ -381,6 +390,89 @@ is($node_c->safe_psql('postgres', q{SELECT count(*) FROM notes WHERE body LIKE '
 is($err, '', 'c back: the session writes again');
 is(note_count($node_c, 'c back'), '1', 'c back: the write reached c');
 same_everywhere('(d) c down and back', $node_b, $node_c);
+
+###########################################################################
+# (e) a slow handler on b: b's backend does not run on after a gave up
+###########################################################################
+
+$log_before = log_state($node_a);
+($out, $err, $el) = bg_query($s, q{SELECT rig_do('slow', '{}')});
+note sprintf('slow handler on b: %.2fs: %s', $el, $err);
+like(message_of($err), qr/peer "b" did not prepare the transaction within rig\.sync_timeout/,
+	'slow handler on b: the commit fails when b does not prepare in time');
+is(log_state($node_a), $log_before, 'slow handler on b: nothing committed on the primary');
+$t0 = time;
+ok( poll_for(
+		$node_b,
+		q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'rig' AND wait_event = 'PgSleep'},
+		10),
+	"slow handler on b: b's backend stops within 10 s (not after the handler's 60 s)");
+note sprintf("slow handler on b: b's backend gone %.2fs after the commit failed", time - $t0);
+ok( poll_for($node_b, q{SELECT in_flight = 0 FROM rig.status}, 10),
+	"slow handler on b: no version is left in flight on b (its watermark is not held back)");
+$node_a->safe_psql('postgres', 'SELECT rig_resolve()');
+same_everywhere('(e) slow handler on b', $node_b, $node_c);
+
+###########################################################################
+# (f) a cached connection left busy by a cancel is not reused
+###########################################################################
+
+# rig_sync_peer and rig_resolve, cancelled (statement_timeout) while b is
+# hung, leave their query unanswered on the session's connection to b; b
+# answers once it wakes up.  The session's next write must not read that
+# answer as its own (nor fail with a false timeout).
+for my $call ('rig_sync_peer(\'b\')', 'rig_resolve()')
+{
+	my $s3 = session($node_a);
+	($out, $err) = bg_query($s3, q{SELECT rig_do('note', '{"body": "s3 first"}')});
+	is($err, '', "cancelled $call: the session wrote once (it has a connection to b)");
+	freeze($node_b);
+	($out, $err, $el) = bg_query($s3, "SET statement_timeout = '1s'; SELECT $call; RESET statement_timeout;");
+	thaw($node_b);
+	note sprintf("cancelled $call: %.2fs: %s", $el, $err);
+	is(sqlstate_of($err), '57014', "cancelled $call: cancelled by statement_timeout");
+	($out, $err) = bg_query($s3, q{SELECT rig_do('note', '{"body": "after a cancelled call"}')});
+	is($err, '', "cancelled $call: the session's next write succeeds");
+	$s3->quit;
+}
+is(note_count($node_b, 'after a cancelled call'), '2', 'cancelled calls: the later writes reached b');
+same_everywhere('(f) cancelled calls', $node_b, $node_c);
+
+###########################################################################
+# (g) rig_add_peer cancelled while it connects leaves no connection open
+###########################################################################
+
+@b_conns = rig_backends($node_b);
+my $s4 = session($node_a);
+freeze($node_b);
+($out, $err, $el) = bg_query($s4,
+	"SET statement_timeout = '1s'; SELECT rig_add_peer('d', \$\$" . $node_b->connstr('postgres') . "\$\$);");
+thaw($node_b);
+note sprintf('cancelled connect: %.2fs: %s', $el, $err);
+is(sqlstate_of($err), '57014', 'cancelled connect: rig_add_peer cancelled by statement_timeout');
+ok( poll_for(
+		$node_b,
+		'SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = \'rig\' AND pid NOT IN ('
+		  . join(', ', 0, @b_conns) . ')',
+		15),
+	'cancelled connect: the half-open connection to b was closed (its session still open)');
+$s4->quit;
+
+###########################################################################
+# (h) rig_sync_peer returns b to sync, and commits do not wait for its
+#     transaction to end
+###########################################################################
+
+my $s5 = session($node_a);
+($out, $err) = bg_query($s5, q{BEGIN; SELECT rig_sync_peer('b');});
+is($err, '', 'gate: rig_sync_peer(b) ran in an open transaction');
+($out, $err, $el) = bg_query($s,
+	q{SET lock_timeout = '1s'; SELECT rig_do('note', '{"body": "while sync_peer is open"}'); RESET lock_timeout;});
+note sprintf('gate: %.2fs: %s', $el, $err);
+is($err, '', "gate: a commit is not blocked by the commit gate of rig_sync_peer's open transaction");
+bg_query($s5, 'COMMIT');
+$s5->quit;
+same_everywhere('(h) gate', $node_b, $node_c);
 
 $s->quit;
 done_testing();

@@ -313,6 +313,7 @@ check_both('after the load');
 ###########################################################################
 
 rig_set_resolver($node_a, -1);
+my $missed = $node_a->safe_psql('postgres', q{SELECT commits_missed FROM rig.peer_status WHERE name = 'b'});
 crash($node_b);
 # a big backlog while b is down; the commit warns that b is degraded
 my ($ret, $blog_out, $blog_err) = $node_a->psql('postgres', q{
@@ -321,6 +322,14 @@ SELECT count(rig_do('transfer', jsonb_build_object('from', 1 + i % 8, 'to', 1 + 
 is($ret, 0, 'backlog: 3000 ops committed while b is down');
 like($blog_err, qr/WARNING:  semisync peer "b" is degraded/, 'backlog: the commit warned that b is degraded');
 like(peer_state($node_a), qr/^degraded \d+$/, 'backlog: rig.peer_status shows b degraded');
+# every commit that leaves b behind is counted, not only the one that degraded it
+($ret, $blog_out, $blog_err) = $node_a->psql('postgres',
+	join("\n", map { qq{SELECT rig_do('note', '{"body": "missed $_"}');} } 1 .. 3));
+is($blog_err, '', 'backlog: later commits go on without b silently');
+is($node_a->safe_psql('postgres', q{SELECT commits_missed FROM rig.peer_status WHERE name = 'b'}) - $missed,
+	4, 'backlog: rig.peer_status counts the 4 commits that went on without b');
+is($node_a->safe_psql('postgres', q{SELECT connection FROM rig.peer_status WHERE name = 'b'}),
+	'unreachable', 'backlog: rig.peer_status shows b unreachable');
 
 $node_b->start;
 # hold b's apply back: the worker's first batch waits for this lock
@@ -341,5 +350,56 @@ my ($ret2, $o2, $e2) = $node_a->psql('postgres',
 	q{SELECT rig_do('transfer', '{"from": 1, "to": 2, "amount": 1}')});
 is($e2, '', 'backlog: a commits on b again without a warning');
 check_both('after the backlog');
+
+###########################################################################
+# What a DBA reads in rig.peer_status after a commit
+###########################################################################
+
+my $last = $node_a->safe_psql('postgres', 'SELECT rig_last_version()');
+is( $node_a->safe_psql(
+		'postgres', qq{
+SELECT connection, acked_version = $last, acked_at > now() - interval '1 min',
+       prepare_ms > 0, prepare_avg_ms > 0
+  FROM rig.peer_status WHERE name = 'b'}),
+	'reachable|t|t|t|t',
+	'peer_status: b is reachable, acknowledged the last version just now, with a PREPARE round trip');
+
+# with rig.commit_wait = off the commit does not wait for COMMIT PREPARED,
+# and b is still not shown behind
+rig_set_resolver($node_a, -1);
+($ret, $o2, $e2) = $node_a->psql('postgres', "SET rig.commit_wait = off;\n"
+	  . join("\n", map { qq{SELECT rig_do('note', '{"body": "no wait $_"}');} } 1 .. 3));
+is($e2, '', 'commit_wait off: 3 commits');
+is(peer_state($node_a), 'in_sync 0', 'commit_wait off: b is in_sync, 0 versions behind');
+rig_set_resolver($node_a, 200);
+
+###########################################################################
+# A peer that goes down while it catches up shows degraded, not catching_up
+###########################################################################
+
+rig_set_resolver($node_a, -1);
+crash($node_b);
+($ret, $blog_out, $blog_err) = $node_a->psql('postgres', q{
+SELECT count(rig_do('transfer', jsonb_build_object('from', 1 + i % 8, 'to', 1 + (i * 5) % 8, 'amount', i % 40)))
+  FROM generate_series(1, 3000) i});
+is($ret, 0, 'down while catching up: a backlog of 3000 ops');
+$node_b->start;
+$lock = $node_b->background_psql('postgres');
+$lock->query_safe('BEGIN; LOCK TABLE history IN ACCESS EXCLUSIVE MODE');
+rig_set_resolver($node_a, 200);
+ok($node_a->poll_query_until('postgres',
+		q{SELECT state = 'catching_up' FROM rig.peer_status WHERE name = 'b'}),
+	'down while catching up: b is catching_up');
+crash($node_b);
+eval { $lock->quit };
+ok(poll_for($node_a,
+		q{SELECT state = 'degraded' AND connection = 'unreachable' FROM rig.peer_status WHERE name = 'b'}, 20),
+	'down while catching up: rig.peer_status shows b degraded and unreachable')
+  or diag peer_state($node_a);
+$node_b->start;
+ok($node_a->poll_query_until('postgres',
+		q{SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),
+	'down while catching up: b back in_sync once it is up');
+check_both('after b went down while catching up');
 
 done_testing();

@@ -46,7 +46,19 @@ my $node_a = rig_node('a', conf => $conf);
 # b logs every statement and connection: the idle check at the end reads them
 my $node_b = rig_node('b', conf => $conf . "log_statement = 'all'\nlog_connections = on\n");
 my $node_c = rig_node('c', conf => $conf);
-rig_bank_setup($_) for ($node_a, $node_b, $node_c);
+# "fragile" fails on c until c opens its gate (the same handler everywhere)
+my $fragile = q{
+CREATE TABLE fragile_gate (open boolean NOT NULL);
+INSERT INTO fragile_gate VALUES (true);
+CREATE FUNCTION fragile_apply(v bigint, d jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT (SELECT open FROM public.fragile_gate) THEN
+		RAISE EXCEPTION 'fragile op % refused here', v;
+	END IF;
+END $$;
+SELECT rig_register('fragile', 'fragile_apply(bigint,jsonb)');
+};
+rig_bank_setup($_, more => $fragile) for ($node_a, $node_b, $node_c);
 $node_a->safe_psql('postgres',
 	"SELECT rig_add_peer('b', \$\$" . $node_b->connstr('postgres') . "\$\$, 'async')");
 rig_bank_open($node_a, $naccounts, $initial);
@@ -129,6 +141,9 @@ burst('burst with b and c down', 50);
 ok( $node_a->poll_query_until(
 		'postgres', q{SELECT state <> 'in_sync' AND versions_behind > 0 FROM rig.peer_status WHERE name = 'b'}),
 	'b down: rig.peer_status shows b lagging (not in_sync, versions behind)');
+ok( $node_a->poll_query_until(
+		'postgres', q{SELECT state = 'unreachable' AND connection = 'unreachable' FROM rig.peer_status WHERE name = 'b'}),
+	'b down: rig.peer_status shows b unreachable');
 note 'b down: ' . $node_a->safe_psql('postgres',
 	q{SELECT state || ', ' || versions_behind || ' behind, ' || coalesce(last_error, '') FROM rig.peer_status});
 
@@ -188,5 +203,35 @@ cmp_ok(scalar(() = $small_log =~ /rig_apply_remote/g), '>=', 10,
 	'small backlog: b applied the 10 transfers');
 is(scalar(() = $small_log =~ /connection authorized: .*application_name=rig\b/g), 0,
 	"small backlog: a's worker shipped it without opening another connection");
+
+###########################################################################
+# A follower whose pull fails keeps its worker and shows the error
+###########################################################################
+
+my $status = q{SELECT worker_pid || ' ' || worker_restarts FROM rig.status};
+my $before = $node_c->safe_psql('postgres', $status);
+$node_c->safe_psql('postgres', 'UPDATE fragile_gate SET open = false');
+$node_a->safe_psql('postgres', q{SELECT rig_do('fragile', '{}')});
+ok( $node_c->poll_query_until(
+		'postgres', q{SELECT worker_last_error LIKE 'fragile op % refused here' FROM rig.status}),
+	"fragile op: c's rig.status shows the error of its worker's pull");
+my $first = $node_c->safe_psql('postgres', 'SELECT worker_last_error_at FROM rig.status');
+ok( $node_c->poll_query_until(
+		'postgres', "SELECT worker_last_error_at > '$first' FROM rig.status"),
+	"fragile op: c's worker tried again in a later round");
+is($node_c->safe_psql('postgres', $status), $before,
+	"fragile op: c's worker kept its pid and was not restarted");
+$node_c->safe_psql('postgres', 'UPDATE fragile_gate SET open = true');
+converged('fragile op, once c takes it');
+
+# A worker that dies at every start (its database is gone) does not look
+# healthy: rig.status counts its restarts and shows why it died.
+$node_c->append_conf('postgresql.conf', "rig.database = 'no_such_db'\n");
+$node_c->restart;
+ok( $node_c->poll_query_until(
+		'postgres', q{
+SELECT worker_restarts >= 1 AND worker_state = 'starting'
+   AND worker_last_error LIKE '%"no_such_db" does not exist%' FROM rig.status}),
+	"crash loop: c's rig.status shows the restarts and the error the worker dies of");
 
 done_testing();

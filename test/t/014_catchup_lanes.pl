@@ -180,4 +180,49 @@ is($node_a->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
 	  . $node_b->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
 	'00', 'nothing is left prepared on a or b');
 
+# A peer whose name has 63 characters (the longest): its catch-up lanes
+# ("<name>#<n>") must not share one connection.
+my $long = 'peer_' . ('x' x 57) . 'z';
+is(length($long), 63, 'long name: 63 characters');
+my $node_l = rig_node($long, conf => "max_prepared_transactions = 20\nlog_connections = on\nlog_statement = 'all'\n");
+rig_bank_setup($node_l, more => $more);
+my $offset = -s $node_l->logfile;
+$node_a->safe_psql('postgres',
+	"SELECT rig_add_peer('$long', \$\$" . $node_l->connstr('postgres') . "\$\$, 'semisync')");
+is(rig_bank_dump($node_l, @extra_dump), rig_bank_dump($node_a, @extra_dump),
+	'long name: rig_add_peer shipped the whole log');
+$node_l->stop('immediate');
+$node_a->safe_psql('postgres',
+	q{SELECT count(rig_do('note', jsonb_build_object('body', 'long ' || i))) FROM generate_series(1, 400) i});
+$node_l->start;
+ok( $node_a->poll_query_until(
+		'postgres',
+		"SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = '$long'"),
+	'long name: a\'s worker caught the peer up') or diag $node_a->safe_psql('postgres',
+	"SELECT state || ' ' || coalesce(last_error, '') FROM rig.peer_status WHERE name = '$long'");
+is(rig_bank_dump($node_l, @extra_dump), rig_bank_dump($node_a, @extra_dump),
+	'long name: the peer has a\'s rig.log and tables');
+my $conns = () = slurp_file($node_l->logfile, $offset) =~
+  /connection authorized: .*application_name=rig\b/g;
+cmp_ok($conns, '>=', 4, 'long name: a connected to the peer over several lanes');
+
+# Large ops: a catch-up batch stops at 16 MB of data, not only at 1,000
+# records.  100 notes of 300 kB (30 MB) on one connection take at least
+# two batches, each its own transaction on the peer.
+$node_a->safe_psql('postgres',
+	'ALTER SYSTEM SET rig.catchup_connections = 1; SELECT pg_reload_conf()');
+$node_l->stop('immediate');
+$node_a->safe_psql('postgres',
+	q{SELECT count(rig_do('note', jsonb_build_object('body', i || repeat('x', 300000)))) FROM generate_series(1, 100) i});
+$offset = -s $node_l->logfile;
+$node_l->start;
+ok( $node_a->poll_query_until(
+		'postgres',
+		"SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = '$long'"),
+	'large ops: a\'s worker caught the peer up');
+is(rig_bank_dump($node_l, @extra_dump), rig_bank_dump($node_a, @extra_dump),
+	'large ops: the peer has a\'s rig.log and tables');
+my $batches = () = slurp_file($node_l->logfile, $offset) =~ /BEGIN ISOLATION LEVEL READ COMMITTED/g;
+cmp_ok($batches, '>=', 2, 'large ops: 30 MB of ops were shipped in at least two batches');
+
 done_testing();
