@@ -21,6 +21,7 @@
 #include "access/genam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
@@ -165,7 +166,18 @@ rig_log_scan(int64 after, RigLogVisitor visit, void *arg)
 void
 rig_flush_visible(void)
 {
-	XLogFlush(GetXLogInsertRecPtr());
+	XLogRecPtr	upto = GetXLogInsertRecPtr();
+	uint32		in_page = upto % XLOG_BLCKSZ;
+
+	/*
+	 * Right after a page header nothing is on the page yet, and a flush
+	 * request there could never be satisfied: flush to the page's start.
+	 */
+	if (in_page == SizeOfXLogShortPHD ||
+		(in_page == SizeOfXLogLongPHD &&
+		 XLogSegmentOffset(upto, wal_segment_size) == SizeOfXLogLongPHD))
+		upto -= in_page;
+	XLogFlush(upto);
 }
 
 /*
