@@ -15,6 +15,7 @@ OBJS = \
 	src/ship.o \
 	src/shmem.o \
 	src/handlers.o \
+	src/verify.o \
 	src/locks.o \
 	src/node.o \
 	src/oplog.o \

@@ -195,6 +195,13 @@ rig_check_sync_peers(void)
 		if (p->mode != RIG_PEER_SYNC)
 			continue;
 		st = rig_peer_get_state(p->name);
+		if (st == RIG_STATE_DIVERGED)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("sync peer \"%s\" has diverged from this node", p->name),
+					 errdetail("Its log or handlers differ from this node's (last_error in rig.peer_status says where), so it cannot take this commit."),
+					 errhint("rig_verify_peer('%s') lists the differences. Make the handlers match, or rebuild the peer; or make it async with rig_set_peer_mode().",
+							 p->name)));
 		if (st == RIG_STATE_CATCHING_UP || st == RIG_STATE_UNKNOWN)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -368,13 +375,20 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 
 	rig_check_peer(rc, name);
 	rig_check_handlers_match(rc, name);
-	shipped = rig_check_peer_history(rc, name);
+	(void) rig_check_peer_history(rc, name);
 
 	snprintf(epoch, sizeof(epoch), INT64_FORMAT, rig_node_epoch());
 	params[0] = rig_node_name();
 	params[1] = epoch;
 	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_become_replica($1, $2)",
 						   2, params, rig_deadline(rig_sync_timeout)));
+
+	/*
+	 * Start from the verified horizon, not the peer's last version: a failed
+	 * earlier attempt may have left holes (its connections commit
+	 * independently), which this ships first.
+	 */
+	shipped = rig_verified_start(rc, name, conninfo, 0, false);
 
 	/* catch up without blocking writers, then the tail under the gate */
 	shipped = rig_ship_log(name, conninfo, shipped, rig_compute_watermark());
@@ -523,7 +537,7 @@ rig_set_peer_mode(PG_FUNCTION_ARGS)
 	CacheInvalidateRelcacheByRelid(rig_relid("peers"));
 
 	/* an async peer, or a lagging semisync one, must catch up before sync */
-	if (mode != RIG_PEER_ASYNC &&
+	if (mode != RIG_PEER_ASYNC && rig_peer_get_state(name) != RIG_STATE_DIVERGED &&
 		(old_mode == RIG_PEER_ASYNC || rig_peer_get_state(name) != RIG_STATE_IN_SYNC))
 		rig_peer_note_error(name, RIG_STATE_CATCHING_UP, NULL);
 	PG_RETURN_VOID();

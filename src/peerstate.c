@@ -7,7 +7,8 @@
  * States: in_sync (commits prepare on it), catching_up (the worker ships it
  * what it lacks), degraded (a semisync peer that missed a commit),
  * unreachable (the last attempt to reach it failed), unknown (not checked
- * since this node started).  Backends update an entry after each exchange;
+ * since this node started), diverged (verification found a difference in
+ * its log or handlers: verify.c).  Backends update an entry after each exchange;
  * the worker after each round.  One spinlock per entry: updates are a few
  * stores, never I/O.
  *
@@ -49,7 +50,7 @@ static RigPeerSlot *rig_peer_slots = NULL;
 static RigPeerSlot *rig_peer_slot(const char *name, bool create);
 
 static const char *const rig_state_names[] = {
-	"in_sync", "catching_up", "degraded", "unreachable", "unknown"
+	"in_sync", "catching_up", "degraded", "unreachable", "unknown", "diverged"
 };
 
 PG_FUNCTION_INFO_V1(rig_peer_states);

@@ -35,6 +35,7 @@ int			rig_sync_timeout = 5000;
 int			rig_catchup_connections = 4;
 bool		rig_commit_wait = true;
 int			rig_resolver_interval = 10000;
+int			rig_verify_interval = 60000;
 int			rig_max_payload = 1024 * 1024;
 char	   *rig_fault_point = NULL;
 
@@ -127,6 +128,15 @@ rig_define_settings(void)
 							NULL,
 							&rig_resolver_interval,
 							10000, -1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rig.verify_interval",
+							"How often the worker compares each in-sync peer's log with this node's; -1 turns it off.",
+							"Catch-up always verifies before it ships; handlers are compared every round.",
+							&rig_verify_interval,
+							60000, -1, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

@@ -8,7 +8,9 @@
  * exits on SIGTERM, and resets a memory context every iteration.  Each
  * round runs in its own transaction: the in-doubt resolver over every
  * peer, then catch-up of every peer that may lack operations (returning
- * semisync and sync peers to sync through the commit gate).
+ * semisync and sync peers to sync through the commit gate), then the
+ * verification of in-sync peers (handlers every round, the log every
+ * rig.verify_interval and after a catch-up returned a peer to sync).
  * rig.resolver_interval sets the pace; -1 turns the worker's work off.
  *
  * Copyright (c) 2026, rig developers
@@ -78,6 +80,8 @@ rig_worker_round(void)
 					(errmsg("rig resolved %d in-doubt transaction(s) on its peers", resolved)));
 		rig_worker_set_state("catching up peers");
 		rig_catch_up_all();
+		rig_worker_set_state("verifying peers");
+		rig_verify_all();
 		rig_worker_set_state("following");
 		(void) rig_follow_round();
 		rig_worker_set_state("idle");
