@@ -487,6 +487,7 @@ rig_verified_start(RigConn *rc, const char *name, const char *conninfo,
 	RigVerifyResult res;
 	RigLogDiff *first;
 	char	   *what;
+	ListCell   *lc;
 
 	rig_require_same_handlers(rc, name, known);
 	for (int attempt = 0;; attempt++)
@@ -506,7 +507,18 @@ rig_verified_start(RigConn *rc, const char *name, const char *conninfo,
 		rig_repair_holes(name, conninfo, res.diffs);
 	}
 
+	/* name the first difference rig cannot repair, if any */
 	first = linitial(res.diffs);
+	foreach(lc, res.diffs)
+	{
+		RigLogDiff *d = lfirst(lc);
+
+		if (d->kind != RIG_DIFF_MISSING)
+		{
+			first = d;
+			break;
+		}
+	}
 	what = rig_diff_describe(first);
 	if (known)
 		rig_peer_note_error(name, RIG_STATE_DIVERGED, what);
