@@ -115,6 +115,10 @@ rig_catch_up_one(RigPeer *peer, void *arg)
 
 	if (!rig_peer_needs_work(peer))
 		return;
+	/* a diverged peer is compared whole: not every round */
+	if (rig_peer_get_state(peer->name) == RIG_STATE_DIVERGED &&
+		!rig_verify_retry_due(peer->name))
+		return;
 	was_in_sync = rig_peer_get_state(peer->name) == RIG_STATE_IN_SYNC;
 	rig_catch_up(peer);
 	/* a peer back in sync is verified again by the worker's next pass */

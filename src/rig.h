@@ -224,6 +224,7 @@ extern char *rig_diff_describe(RigLogDiff *d);
 extern const char *rig_diff_name(RigDiffKind kind);
 extern char *rig_handler_diffs_describe(List *diffs);
 extern void rig_verify_request(const char *name);
+extern bool rig_verify_retry_due(const char *name);
 extern void rig_verify_all(void);
 
 /* fault injection for crash tests (rig.c) */

@@ -578,6 +578,20 @@ rig_verify_due(const char *name)
 }
 
 /*
+ * May the worker try a diverged peer again (a full comparison) now?  At
+ * most once per rig.verify_interval; never when it is -1 (rig_sync_peer
+ * still does).
+ */
+bool
+rig_verify_retry_due(const char *name)
+{
+	if (!rig_verify_due(name))
+		return false;
+	rig_verify_slot(name)->verified_at = GetCurrentTimestamp();
+	return true;
+}
+
+/*
  * rig_foreach_peer callback of the worker: an in-sync peer's handlers are
  * compared every round (one query), its log when a verification is due.
  * A difference makes it diverged; catch-up then repairs what it can and

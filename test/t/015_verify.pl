@@ -137,14 +137,15 @@ rig_verify_ok($node_a, 'b', 'drift: rig_verify_peer finds no difference');
 # 4. The worker's periodic verification
 ###########################################################################
 
-# a hole in an in-sync peer: found, shipped, in sync again
+# a hole in an in-sync peer: found, shipped (and applied by today's
+# handler), in sync again
 $node_b->safe_psql('postgres', qq{
 SET session_replication_role = replica;
 DELETE FROM rig.log WHERE version = $v10;
 DELETE FROM notes WHERE id = $v10;
 });
 ok( $node_b->poll_query_until(
-		'postgres', "SELECT body = 't10' FROM notes WHERE id = $v10"),
+		'postgres', "SELECT body = 'T10' FROM notes WHERE id = $v10"),
 	"periodic: a's worker finds the hole and ships the missing version");
 ok( $node_a->poll_query_until(
 		'postgres', q{SELECT state = 'in_sync' FROM rig.peer_status WHERE name = 'b'}),
@@ -180,12 +181,11 @@ SELECT v, 1, 'note', jsonb_build_object('body', 'n' || v), NULL,
 	   timestamptz '2026-01-01 00:00:00+00' + v * interval '1 ms', 'x'
   FROM generate_series(1, 100000) v;
 };
-for my $n ($node_x, $node_y)
-{
-	$n->safe_psql('postgres', rig_notes_sql() . $fill);
-}
-$node_x->safe_psql('postgres', q{SELECT setval('rig.version_seq', 100000)});
+# y becomes x's replica while empty, then both get the same log
+$_->safe_psql('postgres', rig_notes_sql()) for ($node_x, $node_y);
 $node_y->safe_psql('postgres', q{SELECT rig_become_replica('x', 1)});
+$_->safe_psql('postgres', $fill) for ($node_x, $node_y);
+$node_x->safe_psql('postgres', q{SELECT setval('rig.version_seq', 100000)});
 $_->restart for ($node_x, $node_y);
 $node_x->safe_psql('postgres',
 	"SELECT rig_add_peer('y', \$\$" . $node_y->connstr('postgres') . "\$\$, 'sync')");
