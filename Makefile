@@ -17,6 +17,7 @@ OBJS = \
 	src/shmem.o \
 	src/handlers.o \
 	src/keys.o \
+	src/verify.o \
 	src/locks.o \
 	src/node.o \
 	src/oplog.o \

@@ -277,6 +277,36 @@ $$;
 COMMENT ON FUNCTION rig_handler_fingerprints() IS
 	'a hash of each method''s handler definitions; peers must match the primary';
 
+-- Anti-entropy: both nodes hash ranges of their logs with this same SQL
+-- (fixed TimeZone and DateStyle, so timestamps print alike); a bucket's
+-- hash is the sum of its records' 64-bit md5 prefixes.
+CREATE FUNCTION rig_log_range_hashes(from_version bigint, to_version bigint, width bigint,
+									 OUT bucket bigint, OUT n bigint, OUT first_version bigint,
+									 OUT last_version bigint, OUT hash text)
+	RETURNS SETOF record
+	LANGUAGE sql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	SET TimeZone = 'UTC'
+	SET DateStyle = 'ISO, YMD'
+AS $$
+	SELECT (l.version - from_version) / greatest(width, 1), count(*), min(l.version), max(l.version),
+		   sum(('x' || left(md5(row(l.version, l.epoch, l.method, l.data, l.idempotency_key,
+									 l.op_time, l.origin)::text), 16))::bit(64)::bigint::numeric)::text
+	  FROM rig.log l
+	 WHERE l.version BETWEEN from_version AND to_version
+	 GROUP BY 1
+	 ORDER BY 1
+$$;
+COMMENT ON FUNCTION rig_log_range_hashes(bigint, bigint, bigint) IS
+	'hashes of the log records from_version..to_version in buckets width versions wide (rig_verify_peer compares them)';
+
+CREATE FUNCTION rig_verify_peer(name text)
+	RETURNS TABLE(relation text, first_version bigint, last_version bigint, key_range text, problem text)
+	AS 'MODULE_PATHNAME', 'rig_verify_peer'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION rig_verify_peer(text) IS
+	'compare a peer''s log and handlers with this node''s up to the lower watermark; one row per difference, none when identical';
+
 CREATE FUNCTION rig_resolve()
 	RETURNS int
 	AS 'MODULE_PATHNAME', 'rig_resolve'
@@ -371,7 +401,7 @@ CREATE VIEW rig.peer_status AS
 	  FROM rig.peers p
 	  LEFT JOIN pg_catalog.rig_peer_states() s ON s.name = p.name;
 COMMENT ON VIEW rig.peer_status IS
-	'per peer: mode, state (in_sync, catching_up, degraded, unreachable, unknown), lag in versions and seconds, last contact and error, connection (reachable, unreachable, unknown), last acknowledged version and when, commits that went on without it, PREPARE round trip (last, average) in ms';
+	'per peer: mode, state (in_sync, catching_up, degraded, unreachable, unknown, diverged), lag in versions and seconds, last contact and error, connection (reachable, unreachable, unknown), last acknowledged version and when, commits that went on without it, PREPARE round trip (last, average) in ms';
 
 -- Privileges: nothing that writes is open to PUBLIC.
 REVOKE ALL ON FUNCTION rig_add_peer(text, text, text) FROM PUBLIC;
@@ -396,6 +426,10 @@ REVOKE ALL ON FUNCTION rig_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_status() TO rig_reader, pg_monitor;
 GRANT SELECT ON rig.status, rig.in_doubt TO rig_reader, pg_monitor;
 GRANT EXECUTE ON FUNCTION rig_handler_fingerprints() TO rig_reader;
+REVOKE ALL ON FUNCTION rig_log_range_hashes(bigint, bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rig_log_range_hashes(bigint, bigint, bigint) TO rig_reader;
+REVOKE ALL ON FUNCTION rig_verify_peer(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rig_verify_peer(text) TO rig_reader, pg_monitor;
 
 REVOKE ALL ON FUNCTION rig_register(text, regprocedure, regprocedure, regprocedure) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_unregister(text) FROM PUBLIC;

@@ -13,9 +13,14 @@
  *      after the flip prepares on the peer, and every commit before it was
  *      shipped, so a newer op never reaches the peer before an older
  *      conflicting one.
- * rig_apply_remote skips versions the peer already has, so shipping a
- * range that overlaps the peer's log is harmless; the per-peer horizon
- * (every version at or below it is on the peer) keeps the ranges short.
+ * Shipping starts at the verified horizon (verify.c): the logs are compared
+ * by range hashes up to the lower watermark, holes are shipped, and a peer
+ * whose log or handlers differ is diverged and never caught up.  The start
+ * is never above this node's watermark, so a commit still in flight below
+ * it is shipped with the tail.  rig_apply_remote skips versions the peer
+ * already has, so shipping a range that overlaps the peer's log is
+ * harmless; the per-peer horizon (every version at or below it was
+ * shipped) keeps the verified range short.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -40,47 +45,10 @@
 #define RIG_CATCHUP_PASSES	20
 #define RIG_CATCHUP_TAIL	1000
 
-static int64 rig_catch_up_start(RigConn *rc, const char *name, int64 horizon);
 static bool rig_peer_needs_work(RigPeer *peer);
 static void rig_catch_up_one(RigPeer *peer, void *arg);
 
 PG_FUNCTION_INFO_V1(rig_sync_peer);
-
-/*
- * Where shipping must start: the peer's last version if the peer holds
- * every version of ours up to it, else the horizon (then the range is
- * re-sent and the peer skips what it has).
- */
-static int64
-rig_catch_up_start(RigConn *rc, const char *name, int64 horizon)
-{
-	char		hbuf[32];
-	const char *params[1] = {hbuf};
-	PGresult   *res;
-	int64		peer_max;
-	int64		peer_count;
-	int64		our_count;
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		args[2];
-
-	snprintf(hbuf, sizeof(hbuf), INT64_FORMAT, horizon);
-	res = rig_conn_query(rc, "SELECT coalesce(max(version), $1), count(*) FROM rig.log "
-						 "WHERE version > $1", 1, params, rig_deadline(rig_sync_timeout));
-	peer_max = strtoi64(PQgetvalue(res, 0, 0), NULL, 10);
-	peer_count = strtoi64(PQgetvalue(res, 0, 1), NULL, 10);
-	PQclear(res);
-
-	args[0] = Int64GetDatum(horizon);
-	args[1] = Int64GetDatum(peer_max);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT count(*) FROM rig.log WHERE version > $1 AND version <= $2",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not count rig.log");
-	our_count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-											&(bool) {false}));
-	SPI_finish();
-	return our_count == peer_count ? peer_max : horizon;
-}
 
 /*
  * Catch one peer up and, unless it is async, return it to sync under the
@@ -95,7 +63,10 @@ rig_catch_up(RigPeer *peer)
 	bool		gated = peer->mode != RIG_PEER_ASYNC;
 
 	rc = rig_conn_get(peer->name, peer->conninfo, rig_deadline(rig_sync_timeout));
-	shipped = rig_catch_up_start(rc, peer->name, rig_peer_get_horizon(peer->name));
+	/* a diverged peer is compared whole: its difference may lie below the horizon */
+	shipped = rig_verified_start(rc, peer->name, peer->conninfo,
+								 rig_peer_get_state(peer->name) == RIG_STATE_DIVERGED ? 0 :
+								 rig_peer_get_horizon(peer->name), true);
 	rig_peer_note_ok(peer->name, -1, 0);	/* it answered: reachable */
 
 	/*
@@ -125,6 +96,21 @@ rig_catch_up(RigPeer *peer)
 		shipped = rig_ship_log(peer->name, peer->conninfo, shipped, -1);
 		rig_peer_set_horizon(peer->name, wm);
 	}
+	else
+	{
+		/*
+		 * Shipped ungated, which is only right while the peer stays async:
+		 * rig_set_peer_mode() changes the mode under the exclusive gate, so
+		 * a share lock on it tells whether it did meanwhile.  Then the peer
+		 * stays catching up, and the next round returns it to sync gated.
+		 */
+		LockRelationOid(rig_relid("commit_gate"), RowShareLock);
+		if (rig_peer_mode(peer->name) != RIG_PEER_ASYNC)
+		{
+			UnlockRelationOid(rig_relid("commit_gate"), RowShareLock);
+			return;
+		}
+	}
 	rig_peer_note_ok(peer->name, RIG_STATE_IN_SYNC, shipped);
 
 	/*
@@ -132,8 +118,7 @@ rig_catch_up(RigPeer *peer)
 	 * with this peer's step, not with the caller's transaction, or every
 	 * commit would wait while the worker goes on to the next peer.
 	 */
-	if (gated)
-		UnlockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
+	UnlockRelationOid(rig_relid("commit_gate"), gated ? ExclusiveLock : RowShareLock);
 }
 
 /* Does the worker have something to do for this peer? */
@@ -149,8 +134,19 @@ rig_peer_needs_work(RigPeer *peer)
 static void
 rig_catch_up_one(RigPeer *peer, void *arg)
 {
-	if (rig_peer_needs_work(peer))
-		rig_catch_up(peer);
+	bool		was_in_sync;
+
+	if (!rig_peer_needs_work(peer))
+		return;
+	/* a diverged peer is compared whole: not every round */
+	if (rig_peer_get_state(peer->name) == RIG_STATE_DIVERGED &&
+		!rig_verify_retry_due(peer->name))
+		return;
+	was_in_sync = rig_peer_get_state(peer->name) == RIG_STATE_IN_SYNC;
+	rig_catch_up(peer);
+	/* a peer back in sync is verified again by the worker's next pass */
+	if (!was_in_sync)
+		rig_verify_request(peer->name);
 }
 
 /* The worker's catch-up round over every peer that may lack operations. */

@@ -162,6 +162,22 @@ rig_foreach_peer(void (*work) (RigPeer *peer, void *arg), void *arg,
 	}
 }
 
+/* The mode of a peer as rig.peers says now (async when it is gone). */
+RigPeerMode
+rig_peer_mode(const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, rig_peer_list())
+	{
+		RigPeer    *p = lfirst(lc);
+
+		if (strcmp(p->name, name) == 0)
+			return p->mode;
+	}
+	return RIG_PEER_ASYNC;
+}
+
 /* Parse a peer mode. */
 static RigPeerMode
 rig_parse_mode(const char *mode)
@@ -195,6 +211,13 @@ rig_check_sync_peers(void)
 		if (p->mode != RIG_PEER_SYNC)
 			continue;
 		st = rig_peer_get_state(p->name);
+		if (st == RIG_STATE_DIVERGED)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("sync peer \"%s\" has diverged from this node", p->name),
+					 errdetail("Its log or handlers differ from this node's (last_error in rig.peer_status says where), so it cannot take this commit."),
+					 errhint("rig_verify_peer('%s') lists the differences. Make the handlers match, or rebuild the peer; or make it async with rig_set_peer_mode().",
+							 p->name)));
 		if (st == RIG_STATE_CATCHING_UP || st == RIG_STATE_UNKNOWN)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -368,13 +391,20 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 
 	rig_check_peer(rc, name);
 	rig_check_handlers_match(rc, name);
-	shipped = rig_check_peer_history(rc, name);
+	(void) rig_check_peer_history(rc, name);
 
 	snprintf(epoch, sizeof(epoch), INT64_FORMAT, rig_node_epoch());
 	params[0] = rig_node_name();
 	params[1] = epoch;
 	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_become_replica($1, $2)",
 						   2, params, rig_deadline(rig_sync_timeout)));
+
+	/*
+	 * Start from the verified horizon, not the peer's last version: a failed
+	 * earlier attempt may have left holes (its connections commit
+	 * independently), which this ships first.
+	 */
+	shipped = rig_verified_start(rc, name, conninfo, 0, false);
 
 	/* catch up without blocking writers, then the tail under the gate */
 	shipped = rig_ship_log(name, conninfo, shipped, rig_compute_watermark());
@@ -495,7 +525,6 @@ rig_set_peer_mode(PG_FUNCTION_ARGS)
 	RigPeerMode mode;
 	RigPeerMode old_mode;
 	char	   *name;
-	ListCell   *lc;
 
 	rig_check_database();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -507,14 +536,7 @@ rig_set_peer_mode(PG_FUNCTION_ARGS)
 	args[1] = PG_GETARG_DATUM(1);
 	name = TextDatumGetCString(args[0]);
 	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
-	old_mode = RIG_PEER_ASYNC;
-	foreach(lc, rig_peer_list())
-	{
-		RigPeer    *p = lfirst(lc);
-
-		if (strcmp(p->name, name) == 0)
-			old_mode = p->mode;
-	}
+	old_mode = rig_peer_mode(name);
 	SPI_connect();
 	if (SPI_execute_with_args("UPDATE rig.peers SET mode = $2 WHERE name = $1",
 							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
@@ -527,7 +549,7 @@ rig_set_peer_mode(PG_FUNCTION_ARGS)
 	CacheInvalidateRelcacheByRelid(rig_relid("peers"));
 
 	/* an async peer, or a lagging semisync one, must catch up before sync */
-	if (mode != RIG_PEER_ASYNC &&
+	if (mode != RIG_PEER_ASYNC && rig_peer_get_state(name) != RIG_STATE_DIVERGED &&
 		(old_mode == RIG_PEER_ASYNC || rig_peer_get_state(name) != RIG_STATE_IN_SYNC))
 		rig_peer_note_error(name, RIG_STATE_CATCHING_UP, NULL);
 	PG_RETURN_VOID();

@@ -7,10 +7,12 @@
  * States: in_sync (commits prepare on it), catching_up (the worker ships it
  * what it lacks), degraded (a semisync peer that missed a commit),
  * unreachable (the last attempt to reach it failed), unknown (not checked
- * since this node started).  Apart from the state, whether the last attempt
- * to reach it worked (a peer catching up can be down: rig.peer_status then
- * shows it unreachable, or degraded when semisync), the commits that went
- * on without it, and its PREPARE round trip.  Backends update an entry after each exchange;
+ * since this node started), diverged (verification found a difference in
+ * its log or handlers: verify.c).  Apart from the state, whether the last
+ * attempt to reach it worked (a peer catching up can be down: rig.peer_status
+ * then shows it unreachable, or degraded when semisync), the commits that
+ * went on without it, and its PREPARE round trip.  Backends update an entry
+ * after each exchange;
  * the worker after each round.  One spinlock per entry: updates are a few
  * stores, never I/O.
  *
@@ -57,7 +59,7 @@ static RigPeerSlot *rig_peer_slots = NULL;
 static RigPeerSlot *rig_peer_slot(const char *name, bool create);
 
 static const char *const rig_state_names[] = {
-	"in_sync", "catching_up", "degraded", "unreachable", "unknown"
+	"in_sync", "catching_up", "degraded", "unreachable", "unknown", "diverged"
 };
 
 static const char *const rig_contact_names[] = {

@@ -170,6 +170,9 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 	 */
 	if (version <= rig_last_assigned() && rig_log_has_version(version))
 		return;
+	/* below what this node compacted: it was here (applying it again would double it) */
+	if (version < rig_node_compacted_below())
+		return;
 
 	handler = rig_lookup_handler(method);
 	if (handler == NULL)

@@ -36,6 +36,7 @@ int			rig_sync_timeout = 5000;
 int			rig_catchup_connections = 4;
 bool		rig_commit_wait = true;
 int			rig_resolver_interval = 10000;
+int			rig_verify_interval = 60000;
 int			rig_max_payload = 1024 * 1024;
 int			rig_key_retention = 7 * 24 * 3600;
 int			rig_follower_max_lag = 10000000;
@@ -135,6 +136,15 @@ rig_define_settings(void)
 							NULL,
 							&rig_resolver_interval,
 							10000, -1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rig.verify_interval",
+							"How often the worker compares each in-sync peer's log with this node's; -1 turns it off.",
+							"Catch-up always verifies before it ships; handlers are compared every round.",
+							&rig_verify_interval,
+							60000, -1, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

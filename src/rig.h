@@ -35,6 +35,7 @@ extern int	rig_sync_timeout;
 extern int	rig_catchup_connections;
 extern bool rig_commit_wait;
 extern int	rig_resolver_interval;
+extern int	rig_verify_interval;
 extern int	rig_max_payload;
 extern int	rig_key_retention;
 extern int	rig_follower_max_lag;
@@ -184,6 +185,7 @@ typedef struct RigPeer
 
 extern List *rig_peer_list(void);
 extern void rig_peer_init(void);
+extern RigPeerMode rig_peer_mode(const char *name);
 extern void rig_check_sync_peers(void);
 extern void rig_foreach_peer(void (*work) (RigPeer *peer, void *arg), void *arg,
 							 const char *what);
@@ -195,7 +197,8 @@ typedef enum RigPeerState
 	RIG_STATE_CATCHING_UP,
 	RIG_STATE_DEGRADED,
 	RIG_STATE_UNREACHABLE,
-	RIG_STATE_UNKNOWN
+	RIG_STATE_UNKNOWN,
+	RIG_STATE_DIVERGED
 } RigPeerState;
 
 /* Whether the last attempt to reach a peer worked */
@@ -226,6 +229,50 @@ extern void rig_peer_set_horizon(const char *name, int64 horizon);
 /* catch-up (catchup.c) */
 extern void rig_catch_up_all(void);
 extern void rig_catch_up(RigPeer *peer);
+
+/* anti-entropy: comparing a peer's log and handlers with ours (verify.c) */
+typedef enum RigDiffKind
+{
+	RIG_DIFF_MISSING,			/* only this node has the version(s) */
+	RIG_DIFF_EXTRA,				/* only the peer has them */
+	RIG_DIFF_DIFFERS			/* both have the version, with other content */
+} RigDiffKind;
+
+typedef struct RigLogDiff
+{
+	int64		first;
+	int64		last;
+	RigDiffKind kind;
+} RigLogDiff;
+
+typedef struct RigHandlerDiff
+{
+	char	   *method;
+	RigDiffKind kind;
+} RigHandlerDiff;
+
+typedef struct RigVerifyResult
+{
+	int64		from;			/* versions compared: from..upto */
+	int64		upto;
+	List	   *diffs;			/* RigLogDiff, in version order */
+	bool		unrepairable;	/* a difference other than a hole */
+	bool		truncated;		/* more differences than reported */
+	int			queries;		/* queries sent to the peer */
+} RigVerifyResult;
+
+struct RigConn;
+extern void rig_verify_log(struct RigConn *rc, int64 after, RigVerifyResult *res);
+extern List *rig_verify_handlers(struct RigConn *rc);
+extern void rig_require_same_handlers(struct RigConn *rc, const char *name, bool known);
+extern int64 rig_verified_start(struct RigConn *rc, const char *name,
+								const char *conninfo, int64 after, bool known);
+extern char *rig_diff_describe(RigLogDiff *d);
+extern const char *rig_diff_name(RigDiffKind kind);
+extern char *rig_handler_diffs_describe(List *diffs);
+extern void rig_verify_request(const char *name);
+extern bool rig_verify_retry_due(const char *name);
+extern void rig_verify_all(void);
 
 /* fault injection for crash tests (rig.c) */
 extern char *rig_fault_point;

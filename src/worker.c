@@ -8,11 +8,13 @@
  * exits on SIGTERM, and resets a memory context every iteration.  Each
  * round runs in its own transaction: the in-doubt resolver over every
  * peer, then catch-up of every peer that may lack operations (returning
- * semisync and sync peers to sync through the commit gate), then, on a
- * follower, the pull from its primary.  Each step runs in a subtransaction:
- * an error is reported as a WARNING and kept (with its time and the
- * worker's start count) for rig.status, and the worker goes on, like
- * pg_cron's launcher; it does not die and restart over it.
+ * semisync and sync peers to sync through the commit gate), then the
+ * verification of in-sync peers (handlers every round, the log every
+ * rig.verify_interval and after a catch-up returned a peer to sync), then,
+ * on a follower, the pull from its primary.  Each step runs in a
+ * subtransaction: an error is reported as a WARNING and kept (with its time
+ * and the worker's start count) for rig.status, and the worker goes on,
+ * like pg_cron's launcher; it does not die and restart over it.
  * rig.resolver_interval sets the pace; -1 turns the worker's work off.
  *
  * Copyright (c) 2026, rig developers
@@ -50,6 +52,7 @@ static emit_log_hook_type rig_prev_emit_log_hook = NULL;
 static void rig_worker_emit_log(ErrorData *edata);
 static void rig_worker_resolve(void);
 static void rig_worker_catch_up(void);
+static void rig_worker_verify(void);
 static void rig_worker_follow(void);
 static void rig_worker_step(const char *state, void (*step) (void));
 static void rig_worker_round(void);
@@ -101,6 +104,13 @@ static void
 rig_worker_catch_up(void)
 {
 	rig_catch_up_all();
+}
+
+/* Step: verify in-sync peers' handlers and, when due, their logs. */
+static void
+rig_worker_verify(void)
+{
+	rig_verify_all();
 }
 
 /* Step: as a follower, pull and apply the primary's new records. */
@@ -166,6 +176,7 @@ rig_worker_round(void)
 	{
 		rig_worker_step("resolving", rig_worker_resolve);
 		rig_worker_step("catching up peers", rig_worker_catch_up);
+		rig_worker_step("verifying peers", rig_worker_verify);
 		rig_worker_step("following", rig_worker_follow);
 		rig_worker_set_state("idle");
 	}

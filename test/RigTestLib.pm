@@ -44,7 +44,7 @@ use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of message_of
   rig_set_resolver rig_notes_sql rig_log_dump rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
-  rig_bank_total_ok rig_bank_history_ok);
+  rig_bank_total_ok rig_bank_history_ok rig_verify_ok);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -208,6 +208,31 @@ sub message_of
 {
 	my ($err) = @_;
 	return $err =~ /ERROR:\s+[0-9A-Z]{5}: ([^\n]*)/ ? $1 : '(none)';
+}
+
+=pod
+
+=over
+
+=item rig_verify_ok($node, $peer, $test_name)
+
+A test: rig_verify_peer($peer) on the primary $node finds no difference
+(the rows it returns are shown otherwise).  Returns what is() returns.
+
+=back
+
+=cut
+
+sub rig_verify_ok
+{
+	my ($node, $peer, $test_name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+	return is(
+		$node->safe_psql(
+			$dbname, "SELECT relation, first_version, last_version, key_range, problem "
+			  . "FROM rig_verify_peer('$peer')"),
+		'', $test_name);
 }
 
 sub rig_set_resolver
