@@ -349,12 +349,19 @@ COMMENT ON FUNCTION rig_become_replica(text, bigint) IS
 CREATE FUNCTION rig_apply_remote(sender text, sender_epoch bigint, version bigint,
 								 epoch bigint, method text, data jsonb,
 								 idempotency_key text, op_time timestamptz, origin text,
-								 locks bigint[] DEFAULT NULL)
+								 locks bigint[] DEFAULT NULL, confirmed bigint DEFAULT NULL)
 	RETURNS void
 	AS 'MODULE_PATHNAME', 'rig_apply_remote'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[]) IS
+COMMENT ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[], bigint) IS
 	'called by this replica''s primary: apply one of its operations with its version (under the resource locks it names; NULL: the resources handler''s)';
+
+CREATE FUNCTION rig_confirm_remote(sender text, sender_epoch bigint, confirmed bigint)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_confirm_remote'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_confirm_remote(text, bigint, bigint) IS
+	'called by this replica''s primary: this node holds every version up to confirmed (its watermark may rise that far)';
 
 -- Administration views
 
@@ -416,11 +423,13 @@ GRANT USAGE ON SCHEMA rig TO pg_monitor;
 GRANT EXECUTE ON FUNCTION rig_peer_states() TO rig_reader, pg_monitor;
 GRANT SELECT ON rig.peer_status TO rig_reader, pg_monitor;
 REVOKE ALL ON FUNCTION rig_become_replica(text, bigint) FROM PUBLIC;
-REVOKE ALL ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[], bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_node_info() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_handler_fingerprints() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_become_replica(text, bigint) TO rig_replication;
-GRANT EXECUTE ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[]) TO rig_replication;
+GRANT EXECUTE ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[], bigint) TO rig_replication;
+REVOKE ALL ON FUNCTION rig_confirm_remote(text, bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rig_confirm_remote(text, bigint, bigint) TO rig_replication;
 GRANT EXECUTE ON FUNCTION rig_node_info() TO rig_reader;
 REVOKE ALL ON FUNCTION rig_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_status() TO rig_reader, pg_monitor;

@@ -59,6 +59,7 @@ rig_catch_up(RigPeer *peer)
 {
 	RigConn    *rc;
 	int64		shipped;
+	int64		held;			/* the peer holds every version up to it */
 	int64		wm;
 	bool		gated = peer->mode != RIG_PEER_ASYNC;
 
@@ -68,6 +69,7 @@ rig_catch_up(RigPeer *peer)
 								 rig_peer_get_state(peer->name) == RIG_STATE_DIVERGED ? 0 :
 								 rig_peer_get_horizon(peer->name), true);
 	rig_peer_note_ok(peer->name, -1, 0);	/* it answered: reachable */
+	held = shipped;
 
 	/*
 	 * Phase 1, writers unaffected: ship up to the watermark, again while
@@ -85,6 +87,7 @@ rig_catch_up(RigPeer *peer)
 		shipped = rig_ship_log(peer->name, peer->conninfo, from, wm);
 		rig_peer_note_ok(peer->name, -1, shipped);
 		rig_peer_set_horizon(peer->name, wm);
+		held = wm;
 		if (wm - from < RIG_CATCHUP_TAIL)
 			break;
 	}
@@ -95,6 +98,7 @@ rig_catch_up(RigPeer *peer)
 		wm = rig_compute_watermark();
 		shipped = rig_ship_log(peer->name, peer->conninfo, shipped, -1);
 		rig_peer_set_horizon(peer->name, wm);
+		held = Max(held, wm);
 	}
 	else
 	{
@@ -119,6 +123,32 @@ rig_catch_up(RigPeer *peer)
 	 * commit would wait while the worker goes on to the next peer.
 	 */
 	UnlockRelationOid(rig_relid("commit_gate"), gated ? ExclusiveLock : RowShareLock);
+
+	/* and its watermark may rise to what it now provably holds */
+	rig_send_confirm(peer->name, peer->conninfo, held);
+}
+
+/*
+ * Confirm to an in-sync peer that commits prepare on what it holds: every
+ * version up to this node's watermark (read under the commit gate, so the
+ * peer cannot return to sync in between; the state is read after the
+ * watermark, as on the commit path).  A replica restarted while its
+ * primary is idle gets its watermark back this way.
+ */
+void
+rig_confirm_in_sync(RigPeer *peer)
+{
+	int64		wm;
+	bool		in_sync;
+
+	if (peer->mode == RIG_PEER_ASYNC)
+		return;
+	LockRelationOid(rig_relid("commit_gate"), RowShareLock);
+	wm = rig_compute_watermark();
+	in_sync = rig_peer_get_state(peer->name) == RIG_STATE_IN_SYNC;
+	UnlockRelationOid(rig_relid("commit_gate"), RowShareLock);
+	if (in_sync)
+		rig_send_confirm(peer->name, peer->conninfo, wm);
 }
 
 /* Does the worker have something to do for this peer? */

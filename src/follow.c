@@ -115,6 +115,8 @@ rig_follow_round(void)
 		if (n < RIG_FOLLOW_BATCH)
 			break;
 	}
+	/* pulled in order and never past the primary's watermark: no holes */
+	rig_xact_note_confirmed(rig_log_last_version());
 	return applied;
 }
 

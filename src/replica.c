@@ -38,6 +38,7 @@ static void rig_check_sender(const char *sender, int64 sender_epoch);
 static int	rig_wire_locks(ArrayType *arr, uint64 **out);
 
 PG_FUNCTION_INFO_V1(rig_apply_remote);
+PG_FUNCTION_INFO_V1(rig_confirm_remote);
 PG_FUNCTION_INFO_V1(rig_become_replica);
 PG_FUNCTION_INFO_V1(rig_node_info);
 PG_FUNCTION_INFO_V1(rig_status);
@@ -143,8 +144,27 @@ rig_apply_remote(PG_FUNCTION_ARGS)
 	origin = text_to_cstring(PG_GETARG_TEXT_PP(8));
 	nlocks = PG_NARGS() > 9 && !PG_ARGISNULL(9) ?
 		rig_wire_locks(PG_GETARG_ARRAYTYPE_P(9), &locks) : -1;
+	if (PG_NARGS() > 10 && !PG_ARGISNULL(10))
+		rig_xact_note_confirmed(PG_GETARG_INT64(10));
 
 	rig_apply_op(version, epoch, method, data, key, op_time, origin, locks, nlocks);
+	PG_RETURN_VOID();
+}
+
+/*
+ * SQL (called by this replica's primary): this node holds every version up
+ * to confirmed; its watermark may rise that far once this transaction
+ * commits.
+ */
+Datum
+rig_confirm_remote(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of rig_confirm_remote() must not be NULL")));
+	rig_check_sender(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_INT64(1));
+	rig_xact_note_confirmed(PG_GETARG_INT64(2));
 	PG_RETURN_VOID();
 }
 

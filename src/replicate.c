@@ -43,16 +43,16 @@
 
 #define RIG_APPLY_STMT	"rig_apply"
 #define RIG_APPLY_SQL \
-	"SELECT pg_catalog.rig_apply_remote($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+	"SELECT pg_catalog.rig_apply_remote($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 
 /* How long an abort waits for peers before leaving them to the resolver */
 #define RIG_ABORT_WAIT_MS	1000
 
 static const Oid rig_apply_types[RIG_WIRE_NPARAMS] = {
 	TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, TEXTOID,
-	TIMESTAMPTZOID, TEXTOID, INT8ARRAYOID
+	TIMESTAMPTZOID, TEXTOID, INT8ARRAYOID, INT8OID
 };
-static const int rig_apply_formats[RIG_WIRE_NPARAMS] = {0, 1, 1, 1, 0, 0, 0, 1, 0, 1};
+static const int rig_apply_formats[RIG_WIRE_NPARAMS] = {0, 1, 1, 1, 0, 0, 0, 1, 0, 1, 1};
 
 /* A peer taking part in the current transaction */
 typedef struct RigXactPeer
@@ -78,6 +78,8 @@ static void rig_send_failed(RigXactPeer *xp);
 static void rig_sync_failed(RigXactPeer *xp, PGresult *err, bool timed_out,
 							const char *what);
 static void rig_connect_peer(RigXactPeer *xp, List *peers, TimestampTz deadline);
+static void rig_wire_op_confirm(RigWireOp *w, int64 confirmed);
+static int64 rig_peers_confirmed(void);
 static void rig_settle_preparing(RigConn *rc, TimestampTz deadline);
 
 /* Big-endian int64, the binary wire format of int8 and timestamptz. */
@@ -156,6 +158,18 @@ rig_wire_op_init(RigWireOp *w, const char *sender, int64 sender_epoch,
 		w->lengths[i] = rig_apply_formats[i] ? 8 : 0;
 	w->locks = nlocks >= 0 ? rig_wire_locks(locks, nlocks, &w->lengths[9]) : NULL;
 	w->values[9] = w->locks;
+	w->values[10] = NULL;
+}
+
+/*
+ * Tell the peer, with this op, that it holds every version up to confirmed
+ * (committed or prepared): its watermark may rise that far (replica.c).
+ */
+static void
+rig_wire_op_confirm(RigWireOp *w, int64 confirmed)
+{
+	rig_put_int64(w->confirmed, confirmed);
+	w->values[10] = w->confirmed;
 }
 
 /*
@@ -273,6 +287,27 @@ rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out, const char *what)
 	rig_conn_fail(rc, NULL, NULL);
 }
 
+/*
+ * Tell a peer that it holds every version up to confirmed (after catch-up
+ * shipped them, or while it is in sync): its watermark may rise that far.
+ */
+void
+rig_send_confirm(const char *peer, const char *conninfo, int64 confirmed)
+{
+	char		epoch[32];
+	char		upto[32];
+	const char *params[3] = {rig_node_name(), epoch, upto};
+	RigConn    *rc;
+
+	if (confirmed <= 0)
+		return;
+	snprintf(epoch, sizeof(epoch), INT64_FORMAT, rig_node_epoch());
+	snprintf(upto, sizeof(upto), INT64_FORMAT, confirmed);
+	rc = rig_conn_get(peer, conninfo, rig_deadline(rig_sync_timeout));
+	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_confirm_remote($1, $2, $3)",
+						   3, params, rig_deadline(rig_sync_timeout)));
+}
+
 /* Sending to a peer failed: degrade a semisync peer, fail for a sync one. */
 static void
 rig_send_failed(RigXactPeer *xp)
@@ -341,6 +376,26 @@ rig_sync_failed(RigXactPeer *xp, PGresult *err, bool timed_out, const char *what
 							timed_out ? "did not answer within rig.sync_timeout" :
 							(xp->rc && xp->rc->conn ? PQerrorMessage(xp->rc->conn) : "connection lost"));
 	rig_ops_failed(xp->rc, err, timed_out, what);
+}
+
+/*
+ * What this commit can tell its peers they hold: every version up to this
+ * node's watermark is final here, and a peer that commits prepare on holds
+ * each committed one (or has it prepared).  The watermark is read first,
+ * the states second: an op that left a semisync peer behind degraded it
+ * before it committed, so a watermark that covers that op is followed by a
+ * state that says so (then nothing is confirmed; 0).  A peer cannot return
+ * to sync meanwhile: that takes the commit gate this commit holds.
+ */
+static int64
+rig_peers_confirmed(void)
+{
+	int64		wm = rig_compute_watermark();
+
+	for (int i = 0; i < rig_nxpeers; i++)
+		if (rig_xpeers[i].semisync && rig_peer_get_state(rig_xpeers[i].name) != RIG_STATE_IN_SYNC)
+			return 0;
+	return wm;
 }
 
 /*
@@ -426,6 +481,7 @@ rig_replicate_prepare(List *ops)
 	}
 	rig_xgid = rig_make_gid(epoch, GetTopFullTransactionId(), min_version,
 							rig_xmax_version);
+	rig_wire_op_confirm(&wire[0], rig_peers_confirmed());
 	MemoryContextSwitchTo(old);
 
 	/*

@@ -17,8 +17,8 @@
 #include "conn.h"
 
 /* Parameters of rig_apply_remote(sender, sender_epoch, version, epoch,
- * method, data, idempotency_key, op_time, origin, locks) */
-#define RIG_WIRE_NPARAMS 10
+ * method, data, idempotency_key, op_time, origin, locks, confirmed) */
+#define RIG_WIRE_NPARAMS 11
 
 typedef struct RigWireOp
 {
@@ -26,6 +26,7 @@ typedef struct RigWireOp
 	char		version[8];
 	char		epoch[8];
 	char		op_time[8];			/* binary timestamptz */
+	char		confirmed[8];		/* binary int8 */
 	char	   *locks;			/* binary int8[] of lock hashes, or NULL */
 	const char *values[RIG_WIRE_NPARAMS];
 	int			lengths[RIG_WIRE_NPARAMS];
@@ -44,6 +45,7 @@ extern bool rig_read_ops(RigConn *rc, TimestampTz deadline, bool interruptible,
 						 PGresult **err, bool *timed_out);
 extern void rig_check_handlers_match(RigConn *rc, const char *name);
 extern bool rig_settled_elsewhere(PGresult *res);
+extern void rig_send_confirm(const char *peer, const char *conninfo, int64 confirmed);
 extern int64 rig_ship_log(const char *peer, const char *conninfo, int64 after,
 						  int64 upto);
 extern void rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out,

@@ -49,6 +49,7 @@ extern void rig_shmem_startup(void);
 extern void rig_inflight_reserve(void);
 extern void rig_inflight_set_min(int64 version);
 extern void rig_note_assigned(int64 version);
+extern void rig_note_confirmed(int64 version);
 extern int64 rig_compute_watermark(void);
 extern int64 rig_last_assigned(void);
 extern int	rig_inflight_count(void);
@@ -229,6 +230,7 @@ extern void rig_peer_set_horizon(const char *name, int64 horizon);
 /* catch-up (catchup.c) */
 extern void rig_catch_up_all(void);
 extern void rig_catch_up(RigPeer *peer);
+extern void rig_confirm_in_sync(RigPeer *peer);
 
 /* anti-entropy: comparing a peer's log and handlers with ours (verify.c) */
 typedef enum RigDiffKind
@@ -308,6 +310,7 @@ extern void rig_xact_register_op(int64 version, int64 epoch, const char *method,
 								 const uint64 *locks, int nlocks, bool remote);
 extern bool rig_xact_has_ops(void);
 extern void rig_xact_refuse_ops(const char *caller);
+extern void rig_xact_note_confirmed(int64 version);
 extern bool rig_in_handler(void);
 extern void rig_handler_enter(int64 version, TimestampTz op_time,
 							  int64 *save_version, TimestampTz *save_time);

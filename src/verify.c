@@ -621,6 +621,7 @@ rig_verify_one(RigPeer *peer, void *arg)
 		what = psprintf("handlers differ: %s", rig_handler_diffs_describe(hdiffs));
 	else
 	{
+		rig_confirm_in_sync(peer);
 		if (!rig_verify_due(peer->name))
 			return;
 		rig_verify_log(rc, 0, &res);

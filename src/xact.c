@@ -32,6 +32,9 @@
 /* Operations of the open transaction, in the order they were written. */
 static List *rig_xact_ops = NIL;
 
+/* What the primary confirmed in this transaction (published at its end) */
+static int64 rig_xact_confirmed = 0;
+
 /* Version and op_time of the handler being applied (0 outside one). */
 static int64 rig_current_version = 0;
 static TimestampTz rig_current_op_time = 0;
@@ -108,6 +111,16 @@ rig_xact_refuse_ops(const char *caller)
 			 errhint("Commit or roll back first, then call %s in a transaction of its own.", caller)));
 }
 
+/*
+ * The primary says this node holds every version up to version; it counts
+ * once this transaction prepares or commits (rig_note_confirmed).
+ */
+void
+rig_xact_note_confirmed(int64 version)
+{
+	rig_xact_confirmed = Max(rig_xact_confirmed, version);
+}
+
 /* True when this transaction ran rig_do() (not only applied remote ops). */
 static bool
 rig_xact_has_local_ops(void)
@@ -167,6 +180,7 @@ static void
 rig_xact_reset(void)
 {
 	rig_xact_ops = NIL;
+	rig_xact_confirmed = 0;
 	rig_current_version = 0;
 	rig_current_op_time = 0;
 	rig_inflight_set_min(0);
@@ -198,6 +212,7 @@ rig_xact_callback(XactEvent event, void *arg)
 			if (rig_xact_ops != NIL)
 				rig_replicate_commit();
 			rig_note_remote_ops();
+			rig_note_confirmed(rig_xact_confirmed);
 			rig_xact_reset();
 			break;
 		case XACT_EVENT_ABORT:
@@ -207,6 +222,7 @@ rig_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			/* a replica's prepared ops: the transaction is no longer ours */
 			rig_note_remote_ops();
+			rig_note_confirmed(rig_xact_confirmed);
 			rig_xact_reset();
 			break;
 		default:
@@ -242,6 +258,8 @@ rig_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		}
 		/* the handler context is restored by rig_call_apply's own cleanup */
 		rig_publish_min();
+		/* a confirmation may have come in it: forgetting one is always safe */
+		rig_xact_confirmed = 0;
 	}
 }
 

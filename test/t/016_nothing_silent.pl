@@ -102,6 +102,35 @@ is($b->safe_psql('postgres', 'SELECT count(*) FROM rig.idempotency_keys'),
 	'5', '... all five of them');
 
 ###########################################################################
+# 1.9: a replica's watermark is a true one
+###########################################################################
+
+# A version arrives before those below it (as when catch-up connections or
+# concurrent commits land out of order): here, one from far ahead, applied
+# on b as a's ops are.  b has seen it, but not what lies below it.
+my $a_last = $a->safe_psql('postgres', 'SELECT rig_last_version()');
+my $future = $a_last + 100;
+$b->safe_psql('postgres',
+	"SELECT rig_apply_remote('a', 1, $future, 1, 'note', '{\"body\": \"from ahead\"}', NULL, now(), 'a')");
+cmp_ok($b->safe_psql('postgres', 'SELECT rig_watermark()'), '<', $a_last + 1,
+	"the replica's watermark does not pass versions it has not received");
+is($b->safe_psql('postgres', "SELECT count(*) FROM rig_log_since(0, 100000) WHERE version >= $future"),
+	'0', "... so rig_log_since on the replica does not hand out what lies beyond a hole");
+# commits tell it how far it holds everything: its watermark follows a's
+$a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "confirms"}')});
+$a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "confirms again"}')});
+my $confirmed = $b->safe_psql('postgres', 'SELECT rig_watermark()');
+cmp_ok($confirmed, '>=', $a_last + 1, "a commit moves the replica's watermark up to what a confirmed");
+cmp_ok($confirmed, '<', $future, '... and not past what b lacks');
+# after a restart the replica waits for its primary to say so again
+$b->restart;
+is($b->safe_psql('postgres', 'SELECT rig_watermark()'), '0',
+	"a restarted replica's watermark is 0 until its primary confirms");
+$a->safe_psql('postgres', q{SELECT rig_sync_peer('b')});
+cmp_ok($b->safe_psql('postgres', 'SELECT rig_watermark()'), '>=', $confirmed,
+	'catch-up confirms what the replica holds');
+
+###########################################################################
 # 1.4: synchronous_commit = off never ships a commit that is not durable
 ###########################################################################
 
@@ -165,6 +194,8 @@ ok($g->poll_query_until('postgres', "SELECT rig_last_version() = $last"),
 	'the follower caught up');
 ok($e->poll_query_until('postgres', "SELECT acked_version = $last FROM rig.followers WHERE name = 'g'"),
 	'... and told its primary how far it holds the log');
+is($g->safe_psql('postgres', 'SELECT rig_watermark()'), $last,
+	"a follower's watermark is its last version: it pulls in order");
 is($g->safe_psql('postgres', $notes_sql), $e->safe_psql('postgres', $notes_sql),
 	'... with the same notes');
 rig_set_resolver($g, -1);
