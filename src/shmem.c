@@ -50,6 +50,7 @@ typedef struct RigShared
 	pg_atomic_uint32 initialized;	/* last_assigned loaded from the sequence */
 	Oid			seq_relid;		/* the sequence it was loaded from */
 	pg_atomic_uint64 last_assigned; /* highest version handed out so far */
+	pg_atomic_uint64 confirmed;	/* replica: every version up to it is here */
 	int			nslots;
 	pg_atomic_uint64 slots[FLEXIBLE_ARRAY_MEMBER];	/* per pgprocno */
 } RigShared;
@@ -105,6 +106,7 @@ rig_shmem_startup(void)
 		rig_shared->worker_error[0] = '\0';
 		pg_atomic_init_u32(&rig_shared->initialized, 0);
 		pg_atomic_init_u64(&rig_shared->last_assigned, 0);
+		pg_atomic_init_u64(&rig_shared->confirmed, 0);
 		rig_shared->seq_relid = InvalidOid;
 		rig_shared->nslots = rig_total_procs();
 		for (int i = 0; i < rig_shared->nslots; i++)
@@ -211,18 +213,40 @@ rig_inflight_set_min(int64 version)
 	pg_memory_barrier();
 }
 
+/* Raise an atomic counter to value (never lowers it). */
+static void
+rig_atomic_raise(pg_atomic_uint64 *counter, int64 value)
+{
+	uint64		cur = pg_atomic_read_u64(counter);
+
+	while (cur < (uint64) value)
+	{
+		if (pg_atomic_compare_exchange_u64(counter, &cur, (uint64) value))
+			break;
+	}
+}
+
 /* Raise last_assigned to version (never lowers it). */
 void
 rig_note_assigned(int64 version)
 {
-	uint64		cur = pg_atomic_read_u64(&rig_shared->last_assigned);
+	rig_atomic_raise(&rig_shared->last_assigned, version);
+}
 
-	while (cur < (uint64) version)
-	{
-		if (pg_atomic_compare_exchange_u64(&rig_shared->last_assigned,
-										   &cur, (uint64) version))
-			break;
-	}
+/*
+ * A replica's versions arrive out of order (concurrent commits, parallel
+ * catch-up connections), so what it has seen says nothing of what is still
+ * to come.  Its primary tells it how far it holds everything (with a
+ * commit's ops, after catch-up, and as the worker passes an in-sync peer;
+ * a follower knows it itself, since it pulls in order); its watermark
+ * never passes that.  Raised from the transaction callbacks, so a
+ * rolled-back call changes nothing.  Shared memory only: after a restart
+ * it is 0 until the primary says again.
+ */
+void
+rig_note_confirmed(int64 version)
+{
+	rig_atomic_raise(&rig_shared->confirmed, version);
 }
 
 /*
@@ -238,7 +262,11 @@ rig_compute_watermark(void)
 	int64		wm = rig_inflight_watermark();
 	int64		floor = rig_prepared_floor();
 
-	return floor <= wm ? floor - 1 : wm;
+	if (floor <= wm)
+		wm = floor - 1;
+	if (rig_node_is_replica())
+		wm = Min(wm, (int64) pg_atomic_read_u64(&rig_shared->confirmed));
+	return wm;
 }
 
 /* The watermark from last_assigned and the in-flight slots alone. */
