@@ -68,3 +68,13 @@ tapcheck:
 		RIG_SRCDIR='$(abspath $(srcdir))' \
 		$(PROVE) -I $(top_srcdir)/src/test/perl/ -I . $(PROVE_FLAGS) \
 		$(if $(PROVE_TESTS),$(PROVE_TESTS),t/*.pl)
+
+# The randomized fault test for long: 10 minutes and a random seed (CI runs
+# it for 60 s with a fixed seed, as part of tapcheck).  Replay a failure
+# with RIG_FAULT_SEED=<the seed it printed>.
+RIG_FAULT_SECONDS ?= 600
+.PHONY: faultcheck
+faultcheck:
+	RIG_FAULT_SECONDS=$(RIG_FAULT_SECONDS) \
+	RIG_FAULT_SEED=$${RIG_FAULT_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')} \
+		$(MAKE) tapcheck PROVE_TESTS=t/090_random_faults.pl PROVE_FLAGS=-v
