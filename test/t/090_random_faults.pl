@@ -179,6 +179,8 @@ while (time - $start < $seconds)
 	my ($dump_a, $dump_b) = (dump_above($a, $from), dump_above($b, $from));
 	ok($dump_a eq $dump_b, "round $rounds ($kind): the peer holds the primary's log and tables")
 	  or diag(dump_difference($dump_a, $dump_b));
+	is($a->safe_psql('postgres', q{SELECT count(*) FROM rig_verify_peer('b')}),
+		'0', "round $rounds ($kind): rig_verify_peer finds no difference");
 	rig_bank_total_ok($_, $total, "round $rounds ($kind): money is conserved on " . $_->name)
 	  for ($a, $b);
 }
