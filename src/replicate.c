@@ -380,8 +380,10 @@ rig_sync_failed(RigXactPeer *xp, PGresult *err, bool timed_out, const char *what
 
 /*
  * What this commit can tell its peers they hold: every version up to this
- * node's watermark is final here, and a peer that commits prepare on holds
- * each committed one (or has it prepared).  The watermark is read first,
+ * node's watermark (but for this transaction's own versions, which the
+ * peers are about to hold prepared) is final here, and a peer that commits
+ * prepare on holds each committed one (or has it prepared), so the peer
+ * may count it once it prepared this transaction.  The watermark is read first,
  * the states second: an op that left a semisync peer behind degraded it
  * before it committed, so a watermark that covers that op is followed by a
  * state that says so (then nothing is confirmed; 0).  A peer cannot return
@@ -390,7 +392,7 @@ rig_sync_failed(RigXactPeer *xp, PGresult *err, bool timed_out, const char *what
 static int64
 rig_peers_confirmed(void)
 {
-	int64		wm = rig_compute_watermark();
+	int64		wm = rig_watermark_but_mine();
 
 	for (int i = 0; i < rig_nxpeers; i++)
 		if (rig_xpeers[i].semisync && rig_peer_get_state(rig_xpeers[i].name) != RIG_STATE_IN_SYNC)

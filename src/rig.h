@@ -51,6 +51,7 @@ extern void rig_inflight_set_min(int64 version);
 extern void rig_note_assigned(int64 version);
 extern void rig_note_confirmed(int64 version);
 extern int64 rig_compute_watermark(void);
+extern int64 rig_watermark_but_mine(void);
 extern int64 rig_last_assigned(void);
 extern int	rig_inflight_count(void);
 extern void rig_worker_set_state(const char *state);

@@ -62,7 +62,7 @@ static Size rig_shmem_size(void);
 static void rig_ensure_loaded(void);
 static int64 rig_read_last_assigned(Oid seqoid);
 static pg_atomic_uint64 *rig_my_slot(void);
-static int64 rig_inflight_watermark(void);
+static int64 rig_inflight_watermark(bool but_mine);
 
 /* Every PGPROC, including prepared transactions' dummies, may own a slot. */
 static int
@@ -259,7 +259,7 @@ rig_note_confirmed(int64 version)
 int64
 rig_compute_watermark(void)
 {
-	int64		wm = rig_inflight_watermark();
+	int64		wm = rig_inflight_watermark(false);
 	int64		floor = rig_prepared_floor();
 
 	if (floor <= wm)
@@ -269,9 +269,25 @@ rig_compute_watermark(void)
 	return wm;
 }
 
-/* The watermark from last_assigned and the in-flight slots alone. */
+/*
+ * What a committing primary may confirm to the peers it prepares on: the
+ * watermark as if its own versions were final.  Every version below it is
+ * final here (so on those peers, or never to be), or this transaction's,
+ * which the peers hold prepared until it is decided.  (A primary counts no
+ * prepared transactions of its own.)
+ */
+int64
+rig_watermark_but_mine(void)
+{
+	return rig_inflight_watermark(true);
+}
+
+/*
+ * The watermark from last_assigned and the in-flight slots alone (but for
+ * this process's slot, when but_mine).
+ */
 static int64
-rig_inflight_watermark(void)
+rig_inflight_watermark(bool but_mine)
 {
 	uint64		last;
 	uint64		min = PG_UINT64_MAX;
@@ -283,6 +299,8 @@ rig_inflight_watermark(void)
 	{
 		uint64		v = pg_atomic_read_u64(&rig_shared->slots[i]);
 
+		if (but_mine && MyProc != NULL && i == MyProc->pgprocno)
+			continue;
 		if (v != 0 && v < min)
 			min = v;
 	}
