@@ -384,6 +384,7 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 				  const char *mode)
 {
 	int64		shipped;
+	int64		wm;
 	char		epoch[32];
 	const char *params[2];
 	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
@@ -409,10 +410,13 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	/* catch up without blocking writers, then the tail under the gate */
 	shipped = rig_ship_log(name, conninfo, shipped, rig_compute_watermark());
 	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
+	wm = rig_compute_watermark();
 	shipped = rig_ship_log(name, conninfo, shipped, -1);
 	rig_peer_forget(name);
 	rig_peer_note_ok(name, RIG_STATE_IN_SYNC, shipped);
-	rig_peer_set_horizon(name, rig_compute_watermark());
+	rig_peer_set_horizon(name, wm);
+	/* it holds every version up to wm now: its watermark may rise that far */
+	rig_send_confirm(name, conninfo, wm);
 
 	args[0] = CStringGetTextDatum(name);
 	args[1] = CStringGetTextDatum(conninfo);
