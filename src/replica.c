@@ -228,13 +228,30 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 int64
 rig_prepared_floor(void)
 {
+	int64		floor;
+	int64		ceiling;
+
+	rig_prepared_versions(&floor, &ceiling);
+	return floor;
+}
+
+/*
+ * The lowest and highest versions rig's prepared transactions hold here
+ * (PG_INT64_MAX and 0 when none); see rig_prepared_floor().
+ */
+void
+rig_prepared_versions(int64 *lowest, int64 *highest)
+{
 	int64		floor = PG_INT64_MAX;
+	int64		ceiling = 0;
 	const char *primary;
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1];
 
+	*lowest = floor;
+	*highest = ceiling;
 	if (!rig_node_is_replica() || (primary = rig_node_primary_name()) == NULL)
-		return floor;
+		return;
 	args[0] = CStringGetTextDatum(psprintf("rig\\_%s\\_%%", primary));
 
 	SPI_connect();
@@ -252,10 +269,14 @@ rig_prepared_floor(void)
 
 		if (rig_parse_gid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
 						  primary, &fxid, &first, &last))
+		{
 			floor = Min(floor, first);
+			ceiling = Max(ceiling, last);
+		}
 	}
 	SPI_finish();
-	return floor;
+	*lowest = floor;
+	*highest = ceiling;
 }
 
 /*

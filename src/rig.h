@@ -158,6 +158,7 @@ extern void rig_call_apply(RigHandler *handler, int64 version,
 
 /* the replica side (replica.c) and followers (follow.c) */
 extern int64 rig_prepared_floor(void);
+extern void rig_prepared_versions(int64 *lowest, int64 *highest);
 extern void rig_apply_op(int64 version, int64 epoch, const char *method,
 						 Jsonb *data, text *key, TimestampTz op_time,
 						 const char *origin, const uint64 *locks, int nlocks);

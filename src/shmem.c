@@ -119,7 +119,10 @@ rig_shmem_startup(void)
 /*
  * The highest version handed out on this node so far, read from the
  * version sequence (whose on-disk value is never behind what was handed
- * out) and the log (a replica's versions come from its primary).  The
+ * out), the log and the prepared transactions (a replica's versions come
+ * from its primary, and one restarted with versions in doubt commits them
+ * later with COMMIT PREPARED, which runs none of rig's callbacks: the
+ * replica must still know it has them, or it would apply them again).  The
  * sequence is read as its owner, whoever asks for the watermark; an error
  * unwinds the user id with the transaction abort.
  */
@@ -130,6 +133,8 @@ rig_read_last_assigned(Oid seqoid)
 	int			save_sec;
 	LOCAL_FCINFO(fcinfo, 1);
 	Datum		last;
+	int64		lowest;
+	int64		highest;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(rig_rel_owner(seqoid),
@@ -140,7 +145,9 @@ rig_read_last_assigned(Oid seqoid)
 	last = pg_sequence_last_value(fcinfo);
 	SetUserIdAndSecContext(save_userid, save_sec);
 
-	return Max(fcinfo->isnull ? 0 : DatumGetInt64(last), rig_log_last_version());
+	rig_prepared_versions(&lowest, &highest);
+	return Max(Max(fcinfo->isnull ? 0 : DatumGetInt64(last), rig_log_last_version()),
+			   highest);
 }
 
 /*
