@@ -200,7 +200,8 @@ rig_sync_peer(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("rig_sync_peer() requires the READ COMMITTED isolation level")));
-	foreach(lc, rig_peer_list())
+	/* a copy: catch-up takes locks, and a peer change would free the cached list */
+	foreach(lc, rig_peer_list_copy())
 	{
 		RigPeer    *peer = lfirst(lc);
 

@@ -115,6 +115,24 @@ rig_peer_list(void)
 	return rig_peers_cache;
 }
 
+/* The peers, copied into the current memory context. */
+List *
+rig_peer_list_copy(void)
+{
+	List	   *copy = NIL;
+	ListCell   *lc;
+
+	foreach(lc, rig_peer_list())
+	{
+		RigPeer    *p = palloc(sizeof(RigPeer));
+
+		memcpy(p, lfirst(lc), sizeof(RigPeer));
+		p->conninfo = pstrdup(p->conninfo);
+		copy = lappend(copy, p);
+	}
+	return copy;
+}
+
 /*
  * Run work on every peer, each in a subtransaction, so that one failing
  * peer is reported (a WARNING, and its health) and the others go on.  A
@@ -126,7 +144,11 @@ rig_foreach_peer(void (*work) (RigPeer *peer, void *arg), void *arg,
 {
 	ListCell   *lc;
 
-	foreach(lc, rig_peer_list())
+	/*
+	 * Work on a copy: a step that takes a lock may process a change of
+	 * rig.peers, and reloading the cached list frees the one it came from.
+	 */
+	foreach(lc, rig_peer_list_copy())
 	{
 		RigPeer    *peer = lfirst(lc);
 		MemoryContext cxt = CurrentMemoryContext;

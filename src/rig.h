@@ -187,6 +187,7 @@ typedef struct RigPeer
 } RigPeer;
 
 extern List *rig_peer_list(void);
+extern List *rig_peer_list_copy(void);
 extern void rig_peer_init(void);
 extern RigPeerMode rig_peer_mode(const char *name);
 extern void rig_check_sync_peers(void);

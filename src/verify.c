@@ -648,13 +648,13 @@ rig_verify_all(void)
 		rig_foreach_peer(rig_verify_one, NULL, "verify");
 }
 
-/* The peer called name, or NULL. */
+/* The peer called name (a copy: the cached list may be reloaded), or NULL. */
 static RigPeer *
 rig_find_peer(const char *name)
 {
 	ListCell   *lc;
 
-	foreach(lc, rig_peer_list())
+	foreach(lc, rig_peer_list_copy())
 	{
 		RigPeer    *p = lfirst(lc);
 
