@@ -279,6 +279,53 @@ REVOKE EXECUTE ON FUNCTION rig_add_peer(text, text, text), rig_follow(text, text
 SELECT count(*) AS peers FROM rig.peers;
 SELECT role FROM rig.node;
 
+--
+-- rig_follower_ack: any rig_reader may report a follower's position, but
+-- only for a follower it registered: moving another's position would let
+-- rig_compact remove what that follower has not pulled.
+--
+SELECT rig_follower_ack('regress_follower', 1);
+SET ROLE regress_rig_reader;
+SELECT rig_follower_ack('regress_follower', rig_last_version());
+\echo :SQLSTATE
+-- its own follower, but not past what this node has
+SELECT rig_follower_ack('regress_reader_follower', rig_last_version() + 1000000);
+\echo :SQLSTATE
+SELECT rig_follower_ack('regress_reader_follower', 1);
+SELECT rig_follower_ack('regress_reader_follower', 2);
+RESET ROLE;
+SELECT name, acked_version, registered_by FROM rig.followers
+ WHERE name LIKE 'regress%' ORDER BY name;
+DELETE FROM rig.followers WHERE name LIKE 'regress%';
+
+--
+-- A handler runs as its owner, never with code of the caller's: a
+-- temporary table (any role may create one) named like the handler's
+-- table, with a trigger, must not run as the owner.
+--
+CREATE FUNCTION p.add_note_unqualified(version bigint, data jsonb) RETURNS void
+	LANGUAGE plpgsql AS $$ BEGIN INSERT INTO notes VALUES (version, data->>'body'); END $$;
+SELECT rig_register('note_unqualified', 'p.add_note_unqualified(bigint,jsonb)');
+SET ROLE regress_rig_writer;
+SET search_path = p, public;
+CREATE TEMP TABLE notes (version bigint, body text);
+CREATE FUNCTION pg_temp.grab() RETURNS trigger LANGUAGE plpgsql
+AS $$ BEGIN EXECUTE 'ALTER ROLE regress_rig_writer SUPERUSER'; RETURN NEW; END $$;
+CREATE TRIGGER grab BEFORE INSERT ON pg_temp.notes
+	FOR EACH ROW EXECUTE FUNCTION pg_temp.grab();
+-- (whether rig_do then refuses or writes p.notes is the fix's choice)
+DO $$ BEGIN PERFORM rig_do('note_unqualified', '{"body": "shadowed"}');
+EXCEPTION WHEN OTHERS THEN NULL; END $$;
+RESET search_path;
+RESET ROLE;
+SELECT rolsuper AS writer_became_superuser FROM pg_roles WHERE rolname = 'regress_rig_writer';
+ALTER ROLE regress_rig_writer NOSUPERUSER;
+-- and the log says what the table holds (a peer applies the op to p.notes)
+SELECT (SELECT count(*) FROM rig.log WHERE method = 'note_unqualified') =
+       (SELECT count(*) FROM p.notes WHERE body = 'shadowed') AS table_matches_log;
+DROP TABLE pg_temp.notes;
+SELECT rig_unregister('note_unqualified');
+
 -- clean up: roles are cluster-wide
 SELECT rig_unregister('note');
 SELECT rig_unregister('note_invoker');

@@ -112,10 +112,13 @@ REVOKE ALL ON rig.follow_source FROM PUBLIC;
 
 -- Followers of this primary and how far they pulled (rig_follower_ack):
 -- compaction keeps what they lack, within rig.follower_max_lag.
+-- A follower's row belongs to the role that registered it: another
+-- rig_reader cannot move its position and so let compaction take what it lacks.
 CREATE TABLE rig.followers (
 	name			text PRIMARY KEY,
 	acked_version	bigint NOT NULL,
-	last_seen		timestamptz NOT NULL
+	last_seen		timestamptz NOT NULL,
+	registered_by	name NOT NULL
 );
 COMMENT ON TABLE rig.followers IS 'followers that pull this node''s log and the version each holds everything up to';
 GRANT SELECT ON rig.followers TO rig_reader;

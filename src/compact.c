@@ -156,34 +156,66 @@ rig_compact(PG_FUNCTION_ARGS)
 /*
  * SQL (called by a follower as it pulls): record that follower name holds
  * every version up to position, so that compaction keeps what it lacks.
+ * A follower's row belongs to the role that registered it (any rig_reader
+ * may call this): another role moving its position would let compaction
+ * remove what it has not pulled.  A position above this node's last
+ * version cannot have been pulled from it.
  */
 Datum
 rig_follower_ack(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	int64		position = PG_GETARG_INT64(1);
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		values[2] = {PG_GETARG_DATUM(0), Int64GetDatum(position)};
+	char	   *name;
+	int64		position;
+	Oid			types[3] = {TEXTOID, INT8OID, NAMEOID};
+	Datum		values[3];
 	Oid			save_userid;
 	int			save_sec;
+	bool		superuser_call;
 
 	rig_check_database();
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	position = PG_GETARG_INT64(1);
 	rig_check_identifier("follower name", name);
 	if (position < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("follower position must not be negative")));
+	if (position > rig_log_last_version())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("follower position " INT64_FORMAT " is above the last version of node \"%s\"",
+						position, rig_node_name()),
+				 errdetail("The last version here is " INT64_FORMAT "; a follower holds only what it pulled.",
+						   rig_log_last_version())));
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	superuser_call = superuser();
+	values[0] = PG_GETARG_DATUM(0);
+	values[1] = Int64GetDatum(position);
+	values[2] = DirectFunctionCall1(namein,
+									CStringGetDatum(GetUserNameFromId(save_userid, false)));
 
 	/* followers hold rig_reader only: write rig.followers as its owner */
-	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(rig_rel_owner(rig_relid("followers")),
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO rig.followers AS f (name, acked_version, last_seen) "
-							  "VALUES ($1, $2, now()) ON CONFLICT (name) DO UPDATE "
-							  "SET acked_version = EXCLUDED.acked_version, last_seen = now()",
-							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_with_args(superuser_call ?
+							  "INSERT INTO rig.followers AS f (name, acked_version, last_seen, registered_by) "
+							  "VALUES ($1, $2, now(), $3) ON CONFLICT (name) DO UPDATE "
+							  "SET acked_version = EXCLUDED.acked_version, last_seen = now()" :
+							  "INSERT INTO rig.followers AS f (name, acked_version, last_seen, registered_by) "
+							  "VALUES ($1, $2, now(), $3) ON CONFLICT (name) DO UPDATE "
+							  "SET acked_version = EXCLUDED.acked_version, last_seen = now() "
+							  "WHERE f.registered_by = EXCLUDED.registered_by",
+							  3, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record follower position");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("follower \"%s\" was registered by another role", name),
+				 errdetail("Only the role that registered a follower (or a superuser) may report its position."),
+				 errhint("A superuser forgets a follower that is gone for good with DELETE FROM rig.followers WHERE name = '%s'.",
+						 name)));
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec);
 	PG_RETURN_VOID();

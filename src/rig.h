@@ -50,6 +50,7 @@ extern void rig_inflight_reserve(void);
 extern void rig_inflight_set_min(int64 version);
 extern void rig_note_assigned(int64 version);
 extern void rig_note_confirmed(int64 version);
+extern void rig_ensure_loaded(void);
 extern int64 rig_compute_watermark(void);
 extern int64 rig_watermark_but_mine(void);
 extern int64 rig_last_assigned(void);

@@ -59,7 +59,6 @@ static RigShared *rig_shared = NULL;
 
 static int	rig_total_procs(void);
 static Size rig_shmem_size(void);
-static void rig_ensure_loaded(void);
 static int64 rig_read_last_assigned(Oid seqoid);
 static pg_atomic_uint64 *rig_my_slot(void);
 static int64 rig_inflight_watermark(bool but_mine);
@@ -153,9 +152,11 @@ rig_read_last_assigned(Oid seqoid)
 /*
  * After a restart last_assigned starts at zero, and a recreated extension
  * (or database) has a new sequence: load it once from the sequence before
- * any version is drawn.  The reads happen before the lock is taken.
+ * any version is drawn.  The reads happen before the lock is taken.  A
+ * recreated extension starts over as a replica too: what a primary
+ * confirmed to the old one says nothing of the new log.
  */
-static void
+void
 rig_ensure_loaded(void)
 {
 	Oid			seqoid;
@@ -176,6 +177,7 @@ rig_ensure_loaded(void)
 	if (!pg_atomic_read_u32(&rig_shared->initialized) || rig_shared->seq_relid != seqoid)
 	{
 		pg_atomic_write_u64(&rig_shared->last_assigned, (uint64) last);
+		pg_atomic_write_u64(&rig_shared->confirmed, 0);
 		rig_shared->seq_relid = seqoid;
 		pg_memory_barrier();
 		pg_atomic_write_u32(&rig_shared->initialized, 1);

@@ -113,11 +113,14 @@ rig_xact_refuse_ops(const char *caller)
 
 /*
  * The primary says this node holds every version up to version; it counts
- * once this transaction prepares or commits (rig_note_confirmed).
+ * once this transaction prepares or commits (rig_note_confirmed).  The
+ * shared state is loaded first, so that loading it later (which forgets
+ * confirmations made to a dropped extension) cannot forget this one.
  */
 void
 rig_xact_note_confirmed(int64 version)
 {
+	rig_ensure_loaded();
 	rig_xact_confirmed = Max(rig_xact_confirmed, version);
 }
 
