@@ -193,9 +193,10 @@ SELECT rig_register('user_delete', 'metadata.user_delete(bigint,jsonb)',
 -- handlers as their owner (the role that loaded this file, which may write
 -- the table), and rig_register() revoked EXECUTE on the apply handlers
 -- from PUBLIC, so no application can call them around the log.  A fixed
--- search_path makes them independent of the caller's settings.
-ALTER FUNCTION metadata.user_create(bigint, jsonb) SET search_path = pg_catalog, metadata;
-ALTER FUNCTION metadata.user_update(bigint, jsonb) SET search_path = pg_catalog, metadata;
-ALTER FUNCTION metadata.user_delete(bigint, jsonb) SET search_path = pg_catalog, metadata;
+-- search_path (pg_temp last: they run as their owner) makes them
+-- independent of the caller's settings and safe from its temporary objects.
+ALTER FUNCTION metadata.user_create(bigint, jsonb) SET search_path = pg_catalog, metadata, pg_temp;
+ALTER FUNCTION metadata.user_update(bigint, jsonb) SET search_path = pg_catalog, metadata, pg_temp;
+ALTER FUNCTION metadata.user_delete(bigint, jsonb) SET search_path = pg_catalog, metadata, pg_temp;
 GRANT USAGE ON SCHEMA metadata TO rig_writer;
 GRANT SELECT ON metadata.users TO rig_writer;

@@ -16,7 +16,7 @@ CREATE TABLE p.notes (version bigint, body text);
 GRANT SELECT ON p.notes TO PUBLIC;
 -- a SECURITY DEFINER handler: callers need no privilege on p.notes
 CREATE FUNCTION p.add_note(version bigint, data jsonb) RETURNS void
-	LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, p
+	LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, p, pg_temp
 AS $$ INSERT INTO p.notes VALUES (version, data->>'body') $$;
 -- an ordinary handler: runs with the caller's privileges
 CREATE FUNCTION p.add_note_invoker(version bigint, data jsonb) RETURNS void
@@ -325,6 +325,30 @@ SELECT (SELECT count(*) FROM rig.log WHERE method = 'note_unqualified') =
        (SELECT count(*) FROM p.notes WHERE body = 'shadowed') AS table_matches_log;
 DROP TABLE pg_temp.notes;
 SELECT rig_unregister('note_unqualified');
+-- a handler's own search_path must name pg_temp last, and so must rig's
+CREATE FUNCTION p.add_note_path(version bigint, data jsonb) RETURNS void
+	LANGUAGE sql SET search_path = p
+AS $$ INSERT INTO notes VALUES (version, data->>'body') $$;
+SELECT rig_register('note_path', 'p.add_note_path(bigint,jsonb)');
+\echo :SQLSTATE
+ALTER FUNCTION p.add_note_path(bigint, jsonb) SET search_path = p, pg_temp;
+SELECT rig_register('note_path', 'p.add_note_path(bigint,jsonb)');
+SELECT rig_do('note_path', '{"body": "through p"}') > 0 AS applied;
+-- changed afterwards: refused when rig_do looks the handler up again
+ALTER FUNCTION p.add_note_path(bigint, jsonb) SET search_path = pg_temp, p;
+SELECT rig_do('note_path', '{"body": "refused"}');
+\echo :SQLSTATE
+SELECT count(*) AS notes_through_p FROM p.notes WHERE body IN ('through p', 'refused');
+-- no handler runs in a session with temporary tables or types: whatever
+-- the search_path, a name not found elsewhere would find them
+CREATE TEMP TABLE scratch (x int);
+SELECT rig_do('note', '{"body": "with a temp table"}');
+\echo :SQLSTATE
+DISCARD TEMP;
+SELECT rig_do('note', '{"body": "after DISCARD TEMP"}') > 0 AS applied;
+SELECT rig_unregister('note_path');
+SET rig.handler_search_path = 'public';
+SHOW rig.handler_search_path;
 
 -- clean up: roles are cluster-wide
 SELECT rig_unregister('note');

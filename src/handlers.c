@@ -29,6 +29,8 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -37,6 +39,8 @@
 #include "utils/builtins.h"
 #include "utils/regproc.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/varlena.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -70,6 +74,9 @@ static void rig_handlers_relcache_cb(Datum arg, Oid relid);
 static void rig_handlers_proc_cb(Datum arg, int cacheid, uint32 hashvalue);
 static bool rig_load_handler(const char *method, RigHandler *entry);
 static void rig_check_handler_signature(Oid funcoid, RigHandlerKind kind);
+static void rig_check_handler_path(Oid funcoid);
+static bool rig_namespace_in_use(Oid catalog, AttrNumber attnum, Oid nspid);
+static void rig_refuse_temp_objects(void);
 static void rig_prepare_fmgr(RigHandler *entry);
 static Oid	rig_proc_owner(Oid funcoid);
 static bool rig_proc_other_grantee(Oid funcoid, Oid *grantee);
@@ -159,6 +166,9 @@ rig_lookup_handler(const char *method)
 		memset(&loaded, 0, sizeof(loaded));
 		if (!rig_load_handler(method, &loaded))
 			return NULL;
+		rig_check_handler_path(loaded.apply_oid);
+		rig_check_handler_path(loaded.validate_oid);
+		rig_check_handler_path(loaded.resources_oid);
 		entry = hash_search(rig_handler_cache, method, HASH_ENTER, &found);
 		memcpy(entry, &loaded, sizeof(RigHandler));
 		rig_prepare_fmgr(entry);
@@ -196,17 +206,133 @@ rig_exposed_error(Oid funcoid, const char *method, Oid grantee)
 }
 
 /*
- * Call a handler function as its owner, restoring the caller's identity
- * on error too.  While it runs the cache is not rebuilt under it.
+ * Is pg_temp named last in a search_path value?  Otherwise it is searched
+ * first (for relations), and whoever calls can put a temporary table, view
+ * or trigger in front of the handler's tables.
+ */
+bool
+rig_search_path_safe(const char *value)
+{
+	char	   *copy = pstrdup(value);
+	List	   *names;
+	bool		safe;
+
+	if (!SplitIdentifierString(copy, ',', &names) || names == NIL)
+		return false;
+	safe = strcmp((char *) llast(names), "pg_temp") == 0;
+	list_free(names);
+	pfree(copy);
+	return safe;
+}
+
+/*
+ * A handler that sets its own search_path must name pg_temp last: it runs
+ * as its owner, and a temporary object of the caller's searched first
+ * would run the caller's code with the owner's rights.
+ */
+static void
+rig_check_handler_path(Oid funcoid)
+{
+	HeapTuple	tup;
+	Datum		config;
+	bool		isnull;
+	char	   *unsafe = NULL;
+
+	if (!OidIsValid(funcoid))
+		return;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcoid));
+	if (!HeapTupleIsValid(tup))
+		return;					/* dropped: rig_prepare_fmgr says so */
+	config = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_proconfig, &isnull);
+	if (!isnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(config);
+		Datum	   *items;
+		int			n;
+
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &items, NULL, &n);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *item = TextDatumGetCString(items[i]);
+
+			if (strncmp(item, "search_path=", 12) == 0 && !rig_search_path_safe(item + 12))
+				unsafe = item + 12;
+		}
+	}
+	ReleaseSysCache(tup);
+	if (unsafe != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("handler %s sets search_path without pg_temp last", format_procedure(funcoid)),
+				 errdetail("Its search_path is \"%s\". Handlers run as their owner; a temporary table or view of the caller, searched first, would run with the owner's rights.",
+						   unsafe),
+				 errhint("Name pg_temp last: ALTER FUNCTION %s SET search_path = <schemas>, pg_temp;",
+						 format_procedure(funcoid))));
+}
+
+/* Does catalog hold an object of namespace nspid (attnum: its namespace column)? */
+static bool
+rig_namespace_in_use(Oid catalog, AttrNumber attnum, Oid nspid)
+{
+	Relation	rel = table_open(catalog, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	bool		found;
+
+	ScanKeyInit(&key, attnum, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(nspid));
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Handlers run as their owner, and a relation or type name they use finds
+ * the session's temporary one when no other schema has it, whatever the
+ * search_path: its triggers, rules or the functions of a domain would run
+ * with the owner's rights.  So no handler runs in a session that has
+ * temporary tables or types.  (Cheap when it has none: one test.)
+ */
+static void
+rig_refuse_temp_objects(void)
+{
+	Oid			temp_nsp;
+	Oid			temp_toast_nsp;
+
+	GetTempNamespaceState(&temp_nsp, &temp_toast_nsp);
+	if (!OidIsValid(temp_nsp))
+		return;
+	if (rig_namespace_in_use(RelationRelationId, Anum_pg_class_relnamespace, temp_nsp) ||
+		rig_namespace_in_use(TypeRelationId, Anum_pg_type_typnamespace, temp_nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("rig does not run handlers in a session that has temporary tables or types"),
+				 errdetail("Handlers run as their owner; a name they use could find this session's temporary object, whose triggers or functions would then run with the owner's rights."),
+				 errhint("Drop them (DISCARD TEMP), or call rig_do() from another session.")));
+}
+
+/*
+ * Call a handler function as its owner, with rig.handler_search_path
+ * (pg_temp last, the same on every node) rather than the caller's, and
+ * restore both on the way out (the search_path through the GUC nesting,
+ * which an error unwinds with its (sub)transaction).  While it runs the
+ * cache is not rebuilt under it.
  */
 Datum
 rig_handler_invoke(FunctionCallInfo fcinfo, Oid owner)
 {
 	Oid			save_userid;
 	int			save_sec;
+	int			save_nestlevel;
 	volatile Datum result = (Datum) 0;
 
+	rig_refuse_temp_objects();
 	GetUserIdAndSecContext(&save_userid, &save_sec);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", rig_handler_search_path,
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	rig_handler_depth++;
 	PG_TRY();
@@ -219,6 +345,7 @@ rig_handler_invoke(FunctionCallInfo fcinfo, Oid owner)
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(true, save_nestlevel);
 	return result;
 }
 
@@ -464,6 +591,9 @@ rig_register(PG_FUNCTION_ARGS)
 	method = PG_GETARG_TEXT_PP(0);
 	rig_check_identifier("method name", text_to_cstring(method));
 	rig_check_handler_signature(PG_GETARG_OID(1), RIG_APPLY);
+	for (int i = 1; i <= 3; i++)
+		if (!PG_ARGISNULL(i))
+			rig_check_handler_path(PG_GETARG_OID(i));
 	if (!PG_ARGISNULL(2))
 		rig_check_handler_signature(PG_GETARG_OID(2), RIG_VALIDATE);
 	if (!PG_ARGISNULL(3))

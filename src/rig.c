@@ -38,6 +38,7 @@ bool		rig_commit_wait = true;
 int			rig_resolver_interval = 10000;
 int			rig_verify_interval = 60000;
 int			rig_max_payload = 1024 * 1024;
+char	   *rig_handler_search_path = NULL;
 int			rig_key_retention = 7 * 24 * 3600;
 int			rig_follower_max_lag = 10000000;
 char	   *rig_fault_point = NULL;
@@ -51,6 +52,8 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 void		_PG_init(void);
 static void rig_define_settings(void);
 static bool rig_check_node_name(char **newval, void **extra, GucSource source);
+static bool rig_check_handler_search_path(char **newval, void **extra,
+										  GucSource source);
 static void rig_refuse_bad_node_name(void);
 static void rig_shmem_request_hook(void);
 static void rig_shmem_startup_hook(void);
@@ -149,6 +152,14 @@ rig_define_settings(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomStringVariable("rig.handler_search_path",
+							   "search_path under which handlers run (pg_temp last; the same on every node).",
+							   "Handlers run as their owner; the caller's search_path could put the caller's temporary objects before the handler's tables.",
+							   &rig_handler_search_path,
+							   "\"$user\", public, pg_temp",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   rig_check_handler_search_path, NULL, NULL);
 	DefineCustomIntVariable("rig.max_payload",
 							"Largest operation data rig_do() accepts.",
 							"Every operation is shipped to each peer in one message.",
@@ -186,6 +197,16 @@ rig_define_settings(void)
 							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("rig");
+}
+
+/* Handlers run as their owner: pg_temp must come last in their search_path. */
+static bool
+rig_check_handler_search_path(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && rig_search_path_safe(*newval))
+		return true;
+	GUC_check_errdetail("rig.handler_search_path must name pg_temp last.");
+	return false;
 }
 
 /*

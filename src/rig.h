@@ -37,6 +37,7 @@ extern bool rig_commit_wait;
 extern int	rig_resolver_interval;
 extern int	rig_verify_interval;
 extern int	rig_max_payload;
+extern char *rig_handler_search_path;
 extern int	rig_key_retention;
 extern int	rig_follower_max_lag;
 
@@ -94,6 +95,7 @@ typedef struct RigHandler
 } RigHandler;
 
 extern RigHandler *rig_lookup_handler(const char *method);
+extern bool rig_search_path_safe(const char *value);
 extern void rig_check_handler_private(RigHandler *handler);
 extern Datum rig_handler_invoke(FunctionCallInfo fcinfo, Oid owner);
 extern void rig_handlers_init(void);

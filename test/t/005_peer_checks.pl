@@ -88,7 +88,7 @@ CREATE TABLE notes (id bigint PRIMARY KEY, body text NOT NULL);
 CREATE FUNCTION note_resources(d jsonb) RETURNS text[] LANGUAGE sql
 	AS \$\$ SELECT ARRAY['note:' || coalesce(d->>'body', '')] \$\$;
 CREATE FUNCTION note_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
-	SECURITY DEFINER SET search_path = pg_catalog, public
+	SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
 	AS \$\$ $body \$\$;
 SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(jsonb)');
 };
@@ -161,7 +161,7 @@ add_peer_refused('conninfo with a missing socket directory', undef,
 
 $node_b->safe_psql('postgres',
 	qq{CREATE OR REPLACE FUNCTION note_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
-	SECURITY DEFINER SET search_path = pg_catalog, public
+	SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
 	AS \$\$ $good_body \$\$});
 my $peer_conninfo = "$conn_b user=rigrep password=rep-secret-pw";
 $node_a->safe_psql('postgres', "SELECT rig_add_peer('b', \$\$$peer_conninfo\$\$)");
