@@ -32,6 +32,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -55,6 +56,7 @@ typedef bool (*RigLogVisitor) (Datum *values, bool *nulls, void *arg);
 static bool rig_compacting = false;
 
 static int64 rig_log_end_version(ScanDirection dir);
+static void rig_log_recheck_retained(int64 after);
 static void rig_log_scan(int64 after, RigLogVisitor visit, void *arg);
 static bool rig_read_visit(Datum *values, bool *nulls, void *arg);
 static bool rig_since_visit(Datum *values, bool *nulls, void *arg);
@@ -199,6 +201,18 @@ rig_log_check_retained(int64 after)
 				 errhint("Rebuild the node that needs them from an empty node (DROP EXTENSION rig; CREATE EXTENSION rig; load the handlers; add it again).")));
 }
 
+/*
+ * The same check after a scan: a compaction that committed between the
+ * first check and the scan's snapshot took records the scan then missed.
+ * Its change of rig.node is seen once pending invalidations are read.
+ */
+static void
+rig_log_recheck_retained(int64 after)
+{
+	AcceptInvalidationMessages();
+	rig_log_check_retained(after);
+}
+
 typedef struct RigReadState
 {
 	RigLogRecord *out;
@@ -256,6 +270,7 @@ rig_log_read(int64 after, int64 upto, int max, Size max_bytes,
 
 	rig_log_check_retained(after);
 	rig_log_scan(after, rig_read_visit, &st);
+	rig_log_recheck_retained(after);
 	*limited = st.limited;
 	return st.n;
 }
@@ -309,6 +324,7 @@ rig_log_since(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	st.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	rig_log_scan(PG_GETARG_INT64(0), rig_since_visit, &st);
+	rig_log_recheck_retained(PG_GETARG_INT64(0));
 	return (Datum) 0;
 }
 
