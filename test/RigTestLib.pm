@@ -44,7 +44,7 @@ use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of message_of
   rig_set_resolver rig_notes_sql rig_log_dump rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
-  rig_bank_total_ok rig_bank_history_ok rig_verify_ok);
+  rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -579,6 +579,55 @@ sub rig_bank_history_ok
 SELECT count(*) FROM rig.log l WHERE method = 'transfer'
    AND NOT EXISTS (SELECT 1 FROM history h WHERE h.version = l.version)}),
 		'0', $test_name);
+}
+
+
+=pod
+
+=over
+
+=item rig_start_paused($node, $point, $body)
+
+Start rig_do('note', {"body": $body}) (the method of rig_notes_sql) in a
+background session of $node that stops at fault point $point
+(rig.fault_point), and wait until the backend is paused there (two tests).
+Returns the session and its backend's pid.
+
+=item rig_client_end($session)
+
+The server of a background session died: wait for its psql to exit and
+return what it printed.
+
+=back
+
+=cut
+
+sub rig_start_paused
+{
+	my ($node, $point, $body) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $s = $node->background_psql($dbname, on_error_stop => 0);
+	$s->query_safe('\set VERBOSITY verbose');
+	my $pid = $s->query_safe('SELECT pg_backend_pid()');
+	$s->query_safe("SET rig.fault_point = '$point'");
+	my $offset = -s $node->logfile;
+	$s->query_until(qr/sent/,
+		qq{\\echo sent\nSELECT 'version=' || rig_do('note', '{"body": "$body"}');\n\\echo done\n});
+	ok( $node->poll_query_until(
+			$dbname, qq{
+SELECT count(*) = 1 FROM pg_stat_activity
+ WHERE pid = $pid AND wait_event_type = 'Extension' AND query LIKE '%$body%'}),
+		"$body: the committing backend is paused (wait_event_type Extension)");
+	ok($node->wait_for_log(qr/rig: paused at fault point "$point"/, $offset),
+		"$body: the server log says it paused at $point");
+	return ($s, $pid);
+}
+
+sub rig_client_end
+{
+	my ($s) = @_;
+	eval { $s->{run}->finish };
+	return $s->{stdout};
 }
 
 1;

@@ -76,38 +76,6 @@ sub same_on_both
 	is(prepared($node_b), '0', "$what: nothing prepared on b");
 }
 
-# Start rig_do in a background session that stops at a fault point; wait
-# until the backend is paused there.  Returns the session and its pid.
-sub start_paused
-{
-	my ($node, $point, $body) = @_;
-	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $s = $node->background_psql('postgres', on_error_stop => 0);
-	$s->query_safe('\set VERBOSITY verbose');
-	my $pid = $s->query_safe('SELECT pg_backend_pid()');
-	$s->query_safe("SET rig.fault_point = '$point'");
-	my $offset = -s $node->logfile;
-	$s->query_until(qr/sent/,
-		qq{\\echo sent\nSELECT 'version=' || rig_do('note', '{"body": "$body"}');\n\\echo done\n});
-	ok( $node->poll_query_until(
-			'postgres', qq{
-SELECT count(*) = 1 FROM pg_stat_activity
- WHERE pid = $pid AND wait_event_type = 'Extension' AND query LIKE '%$body%'}),
-		"$body: the committing backend is paused (wait_event_type Extension)");
-	ok($node->wait_for_log(qr/rig: paused at fault point "$point"/, $offset),
-		"$body: the server log says it paused at $point");
-	return ($s, $pid);
-}
-
-# The server of a background session died: wait for its psql to exit and
-# return what it printed.
-sub client_end
-{
-	my ($s) = @_;
-	eval { $s->{run}->finish };
-	return $s->{stdout};
-}
-
 # rig.in_doubt on the peer: one transaction of a's, with an age.
 sub check_in_doubt
 {
@@ -172,13 +140,13 @@ sub writes_again
 # yet, so b still shows it active, waiting for more)
 my $peer_in_tx = q{SELECT (SELECT count(*) FROM pg_stat_activity
  WHERE application_name = 'rig' AND backend_xid IS NOT NULL)};
-my ($s, $pid) = start_paused($node_a, 'before_local_flush', 'crash-a0');
+my ($s, $pid) = rig_start_paused($node_a, 'before_local_flush', 'crash-a0');
 ok($node_b->poll_query_until('postgres', "$peer_in_tx = 1"),
 	'(a0) paused before the local flush: b has the ops in an open transaction');
 is(prepared($node_b), '0', '(a0) paused before the local flush: nothing is prepared on b');
 $node_a->safe_psql('postgres', 'ALTER SYSTEM SET rig.resolver_interval = 200');
 crash($node_a, 'all');
-unlike(client_end($s), qr/version=/, '(a0) the client got no version');
+unlike(rig_client_end($s), qr/version=/, '(a0) the client got no version');
 ok($node_b->poll_query_until('postgres', "$peer_in_tx = 0"),
 	"(a0) b's open transaction ended with a's connection");
 $node_a->start;
@@ -195,7 +163,7 @@ rig_set_resolver($node_a, -1);
 # SIGKILL to a's postmaster (only).  The paused backend notices the
 # postmaster's death and exits; it is still before the local commit, so
 # its transaction aborts.
-($s, $pid) = start_paused($node_a, 'after_peer_prepare', 'crash-a1');
+($s, $pid) = rig_start_paused($node_a, 'after_peer_prepare', 'crash-a1');
 check_in_doubt('(a1) paused before the local commit', 0);
 is(where_is($node_a, 'crash-a1'), '0/0', '(a1) paused: the op is not committed on a');
 is(where_is($node_b, 'crash-a1'), '0/0', '(a1) paused: the op is not committed on b');
@@ -203,7 +171,7 @@ is(where_is($node_b, 'crash-a1'), '0/0', '(a1) paused: the op is not committed o
 # a's worker resolves as soon as a is back
 $node_a->safe_psql('postgres', 'ALTER SYSTEM SET rig.resolver_interval = 200');
 crash($node_a, 'postmaster');
-my $res = client_end($s);
+my $res = rig_client_end($s);
 unlike($res, qr/version=/, '(a1) the client got no version');
 like($s->{stderr}, qr/server closed the connection|connection to server was lost|terminating connection/,
 	'(a1) the client lost its connection');
@@ -221,7 +189,7 @@ writes_again('(a1)', 'after-a1');
 ###########################################################################
 
 rig_set_resolver($node_a, -1);
-($s, $pid) = start_paused($node_a, 'after_local_commit', 'crash-b');
+($s, $pid) = rig_start_paused($node_a, 'after_local_commit', 'crash-b');
 is(where_is($node_a, 'crash-b'), '1/1', '(b) paused: the op is committed on a');
 is(where_is($node_b, 'crash-b'), '0/0', '(b) paused: the op is not yet committed on b');
 check_in_doubt('(b) paused after the local commit', 0);
@@ -230,7 +198,7 @@ $node_a->safe_psql('postgres', 'ALTER SYSTEM SET rig.resolver_interval = 200');
 my $offset = -s $node_a->logfile;
 # every process at once: the paused backend cannot send COMMIT PREPARED
 crash($node_a, 'all');
-$res = client_end($s);
+$res = rig_client_end($s);
 unlike($res, qr/version=/, '(b) the client got no version (its connection died first)');
 
 check_in_doubt('(b) a is down', 0);
@@ -251,11 +219,11 @@ same_on_both('(b) after a new write');
 ###########################################################################
 
 rig_set_resolver($node_a, -1);
-($s, $pid) = start_paused($node_a, 'after_local_commit', 'crash-b2');
+($s, $pid) = rig_start_paused($node_a, 'after_local_commit', 'crash-b2');
 $node_a->safe_psql('postgres', 'ALTER SYSTEM SET rig.resolver_interval = 200');
 $offset = -s $node_a->logfile;
 crash($node_a, 'postmaster');
-client_end($s);
+rig_client_end($s);
 unlike(slurp_file($node_a->logfile, $offset), qr/PANIC/,
 	'(b2) no PANIC on a when its postmaster dies during the COMMIT callback');
 $node_a->start;
@@ -270,7 +238,7 @@ same_on_both('(b2) after resolution');
 ###########################################################################
 
 rig_set_resolver($node_a, -1);
-($s, $pid) = start_paused($node_a, 'after_local_commit', 'crash-c');
+($s, $pid) = rig_start_paused($node_a, 'after_local_commit', 'crash-c');
 is(where_is($node_a, 'crash-c'), '1/1', '(c) paused: the op is committed on a');
 check_in_doubt('(c) paused after the local commit', 0);
 
@@ -318,12 +286,12 @@ unlike(slurp_file($node_b->logfile, $offset_b), qr/duplicate key value violates 
 # Like a power loss: nobody on a rolls b back; a's worker must do it after
 # the restart (presumed abort: a has no commit record for it).
 rig_set_resolver($node_a, -1);
-($s, $pid) = start_paused($node_a, 'after_peer_prepare', 'crash-a2');
+($s, $pid) = rig_start_paused($node_a, 'after_peer_prepare', 'crash-a2');
 check_in_doubt('(a2) paused before the local commit', 0);
 my $gid = $node_b->safe_psql('postgres', 'SELECT gid FROM rig.in_doubt');
 $node_a->safe_psql('postgres', 'ALTER SYSTEM SET rig.resolver_interval = 200');
 crash($node_a, 'all');
-$res = client_end($s);
+$res = rig_client_end($s);
 unlike($res, qr/version=/, '(a2) the client got no version');
 
 check_in_doubt('(a2) a is down', 0);
@@ -356,7 +324,7 @@ is(where_is($node_a, 'crash-a2'), '0/0', '(a2) the op is not on a');
 ###########################################################################
 
 rig_set_resolver($node_a, -1);
-($s, $pid) = start_paused($node_a, 'after_peer_prepare', 'held');
+($s, $pid) = rig_start_paused($node_a, 'after_peer_prepare', 'held');
 my $held = $node_b->safe_psql('postgres', 'SELECT first_version FROM rig.in_doubt');
 like($held, qr/^\d+$/, '(d) rig.in_doubt on b names the version it holds prepared');
 my $below_held = qq{SELECT rig_watermark() = $held - 1,
@@ -382,7 +350,7 @@ is($node_b->safe_psql('postgres', qq{SELECT rig_watermark() < $held,
 # the paused backend dies before its local commit: the resolver rolls b back
 $node_a->safe_psql('postgres', 'ALTER SYSTEM SET rig.resolver_interval = 200');
 crash($node_a, 'postmaster');
-client_end($s);
+rig_client_end($s);
 $node_a->start;
 ok($node_b->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
 	"(d) a's worker rolled back the prepared transaction on b");
