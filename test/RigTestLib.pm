@@ -44,7 +44,7 @@ use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of message_of
   rig_set_resolver rig_notes_sql rig_log_dump rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
-  rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end);
+  rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -628,6 +628,35 @@ sub rig_client_end
 	my ($s) = @_;
 	eval { $s->{run}->finish };
 	return $s->{stdout};
+}
+
+
+=pod
+
+=over
+
+=item rig_psql_error($node, $sql, $user)
+
+Run $sql on $node (as $user when given), with verbose errors, expecting it
+to fail (a test says so); returns psql's standard error, for sqlstate_of
+and message_of.
+
+=back
+
+=cut
+
+sub rig_psql_error
+{
+	my ($node, $sql, $user) = @_;
+	my ($out, $err) = ('', '');
+	my %conn = defined $user ? (connstr => $node->connstr($dbname) . " user=$user") : ();
+	my $ret = $node->psql(
+		$dbname, "\\set VERBOSITY verbose\n$sql",
+		stdout => \$out,
+		stderr => \$err,
+		%conn);
+	isnt($ret, 0, 'fails: ' . (split /\n/, $sql)[0]) or diag "stdout: $out";
+	return $err;
 }
 
 1;

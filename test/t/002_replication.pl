@@ -32,19 +32,6 @@ my $conf = qq{max_prepared_transactions = 20\nrig.sync_timeout = $sync_timeout\n
 # Helpers
 ###########################################################################
 
-# Run SQL that must fail; returns psql's stderr (verbose: SQLSTATE shown).
-sub psql_error
-{
-	my ($node, $sql) = @_;
-	my ($out, $err) = ('', '');
-	my $ret = $node->psql(
-		'postgres', "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out,
-		stderr => \$err);
-	isnt($ret, 0, "fails as expected: $sql") or diag "stdout: $out";
-	return $err;
-}
-
 # A query in a background psql session: (stdout, stderr), stderr cleared.
 sub bg_query
 {
@@ -436,7 +423,7 @@ check_same('PREPARE TRANSACTION refused');
 # rig_do on the replica
 ###########################################################################
 
-$err = psql_error($node_b, q{SELECT rig_do('note', '{"body": "on the replica"}')});
+$err = rig_psql_error($node_b, q{SELECT rig_do('note', '{"body": "on the replica"}')});
 is(sqlstate_of($err), '25006', 'rig_do on the replica: 25006');
 like($err, qr/HINT:.*"a"/, 'rig_do on the replica: the hint names the primary');
 is(on_both(q{SELECT count(*) FROM notes WHERE body = 'on the replica'}),

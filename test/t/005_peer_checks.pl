@@ -26,21 +26,6 @@ my $conf = qq{max_prepared_transactions = 20\nrig.sync_timeout = 3000\n};
 # Helpers
 ###########################################################################
 
-# Run SQL that must fail, optionally as another user: verbose stderr.
-sub psql_error
-{
-	my ($node, $sql, $user) = @_;
-	my ($out, $err) = ('', '');
-	my %conn = defined $user ? (connstr => $node->connstr('postgres') . " user=$user") : ();
-	my $ret = $node->psql(
-		'postgres', "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out,
-		stderr => \$err,
-		%conn);
-	isnt($ret, 0, 'fails: ' . (split /\n/, $sql)[0]) or diag "stdout: $out";
-	return $err;
-}
-
 my $node_a;
 
 # rig_add_peer() must fail with $state and a message matching $re, and
@@ -54,7 +39,7 @@ sub add_peer_refused
 		q{SELECT coalesce((SELECT role || '/' || coalesce(primary_name, '-') FROM rig.node), 'no rig')
 		   FROM (SELECT 1) x WHERE true})
 	  : undef;
-	my $err = psql_error($node_a, "SELECT rig_add_peer('p', \$\$$conninfo\$\$)");
+	my $err = rig_psql_error($node_a, "SELECT rig_add_peer('p', \$\$$conninfo\$\$)");
 	note "$what: $err";
 	is(sqlstate_of($err), $state, "$what: SQLSTATE $state");
 	like($err, $re, "$what: the message says why");
@@ -176,7 +161,7 @@ is($node_b->safe_psql('postgres', 'SELECT string_agg(body, \',\' ORDER BY id) FR
 ###########################################################################
 
 # under the same name
-$err = psql_error($node_a, "SELECT rig_add_peer('b', \$\$$peer_conninfo\$\$)");
+$err = rig_psql_error($node_a, "SELECT rig_add_peer('b', \$\$$peer_conninfo\$\$)");
 note "the same peer again: $err";
 {
 
@@ -216,31 +201,31 @@ is($node_b->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'), '0'
 my $log_b = $node_b->safe_psql('postgres', 'SELECT count(*) || \'/\' || max(version) FROM rig.log');
 my $apply = q{SELECT rig_apply_remote('%s', %d, 1000, 1, 'note', '{"body": "forged"}', NULL, now(), 'a')};
 
-$err = psql_error($node_b, sprintf($apply, 'a', 1), 'plain');
+$err = rig_psql_error($node_b, sprintf($apply, 'a', 1), 'plain');
 note "apply_remote by a plain role: $err";
 is(sqlstate_of($err), '42501', 'rig_apply_remote by a role outside rig_replication: 42501');
 like($err, qr/permission denied for function rig_apply_remote/,
 	'rig_apply_remote by a role outside rig_replication: permission denied');
 
-$err = psql_error($node_b, sprintf($apply, 'x', 1), 'rigrep');
+$err = rig_psql_error($node_b, sprintf($apply, 'x', 1), 'rigrep');
 note "apply_remote from another sender: $err";
 is(sqlstate_of($err), '42501', 'rig_apply_remote from a sender that is not the primary: 42501');
 like($err, qr/accepts operations only from its primary "a", not from "x"/,
 	'rig_apply_remote from another sender: the message names both');
 
-$err = psql_error($node_b, sprintf($apply, 'a', 0), 'rigrep');
+$err = rig_psql_error($node_b, sprintf($apply, 'a', 0), 'rigrep');
 note "apply_remote with a stale epoch: $err";
 is(sqlstate_of($err), '55000', 'rig_apply_remote with a stale epoch: 55000');
 like($err, qr/epoch 0, but this replica is in epoch 1/,
 	'rig_apply_remote with a stale epoch: the message gives both epochs');
 
-$err = psql_error($node_b, sprintf($apply, 'a', 2), 'rigrep');
+$err = rig_psql_error($node_b, sprintf($apply, 'a', 2), 'rigrep');
 is(sqlstate_of($err), '55000', 'rig_apply_remote from a future epoch: 55000');
 
 # The primary sends the op's lock hashes; the replica locks exactly those
 # (advisory locks with objsubid 29289, the hash split into classid/objid).
 my $forged = q{SELECT rig_apply_remote('a', 1, 1000, 1, 'note', '{"body": "forged"}', NULL, now(), 'a', %s)};
-$err = psql_error($node_b, sprintf($forged, q{'{1,NULL}'}), 'rigrep');
+$err = rig_psql_error($node_b, sprintf($forged, q{'{1,NULL}'}), 'rigrep');
 is(sqlstate_of($err), '22023', 'rig_apply_remote with a NULL lock hash: 22023');
 my @held = split /\n/, $node_b->safe_psql(
 	'postgres', sprintf(qq{BEGIN;\n$forged;\n}, q{ARRAY[42, 4294967296 * 7 + 5, 42]}) . q{
@@ -264,7 +249,7 @@ CREATE ROLE nobody LOGIN;
 });
 for my $role ('app', 'nobody')
 {
-	$err = psql_error($node_a, 'SELECT conninfo FROM rig.peers', $role);
+	$err = rig_psql_error($node_a, 'SELECT conninfo FROM rig.peers', $role);
 	is(sqlstate_of($err), '42501', "rig.peers is not readable by $role: 42501");
 	unlike($err, qr/rep-secret-pw/, "the error shown to $role holds no password");
 }

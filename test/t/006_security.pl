@@ -25,21 +25,6 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use RigTestLib;
 
-# Run SQL that must fail on $node, optionally as $user; returns verbose stderr.
-sub psql_error
-{
-	my ($node, $sql, $user) = @_;
-	my ($out, $err) = ('', '');
-	my %conn = defined $user ? (connstr => $node->connstr('postgres') . " user=$user") : ();
-	my $ret = $node->psql(
-		'postgres', "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out,
-		stderr => \$err,
-		%conn);
-	isnt($ret, 0, 'fails: ' . (split /\n/, $sql)[0]) or diag "stdout: $out";
-	return $err;
-}
-
 # Run SQL on $node as $user; dies on error.
 sub psql_as
 {
@@ -78,7 +63,7 @@ is($node_b->safe_psql('postgres', 'SELECT string_agg(body, \',\') FROM notes'),
 for my $node ($node_a, $node_b)
 {
 	my $name = $node->name;
-	my $err = psql_error($node, q{SELECT note_apply(1000, '{"body": "direct"}')}, 'app');
+	my $err = rig_psql_error($node, q{SELECT note_apply(1000, '{"body": "direct"}')}, 'app');
 	is(sqlstate_of($err), '42501', "$name: a rig_writer calling the apply handler directly: 42501");
 	like($err, qr/permission denied for function note_apply/,
 		"$name: the writer may not execute it");
@@ -94,7 +79,7 @@ sub notes_on_both
 
 # EXECUTE for PUBLIC on the primary's apply handler: rig_do refuses.
 $node_a->safe_psql('postgres', 'GRANT EXECUTE ON FUNCTION note_apply(bigint, jsonb) TO PUBLIC');
-my $err = psql_error($node_a, q{SELECT rig_do('note', '{"body": "public on a"}')}, 'app');
+my $err = rig_psql_error($node_a, q{SELECT rig_do('note', '{"body": "public on a"}')}, 'app');
 is(sqlstate_of($err), '42501', 'a: apply handler executable by PUBLIC: rig_do refuses with 42501');
 like($err, qr/apply handler note_apply\(bigint,jsonb\) of method "note" can be called directly/,
 	'a: the message names the handler');
@@ -105,7 +90,7 @@ is(notes_on_both(), '1 / 1', 'nothing was committed on either node');
 
 # The same on the replica: its apply refuses, so the commit fails.
 $node_b->safe_psql('postgres', 'GRANT EXECUTE ON FUNCTION note_apply(bigint, jsonb) TO app');
-$err = psql_error($node_a, q{SELECT rig_do('note', '{"body": "granted on b"}')}, 'app');
+$err = rig_psql_error($node_a, q{SELECT rig_do('note', '{"body": "granted on b"}')}, 'app');
 is(sqlstate_of($err), '42501', 'b: apply handler executable by another role: the commit fails with 42501');
 like($err, qr/can be called directly/, 'b: the peer\'s message comes through');
 is(notes_on_both(), '1 / 1', 'nothing was committed on either node');
@@ -140,7 +125,7 @@ is($node_b->safe_psql('postgres', 'SELECT rig_watermark()'), $last,
 my $apply = q{SELECT rig_apply_remote('a', 1, %s, %s, 'note', '{"body": "forged"}', NULL, now(), 'a')};
 for my $args ([ 0, 1 ], [ -5, 1 ], [ 5, 0 ])
 {
-	$err = psql_error($node_b, sprintf($apply, @$args));
+	$err = rig_psql_error($node_b, sprintf($apply, @$args));
 	is(sqlstate_of($err), '22023', "rig_apply_remote version $args->[0], epoch $args->[1]: 22023");
 }
 $node_b->safe_psql('postgres',
