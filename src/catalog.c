@@ -19,6 +19,11 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "utils/rel.h"
+#include "miscadmin.h"
+#include "executor/spi.h"
+#include "catalog/indexing.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "commands/trigger.h"
@@ -124,6 +129,45 @@ rig_rel_owner(Oid relid)
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 	return owner;
+}
+
+/*
+ * Insert one row into rig.<relname> directly (heap tuple plus its index
+ * entries): the callers' roles hold no privilege on rig's tables, and the
+ * write path stays free of executor set-up.  rig's tables written this way
+ * have plain btree indexes only, which is what the catalog insert helper
+ * supports; it checks uniqueness as the executor would.
+ */
+void
+rig_insert_row(const char *relname, Datum *values, bool *nulls)
+{
+	Relation	rel = table_open(rig_relid(relname), RowExclusiveLock);
+	HeapTuple	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+
+	CatalogTupleInsert(rel, tup);
+	heap_freetuple(tup);
+	table_close(rel, RowExclusiveLock);
+}
+
+/*
+ * Run one statement on rig.<relname>, inside the caller's SPI connection,
+ * as the table's owner: EXECUTE on the rig function that calls this is the
+ * gate, its caller holds no privilege on the table.  Returns SPI's code.
+ */
+int
+rig_spi_as_owner(const char *relname, const char *sql, int nargs, Oid *types,
+				 Datum *values, const char *nulls)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(rig_rel_owner(rig_relid(relname)),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return ret;
 }
 
 /*

@@ -166,11 +166,8 @@ rig_follower_ack(PG_FUNCTION_ARGS)
 {
 	char	   *name;
 	int64		position;
-	Oid			types[3] = {TEXTOID, INT8OID, NAMEOID};
-	Datum		values[3];
-	Oid			save_userid;
-	int			save_sec;
-	bool		superuser_call;
+	Oid			types[4] = {TEXTOID, INT8OID, NAMEOID, BOOLOID};
+	Datum		values[4];
 
 	rig_check_database();
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -188,26 +185,19 @@ rig_follower_ack(PG_FUNCTION_ARGS)
 				 errdetail("The last version here is " INT64_FORMAT "; a follower holds only what it pulled.",
 						   rig_log_last_version())));
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	superuser_call = superuser();
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = Int64GetDatum(position);
-	values[2] = DirectFunctionCall1(namein,
-									CStringGetDatum(GetUserNameFromId(save_userid, false)));
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[3] = BoolGetDatum(superuser());
 
 	/* followers hold rig_reader only: write rig.followers as its owner */
-	SetUserIdAndSecContext(rig_rel_owner(rig_relid("followers")),
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
-	if (SPI_execute_with_args(superuser_call ?
-							  "INSERT INTO rig.followers AS f (name, acked_version, last_seen, registered_by) "
-							  "VALUES ($1, $2, now(), $3) ON CONFLICT (name) DO UPDATE "
-							  "SET acked_version = EXCLUDED.acked_version, last_seen = now()" :
-							  "INSERT INTO rig.followers AS f (name, acked_version, last_seen, registered_by) "
-							  "VALUES ($1, $2, now(), $3) ON CONFLICT (name) DO UPDATE "
-							  "SET acked_version = EXCLUDED.acked_version, last_seen = now() "
-							  "WHERE f.registered_by = EXCLUDED.registered_by",
-							  3, types, values, NULL, false, 0) != SPI_OK_INSERT)
+	if (rig_spi_as_owner("followers",
+						 "INSERT INTO rig.followers AS f (name, acked_version, last_seen, registered_by) "
+						 "VALUES ($1, $2, now(), $3) ON CONFLICT (name) DO UPDATE "
+						 "SET acked_version = EXCLUDED.acked_version, last_seen = now() "
+						 "WHERE $4 OR f.registered_by = EXCLUDED.registered_by",
+						 4, types, values, NULL) != SPI_OK_INSERT)
 		elog(ERROR, "could not record follower position");
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -217,6 +207,5 @@ rig_follower_ack(PG_FUNCTION_ARGS)
 				 errhint("A superuser forgets a follower that is gone for good with DELETE FROM rig.followers WHERE name = '%s'.",
 						 name)));
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
 	PG_RETURN_VOID();
 }

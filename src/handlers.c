@@ -84,8 +84,6 @@ static char *rig_grantee_name(Oid grantee);
 static void rig_reset_handler_cache(void);
 static void rig_check_handler_owner(Oid funcoid);
 static void rig_make_apply_private(Oid funcoid, const char *method);
-static int	rig_handlers_write(const char *sql, int nargs, Oid *types,
-							   Datum *values, const char *nulls);
 static void rig_exposed_error(Oid funcoid, const char *method, Oid grantee)
 			pg_attribute_noreturn();
 
@@ -313,6 +311,35 @@ rig_refuse_temp_objects(void)
 }
 
 /*
+ * Switch to rig.handler_search_path (through a GUC nest level, which an
+ * error unwinds with its (sub)transaction) unless it is on already: an op
+ * switches once for its three handlers (rig_do, a peer's apply), not once
+ * per call.  Returns what rig_handler_path_pop() needs (-1: no switch).
+ */
+int
+rig_handler_path_push(void)
+{
+	int			nestlevel;
+
+	if (namespace_search_path != NULL &&
+		strcmp(namespace_search_path, rig_handler_search_path) == 0)
+		return -1;
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", rig_handler_search_path,
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	return nestlevel;
+}
+
+/* Back to the search_path before rig_handler_path_push() (after success). */
+void
+rig_handler_path_pop(int nestlevel)
+{
+	if (nestlevel >= 0)
+		AtEOXact_GUC(true, nestlevel);
+}
+
+/*
  * Call a handler function as its owner, with rig.handler_search_path
  * (pg_temp last, the same on every node) rather than the caller's, and
  * restore both on the way out (the search_path through the GUC nesting,
@@ -329,10 +356,7 @@ rig_handler_invoke(FunctionCallInfo fcinfo, Oid owner)
 
 	rig_refuse_temp_objects();
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", rig_handler_search_path,
-							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+	save_nestlevel = rig_handler_path_push();
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	rig_handler_depth++;
 	PG_TRY();
@@ -345,7 +369,7 @@ rig_handler_invoke(FunctionCallInfo fcinfo, Oid owner)
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
-	AtEOXact_GUC(true, save_nestlevel);
+	rig_handler_path_pop(save_nestlevel);
 	return result;
 }
 
@@ -547,27 +571,6 @@ rig_check_handler_signature(Oid funcoid, RigHandlerKind kind)
 						   rig_kind_name(kind), expected)));
 }
 
-/*
- * Run one statement on rig.handlers (inside an SPI connection) as the
- * table's owner: EXECUTE on rig_register / rig_unregister is the gate,
- * callers hold no privilege on the table.
- */
-static int
-rig_handlers_write(const char *sql, int nargs, Oid *types, Datum *values,
-				   const char *nulls)
-{
-	Oid			save_userid;
-	int			save_sec;
-	int			ret;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(rig_rel_owner(rig_relid("handlers")),
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-	SetUserIdAndSecContext(save_userid, save_sec);
-	return ret;
-}
-
 /* SQL: register (or replace) the handlers of a method. */
 Datum
 rig_register(PG_FUNCTION_ARGS)
@@ -610,7 +613,7 @@ rig_register(PG_FUNCTION_ARGS)
 	}
 
 	SPI_connect();
-	ret = rig_handlers_write("INSERT INTO rig.handlers AS h (method, apply, validate, resources) "
+	ret = rig_spi_as_owner("handlers", "INSERT INTO rig.handlers AS h (method, apply, validate, resources) "
 							 "VALUES ($1, $2, $3, $4) "
 							 "ON CONFLICT (method) DO UPDATE SET apply = EXCLUDED.apply, "
 							 "validate = EXCLUDED.validate, resources = EXCLUDED.resources, "
@@ -660,7 +663,7 @@ rig_unregister(PG_FUNCTION_ARGS)
 	values[0] = PG_GETARG_DATUM(0);
 
 	SPI_connect();
-	ret = rig_handlers_write("DELETE FROM rig.handlers WHERE method = $1",
+	ret = rig_spi_as_owner("handlers", "DELETE FROM rig.handlers WHERE method = $1",
 							 1, argtypes, values, NULL);
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "could not unregister method: SPI error %d", ret);

@@ -25,7 +25,6 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
-#include "catalog/indexing.h"
 #include "common/hashfn.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -131,8 +130,6 @@ void
 rig_key_record(text *key, int64 version, const char *method, Jsonb *data,
 			   TimestampTz op_time)
 {
-	Relation	rel;
-	HeapTuple	tup;
 	Datum		values[Natts_keys];
 	bool		nulls[Natts_keys] = {false};
 
@@ -142,10 +139,5 @@ rig_key_record(text *key, int64 version, const char *method, Jsonb *data,
 	values[Anum_keys_data_hash - 1] = Int64GetDatum(rig_key_data_hash(data));
 	values[Anum_keys_op_time - 1] = TimestampTzGetDatum(op_time);
 
-	rel = table_open(rig_relid("idempotency_keys"), RowExclusiveLock);
-	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-	/* a plain btree primary key: the catalog helper checks uniqueness */
-	CatalogTupleInsert(rel, tup);
-	heap_freetuple(tup);
-	table_close(rel, RowExclusiveLock);
+	rig_insert_row("idempotency_keys", values, nulls);
 }

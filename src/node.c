@@ -20,7 +20,6 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "executor/spi.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -150,16 +149,9 @@ rig_node_compacted_below(void)
 void
 rig_node_update(const char *sql, int nargs, Oid *types, Datum *args)
 {
-	Oid			save_userid;
-	int			save_sec;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(rig_rel_owner(rig_relid("node")),
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
-	if (SPI_execute_with_args(sql, nargs, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+	if (rig_spi_as_owner("node", sql, nargs, types, args, NULL) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update rig.node");
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
 	CacheInvalidateRelcacheByRelid(rig_relid("node"));
 }

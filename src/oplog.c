@@ -24,7 +24,6 @@
 #include "access/xlog_internal.h"
 #include "access/htup_details.h"
 #include "access/table.h"
-#include "catalog/indexing.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -71,8 +70,6 @@ void
 rig_log_append(int64 version, int64 epoch, const char *method, Jsonb *data,
 			   text *idem_key, TimestampTz op_time, const char *origin)
 {
-	Relation	rel;
-	HeapTuple	tup;
 	Datum		values[Natts_log];
 	bool		nulls[Natts_log] = {false};
 
@@ -85,18 +82,7 @@ rig_log_append(int64 version, int64 epoch, const char *method, Jsonb *data,
 	values[Anum_log_op_time - 1] = TimestampTzGetDatum(op_time);
 	values[Anum_log_origin - 1] = CStringGetTextDatum(origin);
 
-	rel = table_open(rig_relid("log"), RowExclusiveLock);
-	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-
-	/*
-	 * rig.log has plain btree indexes only (no expressions, predicates or
-	 * deferred constraints), which is what the catalog insert helper
-	 * supports; it checks uniqueness like the executor would.
-	 */
-	CatalogTupleInsert(rel, tup);
-
-	heap_freetuple(tup);
-	table_close(rel, RowExclusiveLock);
+	rig_insert_row("log", values, nulls);
 }
 
 /* Is version already in rig.log (committed, or written by this transaction)? */

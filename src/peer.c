@@ -50,6 +50,7 @@ static bool rig_peers_valid = false;
 static Oid	rig_peers_relid = InvalidOid;
 
 static void rig_peers_relcache_cb(Datum arg, Oid relid);
+static void rig_peer_work(void *arg);
 static RigPeerMode rig_parse_mode(const char *mode);
 static void rig_check_peer(RigConn *rc, const char *name);
 static int64 rig_check_peer_history(RigConn *rc, const char *name);
@@ -133,6 +134,23 @@ rig_peer_list_copy(void)
 	return copy;
 }
 
+/* One peer's work for rig_foreach_peer, through rig_subxact_try */
+typedef struct RigPeerWork
+{
+	void		(*work) (RigPeer *peer, void *arg);
+	RigPeer    *peer;
+	void	   *arg;
+} RigPeerWork;
+
+/* rig_subxact_try callback: do one peer's work. */
+static void
+rig_peer_work(void *arg)
+{
+	RigPeerWork *pw = arg;
+
+	pw->work(pw->peer, pw->arg);
+}
+
 /*
  * Run work on every peer, each in a subtransaction, so that one failing
  * peer is reported (a WARNING, and its health) and the others go on.  A
@@ -150,37 +168,19 @@ rig_foreach_peer(void (*work) (RigPeer *peer, void *arg), void *arg,
 	 */
 	foreach(lc, rig_peer_list_copy())
 	{
-		RigPeer    *peer = lfirst(lc);
-		MemoryContext cxt = CurrentMemoryContext;
-		ResourceOwner owner = CurrentResourceOwner;
+		RigPeerWork pw = {work, lfirst(lc), arg};
+		ErrorData  *edata = rig_subxact_try(rig_peer_work, &pw);
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(cxt);
-		PG_TRY();
-		{
-			work(peer, arg);
-			ReleaseCurrentSubTransaction();
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-				ReThrowError(edata);
-			rig_peer_note_failure(peer->name, edata->message, edata->sqlerrcode);
-			ereport(WARNING,
-					(errcode(edata->sqlerrcode),
-					 errmsg("could not %s peer \"%s\": %s", what, peer->name, edata->message),
-					 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
-			FreeErrorData(edata);
-		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		if (edata == NULL)
+			continue;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+		rig_peer_note_failure(pw.peer->name, edata->message, edata->sqlerrcode);
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("could not %s peer \"%s\": %s", what, pw.peer->name, edata->message),
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+		FreeErrorData(edata);
 	}
 }
 

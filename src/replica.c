@@ -182,6 +182,7 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 {
 	RigHandler *handler;
 	uint64	   *own_locks = NULL;
+	int			path_level;
 
 	/*
 	 * A version above all this node has prepared or committed cannot be
@@ -194,6 +195,8 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 	if (version < rig_node_compacted_below())
 		return;
 
+	/* one search_path switch for the op's handlers */
+	path_level = rig_handler_path_push();
 	handler = rig_lookup_handler(method);
 	if (handler == NULL)
 		ereport(ERROR,
@@ -213,6 +216,7 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 	if (key != NULL)
 		rig_key_record(key, version, method, data, op_time);
 	rig_call_apply(handler, version, op_time, data);
+	rig_handler_path_pop(path_level);
 }
 
 /*

@@ -19,6 +19,7 @@
 #include "nodes/pg_list.h"
 #include "datatype/timestamp.h"
 #include "storage/lock.h"
+#include "utils/elog.h"
 #include "utils/jsonb.h"
 
 /* Longest method name accepted by rig_register() */
@@ -96,6 +97,8 @@ typedef struct RigHandler
 
 extern RigHandler *rig_lookup_handler(const char *method);
 extern bool rig_search_path_safe(const char *value);
+extern int	rig_handler_path_push(void);
+extern void rig_handler_path_pop(int nestlevel);
 extern void rig_check_handler_private(RigHandler *handler);
 extern Datum rig_handler_invoke(FunctionCallInfo fcinfo, Oid owner);
 extern void rig_handlers_init(void);
@@ -104,6 +107,9 @@ extern void rig_handlers_init(void);
 extern Oid	rig_schema_oid(void);
 extern Oid	rig_relid(const char *relname);
 extern Oid	rig_rel_owner(Oid relid);
+extern void rig_insert_row(const char *relname, Datum *values, bool *nulls);
+extern int	rig_spi_as_owner(const char *relname, const char *sql, int nargs,
+							 Oid *types, Datum *values, const char *nulls);
 extern bool rig_identifier_ok(const char *name);
 extern void rig_check_identifier(const char *what, const char *name);
 extern const char *rig_name_for_message(const char *name);
@@ -317,6 +323,7 @@ extern void rig_xact_register_op(int64 version, int64 epoch, const char *method,
 extern bool rig_xact_has_ops(void);
 extern void rig_xact_refuse_ops(const char *caller);
 extern void rig_xact_note_confirmed(int64 version);
+extern ErrorData *rig_subxact_try(void (*work) (void *arg), void *arg);
 extern bool rig_in_handler(void);
 extern void rig_handler_enter(int64 version, TimestampTz op_time,
 							  int64 *save_version, TimestampTz *save_time);

@@ -50,11 +50,11 @@ PGDLLEXPORT void rig_worker_main(Datum main_arg);
 static emit_log_hook_type rig_prev_emit_log_hook = NULL;
 
 static void rig_worker_emit_log(ErrorData *edata);
-static void rig_worker_resolve(void);
-static void rig_worker_catch_up(void);
-static void rig_worker_verify(void);
-static void rig_worker_follow(void);
-static void rig_worker_step(const char *state, void (*step) (void));
+static void rig_worker_resolve(void *arg);
+static void rig_worker_catch_up(void *arg);
+static void rig_worker_verify(void *arg);
+static void rig_worker_follow(void *arg);
+static void rig_worker_step(const char *state, void (*step) (void *arg));
 static void rig_worker_round(void);
 
 /* Register the worker with the postmaster; called from _PG_init. */
@@ -90,7 +90,7 @@ rig_worker_emit_log(ErrorData *edata)
 
 /* Step: settle in-doubt transactions on the peers. */
 static void
-rig_worker_resolve(void)
+rig_worker_resolve(void *arg)
 {
 	int			resolved = rig_resolve_all(rig_sync_timeout);
 
@@ -101,21 +101,21 @@ rig_worker_resolve(void)
 
 /* Step: catch up the peers that may lack operations. */
 static void
-rig_worker_catch_up(void)
+rig_worker_catch_up(void *arg)
 {
 	rig_catch_up_all();
 }
 
 /* Step: verify in-sync peers' handlers and, when due, their logs. */
 static void
-rig_worker_verify(void)
+rig_worker_verify(void *arg)
 {
 	rig_verify_all();
 }
 
 /* Step: as a follower, pull and apply the primary's new records. */
 static void
-rig_worker_follow(void)
+rig_worker_follow(void *arg)
 {
 	(void) rig_follow_round();
 }
@@ -127,40 +127,23 @@ rig_worker_follow(void)
  * only to fail again, every 5 s).
  */
 static void
-rig_worker_step(const char *state, void (*step) (void))
+rig_worker_step(const char *state, void (*step) (void *arg))
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *edata;
 
 	rig_worker_set_state(state);
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		step();
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		/* rig_worker_emit_log is not called for an error caught here */
-		rig_worker_note_error(edata->message);
-		ereport(WARNING,
-				(errcode(edata->sqlerrcode),
-				 errmsg("rig worker, %s: %s", state, edata->message),
-				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
-				 edata->hint ? errhint("%s", edata->hint) : 0,
-				 edata->context ? errcontext("%s", edata->context) : 0));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
+	edata = rig_subxact_try(step, NULL);
+	if (edata == NULL)
+		return;
+	/* rig_worker_emit_log is not called for an error caught here */
+	rig_worker_note_error(edata->message);
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("rig worker, %s: %s", state, edata->message),
+			 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+			 edata->hint ? errhint("%s", edata->hint) : 0,
+			 edata->context ? errcontext("%s", edata->context) : 0));
+	FreeErrorData(edata);
 }
 
 /* One round of work, in its own transaction, each step on its own. */

@@ -171,13 +171,17 @@ Datum
 rig_do(PG_FUNCTION_ARGS)
 {
 	volatile int64 version = 0;
+	int			path_level;
 
 	rig_check_op_args(fcinfo);
 	rig_check_can_write();
 	rig_do_active = true;
 	PG_TRY();
 	{
+		/* one search_path switch for the op's three handlers */
+		path_level = rig_handler_path_push();
 		version = rig_do_op(fcinfo);
+		rig_handler_path_pop(path_level);
 	}
 	PG_CATCH();
 	{

@@ -25,6 +25,7 @@
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "rig.h"
@@ -122,6 +123,39 @@ rig_xact_note_confirmed(int64 version)
 {
 	rig_ensure_loaded();
 	rig_xact_confirmed = Max(rig_xact_confirmed, version);
+}
+
+/*
+ * Run work(arg) in a subtransaction, so that one failing piece of a larger
+ * job (a peer, a step of the worker) is reported and the rest goes on.
+ * Returns NULL when it succeeded; otherwise the subtransaction is rolled
+ * back and its error returned, copied into the caller's memory context.
+ */
+ErrorData *
+rig_subxact_try(void (*work) (void *arg), void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		work(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return edata;
 }
 
 /* True when this transaction ran rig_do() (not only applied remote ops). */
