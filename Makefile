@@ -2,29 +2,38 @@
 
 EXTENSION = rig
 MODULE_big = rig
+# bottom to top, by layer (docs/design.md)
 OBJS = \
-	src/rig.o \
-	src/catalog.o \
-	src/catchup.o \
-	src/compact.o \
-	src/conn.o \
-	src/follow.o \
-	src/peer.o \
-	src/replica.o \
-	src/replicate.o \
-	src/resolve.o \
-	src/ship.o \
+	src/settings.o \
 	src/shmem.o \
-	src/handlers.o \
-	src/keys.o \
-	src/verify.o \
-	src/locks.o \
+	src/peerstate.o \
+	src/catalog.o \
+	src/gid.o \
 	src/node.o \
 	src/oplog.o \
-	src/peerstate.o \
-	src/worker.o \
+	src/keys.o \
+	src/peerlist.o \
+	src/watermark.o \
+	src/compact.o \
+	src/status.o \
+	src/handlers.o \
+	src/locks.o \
+	src/apply.o \
+	src/conn.o \
+	src/wire.o \
+	src/replicate.o \
+	src/xact.o \
 	src/write.o \
-	src/xact.o
+	src/replica.o \
+	src/compare.o \
+	src/ship.o \
+	src/verify.o \
+	src/catchup.o \
+	src/resolve.o \
+	src/peer.o \
+	src/follow.o \
+	src/worker.o \
+	src/rig.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 PGFILEDESC = "rig - versioned, replicated operation log"
@@ -68,6 +77,12 @@ tapcheck:
 		RIG_SRCDIR='$(abspath $(srcdir))' \
 		$(PROVE) -I $(top_srcdir)/src/test/perl/ -I . $(PROVE_FLAGS) \
 		$(if $(PROVE_TESTS),$(PROVE_TESTS),t/*.pl)
+
+# src/ is layered (docs/design.md's map): no include up a layer, no cycle,
+# no include a file does not use
+.PHONY: layercheck
+layercheck:
+	cd $(srcdir) && perl test/check_layers.pl
 
 # The randomized fault test for long: 10 minutes and a random seed (CI runs
 # it for 60 s with a fixed seed, as part of tapcheck).  Replay a failure

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * catalog.c
- *	  Cached OIDs of rig's own schema and relations.
+ *	  rig's own schema and relations: cached OIDs, owners, the helpers that
+ *	  write them as their owner, and the check of the names stored in them.
  *
  * rig_do() touches rig.log, rig.version_seq and rig.node on every call;
  * looking their names up each time would cost syscache probes on the hot
@@ -28,16 +29,15 @@
 #include "catalog/pg_class.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
-#include "mb/pg_wchar.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "rig.h"
+#include "catalog.h"
+#include "settings.h"
 
 #define RIG_SCHEMA_NAME "rig"
 #define RIG_MAX_CACHED_RELS 16
-#define RIG_MESSAGE_NAME_LEN 64	/* bytes of a name quoted in a message */
 
 typedef struct RigRelEntry
 {
@@ -170,77 +170,6 @@ rig_spi_as_owner(const char *relname, const char *sql, int nargs, Oid *types,
 	return ret;
 }
 
-/*
- * The GID of a transaction's branch on peers: rig_<node>_<epoch>_<xid>_
- * <first version>_<last version>.  The xid lets the resolver find the
- * outcome here; the versions let a peer see which versions it holds in
- * doubt, even after a restart.
- */
-char *
-rig_make_gid(int64 epoch, FullTransactionId fxid, int64 first, int64 last)
-{
-	return psprintf("rig_%s_" INT64_FORMAT "_" UINT64_FORMAT "_" INT64_FORMAT "_" INT64_FORMAT,
-					rig_node_name(), epoch, U64FromFullTransactionId(fxid),
-					first, last);
-}
-
-/*
- * Take a GID rig_make_gid() made apart; node NULL accepts any node.  False
- * when gid is not one of rig's (or not node's).
- */
-bool
-rig_parse_gid(const char *gid, const char *node, FullTransactionId *fxid,
-			  int64 *first, int64 *last)
-{
-	char		buf[GIDSIZE];
-	uint64		num[4];			/* last, first, xid, epoch */
-
-	if (strlcpy(buf, gid, sizeof(buf)) >= sizeof(buf) ||
-		strncmp(buf, "rig_", 4) != 0)
-		return false;
-	for (int i = 0; i < 4; i++)
-	{
-		char	   *sep = strrchr(buf, '_');
-		char	   *end;
-
-		if (sep == NULL || sep[1] == '\0' || !isdigit((unsigned char) sep[1]))
-			return false;
-		num[i] = strtou64(sep + 1, &end, 10);
-		if (*end != '\0')
-			return false;
-		*sep = '\0';
-	}
-	if (strlen(buf) <= 4 || (node != NULL && strcmp(buf + 4, node) != 0))
-		return false;
-	*fxid = FullTransactionIdFromU64(num[2]);
-	*first = (int64) num[1];
-	*last = (int64) num[0];
-	return true;
-}
-
-/*
- * Names rig puts in GIDs, logs and messages (methods, nodes, peers) are
- * kept to letters, digits and _ . - : / so they never need quoting.
- */
-bool
-rig_identifier_ok(const char *name)
-{
-	size_t		len = strlen(name);
-
-	if (len == 0 || len > RIG_MAX_METHOD_LEN)
-		return false;
-	for (size_t i = 0; i < len; i++)
-	{
-		char		c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-' ||
-			  c == ':' || c == '/'))
-			return false;
-	}
-	return true;
-}
-
 /* Throw unless name is a valid rig identifier. */
 void
 rig_check_identifier(const char *what, const char *name)
@@ -250,23 +179,7 @@ rig_check_identifier(const char *what, const char *name)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid %s \"%s\"", what, rig_name_for_message(name)),
 				 errdetail("A %s is 1 to %d characters: letters, digits and _ . - : /",
-						   what, RIG_MAX_METHOD_LEN)));
-}
-
-/*
- * A name a caller passed, cut for messages: a 10 MB method name must not
- * go whole into the error and the server log.
- */
-const char *
-rig_name_for_message(const char *name)
-{
-	int			len = strlen(name);
-	int			cut;
-
-	if (len <= RIG_MESSAGE_NAME_LEN)
-		return name;
-	cut = pg_mbcliplen(name, len, RIG_MESSAGE_NAME_LEN);
-	return psprintf("%.*s...", cut, name);
+						   what, RIG_MAX_NAME_LEN)));
 }
 
 /* Trigger: a rig table changed; every session drops what it cached of it. */

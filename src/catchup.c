@@ -37,14 +37,24 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 
+#include "catalog.h"
+#include "catchup.h"
 #include "conn.h"
-#include "replicate.h"
-#include "rig.h"
+#include "node.h"
+#include "peerlist.h"
+#include "peerstate.h"
+#include "settings.h"
+#include "ship.h"
+#include "verify.h"
+#include "watermark.h"
+#include "wire.h"
+#include "xact.h"
 
 /* Phase-1 passes at most, and the backlog small enough to ship gated */
 #define RIG_CATCHUP_PASSES	20
 #define RIG_CATCHUP_TAIL	1000
 
+static void rig_catch_up(RigPeer *peer);
 static bool rig_peer_needs_work(RigPeer *peer);
 static void rig_catch_up_one(RigPeer *peer, void *arg);
 
@@ -54,7 +64,7 @@ PG_FUNCTION_INFO_V1(rig_sync_peer);
  * Catch one peer up and, unless it is async, return it to sync under the
  * exclusive commit gate, which is released as soon as the peer is in sync.
  */
-void
+static void
 rig_catch_up(RigPeer *peer)
 {
 	RigConn    *rc;
@@ -68,7 +78,7 @@ rig_catch_up(RigPeer *peer)
 	shipped = rig_verified_start(rc, peer->name, peer->conninfo,
 								 rig_peer_get_state(peer->name) == RIG_STATE_DIVERGED ? 0 :
 								 rig_peer_get_horizon(peer->name), true);
-	rig_peer_note_ok(peer->name, -1, 0);	/* it answered: reachable */
+	rig_peer_event(peer->name, RIG_PEER_REACHED, 0, NULL);
 	held = shipped;
 
 	/*
@@ -83,9 +93,9 @@ rig_catch_up(RigPeer *peer)
 		wm = rig_compute_watermark();
 		if (wm <= from)
 			break;
-		rig_peer_note_error(peer->name, RIG_STATE_CATCHING_UP, NULL);
+		rig_peer_event(peer->name, RIG_PEER_LAGGING, 0, NULL);
 		shipped = rig_ship_log(peer->name, peer->conninfo, from, wm);
-		rig_peer_note_ok(peer->name, -1, shipped);
+		rig_peer_event(peer->name, RIG_PEER_REACHED, shipped, NULL);
 		rig_peer_set_horizon(peer->name, wm);
 		held = wm;
 		if (wm - from < RIG_CATCHUP_TAIL)
@@ -115,7 +125,7 @@ rig_catch_up(RigPeer *peer)
 			return;
 		}
 	}
-	rig_peer_note_ok(peer->name, RIG_STATE_IN_SYNC, shipped);
+	rig_peer_event(peer->name, RIG_PEER_CAUGHT_UP, shipped, NULL);
 
 	/*
 	 * The peer is in sync: commits may prepare on it now.  Release the gate
@@ -126,29 +136,6 @@ rig_catch_up(RigPeer *peer)
 
 	/* and its watermark may rise to what it now provably holds */
 	rig_send_confirm(peer->name, peer->conninfo, held);
-}
-
-/*
- * Confirm to an in-sync peer that commits prepare on what it holds: every
- * version up to this node's watermark (read under the commit gate, so the
- * peer cannot return to sync in between; the state is read after the
- * watermark, as on the commit path).  A replica restarted while its
- * primary is idle gets its watermark back this way.
- */
-void
-rig_confirm_in_sync(RigPeer *peer)
-{
-	int64		wm;
-	bool		in_sync;
-
-	if (peer->mode == RIG_PEER_ASYNC)
-		return;
-	LockRelationOid(rig_relid("commit_gate"), RowShareLock);
-	wm = rig_compute_watermark();
-	in_sync = rig_peer_get_state(peer->name) == RIG_STATE_IN_SYNC;
-	UnlockRelationOid(rig_relid("commit_gate"), RowShareLock);
-	if (in_sync)
-		rig_send_confirm(peer->name, peer->conninfo, wm);
 }
 
 /* Does the worker have something to do for this peer? */

@@ -34,7 +34,13 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "rig.h"
+#include "catalog.h"
+#include "node.h"
+#include "oplog.h"
+#include "peerlist.h"
+#include "peerstate.h"
+#include "settings.h"
+#include "watermark.h"
 
 /* The lowest version that must stay, and who needs it */
 typedef struct RigKeep

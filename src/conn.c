@@ -12,6 +12,10 @@
  * prepared transaction to the resolver.  A connection whose protocol state
  * is unknown (an error or timeout mid-exchange) is closed, never reused.
  *
+ * Where a connection stands in rig's exchange with the peer (RigConnState)
+ * changes only here: rig_conn_set_state() checks each step against the
+ * exchange's order, and closing a connection returns it to idle.
+ *
  * Copyright (c) 2026, rig developers
  *
  * IDENTIFICATION
@@ -20,6 +24,8 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <limits.h>
 
 #include "common/hashfn.h"
 #include "miscadmin.h"
@@ -33,7 +39,7 @@
 #include "utils/timestamp.h"
 
 #include "conn.h"
-#include "rig.h"
+#include "settings.h"
 
 /*
  * How often a peer's backend checks that we are still connected, and how
@@ -52,7 +58,7 @@ static void rig_conn_close(RigConn *rc);
 static bool rig_conn_settled(RigConn *rc);
 static bool rig_conn_bound_peer_work(RigConn *rc, TimestampTz deadline, char **err);
 
-/* Deadline rig.sync_timeout from now. */
+/* The moment timeout_ms from now. */
 TimestampTz
 rig_deadline(int timeout_ms)
 {
@@ -142,6 +148,24 @@ rig_conn_close(RigConn *rc)
 	rc->stmt_prepared = false;
 }
 
+/*
+ * The next step of an exchange: idle -> sending (BEGIN and ops) ->
+ * preparing (PREPARE sent) -> prepared -> finishing (COMMIT/ROLLBACK
+ * PREPARED sent) -> idle; an abort may roll a preparing connection back to
+ * idle.  Never throws (the commit path calls it).
+ */
+void
+rig_conn_set_state(RigConn *rc, RigConnState state)
+{
+	Assert((rc->state == RIG_CONN_IDLE && state == RIG_CONN_SENDING) ||
+		   (rc->state == RIG_CONN_SENDING && state == RIG_CONN_PREPARING) ||
+		   (rc->state == RIG_CONN_PREPARING && state == RIG_CONN_PREPARED) ||
+		   (rc->state == RIG_CONN_PREPARING && state == RIG_CONN_IDLE) ||
+		   (rc->state == RIG_CONN_PREPARED && state == RIG_CONN_FINISHING) ||
+		   (rc->state == RIG_CONN_FINISHING && state == RIG_CONN_IDLE));
+	rc->state = state;
+}
+
 /* Drop a connection after a failure, from any path (never throws). */
 void
 rig_conn_discard(RigConn *rc)
@@ -206,7 +230,7 @@ rig_conn_try_get(const char *peer, const char *conninfo, TimestampTz deadline,
 		while ((res = rig_conn_result(rc, deadline, true, &timed_out)) != NULL)
 			PQclear(res);
 		if (!timed_out)
-			rc->state = RIG_CONN_IDLE;
+			rig_conn_set_state(rc, RIG_CONN_IDLE);
 	}
 	/* notice a peer that closed the connection while it sat idle */
 	if (rc->conn != NULL && rc->state == RIG_CONN_IDLE)

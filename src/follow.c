@@ -28,9 +28,15 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
 #include "conn.h"
-#include "replicate.h"
-#include "rig.h"
+#include "follow.h"
+#include "node.h"
+#include "oplog.h"
+#include "replica.h"
+#include "settings.h"
+#include "compare.h"
+#include "xact.h"
 
 /* Records pulled per query, and queries per worker round */
 #define RIG_FOLLOW_BATCH	1000

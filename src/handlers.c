@@ -49,7 +49,9 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-#include "rig.h"
+#include "catalog.h"
+#include "handlers.h"
+#include "settings.h"
 
 /* Columns of rig.handlers */
 #define Anum_handlers_method	1
@@ -96,7 +98,6 @@ rig_handlers_init(void)
 {
 	CacheRegisterRelcacheCallback(rig_handlers_relcache_cb, (Datum) 0);
 	CacheRegisterSyscacheCallback(PROCOID, rig_handlers_proc_cb, (Datum) 0);
-	rig_catalog_init();
 }
 
 /* Relcache callback: the registry (or everything) changed. */
@@ -135,7 +136,7 @@ rig_reset_handler_cache(void)
 												ALLOCSET_SMALL_SIZES);
 	else
 		MemoryContextReset(rig_handler_cxt);
-	ctl.keysize = RIG_MAX_METHOD_LEN + 1;
+	ctl.keysize = RIG_MAX_NAME_LEN + 1;
 	ctl.entrysize = sizeof(RigHandler);
 	ctl.hcxt = rig_handler_cxt;
 	rig_handler_cache = hash_create("rig handlers", 64, &ctl,
@@ -153,7 +154,7 @@ rig_lookup_handler(const char *method)
 	if (rig_handler_cache == NULL || rig_handler_cache_stale)
 		rig_reset_handler_cache();
 
-	if (strlen(method) > RIG_MAX_METHOD_LEN)
+	if (strlen(method) > RIG_MAX_NAME_LEN)
 		return NULL;
 
 	entry = hash_search(rig_handler_cache, method, HASH_FIND, &found);
@@ -201,26 +202,6 @@ rig_exposed_error(Oid funcoid, const char *method, Oid grantee)
 					   psprintf("Role \"%s\"", GetUserNameFromId(grantee, false))),
 			 errhint("Run: REVOKE EXECUTE ON FUNCTION %s FROM %s;",
 					 format_procedure(funcoid), rig_grantee_name(grantee))));
-}
-
-/*
- * Is pg_temp named last in a search_path value?  Otherwise it is searched
- * first (for relations), and whoever calls can put a temporary table, view
- * or trigger in front of the handler's tables.
- */
-bool
-rig_search_path_safe(const char *value)
-{
-	char	   *copy = pstrdup(value);
-	List	   *names;
-	bool		safe;
-
-	if (!SplitIdentifierString(copy, ',', &names) || names == NIL)
-		return false;
-	safe = strcmp((char *) llast(names), "pg_temp") == 0;
-	list_free(names);
-	pfree(copy);
-	return safe;
 }
 
 /*
@@ -425,7 +406,7 @@ rig_prepare_fmgr(RigHandler *entry)
 			continue;
 		if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(oids[i])))
 		{
-			char		method[RIG_MAX_METHOD_LEN + 1];
+			char		method[RIG_MAX_NAME_LEN + 1];
 
 			strlcpy(method, entry->method, sizeof(method));
 			hash_search(rig_handler_cache, method, HASH_REMOVE, NULL);
@@ -440,7 +421,6 @@ rig_prepare_fmgr(RigHandler *entry)
 	}
 	entry->apply_exposed = rig_proc_other_grantee(entry->apply_oid,
 												  &entry->apply_grantee);
-	entry->valid = true;
 }
 
 /* Owner of a function. */

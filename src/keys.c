@@ -27,11 +27,13 @@
 #include "access/table.h"
 #include "common/hashfn.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "rig.h"
+#include "catalog.h"
+#include "keys.h"
 
 /* Columns of rig.idempotency_keys */
 #define Natts_keys				5

@@ -23,10 +23,16 @@
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 
-#include "rig.h"
+#include "handlers.h"
+#include "locks.h"
+
+/* field4 of the advisory lock tags rig uses, kept clear of pg_advisory_lock's 1 and 2 */
+#define RIG_LOCKCLASS_RESOURCE	0x7269
+#define RIG_LOCKCLASS_IDEMKEY	0x726a
 
 static uint64 rig_hash_name(text *name);
 static void rig_lock_hash(uint64 hash, uint16 lockclass);

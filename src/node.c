@@ -26,7 +26,8 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "rig.h"
+#include "catalog.h"
+#include "node.h"
 
 /* Columns of rig.node */
 #define Anum_node_epoch			2

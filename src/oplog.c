@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * oplog.c
- *	  The operation log rig.log: appending, idempotency look-ups, the
- *	  append-only guard, compaction and the version / watermark functions.
+ *	  The operation log rig.log: appending, reading in version order, the
+ *	  append-only guard and the checks that compaction left what a reader
+ *	  needs.
  *
  * rig_do() appends through rig_log_append(), which inserts the heap tuple
  * and its index entries directly: the caller of rig_do() holds no
@@ -28,15 +29,18 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "rig.h"
+#include "catalog.h"
+#include "node.h"
+#include "oplog.h"
+#include "settings.h"
 
 /* Columns of rig.log */
 #define Natts_log					7
@@ -61,9 +65,7 @@ static bool rig_read_visit(Datum *values, bool *nulls, void *arg);
 static bool rig_since_visit(Datum *values, bool *nulls, void *arg);
 
 PG_FUNCTION_INFO_V1(rig_log_guard);
-PG_FUNCTION_INFO_V1(rig_watermark);
 PG_FUNCTION_INFO_V1(rig_last_version);
-PG_FUNCTION_INFO_V1(rig_log_since);
 
 /* Append one record to rig.log (heap tuple plus its btree entries). */
 void
@@ -264,17 +266,17 @@ rig_log_read(int64 after, int64 upto, int max, Size max_bytes,
 typedef struct RigSinceState
 {
 	ReturnSetInfo *rsinfo;
-	int64		watermark;
+	int64		upto;
 	int			left;
 } RigSinceState;
 
-/* rig_log_since's visitor: return one record if it is final. */
+/* rig_log_return's visitor: return one record up to the bound. */
 static bool
 rig_since_visit(Datum *values, bool *nulls, void *arg)
 {
 	RigSinceState *st = arg;
 
-	if (st->left <= 0 || DatumGetInt64(values[Anum_log_version - 1]) > st->watermark)
+	if (st->left <= 0 || DatumGetInt64(values[Anum_log_version - 1]) > st->upto)
 		return false;
 	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
 	st->left--;
@@ -282,36 +284,20 @@ rig_since_visit(Datum *values, bool *nulls, void *arg)
 }
 
 /*
- * SQL: final records after a version, in version order, at most max_rows,
- * never past the watermark.  The watermark is read first, then the log
- * with a fresh snapshot, so no version at or below the last one returned
- * can commit later.
+ * Return the records after a version up to upto (at most max_rows) as the
+ * rows of a materialized set-returning function, in version order, read
+ * with a fresh snapshot (rig_log_since).
  */
-Datum
-rig_log_since(PG_FUNCTION_ARGS)
+void
+rig_log_return(ReturnSetInfo *rsinfo, int64 after, int64 upto, int max_rows)
 {
 	RigSinceState st;
 
-	if (PG_GETARG_INT32(1) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_rows must not be negative")));
-	if (IsolationUsesXactSnapshot())
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("rig_log_since() requires the READ COMMITTED isolation level"),
-				 errdetail("The watermark must be read before the snapshot that reads the log.")));
-	if (pg_class_aclcheck(rig_relid("log"), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "log");
-
-	rig_log_check_retained(PG_GETARG_INT64(0));
-	st.watermark = rig_compute_watermark();
-	st.left = PG_GETARG_INT32(1);
-	InitMaterializedSRF(fcinfo, 0);
-	st.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	rig_log_scan(PG_GETARG_INT64(0), rig_since_visit, &st);
-	rig_log_recheck_retained(PG_GETARG_INT64(0));
-	return (Datum) 0;
+	st.rsinfo = rsinfo;
+	st.upto = upto;
+	st.left = max_rows;
+	rig_log_scan(after, rig_since_visit, &st);
+	rig_log_recheck_retained(after);
 }
 
 /* Trigger: rig.log and its keys are append-only except through rig_compact(). */
@@ -332,13 +318,6 @@ rig_log_guard(PG_FUNCTION_ARGS)
 						   RelationGetRelationName(trigdata->tg_relation)),
 				 errhint("Use rig_compact(before_version) to remove old, final records.")));
 	return PointerGetDatum(NULL);
-}
-
-/* SQL: highest version such that every version at or below it is final. */
-Datum
-rig_watermark(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_INT64(rig_compute_watermark());
 }
 
 /* SQL: highest version in rig.log visible to the caller (0 when empty). */

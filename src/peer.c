@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * peer.c
- *	  The peers of a primary: rig_add_peer(), rig_drop_peer(),
- *	  rig_set_peer_mode() and the cached peer list of the commit path.
- *	  Shipping the log to a peer is in ship.c.
+ *	  Managing the peers of a primary: rig_add_peer(), rig_drop_peer()
+ *	  and rig_set_peer_mode().  The list itself is peerlist.c's; shipping
+ *	  the log to a peer is ship.c's.
  *
  * Adding a peer checks it (extension, rig_replication, prepared
  * transactions enabled, same handlers, compatible history), makes it this
@@ -36,22 +36,19 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
+#include "catalog.h"
+#include "compare.h"
 #include "conn.h"
-#include "replicate.h"
-#include "rig.h"
+#include "node.h"
+#include "peerlist.h"
+#include "peerstate.h"
+#include "settings.h"
+#include "ship.h"
+#include "verify.h"
+#include "watermark.h"
+#include "wire.h"
+#include "xact.h"
 
-/* Columns of rig.peers */
-#define Anum_peers_name		1
-#define Anum_peers_conninfo	2
-#define Anum_peers_mode		3
-
-static List *rig_peers_cache = NIL;
-static bool rig_peers_valid = false;
-static Oid	rig_peers_relid = InvalidOid;
-
-static void rig_peers_relcache_cb(Datum arg, Oid relid);
-static void rig_peer_work(void *arg);
-static RigPeerMode rig_parse_mode(const char *mode);
 static void rig_check_peer(RigConn *rc, const char *name);
 static int64 rig_check_peer_history(RigConn *rc, const char *name);
 static void rig_add_peer_work(RigConn *rc, const char *name,
@@ -60,196 +57,6 @@ static void rig_add_peer_work(RigConn *rc, const char *name,
 PG_FUNCTION_INFO_V1(rig_add_peer);
 PG_FUNCTION_INFO_V1(rig_drop_peer);
 PG_FUNCTION_INFO_V1(rig_set_peer_mode);
-
-/* Forget the peer list whenever rig.peers changes. */
-void
-rig_peer_init(void)
-{
-	CacheRegisterRelcacheCallback(rig_peers_relcache_cb, (Datum) 0);
-}
-
-/* Relcache callback for rig.peers. */
-static void
-rig_peers_relcache_cb(Datum arg, Oid relid)
-{
-	if (!OidIsValid(relid) || relid == rig_peers_relid)
-		rig_peers_valid = false;
-}
-
-/* All peers of this primary, from rig.peers (cached). */
-List *
-rig_peer_list(void)
-{
-	Relation	rel;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Snapshot	snap;
-	MemoryContext old;
-
-	if (rig_peers_valid)
-		return rig_peers_cache;
-
-	list_free_deep(rig_peers_cache);
-	rig_peers_cache = NIL;
-	rig_peers_relid = rig_relid("peers");
-	rel = table_open(rig_peers_relid, AccessShareLock);
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	scan = systable_beginscan(rel, InvalidOid, false, snap, 0, NULL);
-	old = MemoryContextSwitchTo(CacheMemoryContext);
-	while ((tup = systable_getnext(scan)) != NULL)
-	{
-		RigPeer    *p = palloc0(sizeof(RigPeer));
-		bool		isnull;
-		TupleDesc	desc = RelationGetDescr(rel);
-
-		strlcpy(p->name, TextDatumGetCString(heap_getattr(tup, Anum_peers_name, desc, &isnull)),
-				NAMEDATALEN);
-		p->conninfo = TextDatumGetCString(heap_getattr(tup, Anum_peers_conninfo, desc, &isnull));
-		p->mode = rig_parse_mode(TextDatumGetCString(heap_getattr(tup, Anum_peers_mode, desc, &isnull)));
-		rig_peers_cache = lappend(rig_peers_cache, p);
-	}
-	MemoryContextSwitchTo(old);
-	systable_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
-	rig_peers_valid = true;
-	return rig_peers_cache;
-}
-
-/* The peers, copied into the current memory context. */
-List *
-rig_peer_list_copy(void)
-{
-	List	   *copy = NIL;
-	ListCell   *lc;
-
-	foreach(lc, rig_peer_list())
-	{
-		RigPeer    *p = palloc(sizeof(RigPeer));
-
-		memcpy(p, lfirst(lc), sizeof(RigPeer));
-		p->conninfo = pstrdup(p->conninfo);
-		copy = lappend(copy, p);
-	}
-	return copy;
-}
-
-/* One peer's work for rig_foreach_peer, through rig_subxact_try */
-typedef struct RigPeerWork
-{
-	void		(*work) (RigPeer *peer, void *arg);
-	RigPeer    *peer;
-	void	   *arg;
-} RigPeerWork;
-
-/* rig_subxact_try callback: do one peer's work. */
-static void
-rig_peer_work(void *arg)
-{
-	RigPeerWork *pw = arg;
-
-	pw->work(pw->peer, pw->arg);
-}
-
-/*
- * Run work on every peer, each in a subtransaction, so that one failing
- * peer is reported (a WARNING, and its health) and the others go on.  A
- * query cancel still cancels everything.
- */
-void
-rig_foreach_peer(void (*work) (RigPeer *peer, void *arg), void *arg,
-				 const char *what)
-{
-	ListCell   *lc;
-
-	/*
-	 * Work on a copy: a step that takes a lock may process a change of
-	 * rig.peers, and reloading the cached list frees the one it came from.
-	 */
-	foreach(lc, rig_peer_list_copy())
-	{
-		RigPeerWork pw = {work, lfirst(lc), arg};
-		ErrorData  *edata = rig_subxact_try(rig_peer_work, &pw);
-
-		if (edata == NULL)
-			continue;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			ReThrowError(edata);
-		rig_peer_note_failure(pw.peer->name, edata->message, edata->sqlerrcode);
-		ereport(WARNING,
-				(errcode(edata->sqlerrcode),
-				 errmsg("could not %s peer \"%s\": %s", what, pw.peer->name, edata->message),
-				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
-		FreeErrorData(edata);
-	}
-}
-
-/* The mode of a peer as rig.peers says now (async when it is gone). */
-RigPeerMode
-rig_peer_mode(const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, rig_peer_list())
-	{
-		RigPeer    *p = lfirst(lc);
-
-		if (strcmp(p->name, name) == 0)
-			return p->mode;
-	}
-	return RIG_PEER_ASYNC;
-}
-
-/* Parse a peer mode. */
-static RigPeerMode
-rig_parse_mode(const char *mode)
-{
-	if (strcmp(mode, "sync") == 0)
-		return RIG_PEER_SYNC;
-	if (strcmp(mode, "semisync") == 0)
-		return RIG_PEER_SEMISYNC;
-	if (strcmp(mode, "async") == 0)
-		return RIG_PEER_ASYNC;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid peer mode \"%s\"", mode),
-			 errhint("Valid modes are \"sync\", \"semisync\" and \"async\".")));
-}
-
-/*
- * rig_do refuses early while a sync peer lacks committed operations: its
- * commit could not prepare there without a gap.
- */
-void
-rig_check_sync_peers(void)
-{
-	ListCell   *lc;
-
-	foreach(lc, rig_peer_list())
-	{
-		RigPeer    *p = lfirst(lc);
-		RigPeerState st;
-
-		if (p->mode != RIG_PEER_SYNC)
-			continue;
-		st = rig_peer_get_state(p->name);
-		if (st == RIG_STATE_DIVERGED)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("sync peer \"%s\" has diverged from this node", p->name),
-					 errdetail("Its log or handlers differ from this node's (last_error in rig.peer_status says where), so it cannot take this commit."),
-					 errhint("rig_verify_peer('%s') lists the differences. Make the handlers match, or rebuild the peer; or make it async with rig_set_peer_mode().",
-							 p->name)));
-		if (st == RIG_STATE_CATCHING_UP || st == RIG_STATE_UNKNOWN)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("sync peer \"%s\" is not in sync", p->name),
-					 errdetail("Its state is %s: it may lack operations this node committed, and a sync peer must hold every one.",
-							   rig_peer_state_name(st)),
-					 errhint("Wait for rig's worker to catch it up (see rig.peer_status), run rig_sync_peer('%s'), or make it semisync with rig_set_peer_mode().",
-							 p->name)));
-	}
-}
 
 /* The peer must run rig, let us replicate, and be able to prepare. */
 static void
@@ -293,36 +100,6 @@ rig_check_peer(RigConn *rc, const char *name)
 				 errhint("Set max_prepared_transactions to at least max_connections on the peer and restart it.")));
 	}
 	PQclear(res);
-}
-
-/* The other node must have the same handlers, or it would compute other rows. */
-void
-rig_check_handlers_match(RigConn *rc, const char *name)
-{
-	const char *sql = "SELECT coalesce(string_agg(method || '=' || fingerprint, ',' ORDER BY method), '') "
-		"FROM pg_catalog.rig_handler_fingerprints()";
-	PGresult   *res;
-	char	   *local;
-	char	   *remote;
-
-	res = rig_conn_query(rc, sql, 0, NULL, rig_deadline(rig_sync_timeout));
-	remote = pstrdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-
-	SPI_connect();
-	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not list handlers");
-	local = MemoryContextStrdup(TopTransactionContext,
-								SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-	SPI_finish();
-
-	if (strcmp(local, remote) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("node \"%s\" does not have the same handlers as this node", name),
-				 errdetail("Handlers here: %s. Handlers there: %s.",
-						   local[0] ? local : "(none)", remote[0] ? remote : "(none)"),
-				 errhint("Load the same handler functions and rig_register() calls on both nodes.")));
 }
 
 /*
@@ -435,7 +212,7 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	wm = rig_compute_watermark();
 	shipped = rig_ship_log(name, conninfo, shipped, -1);
 	rig_peer_forget(name);
-	rig_peer_note_ok(name, RIG_STATE_IN_SYNC, shipped);
+	rig_peer_event(name, RIG_PEER_CAUGHT_UP, shipped, "added");
 	rig_peer_set_horizon(name, wm);
 	/* it holds every version up to wm now: its watermark may rise that far */
 	rig_send_confirm(name, conninfo, wm);
@@ -470,7 +247,7 @@ rig_add_peer(PG_FUNCTION_ARGS)
 	conninfo = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	mode = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	rig_check_identifier("peer name", name);
-	(void) rig_parse_mode(mode);
+	(void) rig_peer_parse_mode(mode);
 	rig_xact_refuse_ops("rig_add_peer()");
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
@@ -557,7 +334,7 @@ rig_set_peer_mode(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("peer name and mode must not be NULL")));
-	mode = rig_parse_mode(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	mode = rig_peer_parse_mode(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);
 	name = TextDatumGetCString(args[0]);
@@ -577,6 +354,6 @@ rig_set_peer_mode(PG_FUNCTION_ARGS)
 	/* an async peer, or a lagging semisync one, must catch up before sync */
 	if (mode != RIG_PEER_ASYNC && rig_peer_get_state(name) != RIG_STATE_DIVERGED &&
 		(old_mode == RIG_PEER_ASYNC || rig_peer_get_state(name) != RIG_STATE_IN_SYNC))
-		rig_peer_note_error(name, RIG_STATE_CATCHING_UP, NULL);
+		rig_peer_event(name, RIG_PEER_LAGGING, 0, NULL);
 	PG_RETURN_VOID();
 }

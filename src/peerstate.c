@@ -12,9 +12,12 @@
  * attempt to reach it worked (a peer catching up can be down: rig.peer_status
  * then shows it unreachable, or degraded when semisync), the commits that
  * went on without it, and its PREPARE round trip.  Backends update an entry
- * after each exchange;
- * the worker after each round.  One spinlock per entry: updates are a few
- * stores, never I/O.
+ * after each exchange, the worker after each round.  One spinlock per
+ * entry: updates are a few stores, never I/O.
+ *
+ * A state changes only through rig_peer_event(), by the table of allowed
+ * transitions below (events by current state); each change is logged at
+ * DEBUG1 with its reason.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -27,14 +30,25 @@
 
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "rig.h"
+#include "peerstate.h"
+#include "settings.h"
 
 #define RIG_MAX_PEERS	32
+
+/* Whether the last attempt to reach a peer worked */
+typedef enum RigPeerContact
+{
+	RIG_CONTACT_UNKNOWN,
+	RIG_CONTACT_REACHABLE,
+	RIG_CONTACT_UNREACHABLE
+} RigPeerContact;
 
 typedef struct RigPeerSlot
 {
@@ -62,26 +76,80 @@ static const char *const rig_state_names[] = {
 	"in_sync", "catching_up", "degraded", "unreachable", "unknown", "diverged"
 };
 
+StaticAssertDecl(lengthof(rig_state_names) == RIG_NSTATES, "a name for every peer state");
+
 static const char *const rig_contact_names[] = {
 	"unknown", "reachable", "unreachable"
 };
 
+/* Shorthands for the transition table: the state each state goes to */
+#define KEEP	{RIG_STATE_IN_SYNC, RIG_STATE_CATCHING_UP, RIG_STATE_DEGRADED, \
+				 RIG_STATE_UNREACHABLE, RIG_STATE_UNKNOWN, RIG_STATE_DIVERGED}
+#define ALL_BUT_DIVERGED(st)	{st, st, st, st, st, RIG_STATE_DIVERGED}
+#define ALL(st)	{st, st, st, st, st, st}
+
+/* What an event does to a peer's entry */
+typedef struct RigPeerTransition
+{
+	const char *name;			/* for the log */
+	RigPeerState to[RIG_NSTATES];	/* new state, by current state */
+	RigPeerContact contact;		/* what it proves of the contact (UNKNOWN: nothing) */
+	bool		records_error;	/* the reason becomes last_error */
+	bool		clears_error;	/* last_error is cleared when it ends in sync */
+} RigPeerTransition;
+
+/*
+ * Every allowed transition, by event (rows) and current state (columns, in
+ * RigPeerState order: in_sync, catching_up, degraded, unreachable,
+ * unknown, diverged).  "unknown" is only ever a new entry's state.  Only
+ * verification leaves "diverged": a repair (catching_up) or a verified
+ * catch-up (in_sync); a commit or a failure never hides it.
+ */
+static const RigPeerTransition rig_peer_transitions[] = {
+	[RIG_PEER_REACHED] = {"reached", KEEP, RIG_CONTACT_REACHABLE, false, false},
+	[RIG_PEER_LAGGING] = {"lagging", ALL(RIG_STATE_CATCHING_UP), RIG_CONTACT_UNKNOWN, true, false},
+	[RIG_PEER_CAUGHT_UP] = {"caught up", ALL(RIG_STATE_IN_SYNC), RIG_CONTACT_REACHABLE, false, true},
+	[RIG_PEER_COMMITTED] = {"commit finished",
+		{RIG_STATE_IN_SYNC, RIG_STATE_CATCHING_UP, RIG_STATE_DEGRADED,
+		 RIG_STATE_IN_SYNC, RIG_STATE_UNKNOWN, RIG_STATE_DIVERGED},
+	RIG_CONTACT_REACHABLE, false, true},
+	[RIG_PEER_MISSED] = {"commit missed it", ALL_BUT_DIVERGED(RIG_STATE_DEGRADED),
+	RIG_CONTACT_UNREACHABLE, true, false},
+	[RIG_PEER_FAILED] = {"commit failed on it", ALL_BUT_DIVERGED(RIG_STATE_UNREACHABLE),
+	RIG_CONTACT_UNREACHABLE, true, false},
+	[RIG_PEER_STEP_FAILED] = {"worker step failed",
+		{RIG_STATE_UNREACHABLE, RIG_STATE_CATCHING_UP, RIG_STATE_DEGRADED,
+		 RIG_STATE_UNREACHABLE, RIG_STATE_UNKNOWN, RIG_STATE_DIVERGED},
+	RIG_CONTACT_UNKNOWN, true, false},
+	[RIG_PEER_STEP_LOST] = {"worker lost it",
+		{RIG_STATE_UNREACHABLE, RIG_STATE_CATCHING_UP, RIG_STATE_DEGRADED,
+		 RIG_STATE_UNREACHABLE, RIG_STATE_UNKNOWN, RIG_STATE_DIVERGED},
+	RIG_CONTACT_UNREACHABLE, true, false},
+	[RIG_PEER_DIVERGED] = {"verification", ALL(RIG_STATE_DIVERGED), RIG_CONTACT_UNKNOWN, true, false},
+};
+
+StaticAssertDecl(lengthof(rig_peer_transitions) == RIG_PEER_DIVERGED + 1,
+				 "a row for every peer event");
+
 PG_FUNCTION_INFO_V1(rig_peer_states);
 
-/* Shared memory for the peer table. */
-Size
-rig_peerstate_size(void)
+/* Reserve the peer table; called from shmem_request_hook. */
+void
+rig_peerstate_request(void)
 {
-	return mul_size(RIG_MAX_PEERS, sizeof(RigPeerSlot));
+	RequestAddinShmemSpace(mul_size(RIG_MAX_PEERS, sizeof(RigPeerSlot)));
 }
 
-/* Create or attach to the peer table (AddinShmemInitLock held). */
+/* Create or attach to the peer table; called from shmem_startup_hook. */
 void
 rig_peerstate_startup(void)
 {
 	bool		found;
 
-	rig_peer_slots = ShmemInitStruct("rig peers", rig_peerstate_size(), &found);
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	rig_peer_slots = ShmemInitStruct("rig peers",
+									 mul_size(RIG_MAX_PEERS, sizeof(RigPeerSlot)),
+									 &found);
 	if (!found)
 	{
 		for (int i = 0; i < RIG_MAX_PEERS; i++)
@@ -90,6 +158,7 @@ rig_peerstate_startup(void)
 			rig_peer_slots[i].in_use = false;
 		}
 	}
+	LWLockRelease(AddinShmemInitLock);
 }
 
 /*
@@ -149,71 +218,50 @@ rig_peer_get_state(const char *name)
 	return st;
 }
 
-/* Record a successful exchange that left the peer holding up to version. */
-void
-rig_peer_note_ok(const char *name, RigPeerState state, int64 version)
-{
-	RigPeerSlot *s = rig_peer_slot(name, true);
-
-	if (s == NULL)
-		return;
-	SpinLockAcquire(&s->mutex);
-	if ((int) state >= 0)
-		s->state = state;
-	if (version > s->acked_version)
-	{
-		s->acked_version = version;
-		s->acked_at = GetCurrentTimestamp();
-	}
-	s->last_contact = GetCurrentTimestamp();
-	s->contact = RIG_CONTACT_REACHABLE;
-	if (state == RIG_STATE_IN_SYNC)
-		s->last_error[0] = '\0';
-	SpinLockRelease(&s->mutex);
-}
-
 /*
- * A commit finished on the peer.  That proves it reachable, not complete:
- * an unreachable peer is in sync again, but a degraded, catching-up or
- * unknown one stays so until catch-up has shipped what it lacks.
+ * The one way a peer's state changes: look the event up in
+ * rig_peer_transitions, apply what the event records besides (contact,
+ * acknowledged version, last error), and log a change of state at DEBUG1
+ * with its reason.  version: the highest version the event proves the
+ * peer holds (0: none).  reason: why, for last_error and the log (NULL:
+ * the event's name).  A few stores under the spinlock, never I/O: the
+ * commit path calls this after the local commit.
  */
 void
-rig_peer_note_commit(const char *name, int64 version)
+rig_peer_event(const char *name, RigPeerEvent event, int64 version,
+			   const char *reason)
 {
+	const RigPeerTransition *tr = &rig_peer_transitions[event];
 	RigPeerSlot *s = rig_peer_slot(name, true);
+	RigPeerState from;
+	RigPeerState to;
 
 	if (s == NULL)
 		return;
 	SpinLockAcquire(&s->mutex);
-	if (s->state == RIG_STATE_UNREACHABLE)
-		s->state = RIG_STATE_IN_SYNC;
-	if (s->state == RIG_STATE_IN_SYNC)
-		s->last_error[0] = '\0';
+	from = s->state;
+	to = tr->to[from];
+	s->state = to;
+	if (tr->contact != RIG_CONTACT_UNKNOWN)
+		s->contact = tr->contact;
+	if (tr->contact == RIG_CONTACT_REACHABLE)
+		s->last_contact = GetCurrentTimestamp();
 	if (version > s->acked_version)
 	{
 		s->acked_version = version;
 		s->acked_at = GetCurrentTimestamp();
 	}
-	s->last_contact = GetCurrentTimestamp();
-	s->contact = RIG_CONTACT_REACHABLE;
+	if (tr->records_error)
+		strlcpy(s->last_error, reason ? reason : "", sizeof(s->last_error));
+	else if (tr->clears_error && to == RIG_STATE_IN_SYNC)
+		s->last_error[0] = '\0';
 	SpinLockRelease(&s->mutex);
-}
 
-/* Record a failure; state says what it makes of the peer. */
-void
-rig_peer_note_error(const char *name, RigPeerState state, const char *error)
-{
-	RigPeerSlot *s = rig_peer_slot(name, true);
-
-	if (s == NULL)
-		return;
-	SpinLockAcquire(&s->mutex);
-	s->state = state;
-	/* the commit path degrades a peer, or finds it unreachable, when it cannot reach it */
-	if (state == RIG_STATE_UNREACHABLE || state == RIG_STATE_DEGRADED)
-		s->contact = RIG_CONTACT_UNREACHABLE;
-	strlcpy(s->last_error, error ? error : "", sizeof(s->last_error));
-	SpinLockRelease(&s->mutex);
+	if (to != from)
+		ereport(DEBUG1,
+				(errmsg_internal("rig: peer \"%s\" %s -> %s on %s%s%s",
+								 name, rig_state_names[from], rig_state_names[to],
+								 tr->name, reason ? ": " : "", reason ? reason : "")));
 }
 
 /* A commit went on without this (semisync) peer: count it. */
@@ -270,29 +318,6 @@ rig_peer_set_horizon(const char *name, int64 horizon)
 	SpinLockAcquire(&s->mutex);
 	if (horizon > s->horizon)
 		s->horizon = horizon;
-	SpinLockRelease(&s->mutex);
-}
-
-/*
- * Record a failure of the worker's: an in-sync peer becomes unreachable; a
- * peer that is degraded, catching up or unknown keeps its state (it still
- * lacks what it lacked).  A connection failure (SQLSTATE class 08) also
- * marks it unreachable, which rig.peer_status shows over catching_up or
- * unknown.
- */
-void
-rig_peer_note_failure(const char *name, const char *error, int sqlerrcode)
-{
-	RigPeerSlot *s = rig_peer_slot(name, true);
-
-	if (s == NULL)
-		return;
-	SpinLockAcquire(&s->mutex);
-	if (s->state == RIG_STATE_IN_SYNC)
-		s->state = RIG_STATE_UNREACHABLE;
-	if (ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION)
-		s->contact = RIG_CONTACT_UNREACHABLE;
-	strlcpy(s->last_error, error ? error : "", sizeof(s->last_error));
 	SpinLockRelease(&s->mutex);
 }
 

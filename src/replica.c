@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * replica.c
- *	  The peer side: rig_apply_remote(), rig_become_replica() and
- *	  rig_node_info().
+ *	  The replica side of a transaction: rig_apply_remote(),
+ *	  rig_confirm_remote() and rig_become_replica().
  *
  * A replica applies its primary's operations exactly as the primary did:
  * the same resource locks in the same order, then the identical rig.log
@@ -32,16 +32,24 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 
-#include "rig.h"
+#include "apply.h"
+#include "handlers.h"
+#include "keys.h"
+#include "locks.h"
+#include "node.h"
+#include "oplog.h"
+#include "peerlist.h"
+#include "replica.h"
+#include "settings.h"
+#include "watermark.h"
+#include "wire.h"
+#include "xact.h"
 
 static void rig_check_sender(const char *sender, int64 sender_epoch);
-static int	rig_wire_locks(ArrayType *arr, uint64 **out);
 
 PG_FUNCTION_INFO_V1(rig_apply_remote);
 PG_FUNCTION_INFO_V1(rig_confirm_remote);
 PG_FUNCTION_INFO_V1(rig_become_replica);
-PG_FUNCTION_INFO_V1(rig_node_info);
-PG_FUNCTION_INFO_V1(rig_status);
 
 /* Only this replica's primary, in its current epoch, may send operations. */
 static void
@@ -73,29 +81,6 @@ rig_check_sender(const char *sender, int64 sender_epoch)
 						   "The sender was superseded by a promotion." :
 						   "This replica has not seen the sender's promotion."),
 				 errhint("Check which node is the primary (rig.status on each node).")));
-}
-
-/*
- * The lock hashes a primary sent with an op (int8[] without NULLs), as
- * sorted, distinct uint64s.
- */
-static int
-rig_wire_locks(ArrayType *arr, uint64 **out)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-
-	if (ARR_NDIM(arr) > 1 || ARR_HASNULL(arr))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("locks must be a one-dimensional bigint array without NULLs")));
-	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &elems, &nulls, &n);
-	*out = palloc(sizeof(uint64) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-		(*out)[i] = (uint64) DatumGetInt64(elems[i]);
-	return rig_sort_hashes(*out, n);
 }
 
 /*
@@ -143,7 +128,7 @@ rig_apply_remote(PG_FUNCTION_ARGS)
 	op_time = PG_GETARG_TIMESTAMPTZ(7);
 	origin = text_to_cstring(PG_GETARG_TEXT_PP(8));
 	nlocks = PG_NARGS() > 9 && !PG_ARGISNULL(9) ?
-		rig_wire_locks(PG_GETARG_ARRAYTYPE_P(9), &locks) : -1;
+		rig_wire_decode_locks(PG_GETARG_ARRAYTYPE_P(9), &locks) : -1;
 	if (PG_NARGS() > 10 && !PG_ARGISNULL(10))
 		rig_xact_note_confirmed(PG_GETARG_INT64(10));
 
@@ -220,70 +205,6 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 }
 
 /*
- * Lowest version held by one of rig's prepared transactions in this
- * database (PG_INT64_MAX when none).  Read from the GIDs, which name their
- * versions, so it holds after a restart too.  Only transactions rig made
- * count: named for this replica's primary and prepared by a superuser or
- * a member of rig_replication; any other role could name a GID like rig's
- * and hold the watermark back.  A primary has none of its own.  (When
- * promotion comes, issue 10, a promoted node must keep counting its old
- * primary's branches until they are decided.)
- */
-int64
-rig_prepared_floor(void)
-{
-	int64		floor;
-	int64		ceiling;
-
-	rig_prepared_versions(&floor, &ceiling);
-	return floor;
-}
-
-/*
- * The lowest and highest versions rig's prepared transactions hold here
- * (PG_INT64_MAX and 0 when none); see rig_prepared_floor().
- */
-void
-rig_prepared_versions(int64 *lowest, int64 *highest)
-{
-	int64		floor = PG_INT64_MAX;
-	int64		ceiling = 0;
-	const char *primary;
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1];
-
-	*lowest = floor;
-	*highest = ceiling;
-	if (!rig_node_is_replica() || (primary = rig_node_primary_name()) == NULL)
-		return;
-	args[0] = CStringGetTextDatum(psprintf("rig\\_%s\\_%%", primary));
-
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT p.gid FROM pg_catalog.pg_prepared_xacts p "
-							  "JOIN pg_catalog.pg_roles r ON r.rolname = p.owner "
-							  "WHERE p.gid LIKE $1 AND p.database = current_database() "
-							  "AND (r.rolsuper OR pg_catalog.pg_has_role(r.oid, 'rig_replication', 'MEMBER'))",
-							  1, types, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list prepared transactions");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		FullTransactionId fxid;
-		int64		first;
-		int64		last;
-
-		if (rig_parse_gid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
-						  primary, &fxid, &first, &last))
-		{
-			floor = Min(floor, first);
-			ceiling = Max(ceiling, last);
-		}
-	}
-	SPI_finish();
-	*lowest = floor;
-	*highest = ceiling;
-}
-
-/*
  * SQL (called by a primary's rig_add_peer): follow that primary.  Allowed
  * on an empty standalone node, or again on a replica of the same primary.
  */
@@ -323,57 +244,3 @@ rig_set_replica_of(const char *primary, int64 epoch)
 							 2, types, args);
 }
 
-/* The first five columns of rig_node_info() and rig_status(). */
-void
-rig_node_values(Datum *values, bool *nulls)
-{
-	const char *primary = rig_node_primary_name();
-
-	values[0] = CStringGetTextDatum(rig_node_name());
-	values[1] = CStringGetTextDatum(rig_node_is_replica() ? "replica" : "primary");
-	values[2] = primary ? CStringGetTextDatum(primary) : (Datum) 0;
-	nulls[2] = (primary == NULL);
-	values[3] = Int64GetDatum(rig_node_epoch());
-	values[4] = Int64GetDatum(rig_log_last_version());
-}
-
-/* SQL: this node's name, role, primary, epoch and last version. */
-Datum
-rig_node_info(PG_FUNCTION_ARGS)
-{
-	TupleDesc	desc;
-	Datum		values[5];
-	bool		nulls[5] = {false};
-
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "rig_node_info must return a composite type");
-	rig_node_values(values, nulls);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
-}
-
-/* SQL (behind the rig.status view): this node at a glance. */
-Datum
-rig_status(PG_FUNCTION_ARGS)
-{
-	TupleDesc	desc;
-	Datum		values[12];
-	bool		nulls[12] = {false};
-	RigWorkerInfo w;
-
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "rig_status must return a composite type");
-	rig_worker_get_state(&w);
-	rig_node_values(values, nulls);
-	values[5] = Int64GetDatum(rig_compute_watermark());
-	values[6] = Int32GetDatum(rig_inflight_count());
-	values[7] = CStringGetTextDatum(w.state);
-	values[8] = Int32GetDatum(w.pid);
-	nulls[8] = (w.pid == 0);
-	/* starts after the first are restarts (a worker that died) */
-	values[9] = Int32GetDatum(Max(w.starts - 1, 0));
-	values[10] = CStringGetTextDatum(w.error);
-	nulls[10] = (w.error_at == 0);
-	values[11] = TimestampTzGetDatum(w.error_at);
-	nulls[11] = (w.error_at == 0);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
-}

@@ -26,7 +26,13 @@
 #include "utils/builtins.h"
 
 #include "conn.h"
-#include "rig.h"
+#include "gid.h"
+#include "oplog.h"
+#include "peerlist.h"
+#include "peerstate.h"
+#include "resolve.h"
+#include "settings.h"
+#include "xact.h"
 
 typedef enum RigOutcome
 {
@@ -137,7 +143,7 @@ rig_resolve_peer(RigPeer *peer, int min_age_ms)
 			resolved++;
 			/* the peer now holds these versions: they no longer count as behind */
 			if (outcome == RIG_OUTCOME_COMMITTED)
-				rig_peer_note_ok(peer->name, -1, last);
+				rig_peer_event(peer->name, RIG_PEER_REACHED, last, NULL);
 		}
 		else if (rc->conn == NULL || PQstatus(rc->conn) != CONNECTION_OK)
 			break;				/* "does not exist" / "is busy" leave it usable */

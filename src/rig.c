@@ -1,11 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * rig.c
- *	  Module load, settings and installation checks of the rig extension.
+ *	  Loading the rig extension: _PG_init wires the modules together.
  *
  * rig must be loaded through shared_preload_libraries: it keeps in-flight
- * versions in shared memory and runs a background worker.  All settings
- * live under the reserved "rig." prefix.
+ * versions and its peers' health in shared memory and runs a background
+ * worker.  This file only wires; every module owns its own work (the
+ * layers, bottom to top, are in docs/design.md).
  *
  * Copyright (c) 2026, rig developers
  *
@@ -16,49 +17,27 @@
  */
 #include "postgres.h"
 
-#include "access/xlog.h"
-#include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
-#include "storage/latch.h"
-#include "utils/wait_event.h"
-#include "utils/builtins.h"
-#include "utils/guc.h"
-#include "utils/memutils.h"
 
-#include "rig.h"
+#include "catalog.h"
+#include "handlers.h"
+#include "node.h"
+#include "peerlist.h"
+#include "peerstate.h"
+#include "settings.h"
+#include "shmem.h"
+#include "worker.h"
+#include "xact.h"
 
 PG_MODULE_MAGIC;
-
-char	   *rig_database = NULL;
-char	   *rig_node_name_setting = NULL;
-int			rig_sync_timeout = 5000;
-int			rig_catchup_connections = 4;
-bool		rig_commit_wait = true;
-int			rig_resolver_interval = 10000;
-int			rig_verify_interval = 60000;
-int			rig_max_payload = 1024 * 1024;
-char	   *rig_handler_search_path = NULL;
-int			rig_key_retention = 7 * 24 * 3600;
-int			rig_follower_max_lag = 10000000;
-char	   *rig_fault_point = NULL;
-
-/* A rig.node_name the server was started with and the check refused */
-static char *rig_node_name_refused = NULL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
-static void rig_define_settings(void);
-static bool rig_check_node_name(char **newval, void **extra, GucSource source);
-static bool rig_check_handler_search_path(char **newval, void **extra,
-										  GucSource source);
-static void rig_refuse_bad_node_name(void);
 static void rig_shmem_request_hook(void);
 static void rig_shmem_startup_hook(void);
-
-PG_FUNCTION_INFO_V1(rig_check_install);
 
 /* Entry point: refuse to load late, then define settings and hooks. */
 void
@@ -70,8 +49,7 @@ _PG_init(void)
 				 errmsg("rig must be loaded via shared_preload_libraries"),
 				 errhint("Add rig to shared_preload_libraries in postgresql.conf and restart the server.")));
 
-	rig_define_settings();
-	rig_refuse_bad_node_name();
+	rig_settings_define();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = rig_shmem_request_hook;
@@ -79,170 +57,11 @@ _PG_init(void)
 	shmem_startup_hook = rig_shmem_startup_hook;
 
 	rig_xact_init();
+	rig_catalog_init();
 	rig_handlers_init();
 	rig_node_init();
-	rig_peer_init();
+	rig_peerlist_init();
 	rig_worker_register();
-}
-
-/* All GUCs in one place, so the prefix can be reserved after them. */
-static void
-rig_define_settings(void)
-{
-	DefineCustomStringVariable("rig.database",
-							   "Database in which rig runs; the node is this database.",
-							   NULL,
-							   &rig_database,
-							   "postgres",
-							   PGC_POSTMASTER,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("rig.node_name",
-							   "Name of this node in its peers' logs; empty derives it from the system identifier.",
-							   NULL,
-							   &rig_node_name_setting,
-							   "",
-							   PGC_POSTMASTER,
-							   0,
-							   rig_check_node_name, NULL, NULL);
-
-	DefineCustomIntVariable("rig.sync_timeout",
-							"How long a commit waits for a sync peer to prepare.",
-							NULL,
-							&rig_sync_timeout,
-							5000, 1, INT_MAX,
-							PGC_SUSET,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("rig.catchup_connections",
-							"Connections per peer over which catch-up applies non-conflicting operations in parallel.",
-							NULL,
-							&rig_catchup_connections,
-							4, 1, 64,
-							PGC_SIGHUP,
-							0,
-							NULL, NULL, NULL);
-
-	DefineCustomBoolVariable("rig.commit_wait",
-							 "Answer the client only after peers ran COMMIT PREPARED.",
-							 NULL,
-							 &rig_commit_wait,
-							 true,
-							 PGC_USERSET,
-							 0,
-							 NULL, NULL, NULL);
-
-	DefineCustomIntVariable("rig.resolver_interval",
-							"How often the worker resolves in-doubt transactions; -1 turns it off.",
-							NULL,
-							&rig_resolver_interval,
-							10000, -1, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("rig.verify_interval",
-							"How often the worker compares each in-sync peer's log with this node's; -1 turns it off.",
-							"Catch-up always verifies before it ships; handlers are compared every round.",
-							&rig_verify_interval,
-							60000, -1, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomStringVariable("rig.handler_search_path",
-							   "search_path under which handlers run (pg_temp last; the same on every node).",
-							   "Handlers run as their owner; the caller's search_path could put the caller's temporary objects before the handler's tables.",
-							   &rig_handler_search_path,
-							   "\"$user\", public, pg_temp",
-							   PGC_SUSET,
-							   GUC_LIST_INPUT,
-							   rig_check_handler_search_path, NULL, NULL);
-	DefineCustomIntVariable("rig.max_payload",
-							"Largest operation data rig_do() accepts.",
-							"Every operation is shipped to each peer in one message.",
-							&rig_max_payload,
-							1024 * 1024, 1024, 256 * 1024 * 1024,
-							PGC_SUSET,
-							GUC_UNIT_BYTE,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("rig.key_retention",
-							"How long rig_compact() keeps the idempotency keys of compacted records; -1 keeps them forever.",
-							NULL,
-							&rig_key_retention,
-							7 * 24 * 3600, -1, INT_MAX,
-							PGC_SUSET,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("rig.follower_max_lag",
-							"Versions a registered follower may fall behind before rig_compact() stops keeping the log for it; -1 keeps it for every follower.",
-							NULL,
-							&rig_follower_max_lag,
-							10000000, -1, INT_MAX,
-							PGC_SUSET,
-							0,
-							NULL, NULL, NULL);
-	DefineCustomStringVariable("rig.fault_point",
-							   "Testing only: pause a committing backend at this point until it is killed.",
-							   "Points: before_local_flush (ops sent to the peers, PREPARE not yet), "
-							   "after_peer_prepare (peers prepared, local commit not done), "
-							   "after_local_commit (local commit done, COMMIT PREPARED not sent).",
-							   &rig_fault_point,
-							   "",
-							   PGC_SUSET,
-							   GUC_NOT_IN_SAMPLE,
-							   NULL, NULL, NULL);
-
-	MarkGUCPrefixReserved("rig");
-}
-
-/* Handlers run as their owner: pg_temp must come last in their search_path. */
-static bool
-rig_check_handler_search_path(char **newval, void **extra, GucSource source)
-{
-	if (*newval != NULL && rig_search_path_safe(*newval))
-		return true;
-	GUC_check_errdetail("rig.handler_search_path must name pg_temp last.");
-	return false;
-}
-
-/*
- * Node names go into GIDs and peers' logs: keep them plain.  A value the
- * server starts with is remembered, for _PG_init to refuse.
- */
-static bool
-rig_check_node_name(char **newval, void **extra, GucSource source)
-{
-	if (*newval == NULL || (*newval)[0] == '\0' || rig_identifier_ok(*newval))
-		return true;
-	if (process_shared_preload_libraries_in_progress)
-		rig_node_name_refused = MemoryContextStrdup(TopMemoryContext,
-													rig_name_for_message(*newval));
-	GUC_check_errdetail("rig.node_name may contain only letters, digits and _ . - : / (at most %d).",
-						RIG_MAX_METHOD_LEN);
-	return false;
-}
-
-/*
- * PostgreSQL only warns about a bad value of a custom setting and takes
- * the default, so the node would silently take another name: stop the
- * server instead.
- */
-static void
-rig_refuse_bad_node_name(void)
-{
-	if (rig_node_name_refused == NULL)
-		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid value for parameter \"rig.node_name\": \"%s\"",
-					rig_node_name_refused),
-			 errdetail("A node name is 1 to %d characters: letters, digits and _ . - : /",
-					   RIG_MAX_METHOD_LEN),
-			 errhint("Fix rig.node_name in postgresql.conf, or leave it empty to derive the name from the system identifier.")));
 }
 
 /* Ask for rig's shared memory and locks before the postmaster sizes them. */
@@ -252,6 +71,7 @@ rig_shmem_request_hook(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	rig_shmem_request();
+	rig_peerstate_request();
 }
 
 /* Attach to (or create) rig's shared state. */
@@ -261,74 +81,5 @@ rig_shmem_startup_hook(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	rig_shmem_startup();
-}
-
-/* The node's name: rig.node_name, or one derived from the system identifier. */
-const char *
-rig_node_name(void)
-{
-	static char derived[32];
-
-	if (rig_node_name_setting && rig_node_name_setting[0] != '\0')
-		return rig_node_name_setting;
-	if (derived[0] == '\0')
-		snprintf(derived, sizeof(derived), "node_" UINT64_FORMAT,
-				 GetSystemIdentifier());
-	return derived;
-}
-
-/* rig lives in exactly one database per cluster: the one rig.database names. */
-void
-rig_check_database(void)
-{
-	char	   *dbname = get_database_name(MyDatabaseId);
-
-	if (dbname == NULL || strcmp(dbname, rig_database) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("rig can only be used in database \"%s\"", rig_database),
-				 errdetail("rig.database is \"%s\"; this is database \"%s\".",
-						   rig_database, dbname ? dbname : "?"),
-				 errhint("Connect to \"%s\", or set rig.database in postgresql.conf and restart.",
-						 rig_database)));
-}
-
-/*
- * Crash tests: when rig.fault_point names this point, log it and wait (up
- * to five minutes) so the test can kill the server with -9 right here.
- * After the local commit nothing may throw, so there the wait just ends
- * on a pending interrupt.
- */
-void
-rig_fault(const char *point, bool interruptible)
-{
-	if (rig_fault_point == NULL || strcmp(rig_fault_point, point) != 0)
-		return;
-	ereport(LOG, (errmsg("rig: paused at fault point \"%s\"", point)));
-	for (int i = 0; i < 600; i++)
-	{
-		int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_POSTMASTER_DEATH,
-								   500, PG_WAIT_EXTENSION);
-
-		ResetLatch(MyLatch);
-		if (rc & WL_POSTMASTER_DEATH)
-		{
-			/* inside the commit callback the process must not exit */
-			if (interruptible)
-				proc_exit(1);
-			break;
-		}
-		if (interruptible)
-			CHECK_FOR_INTERRUPTS();
-		else if (InterruptPending)
-			break;
-	}
-}
-
-/* Called once by the install script, before any object is created. */
-Datum
-rig_check_install(PG_FUNCTION_ARGS)
-{
-	rig_check_database();
-	PG_RETURN_VOID();
+	rig_peerstate_startup();
 }

@@ -32,8 +32,13 @@
 #include "utils/memutils.h"
 
 #include "conn.h"
-#include "replicate.h"
-#include "rig.h"
+#include "handlers.h"
+#include "locks.h"
+#include "node.h"
+#include "oplog.h"
+#include "settings.h"
+#include "ship.h"
+#include "wire.h"
 
 /*
  * Log records read, split and shipped per round (all lanes together), and

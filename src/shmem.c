@@ -1,12 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * shmem.c
- *	  rig's shared memory: in-flight versions and the watermark.
+ *	  rig's shared memory: in-flight versions, what a replica's primary
+ *	  confirmed, and what the worker is doing.
  *
  * Each process that writes log records owns one slot, indexed by its
  * pgprocno, holding the smallest version its open transaction may still
- * commit (0 when none).  The watermark is the smallest such version minus
- * one, or the last assigned version when no slot is set.
+ * commit (0 when none).  rig_inflight_watermark() is the smallest such
+ * version minus one, or the last assigned version when no slot is set.
  *
  * A writer publishes a lower bound for its version (last assigned + 1)
  * before it draws from the sequence, so a reader that scanned the slots
@@ -15,6 +16,10 @@
  * On a replica, last_assigned moves only when a transaction with the
  * primary's ops prepares or commits (xact.c): a rolled-back call leaves it
  * alone, and its slot held the watermark below its versions until then.
+ *
+ * last_assigned is loaded once from the log (watermark.c decides what it
+ * is; this file only stores it).  The peers' health has its own shared
+ * memory, in peerstate.c.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -36,7 +41,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "rig.h"
+#include "shmem.h"
 
 typedef struct RigShared
 {
@@ -59,9 +64,9 @@ static RigShared *rig_shared = NULL;
 
 static int	rig_total_procs(void);
 static Size rig_shmem_size(void);
-static int64 rig_read_last_assigned(Oid seqoid);
+static void rig_shmem_check(void);
 static pg_atomic_uint64 *rig_my_slot(void);
-static int64 rig_inflight_watermark(bool but_mine);
+static void rig_atomic_raise(pg_atomic_uint64 *counter, int64 value);
 
 /* Every PGPROC, including prepared transactions' dummies, may own a slot. */
 static int
@@ -82,7 +87,7 @@ rig_shmem_size(void)
 void
 rig_shmem_request(void)
 {
-	RequestAddinShmemSpace(add_size(rig_shmem_size(), rig_peerstate_size()));
+	RequestAddinShmemSpace(rig_shmem_size());
 	RequestNamedLWLockTranche("rig", 1);
 }
 
@@ -111,72 +116,44 @@ rig_shmem_startup(void)
 		for (int i = 0; i < rig_shared->nslots; i++)
 			pg_atomic_init_u64(&rig_shared->slots[i], 0);
 	}
-	rig_peerstate_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/*
- * The highest version handed out on this node so far, read from the
- * version sequence (whose on-disk value is never behind what was handed
- * out), the log and the prepared transactions (a replica's versions come
- * from its primary, and one restarted with versions in doubt commits them
- * later with COMMIT PREPARED, which runs none of rig's callbacks: the
- * replica must still know it has them, or it would apply them again).  The
- * sequence is read as its owner, whoever asks for the watermark; an error
- * unwinds the user id with the transaction abort.
- */
-static int64
-rig_read_last_assigned(Oid seqoid)
+/* rig cannot work without its shared memory: say how to get it. */
+static void
+rig_shmem_check(void)
 {
-	Oid			save_userid;
-	int			save_sec;
-	LOCAL_FCINFO(fcinfo, 1);
-	Datum		last;
-	int64		lowest;
-	int64		highest;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(rig_rel_owner(seqoid),
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = ObjectIdGetDatum(seqoid);
-	fcinfo->args[0].isnull = false;
-	last = pg_sequence_last_value(fcinfo);
-	SetUserIdAndSecContext(save_userid, save_sec);
-
-	rig_prepared_versions(&lowest, &highest);
-	return Max(Max(fcinfo->isnull ? 0 : DatumGetInt64(last), rig_log_last_version()),
-			   highest);
-}
-
-/*
- * After a restart last_assigned starts at zero, and a recreated extension
- * (or database) has a new sequence: load it once from the sequence before
- * any version is drawn.  The reads happen before the lock is taken.  A
- * recreated extension starts over as a replica too: what a primary
- * confirmed to the old one says nothing of the new log.
- */
-void
-rig_ensure_loaded(void)
-{
-	Oid			seqoid;
-	int64		last;
-
 	if (rig_shared == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("rig's shared memory is not initialized"),
 				 errhint("Add rig to shared_preload_libraries and restart the server.")));
+}
 
-	seqoid = rig_relid("version_seq");
-	if (pg_atomic_read_u32(&rig_shared->initialized) && rig_shared->seq_relid == seqoid)
-		return;
+/*
+ * Was last_assigned loaded from this version sequence?  After a restart it
+ * was not, and a recreated extension (or database) has a new sequence.
+ */
+bool
+rig_shmem_loaded_from(Oid seqoid)
+{
+	rig_shmem_check();
+	return pg_atomic_read_u32(&rig_shared->initialized) && rig_shared->seq_relid == seqoid;
+}
 
-	last = rig_read_last_assigned(seqoid);
+/*
+ * Load last_assigned (read from seqoid and the log by the caller) unless
+ * another process did first.  A recreated extension starts over as a
+ * replica too: what a primary confirmed to the old one says nothing of
+ * the new log.
+ */
+void
+rig_shmem_load(Oid seqoid, int64 last_assigned)
+{
 	LWLockAcquire(rig_shared->init_lock, LW_EXCLUSIVE);
 	if (!pg_atomic_read_u32(&rig_shared->initialized) || rig_shared->seq_relid != seqoid)
 	{
-		pg_atomic_write_u64(&rig_shared->last_assigned, (uint64) last);
+		pg_atomic_write_u64(&rig_shared->last_assigned, (uint64) last_assigned);
 		pg_atomic_write_u64(&rig_shared->confirmed, 0);
 		rig_shared->seq_relid = seqoid;
 		pg_memory_barrier();
@@ -195,14 +172,15 @@ rig_my_slot(void)
 
 /*
  * Publish a lower bound for the version about to be drawn, unless this
- * transaction already holds a smaller one.  Must precede nextval().
+ * transaction already holds a smaller one.  Must precede nextval(), and
+ * follow the load of last_assigned (rig_ensure_loaded).
  */
 void
 rig_inflight_reserve(void)
 {
 	pg_atomic_uint64 *slot;
 
-	rig_ensure_loaded();
+	Assert(pg_atomic_read_u32(&rig_shared->initialized));
 	slot = rig_my_slot();
 	if (pg_atomic_read_u64(slot) == 0)
 	{
@@ -259,49 +237,15 @@ rig_note_confirmed(int64 version)
 }
 
 /*
- * Highest version such that every version at or below it is final: below
- * every version a process here has in flight, and every version a prepared
- * transaction holds (a replica's ops wait prepared for their primary's
- * decision).  The slots are read before the prepared transactions: one
- * that prepares in between has left its slot but is seen prepared.
- */
-int64
-rig_compute_watermark(void)
-{
-	int64		wm = rig_inflight_watermark(false);
-	int64		floor = rig_prepared_floor();
-
-	if (floor <= wm)
-		wm = floor - 1;
-	if (rig_node_is_replica())
-		wm = Min(wm, (int64) pg_atomic_read_u64(&rig_shared->confirmed));
-	return wm;
-}
-
-/*
- * What a committing primary may confirm to the peers it prepares on: the
- * watermark as if its own versions were final.  Every version below it is
- * final here (so on those peers, or never to be), or this transaction's,
- * which the peers hold prepared until it is decided.  (A primary counts no
- * prepared transactions of its own.)
- */
-int64
-rig_watermark_but_mine(void)
-{
-	return rig_inflight_watermark(true);
-}
-
-/*
  * The watermark from last_assigned and the in-flight slots alone (but for
- * this process's slot, when but_mine).
+ * this process's slot, when but_mine); the caller loaded last_assigned.
  */
-static int64
+int64
 rig_inflight_watermark(bool but_mine)
 {
 	uint64		last;
 	uint64		min = PG_UINT64_MAX;
 
-	rig_ensure_loaded();
 	last = pg_atomic_read_u64(&rig_shared->last_assigned);
 	pg_memory_barrier();
 	for (int i = 0; i < rig_shared->nslots; i++)
@@ -318,12 +262,18 @@ rig_inflight_watermark(bool but_mine)
 	return (int64) Min(last, min - 1);
 }
 
-/* Highest version handed out so far (committed or not). */
+/* Highest version handed out so far (committed or not), as loaded. */
 int64
-rig_last_assigned(void)
+rig_shmem_last_assigned(void)
 {
-	rig_ensure_loaded();
 	return (int64) pg_atomic_read_u64(&rig_shared->last_assigned);
+}
+
+/* How far a replica's primary confirmed it holds everything. */
+int64
+rig_shmem_confirmed(void)
+{
+	return (int64) pg_atomic_read_u64(&rig_shared->confirmed);
 }
 
 /* Number of processes with a version in flight, for rig.status. */
@@ -332,7 +282,7 @@ rig_inflight_count(void)
 {
 	int			n = 0;
 
-	rig_ensure_loaded();
+	rig_shmem_check();
 	for (int i = 0; i < rig_shared->nslots; i++)
 		if (pg_atomic_read_u64(&rig_shared->slots[i]) != 0)
 			n++;

@@ -40,7 +40,14 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
-#include "rig.h"
+#include "catchup.h"
+#include "follow.h"
+#include "resolve.h"
+#include "settings.h"
+#include "shmem.h"
+#include "verify.h"
+#include "worker.h"
+#include "xact.h"
 
 /* How long the worker sleeps when the resolver is off */
 #define RIG_WORKER_IDLE_MS	60000

@@ -29,7 +29,18 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "rig.h"
+#include "apply.h"
+#include "catalog.h"
+#include "handlers.h"
+#include "keys.h"
+#include "locks.h"
+#include "node.h"
+#include "oplog.h"
+#include "peerlist.h"
+#include "settings.h"
+#include "shmem.h"
+#include "watermark.h"
+#include "xact.h"
 
 /* Longest idempotency key, in bytes (it lives in a btree index) */
 #define RIG_MAX_IDEM_KEY_LEN	512
@@ -40,7 +51,6 @@ static bool rig_do_active = false;
 static int64 rig_do_op(FunctionCallInfo fcinfo);
 static void rig_check_can_write(void);
 static void rig_check_op_args(FunctionCallInfo fcinfo);
-static void rig_call_validate(RigHandler *handler, Jsonb *data);
 
 PG_FUNCTION_INFO_V1(rig_do);
 
@@ -114,58 +124,6 @@ rig_check_op_args(FunctionCallInfo fcinfo)
 	}
 }
 
-/*
- * Run the validate handler, if any, as its owner: raising rejects the op;
- * its result is ignored.
- */
-static void
-rig_call_validate(RigHandler *handler, Jsonb *data)
-{
-	LOCAL_FCINFO(fcinfo, 1);
-
-	if (!OidIsValid(handler->validate_oid))
-		return;
-	InitFunctionCallInfoData(*fcinfo, &handler->validate, 1, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = JsonbPGetDatum(data);
-	fcinfo->args[0].isnull = false;
-	(void) rig_handler_invoke(fcinfo, handler->validate_owner);
-}
-
-/*
- * Run the apply handler, as its owner, under a snapshot taken now (after
- * the locks), with rig_version() and rig_op_time() answering for this op.
- */
-void
-rig_call_apply(RigHandler *handler, int64 version, TimestampTz op_time,
-			   Jsonb *data)
-{
-	LOCAL_FCINFO(fcinfo, 2);
-	int64		save_version;
-	TimestampTz save_time;
-
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	rig_handler_enter(version, op_time, &save_version, &save_time);
-	PG_TRY();
-	{
-		InitFunctionCallInfoData(*fcinfo, &handler->apply, 2, InvalidOid, NULL, NULL);
-		fcinfo->args[0].value = Int64GetDatum(version);
-		fcinfo->args[0].isnull = false;
-		fcinfo->args[1].value = JsonbPGetDatum(data);
-		fcinfo->args[1].isnull = false;
-		(void) rig_handler_invoke(fcinfo, handler->apply_owner);
-	}
-	PG_CATCH();
-	{
-		rig_handler_leave(save_version, save_time);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	rig_handler_leave(save_version, save_time);
-	PopActiveSnapshot();
-	CommandCounterIncrement();
-}
-
 /* SQL: validate, lock, version, log and apply one operation. */
 Datum
 rig_do(PG_FUNCTION_ARGS)
@@ -230,6 +188,7 @@ rig_do_op(FunctionCallInfo fcinfo)
 	nlocks = rig_resource_hashes(handler, data, &locks);
 	rig_lock_hashes(locks, nlocks);
 
+	rig_ensure_loaded();
 	rig_inflight_reserve();
 	version = nextval_internal(rig_relid("version_seq"), false);
 	rig_note_assigned(version);

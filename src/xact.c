@@ -2,15 +2,19 @@
  *
  * xact.c
  *	  Transaction state of rig: the operations a transaction wrote, the
- *	  handler context, and the transaction callbacks that end them.
+ *	  transaction callbacks that end them, and running a piece of work
+ *	  (one peer's, one step of the worker's) in a subtransaction.
  *
- * Every rig_do() call appends its operation to a list kept in
- * TopTransactionContext, tagged with the subtransaction that wrote it.  A
- * subtransaction that aborts takes its operations (and their in-flight
- * versions) with it; one that commits hands them to its parent.  The
- * callbacks clear the shared in-flight slot once the commit or abort is
- * visible, and refuse PREPARE TRANSACTION of a transaction with rig
- * operations: rig runs two-phase commit itself.
+ * Every rig_do() call, and every op a replica applies for its primary,
+ * appends its operation to a list kept in TopTransactionContext, tagged
+ * with the subtransaction that wrote it.  A subtransaction that aborts
+ * takes its operations (and their in-flight versions) with it; one that
+ * commits hands them to its parent.  The callbacks prepare rig_do()'s ops
+ * on the peers before the local commit (replicate.c) and finish them
+ * after it, clear the shared in-flight slot once the commit or abort is
+ * visible, and refuse PREPARE TRANSACTION of a transaction that ran
+ * rig_do(): rig runs two-phase commit itself.  (A replica's transaction
+ * of its primary's ops is prepared: that is how the primary commits it.)
  *
  * Copyright (c) 2026, rig developers
  *
@@ -28,17 +32,19 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-#include "rig.h"
+#include "apply.h"
+#include "peerlist.h"
+#include "peerstate.h"
+#include "replicate.h"
+#include "shmem.h"
+#include "watermark.h"
+#include "xact.h"
 
 /* Operations of the open transaction, in the order they were written. */
 static List *rig_xact_ops = NIL;
 
 /* What the primary confirmed in this transaction (published at its end) */
 static int64 rig_xact_confirmed = 0;
-
-/* Version and op_time of the handler being applied (0 outside one). */
-static int64 rig_current_version = 0;
-static TimestampTz rig_current_op_time = 0;
 
 static void rig_xact_callback(XactEvent event, void *arg);
 static void rig_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -47,9 +53,7 @@ static void rig_xact_reset(void);
 static bool rig_xact_has_local_ops(void);
 static void rig_publish_min(void);
 static void rig_note_remote_ops(void);
-
-PG_FUNCTION_INFO_V1(rig_version);
-PG_FUNCTION_INFO_V1(rig_op_time);
+static void rig_peer_work(void *arg);
 
 /* Hook rig into every transaction of this process. */
 void
@@ -86,13 +90,6 @@ rig_xact_register_op(int64 version, int64 epoch, const char *method,
 	MemoryContextSwitchTo(old);
 
 	rig_publish_min();
-}
-
-/* True when the open transaction wrote rig operations. */
-bool
-rig_xact_has_ops(void)
-{
-	return rig_xact_ops != NIL;
 }
 
 /*
@@ -218,8 +215,7 @@ rig_xact_reset(void)
 {
 	rig_xact_ops = NIL;
 	rig_xact_confirmed = 0;
-	rig_current_version = 0;
-	rig_current_op_time = 0;
+	rig_handler_context_reset();
 	rig_inflight_set_min(0);
 }
 
@@ -293,58 +289,61 @@ rig_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			if (op->subid == mySubid)
 				rig_xact_ops = foreach_delete_current(rig_xact_ops, lc);
 		}
-		/* the handler context is restored by rig_call_apply's own cleanup */
+		/* (the handler context needs nothing here: rig_call_apply restores it) */
 		rig_publish_min();
 		/* a confirmation may have come in it: forgetting one is always safe */
 		rig_xact_confirmed = 0;
 	}
 }
 
-/* True while a handler runs in this process. */
-bool
-rig_in_handler(void)
+/* One peer's work for rig_foreach_peer, through rig_subxact_try */
+typedef struct RigPeerWork
 {
-	return rig_current_version != 0;
+	void		(*work) (RigPeer *peer, void *arg);
+	RigPeer    *peer;
+	void	   *arg;
+} RigPeerWork;
+
+/* rig_subxact_try callback: do one peer's work. */
+static void
+rig_peer_work(void *arg)
+{
+	RigPeerWork *pw = arg;
+
+	pw->work(pw->peer, pw->arg);
 }
 
-/* Make version and op_time visible to rig_version() / rig_op_time(). */
+/*
+ * Run work on every peer, each in a subtransaction, so that one failing
+ * peer is reported (a WARNING, and its health) and the others go on.  A
+ * query cancel still cancels everything.
+ */
 void
-rig_handler_enter(int64 version, TimestampTz op_time,
-				  int64 *save_version, TimestampTz *save_time)
+rig_foreach_peer(void (*work) (RigPeer *peer, void *arg), void *arg,
+				 const char *what)
 {
-	*save_version = rig_current_version;
-	*save_time = rig_current_op_time;
-	rig_current_version = version;
-	rig_current_op_time = op_time;
-}
+	ListCell   *lc;
 
-/* Restore the outer handler context (handlers may call rig_do themselves). */
-void
-rig_handler_leave(int64 save_version, TimestampTz save_time)
-{
-	rig_current_version = save_version;
-	rig_current_op_time = save_time;
-}
+	/*
+	 * Work on a copy: a step that takes a lock may process a change of
+	 * rig.peers, and reloading the cached list frees the one it came from.
+	 */
+	foreach(lc, rig_peer_list_copy())
+	{
+		RigPeerWork pw = {work, lfirst(lc), arg};
+		ErrorData  *edata = rig_subxact_try(rig_peer_work, &pw);
 
-/* SQL: the version of the op whose handler is running. */
-Datum
-rig_version(PG_FUNCTION_ARGS)
-{
-	if (rig_current_version == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("rig_version() can only be called inside a rig handler"),
-				 errhint("Handlers receive the version as their first argument too.")));
-	PG_RETURN_INT64(rig_current_version);
-}
-
-/* SQL: the primary's timestamp of the op whose handler is running. */
-Datum
-rig_op_time(PG_FUNCTION_ARGS)
-{
-	if (rig_current_version == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("rig_op_time() can only be called inside a rig handler")));
-	PG_RETURN_TIMESTAMPTZ(rig_current_op_time);
+		if (edata == NULL)
+			continue;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+		rig_peer_event(pw.peer->name,
+					   ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION ?
+					   RIG_PEER_STEP_LOST : RIG_PEER_STEP_FAILED, 0, edata->message);
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("could not %s peer \"%s\": %s", what, pw.peer->name, edata->message),
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+		FreeErrorData(edata);
+	}
 }

@@ -32,6 +32,9 @@ cd "$src"
 export PATH="$pgbin:$PATH"
 status=0
 
+echo "== layers of src/ (test/check_layers.pl)"
+make -s layercheck || status=1
+
 echo "== pg_regress and isolation tests"
 if ! make -s installcheck; then
 	status=1

@@ -1,0 +1,27 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.h
+ *	  Calling an operation's handlers and the handler context (apply.c).
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/apply.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RIG_APPLY_H
+#define RIG_APPLY_H
+
+#include "datatype/timestamp.h"
+#include "utils/jsonb.h"
+
+#include "handlers.h"
+
+extern void rig_call_validate(RigHandler *handler, Jsonb *data);
+extern void rig_call_apply(RigHandler *handler, int64 version,
+						   TimestampTz op_time, Jsonb *data);
+extern bool rig_in_handler(void);
+extern void rig_handler_context_reset(void);
+
+#endif							/* RIG_APPLY_H */

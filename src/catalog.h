@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.h
+ *	  rig's own schema and relations (catalog.c).
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/catalog.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RIG_CATALOG_H
+#define RIG_CATALOG_H
+
+extern void rig_catalog_init(void);
+extern Oid	rig_schema_oid(void);
+extern Oid	rig_relid(const char *relname);
+extern Oid	rig_rel_owner(Oid relid);
+extern void rig_insert_row(const char *relname, Datum *values, bool *nulls);
+extern int	rig_spi_as_owner(const char *relname, const char *sql, int nargs,
+							 Oid *types, Datum *values, const char *nulls);
+extern void rig_check_identifier(const char *what, const char *name);
+
+#endif							/* RIG_CATALOG_H */

@@ -1,0 +1,18 @@
+/*-------------------------------------------------------------------------
+ *
+ * catchup.h
+ *	  Catching a peer up and returning it to sync (catchup.c).
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/catchup.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RIG_CATCHUP_H
+#define RIG_CATCHUP_H
+
+extern void rig_catch_up_all(void);
+
+#endif							/* RIG_CATCHUP_H */

@@ -1,0 +1,428 @@
+/*-------------------------------------------------------------------------
+ *
+ * compare.c
+ *	  Comparing this node's log and handlers with another node's.
+ *
+ * The logs are compared by range hashes, Merkle style: both sides hash
+ * the same version range with the same SQL (rig_log_range_hashes, split
+ * into up to 16 buckets), and only buckets that differ are split again,
+ * down to single versions.  A clean log costs one query per side; each
+ * difference costs one per side and level.  The comparison stops at the
+ * lower of the two nodes' watermarks: a version above it may still be in
+ * flight, and a missing tail is lag, not a difference.  Handlers are
+ * compared by their fingerprints (rig_handler_fingerprints).  What to make
+ * of a difference is verify.c's business.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/compare.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "compare.h"
+#include "conn.h"
+#include "settings.h"
+#include "watermark.h"
+
+/* Buckets a differing range is split into */
+#define RIG_VERIFY_FANOUT	16
+
+/* Hashes of up to 16 buckets of [$1, $2], $3 versions wide; the same on both nodes */
+#define RIG_RANGE_HASH_SQL \
+	"SELECT bucket, n, first_version, last_version, hash " \
+	"FROM pg_catalog.rig_log_range_hashes($1, $2, $3)"
+
+#define RIG_FINGERPRINT_SQL \
+	"SELECT method, fingerprint FROM pg_catalog.rig_handler_fingerprints()"
+
+/* One bucket of a range: how many records, which versions, their hash */
+typedef struct RigBucket
+{
+	int64		n;
+	int64		first;
+	int64		last;
+	char		hash[48];
+} RigBucket;
+
+/* The descent in progress */
+typedef struct RigVerifyState
+{
+	RigConn    *rc;
+	MemoryContext cxt;			/* where the result lives */
+	RigVerifyResult *res;
+} RigVerifyState;
+
+/* A method and its fingerprint, from one node */
+typedef struct RigFingerprint
+{
+	char	   *method;
+	char	   *fingerprint;
+} RigFingerprint;
+
+static const char *const rig_diff_names[] = {
+	"missing on peer", "extra on peer", "differs"
+};
+
+static TimestampTz rig_verify_deadline(void);
+static void rig_hashes_remote(RigVerifyState *st, int64 lo, int64 hi, int64 width,
+							  RigBucket *out);
+static void rig_hashes_local(RigVerifyState *st, int64 lo, int64 hi, int64 width,
+							 RigBucket *out);
+static void rig_add_diff(RigVerifyState *st, RigDiffKind kind, int64 first, int64 last);
+static void rig_verify_range(RigVerifyState *st, int64 lo, int64 hi);
+static int64 rig_peer_watermark(RigConn *rc, int64 *compacted_below);
+static int	rig_cmp_fingerprint(const void *a, const void *b);
+static int	rig_fingerprints_remote(RigConn *rc, RigFingerprint **out);
+static int	rig_fingerprints_local(RigFingerprint **out);
+
+/* Hashing a whole log can take longer than a commit may wait. */
+static TimestampTz
+rig_verify_deadline(void)
+{
+	return rig_deadline(Max(rig_sync_timeout, 60000));
+}
+
+/* The peer's hashes of the buckets of [lo, hi] (out[] zeroed by the caller). */
+static void
+rig_hashes_remote(RigVerifyState *st, int64 lo, int64 hi, int64 width, RigBucket *out)
+{
+	char		p[3][32];
+	const char *params[3] = {p[0], p[1], p[2]};
+	PGresult   *res;
+
+	snprintf(p[0], sizeof(p[0]), INT64_FORMAT, lo);
+	snprintf(p[1], sizeof(p[1]), INT64_FORMAT, hi);
+	snprintf(p[2], sizeof(p[2]), INT64_FORMAT, width);
+	res = rig_conn_query(st->rc, RIG_RANGE_HASH_SQL, 3, params, rig_verify_deadline());
+	st->res->queries++;
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		int64		b = strtoi64(PQgetvalue(res, i, 0), NULL, 10);
+
+		if (b < 0 || b >= RIG_VERIFY_FANOUT)
+			elog(ERROR, "peer returned bucket " INT64_FORMAT " of a range", b);
+		out[b].n = strtoi64(PQgetvalue(res, i, 1), NULL, 10);
+		out[b].first = strtoi64(PQgetvalue(res, i, 2), NULL, 10);
+		out[b].last = strtoi64(PQgetvalue(res, i, 3), NULL, 10);
+		strlcpy(out[b].hash, PQgetvalue(res, i, 4), sizeof(out[b].hash));
+	}
+	PQclear(res);
+}
+
+/* This node's hashes of the buckets of [lo, hi], by the same SQL (in SPI). */
+static void
+rig_hashes_local(RigVerifyState *st, int64 lo, int64 hi, int64 width, RigBucket *out)
+{
+	Oid			types[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		args[3] = {Int64GetDatum(lo), Int64GetDatum(hi), Int64GetDatum(width)};
+
+	/* not read-only: every query takes a fresh snapshot */
+	if (SPI_execute_with_args(RIG_RANGE_HASH_SQL, 3, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not hash rig.log");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		b = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+
+		if (b < 0 || b >= RIG_VERIFY_FANOUT)
+			elog(ERROR, "rig_log_range_hashes returned bucket " INT64_FORMAT, b);
+		out[b].n = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		out[b].first = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+		out[b].last = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		strlcpy(out[b].hash, SPI_getvalue(tup, desc, 5), sizeof(out[b].hash));
+	}
+}
+
+/* Record a difference, joined to the previous one when they touch. */
+static void
+rig_add_diff(RigVerifyState *st, RigDiffKind kind, int64 first, int64 last)
+{
+	RigVerifyResult *res = st->res;
+	RigLogDiff *d;
+
+	if (res->diffs != NIL)
+	{
+		d = llast(res->diffs);
+		if (d->kind == kind && d->last + 1 == first)
+		{
+			d->last = last;
+			return;
+		}
+	}
+	if (list_length(res->diffs) >= RIG_VERIFY_MAX_DIFFS)
+	{
+		res->truncated = true;
+		return;
+	}
+	d = MemoryContextAlloc(st->cxt, sizeof(RigLogDiff));
+	d->kind = kind;
+	d->first = first;
+	d->last = last;
+	res->diffs = lappend(res->diffs, d);
+}
+
+/*
+ * Compare [lo, hi] in up to 16 buckets; descend into the buckets that
+ * differ, in version order (so the differences come out sorted).
+ */
+static void
+rig_verify_range(RigVerifyState *st, int64 lo, int64 hi)
+{
+	int64		width = (hi - lo) / RIG_VERIFY_FANOUT + 1;
+	int			nbuckets = (int) ((hi - lo) / width) + 1;
+	RigBucket	here[RIG_VERIFY_FANOUT];
+	RigBucket	there[RIG_VERIFY_FANOUT];
+
+	CHECK_FOR_INTERRUPTS();
+	memset(here, 0, sizeof(here));
+	memset(there, 0, sizeof(there));
+	rig_hashes_remote(st, lo, hi, width, there);
+	rig_hashes_local(st, lo, hi, width, here);
+
+	for (int b = 0; b < nbuckets && !st->res->truncated; b++)
+	{
+		int64		blo = lo + b * width;
+		int64		bhi = Min(hi, blo + width - 1);
+
+		if (here[b].n == there[b].n && strcmp(here[b].hash, there[b].hash) == 0)
+			continue;
+		if (there[b].n == 0)
+			rig_add_diff(st, RIG_DIFF_MISSING, here[b].first, here[b].last);
+		else if (here[b].n == 0)
+			rig_add_diff(st, RIG_DIFF_EXTRA, there[b].first, there[b].last);
+		else if (width == 1)
+			rig_add_diff(st, RIG_DIFF_DIFFERS, blo, blo);
+		else
+			rig_verify_range(st, blo, bhi);
+	}
+}
+
+/*
+ * The peer's watermark (every version at or below it is final there), and
+ * the lowest version its own compaction left it (*compacted_below).
+ */
+static int64
+rig_peer_watermark(RigConn *rc, int64 *compacted_below)
+{
+	PGresult   *res = rig_conn_query(rc, "SELECT pg_catalog.rig_watermark(), compacted_below "
+									 "FROM rig.node", 0, NULL,
+									 rig_deadline(rig_sync_timeout));
+	int64		wm = strtoi64(PQgetvalue(res, 0, 0), NULL, 10);
+
+	*compacted_below = strtoi64(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	return wm;
+}
+
+/*
+ * Compare this node's log with a peer's for the versions above after, up
+ * to the lower of the two watermarks.  res (allocated in the caller's
+ * memory context) gets the range compared and the differences, in version
+ * order.
+ */
+void
+rig_verify_log(RigConn *rc, int64 after, RigVerifyResult *res)
+{
+	RigVerifyState st;
+	int64		local_wm;
+	int64		peer_wm;
+	int64		peer_compacted;
+	bool		isnull;
+	Datum		min;
+	ListCell   *lc;
+
+	memset(res, 0, sizeof(*res));
+	st.rc = rc;
+	st.cxt = CurrentMemoryContext;
+	st.res = res;
+
+	/* the watermarks first: the logs are read later, with newer snapshots */
+	local_wm = rig_compute_watermark();
+	peer_wm = rig_peer_watermark(rc, &peer_compacted);
+	res->queries = 1;
+	res->upto = Min(local_wm, peer_wm);
+
+	SPI_connect();
+	if (SPI_execute("SELECT min(version) FROM rig.log", false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.log");
+	min = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	/* what either node compacted away is not compared */
+	res->from = Max(after + 1, isnull ? 1 : DatumGetInt64(min));
+	res->from = Max(res->from, peer_compacted);
+	if (res->from <= res->upto)
+		rig_verify_range(&st, res->from, res->upto);
+	SPI_finish();
+
+	foreach(lc, res->diffs)
+		if (((RigLogDiff *) lfirst(lc))->kind != RIG_DIFF_MISSING)
+			res->unrepairable = true;
+	ereport(DEBUG1,
+			(errmsg_internal("rig verified versions " INT64_FORMAT " to " INT64_FORMAT
+							 " with the peer in %d queries: %d difference(s)",
+							 res->from, res->upto, res->queries,
+							 list_length(res->diffs))));
+}
+
+/* How a difference reads in last_error and messages. */
+char *
+rig_diff_describe(RigLogDiff *d)
+{
+	if (d->first == d->last)
+		return psprintf("version " INT64_FORMAT " %s", d->first, rig_diff_names[d->kind]);
+	return psprintf("versions " INT64_FORMAT " to " INT64_FORMAT " %s",
+					d->first, d->last, rig_diff_names[d->kind]);
+}
+
+/* Name of a kind of difference, as rig_verify_peer shows it. */
+const char *
+rig_diff_name(RigDiffKind kind)
+{
+	return rig_diff_names[kind];
+}
+
+/* qsort comparator: fingerprints by method (byte order, the same everywhere). */
+static int
+rig_cmp_fingerprint(const void *a, const void *b)
+{
+	return strcmp(((const RigFingerprint *) a)->method, ((const RigFingerprint *) b)->method);
+}
+
+/* The peer's handler fingerprints, sorted by method. */
+static int
+rig_fingerprints_remote(RigConn *rc, RigFingerprint **out)
+{
+	PGresult   *res = rig_conn_query(rc, RIG_FINGERPRINT_SQL, 0, NULL,
+									 rig_deadline(rig_sync_timeout));
+	int			n = PQntuples(res);
+
+	*out = palloc(sizeof(RigFingerprint) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		(*out)[i].method = pstrdup(PQgetvalue(res, i, 0));
+		(*out)[i].fingerprint = pstrdup(PQgetvalue(res, i, 1));
+	}
+	PQclear(res);
+	qsort(*out, n, sizeof(RigFingerprint), rig_cmp_fingerprint);
+	return n;
+}
+
+/* This node's handler fingerprints, sorted by method. */
+static int
+rig_fingerprints_local(RigFingerprint **out)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			n;
+
+	SPI_connect();
+	if (SPI_execute(RIG_FINGERPRINT_SQL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list handlers");
+	n = (int) SPI_processed;
+	*out = MemoryContextAlloc(cxt, sizeof(RigFingerprint) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+
+		(*out)[i].method = MemoryContextStrdup(cxt, SPI_getvalue(tup, SPI_tuptable->tupdesc, 1));
+		(*out)[i].fingerprint = MemoryContextStrdup(cxt, SPI_getvalue(tup, SPI_tuptable->tupdesc, 2));
+	}
+	SPI_finish();
+	qsort(*out, n, sizeof(RigFingerprint), rig_cmp_fingerprint);
+	return n;
+}
+
+/*
+ * Compare the handlers of both nodes.  Returns a list of RigHandlerDiff
+ * (method and kind), sorted by method; NIL when they match.
+ */
+List *
+rig_verify_handlers(RigConn *rc)
+{
+	RigFingerprint *here;
+	RigFingerprint *there;
+	int			nhere = rig_fingerprints_local(&here);
+	int			nthere = rig_fingerprints_remote(rc, &there);
+	int			i = 0;
+	int			j = 0;
+	List	   *diffs = NIL;
+
+	while (i < nhere || j < nthere)
+	{
+		RigHandlerDiff *d = palloc(sizeof(RigHandlerDiff));
+		int			c = i >= nhere ? 1 : j >= nthere ? -1 :
+			strcmp(here[i].method, there[j].method);
+
+		if (c == 0 && strcmp(here[i].fingerprint, there[j].fingerprint) == 0)
+		{
+			pfree(d);
+			i++, j++;
+			continue;
+		}
+		d->method = c <= 0 ? here[i].method : there[j].method;
+		d->kind = c == 0 ? RIG_DIFF_DIFFERS : c < 0 ? RIG_DIFF_MISSING : RIG_DIFF_EXTRA;
+		diffs = lappend(diffs, d);
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			j++;
+	}
+	return diffs;
+}
+
+/* "note (differs), stamp (missing on peer)": the methods whose handlers differ. */
+char *
+rig_handler_diffs_describe(List *diffs)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, diffs)
+	{
+		RigHandlerDiff *d = lfirst(lc);
+
+		appendStringInfo(&buf, "%s%s (%s)", buf.len > 0 ? ", " : "", d->method,
+						 rig_diff_names[d->kind]);
+	}
+	return buf.data;
+}
+
+/* The other node must have the same handlers, or it would compute other rows. */
+void
+rig_check_handlers_match(RigConn *rc, const char *name)
+{
+	const char *sql = "SELECT coalesce(string_agg(method || '=' || fingerprint, ',' ORDER BY method), '') "
+		"FROM pg_catalog.rig_handler_fingerprints()";
+	PGresult   *res;
+	char	   *local;
+	char	   *remote;
+
+	res = rig_conn_query(rc, sql, 0, NULL, rig_deadline(rig_sync_timeout));
+	remote = pstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+
+	SPI_connect();
+	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not list handlers");
+	local = MemoryContextStrdup(TopTransactionContext,
+								SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+
+	if (strcmp(local, remote) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" does not have the same handlers as this node", name),
+				 errdetail("Handlers here: %s. Handlers there: %s.",
+						   local[0] ? local : "(none)", remote[0] ? remote : "(none)"),
+				 errhint("Load the same handler functions and rig_register() calls on both nodes.")));
+}

@@ -1,0 +1,41 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.h
+ *	  rig's settings, the node's name, the database check, the names rig
+ *	  accepts and fault points (settings.c).
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/settings.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RIG_SETTINGS_H
+#define RIG_SETTINGS_H
+
+/* Longest method, node or peer name rig accepts */
+#define RIG_MAX_NAME_LEN	63
+
+extern char *rig_database;
+extern char *rig_node_name_setting;
+extern int	rig_sync_timeout;
+extern int	rig_catchup_connections;
+extern bool rig_commit_wait;
+extern int	rig_resolver_interval;
+extern int	rig_verify_interval;
+extern int	rig_max_payload;
+extern char *rig_handler_search_path;
+extern int	rig_key_retention;
+extern int	rig_follower_max_lag;
+extern char *rig_fault_point;
+
+extern void rig_settings_define(void);
+extern const char *rig_node_name(void);
+extern void rig_check_database(void);
+extern bool rig_identifier_ok(const char *name);
+extern const char *rig_name_for_message(const char *name);
+extern bool rig_search_path_safe(const char *value);
+extern void rig_fault(const char *point, bool interruptible);
+
+#endif							/* RIG_SETTINGS_H */

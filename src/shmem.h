@@ -1,0 +1,46 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.h
+ *	  rig's shared memory: in-flight versions, what a replica's primary
+ *	  confirmed, and the worker's state (shmem.c).
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/shmem.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RIG_SHMEM_H
+#define RIG_SHMEM_H
+
+#include "datatype/timestamp.h"
+
+/* What rig.status shows of the worker */
+typedef struct RigWorkerInfo
+{
+	char		state[64];
+	int			pid;
+	int			starts;			/* since the server started */
+	TimestampTz error_at;		/* 0: no error */
+	char		error[256];
+} RigWorkerInfo;
+
+extern void rig_shmem_request(void);
+extern void rig_shmem_startup(void);
+extern bool rig_shmem_loaded_from(Oid seqoid);
+extern void rig_shmem_load(Oid seqoid, int64 last_assigned);
+extern void rig_inflight_reserve(void);
+extern void rig_inflight_set_min(int64 version);
+extern int64 rig_inflight_watermark(bool but_mine);
+extern int	rig_inflight_count(void);
+extern void rig_note_assigned(int64 version);
+extern void rig_note_confirmed(int64 version);
+extern int64 rig_shmem_last_assigned(void);
+extern int64 rig_shmem_confirmed(void);
+extern void rig_worker_set_state(const char *state);
+extern void rig_worker_note_start(void);
+extern void rig_worker_note_error(const char *message);
+extern void rig_worker_get_state(RigWorkerInfo *info);
+
+#endif							/* RIG_SHMEM_H */
