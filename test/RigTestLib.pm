@@ -44,7 +44,9 @@ use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of message_of
   rig_set_resolver rig_notes_sql rig_log_dump rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
-  rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error);
+  rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error
+  rig_node_pids rig_proc_alive rig_session rig_bg_query rig_prepared_xacts rig_peer_state
+  rig_query_each rig_same_ok rig_dump_difference);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -115,34 +117,63 @@ sub rig_load_sql
 	return $node->safe_psql($db // $dbname, slurp_file($file));
 }
 
-# SIGKILL a node ('postmaster': only the postmaster; 'all', the default:
-# every process at once, like a power loss) and wait until all its processes are gone (the postmaster too:
-# as a zombie it still owns the pid in postmaster.pid).
+=pod
+
+=over
+
+=item rig_node_pids($node)
+
+The pids of a running node: its postmaster (from postmaster.pid) first,
+then the postmaster's children.
+
+=item rig_proc_alive($pid)
+
+Whether process $pid exists and is not a zombie.
+
+=item crash($node, $how)
+
+SIGKILL a node ('postmaster': only the postmaster; 'all', the default:
+every process at once, like a power loss) and wait until all its processes
+are gone (the postmaster too: as a zombie it still owns the pid in
+postmaster.pid).
+
+=back
+
+=cut
+
+sub rig_node_pids
+{
+	my ($node) = @_;
+	my ($pm) = split /\n/, slurp_file($node->data_dir . '/postmaster.pid');
+	my @children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
+	return ($pm, @children);
+}
+
+sub rig_proc_alive
+{
+	my ($pid) = @_;
+	my $stat = -e "/proc/$pid/stat" ? eval { slurp_file("/proc/$pid/stat") } : undef;
+	return defined $stat && $stat !~ /^\d+ \(.*\) Z/;
+}
+
 sub crash
 {
 	my ($node, $how) = @_;
 	$how //= 'all';
-	my ($pm) = split /\n/, slurp_file($node->data_dir . '/postmaster.pid');
-	my @children;
+	my ($pm, @children) = rig_node_pids($node);
 	if ($how eq 'all')
 	{
 		# freeze them all first, so that none reacts to another's death
 		kill 'STOP', $pm;
-		@children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
+		(undef, @children) = rig_node_pids($node);
 		kill 'STOP', @children;
 		kill 'KILL', @children;
-	}
-	else
-	{
-		@children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
 	}
 	$node->kill9;
 	for (1 .. 1200)
 	{
-		my @alive = grep {
-			my $stat = -e "/proc/$_/stat" ? eval { slurp_file("/proc/$_/stat") } : undef;
-			defined $stat && ($_ == $pm || $stat !~ /^\d+ \(.*\) Z/)
-		} ($pm, @children);
+		# (a zombie postmaster still owns its pid in postmaster.pid)
+		my @alive = grep { $_ == $pm ? -e "/proc/$_/stat" : rig_proc_alive($_) } ($pm, @children);
 		return unless @alive;
 		usleep(100_000);
 	}
@@ -606,8 +637,7 @@ sub rig_start_paused
 {
 	my ($node, $point, $body) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $s = $node->background_psql($dbname, on_error_stop => 0);
-	$s->query_safe('\set VERBOSITY verbose');
+	my $s = rig_session($node);
 	my $pid = $s->query_safe('SELECT pg_backend_pid()');
 	$s->query_safe("SET rig.fault_point = '$point'");
 	my $offset = -s $node->logfile;
@@ -637,9 +667,10 @@ sub rig_client_end
 
 =item rig_psql_error($node, $sql, $user)
 
-Run $sql on $node (as $user when given), with verbose errors, expecting it
-to fail (a test says so); returns psql's standard error, for sqlstate_of
-and message_of.
+Run $sql on $node (as $user when given) in a new psql process, with
+verbose errors, expecting it to fail (a test says so); returns psql's
+standard error, for sqlstate_of and message_of, and in list context also
+the seconds psql took.
 
 =back
 
@@ -650,13 +681,153 @@ sub rig_psql_error
 	my ($node, $sql, $user) = @_;
 	my ($out, $err) = ('', '');
 	my %conn = defined $user ? (connstr => $node->connstr($dbname) . " user=$user") : ();
+	my $t0  = time;
 	my $ret = $node->psql(
 		$dbname, "\\set VERBOSITY verbose\n$sql",
 		stdout => \$out,
 		stderr => \$err,
 		%conn);
+	my $el = time - $t0;
 	isnt($ret, 0, 'fails: ' . (split /\n/, $sql)[0]) or diag "stdout: $out";
-	return $err;
+	return wantarray ? ($err, $el) : $err;
+}
+
+=pod
+
+=over
+
+=item rig_session($node)
+
+A background psql session (PostgreSQL::Test::BackgroundPsql) in database
+postgres of $node that goes on after an error, with verbose errors (the
+SQLSTATE, for sqlstate_of).
+
+=item rig_bg_query($session, $sql)
+
+Run $sql in a background session; returns its standard output, its
+standard error (cleared in the session) and the seconds it took.
+
+=back
+
+=cut
+
+sub rig_session
+{
+	my ($node) = @_;
+	my $s = $node->background_psql($dbname, on_error_stop => 0);
+	$s->query_safe('\set VERBOSITY verbose');
+	return $s;
+}
+
+sub rig_bg_query
+{
+	my ($s, $sql) = @_;
+	my $t0  = time;
+	my $out = $s->query($sql);
+	my $el  = time - $t0;
+	my $err = $s->{stderr};
+	$s->{stderr} = '';
+	return ($out, $err, $el);
+}
+
+=pod
+
+=over
+
+=item rig_prepared_xacts($node)
+
+The prepared transactions on $node (all of them, rig's or not): their
+count, then ": " and their GIDs if there are any.  "0" when none is left.
+
+=item rig_peer_state($node, $peer, @columns)
+
+Columns of the row of peer $peer in rig.peer_status on $node (default:
+state), as text joined by one space, a NULL as ''.
+
+=item rig_query_each(\@nodes, $sql)
+
+The output of $sql on each of @nodes, joined by " / " (e.g. "1 / 1").
+
+=back
+
+=cut
+
+sub rig_prepared_xacts
+{
+	my ($node) = @_;
+	return $node->safe_psql($dbname,
+		q{SELECT count(*) || coalesce(': ' || string_agg(gid, ', '), '') FROM pg_prepared_xacts});
+}
+
+sub rig_peer_state
+{
+	my ($node, $peer, @columns) = @_;
+	@columns = ('state') unless @columns;
+	my $expr = join(q{ || ' ' || }, map { "coalesce(${_}::text, '')" } @columns);
+	return $node->safe_psql($dbname, "SELECT $expr FROM rig.peer_status WHERE name = '$peer'");
+}
+
+sub rig_query_each
+{
+	my ($nodes, $sql) = @_;
+	return join(' / ', map { $_->safe_psql($dbname, $sql) } @$nodes);
+}
+
+=pod
+
+=over
+
+=item rig_same_ok($node, \@peers, $what, @queries)
+
+Tests: each of @peers has the same rig_log_dump($peer, @queries) as $node
+(one test per peer; the lines that differ are shown otherwise), and
+nothing is prepared on $node nor on any peer (one test per node, $node
+first).
+
+=item rig_dump_difference($dump_a, $dump_b, $name_a, $name_b)
+
+The first (up to 5) lines only in dump $dump_a, and those only in
+$dump_b, for a failure message; $name_a and $name_b say where the dumps
+come from (default: "the first", "the second").
+
+=back
+
+=cut
+
+sub rig_same_ok
+{
+	my ($node, $peers, $what, @queries) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $dump = rig_log_dump($node, @queries);
+	my ($name, $ok) = ($node->name, 1);
+
+	for my $peer (@$peers)
+	{
+		my $peer_dump = rig_log_dump($peer, @queries);
+		next
+		  if is($peer_dump, $dump,
+			"$what: " . $peer->name . " has the same rig.log and tables as $name");
+		diag(rig_dump_difference($dump, $peer_dump, $name, $peer->name));
+		$ok = 0;
+	}
+	for my $n ($node, @$peers)
+	{
+		is(rig_prepared_xacts($n), '0', "$what: nothing prepared on " . $n->name) or $ok = 0;
+	}
+	return $ok;
+}
+
+sub rig_dump_difference
+{
+	my ($dump_a, $dump_b, $name_a, $name_b) = @_;
+	my %in_a = map { $_ => 1 } split /\n/, $dump_a;
+	my %in_b = map { $_ => 1 } split /\n/, $dump_b;
+	my @only_a = grep { !$in_b{$_} } split /\n/, $dump_a;
+	my @only_b = grep { !$in_a{$_} } split /\n/, $dump_b;
+	splice(@only_a, 5) if @only_a > 5;
+	splice(@only_b, 5) if @only_b > 5;
+	return 'only on ' . ($name_a // 'the first') . ":\n  " . join("\n  ", @only_a)
+	  . "\nonly on " . ($name_b // 'the second') . ":\n  " . join("\n  ", @only_b);
 }
 
 1;

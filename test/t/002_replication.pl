@@ -32,61 +32,10 @@ my $conf = qq{max_prepared_transactions = 20\nrig.sync_timeout = $sync_timeout\n
 # Helpers
 ###########################################################################
 
-# A query in a background psql session: (stdout, stderr), stderr cleared.
-sub bg_query
-{
-	my ($s, $sql) = @_;
-	my $out = $s->query($sql);
-	my $err = $s->{stderr};
-	$s->{stderr} = '';
-	return ($out, $err);
-}
-
-# Full dumps of what must be identical on every node.
-my $dump_sql = q{
-SET TimeZone = 'UTC';
-SET extra_float_digits = 3;
-COPY (SELECT version, epoch, method, data, idempotency_key, op_time, origin
-		FROM rig.log ORDER BY version) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM metadata.users ORDER BY id) TO STDOUT;
-\echo ----
-COPY (SELECT * FROM notes ORDER BY id) TO STDOUT;
-};
-
-sub dump_node
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres', $dump_sql);
-}
-
-sub prepared_xacts
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres',
-		q{SELECT count(*) || coalesce(': ' || string_agg(gid, ', '), '') FROM pg_prepared_xacts});
-}
+# What both nodes must hold alike, after rig.log (rig_log_dump)
+my @tables = ('SELECT * FROM metadata.users ORDER BY id', 'SELECT * FROM notes ORDER BY id');
 
 my ($node_a, $node_b);
-
-# Both nodes identical, nothing prepared anywhere.
-sub check_same
-{
-	my ($what) = @_;
-	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	is(dump_node($node_b), dump_node($node_a),
-		"$what: rig.log and handler tables identical on both nodes");
-	is(prepared_xacts($node_a), '0', "$what: nothing prepared on the primary");
-	is(prepared_xacts($node_b), '0', "$what: nothing prepared on the replica");
-}
-
-# rows of a query on both nodes: "a-result / b-result"
-sub on_both
-{
-	my ($sql) = @_;
-	return $node_a->safe_psql('postgres', $sql) . ' / '
-	  . $node_b->safe_psql('postgres', $sql);
-}
 
 ###########################################################################
 # Two nodes with the same handlers
@@ -118,6 +67,7 @@ SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(js
 
 $node_a = rig_node('a', conf => $conf);
 $node_b = rig_node('b', conf => $conf);
+my @both = ($node_a, $node_b);
 $node_a->safe_psql('postgres', $handlers);
 $node_b->safe_psql('postgres', $handlers);
 
@@ -130,9 +80,9 @@ $node_a->safe_psql('postgres',
 
 is($node_b->safe_psql('postgres', 'SELECT role, primary_name FROM rig.node'),
 	'replica|a', 'b is the replica of a');
-is(on_both(q{SELECT count(*) FROM metadata.users WHERE email = 'first@example.com'}),
+is(rig_query_each(\@both, q{SELECT count(*) FROM metadata.users WHERE email = 'first@example.com'}),
 	'1 / 1', 'the op written before rig_add_peer was shipped to b');
-check_same('after rig_add_peer');
+rig_same_ok($node_a, [ $node_b ], 'after rig_add_peer', @tables);
 
 ###########################################################################
 # Single ops
@@ -141,7 +91,7 @@ check_same('after rig_add_peer');
 my $v_user = $node_a->safe_psql('postgres',
 	q{SELECT rig_do('user_create', metadata.new_user('ada@example.com', 'Ada', 's3cret'))});
 like($v_user, qr/^\d+$/, 'user_create returned a version');
-is(on_both("SELECT email || ':' || name FROM metadata.users WHERE id = $v_user"),
+is(rig_query_each(\@both, "SELECT email || ':' || name FROM metadata.users WHERE id = $v_user"),
 	'ada@example.com:Ada / ada@example.com:Ada',
 	'user_create applied on both nodes with the same id');
 is( $node_b->safe_psql('postgres',
@@ -151,14 +101,14 @@ is( $node_b->safe_psql('postgres',
 
 my $v_upd = $node_a->safe_psql('postgres',
 	"SELECT rig_do('user_update', '{\"id\": $v_user, \"name\": \"Ada Lovelace\"}')");
-is(on_both("SELECT name || ':' || version FROM metadata.users WHERE id = $v_user"),
+is(rig_query_each(\@both, "SELECT name || ':' || version FROM metadata.users WHERE id = $v_user"),
 	"Ada Lovelace:$v_upd / Ada Lovelace:$v_upd",
 	'user_update applied on both nodes');
 
 my $v_note = $node_a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "single"}')});
-is(on_both("SELECT body FROM notes WHERE id = $v_note"),
+is(rig_query_each(\@both, "SELECT body FROM notes WHERE id = $v_note"),
 	'single / single', 'note applied on both nodes');
-check_same('single ops');
+rig_same_ok($node_a, [ $node_b ], 'single ops', @tables);
 
 ###########################################################################
 # A multi-op transaction
@@ -172,11 +122,11 @@ SELECT rig_do('note', '{"body": "with bob"}');
 COMMIT;
 });
 my ($v_bob, $v_bobnote) = split /\n/, $res;
-is(on_both("SELECT count(*) FROM metadata.users WHERE id = $v_bob"),
+is(rig_query_each(\@both, "SELECT count(*) FROM metadata.users WHERE id = $v_bob"),
 	'1 / 1', 'multi-op transaction: first op on both nodes');
-is(on_both("SELECT body FROM notes WHERE id = $v_bobnote"),
+is(rig_query_each(\@both, "SELECT body FROM notes WHERE id = $v_bobnote"),
 	'with bob / with bob', 'multi-op transaction: second op on both nodes');
-check_same('multi-op transaction');
+rig_same_ok($node_a, [ $node_b ], 'multi-op transaction', @tables);
 
 ###########################################################################
 # Savepoints
@@ -203,17 +153,17 @@ COMMIT;
 });
 my @sp_versions = split /\n/, $res;
 is(scalar(@sp_versions), 6, 'six rig_do calls in the savepoint transaction');
-is( on_both(q{SELECT string_agg(body, ',' ORDER BY id) FROM notes WHERE body LIKE 'sp %'}),
+is( rig_query_each(\@both, q{SELECT string_agg(body, ',' ORDER BY id) FROM notes WHERE body LIKE 'sp %'}),
 	'sp kept 1,sp released,sp nested kept / sp kept 1,sp released,sp nested kept',
 	'savepoints: released ops on both nodes, rolled back ones on neither');
-is( on_both(
+is( rig_query_each(\@both,
 		"SELECT count(*) FROM rig.log WHERE version IN ($sp_versions[1], $sp_versions[2], $sp_versions[4])"
 	),
 	'0 / 0',
 	'savepoints: rolled back versions are in neither log');
-is(on_both(q{SELECT count(*) FROM metadata.users WHERE email = 'carol@example.com'}),
+is(rig_query_each(\@both, q{SELECT count(*) FROM metadata.users WHERE email = 'carol@example.com'}),
 	'0 / 0', 'savepoints: user created in a rolled back savepoint exists nowhere');
-check_same('savepoints');
+rig_same_ok($node_a, [ $node_b ], 'savepoints', @tables);
 
 ###########################################################################
 # An aborted transaction
@@ -227,13 +177,13 @@ SELECT rig_do('note', '{"body": "rolled back"}');
 SELECT rig_do('user_create', metadata.new_user('dave@example.com', 'Dave', 'pw'));
 ROLLBACK;
 });
-is(on_both(q{SELECT count(*) FROM notes WHERE body = 'rolled back'}),
+is(rig_query_each(\@both, q{SELECT count(*) FROM notes WHERE body = 'rolled back'}),
 	'0 / 0', 'ROLLBACK: op on neither node');
-is(on_both(q{SELECT count(*) FROM metadata.users WHERE email = 'dave@example.com'}),
+is(rig_query_each(\@both, q{SELECT count(*) FROM metadata.users WHERE email = 'dave@example.com'}),
 	'0 / 0', 'ROLLBACK: second op on neither node');
-is(on_both('SELECT rig_last_version()'),
+is(rig_query_each(\@both, 'SELECT rig_last_version()'),
 	"$last_before / $last_before", 'ROLLBACK: last version unchanged on both nodes');
-check_same('aborted transaction');
+rig_same_ok($node_a, [ $node_b ], 'aborted transaction', @tables);
 
 ###########################################################################
 # Idempotency keys
@@ -251,13 +201,13 @@ COMMIT;
 });
 is($k2, $k1, 'a repeated idempotency key returns the first version');
 is($k3, $k1, 'the key returns the first version inside a transaction too');
-is( on_both(
+is( rig_query_each(\@both,
 		q{SELECT count(*) || ':' || min(version) FROM rig.log WHERE idempotency_key = 'key-1'}),
 	"1:$k1 / 1:$k1",
 	'the keyed op is logged once, with the same version, on both nodes');
-is(on_both(q{SELECT count(*) FROM notes WHERE body LIKE 'keyed%'}),
+is(rig_query_each(\@both, q{SELECT count(*) FROM notes WHERE body LIKE 'keyed%'}),
 	'1 / 1', 'the keyed op was applied once on both nodes');
-is(on_both(q{SELECT version FROM rig.idempotency_keys WHERE idempotency_key = 'key-1'}),
+is(rig_query_each(\@both, q{SELECT version FROM rig.idempotency_keys WHERE idempotency_key = 'key-1'}),
 	"$k1 / $k1", 'both nodes remember the key for compaction and failover');
 
 # Two keyed ops in one transaction, the second a duplicate of the first.
@@ -270,9 +220,9 @@ COMMIT;
 });
 my ($k2a, $k2b) = split /\n/, $res;
 is($k2b, $k2a, 'a key repeated in the same transaction returns the same version');
-is(on_both(q{SELECT count(*) FROM notes WHERE body = 'keyed 2'}),
+is(rig_query_each(\@both, q{SELECT count(*) FROM notes WHERE body = 'keyed 2'}),
 	'1 / 1', 'a key repeated in one transaction applied once on both nodes');
-check_same('idempotency keys');
+rig_same_ok($node_a, [ $node_b ], 'idempotency keys', @tables);
 
 ###########################################################################
 # rig.commit_wait = on: a read on the replica right after sees the write
@@ -284,7 +234,7 @@ my $missed = 0;
 my $nwrites = 50;
 for my $i (1 .. $nwrites)
 {
-	my ($v, $err) = bg_query($sa, "SELECT rig_do('note', '{\"body\": \"rw $i\"}')");
+	my ($v, $err) = rig_bg_query($sa, "SELECT rig_do('note', '{\"body\": \"rw $i\"}')");
 	if ($err ne '' || $v !~ /^\d+$/)
 	{
 		diag "write $i failed: $err";
@@ -292,7 +242,7 @@ for my $i (1 .. $nwrites)
 		next;
 	}
 	# at once, no polling: this is the commit_wait guarantee
-	my ($seen) = bg_query($sb, "SELECT count(*) FROM notes WHERE id = $v");
+	my ($seen) = rig_bg_query($sb, "SELECT count(*) FROM notes WHERE id = $v");
 	if ($seen ne '1')
 	{
 		diag "write $i (version $v) not visible on the replica right after rig_do";
@@ -301,23 +251,23 @@ for my $i (1 .. $nwrites)
 }
 is($missed, 0,
 	"commit_wait = on: each of $nwrites writes was visible on the replica right after rig_do returned");
-check_same('read after write');
+rig_same_ok($node_a, [ $node_b ], 'read after write', @tables);
 
 ###########################################################################
 # rig.commit_wait = off
 ###########################################################################
 
-bg_query($sa, 'SET rig.commit_wait = off');
+rig_bg_query($sa, 'SET rig.commit_wait = off');
 my @cw_versions;
 for my $i (1 .. 10)
 {
-	my ($v, $err) = bg_query($sa, "SELECT rig_do('note', '{\"body\": \"cw off $i\"}')");
+	my ($v, $err) = rig_bg_query($sa, "SELECT rig_do('note', '{\"body\": \"cw off $i\"}')");
 	is($err, '', "commit_wait = off: write $i succeeded");
 	push @cw_versions, $v;
 }
 # a multi-op transaction too, in the same session (its connection to b has
 # an unread COMMIT PREPARED answer pending)
-my ($cw_multi, $cw_err) = bg_query(
+my ($cw_multi, $cw_err) = rig_bg_query(
 	$sa, q{BEGIN;
 SELECT rig_do('note', '{"body": "cw off multi 1"}');
 SELECT rig_do('note', '{"body": "cw off multi 2"}');
@@ -327,8 +277,8 @@ is($cw_err, '', 'commit_wait = off: multi-op transaction succeeded');
 my $cw_missed = 0;
 for my $i (1 .. 20)
 {
-	my ($v) = bg_query($sa, "SELECT rig_do('note', '{\"body\": \"cw off rw $i\"}')");
-	my ($seen) = bg_query($sb, "SELECT count(*) FROM notes WHERE id = $v");
+	my ($v) = rig_bg_query($sa, "SELECT rig_do('note', '{\"body\": \"cw off rw $i\"}')");
+	my ($seen) = rig_bg_query($sb, "SELECT count(*) FROM notes WHERE id = $v");
 	$cw_missed++ if $seen ne '1';
 }
 note "commit_wait = off: $cw_missed of 20 reads right after the write missed it";
@@ -338,39 +288,39 @@ ok( $node_b->poll_query_until(
 ok( $node_b->poll_query_until(
 		'postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
 	'commit_wait = off: nothing stays prepared on the replica');
-check_same('commit_wait = off');
-bg_query($sa, 'RESET rig.commit_wait');
+rig_same_ok($node_a, [ $node_b ], 'commit_wait = off', @tables);
+rig_bg_query($sa, 'RESET rig.commit_wait');
 
 ###########################################################################
 # synchronous_commit = off
 ###########################################################################
 
-bg_query($sa, 'SET synchronous_commit = off');
+rig_bg_query($sa, 'SET synchronous_commit = off');
 my $sc_err = '';
 for my $i (1 .. 10)
 {
-	my (undef, $err) = bg_query($sa, "SELECT rig_do('note', '{\"body\": \"sc off $i\"}')");
+	my (undef, $err) = rig_bg_query($sa, "SELECT rig_do('note', '{\"body\": \"sc off $i\"}')");
 	$sc_err .= $err;
 }
-my (undef, $err2) = bg_query(
+my (undef, $err2) = rig_bg_query(
 	$sa, q{BEGIN;
 SELECT rig_do('user_create', metadata.new_user('erin@example.com', 'Erin', 'pw'));
 SELECT rig_do('note', '{"body": "sc off multi"}');
 COMMIT});
 $sc_err .= $err2;
 is($sc_err, '', 'synchronous_commit = off: writes succeeded');
-is(on_both(q{SELECT count(*) FROM notes WHERE body LIKE 'sc off %'}),
+is(rig_query_each(\@both, q{SELECT count(*) FROM notes WHERE body LIKE 'sc off %'}),
 	'11 / 11', 'synchronous_commit = off: writes replicated (read right after)');
-check_same('synchronous_commit = off');
-bg_query($sa, 'RESET synchronous_commit');
+rig_same_ok($node_a, [ $node_b ], 'synchronous_commit = off', @tables);
+rig_bg_query($sa, 'RESET synchronous_commit');
 
 ###########################################################################
 # A handler that raises on the peer only
 ###########################################################################
 
-bg_query($sa, '\set VERBOSITY verbose');
+rig_bg_query($sa, '\set VERBOSITY verbose');
 my $log_a = $node_a->safe_psql('postgres', q{SELECT count(*) || ':' || rig_last_version() FROM rig.log});
-my ($out, $err) = bg_query($sa,
+my ($out, $err) = rig_bg_query($sa,
 	q{SELECT rig_do('note', '{"body": "peer says no", "fail_on_peer": true}')});
 is(sqlstate_of($err), 'RG042', "peer's handler error: the peer's SQLSTATE on the primary");
 like($err, qr/ERROR:\s+RG042: note "peer says no" refused by the peer/,
@@ -380,44 +330,44 @@ like($err, qr/DETAIL:\s+the peer-only check failed for this note/,
 like($err, qr/HINT:\s+notes with fail_on_peer never replicate/,
 	"peer's handler error: the peer's hint");
 like($err, qr/on peer "b"/, "peer's handler error: context names the peer");
-is(on_both(q{SELECT count(*) FROM notes WHERE body = 'peer says no'}),
+is(rig_query_each(\@both, q{SELECT count(*) FROM notes WHERE body = 'peer says no'}),
 	'0 / 0', "peer's handler error: the op is on neither node");
 is($node_a->safe_psql('postgres', q{SELECT count(*) || ':' || rig_last_version() FROM rig.log}),
 	$log_a, "peer's handler error: the primary's log is unchanged");
 
 # The same inside a multi-op transaction: the good op goes too.
-($out, $err) = bg_query(
+($out, $err) = rig_bg_query(
 	$sa, q{BEGIN;
 SELECT rig_do('note', '{"body": "good one"}');
 SELECT rig_do('note', '{"body": "peer says no again", "fail_on_peer": true}');
 COMMIT});
 is(sqlstate_of($err), 'RG042', "peer's handler error in a multi-op transaction: peer's SQLSTATE");
-is(on_both(q{SELECT count(*) FROM notes WHERE body IN ('good one', 'peer says no again')}),
+is(rig_query_each(\@both, q{SELECT count(*) FROM notes WHERE body IN ('good one', 'peer says no again')}),
 	'0 / 0', "peer's handler error in a multi-op transaction: no op on either node");
-check_same("peer's handler error");
+rig_same_ok($node_a, [ $node_b ], "peer's handler error", @tables);
 
 # The same session writes again (its connection to b was dropped).
-($out, $err) = bg_query($sa, q{SELECT rig_do('note', '{"body": "after peer error"}')});
+($out, $err) = rig_bg_query($sa, q{SELECT rig_do('note', '{"body": "after peer error"}')});
 is($err, '', 'the session writes again after the peer refused an op');
-is(on_both(q{SELECT count(*) FROM notes WHERE body = 'after peer error'}),
+is(rig_query_each(\@both, q{SELECT count(*) FROM notes WHERE body = 'after peer error'}),
 	'1 / 1', 'the write after the peer error is on both nodes');
-check_same('after the peer error');
+rig_same_ok($node_a, [ $node_b ], 'after the peer error', @tables);
 
 ###########################################################################
 # PREPARE TRANSACTION by the user
 ###########################################################################
 
-($out, $err) = bg_query(
+($out, $err) = rig_bg_query(
 	$sa, q{BEGIN;
 SELECT rig_do('note', '{"body": "user prepared"}');
 PREPARE TRANSACTION 'user_gid'});
 is(sqlstate_of($err), '0A000', 'PREPARE TRANSACTION after rig_do: refused with 0A000');
 like($err, qr/cannot PREPARE a transaction that has run rig_do/,
 	'PREPARE TRANSACTION after rig_do: clear message');
-bg_query($sa, 'ROLLBACK');
-is(on_both(q{SELECT count(*) FROM notes WHERE body = 'user prepared'}),
+rig_bg_query($sa, 'ROLLBACK');
+is(rig_query_each(\@both, q{SELECT count(*) FROM notes WHERE body = 'user prepared'}),
 	'0 / 0', 'PREPARE TRANSACTION refused: the op is on neither node');
-check_same('PREPARE TRANSACTION refused');
+rig_same_ok($node_a, [ $node_b ], 'PREPARE TRANSACTION refused', @tables);
 
 ###########################################################################
 # rig_do on the replica
@@ -426,9 +376,9 @@ check_same('PREPARE TRANSACTION refused');
 $err = rig_psql_error($node_b, q{SELECT rig_do('note', '{"body": "on the replica"}')});
 is(sqlstate_of($err), '25006', 'rig_do on the replica: 25006');
 like($err, qr/HINT:.*"a"/, 'rig_do on the replica: the hint names the primary');
-is(on_both(q{SELECT count(*) FROM notes WHERE body = 'on the replica'}),
+is(rig_query_each(\@both, q{SELECT count(*) FROM notes WHERE body = 'on the replica'}),
 	'0 / 0', 'rig_do on the replica wrote nothing');
-check_same('rig_do on the replica');
+rig_same_ok($node_a, [ $node_b ], 'rig_do on the replica', @tables);
 
 $sa->quit;
 $sb->quit;

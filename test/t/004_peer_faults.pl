@@ -32,21 +32,12 @@ my $conf = qq{max_prepared_transactions = 20\nrig.sync_timeout = $sync_timeout\n
 # SIGSTOP / SIGCONT every process of a node; never leave one stopped.
 my %frozen;
 
-sub node_pids
-{
-	my ($node) = @_;
-	my $pidfile = $node->data_dir . '/postmaster.pid';
-	my ($pm) = split /\n/, slurp_file($pidfile);
-	my @children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
-	return ($pm, @children);
-}
-
 sub freeze
 {
 	my ($node) = @_;
-	my ($pm) = node_pids($node);
+	my ($pm) = rig_node_pids($node);
 	kill 'STOP', $pm;    # first, so it forks nothing new
-	my (undef, @children) = node_pids($node);
+	my (undef, @children) = rig_node_pids($node);
 	kill 'STOP', @children;
 	$frozen{ $node->name } = [ $pm, @children ];
 	note 'froze ' . $node->name . ': ' . join(' ', $pm, @children);
@@ -65,49 +56,7 @@ END
 	kill 'CONT', @$_ for values %frozen;
 }
 
-# A query in a background psql session: (stdout, stderr, seconds).
-sub bg_query
-{
-	my ($s, $sql) = @_;
-	my $t0  = time;
-	my $out = $s->query($sql);
-	my $el  = time - $t0;
-	my $err = $s->{stderr};
-	$s->{stderr} = '';
-	return ($out, $err, $el);
-}
-
-sub session
-{
-	my ($node) = @_;
-	my $s = $node->background_psql('postgres', on_error_stop => 0);
-	bg_query($s, '\set VERBOSITY verbose');
-	return $s;
-}
-
-# A failing statement in a new psql process: (stderr, seconds).
-sub psql_error
-{
-	my ($node, $sql) = @_;
-	my ($out, $err) = ('', '');
-	my $t0  = time;
-	my $ret = $node->psql(
-		'postgres', "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out,
-		stderr => \$err);
-	my $el = time - $t0;
-	isnt($ret, 0, "fails: $sql");
-	return ($err, $el);
-}
-
 my $notes = 'SELECT * FROM notes ORDER BY id';
-
-sub prepared_xacts
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres',
-		q{SELECT count(*) || coalesce(': ' || string_agg(gid, ', '), '') FROM pg_prepared_xacts});
-}
 
 sub log_state
 {
@@ -160,32 +109,16 @@ $_->safe_psql('postgres', $handlers) for ($node_a, $node_b, $node_c);
 $node_a->safe_psql('postgres',
 	"SELECT rig_add_peer('b', \$\$" . $node_b->connstr('postgres') . "\$\$)");
 
-sub same_everywhere
-{
-	my ($what, @peers) = @_;
-	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $dump_a = rig_log_dump($node_a, $notes);
-	for my $peer (@peers)
-	{
-		is(rig_log_dump($peer, $notes), $dump_a,
-			"$what: " . $peer->name . ' has the same log and notes as a');
-	}
-	for my $node ($node_a, @peers)
-	{
-		is(prepared_xacts($node), '0', "$what: nothing prepared on " . $node->name);
-	}
-}
-
 sub note_count
 {
 	my ($node, $body) = @_;
 	return $node->safe_psql('postgres', "SELECT count(*) FROM notes WHERE body = '$body'");
 }
 
-my $s = session($node_a);
-my ($out, $err, $el) = bg_query($s, q{SELECT rig_do('note', '{"body": "before faults"}')});
+my $s = rig_session($node_a);
+my ($out, $err, $el) = rig_bg_query($s, q{SELECT rig_do('note', '{"body": "before faults"}')});
 is($err, '', 'a write succeeds while b is up');
-same_everywhere('before the faults', $node_b);
+rig_same_ok($node_a, [ $node_b ], 'before the faults', $notes);
 
 ###########################################################################
 # (a) peer stopped
@@ -195,7 +128,7 @@ my $log_before = log_state($node_a);
 $node_b->stop('immediate');
 
 # A session whose cached connection to b died with it.
-($out, $err, $el) = bg_query($s, q{SELECT rig_do('note', '{"body": "b stopped 1"}')});
+($out, $err, $el) = rig_bg_query($s, q{SELECT rig_do('note', '{"body": "b stopped 1"}')});
 note sprintf('stopped peer, cached connection: %.2fs: %s', $el, $err);
 like(sqlstate_of($err), qr/^08/, 'stopped peer, cached connection: SQLSTATE class 08');
 {
@@ -207,7 +140,7 @@ like($err, qr/peer "b"/, 'stopped peer, cached connection: the error names the p
 cmp_ok($el, '<', $sync_timeout / 1000 + $slack, 'stopped peer, cached connection: failed within rig.sync_timeout');
 
 # A new session: the connection attempt fails.
-($err, $el) = psql_error($node_a, q{SELECT rig_do('note', '{"body": "b stopped 2"}')});
+($err, $el) = rig_psql_error($node_a, q{SELECT rig_do('note', '{"body": "b stopped 2"}')});
 note sprintf('stopped peer, new connection: %.2fs: %s', $el, $err);
 is(sqlstate_of($err), '08001', 'stopped peer, new connection: 08001');
 like(message_of($err), qr/could not connect to .*peer "b"/,
@@ -217,17 +150,17 @@ cmp_ok($el, '<', $sync_timeout / 1000 + $slack, 'stopped peer, new connection: f
 is(log_state($node_a), $log_before, 'stopped peer: nothing committed on the primary');
 is($node_a->safe_psql('postgres', q{SELECT count(*) FROM notes WHERE body LIKE 'b stopped%'}),
 	'0', 'stopped peer: no note applied on the primary');
-is(prepared_xacts($node_a), '0', 'stopped peer: nothing prepared on the primary');
+is(rig_prepared_xacts($node_a), '0', 'stopped peer: nothing prepared on the primary');
 
 $node_b->start;
-($out, $err) = bg_query($s, q{SELECT rig_do('note', '{"body": "b back"}')});
+($out, $err) = rig_bg_query($s, q{SELECT rig_do('note', '{"body": "b back"}')});
 is($err, '', 'peer back: the same session writes again');
 $node_a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "b back, new session"}')});
 is(note_count($node_b, 'b back') . note_count($node_b, 'b back, new session'),
 	'11', 'peer back: the writes reached b');
 is($node_b->safe_psql('postgres', q{SELECT count(*) FROM notes WHERE body LIKE 'b stopped%'}),
 	'0', 'peer back: the failed writes are not on b');
-same_everywhere('(a) peer stopped and back', $node_b);
+rig_same_ok($node_a, [ $node_b ], '(a) peer stopped and back', $notes);
 
 ###########################################################################
 # (b) peer hung
@@ -237,7 +170,7 @@ same_everywhere('(a) peer stopped and back', $node_b);
 $log_before = log_state($node_a);
 my $log_before_b = log_state($node_b);
 freeze($node_b);
-($out, $err, $el) = bg_query($s, q{SELECT rig_do('note', '{"body": "b hung"}')});
+($out, $err, $el) = rig_bg_query($s, q{SELECT rig_do('note', '{"body": "b hung"}')});
 note sprintf('hung peer: %.2fs: %s', $el, $err);
 is(sqlstate_of($err), '08006', 'hung peer: 08006');
 like(message_of($err),
@@ -248,7 +181,7 @@ cmp_ok($el, '>=', $sync_timeout / 1000 - 0.2, 'hung peer: it did wait for the ti
 is(log_state($node_a), $log_before, 'hung peer: nothing committed on the primary');
 
 # A new session cannot even connect to the hung peer.
-($err, $el) = psql_error($node_a, q{SELECT rig_do('note', '{"body": "b hung, new session"}')});
+($err, $el) = rig_psql_error($node_a, q{SELECT rig_do('note', '{"body": "b hung, new session"}')});
 note sprintf('hung peer, new session: %.2fs: %s', $el, $err);
 like(sqlstate_of($err), qr/^08/, 'hung peer, new session: SQLSTATE class 08');
 like(message_of($err), qr/peer "b"/, 'hung peer, new session: the message names the peer');
@@ -257,31 +190,31 @@ is(log_state($node_a), $log_before, 'hung peer, new session: nothing committed o
 thaw($node_b);
 
 wait_rig_backends_only($node_b);    # $s had the only connection
-my $left = prepared_xacts($node_b);
+my $left = rig_prepared_xacts($node_b);
 note "hung peer: prepared on b after it woke up: $left";
 my ($nleft) = $left =~ /^(\d+)/;
 is($node_a->safe_psql('postgres', 'SELECT rig_resolve()'), $nleft,
 	'hung peer: rig_resolve() settled what b had prepared');
-is(prepared_xacts($node_b), '0', 'hung peer: nothing prepared on b after rig_resolve()');
+is(rig_prepared_xacts($node_b), '0', 'hung peer: nothing prepared on b after rig_resolve()');
 is( note_count($node_a, 'b hung') . note_count($node_b, 'b hung')
 	  . note_count($node_a, 'b hung, new session') . note_count($node_b, 'b hung, new session'),
 	'0000', 'hung peer: the ops are on neither node');
 is(log_state($node_b), $log_before_b, "hung peer: b's log unchanged");
 
-($out, $err) = bg_query($s, q{SELECT rig_do('note', '{"body": "b awake"}')});
+($out, $err) = rig_bg_query($s, q{SELECT rig_do('note', '{"body": "b awake"}')});
 is($err, '', 'hung peer woke up: the same session writes again');
 is(note_count($node_b, 'b awake'), '1', 'hung peer woke up: the write reached b');
-same_everywhere('(b) peer hung and back', $node_b);
+rig_same_ok($node_a, [ $node_b ], '(b) peer hung and back', $notes);
 
 ###########################################################################
 # (c) cancel while waiting for a hung peer
 ###########################################################################
 
-my $s2 = session($node_a);
-bg_query($s2, q{SET rig.sync_timeout = '60s'});
-($out, $err) = bg_query($s2, q{SELECT rig_do('note', '{"body": "s2 first"}')});
+my $s2 = rig_session($node_a);
+rig_bg_query($s2, q{SET rig.sync_timeout = '60s'});
+($out, $err) = rig_bg_query($s2, q{SELECT rig_do('note', '{"body": "s2 first"}')});
 is($err, '', 'cancel: the session wrote once (it has a connection to b)');
-my ($pid) = bg_query($s2, 'SELECT pg_backend_pid()');
+my ($pid) = rig_bg_query($s2, 'SELECT pg_backend_pid()');
 my @b_conns = rig_backends($node_b);    # $s's, then $s2's (the newest)
 is(scalar(@b_conns), 2, 'cancel: b serves the connections of both sessions');
 $log_before   = log_state($node_a);
@@ -312,19 +245,19 @@ is(log_state($node_a), $log_before, 'cancel: nothing committed on the primary');
 thaw($node_b);
 
 wait_rig_backends_only($node_b, $b_conns[0]);
-$left = prepared_xacts($node_b);
+$left = rig_prepared_xacts($node_b);
 note "cancel: prepared on b after it woke up: $left";
 ($nleft) = $left =~ /^(\d+)/;
 is($node_a->safe_psql('postgres', 'SELECT rig_resolve()'), $nleft,
 	'cancel: rig_resolve() settled what b had prepared');
-is(prepared_xacts($node_b), '0', 'cancel: nothing prepared on b after rig_resolve()');
+is(rig_prepared_xacts($node_b), '0', 'cancel: nothing prepared on b after rig_resolve()');
 is(note_count($node_a, 'cancelled') . note_count($node_b, 'cancelled'), '00',
 	'cancel: the op is on neither node');
 is(log_state($node_b), $log_before_b, "cancel: b's log unchanged");
 
-($out, $err) = bg_query($s2, q{SELECT rig_do('note', '{"body": "after cancel"}')});
+($out, $err) = rig_bg_query($s2, q{SELECT rig_do('note', '{"body": "after cancel"}')});
 is($err, '', 'cancel: the session writes again');
-same_everywhere('(c) cancel', $node_b);
+rig_same_ok($node_a, [ $node_b ], '(c) cancel', $notes);
 $s2->quit;
 
 ###########################################################################
@@ -333,9 +266,9 @@ $s2->quit;
 
 $node_a->safe_psql('postgres',
 	"SELECT rig_add_peer('c', \$\$" . $node_c->connstr('postgres') . "\$\$)");
-($out, $err) = bg_query($s, q{SELECT rig_do('note', '{"body": "b and c"}')});
+($out, $err) = rig_bg_query($s, q{SELECT rig_do('note', '{"body": "b and c"}')});
 is($err, '', 'two peers: a write succeeds');
-same_everywhere('two sync peers', $node_b, $node_c);
+rig_same_ok($node_a, [ $node_b, $node_c ], 'two sync peers', $notes);
 
 $log_before   = log_state($node_a);
 $log_before_b = log_state($node_b);
@@ -343,7 +276,7 @@ $node_c->stop('immediate');
 @b_conns = rig_backends($node_b);
 
 # d1: a new session: b gets the ops, then connecting to c fails.
-($err, $el) = psql_error($node_a, q{SELECT rig_do('note', '{"body": "c down 1"}')});
+($err, $el) = rig_psql_error($node_a, q{SELECT rig_do('note', '{"body": "c down 1"}')});
 note sprintf('c down, new session: %.2fs: %s', $el, $err);
 like(sqlstate_of($err), qr/^08/, 'c down, new session: SQLSTATE class 08');
 like(message_of($err), qr/peer "c"/, 'c down, new session: the message names c');
@@ -352,17 +285,17 @@ is(log_state($node_a), $log_before, 'c down, new session: nothing committed on t
 # before anything else (no rig_resolve): the abort path must have undone b
 wait_rig_backends_only($node_b, @b_conns);
 {
-	is(prepared_xacts($node_b), '0',
+	is(rig_prepared_xacts($node_b), '0',
 		'c down, new session: no prepared transaction on b after the failure, without rig_resolve()');
 }
 is(log_state($node_b), $log_before_b, "c down, new session: b's log unchanged");
 
 # The resolver cleans up whatever the abort path left.
 $node_a->safe_psql('postgres', 'SELECT rig_resolve()');
-is(prepared_xacts($node_b), '0', 'c down, new session: nothing prepared on b after rig_resolve()');
+is(rig_prepared_xacts($node_b), '0', 'c down, new session: nothing prepared on b after rig_resolve()');
 
 # d2: a session with cached connections to both.
-($out, $err, $el) = bg_query($s, q{SELECT rig_do('note', '{"body": "c down 2"}')});
+($out, $err, $el) = rig_bg_query($s, q{SELECT rig_do('note', '{"body": "c down 2"}')});
 note sprintf('c down, cached connections: %.2fs: %s', $el, $err);
 like(sqlstate_of($err), qr/^08/, 'c down, cached connections: SQLSTATE class 08');
 {
@@ -374,7 +307,7 @@ cmp_ok($el, '<', $sync_timeout / 1000 + $slack,
 	'c down, cached connections: failed within rig.sync_timeout');
 is(log_state($node_a), $log_before, 'c down, cached connections: nothing committed on the primary');
 # b prepared and answered, c failed: the abort path rolls b back itself.
-is(prepared_xacts($node_b), '0',
+is(rig_prepared_xacts($node_b), '0',
 	'c down, cached connections: no prepared transaction on b, without rig_resolve()');
 is(log_state($node_b), $log_before_b, "c down, cached connections: b's log unchanged");
 
@@ -383,20 +316,20 @@ is(note_count($node_a, 'c down 1') . note_count($node_a, 'c down 2')
 	'0000', 'c down: the ops are on neither a nor b');
 
 $node_c->start;
-is(prepared_xacts($node_c), '0', 'c back: nothing prepared on c');
+is(rig_prepared_xacts($node_c), '0', 'c back: nothing prepared on c');
 is($node_c->safe_psql('postgres', q{SELECT count(*) FROM notes WHERE body LIKE 'c down%'}),
 	'0', 'c back: the failed ops are not on c');
-($out, $err) = bg_query($s, q{SELECT rig_do('note', '{"body": "c back"}')});
+($out, $err) = rig_bg_query($s, q{SELECT rig_do('note', '{"body": "c back"}')});
 is($err, '', 'c back: the session writes again');
 is(note_count($node_c, 'c back'), '1', 'c back: the write reached c');
-same_everywhere('(d) c down and back', $node_b, $node_c);
+rig_same_ok($node_a, [ $node_b, $node_c ], '(d) c down and back', $notes);
 
 ###########################################################################
 # (e) a slow handler on b: b's backend does not run on after a gave up
 ###########################################################################
 
 $log_before = log_state($node_a);
-($out, $err, $el) = bg_query($s, q{SELECT rig_do('slow', '{}')});
+($out, $err, $el) = rig_bg_query($s, q{SELECT rig_do('slow', '{}')});
 note sprintf('slow handler on b: %.2fs: %s', $el, $err);
 like(message_of($err), qr/peer "b" did not prepare the transaction within rig\.sync_timeout/,
 	'slow handler on b: the commit fails when b does not prepare in time');
@@ -411,7 +344,7 @@ note sprintf("slow handler on b: b's backend gone %.2fs after the commit failed"
 ok( poll_for($node_b, q{SELECT in_flight = 0 FROM rig.status}, 10),
 	"slow handler on b: no version is left in flight on b (its watermark is not held back)");
 $node_a->safe_psql('postgres', 'SELECT rig_resolve()');
-same_everywhere('(e) slow handler on b', $node_b, $node_c);
+rig_same_ok($node_a, [ $node_b, $node_c ], '(e) slow handler on b', $notes);
 
 ###########################################################################
 # (f) a cached connection left busy by a cancel is not reused
@@ -423,29 +356,29 @@ same_everywhere('(e) slow handler on b', $node_b, $node_c);
 # answer as its own (nor fail with a false timeout).
 for my $call ('rig_sync_peer(\'b\')', 'rig_resolve()')
 {
-	my $s3 = session($node_a);
-	($out, $err) = bg_query($s3, q{SELECT rig_do('note', '{"body": "s3 first"}')});
+	my $s3 = rig_session($node_a);
+	($out, $err) = rig_bg_query($s3, q{SELECT rig_do('note', '{"body": "s3 first"}')});
 	is($err, '', "cancelled $call: the session wrote once (it has a connection to b)");
 	freeze($node_b);
-	($out, $err, $el) = bg_query($s3, "SET statement_timeout = '1s'; SELECT $call; RESET statement_timeout;");
+	($out, $err, $el) = rig_bg_query($s3, "SET statement_timeout = '1s'; SELECT $call; RESET statement_timeout;");
 	thaw($node_b);
 	note sprintf("cancelled $call: %.2fs: %s", $el, $err);
 	is(sqlstate_of($err), '57014', "cancelled $call: cancelled by statement_timeout");
-	($out, $err) = bg_query($s3, q{SELECT rig_do('note', '{"body": "after a cancelled call"}')});
+	($out, $err) = rig_bg_query($s3, q{SELECT rig_do('note', '{"body": "after a cancelled call"}')});
 	is($err, '', "cancelled $call: the session's next write succeeds");
 	$s3->quit;
 }
 is(note_count($node_b, 'after a cancelled call'), '2', 'cancelled calls: the later writes reached b');
-same_everywhere('(f) cancelled calls', $node_b, $node_c);
+rig_same_ok($node_a, [ $node_b, $node_c ], '(f) cancelled calls', $notes);
 
 ###########################################################################
 # (g) rig_add_peer cancelled while it connects leaves no connection open
 ###########################################################################
 
 @b_conns = rig_backends($node_b);
-my $s4 = session($node_a);
+my $s4 = rig_session($node_a);
 freeze($node_b);
-($out, $err, $el) = bg_query($s4,
+($out, $err, $el) = rig_bg_query($s4,
 	"SET statement_timeout = '1s'; SELECT rig_add_peer('d', \$\$" . $node_b->connstr('postgres') . "\$\$);");
 thaw($node_b);
 note sprintf('cancelled connect: %.2fs: %s', $el, $err);
@@ -463,16 +396,16 @@ $s4->quit;
 #     transaction to end
 ###########################################################################
 
-my $s5 = session($node_a);
-($out, $err) = bg_query($s5, q{BEGIN; SELECT rig_sync_peer('b');});
+my $s5 = rig_session($node_a);
+($out, $err) = rig_bg_query($s5, q{BEGIN; SELECT rig_sync_peer('b');});
 is($err, '', 'gate: rig_sync_peer(b) ran in an open transaction');
-($out, $err, $el) = bg_query($s,
+($out, $err, $el) = rig_bg_query($s,
 	q{SET lock_timeout = '1s'; SELECT rig_do('note', '{"body": "while sync_peer is open"}'); RESET lock_timeout;});
 note sprintf('gate: %.2fs: %s', $el, $err);
 is($err, '', "gate: a commit is not blocked by the commit gate of rig_sync_peer's open transaction");
-bg_query($s5, 'COMMIT');
+rig_bg_query($s5, 'COMMIT');
 $s5->quit;
-same_everywhere('(h) gate', $node_b, $node_c);
+rig_same_ok($node_a, [ $node_b, $node_c ], '(h) gate', $notes);
 
 $s->quit;
 done_testing();

@@ -71,11 +71,7 @@ for my $node ($node_a, $node_b)
 		'0', "$name: the direct call changed nothing");
 }
 
-sub notes_on_both
-{
-	return $node_a->safe_psql('postgres', 'SELECT count(*) FROM notes') . ' / '
-	  . $node_b->safe_psql('postgres', 'SELECT count(*) FROM notes');
-}
+my $count_notes = 'SELECT count(*) FROM notes';
 
 # EXECUTE for PUBLIC on the primary's apply handler: rig_do refuses.
 $node_a->safe_psql('postgres', 'GRANT EXECUTE ON FUNCTION note_apply(bigint, jsonb) TO PUBLIC');
@@ -86,17 +82,17 @@ like($err, qr/apply handler note_apply\(bigint,jsonb\) of method "note" can be c
 like($err, qr/HINT:  Run: REVOKE EXECUTE ON FUNCTION note_apply\(bigint,jsonb\) FROM PUBLIC;/,
 	'a: the hint gives the REVOKE');
 $node_a->safe_psql('postgres', 'REVOKE EXECUTE ON FUNCTION note_apply(bigint, jsonb) FROM PUBLIC');
-is(notes_on_both(), '1 / 1', 'nothing was committed on either node');
+is(rig_query_each([ $node_a, $node_b ], $count_notes), '1 / 1', 'nothing was committed on either node');
 
 # The same on the replica: its apply refuses, so the commit fails.
 $node_b->safe_psql('postgres', 'GRANT EXECUTE ON FUNCTION note_apply(bigint, jsonb) TO app');
 $err = rig_psql_error($node_a, q{SELECT rig_do('note', '{"body": "granted on b"}')}, 'app');
 is(sqlstate_of($err), '42501', 'b: apply handler executable by another role: the commit fails with 42501');
 like($err, qr/can be called directly/, 'b: the peer\'s message comes through');
-is(notes_on_both(), '1 / 1', 'nothing was committed on either node');
+is(rig_query_each([ $node_a, $node_b ], $count_notes), '1 / 1', 'nothing was committed on either node');
 $node_b->safe_psql('postgres', 'REVOKE EXECUTE ON FUNCTION note_apply(bigint, jsonb) FROM app');
 psql_as($node_a, 'app', q{SELECT rig_do('note', '{"body": "two"}')});
-is(notes_on_both(), '2 / 2', 'after the REVOKE rig_do commits on both nodes again');
+is(rig_query_each([ $node_a, $node_b ], $count_notes), '2 / 2', 'after the REVOKE rig_do commits on both nodes again');
 
 ###########################################################################
 # Only rig's own prepared transactions hold the replica's watermark

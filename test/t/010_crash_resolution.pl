@@ -44,13 +44,8 @@ rig.resolver_interval = -1
 # Helpers
 ###########################################################################
 
-# (crash(), poll_for() and rig_set_resolver() come from RigTestLib.)
-
-sub prepared
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts');
-}
+# (crash(), poll_for(), rig_set_resolver(), rig_prepared_xacts() and
+# rig_same_ok() come from RigTestLib.)
 
 # Is the op with this body in rig.log and in the notes table?  "log/table"
 sub where_is
@@ -64,17 +59,6 @@ SELECT (SELECT count(*) FROM rig.log WHERE data->>'body' = '$body') || '/' ||
 my $notes = 'SELECT * FROM notes ORDER BY id';
 
 my ($node_a, $node_b);
-
-sub same_on_both
-{
-	my ($what) = @_;
-	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $dump_a = rig_log_dump($node_a, $notes);
-	is(rig_log_dump($node_b, $notes), $dump_a,
-		"$what: b has the same rig.log and notes as a");
-	is(prepared($node_a), '0', "$what: nothing prepared on a");
-	is(prepared($node_b), '0', "$what: nothing prepared on b");
-}
 
 # rig.in_doubt on the peer: one transaction of a's, with an age.
 sub check_in_doubt
@@ -108,7 +92,7 @@ $_->safe_psql('postgres', $handlers) for ($node_a, $node_b);
 $node_a->safe_psql('postgres',
 	"SELECT rig_add_peer('b', \$\$" . $node_b->connstr('postgres') . "\$\$, 'sync')");
 $node_a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "before"}')});
-same_on_both('before the crashes');
+rig_same_ok($node_a, [ $node_b ], 'before the crashes', $notes);
 
 # After a restart of a, its sync peer is "unknown" until a's worker has
 # checked it; then writes work again.
@@ -143,7 +127,7 @@ my $peer_in_tx = q{SELECT (SELECT count(*) FROM pg_stat_activity
 my ($s, $pid) = rig_start_paused($node_a, 'before_local_flush', 'crash-a0');
 ok($node_b->poll_query_until('postgres', "$peer_in_tx = 1"),
 	'(a0) paused before the local flush: b has the ops in an open transaction');
-is(prepared($node_b), '0', '(a0) paused before the local flush: nothing is prepared on b');
+is(rig_prepared_xacts($node_b), '0', '(a0) paused before the local flush: nothing is prepared on b');
 $node_a->safe_psql('postgres', 'ALTER SYSTEM SET rig.resolver_interval = 200');
 crash($node_a, 'all');
 unlike(rig_client_end($s), qr/version=/, '(a0) the client got no version');
@@ -152,7 +136,7 @@ ok($node_b->poll_query_until('postgres', "$peer_in_tx = 0"),
 $node_a->start;
 is(where_is($node_a, 'crash-a0'), '0/0', '(a0) the op is not on a');
 is(where_is($node_b, 'crash-a0'), '0/0', '(a0) the op is not on b');
-same_on_both('(a0) after the restart');
+rig_same_ok($node_a, [ $node_b ], '(a0) after the restart', $notes);
 writes_again('(a0)', 'after-a0');
 rig_set_resolver($node_a, -1);
 
@@ -181,7 +165,7 @@ ok($node_b->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_x
 	"(a1) nothing is left prepared on b");
 is(where_is($node_a, 'crash-a1'), '0/0', '(a1) the op is not on a');
 is(where_is($node_b, 'crash-a1'), '0/0', '(a1) the op is not on b (rolled back)');
-same_on_both('(a1) after resolution');
+rig_same_ok($node_a, [ $node_b ], '(a1) after resolution', $notes);
 writes_again('(a1)', 'after-a1');
 
 ###########################################################################
@@ -208,9 +192,9 @@ is(where_is($node_a, 'crash-b'), '1/1', '(b) after the restart the op is committ
 ok($node_b->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
 	"(b) a's worker settled the prepared transaction on b");
 is(where_is($node_b, 'crash-b'), '1/1', '(b) the op is committed on b');
-same_on_both('(b) after resolution');
+rig_same_ok($node_a, [ $node_b ], '(b) after resolution', $notes);
 writes_again('(b)', 'after-b');
-same_on_both('(b) after a new write');
+rig_same_ok($node_a, [ $node_b ], '(b) after a new write', $notes);
 
 ###########################################################################
 # (b2) only the postmaster dies while a backend waits inside the COMMIT
@@ -231,7 +215,7 @@ ok($node_b->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_x
 	'(b2) nothing left prepared on b');
 is(where_is($node_a, 'crash-b2'), '1/1', '(b2) the op is committed on a');
 is(where_is($node_b, 'crash-b2'), '1/1', '(b2) the op is committed on b');
-same_on_both('(b2) after resolution');
+rig_same_ok($node_a, [ $node_b ], '(b2) after resolution', $notes);
 
 ###########################################################################
 # (c) peer killed while it holds the prepared transaction
@@ -267,9 +251,9 @@ rig_set_resolver($node_a, 200);
 ok($node_b->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
 	"(c) a's worker committed the prepared transaction on b");
 is(where_is($node_b, 'crash-c'), '1/1', '(c) the op is committed on b');
-same_on_both('(c) after resolution');
+rig_same_ok($node_a, [ $node_b ], '(c) after resolution', $notes);
 writes_again('(c)', 'after-c');
-same_on_both('(c) after a new write');
+rig_same_ok($node_a, [ $node_b ], '(c) after a new write', $notes);
 # The worker's cached connection to b died with b: it must notice and
 # reconnect rather than fail a round, and its catch-up must never ship b a
 # version b still holds prepared (it would wait on it for rig.sync_timeout,
@@ -309,7 +293,7 @@ if (!$settled)
 	note "(a2) the next xid a handed out: $xid (the crashed transaction's GID: $gid)";
 	poll_for($node_b, 'SELECT count(*) = 0 FROM pg_prepared_xacts', 30);
 }
-is(prepared($node_b), '0', '(a2) nothing is left prepared on b');
+is(rig_prepared_xacts($node_b), '0', '(a2) nothing is left prepared on b');
 is(where_is($node_a, 'crash-a2'), '0/0', '(a2) the op is not on a');
 {
 	is(where_is($node_b, 'crash-a2'), '0/0', '(a2) the op is not on b (rolled back)');
@@ -356,6 +340,6 @@ ok($node_b->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_x
 	"(d) a's worker rolled back the prepared transaction on b");
 is($node_b->safe_psql('postgres', 'SELECT rig_watermark() = rig_last_version()'), 't',
 	"(d) b's watermark is its last version again");
-same_on_both('(d) after resolution');
+rig_same_ok($node_a, [ $node_b ], '(d) after resolution', $notes);
 
 done_testing();

@@ -52,38 +52,13 @@ log_statement = none
 # Helpers
 ###########################################################################
 
-# (crash() and rig_set_resolver() come from RigTestLib.)
+# (crash(), poll_for(), rig_set_resolver(), rig_peer_state() and
+# rig_proc_alive() come from RigTestLib.)
 
-sub peer_state
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres',
-		q{SELECT state || ' ' || versions_behind FROM rig.peer_status WHERE name = 'b'});
-}
-
-# rig_bank_dump() of a node, with the notes
-sub dump_node
-{
-	my ($node) = @_;
-	return rig_bank_dump($node, 'SELECT * FROM notes ORDER BY id');
-}
+my $notes = 'SELECT * FROM notes ORDER BY id';
+my @behind = qw(state versions_behind);    # rig_peer_state: "in_sync 0"
 
 my ($node_a, $node_b);
-
-# Wait (at most $secs) until b has the note with this body.
-sub poll_for_b_note
-{
-	my ($body, $secs) = @_;
-	my $deadline = time + $secs;
-	while (time < $deadline)
-	{
-		my ($ret, $out) = $node_b->psql('postgres', "SELECT count(*) FROM notes WHERE body = '$body'");
-		return 1 if $ret == 0 && $out eq '1';
-		usleep(100_000);
-	}
-	return 0;
-}
-
 
 # What the peer lacks or has extra, in a few words (for failures).
 sub log_diff
@@ -105,15 +80,14 @@ sub check_both
 {
 	my ($what) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $dump_a = dump_node($node_a);
-	is(dump_node($node_b), $dump_a,
+	my $dump_a = rig_bank_dump($node_a, $notes);
+	is(rig_bank_dump($node_b, $notes), $dump_a,
 		"$what: b has the same rig.log, accounts and history as a")
 	  or diag log_diff();
 	for my $node ($node_a, $node_b)
 	{
 		my $n = $node->name;
-		is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
-			'0', "$what: nothing prepared on $n");
+		is(rig_prepared_xacts($node), '0', "$what: nothing prepared on $n");
 		rig_bank_total_ok($node, $total, "$what: on $n the total balance is still $total, none negative");
 		rig_bank_history_ok($node, "$what: on $n every transfer in the log was applied once");
 	}
@@ -157,7 +131,7 @@ $node_b->safe_psql('template1', 'ALTER DATABASE postgres ALLOW_CONNECTIONS false
 my ($r, $o, $e) = $node_a->psql('postgres', q{SELECT 'version=' || rig_do('note', '{"body": "t2"}')});
 like($o, qr/version=\d+/, 'race: t2 commits while b refuses connections');
 like($e, qr/WARNING:  semisync peer "b" is degraded/, 'race: t2 warns that b is degraded');
-is(peer_state($node_a) =~ s/ .*//r, 'degraded', 'race: rig.peer_status shows b degraded');
+is(rig_peer_state($node_a, 'b'), 'degraded', 'race: rig.peer_status shows b degraded');
 $node_b->safe_psql('template1', 'ALTER DATABASE postgres ALLOW_CONNECTIONS true');
 $lock->query_safe('COMMIT');
 $lock->quit;
@@ -166,10 +140,11 @@ like($res, qr/version=\d+/, 'race: t1 commits, on b too');
 $s1->quit;
 is($node_b->safe_psql('postgres', q{SELECT string_agg(body, ',' ORDER BY id) FROM notes}), 't1',
 	'race: b has t1, not t2');
-is(peer_state($node_a) =~ s/ .*//r, 'degraded',
+is(rig_peer_state($node_a, 'b'), 'degraded',
 	'race: b, which lacks t2, is still shown degraded after t1 finished on it');
 rig_set_resolver($node_a, 200);
-ok(poll_for_b_note('t2', 15), "race: a's worker catches b up with t2");
+ok(poll_for($node_b, q{SELECT count(*) = 1 FROM notes WHERE body = 't2'}, 15),
+	"race: a's worker catches b up with t2");
 ok($node_a->poll_query_until('postgres',
 		q{SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),
 	'race: b is in_sync again');
@@ -192,16 +167,9 @@ my $load_done = 0;
 my @runs;
 my ($bench, $bench_t0, $bout, $berr);
 
-sub proc_alive
-{
-	my ($pid) = @_;
-	my $stat = -e "/proc/$pid/stat" ? eval { slurp_file("/proc/$pid/stat") } : undef;
-	return defined $stat && $stat !~ /^\d+ \(.*\) Z/;
-}
-
 sub keep_load
 {
-	if ($bench && !proc_alive($bench->{KIDS}[0]{PID}))
+	if ($bench && !rig_proc_alive($bench->{KIDS}[0]{PID}))
 	{
 		my $ok = eval { $bench->finish } // 0;
 		push @runs, { ok => $ok, out => $bout, err => $berr, secs => time - $bench_t0 };
@@ -250,17 +218,17 @@ for my $round (1 .. $crashes)
 		          (SELECT state FROM rig.peer_status WHERE name = 'b') = 'in_sync'}, 60),
 		"crash $round: b is in sync and the load flows before b is killed");
 	note sprintf('crash %d at %.1fs: a at version %s, b %s', $round, time - $t0, last_version(),
-		peer_state($node_a));
+		rig_peer_state($node_a, 'b', @behind));
 
 	crash($node_b);
 	my $v_down = last_version();
 	# a commit while b is down finds it gone and marks it degraded
 	$seen{degraded}++ if poll_a(q{SELECT state = 'degraded' FROM rig.peer_status WHERE name = 'b'}, 15);
-	push @states, peer_state($node_a);
+	push @states, rig_peer_state($node_a, 'b', @behind);
 	# writes go on without b
 	$seen{writes}++ if poll_a("SELECT rig_last_version() > $v_down + 30", 30);
 	note sprintf('crash %d: while b was down a went from %s to %s; b %s', $round, $v_down,
-		last_version(), peer_state($node_a));
+		last_version(), rig_peer_state($node_a, 'b', @behind));
 
 	$node_b->start;
 	$seen{in_sync}++ if poll_a(q{SELECT state = 'in_sync' FROM rig.peer_status WHERE name = 'b'}, 60);
@@ -303,7 +271,7 @@ like(join("\n", @warnings), qr/semisync peer "b" is degraded/,
 ok($node_a->poll_query_until('postgres',
 		q{SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),
 	'after the load: b is in_sync with versions_behind = 0')
-  or diag peer_state($node_a);
+  or diag rig_peer_state($node_a, 'b', @behind);
 is($node_a->safe_psql('postgres', q{SELECT count(*) FROM rig.log WHERE method = 'transfer'}),
 	$processed, 'every transfer pgbench counted is in a\'s log, once');
 check_both('after the load');
@@ -321,7 +289,7 @@ SELECT count(rig_do('transfer', jsonb_build_object('from', 1 + i % 8, 'to', 1 + 
   FROM generate_series(1, 3000) i});
 is($ret, 0, 'backlog: 3000 ops committed while b is down');
 like($blog_err, qr/WARNING:  semisync peer "b" is degraded/, 'backlog: the commit warned that b is degraded');
-like(peer_state($node_a), qr/^degraded \d+$/, 'backlog: rig.peer_status shows b degraded');
+like(rig_peer_state($node_a, 'b', @behind), qr/^degraded \d+$/, 'backlog: rig.peer_status shows b degraded');
 # every commit that leaves b behind is counted, not only the one that degraded it
 ($ret, $blog_out, $blog_err) = $node_a->psql('postgres',
 	join("\n", map { qq{SELECT rig_do('note', '{"body": "missed $_"}');} } 1 .. 3));
@@ -339,13 +307,13 @@ rig_set_resolver($node_a, 200);
 ok($node_a->poll_query_until('postgres',
 		q{SELECT state = 'catching_up' AND versions_behind > 0 FROM rig.peer_status WHERE name = 'b'}),
 	'backlog: rig.peer_status shows b catching_up while the worker ships it');
-note 'while catching up: ' . peer_state($node_a);
+note 'while catching up: ' . rig_peer_state($node_a, 'b', @behind);
 $lock->query_safe('COMMIT');
 $lock->quit;
 ok($node_a->poll_query_until('postgres',
 		q{SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),
 	'backlog: b back in_sync with versions_behind = 0')
-  or diag peer_state($node_a);
+  or diag rig_peer_state($node_a, 'b', @behind);
 my ($ret2, $o2, $e2) = $node_a->psql('postgres',
 	q{SELECT rig_do('transfer', '{"from": 1, "to": 2, "amount": 1}')});
 is($e2, '', 'backlog: a commits on b again without a warning');
@@ -370,7 +338,7 @@ rig_set_resolver($node_a, -1);
 ($ret, $o2, $e2) = $node_a->psql('postgres', "SET rig.commit_wait = off;\n"
 	  . join("\n", map { qq{SELECT rig_do('note', '{"body": "no wait $_"}');} } 1 .. 3));
 is($e2, '', 'commit_wait off: 3 commits');
-is(peer_state($node_a), 'in_sync 0', 'commit_wait off: b is in_sync, 0 versions behind');
+is(rig_peer_state($node_a, 'b', @behind), 'in_sync 0', 'commit_wait off: b is in_sync, 0 versions behind');
 rig_set_resolver($node_a, 200);
 
 ###########################################################################
@@ -395,7 +363,7 @@ eval { $lock->quit };
 ok(poll_for($node_a,
 		q{SELECT state = 'degraded' AND connection = 'unreachable' FROM rig.peer_status WHERE name = 'b'}, 20),
 	'down while catching up: rig.peer_status shows b degraded and unreachable')
-  or diag peer_state($node_a);
+  or diag rig_peer_state($node_a, 'b', @behind);
 $node_b->start;
 ok($node_a->poll_query_until('postgres',
 		q{SELECT state = 'in_sync' AND versions_behind = 0 FROM rig.peer_status WHERE name = 'b'}),

@@ -38,12 +38,8 @@ my $node_b = rig_node('b', conf => 'max_prepared_transactions = 20');
 $_->safe_psql('postgres', rig_notes_sql()) for ($node_a, $node_b);
 my $connstr_b = $node_b->connstr('postgres');
 
-sub peer_state
-{
-	my ($node, $peer) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT state || ' ' || coalesce(last_error, '') FROM rig.peer_status WHERE name = '$peer'");
-}
+# rig_peer_state: "in_sync " or "diverged <last_error>"
+my @why = qw(state last_error);
 
 ###########################################################################
 # 1. A failed rig_add_peer, retried
@@ -69,7 +65,7 @@ $node_a->safe_psql('postgres', "SELECT rig_add_peer('b', \$\$$connstr_b\$\$, 'sy
 rig_verify_ok($node_a, 'b', 'add: after the retry rig_verify_peer finds no difference');
 is(rig_log_dump($node_b, @notes), rig_log_dump($node_a, @notes),
 	'add: after the retry b has a\'s rig.log and notes');
-is(peer_state($node_a, 'b'), 'in_sync ', 'add: b is in_sync');
+is(rig_peer_state($node_a, 'b', @why), 'in_sync ', 'add: b is in_sync');
 
 ###########################################################################
 # 2. A commit in flight while rig_sync_peer computes its start
@@ -87,7 +83,7 @@ is($node_b->safe_psql('postgres', "SELECT count(*) FROM rig.log WHERE version = 
 # b out of sync, then the gate held while t10 commits and b is synced
 $node_a->safe_psql('postgres',
 	q{SELECT rig_set_peer_mode('b', 'async'); SELECT rig_set_peer_mode('b', 'semisync')});
-like(peer_state($node_a, 'b'), qr/^catching_up/, 'flight: b is catching up');
+like(rig_peer_state($node_a, 'b', @why), qr/^catching_up/, 'flight: b is catching up');
 my $gate = $node_a->background_psql('postgres');
 $gate->query_safe('BEGIN; LOCK TABLE rig.commit_gate IN EXCLUSIVE MODE');
 my $gate_waiters = q{SELECT (SELECT count(*) FROM pg_locks WHERE relation = 'rig.commit_gate'::regclass AND NOT granted)};
@@ -107,7 +103,7 @@ $s3->quit;
 is($node_b->safe_psql('postgres', "SELECT body FROM notes WHERE id = $v10"),
 	't10', 'flight: b has t10, which committed while its start was computed');
 rig_verify_ok($node_a, 'b', 'flight: rig_verify_peer finds no difference');
-is(peer_state($node_a, 'b'), 'in_sync ', 'flight: b is in_sync');
+is(rig_peer_state($node_a, 'b', @why), 'in_sync ', 'flight: b is in_sync');
 
 ###########################################################################
 # 3. Handler drift
@@ -162,7 +158,7 @@ ok( $node_a->poll_query_until(
 		qq{SELECT state = 'diverged' AND last_error LIKE '%version $v11 differs%' FROM rig.peer_status WHERE name = 'b'}),
 	'periodic: a version that differs makes b diverged, naming it');
 rig_set_resolver($node_a, -1);
-like(peer_state($node_a, 'b'), qr/^diverged /, 'periodic: b stays diverged (never repaired)');
+like(rig_peer_state($node_a, 'b', @why), qr/^diverged /, 'periodic: b stays diverged (never repaired)');
 ($ret, $out, $err) = $node_a->psql('postgres', q{SELECT rig_sync_peer('b')});
 like($err, qr/peer "b" has diverged from this node: version $v11 differs/,
 	'periodic: rig_sync_peer refuses, naming the version');
@@ -222,7 +218,7 @@ is( $rows,
 	  . "rig.log|60000|60000||differs\nrig.log|90000|90000||extra on peer",
 	'large: each difference is found, with its kind');
 cmp_ok($queries, '<=', 25, "large: four differences cost $queries queries to the peer");
-like(peer_state($node_x, 'y'), qr/^diverged version 54321 differs|^diverged versions 777 to 779/,
+like(rig_peer_state($node_x, 'y', @why), qr/^diverged version 54321 differs|^diverged versions 777 to 779/,
 	'large: the peer is diverged, the first bad range in last_error');
 
 # rig_reader and pg_monitor may verify; the conninfo stays hidden

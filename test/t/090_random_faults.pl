@@ -144,20 +144,6 @@ COPY (SELECT * FROM history WHERE version >= $from ORDER BY version) TO STDOUT;
 });
 }
 
-# The first lines where two dumps differ, for the failure message.
-sub dump_difference
-{
-	my ($dump_a, $dump_b) = @_;
-	my %in_a = map { $_ => 1 } split /\n/, $dump_a;
-	my %in_b = map { $_ => 1 } split /\n/, $dump_b;
-	my @only_a = grep { !$in_b{$_} } split /\n/, $dump_a;
-	my @only_b = grep { !$in_a{$_} } split /\n/, $dump_b;
-	splice(@only_a, 5) if @only_a > 5;
-	splice(@only_b, 5) if @only_b > 5;
-	return "only on the primary:\n  " . join("\n  ", @only_a)
-	  . "\nonly on the peer:\n  " . join("\n  ", @only_b);
-}
-
 my $start  = time;
 my $rounds = 0;
 while (time - $start < $seconds)
@@ -178,7 +164,7 @@ while (time - $start < $seconds)
 	$from = $from_b if $from_b > $from;
 	my ($dump_a, $dump_b) = (dump_above($a, $from), dump_above($b, $from));
 	ok($dump_a eq $dump_b, "round $rounds ($kind): the peer holds the primary's log and tables")
-	  or diag(dump_difference($dump_a, $dump_b));
+	  or diag(rig_dump_difference($dump_a, $dump_b, 'the primary', 'the peer'));
 	is($a->safe_psql('postgres', q{SELECT count(*) FROM rig_verify_peer('b')}),
 		'0', "round $rounds ($kind): rig_verify_peer finds no difference");
 	rig_bank_total_ok($_, $total, "round $rounds ($kind): money is conserved on " . $_->name)
