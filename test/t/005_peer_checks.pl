@@ -265,4 +265,26 @@ is($node_b->safe_psql('postgres', q{SELECT count(*) FROM notes WHERE body = 'by 
 is($node_b->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
 	'0', 'nothing prepared on b');
 
+###########################################################################
+# A peer's state changes only through the transition table, and each
+# change is logged at DEBUG1 with its event and reason.  One transaction
+# holds the commit gate, so the worker cannot catch b up in between.
+###########################################################################
+
+my ($rc, $out, $debug) = $node_a->psql('postgres', q{
+SET client_min_messages = debug1;
+BEGIN;
+SELECT rig_set_peer_mode('b', 'async');
+SELECT rig_set_peer_mode('b', 'sync');
+SELECT rig_sync_peer('b');
+COMMIT;
+SELECT state FROM rig.peer_status WHERE name = 'b';
+});
+is($rc, 0, 'switching b to async and back, then syncing it, works');
+like($debug, qr/DEBUG:  rig: peer "b" in_sync -> catching_up on lagging/,
+	'switching an async peer to sync logs in_sync -> catching_up');
+like($debug, qr/DEBUG:  rig: peer "b" catching_up -> in_sync on caught up/,
+	'rig_sync_peer logs catching_up -> in_sync');
+like($out, qr/in_sync$/, 'b is in sync afterwards');
+
 done_testing();
