@@ -88,6 +88,7 @@ static void rig_check_handler_owner(Oid funcoid);
 static void rig_make_apply_private(Oid funcoid, const char *method);
 static void rig_exposed_error(Oid funcoid, const char *method, Oid grantee)
 			pg_attribute_noreturn();
+static const char *rig_kind_name(RigHandlerKind kind);
 
 PG_FUNCTION_INFO_V1(rig_register);
 PG_FUNCTION_INFO_V1(rig_unregister);

@@ -8,8 +8,8 @@
  * transaction: still running -> leave it; committed -> COMMIT PREPARED;
  * otherwise (aborted, or lost in a crash before its commit record) ->
  * ROLLBACK PREPARED.  A transaction too old for the commit log is decided
- * by rig.log instead: its last version's record is there iff it committed.  "does not exist" and "is busy" mean somebody else
- * settled it meanwhile.  Citus's transaction_recovery.c is the model.
+ * by rig.log instead: its last version's record is there iff it committed.
+ * "does not exist" and "is busy" mean somebody else settled it meanwhile.  Citus's transaction_recovery.c is the model.
  *
  * Copyright (c) 2026, rig developers
  *

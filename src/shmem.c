@@ -17,8 +17,9 @@
  * primary's ops prepares or commits (xact.c): a rolled-back call leaves it
  * alone, and its slot held the watermark below its versions until then.
  *
- * last_assigned is loaded once from the log (watermark.c decides what it
- * is; this file only stores it).  The peers' health has its own shared
+ * last_assigned is loaded once, from the version sequence, the log and the
+ * prepared transactions (watermark.c decides what it is; this file only
+ * stores it).  The peers' health has its own shared
  * memory, in peerstate.c.
  *
  * Copyright (c) 2026, rig developers

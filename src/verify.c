@@ -4,8 +4,9 @@
  *	  Anti-entropy: proving what a peer holds instead of assuming it.
  *
  * The primary's rig.log and a peer's are compared by range hashes, and
- * their handlers by fingerprints (compare.c).  Where shipping to a peer starts (rig_add_peer, catch-up) is the verified
- * horizon: every version up to it is proved identical on the peer.  Holes
+ * their handlers by fingerprints (compare.c).  Where shipping to a peer
+ * starts (rig_add_peer, catch-up) is the verified horizon: every version
+ * up to it is proved identical on the peer.  Holes
  * (versions only this node has) are repaired by shipping them; a version
  * that differs, or exists only on the peer, makes the peer "diverged" and
  * is never repaired automatically.  A peer with other handlers computes
