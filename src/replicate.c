@@ -321,6 +321,15 @@ rig_prepare_peers(void)
 
 		if (xp->dropped)
 			continue;
+		/* a connection that broke already takes no PREPARE: still definite */
+		if (PQconsumeInput(xp->rc->conn) == 0)
+		{
+			if (xp->semisync)
+				rig_degrade(xp, "connection lost");
+			else
+				rig_sync_failed(xp, NULL, false, "take the operations");
+			continue;
+		}
 		rig_conn_set_state(xp->rc, RIG_CONN_PREPARING);
 		xp->prepare_sent = true;
 		if (!rig_send_final(xp->rc, prepare, deadline))
