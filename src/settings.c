@@ -165,7 +165,7 @@ rig_settings_define(void)
 	DefineCustomStringVariable("rig.fault_point",
 							   "Testing only: pause a committing backend at this point until it is killed.",
 							   "Points: before_local_flush (ops sent to the peers, PREPARE not yet), "
-							   "after_peer_prepare (peers prepared, local commit not done; a cancel here gives 08007), "
+							   "after_peer_prepare (peers prepared, local commit not done), "
 							   "after_local_commit (local commit done, COMMIT PREPARED not sent).",
 							   &rig_fault_point,
 							   "",
