@@ -74,7 +74,7 @@ GRANT SELECT ON rig.handlers TO rig_reader;
 CREATE TABLE rig.node (
 	singleton		bool PRIMARY KEY DEFAULT true CHECK (singleton),
 	epoch			bigint NOT NULL DEFAULT 1,
-	role			text NOT NULL DEFAULT 'primary' CHECK (role IN ('primary', 'replica')),
+	role			text NOT NULL DEFAULT 'primary' CHECK (role IN ('primary', 'replica', 'promoting', 'fenced')),
 	primary_name	text,
 	compacted_below	bigint NOT NULL DEFAULT 1
 );

@@ -22,6 +22,10 @@
  * harmless; the per-peer horizon (every version at or below it was
  * shipped) keeps the verified range short.
  *
+ * Fencing: catch-up first asks the peer its epoch; a peer in a newer epoch
+ * (another node was promoted) fences this node, and the worker makes the
+ * fence durable (rig_fence_persist), which stops catch-up altogether.
+ *
  * Copyright (c) 2026, rig developers
  *
  * IDENTIFICATION
@@ -44,6 +48,7 @@
 #include "peerlist.h"
 #include "peerstate.h"
 #include "settings.h"
+#include "shmem.h"
 #include "ship.h"
 #include "verify.h"
 #include "watermark.h"
@@ -57,8 +62,46 @@
 static void rig_catch_up(RigPeer *peer);
 static bool rig_peer_needs_work(RigPeer *peer);
 static void rig_catch_up_one(RigPeer *peer, void *arg);
+static bool rig_peer_newer_epoch(RigConn *rc, const char *peer);
+static void rig_fence_learn(void *arg);
 
 PG_FUNCTION_INFO_V1(rig_sync_peer);
+
+/*
+ * Is the peer in a newer epoch than this node (rig_node_info() there)?
+ * Then another node was promoted: fence this node in shared memory, with
+ * the new primary the peer names.
+ */
+static bool
+rig_peer_newer_epoch(RigConn *rc, const char *peer)
+{
+	PGresult   *res;
+	int64		epoch;
+	const char *role;
+	const char *primary;
+
+	res = rig_conn_query(rc, "SELECT role, primary_name, epoch FROM pg_catalog.rig_node_info()",
+						 0, NULL, rig_deadline(rig_sync_timeout));
+	if (PQntuples(res) != 1 || PQnfields(res) != 3)
+	{
+		PQclear(res);
+		return false;
+	}
+	epoch = strtoi64(PQgetvalue(res, 0, 2), NULL, 10);
+	if (epoch <= rig_node_epoch())
+	{
+		PQclear(res);
+		return false;
+	}
+	role = PQgetvalue(res, 0, 0);
+	primary = (strcmp(role, "primary") == 0 || strcmp(role, "promoting") == 0) ? peer :
+		PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
+	rig_fence_set(rig_node_epoch(), peer, primary,
+				  psprintf("peer \"%s\" is in epoch " INT64_FORMAT " (role %s)",
+						   peer, epoch, role));
+	PQclear(res);
+	return true;
+}
 
 /*
  * Catch one peer up and, unless it is async, return it to sync under the
@@ -74,6 +117,13 @@ rig_catch_up(RigPeer *peer)
 	bool		gated = peer->mode != RIG_PEER_ASYNC;
 
 	rc = rig_conn_get(peer->name, peer->conninfo, rig_deadline(rig_sync_timeout));
+	if (rig_peer_newer_epoch(rc, peer->name))
+		ereport(ERROR,
+				(errcode(ERRCODE_RIG_STALE_EPOCH),
+				 errmsg("peer \"%s\" is in a newer epoch than this node's " INT64_FORMAT ": node \"%s\" is fenced",
+						peer->name, rig_node_epoch(), rig_node_name()),
+				 errdetail("Another node was promoted; this node accepts no rig_do() from now on."),
+				 errhint("Rejoin this node as a replica with rig_add_peer() on the new primary.")));
 	/* a diverged peer is compared whole: its difference may lie below the horizon */
 	shipped = rig_verified_start(rc, peer->name, peer->conninfo,
 								 rig_peer_get_state(peer->name) == RIG_STATE_DIVERGED ? 0 :
@@ -170,8 +220,56 @@ rig_catch_up_one(RigPeer *peer, void *arg)
 void
 rig_catch_up_all(void)
 {
-	if (!rig_node_is_replica())
+	if (!rig_node_is_replica() && !rig_node_fenced(NULL))
 		rig_foreach_peer(rig_catch_up_one, NULL, "catch up");
+}
+
+/* Ask the peer that fenced this node (arg) who the new primary is. */
+static void
+rig_fence_learn(void *arg)
+{
+	RigPeer    *peer = arg;
+
+	(void) rig_peer_newer_epoch(rig_conn_get(peer->name, peer->conninfo,
+											 rig_deadline(rig_sync_timeout)),
+								peer->name);
+}
+
+/*
+ * The worker: make a fence that the commit path or catch-up set in shared
+ * memory durable (rig.node.role 'fenced', primary_name the new primary
+ * when the peer that fenced it tells), so that a restart keeps it.
+ */
+void
+rig_fence_persist(void)
+{
+	RigFenceInfo f;
+	ListCell   *lc;
+
+	if (!rig_fence_get(&f) || f.epoch != rig_node_epoch() ||
+		strcmp(rig_node_role(), "primary") != 0)
+		return;
+	if (f.primary[0] == '\0')
+	{
+		foreach(lc, rig_peer_list_copy())
+		{
+			RigPeer    *peer = lfirst(lc);
+			ErrorData  *edata;
+
+			if (strcmp(peer->name, f.by) != 0)
+				continue;
+			/* best effort: unreachable, it is fenced all the same */
+			edata = rig_subxact_try(rig_fence_learn, peer);
+			if (edata != NULL)
+				FreeErrorData(edata);
+		}
+		(void) rig_fence_get(&f);
+	}
+	rig_node_fence(f.primary[0] ? f.primary : NULL);
+	ereport(LOG,
+			(errmsg("rig: node \"%s\" is fenced for good: peer \"%s\" is in a newer epoch, the new primary is \"%s\"",
+					rig_node_name(), f.by, f.primary[0] ? f.primary : "?"),
+			 errdetail_internal("%s", f.reason)));
 }
 
 /* SQL: catch a peer up now and return it to sync. */

@@ -14,5 +14,6 @@
 #define RIG_CATCHUP_H
 
 extern void rig_catch_up_all(void);
+extern void rig_fence_persist(void);
 
 #endif							/* RIG_CATCHUP_H */

@@ -7,6 +7,10 @@
  * replica or is promoted; every change sends a relcache invalidation for
  * the table, which drops the per-process copy.
  *
+ * Fencing: a primary that learns of a newer epoch stops writing at once
+ * (the fence in shared memory, for its current epoch) and then durably
+ * (role 'fenced', primary_name the new primary), so a restart keeps it.
+ *
  * Copyright (c) 2026, rig developers
  *
  * IDENTIFICATION
@@ -19,6 +23,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -28,6 +33,7 @@
 
 #include "catalog.h"
 #include "node.h"
+#include "shmem.h"
 
 /* Columns of rig.node */
 #define Anum_node_epoch			2
@@ -41,11 +47,12 @@ typedef struct RigNodeState
 	Oid			relid;
 	int64		epoch;
 	bool		is_replica;
+	char		role[16];		/* primary, replica, promoting or fenced */
 	char	   *primary_name;	/* in TopMemoryContext, or NULL */
 	int64		compacted_below;	/* rig.log may lack versions below it */
 } RigNodeState;
 
-static RigNodeState rig_node = {false, InvalidOid, 0, false, NULL, 1};
+static RigNodeState rig_node = {false, InvalidOid, 0, false, "", NULL, 1};
 
 static void rig_node_relcache_cb(Datum arg, Oid relid);
 static void rig_node_load(void);
@@ -91,6 +98,7 @@ rig_node_load(void)
 												RelationGetDescr(rel), &isnull));
 	d = heap_getattr(tup, Anum_node_role, RelationGetDescr(rel), &isnull);
 	rig_node.is_replica = (strcmp(TextDatumGetCString(d), "replica") == 0);
+	strlcpy(rig_node.role, TextDatumGetCString(d), sizeof(rig_node.role));
 	if (rig_node.primary_name)
 		pfree(rig_node.primary_name);
 	rig_node.primary_name = NULL;
@@ -123,6 +131,63 @@ rig_node_is_replica(void)
 	if (!rig_node.valid)
 		rig_node_load();
 	return rig_node.is_replica;
+}
+
+/* This node's role as rig.node has it: primary, replica, promoting or fenced. */
+const char *
+rig_node_role(void)
+{
+	if (!rig_node.valid)
+		rig_node_load();
+	return rig_node.role;
+}
+
+/*
+ * Is this node fenced, durably or (in its current epoch) in shared memory
+ * only?  With info, says by whom and who the new primary is ("" when not
+ * known).
+ */
+bool
+rig_node_fenced(RigFenceInfo *info)
+{
+	RigFenceInfo f;
+	bool		durable;
+
+	if (!rig_node.valid)
+		rig_node_load();
+	durable = strcmp(rig_node.role, "fenced") == 0;
+	if (!rig_fence_get(&f) || f.epoch != rig_node.epoch)
+	{
+		if (!durable)
+			return false;
+		memset(&f, 0, sizeof(f));
+		strlcpy(f.by, "?", sizeof(f.by));
+	}
+	if (durable && rig_node.primary_name != NULL)
+		strlcpy(f.primary, rig_node.primary_name, sizeof(f.primary));
+	if (info)
+		*info = f;
+	return true;
+}
+
+/*
+ * Make the fence durable: role 'fenced', following the new primary (NULL
+ * when not known).  The epoch stays: the node has written nothing in the
+ * new one.
+ */
+void
+rig_node_fence(const char *primary)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {primary ? CStringGetTextDatum(primary) : (Datum) 0};
+	char		nulls[1] = {primary ? ' ' : 'n'};
+
+	SPI_connect();
+	if (rig_spi_as_owner("node", "UPDATE rig.node SET role = 'fenced', primary_name = $1",
+						 1, types, args, nulls) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update rig.node");
+	SPI_finish();
+	CacheInvalidateRelcacheByRelid(rig_relid("node"));
 }
 
 /* Name of this node's primary, or NULL on a primary. */

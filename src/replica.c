@@ -56,8 +56,29 @@ static void
 rig_check_sender(const char *sender, int64 sender_epoch)
 {
 	const char *primary;
-	int64		epoch;
+	int64		epoch = rig_node_epoch();
 
+	/*
+	 * First: a sender from an older epoch was superseded by a promotion,
+	 * whatever this node is now.  RG001 tells it to stop writing (fencing);
+	 * the message names the primary of this node's epoch.
+	 */
+	if (sender_epoch < epoch)
+	{
+		const char *role = rig_node_role();
+		const char *current = (strcmp(role, "primary") == 0 ||
+							   strcmp(role, "promoting") == 0) ?
+			rig_node_name() : rig_node_primary_name();
+
+		ereport(ERROR,
+				(errcode(ERRCODE_RIG_STALE_EPOCH),
+				 errmsg("node \"%s\" is in epoch " INT64_FORMAT " whose primary is \"%s\": operations from \"%s\" in epoch " INT64_FORMAT " are refused",
+						rig_node_name(), epoch, current ? current : "?",
+						rig_name_for_message(sender), sender_epoch),
+				 errdetail("The sender was superseded by a promotion and must stop writing."),
+				 errhint("Send writes to \"%s\"; the old primary rejoins with rig_add_peer() on it.",
+						 current ? current : "?")));
+	}
 	if (!rig_node_is_replica())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -71,15 +92,12 @@ rig_check_sender(const char *sender, int64 sender_epoch)
 				 errmsg("node \"%s\" accepts operations only from its primary \"%s\", not from \"%s\"",
 						rig_node_name(), primary ? primary : "?",
 						rig_name_for_message(sender))));
-	epoch = rig_node_epoch();
 	if (sender_epoch != epoch)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("operation from \"%s\" carries epoch " INT64_FORMAT ", but this replica is in epoch " INT64_FORMAT,
 						rig_name_for_message(sender), sender_epoch, epoch),
-				 errdetail(sender_epoch < epoch ?
-						   "The sender was superseded by a promotion." :
-						   "This replica has not seen the sender's promotion."),
+				 errdetail("This replica has not seen the sender's promotion."),
 				 errhint("Check which node is the primary (rig.status on each node).")));
 }
 

@@ -8,7 +8,11 @@
  *     SELECT rig_apply_remote(...)      -- once per op, prepared statement
  *     PREPARE TRANSACTION '<gid>';
  * All peers are sent to first and read second, so they work in parallel.
- * Any failure throws, and the local transaction aborts.
+ * Any failure throws, and the local transaction aborts.  A failure after
+ * PREPARE went out to a peer is 08007 (outcome unknown: the peer may hold
+ * the transaction prepared, and a promotion commits what it holds) unless
+ * every such peer is known not to hold it: its own transaction failed, or
+ * it was rolled back here before the error is raised.
  * COMMIT: the local commit is the decision; each peer gets COMMIT PREPARED
  * (after the local commit record is flushed), and the client waits for
  * the answers when rig.commit_wait is on.  Nothing here throws: a peer that
@@ -59,6 +63,8 @@ typedef struct RigXactPeer
 	RigConn    *rc;				/* NULL until connected */
 	bool		semisync;		/* a failure degrades it instead of aborting */
 	bool		dropped;		/* semisync peer left out after a failure */
+	bool		prepare_sent;	/* PREPARE TRANSACTION went (or may have gone) out */
+	bool		unprepared;		/* known not to hold the transaction prepared */
 } RigXactPeer;
 
 static RigXactPeer *rig_xpeers = NULL;
@@ -66,6 +72,7 @@ static int	rig_nxpeers = 0;
 static char *rig_xgid = NULL;
 
 static int64 rig_xmax_version = 0;	/* highest version of the transaction */
+static TimestampTz rig_xdeadline = 0;	/* the commit's rig.sync_timeout */
 
 static void rig_finish_peers(const char *verb);
 static void rig_degrade(RigXactPeer *xp, const char *why);
@@ -75,6 +82,9 @@ static void rig_sync_failed(RigXactPeer *xp, PGresult *err, bool timed_out,
 static void rig_connect_peer(RigXactPeer *xp, TimestampTz deadline);
 static int64 rig_peers_confirmed(void);
 static void rig_settle_preparing(RigConn *rc, TimestampTz deadline);
+static void rig_prepare_peers(void);
+static void rig_unprepare_peer(RigXactPeer *xp);
+static void rig_prepare_failed(MemoryContext ctx) pg_attribute_noreturn();
 
 /* Sending to a peer failed: degrade a semisync peer, fail for a sync one. */
 static void
@@ -130,6 +140,9 @@ rig_connect_peer(RigXactPeer *xp, TimestampTz deadline)
 static void
 rig_sync_failed(RigXactPeer *xp, PGresult *err, bool timed_out, const char *what)
 {
+	/* the peer's own error: its transaction failed, nothing is prepared */
+	if (err != NULL)
+		xp->unprepared = true;
 	if (err == NULL)
 		rig_peer_event(xp->name, RIG_PEER_FAILED, 0,
 					   timed_out ? "did not answer within rig.sync_timeout" :
@@ -171,10 +184,9 @@ rig_replicate_prepare(List *ops)
 	ListCell   *lc;
 	RigWireOp  *wire;
 	TimestampTz deadline;
-	TimestampTz prepare_sent;
 	int64		epoch;
 	int64		min_version;
-	char	   *prepare;
+	MemoryContext ctx = CurrentMemoryContext;
 	int			i;
 
 	/* the commit gate: peers join and return to sync under it exclusively */
@@ -274,6 +286,33 @@ rig_replicate_prepare(List *ops)
 	 */
 	rig_fault("before_local_flush", true);
 	XLogFlush(XactLastRecEnd);
+
+	/* from here on a peer may hold the transaction prepared */
+	rig_xdeadline = deadline;
+	PG_TRY();
+	{
+		rig_prepare_peers();
+	}
+	PG_CATCH();
+	{
+		rig_prepare_failed(ctx);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Send PREPARE TRANSACTION to every peer that took the ops, then read
+ * every peer's results.  Throws on the first failure (rig_prepare_failed
+ * decides what the client is told).
+ */
+static void
+rig_prepare_peers(void)
+{
+	TimestampTz deadline = rig_xdeadline;
+	TimestampTz prepare_sent;
+	char	   *prepare;
+	int			i;
+
 	prepare = psprintf("PREPARE TRANSACTION '%s'", rig_xgid);
 	prepare_sent = GetCurrentTimestamp();
 	for (i = 0; i < rig_nxpeers; i++)
@@ -282,7 +321,17 @@ rig_replicate_prepare(List *ops)
 
 		if (xp->dropped)
 			continue;
+		/* a connection that broke already takes no PREPARE: still definite */
+		if (PQconsumeInput(xp->rc->conn) == 0)
+		{
+			if (xp->semisync)
+				rig_degrade(xp, "connection lost");
+			else
+				rig_sync_failed(xp, NULL, false, "take the operations");
+			continue;
+		}
 		rig_conn_set_state(xp->rc, RIG_CONN_PREPARING);
+		xp->prepare_sent = true;
 		if (!rig_send_final(xp->rc, prepare, deadline))
 			rig_send_failed(xp);
 	}
@@ -311,6 +360,75 @@ rig_replicate_prepare(List *ops)
 }
 
 /*
+ * After a failure in PRE_COMMIT: make sure a peer that was sent PREPARE
+ * does not hold the transaction.  Its pending results are read (a peer
+ * whose transaction failed holds nothing) and what it prepared is rolled
+ * back now, within the commit's deadline.  Sets xp->unprepared when the
+ * peer is known to hold nothing; otherwise its connection is closed and
+ * the transaction left to the resolver.  Never throws.
+ */
+static void
+rig_unprepare_peer(RigXactPeer *xp)
+{
+	RigConn    *rc = xp->rc;
+	char		sql[256];
+
+	if (xp->dropped || rc == NULL || rc->conn == NULL)
+		return;					/* the connection was lost: unknown */
+	if (rc->state == RIG_CONN_PREPARING)
+		rig_settle_preparing(rc, rig_xdeadline);
+	if (rc->conn != NULL && rc->state == RIG_CONN_PREPARED)
+	{
+		snprintf(sql, sizeof(sql), "ROLLBACK PREPARED '%s'", rig_xgid);
+		rig_conn_set_state(rc, RIG_CONN_FINISHING);
+		if (rig_conn_exec_quiet(rc, sql, rig_xdeadline))
+			rig_conn_set_state(rc, RIG_CONN_IDLE);
+		else
+			rig_conn_discard(rc);
+	}
+	if (rc->conn != NULL && rc->state == RIG_CONN_IDLE)
+		xp->unprepared = true;
+}
+
+/*
+ * PRE_COMMIT failed after PREPARE went out (a peer's error, a timeout, a
+ * cancel): the error stays definite only when no peer can hold the
+ * transaction prepared.  Otherwise the outcome is unknown to the client
+ * (08007): the resolver rolls the peers back, but a promotion of one of
+ * them commits what it holds.  A cancel or statement_timeout is served at
+ * once, without waiting for the peers.
+ */
+static void
+rig_prepare_failed(MemoryContext ctx)
+{
+	ErrorData  *edata;
+	const char *unsure = NULL;
+
+	MemoryContextSwitchTo(ctx);
+	edata = CopyErrorData();
+	FlushErrorState();
+	for (int i = 0; i < rig_nxpeers; i++)
+	{
+		RigXactPeer *xp = &rig_xpeers[i];
+
+		if (!xp->prepare_sent || xp->unprepared)
+			continue;
+		if (edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
+			rig_unprepare_peer(xp);
+		if (!xp->unprepared && unsure == NULL)
+			unsure = xp->name;
+	}
+	if (unsure == NULL)
+		ReThrowError(edata);
+	ereport(ERROR,
+			(errcode(ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN),
+			 errmsg("the outcome of this transaction is unknown"),
+			 errdetail("%s (SQLSTATE %s). Peer \"%s\" may hold the transaction prepared; rig settles it the same way on every node.",
+					   edata->message, unpack_sql_state(edata->sqlerrcode), unsure),
+			 errhint("Retry with the same idempotency key: rig_do() returns the operation's version if it was committed, and applies it once otherwise.")));
+}
+
+/*
  * Send "<verb> PREPARED '<gid>'" to every peer that prepared, and wait for
  * the answers when asked to.  Never throws: a peer that does not answer is
  * disconnected and left to the resolver.
@@ -330,7 +448,9 @@ rig_finish_peers(const char *verb)
 	{
 		RigConn    *rc = rig_xpeers[i].rc;
 
-		if (rc == NULL || rc->conn == NULL || rig_xpeers[i].dropped)
+		/* idle: nothing sent, or already rolled back by rig_prepare_failed */
+		if (rc == NULL || rc->conn == NULL || rig_xpeers[i].dropped ||
+			rc->state == RIG_CONN_IDLE)
 			continue;
 		if (rc->state == RIG_CONN_PREPARING)
 			rig_settle_preparing(rc, deadline);

@@ -14,6 +14,14 @@
 #ifndef RIG_SETTINGS_H
 #define RIG_SETTINGS_H
 
+/*
+ * A node refused an operation because its sender's epoch is older than
+ * its own: the sender was superseded by a promotion and must stop
+ * writing (fencing; replica.c raises it, replicate.c and the worker act
+ * on it).
+ */
+#define ERRCODE_RIG_STALE_EPOCH		MAKE_SQLSTATE('R','G','0','0','1')
+
 /* Longest method, node or peer name rig accepts */
 #define RIG_MAX_NAME_LEN	63
 

@@ -53,6 +53,10 @@ typedef struct RigShared
 	int			worker_starts;	/* since the server started */
 	TimestampTz worker_error_at;	/* 0: no error yet */
 	char		worker_error[256];
+	/* fencing (issue 10): set once a peer refused this node's epoch */
+	slock_t		fence_mutex;	/* protects fence */
+	RigFenceInfo fence;			/* fence.at = 0: not fenced */
+	/* end of fencing */
 	pg_atomic_uint32 initialized;	/* last_assigned loaded from the sequence */
 	Oid			seq_relid;		/* the sequence it was loaded from */
 	pg_atomic_uint64 last_assigned; /* highest version handed out so far */
@@ -109,6 +113,8 @@ rig_shmem_startup(void)
 		rig_shared->worker_starts = 0;
 		rig_shared->worker_error_at = 0;
 		rig_shared->worker_error[0] = '\0';
+		SpinLockInit(&rig_shared->fence_mutex);
+		memset(&rig_shared->fence, 0, sizeof(RigFenceInfo));
 		pg_atomic_init_u32(&rig_shared->initialized, 0);
 		pg_atomic_init_u64(&rig_shared->last_assigned, 0);
 		pg_atomic_init_u64(&rig_shared->confirmed, 0);
@@ -338,4 +344,43 @@ rig_worker_get_state(RigWorkerInfo *info)
 	info->error_at = rig_shared->worker_error_at;
 	strlcpy(info->error, rig_shared->worker_error, sizeof(info->error));
 	SpinLockRelease(&rig_shared->worker_mutex);
+}
+
+/*
+ * Fence this node (in its epoch): a peer refused it, or is in a newer
+ * epoch.  The first fence of an epoch is kept; a later one only adds the
+ * new primary when the first did not know it.
+ */
+void
+rig_fence_set(int64 epoch, const char *by, const char *primary,
+			  const char *reason)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	rig_shmem_check();
+	SpinLockAcquire(&rig_shared->fence_mutex);
+	if (rig_shared->fence.at == 0 || rig_shared->fence.epoch != epoch)
+	{
+		rig_shared->fence.epoch = epoch;
+		strlcpy(rig_shared->fence.by, by, sizeof(rig_shared->fence.by));
+		strlcpy(rig_shared->fence.primary, primary ? primary : "",
+				sizeof(rig_shared->fence.primary));
+		strlcpy(rig_shared->fence.reason, reason ? reason : "",
+				sizeof(rig_shared->fence.reason));
+		rig_shared->fence.at = now;
+	}
+	else if (rig_shared->fence.primary[0] == '\0' && primary != NULL)
+		strlcpy(rig_shared->fence.primary, primary, sizeof(rig_shared->fence.primary));
+	SpinLockRelease(&rig_shared->fence_mutex);
+}
+
+/* Copy the fence into *info; false when this node was never fenced. */
+bool
+rig_fence_get(RigFenceInfo *info)
+{
+	rig_shmem_check();
+	SpinLockAcquire(&rig_shared->fence_mutex);
+	*info = rig_shared->fence;
+	SpinLockRelease(&rig_shared->fence_mutex);
+	return info->at != 0;
 }

@@ -26,6 +26,20 @@ typedef struct RigWorkerInfo
 	char		error[256];
 } RigWorkerInfo;
 
+/*
+ * Fencing: a peer refused this node for a stale epoch, or the worker met a
+ * peer in a newer epoch.  Kept in shared memory so that every later
+ * rig_do() fails at once; the worker makes it durable in rig.node.
+ */
+typedef struct RigFenceInfo
+{
+	int64		epoch;			/* this node's epoch when it was fenced */
+	char		by[64];			/* the peer that refused it or was newer */
+	char		primary[64];	/* the new primary, "" when not known */
+	char		reason[256];	/* the peer's message */
+	TimestampTz at;				/* 0: not fenced */
+} RigFenceInfo;
+
 extern void rig_shmem_request(void);
 extern void rig_shmem_startup(void);
 extern bool rig_shmem_loaded_from(Oid seqoid);
@@ -42,5 +56,8 @@ extern void rig_worker_set_state(const char *state);
 extern void rig_worker_note_start(void);
 extern void rig_worker_note_error(const char *message);
 extern void rig_worker_get_state(RigWorkerInfo *info);
+extern void rig_fence_set(int64 epoch, const char *by, const char *primary,
+						  const char *reason);
+extern bool rig_fence_get(RigFenceInfo *info);
 
 #endif							/* RIG_SHMEM_H */

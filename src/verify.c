@@ -284,7 +284,8 @@ rig_verify_one(RigPeer *peer, void *arg)
 void
 rig_verify_all(void)
 {
-	if (!rig_node_is_replica())
+	/* a fenced node's peers follow the new primary */
+	if (!rig_node_is_replica() && !rig_node_fenced(NULL))
 		rig_foreach_peer(rig_verify_one, NULL, "verify");
 }
 

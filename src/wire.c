@@ -28,6 +28,7 @@
 #include "locks.h"
 #include "node.h"
 #include "settings.h"
+#include "shmem.h"
 #include "wire.h"
 
 /* The prepared statement each pipeline calls once per op */
@@ -45,6 +46,7 @@ static const int rig_apply_formats[RIG_WIRE_NPARAMS] = {0, 1, 1, 1, 0, 0, 0, 1, 
 static void rig_put_int64(char *buf, int64 v);
 static void rig_put_int32(char *buf, int32 v);
 static char *rig_wire_encode_locks(const uint64 *locks, int nlocks, int *len);
+static void rig_fence_if_refused(RigConn *rc, PGresult *err);
 
 /* Big-endian int64, the binary wire format of int8 and timestamptz. */
 static void
@@ -228,12 +230,38 @@ rig_read_ops(RigConn *rc, TimestampTz deadline, bool interruptible,
 	return PQexitPipelineMode(rc->conn) == 1;
 }
 
+/*
+ * A peer refused our ops for a stale epoch (RG001): another node was
+ * promoted.  Fence this node at once, so that no later rig_do() writes;
+ * the worker makes it durable.
+ */
+static void
+rig_fence_if_refused(RigConn *rc, PGresult *err)
+{
+	const char *sqlstate = PQresultErrorField(err, PG_DIAG_SQLSTATE);
+	const char *msg = PQresultErrorField(err, PG_DIAG_MESSAGE_PRIMARY);
+	char		peer[RIG_CONN_KEYLEN];
+
+	if (sqlstate == NULL || strcmp(sqlstate, "RG001") != 0 || rig_node_is_replica())
+		return;
+	strlcpy(peer, rc->peer, sizeof(peer));
+	peer[strcspn(peer, "#")] = '\0';	/* a catch-up lane names its peer */
+	rig_fence_set(rig_node_epoch(), peer, NULL, msg);
+	ereport(LOG,
+			(errmsg("rig: node \"%s\" is fenced: peer \"%s\" refused its epoch " INT64_FORMAT,
+					rig_node_name(), peer, rig_node_epoch()),
+			 errdetail_internal("%s", msg ? msg : "")));
+}
+
 /* Throw for a peer that failed to run the ops, with the peer's own error. */
 void
 rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out, const char *what)
 {
 	if (err != NULL)
+	{
+		rig_fence_if_refused(rc, err);
 		rig_conn_fail(rc, err, NULL);
+	}
 	if (timed_out)
 	{
 		char		peer[RIG_CONN_KEYLEN];

@@ -6,9 +6,10 @@
  * Started when recovery finishes and restarted if it dies.  Its loop is
  * latch-driven with a bounded wait, reloads the configuration on SIGHUP,
  * exits on SIGTERM, and resets a memory context every iteration.  Each
- * round runs in its own transaction: the in-doubt resolver over every
- * peer, then catch-up of every peer that may lack operations (returning
- * semisync and sync peers to sync through the commit gate), then the
+ * round runs in its own transaction: a fence of this node made durable
+ * (a peer refused its epoch), the in-doubt resolver over every peer, then
+ * catch-up of every peer that may lack operations (returning semisync
+ * and sync peers to sync through the commit gate), then the
  * verification of in-sync peers (handlers every round, the log every
  * rig.verify_interval and after a catch-up returned a peer to sync), then,
  * on a follower, the pull from its primary.  Each step runs in a
@@ -57,6 +58,7 @@ PGDLLEXPORT void rig_worker_main(Datum main_arg);
 static emit_log_hook_type rig_prev_emit_log_hook = NULL;
 
 static void rig_worker_emit_log(ErrorData *edata);
+static void rig_worker_fence(void *arg);
 static void rig_worker_resolve(void *arg);
 static void rig_worker_catch_up(void *arg);
 static void rig_worker_verify(void *arg);
@@ -93,6 +95,13 @@ rig_worker_emit_log(ErrorData *edata)
 		rig_worker_note_error(edata->message);
 	if (rig_prev_emit_log_hook)
 		rig_prev_emit_log_hook(edata);
+}
+
+/* Step: make a fence the commit path or catch-up set durable. */
+static void
+rig_worker_fence(void *arg)
+{
+	rig_fence_persist();
 }
 
 /* Step: settle in-doubt transactions on the peers. */
@@ -164,6 +173,7 @@ rig_worker_round(void)
 
 	if (OidIsValid(get_extension_oid("rig", true)))
 	{
+		rig_worker_step("fencing", rig_worker_fence);
 		rig_worker_step("resolving", rig_worker_resolve);
 		rig_worker_step("catching up peers", rig_worker_catch_up);
 		rig_worker_step("verifying peers", rig_worker_verify);

@@ -50,9 +50,34 @@ static bool rig_do_active = false;
 
 static int64 rig_do_op(FunctionCallInfo fcinfo);
 static void rig_check_can_write(void);
+static void rig_check_not_fenced(void);
 static void rig_check_op_args(FunctionCallInfo fcinfo);
 
 PG_FUNCTION_INFO_V1(rig_do);
+
+/*
+ * A fenced node (a peer is in a newer epoch: another node was promoted)
+ * must not write again: 25006, as on a replica, naming who fenced it and
+ * the new primary when known.
+ */
+static void
+rig_check_not_fenced(void)
+{
+	RigFenceInfo f;
+
+	if (!rig_node_fenced(&f))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+			 errmsg("rig_do() is not allowed on node \"%s\": it is fenced, another node was promoted",
+					rig_node_name()),
+			 f.primary[0] ?
+			 errdetail("The new primary is \"%s\"; peer \"%s\" is in a newer epoch than this node's " INT64_FORMAT ".",
+					   f.primary, f.by, rig_node_epoch()) :
+			 errdetail("Peer \"%s\" is in a newer epoch than this node's " INT64_FORMAT ": %s",
+					   f.by, rig_node_epoch(), f.reason),
+			 errhint("Send writes to the new primary; this node rejoins as its replica with rig_add_peer() there.")));
+}
 
 /* Refuse writes where rig cannot order them: replicas, handlers, old snapshots. */
 static void
@@ -76,6 +101,8 @@ rig_check_can_write(void)
 						   primary ? primary : "?"),
 				 errhint("Send writes to the primary \"%s\".", primary ? primary : "?")));
 	}
+
+	rig_check_not_fenced();
 
 	rig_check_sync_peers();
 

@@ -46,7 +46,7 @@ our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of me
   rig_set_resolver rig_notes_sql rig_log_dump rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
   rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_prepared_xacts rig_peer_state
-  rig_query_each rig_same_ok rig_dump_difference);
+  rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -178,6 +178,46 @@ sub crash
 		usleep(100_000);
 	}
 	die 'processes of ' . $node->name . ' did not exit after SIGKILL';
+}
+
+=pod
+
+=over
+
+=item rig_freeze($node), rig_thaw($node)
+
+SIGSTOP every process of a running node (a hung node: connections and
+sends succeed, nothing answers), and SIGCONT them again.  A node still
+frozen when the test ends is thawed.
+
+=back
+
+=cut
+
+my %rig_frozen;
+
+sub rig_freeze
+{
+	my ($node) = @_;
+	my ($pm) = rig_node_pids($node);
+	kill 'STOP', $pm;    # first, so it forks nothing new
+	my (undef, @children) = rig_node_pids($node);
+	kill 'STOP', @children;
+	$rig_frozen{ $node->name } = [ $pm, @children ];
+	return;
+}
+
+sub rig_thaw
+{
+	my ($node) = @_;
+	my $pids = delete $rig_frozen{ $node->name } or return;
+	kill 'CONT', reverse @$pids;
+	return;
+}
+
+END
+{
+	kill 'CONT', @$_ for values %rig_frozen;
 }
 
 # Poll a boolean query for at most $secs seconds.

@@ -215,9 +215,9 @@ like($err, qr/accepts operations only from its primary "a", not from "x"/,
 
 $err = rig_psql_error($node_b, sprintf($apply, 'a', 0), 'rigrep');
 note "apply_remote with a stale epoch: $err";
-is(sqlstate_of($err), '55000', 'rig_apply_remote with a stale epoch: 55000');
-like($err, qr/epoch 0, but this replica is in epoch 1/,
-	'rig_apply_remote with a stale epoch: the message gives both epochs');
+is(sqlstate_of($err), 'RG001', 'rig_apply_remote with a stale epoch: RG001 (fenced)');
+like($err, qr/node "b" is in epoch 1 whose primary is "a": operations from "a" in epoch 0 are refused/,
+	'rig_apply_remote with a stale epoch: the message gives both epochs and the primary');
 
 $err = rig_psql_error($node_b, sprintf($apply, 'a', 2), 'rigrep');
 is(sqlstate_of($err), '55000', 'rig_apply_remote from a future epoch: 55000');
