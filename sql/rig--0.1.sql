@@ -342,12 +342,13 @@ COMMENT ON FUNCTION rig_peer_states() IS 'shared health of each peer (behind rig
 
 -- The peer side: only roles granted rig_replication.
 
-CREATE FUNCTION rig_become_replica(primary_name text, epoch bigint)
+CREATE FUNCTION rig_become_replica(primary_name text, epoch bigint,
+								   epochs jsonb DEFAULT '[]')
 	RETURNS void
 	AS 'MODULE_PATHNAME', 'rig_become_replica'
 	LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION rig_become_replica(text, bigint) IS
-	'called by a primary''s rig_add_peer: follow that primary from now on';
+COMMENT ON FUNCTION rig_become_replica(text, bigint, jsonb) IS
+	'called by a primary''s rig_add_peer: follow that primary from now on, in its epoch, recording its epochs';
 
 CREATE FUNCTION rig_apply_remote(sender text, sender_epoch bigint, version bigint,
 								 epoch bigint, method text, data jsonb,
@@ -425,11 +426,11 @@ REVOKE ALL ON FUNCTION rig_peer_states() FROM PUBLIC;
 GRANT USAGE ON SCHEMA rig TO pg_monitor;
 GRANT EXECUTE ON FUNCTION rig_peer_states() TO rig_reader, pg_monitor;
 GRANT SELECT ON rig.peer_status TO rig_reader, pg_monitor;
-REVOKE ALL ON FUNCTION rig_become_replica(text, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_become_replica(text, bigint, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[], bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_node_info() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_handler_fingerprints() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION rig_become_replica(text, bigint) TO rig_replication;
+GRANT EXECUTE ON FUNCTION rig_become_replica(text, bigint, jsonb) TO rig_replication;
 GRANT EXECUTE ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[], bigint) TO rig_replication;
 REVOKE ALL ON FUNCTION rig_confirm_remote(text, bigint, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_confirm_remote(text, bigint, bigint) TO rig_replication;

@@ -182,7 +182,7 @@ rig_follow(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 	rig_conn_discard(&rc);
 
-	rig_set_replica_of(primary, epoch);
+	rig_set_replica_of(primary, epoch, NULL);
 	args[0] = CStringGetTextDatum(primary);
 	args[1] = CStringGetTextDatum(conninfo);
 	SPI_connect();

@@ -49,8 +49,21 @@
 #include "wire.h"
 #include "xact.h"
 
+/* A node's epochs up to $1, as "epoch:first_version,..." */
+#define RIG_EPOCHS_SQL \
+	"SELECT coalesce(string_agg(epoch || ':' || first_version, ',' ORDER BY epoch), '') " \
+	"FROM rig.epochs WHERE epoch <= $1"
+
+/* Divergent versions named at most in an error */
+#define RIG_MAX_DIVERGENT_SHOWN	20
+
 static void rig_check_peer(RigConn *rc, const char *name);
 static int64 rig_check_peer_history(RigConn *rc, const char *name);
+static void rig_check_last_row(const char *name, int64 last, const char *last_row);
+static void rig_check_rejoin(RigConn *rc, const char *name, int64 peer_epoch);
+static char *rig_local_epochs(int64 upto, int64 *next_first);
+static void rig_refuse_divergent(RigConn *rc, const char *name, List *ranges);
+static char *rig_epochs_json(void);
 static void rig_add_peer_work(RigConn *rc, const char *name,
 							  const char *conninfo, const char *mode);
 
@@ -103,20 +116,24 @@ rig_check_peer(RigConn *rc, const char *name)
 }
 
 /*
- * The peer must be empty or already our replica with a log that is a prefix
- * of ours.  Returns the peer's last version.
+ * The peer must be empty, already our replica with a log that is a prefix
+ * of ours, or a node of an older epoch (an old primary, or a replica of
+ * one) whose history is compatible with ours (rig_check_rejoin).  Returns
+ * the peer's last version.
  */
 static int64
 rig_check_peer_history(RigConn *rc, const char *name)
 {
 	PGresult   *res;
 	int64		last;
+	int64		peer_epoch;
 	char	   *peer_primary;
 	char	   *node_name;
 	bool		is_replica;
+	bool		older;
 	char	   *last_row;
 
-	res = rig_conn_query(rc, "SELECT node_name, role, primary_name, last_version, "
+	res = rig_conn_query(rc, "SELECT node_name, role, primary_name, last_version, epoch, "
 						 "(SELECT l.epoch || '/' || l.method || '/' || md5(l.data::text) "
 						 "   FROM rig.log l WHERE l.version = i.last_version) "
 						 "FROM pg_catalog.rig_node_info() i",
@@ -132,49 +149,224 @@ rig_check_peer_history(RigConn *rc, const char *name)
 	is_replica = strcmp(PQgetvalue(res, 0, 1), "replica") == 0;
 	peer_primary = pstrdup(PQgetvalue(res, 0, 2));
 	last = strtoi64(PQgetvalue(res, 0, 3), NULL, 10);
-	last_row = pstrdup(PQgetvalue(res, 0, 4));
+	peer_epoch = strtoi64(PQgetvalue(res, 0, 4), NULL, 10);
+	last_row = pstrdup(PQgetvalue(res, 0, 5));
 	PQclear(res);
 
-	if (is_replica && strcmp(peer_primary, rig_node_name()) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("peer \"%s\" is a replica of another primary, \"%s\"", name, peer_primary),
-				 errhint("Drop it from that primary and rebuild it before adding it here.")));
-	if (!is_replica && last > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("peer \"%s\" is a primary with its own log", name),
-				 errdetail("Its log reaches version " INT64_FORMAT ".", last),
-				 errhint("Only an empty node or a replica of this primary can be added; rebuild the peer with DROP EXTENSION rig; CREATE EXTENSION rig.")));
 	/* peers are known by their node names, so one node cannot join twice */
 	if (strcmp(node_name, name) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the node at that conninfo is named \"%s\", not \"%s\"", node_name, name),
 				 errhint("A peer's name is its rig.node_name: use rig_add_peer('%s', ...).", node_name)));
-	if (last > 0)
-	{
-		Oid			types[1] = {INT8OID};
-		Datum		args[1] = {Int64GetDatum(last)};
-		char	   *local_row = NULL;
+	if (peer_epoch > rig_node_epoch())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer \"%s\" is in epoch " INT64_FORMAT ", newer than this node's epoch " INT64_FORMAT,
+						name, peer_epoch, rig_node_epoch()),
+				 errdetail("A node was promoted after this one; this node is no longer the primary."),
+				 errhint("Make this node a replica of the current primary (rig_add_peer there).")));
+	older = peer_epoch < rig_node_epoch();
 
-		SPI_connect();
-		if (SPI_execute_with_args("SELECT l.epoch || '/' || l.method || '/' || md5(l.data::text) "
-								  "FROM rig.log l WHERE l.version = $1",
-								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read rig.log");
-		if (SPI_processed == 1)
-			local_row = MemoryContextStrdup(TopTransactionContext,
-											SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-		SPI_finish();
-		if (local_row == NULL || strcmp(local_row, last_row) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("peer \"%s\" has a log that diverged from this node's", name),
-					 errdetail("Version " INT64_FORMAT " differs between the nodes.", last),
-					 errhint("Rebuild the peer: DROP EXTENSION rig; CREATE EXTENSION rig; load the handlers; add it again.")));
-	}
+	if (is_replica && strcmp(peer_primary, rig_node_name()) != 0 && !older)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer \"%s\" is a replica of another primary, \"%s\"", name, peer_primary),
+				 errhint("Drop it from that primary and rebuild it before adding it here.")));
+	if (!is_replica && last > 0 && !older)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer \"%s\" is a primary with its own log", name),
+				 errdetail("Its log reaches version " INT64_FORMAT ".", last),
+				 errhint("Only an empty node or a replica of this primary can be added; rebuild the peer with DROP EXTENSION rig; CREATE EXTENSION rig.")));
+	if (older)
+		rig_check_rejoin(rc, name, peer_epoch);
+	else if (last > 0)
+		rig_check_last_row(name, last, last_row);
 	return last;
+}
+
+/* A replica of ours must hold our record at its last version. */
+static void
+rig_check_last_row(const char *name, int64 last, const char *last_row)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(last)};
+	char	   *local_row = NULL;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT l.epoch || '/' || l.method || '/' || md5(l.data::text) "
+							  "FROM rig.log l WHERE l.version = $1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.log");
+	if (SPI_processed == 1)
+		local_row = MemoryContextStrdup(TopTransactionContext,
+										SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	if (local_row == NULL || strcmp(local_row, last_row) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer \"%s\" has a log that diverged from this node's", name),
+				 errdetail("Version " INT64_FORMAT " differs between the nodes.", last),
+				 errhint("Rebuild the peer: DROP EXTENSION rig; CREATE EXTENSION rig; load the handlers; add it again.")));
+}
+
+/*
+ * A node of an older epoch (an old primary, or a replica of one) may
+ * become this primary's replica only if its history is a prefix of ours:
+ * the same (epoch, first version) pairs up to its epoch (a bare epoch
+ * number would not tell two promotions apart), and no op this node lacks.
+ * Every op it holds from the first version of the epoch that superseded it
+ * on is one we lack (our ops there carry the newer epoch); below that, the
+ * logs are compared by range hashes.  Holes on the peer are fine: ops its
+ * clients never saw succeed, which the promotion committed (catch-up ships
+ * them).  Otherwise refuse, listing the versions only the peer holds with
+ * their idempotency keys, so the operator can reconcile them.
+ */
+static void
+rig_check_rejoin(RigConn *rc, const char *name, int64 peer_epoch)
+{
+	char		epoch_arg[32];
+	const char *params[1] = {epoch_arg};
+	PGresult   *res;
+	char	   *theirs;
+	char	   *ours;
+	int64		superseded_at;
+	RigVerifyResult vres;
+	List	   *ranges = NIL;
+	ListCell   *lc;
+
+	snprintf(epoch_arg, sizeof(epoch_arg), INT64_FORMAT, peer_epoch);
+	res = rig_conn_query(rc, RIG_EPOCHS_SQL, 1, params, rig_deadline(rig_sync_timeout));
+	theirs = pstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	ours = rig_local_epochs(peer_epoch, &superseded_at);
+	if (strcmp(theirs, ours) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer \"%s\" has another history of epochs than this node", name),
+				 errdetail("Epochs (epoch:first version) up to %s there: %s; here: %s.",
+						   epoch_arg, theirs[0] ? theirs : "(none)", ours[0] ? ours : "(none)"),
+				 errhint("Rebuild the peer from this node: on it, DROP EXTENSION rig; CREATE EXTENSION rig; load the handlers; then rig_add_peer('%s', ...) here.",
+						 name)));
+
+	/* what differs below the first version of the newer epoch ... */
+	rig_verify_log(rc, 0, &vres);
+	foreach(lc, vres.diffs)
+	{
+		RigLogDiff *d = lfirst(lc);
+
+		if (d->kind != RIG_DIFF_MISSING && d->first < superseded_at)
+			ranges = lappend(ranges, d);
+	}
+	/* ... and everything the peer holds from it on */
+	{
+		RigLogDiff *tail = palloc(sizeof(RigLogDiff));
+
+		tail->first = superseded_at;
+		tail->last = PG_INT64_MAX;
+		tail->kind = RIG_DIFF_EXTRA;
+		ranges = lappend(ranges, tail);
+	}
+	rig_refuse_divergent(rc, name, ranges);
+}
+
+/*
+ * This node's epochs up to upto, as RIG_EPOCHS_SQL gives them; sets
+ * *next_first to the first version of the first epoch after upto.
+ */
+static char *
+rig_local_epochs(int64 upto, int64 *next_first)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(upto)};
+	char	   *epochs;
+	bool		isnull;
+	Datum		d;
+
+	SPI_connect();
+	if (SPI_execute_with_args(RIG_EPOCHS_SQL, 1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.epochs");
+	epochs = MemoryContextStrdup(TopTransactionContext,
+								 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	if (SPI_execute_with_args("SELECT first_version FROM rig.epochs WHERE epoch > $1 "
+							  "ORDER BY epoch LIMIT 1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.epochs");
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rig.epochs on node \"%s\" has no epoch after " INT64_FORMAT,
+						rig_node_name(), upto),
+				 errdetail("This node is in epoch " INT64_FORMAT ", but its history does not say where it began.",
+						   rig_node_epoch())));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	*next_first = DatumGetInt64(d);
+	SPI_finish();
+	return epochs;
+}
+
+/*
+ * Refuse a peer that holds ops in ranges (RigLogDiff, versions only it
+ * holds or holds otherwise), naming them with their idempotency keys; do
+ * nothing when it holds none there.
+ */
+static void
+rig_refuse_divergent(RigConn *rc, const char *name, List *ranges)
+{
+	StringInfoData shown;
+	int64		count = 0;
+	ListCell   *lc;
+
+	initStringInfo(&shown);
+	foreach(lc, ranges)
+	{
+		RigLogDiff *d = lfirst(lc);
+		char		p[3][32];
+		const char *params[3] = {p[0], p[1], p[2]};
+		PGresult   *res;
+
+		snprintf(p[0], sizeof(p[0]), INT64_FORMAT, d->first);
+		snprintf(p[1], sizeof(p[1]), INT64_FORMAT, d->last);
+		snprintf(p[2], sizeof(p[2]), "%d", RIG_MAX_DIVERGENT_SHOWN + 1);
+		res = rig_conn_query(rc, "SELECT (SELECT count(*) FROM rig.log WHERE version BETWEEN $1 AND $2), "
+							 "version, coalesce('key ' || quote_literal(idempotency_key), 'no key') "
+							 "FROM rig.log WHERE version BETWEEN $1 AND $2 ORDER BY version LIMIT $3",
+							 3, params, rig_deadline(rig_sync_timeout));
+		if (PQntuples(res) > 0)
+			count += strtoi64(PQgetvalue(res, 0, 0), NULL, 10);
+		for (int i = 0; i < PQntuples(res) && shown.len < 2000; i++)
+			appendStringInfo(&shown, "%sversion %s (%s)", shown.len > 0 ? ", " : "",
+							 PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+		PQclear(res);
+	}
+	if (count == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("peer \"%s\" holds " INT64_FORMAT " operation(s) this node does not have", name, count),
+			 errdetail("It committed them after this node's history left it (a promotion it did not take part in): %s%s.",
+					   shown.data, count > RIG_MAX_DIVERGENT_SHOWN ? ", ..." : ""),
+			 errhint("Reconcile them (read them in rig.log on \"%s\" and redo what is still wanted here with rig_do), "
+					 "then rebuild the peer from this node: on it, DROP EXTENSION rig; CREATE EXTENSION rig; load the handlers; "
+					 "then rig_add_peer('%s', ...) here.", name, name)));
+}
+
+/* This node's rig.epochs as a JSON array, for its new replica to record. */
+static char *
+rig_epochs_json(void)
+{
+	char	   *json;
+
+	SPI_connect();
+	if (SPI_execute("SELECT coalesce(jsonb_agg(jsonb_build_object('epoch', epoch, "
+					"'first_version', first_version) ORDER BY epoch), '[]')::text FROM rig.epochs",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.epochs");
+	json = MemoryContextStrdup(TopTransactionContext,
+							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	return json;
 }
 
 /* The steps of rig_add_peer() once connected. */
@@ -185,7 +377,7 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	int64		shipped;
 	int64		wm;
 	char		epoch[32];
-	const char *params[2];
+	const char *params[3];
 	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		args[3];
 
@@ -196,8 +388,9 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	snprintf(epoch, sizeof(epoch), INT64_FORMAT, rig_node_epoch());
 	params[0] = rig_node_name();
 	params[1] = epoch;
-	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_become_replica($1, $2)",
-						   2, params, rig_deadline(rig_sync_timeout)));
+	params[2] = rig_epochs_json();
+	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_become_replica($1, $2, $3)",
+						   3, params, rig_deadline(rig_sync_timeout)));
 
 	/*
 	 * Start from the verified horizon, not the peer's last version: a failed

@@ -33,6 +33,7 @@
 #include "utils/inval.h"
 
 #include "apply.h"
+#include "catalog.h"
 #include "handlers.h"
 #include "keys.h"
 #include "locks.h"
@@ -46,6 +47,8 @@
 #include "xact.h"
 
 static void rig_check_sender(const char *sender, int64 sender_epoch);
+static void rig_record_epochs(Jsonb *epochs);
+static void rig_forget_peers(void);
 
 PG_FUNCTION_INFO_V1(rig_apply_remote);
 PG_FUNCTION_INFO_V1(rig_confirm_remote);
@@ -223,42 +226,107 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 }
 
 /*
- * SQL (called by a primary's rig_add_peer): follow that primary.  Allowed
- * on an empty standalone node, or again on a replica of the same primary.
+ * SQL (called by a primary's rig_add_peer): follow that primary, in its
+ * epoch, and record its history of epochs.
  */
 Datum
 rig_become_replica(PG_FUNCTION_ARGS)
 {
 	rig_check_database();
-	rig_set_replica_of(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_INT64(1));
+	rig_set_replica_of(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_INT64(1),
+					   PG_NARGS() > 2 ? PG_GETARG_JSONB_P(2) : NULL);
 	PG_RETURN_VOID();
 }
 
 /*
- * Follow primary from now on: allowed on an empty standalone node, or
- * again on a replica of the same primary.
+ * Follow primary from now on, in its epoch: allowed on an empty standalone
+ * node, again on a replica of the same primary, and on a node of an older
+ * epoch (an old primary, or a replica of one), which the new primary let
+ * rejoin after it compared their histories (peer.c).  Never for an older
+ * epoch than this node's own: that primary was superseded.  A rejoining
+ * old primary forgets its own peers (they are the new primary's to add).
+ * epochs (NULL: none): the primary's rig.epochs, as a JSON array of
+ * {epoch, first_version}; a pair that contradicts this node's is refused.
  */
 void
-rig_set_replica_of(const char *primary, int64 epoch)
+rig_set_replica_of(const char *primary, int64 epoch, Jsonb *epochs)
 {
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2] = {CStringGetTextDatum(primary), Int64GetDatum(epoch)};
+	bool		newer = epoch > rig_node_epoch();
 
+	if (epoch < rig_node_epoch())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" is in epoch " INT64_FORMAT " and cannot follow \"%s\" of epoch " INT64_FORMAT,
+						rig_node_name(), rig_node_epoch(), rig_name_for_message(primary), epoch),
+				 errdetail("\"%s\" was superseded by a promotion.", rig_name_for_message(primary))));
 	if (rig_node_is_replica())
 	{
-		if (strcmp(rig_node_primary_name(), primary) != 0)
+		if (strcmp(rig_node_primary_name(), primary) != 0 && !newer)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("node \"%s\" is already a replica of \"%s\"",
 							rig_node_name(), rig_node_primary_name())));
 	}
-	else if (rig_log_last_version() > 0 || rig_peer_list() != NIL)
+	else if ((rig_log_last_version() > 0 || rig_peer_list() != NIL) && !newer)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("node \"%s\" is a primary with its own log or peers", rig_node_name()),
 				 errhint("Only an empty node can become a replica.")));
 
+	if (epochs != NULL)
+		rig_record_epochs(epochs);
+	if (newer && !rig_node_is_replica() && rig_peer_list() != NIL)
+		rig_forget_peers();
 	rig_node_update("UPDATE rig.node SET role = 'replica', primary_name = $1, epoch = $2",
-							 2, types, args);
+					2, types, args);
+}
+
+/*
+ * Record the primary's epochs this node lacks; one that began at another
+ * version here means the histories forked.
+ */
+static void
+rig_record_epochs(Jsonb *epochs)
+{
+	Oid			types[1] = {JSONBOID};
+	Datum		args[1] = {JsonbPGetDatum(epochs)};
+
+	SPI_connect();
+	if (rig_spi_as_owner("epochs",
+						 "SELECT e.epoch, e.first_version, x.first_version "
+						 "FROM jsonb_to_recordset($1) AS e(epoch bigint, first_version bigint) "
+						 "JOIN rig.epochs x USING (epoch) WHERE x.first_version <> e.first_version",
+						 1, types, args, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.epochs");
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("epoch %s began at version %s on the primary but at version %s on node \"%s\"",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3),
+						rig_node_name()),
+				 errdetail("The two nodes' histories forked.")));
+	if (rig_spi_as_owner("epochs",
+						 "INSERT INTO rig.epochs (epoch, first_version) "
+						 "SELECT e.epoch, e.first_version "
+						 "FROM jsonb_to_recordset($1) AS e(epoch bigint, first_version bigint) "
+						 "ON CONFLICT (epoch) DO NOTHING",
+						 1, types, args, NULL) != SPI_OK_INSERT)
+		elog(ERROR, "could not record epochs");
+	SPI_finish();
+}
+
+/* A rejoining old primary's peers are the new primary's to add. */
+static void
+rig_forget_peers(void)
+{
+	SPI_connect();
+	if (rig_spi_as_owner("peers", "DELETE FROM rig.peers", 0, NULL, NULL, NULL) != SPI_OK_DELETE)
+		elog(ERROR, "could not forget peers");
+	SPI_finish();
+	CacheInvalidateRelcacheByRelid(rig_relid("peers"));
 }
 
