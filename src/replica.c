@@ -257,7 +257,7 @@ rig_set_replica_of(const char *primary, int64 epoch, Jsonb *epochs)
 
 	if (epoch < rig_node_epoch())
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				(errcode(ERRCODE_RIG_STALE_EPOCH),
 				 errmsg("node \"%s\" is in epoch " INT64_FORMAT " and cannot follow \"%s\" of epoch " INT64_FORMAT,
 						rig_node_name(), rig_node_epoch(), rig_name_for_message(primary), epoch),
 				 errdetail("\"%s\" was superseded by a promotion.", rig_name_for_message(primary))));
