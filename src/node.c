@@ -41,11 +41,12 @@ typedef struct RigNodeState
 	Oid			relid;
 	int64		epoch;
 	bool		is_replica;
+	char		role[16];		/* primary, replica, promoting or fenced */
 	char	   *primary_name;	/* in TopMemoryContext, or NULL */
 	int64		compacted_below;	/* rig.log may lack versions below it */
 } RigNodeState;
 
-static RigNodeState rig_node = {false, InvalidOid, 0, false, NULL, 1};
+static RigNodeState rig_node = {false, InvalidOid, 0, false, "primary", NULL, 1};
 
 static void rig_node_relcache_cb(Datum arg, Oid relid);
 static void rig_node_load(void);
@@ -91,6 +92,7 @@ rig_node_load(void)
 												RelationGetDescr(rel), &isnull));
 	d = heap_getattr(tup, Anum_node_role, RelationGetDescr(rel), &isnull);
 	rig_node.is_replica = (strcmp(TextDatumGetCString(d), "replica") == 0);
+	strlcpy(rig_node.role, TextDatumGetCString(d), sizeof(rig_node.role));
 	if (rig_node.primary_name)
 		pfree(rig_node.primary_name);
 	rig_node.primary_name = NULL;
@@ -123,6 +125,15 @@ rig_node_is_replica(void)
 	if (!rig_node.valid)
 		rig_node_load();
 	return rig_node.is_replica;
+}
+
+/* This node's role: primary, replica, promoting or fenced (rig.node.role). */
+const char *
+rig_node_role(void)
+{
+	if (!rig_node.valid)
+		rig_node_load();
+	return rig_node.role;
 }
 
 /* Name of this node's primary, or NULL on a primary. */

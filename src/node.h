@@ -17,6 +17,7 @@
 extern void rig_node_init(void);
 extern int64 rig_node_epoch(void);
 extern bool rig_node_is_replica(void);
+extern const char *rig_node_role(void);
 extern const char *rig_node_primary_name(void);
 extern int64 rig_node_compacted_below(void);
 extern void rig_node_update(const char *sql, int nargs, Oid *types, Datum *args);

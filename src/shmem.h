@@ -42,5 +42,10 @@ extern void rig_worker_set_state(const char *state);
 extern void rig_worker_note_start(void);
 extern void rig_worker_note_error(const char *message);
 extern void rig_worker_get_state(RigWorkerInfo *info);
+extern uint64 rig_promote_ask(void);
+extern uint64 rig_promote_pending(pid_t *requester);
+extern void rig_promote_answer(uint64 ticket, int64 epoch, const char *error);
+extern bool rig_promote_answered(uint64 ticket, int64 *epoch, char *error,
+								 Size errlen);
 
 #endif							/* RIG_SHMEM_H */

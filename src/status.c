@@ -36,7 +36,7 @@ rig_node_values(Datum *values, bool *nulls)
 	const char *primary = rig_node_primary_name();
 
 	values[0] = CStringGetTextDatum(rig_node_name());
-	values[1] = CStringGetTextDatum(rig_node_is_replica() ? "replica" : "primary");
+	values[1] = CStringGetTextDatum(rig_node_role());
 	values[2] = primary ? CStringGetTextDatum(primary) : (Datum) 0;
 	nulls[2] = (primary == NULL);
 	values[3] = Int64GetDatum(rig_node_epoch());
