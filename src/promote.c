@@ -459,15 +459,19 @@ rig_promote_work(void)
 		StartTransactionCommand();
 		installed = OidIsValid(get_extension_oid("rig", true));
 		CommitTransactionCommand();
-		if (!installed)
+		if (!installed && ticket != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("extension \"rig\" is not installed in database \"%s\"", rig_database)));
-		rig_worker_set_state("promoting");
-		epoch = rig_promote_steps(ticket != 0, requester, cxt);
-		rig_promote_check_durable = false;
-		if (ticket != 0)
-			rig_promote_answer(ticket, epoch, NULL);
+		/* without the extension: look again next time, quietly */
+		if (installed)
+		{
+			rig_worker_set_state("promoting");
+			epoch = rig_promote_steps(ticket != 0, requester, cxt);
+			rig_promote_check_durable = false;
+			if (ticket != 0)
+				rig_promote_answer(ticket, epoch, NULL);
+		}
 	}
 	PG_CATCH();
 	{
