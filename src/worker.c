@@ -6,9 +6,10 @@
  * Started when recovery finishes and restarted if it dies.  Its loop is
  * latch-driven with a bounded wait, reloads the configuration on SIGHUP,
  * exits on SIGTERM, and resets a memory context every iteration.  Each
+ * loop first serves rig_promote() or resumes a promotion a crash
+ * interrupted (promote.c; even when the rest is off).  Each
  * round runs in its own transaction: the in-doubt resolver over every
- * peer (after the promotion step, promote.c, which runs first and even
- * when the rest is off), then catch-up of every peer that may lack operations (returning
+ * peer, then catch-up of every peer that may lack operations (returning
  * semisync and sync peers to sync through the commit gate), then the
  * verification of in-sync peers (handlers every round, the log every
  * rig.verify_interval and after a catch-up returned a peer to sync), then,
@@ -16,7 +17,7 @@
  * subtransaction: an error is reported as a WARNING and kept (with its time
  * and the worker's start count) for rig.status, and the worker goes on,
  * like pg_cron's launcher; it does not die and restart over it.
- * rig.resolver_interval sets the pace; -1 turns the worker's work off.
+ * rig.resolver_interval sets the pace; -1 turns the rounds off.
  *
  * Copyright (c) 2026, rig developers
  *

@@ -159,6 +159,9 @@ for my $point (qw(promote_after_epoch promote_between_commits promote_before_fin
 		"$t: rig.node says promoting, epoch 2");
 	my $left = { promote_after_epoch => 2, promote_between_commits => 1, promote_before_finish => 0 }->{$point};
 	is(rig_prepared_xacts($b) =~ s/:.*//r, $left, "$t: $left op(s) of a still prepared on b");
+	is($b->safe_psql('postgres',
+			'SELECT rig_watermark() < coalesce(min(first_version), rig_watermark() + 1) FROM rig.in_doubt'),
+		't', "$t: the watermark stays below the ops still prepared");
 	my $err = rig_psql_error($b, q{SELECT rig_do('note', '{"body": "refused"}')});
 	is(sqlstate_of($err), '55000', "$t: rig_do on the promoting node fails with 55000");
 	like(message_of($err), qr/not allowed while node "$bname" is being promoted/,
