@@ -32,6 +32,7 @@ OBJS = \
 	src/resolve.o \
 	src/peer.o \
 	src/follow.o \
+	src/promote.o \
 	src/worker.o \
 	src/rig.o
 

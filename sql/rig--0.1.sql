@@ -83,12 +83,15 @@ INSERT INTO rig.node DEFAULT VALUES;
 GRANT SELECT ON rig.node TO rig_reader;
 
 -- History of epochs: (epoch, first version) pairs detect divergence at failover.
+-- node: the primary of the epoch (rig_promote() records itself; NULL for
+-- the first epoch, which had no promotion).
 CREATE TABLE rig.epochs (
 	epoch			bigint PRIMARY KEY,
 	first_version	bigint NOT NULL,
+	node			text,
 	started_at		timestamptz NOT NULL DEFAULT now()
 );
-COMMENT ON TABLE rig.epochs IS 'each epoch this node knows and the first version written in it';
+COMMENT ON TABLE rig.epochs IS 'each epoch this node knows, the first version written in it, its primary (NULL: the first epoch) and when it started';
 INSERT INTO rig.epochs (epoch, first_version) VALUES (1, 1);
 GRANT SELECT ON rig.epochs TO rig_reader;
 
@@ -260,6 +263,14 @@ CREATE FUNCTION rig_set_peer_mode(name text, mode text)
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION rig_set_peer_mode(text, text) IS 'change a peer''s mode (sync, semisync, async)';
 
+-- Failover: promote this replica (the worker does the steps; see docs/design.md).
+CREATE FUNCTION rig_promote()
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'rig_promote'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_promote() IS
+	'make this replica the primary of a new epoch: commit every operation its old primary left prepared here, then accept rig_do(); returns the new epoch';
+
 CREATE FUNCTION rig_node_info(OUT node_name text, OUT role text, OUT primary_name text,
 							  OUT epoch bigint, OUT last_version bigint)
 	AS 'MODULE_PATHNAME', 'rig_node_info'
@@ -418,6 +429,7 @@ COMMENT ON VIEW rig.peer_status IS
 REVOKE ALL ON FUNCTION rig_add_peer(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_drop_peer(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_set_peer_mode(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_promote() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_resolve() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_sync_peer(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_follow(text, text) FROM PUBLIC;

@@ -52,7 +52,7 @@ typedef struct RigNodeState
 	int64		compacted_below;	/* rig.log may lack versions below it */
 } RigNodeState;
 
-static RigNodeState rig_node = {false, InvalidOid, 0, false, "", NULL, 1};
+static RigNodeState rig_node = {false, InvalidOid, 0, false, "primary", NULL, 1};
 
 static void rig_node_relcache_cb(Datum arg, Oid relid);
 static void rig_node_load(void);

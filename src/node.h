@@ -19,6 +19,7 @@
 extern void rig_node_init(void);
 extern int64 rig_node_epoch(void);
 extern bool rig_node_is_replica(void);
+extern const char *rig_node_role(void);
 extern const char *rig_node_primary_name(void);
 extern const char *rig_node_role(void);
 extern bool rig_node_fenced(RigFenceInfo *info);

@@ -360,7 +360,8 @@ rig_epochs_json(void)
 
 	SPI_connect();
 	if (SPI_execute("SELECT coalesce(jsonb_agg(jsonb_build_object('epoch', epoch, "
-					"'first_version', first_version) ORDER BY epoch), '[]')::text FROM rig.epochs",
+					"'first_version', first_version, 'node', node) ORDER BY epoch), '[]')::text "
+					"FROM rig.epochs",
 					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rig.epochs");
 	json = MemoryContextStrdup(TopTransactionContext,
@@ -451,6 +452,13 @@ rig_add_peer(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("a replica cannot have peers"),
 				 errhint("Add peers on the primary \"%s\".", rig_node_primary_name())));
+	/* a node being promoted, or one superseded, takes no peers either */
+	if (strcmp(rig_node_role(), "primary") != 0 || rig_node_fenced(NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" cannot add peers while its role is \"%s\"",
+						rig_node_name(), rig_node_fenced(NULL) ? "fenced" : rig_node_role()),
+				 errhint("A promoting node takes peers once rig.status shows it primary; a fenced node rejoins the new primary as its replica.")));
 	if (strcmp(name, rig_node_name()) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -246,7 +246,7 @@ rig_become_replica(PG_FUNCTION_ARGS)
  * epoch than this node's own: that primary was superseded.  A rejoining
  * old primary forgets its own peers (they are the new primary's to add).
  * epochs (NULL: none): the primary's rig.epochs, as a JSON array of
- * {epoch, first_version}; a pair that contradicts this node's is refused.
+ * {epoch, first_version, node}; a pair that contradicts this node's is refused.
  */
 void
 rig_set_replica_of(const char *primary, int64 epoch, Jsonb *epochs)
@@ -310,9 +310,9 @@ rig_record_epochs(Jsonb *epochs)
 						rig_node_name()),
 				 errdetail("The two nodes' histories forked.")));
 	if (rig_spi_as_owner("epochs",
-						 "INSERT INTO rig.epochs (epoch, first_version) "
-						 "SELECT e.epoch, e.first_version "
-						 "FROM jsonb_to_recordset($1) AS e(epoch bigint, first_version bigint) "
+						 "INSERT INTO rig.epochs (epoch, first_version, node) "
+						 "SELECT e.epoch, e.first_version, e.node "
+						 "FROM jsonb_to_recordset($1) AS e(epoch bigint, first_version bigint, node text) "
 						 "ON CONFLICT (epoch) DO NOTHING",
 						 1, types, args, NULL) != SPI_OK_INSERT)
 		elog(ERROR, "could not record epochs");

@@ -163,10 +163,13 @@ rig_settings_define(void)
 							0,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("rig.fault_point",
-							   "Testing only: pause a committing backend at this point until it is killed.",
+							   "Testing only: pause a committing backend (or the worker promoting the node) at this point until it is killed.",
 							   "Points: before_local_flush (ops sent to the peers, PREPARE not yet), "
 							   "after_peer_prepare (peers prepared, local commit not done), "
-							   "after_local_commit (local commit done, COMMIT PREPARED not sent).",
+							   "after_local_commit (local commit done, COMMIT PREPARED not sent); "
+							   "in the worker, during rig_promote(): promote_after_epoch (role 'promoting' and the new epoch committed), "
+							   "promote_between_commits (the first of the old primary's prepared transactions committed, the others not yet), "
+							   "promote_before_finish (all committed, role still 'promoting').",
 							   &rig_fault_point,
 							   "",
 							   PGC_SUSET,

@@ -61,6 +61,19 @@ typedef struct RigShared
 	Oid			seq_relid;		/* the sequence it was loaded from */
 	pg_atomic_uint64 last_assigned; /* highest version handed out so far */
 	pg_atomic_uint64 confirmed;	/* replica: every version up to it is here */
+
+	/*
+	 * Promotion (promote.c): rig_promote() takes a ticket and wakes the
+	 * worker, which promotes the node and answers every ticket up to the
+	 * one it served, with the new epoch or why it failed.
+	 */
+	slock_t		promote_mutex;	/* protects the promote_ fields */
+	uint64		promote_asked;	/* tickets handed out */
+	uint64		promote_served; /* highest ticket the worker answered */
+	pid_t		promote_requester;	/* the backend that took the last ticket */
+	int64		promote_epoch;	/* the answer: the new epoch, or 0 */
+	char		promote_error[256]; /* the answer: why it failed, or "" */
+
 	int			nslots;
 	pg_atomic_uint64 slots[FLEXIBLE_ARRAY_MEMBER];	/* per pgprocno */
 } RigShared;
@@ -118,6 +131,12 @@ rig_shmem_startup(void)
 		pg_atomic_init_u32(&rig_shared->initialized, 0);
 		pg_atomic_init_u64(&rig_shared->last_assigned, 0);
 		pg_atomic_init_u64(&rig_shared->confirmed, 0);
+		SpinLockInit(&rig_shared->promote_mutex);
+		rig_shared->promote_asked = 0;
+		rig_shared->promote_served = 0;
+		rig_shared->promote_requester = 0;
+		rig_shared->promote_epoch = 0;
+		rig_shared->promote_error[0] = '\0';
 		rig_shared->seq_relid = InvalidOid;
 		rig_shared->nslots = rig_total_procs();
 		for (int i = 0; i < rig_shared->nslots; i++)
@@ -383,4 +402,74 @@ rig_fence_get(RigFenceInfo *info)
 	*info = rig_shared->fence;
 	SpinLockRelease(&rig_shared->fence_mutex);
 	return info->at != 0;
+}
+
+/*
+ * Promotion: rig_promote() takes a ticket (the worker serves it); returns
+ * it.
+ */
+uint64
+rig_promote_ask(void)
+{
+	uint64		ticket;
+
+	rig_shmem_check();
+	SpinLockAcquire(&rig_shared->promote_mutex);
+	ticket = ++rig_shared->promote_asked;
+	rig_shared->promote_requester = MyProcPid;
+	SpinLockRelease(&rig_shared->promote_mutex);
+	return ticket;
+}
+
+/*
+ * Promotion: the newest ticket not answered yet (0 when none) and the
+ * backend waiting for it, for the worker.
+ */
+uint64
+rig_promote_pending(pid_t *requester)
+{
+	uint64		ticket = 0;
+
+	SpinLockAcquire(&rig_shared->promote_mutex);
+	if (rig_shared->promote_asked > rig_shared->promote_served)
+		ticket = rig_shared->promote_asked;
+	*requester = rig_shared->promote_requester;
+	SpinLockRelease(&rig_shared->promote_mutex);
+	return ticket;
+}
+
+/*
+ * Promotion: the worker answers every ticket up to this one, with the new
+ * epoch or (error not NULL) why it failed.
+ */
+void
+rig_promote_answer(uint64 ticket, int64 epoch, const char *error)
+{
+	SpinLockAcquire(&rig_shared->promote_mutex);
+	if (ticket > rig_shared->promote_served)
+		rig_shared->promote_served = ticket;
+	rig_shared->promote_epoch = epoch;
+	strlcpy(rig_shared->promote_error, error ? error : "",
+			sizeof(rig_shared->promote_error));
+	SpinLockRelease(&rig_shared->promote_mutex);
+}
+
+/*
+ * Promotion: has the worker answered this ticket?  If so, the epoch and
+ * the error ("" when it worked) it answered with.
+ */
+bool
+rig_promote_answered(uint64 ticket, int64 *epoch, char *error, Size errlen)
+{
+	bool		done;
+
+	SpinLockAcquire(&rig_shared->promote_mutex);
+	done = rig_shared->promote_served >= ticket;
+	if (done)
+	{
+		*epoch = rig_shared->promote_epoch;
+		strlcpy(error, rig_shared->promote_error, errlen);
+	}
+	SpinLockRelease(&rig_shared->promote_mutex);
+	return done;
 }

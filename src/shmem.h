@@ -59,5 +59,10 @@ extern void rig_worker_get_state(RigWorkerInfo *info);
 extern void rig_fence_set(int64 epoch, const char *by, const char *primary,
 						  const char *reason);
 extern bool rig_fence_get(RigFenceInfo *info);
+extern uint64 rig_promote_ask(void);
+extern uint64 rig_promote_pending(pid_t *requester);
+extern void rig_promote_answer(uint64 ticket, int64 epoch, const char *error);
+extern bool rig_promote_answered(uint64 ticket, int64 *epoch, char *error,
+								 Size errlen);
 
 #endif							/* RIG_SHMEM_H */

@@ -108,7 +108,8 @@ rig_compute_watermark(void)
 	floor = rig_prepared_floor();
 	if (floor <= wm)
 		wm = floor - 1;
-	if (rig_node_is_replica())
+	/* kept while promoting: what the old primary confirmed is all it knows */
+	if (rig_node_is_replica() || strcmp(rig_node_role(), "promoting") == 0)
 		wm = Min(wm, rig_shmem_confirmed());
 	return wm;
 }
@@ -141,9 +142,9 @@ rig_last_assigned(void)
  * versions, so it holds after a restart too.  Only transactions rig made
  * count: named for this replica's primary and prepared by a superuser or
  * a member of rig_replication; any other role could name a GID like rig's
- * and hold the watermark back.  A primary has none of its own.  (When
- * promotion comes, issue 10, a promoted node must keep counting its old
- * primary's branches until they are decided.)
+ * and hold the watermark back.  A primary has none of its own.  A node
+ * being promoted counts every older primary's branch until rig_promote()
+ * has committed it (promote.c), and becomes primary only when none is left.
  */
 int64
 rig_prepared_floor(void)
@@ -170,9 +171,12 @@ rig_prepared_versions(int64 *lowest, int64 *highest)
 
 	*lowest = floor;
 	*highest = ceiling;
-	if (!rig_node_is_replica() || (primary = rig_node_primary_name()) == NULL)
+	/* promoting: every older primary's branch counts until it is decided */
+	if (strcmp(rig_node_role(), "promoting") == 0)
+		primary = NULL;
+	else if (!rig_node_is_replica() || (primary = rig_node_primary_name()) == NULL)
 		return;
-	args[0] = CStringGetTextDatum(psprintf("rig\\_%s\\_%%", primary));
+	args[0] = CStringGetTextDatum(primary ? psprintf("rig\\_%s\\_%%", primary) : "rig\\_%");
 
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT p.gid FROM pg_catalog.pg_prepared_xacts p "

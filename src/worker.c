@@ -6,17 +6,19 @@
  * Started when recovery finishes and restarted if it dies.  Its loop is
  * latch-driven with a bounded wait, reloads the configuration on SIGHUP,
  * exits on SIGTERM, and resets a memory context every iteration.  Each
- * round runs in its own transaction: a fence of this node made durable
- * (a peer refused its epoch), the in-doubt resolver over every peer, then
- * catch-up of every peer that may lack operations (returning semisync
- * and sync peers to sync through the commit gate), then the
+ * loop first serves rig_promote() or resumes a promotion a crash
+ * interrupted (promote.c; even when the rest is off).  Each round runs in
+ * its own transaction: a fence of this node made durable (a peer refused
+ * its epoch), the in-doubt resolver over every peer, then catch-up of
+ * every peer that may lack operations (returning semisync and sync peers
+ * to sync through the commit gate), then the
  * verification of in-sync peers (handlers every round, the log every
  * rig.verify_interval and after a catch-up returned a peer to sync), then,
  * on a follower, the pull from its primary.  Each step runs in a
  * subtransaction: an error is reported as a WARNING and kept (with its time
  * and the worker's start count) for rig.status, and the worker goes on,
  * like pg_cron's launcher; it does not die and restart over it.
- * rig.resolver_interval sets the pace; -1 turns the worker's work off.
+ * rig.resolver_interval sets the pace; -1 turns the rounds off.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -43,6 +45,7 @@
 
 #include "catchup.h"
 #include "follow.h"
+#include "promote.h"
 #include "resolve.h"
 #include "settings.h"
 #include "shmem.h"
@@ -52,6 +55,9 @@
 
 /* How long the worker sleeps when the resolver is off */
 #define RIG_WORKER_IDLE_MS	60000
+
+/* How soon the worker retries a promotion that failed part-way */
+#define RIG_WORKER_PROMOTE_RETRY_MS	1000
 
 PGDLLEXPORT void rig_worker_main(Datum main_arg);
 
@@ -208,12 +214,16 @@ rig_worker_main(Datum main_arg)
 	for (;;)
 	{
 		MemoryContext old;
+		bool		promoting;
 
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+
+		/* promotion first, even with rig.resolver_interval = -1 (promote.c) */
+		promoting = rig_promote_work();
 
 		if (rig_resolver_interval >= 0)
 		{
@@ -238,6 +248,7 @@ rig_worker_main(Datum main_arg)
 			rig_worker_set_state("idle (rig.resolver_interval = -1)");
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 promoting ? RIG_WORKER_PROMOTE_RETRY_MS :
 						 rig_resolver_interval >= 0 ? Max(rig_resolver_interval, 10)
 						 : RIG_WORKER_IDLE_MS,
 						 PG_WAIT_EXTENSION);

@@ -103,6 +103,13 @@ rig_check_can_write(void)
 	}
 
 	rig_check_not_fenced();
+	/* promotion under way (promote.c): the old primary's ops are not all decided yet */
+	if (strcmp(rig_node_role(), "promoting") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rig_do() is not allowed while node \"%s\" is being promoted", rig_node_name()),
+				 errdetail("rig_promote() is committing the operations the old primary left prepared here."),
+				 errhint("Retry in a moment; rig.status shows role \"primary\" when the promotion is done.")));
 
 	rig_check_sync_peers();
 

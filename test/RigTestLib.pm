@@ -46,7 +46,8 @@ our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of me
   rig_set_resolver rig_notes_sql rig_log_dump rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
   rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_prepared_xacts rig_peer_state
-  rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw);
+  rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
+  rig_keyed_outcomes rig_keyed_retry);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -868,6 +869,121 @@ sub rig_dump_difference
 	splice(@only_b, 5) if @only_b > 5;
 	return 'only on ' . ($name_a // 'the first') . ":\n  " . join("\n  ", @only_a)
 	  . "\nonly on " . ($name_b // 'the second') . ":\n  " . join("\n  ", @only_b);
+}
+
+
+=pod
+
+=head1 KEYED LOAD
+
+Bank transfers where every op carries an idempotency key (its "tag" in
+the data too), run by psql clients that print, for each op, the version
+rig_do returned or the SQLSTATE it failed with, so a test knows which
+outcomes a client saw (pgbench cannot say which op failed).
+
+=over
+
+=item rig_keyed_load($node, $dir, $name, %params)
+
+Start $params{clients} psql processes against $node, each running
+$params{ops} random transfers between accounts 1 to $params{naccounts}
+(amounts 1 to $params{max_amount}, default 500), one rig_do per
+transaction, with key "<name>c<client>-<n>".  Files go to $dir.  Returns
+the load (a hash reference) for rig_keyed_outcomes and rig_keyed_retry.
+
+=item rig_keyed_outcomes($load)
+
+Wait for the clients (their server may have died) and return three hash
+references: key => version of every op whose client got a version; key
+=> SQLSTATE of every op whose client got an error; key => 1 of every op
+whose outcome the client never saw (in flight when the connection was
+lost, or never sent).
+
+=item rig_keyed_retry($node, $load, @keys)
+
+What a client does with the ops whose outcome it did not see: send each
+again, with the same key and data, to $node (one psql, one rig_do per
+transaction).  Returns a hash reference: key => the version rig_do
+returned, or "ERROR <SQLSTATE>".
+
+=back
+
+=cut
+
+sub rig_keyed_load
+{
+	my ($node, $dir, $name, %params) = @_;
+	my $n   = $params{naccounts} or die 'rig_keyed_load needs naccounts';
+	my $max = $params{max_amount} // 500;
+	my %load = (name => $name, dir => $dir, clients => $params{clients}, ops => $params{ops},
+		data => {}, handles => []);
+
+	for my $c (1 .. $params{clients})
+	{
+		my $sql = '';
+		for my $i (1 .. $params{ops})
+		{
+			my $key  = "${name}c$c-$i";
+			my $data = sprintf('{"from": %d, "to": %d, "amount": %d, "tag": "%s"}',
+				1 + int(rand($n)), 1 + int(rand($n)), 1 + int(rand($max)), $key);
+			$load{data}{$key} = $data;
+			$sql .= "SELECT 'V $key ' || rig_do('transfer', '$data', '$key');\n"
+			  . "\\echo R $key :SQLSTATE\n";
+		}
+		append_to_file("$dir/${name}c$c.sql", $sql);
+		push @{ $load{handles} },
+		  IPC::Run::start(
+			[ 'psql', '-XAtq', '-d', $node->connstr($dbname), '-f', "$dir/${name}c$c.sql" ],
+			'>', "$dir/${name}c$c.out", '2>', "$dir/${name}c$c.err");
+	}
+	return \%load;
+}
+
+sub rig_keyed_outcomes
+{
+	my ($load) = @_;
+	my (%ok, %failed, %unseen);
+
+	$_->finish for @{ $load->{handles} };
+	for my $c (1 .. $load->{clients})
+	{
+		my $base = "$load->{dir}/$load->{name}c$c";
+		my (%v, %code);
+		for (split /\n/, slurp_file("$base.out"))
+		{
+			$v{$1}    = $2 if /^V (\S+) (\d+)$/;
+			$code{$1} = $2 if /^R (\S+) (\S+)$/;
+		}
+		for my $i (1 .. $load->{ops})
+		{
+			my $key = "$load->{name}c$c-$i";
+			if (!defined $code{$key})     { $unseen{$key} = 1; }
+			elsif ($code{$key} eq '00000') { $ok{$key} = $v{$key}; }
+			else                           { $failed{$key} = $code{$key}; }
+		}
+	}
+	return (\%ok, \%failed, \%unseen);
+}
+
+sub rig_keyed_retry
+{
+	my ($node, $load, @keys) = @_;
+	my %got;
+	return \%got unless @keys;
+
+	my $sql = join '', map {
+		"SELECT 'V $_ ' || rig_do('transfer', '$load->{data}{$_}', '$_');\n\\echo R $_ :SQLSTATE\n"
+	} @keys;
+	my ($out, $err) = ('', '');
+	$node->psql($dbname, $sql, stdout => \$out, stderr => \$err, extra_params => ['-A', '-t']);
+	my %code;
+	for (split /\n/, $out)
+	{
+		$got{$1}  = $2 if /^V (\S+) (\d+)$/;
+		$code{$1} = $2 if /^R (\S+) (\S+)$/;
+	}
+	$got{$_} //= 'ERROR ' . ($code{$_} // '(no answer)') for @keys;
+	return \%got;
 }
 
 1;
