@@ -153,12 +153,6 @@ rig_check_peer_history(RigConn *rc, const char *name)
 	last_row = pstrdup(PQgetvalue(res, 0, 5));
 	PQclear(res);
 
-	/* peers are known by their node names, so one node cannot join twice */
-	if (strcmp(node_name, name) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the node at that conninfo is named \"%s\", not \"%s\"", node_name, name),
-				 errhint("A peer's name is its rig.node_name: use rig_add_peer('%s', ...).", node_name)));
 	if (peer_epoch > rig_node_epoch())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -179,6 +173,12 @@ rig_check_peer_history(RigConn *rc, const char *name)
 				 errmsg("peer \"%s\" is a primary with its own log", name),
 				 errdetail("Its log reaches version " INT64_FORMAT ".", last),
 				 errhint("Only an empty node or a replica of this primary can be added; rebuild the peer with DROP EXTENSION rig; CREATE EXTENSION rig.")));
+	/* peers are known by their node names, so one node cannot join twice */
+	if (strcmp(node_name, name) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the node at that conninfo is named \"%s\", not \"%s\"", node_name, name),
+				 errhint("A peer's name is its rig.node_name: use rig_add_peer('%s', ...).", node_name)));
 	if (older)
 		rig_check_rejoin(rc, name, peer_epoch);
 	else if (last > 0)
