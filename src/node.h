@@ -19,6 +19,7 @@ extern int64 rig_node_epoch(void);
 extern bool rig_node_is_replica(void);
 extern const char *rig_node_primary_name(void);
 extern int64 rig_node_compacted_below(void);
+extern void rig_node_refresh(void);
 extern void rig_node_update(const char *sql, int nargs, Oid *types, Datum *args);
 
 #endif							/* RIG_NODE_H */
