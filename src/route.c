@@ -38,6 +38,14 @@
  */
 #include "postgres.h"
 
+/*
+ * libpq/libpq-be.h (for Port) includes GSSAPI's headers when the server was
+ * built with GSSAPI, which would make rig need them to build; without it the
+ * header declares Port with the same offsets (its own promise, for
+ * extensions' ABI), and rig reads only its database and user names.
+ */
+#undef ENABLE_GSS
+
 #include "access/htup_details.h"
 #include "catalog/pg_auth_members.h"
 #include "catalog/pg_authid.h"
