@@ -9,7 +9,7 @@
 # members of rig_replication (directly or through another role) start with
 # it off, and replication through such a role keeps working.  The role
 # change is simulated with UPDATE rig.node (rig_promote is another part of
-# issue 10); the worker publishes it.
+# issue 10) and nothing reads rig.node then: the worker publishes it.
 
 use strict;
 use warnings;
@@ -65,6 +65,19 @@ is(read_only_of($node_b, 'app'), 'off', 'b, still a primary: an ordinary session
 is(landing('read-write'), $node_b->port, 'b, still a primary: the multi-host string takes b');
 
 ###########################################################################
+# A change of role is published as it commits, not when undone
+###########################################################################
+
+# c: a third, empty node; nothing on it reads rig.node after the change
+my $node_c = rig_node('c');
+$node_c->safe_psql('postgres', 'CREATE ROLE app LOGIN IN ROLE rig_writer');
+$node_c->safe_psql('postgres', q{BEGIN; SELECT rig_become_replica('a', 1); SELECT rig_node_info(); ROLLBACK});
+is(read_only_of($node_c, 'app'), 'off', 'a rolled-back change of role publishes nothing');
+$node_c->safe_psql('postgres', q{SELECT rig_become_replica('a', 1)});
+is(read_only_of($node_c, 'app'), 'on', 'a committed change of role is published at once');
+$node_c->stop;
+
+###########################################################################
 # b becomes a's replica
 ###########################################################################
 
@@ -74,7 +87,6 @@ $node_a->safe_psql('postgres',
 is($node_b->safe_psql('postgres', 'SELECT role, primary_name FROM rig.node'),
 	'replica|a', 'b is the replica of a');
 
-# published as rig_become_replica committed: no poll
 is(read_only_of($node_b, 'app'), 'on',
 	'replica: an ordinary session starts with default_transaction_read_only = on');
 is(landing('read-write'), $node_a->port,
@@ -109,8 +121,9 @@ $node_a->safe_psql('postgres', "SELECT rig_drop_peer('b')");
 $node_b->safe_psql('postgres', q{UPDATE rig.node SET role = 'primary', primary_name = NULL});
 $node_a->safe_psql('postgres', q{UPDATE rig.node SET role = 'replica', primary_name = 'b'});
 
-# nobody read rig.node since: the worker's round publishes it
-rig_set_resolver($_, 100) for ($node_a, $node_b);
+# nobody read rig.node since: the worker's round publishes it, even with
+# its work off (rig.resolver_interval = -1); a reload wakes it at once
+$_->reload for ($node_a, $node_b);
 my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
 usleep(100_000) while landing('read-write') ne $node_b->port && time < $deadline;
 is(landing('read-write'), $node_b->port,
