@@ -16,6 +16,7 @@ OBJS = \
 	src/watermark.o \
 	src/compact.o \
 	src/status.o \
+	src/route.o \
 	src/handlers.o \
 	src/locks.o \
 	src/apply.o \

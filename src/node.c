@@ -11,6 +11,12 @@
  * (the fence in shared memory, for its current epoch) and then durably
  * (role 'fenced', primary_name the new primary), so a restart keeps it.
  *
+ * Whoever reads the row also publishes in shared memory whether this node
+ * is the primary, for routing new connections (route.c, which runs before
+ * rig.node can be read): every load but one that sees its own transaction's
+ * uncommitted change, and a transaction that changed rig.node through
+ * rig_node_update() at its commit.
+ *
  * Copyright (c) 2026, rig developers
  *
  * IDENTIFICATION
@@ -24,6 +30,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -48,20 +55,27 @@ typedef struct RigNodeState
 	int64		epoch;
 	bool		is_replica;
 	char		role[16];		/* primary, replica, promoting or fenced */
+	bool		is_primary;		/* role 'primary' (not replica, promoting, fenced) */
 	char	   *primary_name;	/* in TopMemoryContext, or NULL */
 	int64		compacted_below;	/* rig.log may lack versions below it */
 } RigNodeState;
 
-static RigNodeState rig_node = {false, InvalidOid, 0, false, "primary", NULL, 1};
+static RigNodeState rig_node = {false, InvalidOid, 0, false, "primary", false, NULL, 1};
+
+/* This transaction changed rig.node: publish the role at commit */
+static bool rig_node_publish_pending = false;
+static RigRouteRole rig_node_commit_role = RIG_ROUTE_UNKNOWN;
 
 static void rig_node_relcache_cb(Datum arg, Oid relid);
+static void rig_node_xact_cb(XactEvent event, void *arg);
 static void rig_node_load(void);
 
-/* Drop the cached row whenever rig.node changes. */
+/* Drop the cached row whenever rig.node changes; publish role changes. */
 void
 rig_node_init(void)
 {
 	CacheRegisterRelcacheCallback(rig_node_relcache_cb, (Datum) 0);
+	RegisterXactCallback(rig_node_xact_cb, NULL);
 }
 
 /* Relcache callback for rig.node. */
@@ -70,6 +84,41 @@ rig_node_relcache_cb(Datum arg, Oid relid)
 {
 	if (!OidIsValid(relid) || relid == rig_node.relid)
 		rig_node.valid = false;
+}
+
+/*
+ * A transaction that changed rig.node publishes the node's role for new
+ * connections as it commits, rather than when some process next reads the
+ * row: the row is read at PRE_COMMIT (where an error may still abort), the
+ * shared memory written at COMMIT (a store, which cannot fail).
+ */
+static void
+rig_node_xact_cb(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (rig_node_publish_pending)
+			{
+				rig_node.valid = false;
+				rig_node_load();
+				rig_node_commit_role = rig_node.is_primary ? RIG_ROUTE_PRIMARY : RIG_ROUTE_NOT_PRIMARY;
+			}
+			break;
+		case XACT_EVENT_COMMIT:
+			if (rig_node_publish_pending && rig_node_commit_role != RIG_ROUTE_UNKNOWN)
+				rig_shmem_set_route_role(rig_node_commit_role);
+			rig_node_publish_pending = false;
+			rig_node_commit_role = RIG_ROUTE_UNKNOWN;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			rig_node_publish_pending = false;
+			rig_node_commit_role = RIG_ROUTE_UNKNOWN;
+			break;
+		default:
+			break;
+	}
 }
 
 /* Read the single row of rig.node into the cache. */
@@ -99,6 +148,10 @@ rig_node_load(void)
 	d = heap_getattr(tup, Anum_node_role, RelationGetDescr(rel), &isnull);
 	rig_node.is_replica = (strcmp(TextDatumGetCString(d), "replica") == 0);
 	strlcpy(rig_node.role, TextDatumGetCString(d), sizeof(rig_node.role));
+	rig_node.is_primary = (strcmp(TextDatumGetCString(d), "primary") == 0);
+	/* this transaction's own change is published when it commits */
+	if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data)))
+		rig_shmem_set_route_role(rig_node.is_primary ? RIG_ROUTE_PRIMARY : RIG_ROUTE_NOT_PRIMARY);
 	if (rig_node.primary_name)
 		pfree(rig_node.primary_name);
 	rig_node.primary_name = NULL;
@@ -199,6 +252,19 @@ rig_node_primary_name(void)
 	return rig_node.primary_name;
 }
 
+/*
+ * Read rig.node again even if the cached row looks current, which also
+ * publishes the role for new connections: the worker does it every round,
+ * so a role change no process has read yet (or a publication overtaken by
+ * an older read) reaches routing within a round.
+ */
+void
+rig_node_refresh(void)
+{
+	rig_node.valid = false;
+	rig_node_load();
+}
+
 /* Lowest version rig.log may still hold: rig_compact() removed those below. */
 int64
 rig_node_compacted_below(void)
@@ -220,4 +286,5 @@ rig_node_update(const char *sql, int nargs, Oid *types, Datum *args)
 		elog(ERROR, "could not update rig.node");
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(rig_relid("node"));
+	rig_node_publish_pending = true;
 }

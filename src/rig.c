@@ -25,6 +25,7 @@
 #include "node.h"
 #include "peerlist.h"
 #include "peerstate.h"
+#include "route.h"
 #include "settings.h"
 #include "shmem.h"
 #include "worker.h"
@@ -61,6 +62,7 @@ _PG_init(void)
 	rig_handlers_init();
 	rig_node_init();
 	rig_peerlist_init();
+	rig_route_init();
 	rig_worker_register();
 }
 

@@ -74,6 +74,14 @@ typedef struct RigShared
 	int64		promote_epoch;	/* the answer: the new epoch, or 0 */
 	char		promote_error[256]; /* the answer: why it failed, or "" */
 
+	/*
+	 * Routing (route.c, issue 10): whether this node is the primary, as the
+	 * last process that read rig.node found it (node.c publishes it), for
+	 * ClientAuthentication_hook, which cannot read rig.node.  A RigRouteRole;
+	 * RIG_ROUTE_UNKNOWN until something read rig.node since the start.
+	 */
+	pg_atomic_uint32 route_role;
+
 	int			nslots;
 	pg_atomic_uint64 slots[FLEXIBLE_ARRAY_MEMBER];	/* per pgprocno */
 } RigShared;
@@ -137,6 +145,7 @@ rig_shmem_startup(void)
 		rig_shared->promote_requester = 0;
 		rig_shared->promote_epoch = 0;
 		rig_shared->promote_error[0] = '\0';
+		pg_atomic_init_u32(&rig_shared->route_role, RIG_ROUTE_UNKNOWN);
 		rig_shared->seq_relid = InvalidOid;
 		rig_shared->nslots = rig_total_procs();
 		for (int i = 0; i < rig_shared->nslots; i++)
@@ -300,6 +309,24 @@ int64
 rig_shmem_confirmed(void)
 {
 	return (int64) pg_atomic_read_u64(&rig_shared->confirmed);
+}
+
+/* Publish whether this node is the primary, for new connections (route.c). */
+void
+rig_shmem_set_route_role(RigRouteRole role)
+{
+	if (rig_shared == NULL)
+		return;
+	pg_atomic_write_u32(&rig_shared->route_role, (uint32) role);
+}
+
+/* Whether this node is the primary, as last published. */
+RigRouteRole
+rig_shmem_route_role(void)
+{
+	if (rig_shared == NULL)
+		return RIG_ROUTE_UNKNOWN;
+	return (RigRouteRole) pg_atomic_read_u32(&rig_shared->route_role);
 }
 
 /* Number of processes with a version in flight, for rig.status. */

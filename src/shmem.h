@@ -40,6 +40,17 @@ typedef struct RigFenceInfo
 	TimestampTz at;				/* 0: not fenced */
 } RigFenceInfo;
 
+/*
+ * Whether this node is the primary, for routing new connections (route.c):
+ * unknown until a process read rig.node since the server started.
+ */
+typedef enum RigRouteRole
+{
+	RIG_ROUTE_UNKNOWN = 0,
+	RIG_ROUTE_PRIMARY,
+	RIG_ROUTE_NOT_PRIMARY
+} RigRouteRole;
+
 extern void rig_shmem_request(void);
 extern void rig_shmem_startup(void);
 extern bool rig_shmem_loaded_from(Oid seqoid);
@@ -52,6 +63,8 @@ extern void rig_note_assigned(int64 version);
 extern void rig_note_confirmed(int64 version);
 extern int64 rig_shmem_last_assigned(void);
 extern int64 rig_shmem_confirmed(void);
+extern void rig_shmem_set_route_role(RigRouteRole role);
+extern RigRouteRole rig_shmem_route_role(void);
 extern void rig_worker_set_state(const char *state);
 extern void rig_worker_note_start(void);
 extern void rig_worker_note_error(const char *message);

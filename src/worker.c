@@ -18,7 +18,10 @@
  * subtransaction: an error is reported as a WARNING and kept (with its time
  * and the worker's start count) for rig.status, and the worker goes on,
  * like pg_cron's launcher; it does not die and restart over it.
- * rig.resolver_interval sets the pace; -1 turns the rounds off.
+ * Every round, first, it reads rig.node to publish whether the node is the
+ * primary for routing clients (route.c), even when its work is off.
+ * rig.resolver_interval sets the pace; -1 turns the worker's work off (it
+ * then wakes once a minute, to publish the role).
  *
  * Copyright (c) 2026, rig developers
  *
@@ -47,6 +50,7 @@
 #include "follow.h"
 #include "promote.h"
 #include "resolve.h"
+#include "route.h"
 #include "settings.h"
 #include "shmem.h"
 #include "verify.h"
@@ -70,7 +74,8 @@ static void rig_worker_catch_up(void *arg);
 static void rig_worker_verify(void *arg);
 static void rig_worker_follow(void *arg);
 static void rig_worker_step(const char *state, void (*step) (void *arg));
-static void rig_worker_round(void);
+static void rig_worker_route(void *arg);
+static void rig_worker_round(bool work);
 
 /* Register the worker with the postmaster; called from _PG_init. */
 void
@@ -142,6 +147,13 @@ rig_worker_follow(void *arg)
 	(void) rig_follow_round();
 }
 
+/* Step: publish whether this node is the primary, for routing clients. */
+static void
+rig_worker_route(void *arg)
+{
+	rig_route_refresh();
+}
+
 /*
  * Run one step of a round in a subtransaction: an error is kept for
  * rig.status and reported as a WARNING, and the worker goes on with the
@@ -168,16 +180,23 @@ rig_worker_step(const char *state, void (*step) (void *arg))
 	FreeErrorData(edata);
 }
 
-/* One round of work, in its own transaction, each step on its own. */
+/*
+ * One round, in its own transaction, each step on its own: publishing the
+ * node's role for routing always (right at the start too), the work only
+ * when the resolver is on.
+ */
 static void
-rig_worker_round(void)
+rig_worker_round(bool work)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "rig: resolving in-doubt transactions");
 
-	if (OidIsValid(get_extension_oid("rig", true)))
+	rig_worker_step("routing", rig_worker_route);
+	if (!work)
+		rig_worker_set_state("idle (rig.resolver_interval = -1)");
+	else if (OidIsValid(get_extension_oid("rig", true)))
 	{
 		rig_worker_step("fencing", rig_worker_fence);
 		rig_worker_step("resolving", rig_worker_resolve);
@@ -225,27 +244,22 @@ rig_worker_main(Datum main_arg)
 		/* promotion first, even with rig.resolver_interval = -1 (promote.c) */
 		promoting = rig_promote_work();
 
-		if (rig_resolver_interval >= 0)
+		old = MemoryContextSwitchTo(loop_cxt);
+		PG_TRY();
 		{
-			old = MemoryContextSwitchTo(loop_cxt);
-			PG_TRY();
-			{
-				rig_worker_round();
-			}
-			PG_CATCH();
-			{
-				/* outside the steps (starting the round): report, go on */
-				EmitErrorReport();
-				FlushErrorState();
-				AbortCurrentTransaction();
-				pgstat_report_activity(STATE_IDLE, NULL);
-			}
-			PG_END_TRY();
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(loop_cxt);
+			rig_worker_round(rig_resolver_interval >= 0);
 		}
-		else
-			rig_worker_set_state("idle (rig.resolver_interval = -1)");
+		PG_CATCH();
+		{
+			/* outside the steps (starting the round): report, go on */
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			pgstat_report_activity(STATE_IDLE, NULL);
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(loop_cxt);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 promoting ? RIG_WORKER_PROMOTE_RETRY_MS :
