@@ -32,6 +32,7 @@ OBJS = \
 	src/catchup.o \
 	src/resolve.o \
 	src/peer.o \
+	src/switchover.o \
 	src/follow.o \
 	src/promote.o \
 	src/worker.o \

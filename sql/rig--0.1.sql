@@ -271,6 +271,14 @@ CREATE FUNCTION rig_promote()
 COMMENT ON FUNCTION rig_promote() IS
 	'make this replica the primary of a new epoch: commit every operation its old primary left prepared here, then accept rig_do(); returns the new epoch';
 
+-- Planned switchover, on the primary (see docs/design.md).
+CREATE FUNCTION rig_switchover(name text)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'rig_switchover'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_switchover(text) IS
+	'hand the primary role over to an in-sync peer: stop rig_do, let commits in flight finish, promote the peer, follow it; returns the new epoch';
+
 CREATE FUNCTION rig_node_info(OUT node_name text, OUT role text, OUT primary_name text,
 							  OUT epoch bigint, OUT last_version bigint)
 	AS 'MODULE_PATHNAME', 'rig_node_info'
@@ -430,6 +438,9 @@ REVOKE ALL ON FUNCTION rig_add_peer(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_drop_peer(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_set_peer_mode(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_promote() FROM PUBLIC;
+-- a primary's rig_switchover() promotes its peer over the peer connection
+GRANT EXECUTE ON FUNCTION rig_promote() TO rig_replication;
+REVOKE ALL ON FUNCTION rig_switchover(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_resolve() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_sync_peer(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_follow(text, text) FROM PUBLIC;

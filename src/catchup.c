@@ -59,7 +59,6 @@
 #define RIG_CATCHUP_PASSES	20
 #define RIG_CATCHUP_TAIL	1000
 
-static void rig_catch_up(RigPeer *peer);
 static bool rig_peer_needs_work(RigPeer *peer);
 static void rig_catch_up_one(RigPeer *peer, void *arg);
 static bool rig_peer_newer_epoch(RigConn *rc, const char *peer);
@@ -107,7 +106,7 @@ rig_peer_newer_epoch(RigConn *rc, const char *peer)
  * Catch one peer up and, unless it is async, return it to sync under the
  * exclusive commit gate, which is released as soon as the peer is in sync.
  */
-static void
+void
 rig_catch_up(RigPeer *peer)
 {
 	RigConn    *rc;

@@ -13,6 +13,9 @@
 #ifndef RIG_CATCHUP_H
 #define RIG_CATCHUP_H
 
+#include "peerlist.h"
+
+extern void rig_catch_up(RigPeer *peer);
 extern void rig_catch_up_all(void);
 extern void rig_fence_persist(void);
 

@@ -139,8 +139,6 @@ rig_follow(PG_FUNCTION_ARGS)
 	PGresult   *res;
 	const char *params[1];
 	int64		epoch;
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
 
 	rig_check_database();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -183,13 +181,25 @@ rig_follow(PG_FUNCTION_ARGS)
 	rig_conn_discard(&rc);
 
 	rig_set_replica_of(primary, epoch, NULL);
-	args[0] = CStringGetTextDatum(primary);
-	args[1] = CStringGetTextDatum(conninfo);
+	rig_follow_source_set(primary, conninfo);
+	PG_RETURN_VOID();
+}
+
+/*
+ * Pull from primary at conninfo from now on (rig.follow_source, written as
+ * its owner: rig_switchover() calls this for whoever may run it).
+ */
+void
+rig_follow_source_set(const char *primary, const char *conninfo)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		args[2] = {CStringGetTextDatum(primary), CStringGetTextDatum(conninfo)};
+
 	SPI_connect();
-	if (SPI_execute("DELETE FROM rig.follow_source", false, 0) != SPI_OK_DELETE ||
-		SPI_execute_with_args("INSERT INTO rig.follow_source (primary_name, conninfo) VALUES ($1, $2)",
-							  2, types, args, NULL, false, 0) != SPI_OK_INSERT)
+	if (rig_spi_as_owner("follow_source", "DELETE FROM rig.follow_source", 0, NULL, NULL, NULL) != SPI_OK_DELETE ||
+		rig_spi_as_owner("follow_source",
+						 "INSERT INTO rig.follow_source (primary_name, conninfo) VALUES ($1, $2)",
+						 2, types, args, NULL) != SPI_OK_INSERT)
 		elog(ERROR, "could not record the follow source");
 	SPI_finish();
-	PG_RETURN_VOID();
 }

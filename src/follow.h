@@ -14,5 +14,6 @@
 #define RIG_FOLLOW_H
 
 extern int64 rig_follow_round(void);
+extern void rig_follow_source_set(const char *primary, const char *conninfo);
 
 #endif							/* RIG_FOLLOW_H */

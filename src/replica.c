@@ -235,6 +235,12 @@ rig_become_replica(PG_FUNCTION_ARGS)
 	rig_check_database();
 	rig_set_replica_of(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_INT64(1),
 					   PG_NARGS() > 2 ? PG_GETARG_JSONB_P(2) : NULL);
+	/* a follower (after rig_switchover) pulls no more: its primary pushes */
+	SPI_connect();
+	if (rig_spi_as_owner("follow_source", "DELETE FROM rig.follow_source",
+						 0, NULL, NULL, NULL) != SPI_OK_DELETE)
+		elog(ERROR, "could not update rig.follow_source");
+	SPI_finish();
 	PG_RETURN_VOID();
 }
 

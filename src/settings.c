@@ -169,7 +169,9 @@ rig_settings_define(void)
 							   "after_local_commit (local commit done, COMMIT PREPARED not sent); "
 							   "in the worker, during rig_promote(): promote_after_epoch (role 'promoting' and the new epoch committed), "
 							   "promote_between_commits (the first of the old primary's prepared transactions committed, the others not yet), "
-							   "promote_before_finish (all committed, role still 'promoting').",
+							   "promote_before_finish (all committed, role still 'promoting'); "
+							   "in rig_switchover(): switchover_stopped (rig_do refused), switchover_before_promote "
+							   "(peer caught up under the commit gate), switchover_after_promote (peer promoted, this node not yet its follower).",
 							   &rig_fault_point,
 							   "",
 							   PGC_SUSET,

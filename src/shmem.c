@@ -67,6 +67,10 @@ typedef struct RigShared
 	 * worker, which promotes the node and answers every ticket up to the
 	 * one it served, with the new epoch or why it failed.
 	 */
+	/* switchover (switchover.c): rig_do is refused while a handover runs */
+	slock_t		handover_mutex; /* protects the handover_ fields */
+	pid_t		handover_pid;	/* the backend handing over; 0: none */
+	char		handover_to[NAMEDATALEN];
 	slock_t		promote_mutex;	/* protects the promote_ fields */
 	uint64		promote_asked;	/* tickets handed out */
 	uint64		promote_served; /* highest ticket the worker answered */
@@ -139,6 +143,9 @@ rig_shmem_startup(void)
 		pg_atomic_init_u32(&rig_shared->initialized, 0);
 		pg_atomic_init_u64(&rig_shared->last_assigned, 0);
 		pg_atomic_init_u64(&rig_shared->confirmed, 0);
+		SpinLockInit(&rig_shared->handover_mutex);
+		rig_shared->handover_pid = 0;
+		rig_shared->handover_to[0] = '\0';
 		SpinLockInit(&rig_shared->promote_mutex);
 		rig_shared->promote_asked = 0;
 		rig_shared->promote_served = 0;
@@ -499,4 +506,55 @@ rig_promote_answered(uint64 ticket, int64 *epoch, char *error, Size errlen)
 	}
 	SpinLockRelease(&rig_shared->promote_mutex);
 	return done;
+}
+
+/*
+ * Switchover: this backend starts handing the primary role over to peer
+ * to; false when another handover runs already.
+ */
+bool
+rig_handover_begin(const char *to)
+{
+	bool		ok;
+
+	rig_shmem_check();
+	SpinLockAcquire(&rig_shared->handover_mutex);
+	ok = rig_shared->handover_pid == 0;
+	if (ok)
+	{
+		rig_shared->handover_pid = MyProcPid;
+		strlcpy(rig_shared->handover_to, to, sizeof(rig_shared->handover_to));
+	}
+	SpinLockRelease(&rig_shared->handover_mutex);
+	return ok;
+}
+
+/* Switchover: this backend's handover ended (done or failed). */
+void
+rig_handover_end(void)
+{
+	if (rig_shared == NULL)
+		return;
+	SpinLockAcquire(&rig_shared->handover_mutex);
+	if (rig_shared->handover_pid == MyProcPid)
+		rig_shared->handover_pid = 0;
+	SpinLockRelease(&rig_shared->handover_mutex);
+}
+
+/*
+ * Switchover: is the primary role being handed over (by another backend)?
+ * If so, to whom (to: NAMEDATALEN bytes).
+ */
+bool
+rig_handover_running(char *to)
+{
+	bool		running;
+
+	rig_shmem_check();
+	SpinLockAcquire(&rig_shared->handover_mutex);
+	running = rig_shared->handover_pid != 0 && rig_shared->handover_pid != MyProcPid;
+	if (running)
+		strlcpy(to, rig_shared->handover_to, NAMEDATALEN);
+	SpinLockRelease(&rig_shared->handover_mutex);
+	return running;
 }

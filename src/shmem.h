@@ -72,6 +72,9 @@ extern void rig_worker_get_state(RigWorkerInfo *info);
 extern void rig_fence_set(int64 epoch, const char *by, const char *primary,
 						  const char *reason);
 extern bool rig_fence_get(RigFenceInfo *info);
+extern bool rig_handover_begin(const char *to);
+extern void rig_handover_end(void);
+extern bool rig_handover_running(char *to);
 extern uint64 rig_promote_ask(void);
 extern uint64 rig_promote_pending(pid_t *requester);
 extern void rig_promote_answer(uint64 ticket, int64 epoch, const char *error);

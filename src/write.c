@@ -51,6 +51,7 @@ static bool rig_do_active = false;
 static int64 rig_do_op(FunctionCallInfo fcinfo);
 static void rig_check_can_write(void);
 static void rig_check_not_fenced(void);
+static void rig_check_no_handover(void);
 static void rig_check_op_args(FunctionCallInfo fcinfo);
 
 PG_FUNCTION_INFO_V1(rig_do);
@@ -79,6 +80,26 @@ rig_check_not_fenced(void)
 			 errhint("Send writes to the new primary; this node rejoins as its replica with rig_add_peer() there.")));
 }
 
+/*
+ * While rig_switchover() hands the primary role over, new writes wait for
+ * no one: they fail at once (25006, as on a replica), and the client
+ * retries on the new primary.
+ */
+static void
+rig_check_no_handover(void)
+{
+	char		to[NAMEDATALEN];
+
+	if (!rig_handover_running(to))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+			 errmsg("rig_do() is not allowed on node \"%s\": it is handing the primary role over to \"%s\"",
+					rig_node_name(), to),
+			 errdetail("rig_switchover() is running; nothing of this call was written."),
+			 errhint("Retry on \"%s\" (a multi-host connection string with target_session_attrs=read-write finds it).", to)));
+}
+
 /* Refuse writes where rig cannot order them: replicas, handlers, old snapshots. */
 static void
 rig_check_can_write(void)
@@ -103,6 +124,7 @@ rig_check_can_write(void)
 	}
 
 	rig_check_not_fenced();
+	rig_check_no_handover();
 	/* promotion under way (promote.c): the old primary's ops are not all decided yet */
 	if (strcmp(rig_node_role(), "promoting") == 0)
 		ereport(ERROR,
