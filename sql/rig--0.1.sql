@@ -379,11 +379,12 @@ CREATE FUNCTION rig_apply_remote(sender text, sender_epoch bigint, version bigin
 COMMENT ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[], bigint) IS
 	'called by this replica''s primary: apply one of its operations with its version (under the resource locks it names; NULL: the resources handler''s)';
 
-CREATE FUNCTION rig_confirm_remote(sender text, sender_epoch bigint, confirmed bigint)
+CREATE FUNCTION rig_confirm_remote(sender text, sender_epoch bigint, confirmed bigint,
+								   mode text DEFAULT NULL)
 	RETURNS void
 	AS 'MODULE_PATHNAME', 'rig_confirm_remote'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION rig_confirm_remote(text, bigint, bigint) IS
+COMMENT ON FUNCTION rig_confirm_remote(text, bigint, bigint, text) IS
 	'called by this replica''s primary: this node holds every version up to confirmed (its watermark may rise that far)';
 
 -- Administration views
@@ -392,14 +393,15 @@ CREATE FUNCTION rig_status(OUT node_name text, OUT role text, OUT primary_name t
 						   OUT epoch bigint, OUT last_version bigint, OUT watermark bigint,
 						   OUT in_flight int, OUT worker_state text, OUT worker_pid int,
 						   OUT worker_restarts int, OUT worker_last_error text,
-						   OUT worker_last_error_at timestamptz)
+						   OUT worker_last_error_at timestamptz, OUT in_sync_peers int,
+						   OUT safe_to_promote bool, OUT safe_to_promote_reason text)
 	AS 'MODULE_PATHNAME', 'rig_status'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION rig_status() IS 'this node at a glance (the rig.status view)';
 
 CREATE VIEW rig.status AS SELECT * FROM pg_catalog.rig_status();
 COMMENT ON VIEW rig.status IS
-	'node, role, epoch, last version, watermark, transactions with versions in flight, worker state, restarts and last error';
+	'node, role, epoch, last version, watermark, transactions with versions in flight, worker state, restarts and last error, in-sync peers, and whether promoting this replica would lose no acknowledged op (with why)';
 
 -- GIDs are rig_<primary>_<epoch>_<xid>_<first version>_<last version>.
 CREATE VIEW rig.in_doubt AS
@@ -455,8 +457,8 @@ REVOKE ALL ON FUNCTION rig_node_info() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_handler_fingerprints() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_become_replica(text, bigint, jsonb) TO rig_replication;
 GRANT EXECUTE ON FUNCTION rig_apply_remote(text, bigint, bigint, bigint, text, jsonb, text, timestamptz, text, bigint[], bigint) TO rig_replication;
-REVOKE ALL ON FUNCTION rig_confirm_remote(text, bigint, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION rig_confirm_remote(text, bigint, bigint) TO rig_replication;
+REVOKE ALL ON FUNCTION rig_confirm_remote(text, bigint, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rig_confirm_remote(text, bigint, bigint, text) TO rig_replication;
 GRANT EXECUTE ON FUNCTION rig_node_info() TO rig_reader;
 REVOKE ALL ON FUNCTION rig_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_status() TO rig_reader, pg_monitor;

@@ -184,7 +184,7 @@ rig_catch_up(RigPeer *peer)
 	UnlockRelationOid(rig_relid("commit_gate"), gated ? ExclusiveLock : RowShareLock);
 
 	/* and its watermark may rise to what it now provably holds */
-	rig_send_confirm(peer->name, peer->conninfo, held);
+	rig_send_confirm(peer->name, peer->conninfo, held, peer->mode);
 }
 
 /* Does the worker have something to do for this peer? */

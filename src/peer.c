@@ -64,6 +64,8 @@ static void rig_check_rejoin(RigConn *rc, const char *name, int64 peer_epoch);
 static char *rig_local_epochs(int64 upto, int64 *next_first);
 static void rig_refuse_divergent(RigConn *rc, const char *name, List *ranges);
 static char *rig_epochs_json(void);
+static void rig_tell_mode_work(void *arg);
+static void rig_tell_mode(const char *name, RigPeerMode mode);
 static void rig_add_peer_work(RigConn *rc, const char *name,
 							  const char *conninfo, const char *mode);
 
@@ -409,7 +411,7 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	rig_peer_event(name, RIG_PEER_CAUGHT_UP, shipped, "added");
 	rig_peer_set_horizon(name, wm);
 	/* it holds every version up to wm now: its watermark may rise that far */
-	rig_send_confirm(name, conninfo, wm);
+	rig_send_confirm(name, conninfo, wm, rig_peer_parse_mode(mode));
 
 	args[0] = CStringGetTextDatum(name);
 	args[1] = CStringGetTextDatum(conninfo);
@@ -556,5 +558,57 @@ rig_set_peer_mode(PG_FUNCTION_ARGS)
 	if (mode != RIG_PEER_ASYNC && rig_peer_get_state(name) != RIG_STATE_DIVERGED &&
 		(old_mode == RIG_PEER_ASYNC || rig_peer_get_state(name) != RIG_STATE_IN_SYNC))
 		rig_peer_event(name, RIG_PEER_LAGGING, 0, NULL);
+	/* weaker than before: the peer must stop claiming it is safe to promote */
+	if (mode > old_mode)
+		rig_tell_mode(name, mode);
 	PG_RETURN_VOID();
+}
+
+/* What rig_tell_mode_work sends */
+typedef struct RigModeNote
+{
+	RigPeer    *peer;
+	RigPeerMode mode;
+} RigModeNote;
+
+/* rig_subxact_try step: tell a peer its new mode. */
+static void
+rig_tell_mode_work(void *arg)
+{
+	RigModeNote *note = arg;
+
+	rig_send_confirm(note->peer->name, note->peer->conninfo,
+					 rig_peer_get_horizon(note->peer->name), note->mode);
+}
+
+/*
+ * Tell a peer that commits no longer wait for it (as much), so that its
+ * rig.status stops saying it is safe to promote.  Best effort: a peer that
+ * cannot be reached keeps its last word until the primary reaches it
+ * again, and a WARNING says so.
+ */
+static void
+rig_tell_mode(const char *name, RigPeerMode mode)
+{
+	RigModeNote note = {NULL, mode};
+	ErrorData  *edata;
+	ListCell   *lc;
+
+	foreach(lc, rig_peer_list_copy())
+	{
+		if (strcmp(((RigPeer *) lfirst(lc))->name, name) == 0)
+			note.peer = lfirst(lc);
+	}
+	if (note.peer == NULL)
+		return;
+	edata = rig_subxact_try(rig_tell_mode_work, &note);
+	if (edata == NULL)
+		return;
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	ereport(WARNING,
+			(errmsg("peer \"%s\" was not told of its new mode: %s", name, edata->message),
+			 errdetail("Until this node reaches it, its rig.status may still say it is safe to promote."),
+			 errhint("Do not promote \"%s\" on the strength of its safe_to_promote.", name)));
+	FreeErrorData(edata);
 }

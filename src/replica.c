@@ -171,6 +171,8 @@ rig_confirm_remote(PG_FUNCTION_ARGS)
 				 errmsg("arguments of rig_confirm_remote() must not be NULL")));
 	rig_check_sender(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_INT64(1));
 	rig_xact_note_confirmed(PG_GETARG_INT64(2));
+	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+		rig_xact_note_contact(rig_peer_parse_mode(text_to_cstring(PG_GETARG_TEXT_PP(3))));
 	PG_RETURN_VOID();
 }
 

@@ -68,6 +68,15 @@ typedef struct RigShared
 	 * one it served, with the new epoch or why it failed.
 	 */
 	/* switchover (switchover.c): rig_do is refused while a handover runs */
+	/*
+	 * A replica's last contact with its primary (safe_to_promote in
+	 * rig.status): when, and the mode the primary last said it has.
+	 */
+	slock_t		contact_mutex;	/* protects the contact_ fields */
+	TimestampTz contact_at;		/* 0: none since the server started */
+	int			contact_mode;	/* a RigPeerMode, or -1: not told */
+	bool		contact_in_sync;	/* the primary treated it as in sync then */
+
 	slock_t		handover_mutex; /* protects the handover_ fields */
 	pid_t		handover_pid;	/* the backend handing over; 0: none */
 	char		handover_to[NAMEDATALEN];
@@ -143,6 +152,10 @@ rig_shmem_startup(void)
 		pg_atomic_init_u32(&rig_shared->initialized, 0);
 		pg_atomic_init_u64(&rig_shared->last_assigned, 0);
 		pg_atomic_init_u64(&rig_shared->confirmed, 0);
+		SpinLockInit(&rig_shared->contact_mutex);
+		rig_shared->contact_at = 0;
+		rig_shared->contact_mode = -1;
+		rig_shared->contact_in_sync = false;
 		SpinLockInit(&rig_shared->handover_mutex);
 		rig_shared->handover_pid = 0;
 		rig_shared->handover_to[0] = '\0';
@@ -557,4 +570,37 @@ rig_handover_running(char *to)
 		strlcpy(to, rig_shared->handover_to, NAMEDATALEN);
 	SpinLockRelease(&rig_shared->handover_mutex);
 	return running;
+}
+
+/*
+ * A replica heard from its primary: a confirmation that it is in sync
+ * (mode: how the primary treats it; -1: not said, keep the last) or a
+ * commit that prepared here.  A few stores: the commit callback calls it.
+ */
+void
+rig_note_contact(int mode)
+{
+	if (rig_shared == NULL)
+		return;
+	SpinLockAcquire(&rig_shared->contact_mutex);
+	rig_shared->contact_at = GetCurrentTimestamp();
+	if (mode >= 0)
+		rig_shared->contact_mode = mode;
+	rig_shared->contact_in_sync = true;
+	SpinLockRelease(&rig_shared->contact_mutex);
+}
+
+/* The last contact with the primary: false when none since the start. */
+bool
+rig_get_contact(TimestampTz *at, int *mode)
+{
+	bool		any;
+
+	rig_shmem_check();
+	SpinLockAcquire(&rig_shared->contact_mutex);
+	any = rig_shared->contact_at != 0;
+	*at = rig_shared->contact_at;
+	*mode = rig_shared->contact_mode;
+	SpinLockRelease(&rig_shared->contact_mutex);
+	return any;
 }

@@ -72,6 +72,8 @@ extern void rig_worker_get_state(RigWorkerInfo *info);
 extern void rig_fence_set(int64 epoch, const char *by, const char *primary,
 						  const char *reason);
 extern bool rig_fence_get(RigFenceInfo *info);
+extern void rig_note_contact(int mode);
+extern bool rig_get_contact(TimestampTz *at, int *mode);
 extern bool rig_handover_begin(const char *to);
 extern void rig_handover_end(void);
 extern bool rig_handover_running(char *to);

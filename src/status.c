@@ -20,11 +20,15 @@
 
 #include "node.h"
 #include "oplog.h"
+#include "peerlist.h"
+#include "peerstate.h"
 #include "settings.h"
 #include "shmem.h"
 #include "watermark.h"
 
 static void rig_node_values(Datum *values, bool *nulls);
+static int	rig_in_sync_peers(void);
+static bool rig_safe_to_promote(char **reason);
 
 PG_FUNCTION_INFO_V1(rig_node_info);
 PG_FUNCTION_INFO_V1(rig_status);
@@ -58,14 +62,75 @@ rig_node_info(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
+/* How many of this primary's peers commits prepare on (in_sync, not async). */
+static int
+rig_in_sync_peers(void)
+{
+	int			n = 0;
+	ListCell   *lc;
+
+	if (strcmp(rig_node_role(), "primary") != 0)
+		return 0;
+	foreach(lc, rig_peer_list())
+	{
+		RigPeer    *p = lfirst(lc);
+
+		if (p->mode != RIG_PEER_ASYNC && rig_peer_get_state(p->name) == RIG_STATE_IN_SYNC)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Would promoting this node lose no acknowledged op?  Only a replica that
+ * its primary treated as in sync at their last contact can say so: a sync
+ * one (no commit is acknowledged without it), or a semisync one that was
+ * in sync then (one degraded after that contact cannot see it).  For an
+ * external failover manager; *reason says why, in words.
+ */
+static bool
+rig_safe_to_promote(char **reason)
+{
+	const char *role = rig_node_role();
+	const char *primary = rig_node_primary_name();
+	TimestampTz at;
+	int			mode;
+
+	if (strcmp(role, "replica") != 0)
+	{
+		*reason = psprintf("this node is not a replica (its role is %s)", role);
+		return false;
+	}
+	if (!rig_get_contact(&at, &mode) || mode < 0)
+	{
+		*reason = psprintf("no word from primary \"%s\" since this server started: it cannot tell whether it holds every acknowledged operation",
+						   primary ? primary : "?");
+		return false;
+	}
+	if (mode == RIG_PEER_ASYNC)
+	{
+		*reason = psprintf("primary \"%s\" ships to it asynchronously (last contact %s): it may lack acknowledged operations",
+						   primary ? primary : "?", timestamptz_to_str(at));
+		return false;
+	}
+	if (mode == RIG_PEER_SYNC)
+		*reason = psprintf("sync replica of \"%s\": no commit is acknowledged without it (last contact %s)",
+						   primary ? primary : "?", timestamptz_to_str(at));
+	else
+		*reason = psprintf("semisync replica of \"%s\", in sync at its last contact (%s); a degrade after that contact is not seen here",
+						   primary ? primary : "?", timestamptz_to_str(at));
+	return true;
+}
+
 /* SQL (behind the rig.status view): this node at a glance. */
 Datum
 rig_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	Datum		values[12];
-	bool		nulls[12] = {false};
+	Datum		values[15];
+	bool		nulls[15] = {false};
 	RigWorkerInfo w;
+	char	   *reason;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "rig_status must return a composite type");
@@ -82,5 +147,8 @@ rig_status(PG_FUNCTION_ARGS)
 	nulls[10] = (w.error_at == 0);
 	values[11] = TimestampTzGetDatum(w.error_at);
 	nulls[11] = (w.error_at == 0);
+	values[12] = Int32GetDatum(rig_in_sync_peers());
+	values[13] = BoolGetDatum(rig_safe_to_promote(&reason));
+	values[14] = CStringGetTextDatum(reason);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

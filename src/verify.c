@@ -404,6 +404,6 @@ rig_confirm_in_sync(RigPeer *peer)
 	in_sync = rig_peer_get_state(peer->name) == RIG_STATE_IN_SYNC;
 	UnlockRelationOid(rig_relid("commit_gate"), RowShareLock);
 	if (in_sync)
-		rig_send_confirm(peer->name, peer->conninfo, wm);
+		rig_send_confirm(peer->name, peer->conninfo, wm, peer->mode);
 }
 

@@ -27,6 +27,7 @@
 #include "conn.h"
 #include "locks.h"
 #include "node.h"
+#include "peerlist.h"
 #include "settings.h"
 #include "shmem.h"
 #include "wire.h"
@@ -284,20 +285,20 @@ rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out, const char *what)
  * shipped them, or while it is in sync): its watermark may rise that far.
  */
 void
-rig_send_confirm(const char *peer, const char *conninfo, int64 confirmed)
+rig_send_confirm(const char *peer, const char *conninfo, int64 confirmed,
+				 RigPeerMode mode)
 {
+	static const char *const mode_names[] = {"sync", "semisync", "async"};
 	char		epoch[32];
 	char		upto[32];
-	const char *params[3] = {rig_node_name(), epoch, upto};
+	const char *params[4] = {rig_node_name(), epoch, upto, mode_names[mode]};
 	RigConn    *rc;
 
-	if (confirmed <= 0)
-		return;
 	snprintf(epoch, sizeof(epoch), INT64_FORMAT, rig_node_epoch());
-	snprintf(upto, sizeof(upto), INT64_FORMAT, confirmed);
+	snprintf(upto, sizeof(upto), INT64_FORMAT, Max(confirmed, 0));
 	rc = rig_conn_get(peer, conninfo, rig_deadline(rig_sync_timeout));
-	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_confirm_remote($1, $2, $3)",
-						   3, params, rig_deadline(rig_sync_timeout)));
+	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_confirm_remote($1, $2, $3, $4)",
+						   4, params, rig_deadline(rig_sync_timeout)));
 }
 
 /*

@@ -17,6 +17,7 @@
 #include "utils/array.h"
 
 #include "conn.h"
+#include "peerlist.h"
 
 /* Parameters of rig_apply_remote(sender, sender_epoch, version, epoch,
  * method, data, idempotency_key, op_time, origin, locks, confirmed) */
@@ -52,6 +53,6 @@ extern void rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out,
 						   const char *what) pg_attribute_noreturn();
 extern bool rig_settled_elsewhere(PGresult *res);
 extern void rig_send_confirm(const char *peer, const char *conninfo,
-							 int64 confirmed);
+							 int64 confirmed, RigPeerMode mode);
 
 #endif							/* RIG_WIRE_H */

@@ -46,6 +46,9 @@ static List *rig_xact_ops = NIL;
 /* What the primary confirmed in this transaction (published at its end) */
 static int64 rig_xact_confirmed = 0;
 
+/* The primary's word in this transaction: how it treats this replica (-2: none) */
+static int	rig_xact_contact_mode = -2;
+
 static void rig_xact_callback(XactEvent event, void *arg);
 static void rig_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								 SubTransactionId parentSubid, void *arg);
@@ -120,6 +123,17 @@ rig_xact_note_confirmed(int64 version)
 {
 	rig_ensure_loaded();
 	rig_xact_confirmed = Max(rig_xact_confirmed, version);
+}
+
+/*
+ * The primary says how it treats this replica (a RigPeerMode) and that it
+ * is in sync: recorded for rig.status's safe_to_promote when this
+ * transaction commits.
+ */
+void
+rig_xact_note_contact(int mode)
+{
+	rig_xact_contact_mode = mode;
 }
 
 /*
@@ -215,6 +229,7 @@ rig_xact_reset(void)
 {
 	rig_xact_ops = NIL;
 	rig_xact_confirmed = 0;
+	rig_xact_contact_mode = -2;
 	rig_handler_context_reset();
 	rig_inflight_set_min(0);
 }
@@ -246,6 +261,8 @@ rig_xact_callback(XactEvent event, void *arg)
 				rig_replicate_commit();
 			rig_note_remote_ops();
 			rig_note_confirmed(rig_xact_confirmed);
+			if (rig_xact_contact_mode > -2)
+				rig_note_contact(rig_xact_contact_mode);
 			rig_xact_reset();
 			break;
 		case XACT_EVENT_ABORT:
@@ -256,6 +273,9 @@ rig_xact_callback(XactEvent event, void *arg)
 			/* a replica's prepared ops: the transaction is no longer ours */
 			rig_note_remote_ops();
 			rig_note_confirmed(rig_xact_confirmed);
+			/* a commit prepares here only while the primary has us in sync */
+			if (rig_xact_ops != NIL)
+				rig_note_contact(rig_xact_contact_mode > -2 ? rig_xact_contact_mode : -1);
 			rig_xact_reset();
 			break;
 		default:

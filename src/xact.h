@@ -27,6 +27,7 @@ extern void rig_xact_register_op(int64 version, int64 epoch, const char *method,
 								 const uint64 *locks, int nlocks, bool remote);
 extern void rig_xact_refuse_ops(const char *caller);
 extern void rig_xact_note_confirmed(int64 version);
+extern void rig_xact_note_contact(int mode);
 extern ErrorData *rig_subxact_try(void (*work) (void *arg), void *arg);
 extern void rig_foreach_peer(void (*work) (RigPeer *peer, void *arg), void *arg,
 							 const char *what);
