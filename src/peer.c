@@ -394,6 +394,7 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	params[2] = rig_epochs_json();
 	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_become_replica($1, $2, $3)",
 						   3, params, rig_deadline(rig_sync_timeout)));
+	rig_fault("add_peer_after_become_replica", true);
 
 	/*
 	 * Start from the verified horizon, not the peer's last version: a failed

@@ -171,7 +171,8 @@ rig_settings_define(void)
 							   "promote_between_commits (the first of the old primary's prepared transactions committed, the others not yet), "
 							   "promote_before_finish (all committed, role still 'promoting'); "
 							   "in rig_switchover(): switchover_stopped (rig_do refused), switchover_before_promote "
-							   "(peer caught up under the commit gate), switchover_after_promote (peer promoted, this node not yet its follower).",
+							   "(peer caught up under the commit gate), switchover_after_promote (peer promoted, this node not yet its follower); "
+							   "in rig_add_peer(): add_peer_after_become_replica (the peer follows this node, nothing shipped or recorded yet).",
 							   &rig_fault_point,
 							   "",
 							   PGC_SUSET,

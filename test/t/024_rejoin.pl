@@ -18,6 +18,8 @@
 #     tables emptied; handlers loaded) the same call makes c a replica.
 #  3. A node of a newer epoch cannot be made a replica of an older one, and
 #     a replica does not follow a superseded primary.
+#  4. The new primary killed -9 in the middle of a rejoin (the old primary
+#     follows it, nothing recorded yet): rig_add_peer again converges.
 
 use strict;
 use warnings;
@@ -153,5 +155,37 @@ is($node_b->safe_psql('postgres', 'SELECT role, epoch FROM rig.node'), 'primary|
 $err = rig_psql_error($node_a, q{SELECT rig_become_replica('e', 1)});
 like($err, qr/is in epoch 2 and cannot follow "e" of epoch 1/,
 	'epochs: a replica of epoch 2 does not follow a superseded primary');
+
+###########################################################################
+# 4. A rejoin killed in the middle
+###########################################################################
+
+# a fresh pair g (primary) / h (sync): g dies, h is promoted; g rejoins
+# h, and h is killed with -9 after g already follows it
+my $node_g = rig_node('g', conf => 'max_prepared_transactions = 20');
+my $node_h = rig_node('h', conf => 'max_prepared_transactions = 20');
+$_->safe_psql('postgres', rig_notes_sql()) for ($node_g, $node_h);
+my $connstr_g = $node_g->connstr('postgres');
+$node_g->safe_psql('postgres', "SELECT rig_add_peer('h', \$\$" . $node_h->connstr('postgres') . "\$\$, 'sync')");
+$node_g->safe_psql('postgres', q{SELECT rig_do('note', jsonb_build_object('body', 'g' || i)) FROM generate_series(1, 10) i});
+crash($node_g);
+promote($node_h);
+$node_h->safe_psql('postgres', q{SELECT rig_do('note', jsonb_build_object('body', 'h' || i)) FROM generate_series(1, 5) i});
+$node_g->start;
+my $s = rig_session($node_h);
+$s->query_safe(q{SET rig.fault_point = 'add_peer_after_become_replica'});
+$s->{stdin} .= "SELECT rig_add_peer('g', \$\$$connstr_g\$\$, 'sync');\n";
+$s->{run}->pump_nb;
+ok($node_h->wait_for_log(qr/paused at fault point "add_peer_after_become_replica"/),
+	'killed rejoin: h paused after g follows it');
+crash($node_h);
+$s->{run}->kill_kill;
+$node_h->start;
+is($node_g->safe_psql('postgres', 'SELECT role, primary_name FROM rig.node'), 'replica|h',
+	'killed rejoin: g already follows h');
+is($node_h->safe_psql('postgres', 'SELECT count(*) FROM rig.peers'), '0', 'killed rejoin: h recorded no peer');
+$node_h->safe_psql('postgres', "SELECT rig_add_peer('g', \$\$$connstr_g\$\$, 'sync')");
+rig_verify_ok($node_h, 'g', 'killed rejoin: the retried rig_add_peer converges');
+is(rig_log_dump($node_g, @notes), rig_log_dump($node_h, @notes), 'killed rejoin: g has h\'s log and notes');
 
 done_testing();
