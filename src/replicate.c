@@ -49,6 +49,7 @@
 #include "peerstate.h"
 #include "replicate.h"
 #include "settings.h"
+#include "shmem.h"
 #include "watermark.h"
 #include "wire.h"
 
@@ -82,6 +83,7 @@ static void rig_sync_failed(RigXactPeer *xp, PGresult *err, bool timed_out,
 static void rig_connect_peer(RigXactPeer *xp, TimestampTz deadline);
 static int64 rig_peers_confirmed(void);
 static void rig_settle_preparing(RigConn *rc, TimestampTz deadline);
+static void rig_check_still_primary(void);
 static void rig_prepare_peers(void);
 static void rig_unprepare_peer(RigXactPeer *xp);
 static void rig_prepare_failed(MemoryContext ctx) pg_attribute_noreturn();
@@ -173,6 +175,33 @@ rig_peers_confirmed(void)
 }
 
 /*
+ * The node may have stopped being the primary while this commit waited for
+ * the commit gate (rig_switchover() holds it while it hands the role over,
+ * then this node follows the new primary and has no peers left): such a
+ * commit must not go on alone.  Nothing was sent to a peer yet, so the
+ * error is definite; the client retries on the new primary.
+ */
+static void
+rig_check_still_primary(void)
+{
+	RigFenceInfo f;
+	bool		fenced = rig_node_fenced(&f);
+
+	if (strcmp(rig_node_role(), "primary") == 0 && !fenced)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+			 errmsg("node \"%s\" is no longer the primary; this transaction was not committed",
+					rig_node_name()),
+			 errdetail("It became %s while the transaction waited to commit.",
+					   fenced ? "fenced" : rig_node_role()),
+			 errhint("Retry on the new primary%s%s%s, with the same idempotency key.",
+					 rig_node_primary_name() ? " \"" : "",
+					 rig_node_primary_name() ? rig_node_primary_name() : "",
+					 rig_node_primary_name() ? "\"" : "")));
+}
+
+/*
  * PRE_COMMIT: prepare the transaction's ops on every sync peer and every
  * semisync peer that is in sync.  Async peers are shipped to later.
  */
@@ -191,6 +220,7 @@ rig_replicate_prepare(List *ops)
 
 	/* the commit gate: peers join and return to sync under it exclusively */
 	LockRelationOid(rig_relid("commit_gate"), RowShareLock);
+	rig_check_still_primary();
 	peers = rig_peer_list();
 	if (peers == NIL)
 		return;

@@ -281,8 +281,15 @@ rig_switchover(PG_FUNCTION_ARGS)
 	{
 		rig_fault("switchover_stopped", true);
 		rig_wait_no_inflight(sw.deadline);
+
+		/*
+		 * No commit prepares on the peer from here.  A call that passed the
+		 * check above before writes stopped but took its version only now
+		 * waits for the gate, and then finds this node no longer the
+		 * primary (replicate.c): it fails, and commits nowhere.  (Waiting
+		 * for it here would wait for a commit that waits for the gate.)
+		 */
 		LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
-		rig_wait_no_inflight(sw.deadline);
 		/* ships what the peer still lacks (nothing, when it is sync) */
 		rig_catch_up(sw.peer);
 		rig_fault("switchover_before_promote", true);

@@ -45,7 +45,13 @@ my $node_a = rig_node('a', conf => $conf);
 my $node_b = rig_node('b', conf => $conf);
 my %node = (a => $node_a, b => $node_b);
 my %conn = (a => $node_a->connstr('postgres'), b => $node_b->connstr('postgres'));
-rig_bank_setup($_) for ($node_a, $node_b);
+# "gated": its validate handler waits for advisory lock 42, so a test can
+# hold a call after it passed rig_do's checks and before it took a version
+rig_bank_setup($_, more => rig_notes_sql() . q{
+CREATE FUNCTION gated_validate(d jsonb) RETURNS void LANGUAGE sql
+	AS $$ SELECT pg_advisory_xact_lock(42) $$;
+SELECT rig_register('gated', 'note_apply(bigint,jsonb)', 'gated_validate(jsonb)');
+}) for ($node_a, $node_b);
 $node_a->safe_psql('postgres', "SELECT rig_add_peer('b', \$\$$conn{b}\$\$, 'sync')");
 rig_bank_open($node_a, $naccounts, $initial);
 
@@ -159,6 +165,43 @@ for my $case (['switchover_before_promote', 'primary', 'replica'],
 	rig_verify_ok($node{$to}, $from, "$t: $from rejoins $to and converges");
 	is(rig_bank_dump($node{$from}), rig_bank_dump($node{$to}), "$t: both nodes hold the same log and tables");
 	rig_bank_total_ok($node{$to}, $total, "$t: the total balance is still $total");
+}
+
+###########################################################################
+# 4. A call that passed rig_do's checks before writes stopped
+###########################################################################
+
+# It waits in its validate handler while the switchover runs, then takes
+# its version and commits: the node is no longer the primary by then, so
+# the commit must fail (before the fix it committed here alone, and was
+# missing on the new primary).
+{
+	($from, $to) = ($to, $from)
+	  if $node{$from}->safe_psql('postgres', 'SELECT role FROM rig.node') ne 'primary';
+	my $t = "(4) $from -> $to";
+	my $before = $node{$from}->safe_psql('postgres', 'SELECT epoch FROM rig.node');
+	my $holder = rig_session($node{$from});
+	$holder->query_safe('BEGIN; SELECT pg_advisory_xact_lock(42)');
+	my $late = rig_session($node{$from});
+	$late->{stdin} .= q{SELECT rig_do('gated', '{"body": "late"}', 'late-key');} . "\n";
+	$late->{run}->pump_nb;
+	ok($node{$from}->poll_query_until('postgres',
+			q{SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 42 AND NOT granted}),
+		"$t: the late call waits in its validate handler");
+	my $e = $node{$from}->safe_psql('postgres', "SELECT rig_switchover('$to')");
+	cmp_ok($e, '>', $before, "$t: the switchover completes while the call waits");
+	$holder->query_safe('COMMIT');
+	my ($out, $err) = rig_bg_query($late, 'SELECT 1');
+	like($late->{stderr} . $err . $out, qr/no longer the primary/,
+		"$t: the late call fails: its node is no longer the primary");
+	$late->quit;
+	$holder->quit;
+	is($node{$from}->safe_psql('postgres', q{SELECT count(*) FROM rig.log WHERE idempotency_key = 'late-key'}),
+		'0', "$t: the late call committed nothing on $from");
+	is($node{$to}->safe_psql('postgres', q{SELECT rig_do('gated', '{"body": "late"}', 'late-key') > 0}),
+		't', "$t: its retry on $to works");
+	$node{$to}->safe_psql('postgres', "SELECT rig_add_peer('$from', \$\$$conn{$from}\$\$, 'sync')");
+	rig_verify_ok($node{$to}, $from, "$t: the pair converges");
 }
 
 done_testing();
