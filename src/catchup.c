@@ -264,7 +264,7 @@ rig_fence_persist(void)
 		}
 		(void) rig_fence_get(&f);
 	}
-	rig_node_fence(f.primary[0] ? f.primary : NULL);
+	rig_node_fence(f.primary[0] ? f.primary : NULL, f.epoch);
 	ereport(LOG,
 			(errmsg("rig: node \"%s\" is fenced for good: peer \"%s\" is in a newer epoch, the new primary is \"%s\"",
 					rig_node_name(), f.by, f.primary[0] ? f.primary : "?"),

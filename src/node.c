@@ -226,18 +226,21 @@ rig_node_fenced(RigFenceInfo *info)
 /*
  * Make the fence durable: role 'fenced', following the new primary (NULL
  * when not known).  The epoch stays: the node has written nothing in the
- * new one.
+ * new one.  Only a primary still in the epoch it was fenced in: a node
+ * that meanwhile became a replica of the new primary (rig_switchover,
+ * rejoin) stays one.
  */
 void
-rig_node_fence(const char *primary)
+rig_node_fence(const char *primary, int64 epoch)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {primary ? CStringGetTextDatum(primary) : (Datum) 0};
-	char		nulls[1] = {primary ? ' ' : 'n'};
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		args[2] = {primary ? CStringGetTextDatum(primary) : (Datum) 0, Int64GetDatum(epoch)};
+	char		nulls[2] = {primary ? ' ' : 'n', ' '};
 
 	SPI_connect();
-	if (rig_spi_as_owner("node", "UPDATE rig.node SET role = 'fenced', primary_name = $1",
-						 1, types, args, nulls) != SPI_OK_UPDATE)
+	if (rig_spi_as_owner("node", "UPDATE rig.node SET role = 'fenced', primary_name = $1 "
+						 "WHERE epoch = $2 AND role = 'primary'",
+						 2, types, args, nulls) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update rig.node");
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(rig_relid("node"));

@@ -23,7 +23,7 @@ extern const char *rig_node_role(void);
 extern const char *rig_node_primary_name(void);
 extern const char *rig_node_role(void);
 extern bool rig_node_fenced(RigFenceInfo *info);
-extern void rig_node_fence(const char *primary);
+extern void rig_node_fence(const char *primary, int64 epoch);
 extern int64 rig_node_compacted_below(void);
 extern void rig_node_refresh(void);
 extern void rig_node_update(const char *sql, int nargs, Oid *types, Datum *args);

@@ -34,6 +34,7 @@
 
 #include "apply.h"
 #include "catalog.h"
+#include "conn.h"
 #include "handlers.h"
 #include "keys.h"
 #include "locks.h"
@@ -42,6 +43,7 @@
 #include "peerlist.h"
 #include "replica.h"
 #include "settings.h"
+#include "shmem.h"
 #include "watermark.h"
 #include "wire.h"
 #include "xact.h"
@@ -49,6 +51,7 @@
 static void rig_check_sender(const char *sender, int64 sender_epoch);
 static void rig_record_epochs(Jsonb *epochs);
 static void rig_forget_peers(void);
+static void rig_check_superseded(const char *primary, int64 epoch);
 
 PG_FUNCTION_INFO_V1(rig_apply_remote);
 PG_FUNCTION_INFO_V1(rig_confirm_remote);
@@ -283,12 +286,61 @@ rig_set_replica_of(const char *primary, int64 epoch, Jsonb *epochs)
 				 errmsg("node \"%s\" is a primary with its own log or peers", rig_node_name()),
 				 errhint("Only an empty node can become a replica.")));
 
+	/* a primary with its own log or peers is demoted only when it is proved superseded */
+	if (newer && !rig_node_is_replica() &&
+		(rig_log_last_version() > 0 || rig_peer_list() != NIL))
+		rig_check_superseded(primary, epoch);
 	if (epochs != NULL)
 		rig_record_epochs(epochs);
 	if (newer && !rig_node_is_replica() && rig_peer_list() != NIL)
 		rig_forget_peers();
 	rig_node_update("UPDATE rig.node SET role = 'replica', primary_name = $1, epoch = $2",
 					2, types, args);
+}
+
+/*
+ * A primary told to follow a node of a newer epoch does not take the
+ * caller's word for it (any member of rig_replication may call
+ * rig_become_replica): either it is fenced already (a peer of its own
+ * refused it, or was found in a newer epoch), or it asks the claimed
+ * primary itself, over the conninfo its own rig.peers holds for it.
+ */
+static void
+rig_check_superseded(const char *primary, int64 epoch)
+{
+	RigFenceInfo f;
+	TimestampTz deadline;
+	RigConn    *rc;
+	PGresult   *res;
+	bool		confirmed;
+	ListCell   *lc;
+
+	if (rig_node_fenced(&f) && (f.primary[0] == '\0' || strcmp(f.primary, primary) == 0))
+		return;
+	foreach(lc, rig_peer_list_copy())
+	{
+		RigPeer    *p = lfirst(lc);
+
+		if (strcmp(p->name, primary) != 0)
+			continue;
+		deadline = rig_deadline(rig_sync_timeout);
+		rc = rig_conn_get(p->name, p->conninfo, deadline);
+		res = rig_conn_query(rc, "SELECT node_name, role, epoch FROM pg_catalog.rig_node_info()",
+							 0, NULL, deadline);
+		confirmed = strcmp(PQgetvalue(res, 0, 0), primary) == 0 &&
+			strcmp(PQgetvalue(res, 0, 1), "primary") == 0 &&
+			strtoi64(PQgetvalue(res, 0, 2), NULL, 10) == epoch;
+		PQclear(res);
+		if (confirmed)
+			return;
+		break;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("primary \"%s\" will not follow \"%s\" of epoch " INT64_FORMAT ": it cannot confirm that node is the primary of that epoch",
+					rig_node_name(), rig_name_for_message(primary), epoch),
+			 errdetail("A primary becomes another node's replica only once it is fenced, or once a peer of its own confirms it is the new primary."),
+			 errhint("Let this node learn of the promotion (its next commit or its worker's next round fences it), then run rig_add_peer() on the new primary again.")));
 }
 
 /*

@@ -15,8 +15,11 @@
  * had for it, caught up at that moment.  The new primary cannot push to
  * it until an operator gives it a conninfo back (rig_add_peer there):
  * this node never had one to give.  Everything before the promotion
- * leaves this node the primary when it fails; a promotion whose outcome
- * is unknown fences it (the peer may be the primary now).
+ * leaves this node the primary when it fails; once the peer is promoted
+ * (or its promotion's outcome is unknown) this node is fenced in shared
+ * memory first, so a failure, a cancel or a lost connection afterwards
+ * leaves it refusing writes, never a second primary.  Hence no transaction
+ * block: the caller could roll back this node's change, not the peer's.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -258,6 +261,13 @@ rig_switchover(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("peer name must not be NULL")));
 	rig_xact_refuse_ops("rig_switchover()");
+	/* the peer's promotion cannot be undone: this node's own change must commit with it */
+	if (IsTransactionBlock())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("rig_switchover() cannot run inside a transaction block"),
+				 errdetail("The peer's promotion cannot be rolled back; this node's change of role must commit right after it."),
+				 errhint("Call SELECT rig_switchover(...) on its own, outside BEGIN ... COMMIT.")));
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -294,6 +304,14 @@ rig_switchover(PG_FUNCTION_ARGS)
 		rig_catch_up(sw.peer);
 		rig_fault("switchover_before_promote", true);
 		rig_switch_promote(&sw);
+
+		/*
+		 * The peer is the primary now, whatever happens to this
+		 * transaction: fenced in shared memory (for this epoch), this node
+		 * never writes again even if what follows fails or is cancelled.
+		 */
+		rig_fence_set(rig_node_epoch(), sw.peer->name, sw.peer->name,
+					  "handed the primary role over with rig_switchover()");
 		rig_fault("switchover_after_promote", true);
 		rig_follow_new_primary(&sw);
 	}
