@@ -29,33 +29,6 @@ my $conf = qq{max_prepared_transactions = 20\nrig.sync_timeout = $sync_timeout\n
 # Helpers
 ###########################################################################
 
-# SIGSTOP / SIGCONT every process of a node; never leave one stopped.
-my %frozen;
-
-sub freeze
-{
-	my ($node) = @_;
-	my ($pm) = rig_node_pids($node);
-	kill 'STOP', $pm;    # first, so it forks nothing new
-	my (undef, @children) = rig_node_pids($node);
-	kill 'STOP', @children;
-	$frozen{ $node->name } = [ $pm, @children ];
-	note 'froze ' . $node->name . ': ' . join(' ', $pm, @children);
-}
-
-sub thaw
-{
-	my ($node) = @_;
-	my $pids = delete $frozen{ $node->name } or return;
-	kill 'CONT', reverse @$pids;
-	note 'thawed ' . $node->name;
-}
-
-END
-{
-	kill 'CONT', @$_ for values %frozen;
-}
-
 my $notes = 'SELECT * FROM notes ORDER BY id';
 
 sub log_state
@@ -169,7 +142,7 @@ rig_same_ok($node_a, [ $node_b ], '(a) peer stopped and back', $notes);
 # $s holds a connection to b (it just wrote).
 $log_before = log_state($node_a);
 my $log_before_b = log_state($node_b);
-freeze($node_b);
+rig_freeze($node_b);
 ($out, $err, $el) = rig_bg_query($s, q{SELECT rig_do('note', '{"body": "b hung"}')});
 note sprintf('hung peer: %.2fs: %s', $el, $err);
 # PREPARE went out (into b's socket): b may hold it, the outcome is unknown
@@ -188,7 +161,7 @@ like(sqlstate_of($err), qr/^08/, 'hung peer, new session: SQLSTATE class 08');
 like(message_of($err), qr/peer "b"/, 'hung peer, new session: the message names the peer');
 cmp_ok($el, '<', $sync_timeout / 1000 + $slack, 'hung peer, new session: failed within rig.sync_timeout');
 is(log_state($node_a), $log_before, 'hung peer, new session: nothing committed on the primary');
-thaw($node_b);
+rig_thaw($node_b);
 
 wait_rig_backends_only($node_b);    # $s had the only connection
 my $left = rig_prepared_xacts($node_b);
@@ -221,7 +194,7 @@ is(scalar(@b_conns), 2, 'cancel: b serves the connections of both sessions');
 $log_before   = log_state($node_a);
 $log_before_b = log_state($node_b);
 
-freeze($node_b);
+rig_freeze($node_b);
 $s2->{stdin} .= qq{SELECT rig_do('note', '{"body": "cancelled"}');\n\\echo CANCEL_DONE\n};
 $s2->{run}->pump_nb;
 ok( $node_a->poll_query_until(
@@ -243,7 +216,7 @@ is(sqlstate_of($err), '08007', 'cancel after PREPARE was sent: rig_do fails with
 like($err, qr/DETAIL:\s+canceling statement due to user request/, 'cancel: the detail says it was cancelled');
 cmp_ok($el, '<', 5, 'cancel: served promptly (rig.sync_timeout is 60 s)');
 is(log_state($node_a), $log_before, 'cancel: nothing committed on the primary');
-thaw($node_b);
+rig_thaw($node_b);
 
 wait_rig_backends_only($node_b, $b_conns[0]);
 $left = rig_prepared_xacts($node_b);
@@ -360,9 +333,9 @@ for my $call ('rig_sync_peer(\'b\')', 'rig_resolve()')
 	my $s3 = rig_session($node_a);
 	($out, $err) = rig_bg_query($s3, q{SELECT rig_do('note', '{"body": "s3 first"}')});
 	is($err, '', "cancelled $call: the session wrote once (it has a connection to b)");
-	freeze($node_b);
+	rig_freeze($node_b);
 	($out, $err, $el) = rig_bg_query($s3, "SET statement_timeout = '1s'; SELECT $call; RESET statement_timeout;");
-	thaw($node_b);
+	rig_thaw($node_b);
 	note sprintf("cancelled $call: %.2fs: %s", $el, $err);
 	is(sqlstate_of($err), '57014', "cancelled $call: cancelled by statement_timeout");
 	($out, $err) = rig_bg_query($s3, q{SELECT rig_do('note', '{"body": "after a cancelled call"}')});
@@ -378,10 +351,10 @@ rig_same_ok($node_a, [ $node_b, $node_c ], '(f) cancelled calls', $notes);
 
 @b_conns = rig_backends($node_b);
 my $s4 = rig_session($node_a);
-freeze($node_b);
+rig_freeze($node_b);
 ($out, $err, $el) = rig_bg_query($s4,
 	"SET statement_timeout = '1s'; SELECT rig_add_peer('d', \$\$" . $node_b->connstr('postgres') . "\$\$);");
-thaw($node_b);
+rig_thaw($node_b);
 note sprintf('cancelled connect: %.2fs: %s', $el, $err);
 is(sqlstate_of($err), '57014', 'cancelled connect: rig_add_peer cancelled by statement_timeout');
 ok( poll_for(
