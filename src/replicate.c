@@ -32,6 +32,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "commands/async.h"
 #include "catalog/pg_type.h"
 #include "port/pg_bswap.h"
 #include "storage/lmgr.h"
@@ -84,6 +85,7 @@ static void rig_connect_peer(RigXactPeer *xp, TimestampTz deadline);
 static int64 rig_peers_confirmed(void);
 static void rig_settle_preparing(RigConn *rc, TimestampTz deadline);
 static void rig_check_still_primary(void);
+static void rig_refuse_notify(void);
 static void rig_prepare_peers(void);
 static void rig_unprepare_peer(RigXactPeer *xp);
 static void rig_prepare_failed(MemoryContext ctx) pg_attribute_noreturn();
@@ -202,6 +204,37 @@ rig_check_still_primary(void)
 }
 
 /*
+ * PostgreSQL queues a transaction's NOTIFYs after the PRE_COMMIT callbacks
+ * (PreCommit_Notify), where a lock wait can be cancelled or the queue be
+ * full: that error would reach the client as if nothing had been
+ * committed anywhere, while a peer holds the ops prepared (and a promotion
+ * commits them).  So a transaction that prepares on peers may not NOTIFY,
+ * LISTEN or UNLISTEN; AtPrepare_Notify() says whether it did, as for
+ * PREPARE TRANSACTION.  Nothing was sent yet: a definite error.
+ */
+static void
+rig_refuse_notify(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		AtPrepare_Notify();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a transaction that ran rig_do() on a node with peers cannot NOTIFY, LISTEN or UNLISTEN"),
+				 errdetail("PostgreSQL queues notifications after rig prepared the transaction on its peers; a failure there would leave the outcome unknown. Nothing was committed."),
+				 errhint("Send the notification in a transaction of its own after the commit.")));
+	}
+	PG_END_TRY();
+}
+
+/*
  * PRE_COMMIT: prepare the transaction's ops on every sync peer and every
  * semisync peer that is in sync.  Async peers are shipped to later.
  */
@@ -265,6 +298,9 @@ rig_replicate_prepare(List *ops)
 		MemoryContextSwitchTo(old);
 		return;
 	}
+	MemoryContextSwitchTo(old);
+	rig_refuse_notify();
+	MemoryContextSwitchTo(TopTransactionContext);
 
 	epoch = rig_node_epoch();
 	wire = palloc(sizeof(RigWireOp) * list_length(ops));

@@ -144,4 +144,21 @@ is(where_is('b down'), '0 / 0 / 0', 'peer down: the op is committed nowhere');
 ($out, $err) = rig_bg_query($s, q{SELECT rig_do('note', '{"body": "b back"}')});
 is($err, '', 'writes work again once b is back');
 
+###########################################################################
+# NOTIFY in a transaction that prepares on peers: refused before PREPARE
+###########################################################################
+
+# PostgreSQL queues notifications after rig's PRE_COMMIT, where a failure
+# would reach the client as definite while b held the op prepared (found
+# by the break-it review): such a transaction is refused, definitely.
+($err) = rig_psql_error($node_a,
+	q{BEGIN; SELECT rig_do('note', '{"body": "notified"}', 'key-notify'); NOTIFY rig_test; COMMIT;});
+is(sqlstate_of($err), '0A000', 'rig_do + NOTIFY with a sync peer: refused with 0A000');
+like($err, qr/cannot NOTIFY, LISTEN or UNLISTEN/, 'rig_do + NOTIFY: the error says why');
+is(where_is('notified'), '0 / 0 / 0', 'rig_do + NOTIFY: the op is committed nowhere');
+is(rig_prepared_xacts($node_b), '0', 'rig_do + NOTIFY: nothing prepared on b');
+$node_a->safe_psql('postgres',
+	q{SELECT rig_do('note', '{"body": "notified"}', 'key-notify'); NOTIFY rig_test;});
+is(where_is('notified'), '1 / 1 / 0', 'the op, then NOTIFY in its own transaction: both work');
+
 done_testing();
