@@ -66,6 +66,7 @@ static void rig_refuse_divergent(RigConn *rc, const char *name, List *ranges);
 static char *rig_epochs_json(void);
 static void rig_tell_mode_work(void *arg);
 static void rig_tell_mode(const char *name, RigPeerMode mode);
+static void rig_check_lease_over(const char *name, const char *why);
 static void rig_add_peer_work(RigConn *rc, const char *name,
 							  const char *conninfo, const char *mode);
 
@@ -509,6 +510,9 @@ rig_drop_peer(PG_FUNCTION_ARGS)
 	args[0] = PG_GETARG_DATUM(0);
 	/* no commit may be preparing on the peer while it leaves */
 	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
+	/* it must stop saying it is safe to promote (rig_set_peer_mode's rule) */
+	if (rig_peer_mode(TextDatumGetCString(args[0])) != RIG_PEER_ASYNC)
+		rig_tell_mode(TextDatumGetCString(args[0]), RIG_PEER_ASYNC);
 	SPI_connect();
 	if (SPI_execute_with_args("DELETE FROM rig.peers WHERE name = $1",
 							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
@@ -565,6 +569,31 @@ rig_set_peer_mode(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * A peer that cannot be told it is no longer waited for may still say it
+ * is safe to promote, for rig.promote_lease after it last heard from this
+ * node (counted from this server's start when it has not heard since):
+ * weakening it before that lease is over could let a failover manager
+ * promote it without the commits acknowledged from now on.  Throws then.
+ */
+static void
+rig_check_lease_over(const char *name, const char *why)
+{
+	TimestampTz since = Max(rig_peer_last_contact(name), PgStartTime);
+	long		secs;
+	int			usecs;
+
+	if (TimestampDifferenceExceeds(since, GetCurrentTimestamp(), rig_promote_lease))
+		return;
+	TimestampDifference(since, GetCurrentTimestamp(), &secs, &usecs);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("peer \"%s\" cannot be told that commits no longer wait for it: %s", name, why),
+			 errdetail("It heard from this node %ld s ago; until rig.promote_lease (%d ms) has passed since then, it may still say it is safe to promote, and promoting it would lose the commits made without it.",
+					   secs, rig_promote_lease),
+			 errhint("Retry once the peer is reachable, or after rig.promote_lease.")));
+}
+
 /* What rig_tell_mode_work sends */
 typedef struct RigModeNote
 {
@@ -607,9 +636,9 @@ rig_tell_mode(const char *name, RigPeerMode mode)
 		return;
 	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 		ReThrowError(edata);
+	rig_check_lease_over(name, edata->message);
 	ereport(WARNING,
 			(errmsg("peer \"%s\" was not told of its new mode: %s", name, edata->message),
-			 errdetail("Until this node reaches it, its rig.status may still say it is safe to promote."),
-			 errhint("Do not promote \"%s\" on the strength of its safe_to_promote.", name)));
+			 errdetail("It has not heard from this node for longer than rig.promote_lease, so it no longer says it is safe to promote.")));
 	FreeErrorData(edata);
 }

@@ -292,6 +292,21 @@ rig_peer_note_prepare(const char *name, int64 elapsed_us)
 	SpinLockRelease(&s->mutex);
 }
 
+/* When the peer last answered this node (0: not since this server started). */
+TimestampTz
+rig_peer_last_contact(const char *name)
+{
+	RigPeerSlot *s = rig_peer_slot(name, true);
+	TimestampTz t;
+
+	if (s == NULL)
+		return 0;
+	SpinLockAcquire(&s->mutex);
+	t = s->last_contact;
+	SpinLockRelease(&s->mutex);
+	return t;
+}
+
 /* Highest version below which the peer is known to miss nothing. */
 int64
 rig_peer_get_horizon(const char *name)

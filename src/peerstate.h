@@ -14,6 +14,8 @@
 #ifndef RIG_PEERSTATE_H
 #define RIG_PEERSTATE_H
 
+#include "datatype/timestamp.h"
+
 /* A peer's state, as rig.peer_status shows it */
 typedef enum RigPeerState
 {
@@ -49,6 +51,7 @@ extern RigPeerState rig_peer_get_state(const char *name);
 extern const char *rig_peer_state_name(RigPeerState state);
 extern void rig_peer_note_missed(const char *name);
 extern void rig_peer_note_prepare(const char *name, int64 elapsed_us);
+extern TimestampTz rig_peer_last_contact(const char *name);
 extern int64 rig_peer_get_horizon(const char *name);
 extern void rig_peer_set_horizon(const char *name, int64 horizon);
 extern void rig_peer_forget(const char *name);

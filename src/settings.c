@@ -44,6 +44,7 @@ int			rig_max_payload = 1024 * 1024;
 char	   *rig_handler_search_path = NULL;
 int			rig_key_retention = 7 * 24 * 3600;
 int			rig_follower_max_lag = 10000000;
+int			rig_promote_lease = 30000;
 char	   *rig_fault_point = NULL;
 
 /* Bytes of a caller's name quoted in a message */
@@ -161,6 +162,14 @@ rig_settings_define(void)
 							10000000, -1, INT_MAX,
 							PGC_SUSET,
 							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("rig.promote_lease",
+							"How long a replica's last word from its primary proves it safe to promote; a primary weakens a peer it cannot tell only after this long without contact.",
+							"Keep it the same on every node, above rig.resolver_interval plus a failover manager's detection window.",
+							&rig_promote_lease,
+							30000, 100, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("rig.fault_point",
 							   "Testing only: pause a committing backend (or the worker promoting the node) at this point until it is killed.",

@@ -36,6 +36,7 @@ extern int	rig_max_payload;
 extern char *rig_handler_search_path;
 extern int	rig_key_retention;
 extern int	rig_follower_max_lag;
+extern int	rig_promote_lease;
 extern char *rig_fault_point;
 
 extern void rig_settings_define(void);

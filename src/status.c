@@ -107,6 +107,12 @@ rig_safe_to_promote(char **reason)
 						   primary ? primary : "?");
 		return false;
 	}
+	if (TimestampDifferenceExceeds(at, GetCurrentTimestamp(), rig_promote_lease))
+	{
+		*reason = psprintf("the last word from primary \"%s\" (%s) is older than rig.promote_lease (%d ms): it may have been weakened since without being told",
+						   primary ? primary : "?", timestamptz_to_str(at), rig_promote_lease);
+		return false;
+	}
 	if (mode == RIG_PEER_ASYNC)
 	{
 		*reason = psprintf("primary \"%s\" ships to it asynchronously (last contact %s): it may lack acknowledged operations",

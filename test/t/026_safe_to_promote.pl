@@ -13,6 +13,11 @@
 #  3. Restarted b: no word from its primary yet, not safe, until the
 #     primary's worker confirms it.
 #  4. The primary itself and a follower are not safe.
+#  5. A peer the primary cannot reach: weakening it (rig_set_peer_mode to
+#     async) is refused until rig.promote_lease has passed since it last
+#     heard from the primary, and by then its own word has expired, so it
+#     never says it is safe while the primary commits without it (found
+#     by the break-it review).
 
 use strict;
 use warnings;
@@ -93,5 +98,41 @@ $node_f->safe_psql('postgres', rig_notes_sql());
 $node_f->safe_psql('postgres',
 	"SELECT rig_follow('b', \$\$" . $node_b->connstr('postgres') . "\$\$)");
 like(safe($node_f), qr/^false no word from primary "b"/, '(4) a follower is not safe to promote');
+
+# 5. a peer the primary cannot tell: weakening it waits for the lease
+my $lease = "rig.promote_lease = 2000\n";
+my $node_c = rig_node('c', conf => $conf . $lease);
+my $node_d = rig_node('d', conf => $conf . $lease);
+$_->safe_psql('postgres', rig_notes_sql()) for ($node_c, $node_d);
+$node_c->safe_psql('postgres', "SELECT rig_add_peer('d', \$\$" . $node_d->connstr('postgres') . "\$\$, 'sync')");
+$node_c->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "c1"}')});
+like(safe($node_d), qr/^true sync replica/, '(5) d is a safe sync replica');
+# d stops taking c's connections (a partition)
+$node_d->safe_psql('postgres', 'CREATE ROLE checker LOGIN SUPERUSER');
+my $checker = $node_d->connstr('postgres') . ' user=checker';
+my $os_user = $node_d->safe_psql('postgres', 'SELECT current_user');
+my $hba = $node_d->data_dir . '/pg_hba.conf';
+my $old = slurp_file($hba);
+open my $fh, '>', $hba or die;
+print $fh "local all $os_user reject\nhost all $os_user 127.0.0.1/32 reject\n$old";
+close $fh;
+$node_d->reload;
+$node_d->safe_psql('postgres', qq{SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+	WHERE usename = '$os_user' AND backend_type = 'client backend' AND pid <> pg_backend_pid()},
+	connstr => $checker);
+my $err = rig_psql_error($node_c, q{SELECT rig_set_peer_mode('d', 'async')});
+is(sqlstate_of($err), '55000', '(5) weakening an unreachable peer within the lease is refused (55000)');
+like($err, qr/cannot be told that commits no longer wait for it/, '(5) the error says why');
+ok($node_c->poll_query_until('postgres', q{SELECT 1 FROM rig_set_peer_mode('d', 'async')}, '1'),
+	'(5) once the lease is over, the mode changes');
+like($node_d->safe_psql('postgres', q{SELECT safe_to_promote || ' ' || safe_to_promote_reason FROM rig.status},
+		connstr => $checker),
+	qr/^false the last word from primary "c" .* is older than rig.promote_lease/,
+	'(5) by then d no longer says it is safe to promote');
+$node_c->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "acked without d"}')});
+crash($node_c);
+like($node_d->safe_psql('postgres', q{SELECT safe_to_promote || ' ' || safe_to_promote_reason FROM rig.status},
+		connstr => $checker),
+	qr/^false/, '(5) the primary acknowledged an op without d and died: d does not claim to be safe');
 
 done_testing();
