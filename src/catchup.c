@@ -243,25 +243,18 @@ void
 rig_fence_persist(void)
 {
 	RigFenceInfo f;
-	ListCell   *lc;
+	RigPeer    *peer;
 
 	if (!rig_fence_get(&f) || f.epoch != rig_node_epoch() ||
 		strcmp(rig_node_role(), "primary") != 0)
 		return;
-	if (f.primary[0] == '\0')
+	if (f.primary[0] == '\0' && (peer = rig_peer_find(f.by)) != NULL)
 	{
-		foreach(lc, rig_peer_list_copy())
-		{
-			RigPeer    *peer = lfirst(lc);
-			ErrorData  *edata;
+		/* best effort: unreachable, it is fenced all the same */
+		ErrorData  *edata = rig_subxact_try(rig_fence_learn, peer);
 
-			if (strcmp(peer->name, f.by) != 0)
-				continue;
-			/* best effort: unreachable, it is fenced all the same */
-			edata = rig_subxact_try(rig_fence_learn, peer);
-			if (edata != NULL)
-				FreeErrorData(edata);
-		}
+		if (edata != NULL)
+			FreeErrorData(edata);
 		(void) rig_fence_get(&f);
 	}
 	rig_node_fence(f.primary[0] ? f.primary : NULL, f.epoch);
@@ -276,7 +269,7 @@ Datum
 rig_sync_peer(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	ListCell   *lc;
+	RigPeer    *peer;
 
 	rig_check_database();
 	rig_xact_refuse_ops("rig_sync_peer()");
@@ -285,15 +278,11 @@ rig_sync_peer(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("rig_sync_peer() requires the READ COMMITTED isolation level")));
 	/* a copy: catch-up takes locks, and a peer change would free the cached list */
-	foreach(lc, rig_peer_list_copy())
+	peer = rig_peer_find(name);
+	if (peer != NULL)
 	{
-		RigPeer    *peer = lfirst(lc);
-
-		if (strcmp(peer->name, name) == 0)
-		{
-			rig_catch_up(peer);
-			PG_RETURN_VOID();
-		}
+		rig_catch_up(peer);
+		PG_RETURN_VOID();
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),

@@ -620,15 +620,9 @@ rig_tell_mode_work(void *arg)
 static void
 rig_tell_mode(const char *name, RigPeerMode mode)
 {
-	RigModeNote note = {NULL, mode};
+	RigModeNote note = {rig_peer_find(name), mode};
 	ErrorData  *edata;
-	ListCell   *lc;
 
-	foreach(lc, rig_peer_list_copy())
-	{
-		if (strcmp(((RigPeer *) lfirst(lc))->name, name) == 0)
-			note.peer = lfirst(lc);
-	}
 	if (note.peer == NULL)
 		return;
 	edata = rig_subxact_try(rig_tell_mode_work, &note);

@@ -115,6 +115,25 @@ rig_peer_list_copy(void)
 	return copy;
 }
 
+/*
+ * The peer called name, copied into the current memory context (callers
+ * take locks that may reload the cached list), or NULL.
+ */
+RigPeer *
+rig_peer_find(const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, rig_peer_list_copy())
+	{
+		RigPeer    *p = lfirst(lc);
+
+		if (strcmp(p->name, name) == 0)
+			return p;
+	}
+	return NULL;
+}
+
 /* The mode of a peer as rig.peers says now (async when it is gone). */
 RigPeerMode
 rig_peer_mode(const char *name)

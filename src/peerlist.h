@@ -34,6 +34,7 @@ typedef struct RigPeer
 extern void rig_peerlist_init(void);
 extern List *rig_peer_list(void);
 extern List *rig_peer_list_copy(void);
+extern RigPeer *rig_peer_find(const char *name);
 extern RigPeerMode rig_peer_mode(const char *name);
 extern RigPeerMode rig_peer_parse_mode(const char *mode);
 extern void rig_check_sync_peers(void);

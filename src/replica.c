@@ -313,16 +313,12 @@ rig_check_superseded(const char *primary, int64 epoch)
 	RigConn    *rc;
 	PGresult   *res;
 	bool		confirmed;
-	ListCell   *lc;
+	RigPeer    *p;
 
 	if (rig_node_fenced(&f) && (f.primary[0] == '\0' || strcmp(f.primary, primary) == 0))
 		return;
-	foreach(lc, rig_peer_list_copy())
+	if ((p = rig_peer_find(primary)) != NULL)
 	{
-		RigPeer    *p = lfirst(lc);
-
-		if (strcmp(p->name, primary) != 0)
-			continue;
 		deadline = rig_deadline(rig_sync_timeout);
 		rc = rig_conn_get(p->name, p->conninfo, deadline);
 		res = rig_conn_query(rc, "SELECT node_name, role, epoch FROM pg_catalog.rig_node_info()",
@@ -333,7 +329,6 @@ rig_check_superseded(const char *primary, int64 epoch)
 		PQclear(res);
 		if (confirmed)
 			return;
-		break;
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -79,15 +79,10 @@ PG_FUNCTION_INFO_V1(rig_switchover);
 static RigPeer *
 rig_switch_peer(const char *name)
 {
-	ListCell   *lc;
+	RigPeer    *p = rig_peer_find(name);
 
-	foreach(lc, rig_peer_list_copy())
-	{
-		RigPeer    *p = lfirst(lc);
-
-		if (strcmp(p->name, name) == 0)
-			return p;
-	}
+	if (p != NULL)
+		return p;
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 errmsg("peer \"%s\" does not exist", name),

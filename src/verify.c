@@ -64,7 +64,6 @@ static RigVerifySlot *rig_verify_slot(const char *name);
 static bool rig_verify_due(const char *name);
 static void rig_confirm_in_sync(RigPeer *peer);
 static void rig_verify_one(RigPeer *peer, void *arg);
-static RigPeer *rig_find_peer(const char *name);
 
 PG_FUNCTION_INFO_V1(rig_verify_peer);
 
@@ -289,22 +288,6 @@ rig_verify_all(void)
 		rig_foreach_peer(rig_verify_one, NULL, "verify");
 }
 
-/* The peer called name (a copy: the cached list may be reloaded), or NULL. */
-static RigPeer *
-rig_find_peer(const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, rig_peer_list_copy())
-	{
-		RigPeer    *p = lfirst(lc);
-
-		if (strcmp(p->name, name) == 0)
-			return p;
-	}
-	return NULL;
-}
-
 /*
  * SQL: compare this primary's log and handlers with a peer's; one row per
  * differing range (no rows: identical up to the lower watermark).  Runs
@@ -331,7 +314,7 @@ rig_verify_peer(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("rig_verify_peer() requires the READ COMMITTED isolation level"),
 				 errdetail("The watermarks must be read before the snapshots that read the logs.")));
-	peer = rig_find_peer(name);
+	peer = rig_peer_find(name);
 	if (peer == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
