@@ -54,6 +54,20 @@ SELECT rig_register('gated', 'note_apply(bigint,jsonb)', 'gated_validate(jsonb)'
 }) for ($node_a, $node_b);
 $node_a->safe_psql('postgres', "SELECT rig_add_peer('b', \$\$$conn{b}\$\$, 'sync')");
 rig_bank_open($node_a, $naccounts, $initial);
+# an ordinary client role (superusers are not routed) on both nodes
+$_->safe_psql('postgres', 'CREATE ROLE app LOGIN IN ROLE rig_writer') for ($node_a, $node_b);
+
+# Which node a libpq multi-host string with target_session_attrs=read-write
+# reaches, old primary first in the list
+sub routed_to
+{
+	my ($first, $second) = @_;
+	my $multi = sprintf('host=%s,%s port=%s,%s dbname=postgres user=app target_session_attrs=read-write',
+		$node{$first}->host, $node{$second}->host, $node{$first}->port, $node{$second}->port);
+	return $node{$first}->safe_psql('postgres', 'SELECT node_name FROM rig_node_info()', connstr => $multi);
+}
+
+is(routed_to('b', 'a'), 'a', 'before: the multi-host string, replica first, lands on the primary a');
 
 ###########################################################################
 # 1. Switchovers under load, both directions
@@ -88,6 +102,8 @@ for my $round (1 .. 3)
 		"replica|$to|$epoch", "$t: $from is ${to}'s replica in epoch $epoch");
 	my $err = rig_psql_error($node{$from}, q{SELECT rig_do('transfer', '{"from": 1, "to": 2, "amount": 1}')});
 	is(sqlstate_of($err), '25006', "$t: $from refuses rig_do");
+	is(routed_to($from, $to), $to,
+		"$t: a multi-host connection string with target_session_attrs=read-write lands on $to");
 
 	my @retry = sort(keys %$unseen, keys %$failed);
 	my $got = rig_keyed_retry($node{$to}, $load, @retry);
