@@ -152,7 +152,8 @@ rig_conn_close(RigConn *rc)
  * The next step of an exchange: idle -> sending (BEGIN and ops) ->
  * preparing (PREPARE sent) -> prepared -> finishing (COMMIT/ROLLBACK
  * PREPARED sent) -> idle; an abort may roll a preparing connection back to
- * idle.  Never throws (the commit path calls it).
+ * idle.  With rig.commit_wait off, a prepared connection goes back to idle
+ * at once and a second, idle one carries COMMIT PREPARED (finishing).  Never throws (the commit path calls it).
  */
 void
 rig_conn_set_state(RigConn *rc, RigConnState state)
@@ -162,6 +163,8 @@ rig_conn_set_state(RigConn *rc, RigConnState state)
 		   (rc->state == RIG_CONN_PREPARING && state == RIG_CONN_PREPARED) ||
 		   (rc->state == RIG_CONN_PREPARING && state == RIG_CONN_IDLE) ||
 		   (rc->state == RIG_CONN_PREPARED && state == RIG_CONN_FINISHING) ||
+		   (rc->state == RIG_CONN_PREPARED && state == RIG_CONN_IDLE) ||
+		   (rc->state == RIG_CONN_IDLE && state == RIG_CONN_FINISHING) ||
 		   (rc->state == RIG_CONN_FINISHING && state == RIG_CONN_IDLE));
 	rc->state = state;
 }

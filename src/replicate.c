@@ -63,6 +63,7 @@ typedef struct RigXactPeer
 	char		name[NAMEDATALEN];
 	char	   *conninfo;
 	RigConn    *rc;				/* NULL until connected */
+	RigConn    *finisher;		/* commit_wait off: COMMIT PREPARED goes here, or NULL */
 	bool		semisync;		/* a failure degrades it instead of aborting */
 	bool		dropped;		/* semisync peer left out after a failure */
 	bool		prepare_sent;	/* PREPARE TRANSACTION went (or may have gone) out */
@@ -85,6 +86,8 @@ static void rig_connect_peer(RigXactPeer *xp, TimestampTz deadline);
 static int64 rig_peers_confirmed(void);
 static void rig_settle_preparing(RigConn *rc, TimestampTz deadline);
 static void rig_check_still_primary(void);
+static void rig_get_finishers(TimestampTz deadline);
+static bool rig_send_on_finisher(RigXactPeer *xp, const char *sql, TimestampTz deadline);
 static void rig_refuse_notify(void);
 static void rig_prepare_peers(void);
 static void rig_unprepare_peer(RigXactPeer *xp);
@@ -232,6 +235,32 @@ rig_refuse_notify(void)
 				 errhint("Send the notification in a transaction of its own after the commit.")));
 	}
 	PG_END_TRY();
+}
+
+/*
+ * With rig.commit_wait off, COMMIT PREPARED goes out on a second
+ * connection per peer ("<peer>#commit"), so that the next transaction's
+ * PREPARE on the main one does not queue behind it: the peer flushes the
+ * two in different backends, together.  Connected (and the previous
+ * COMMIT PREPARED's answer read) here, while the peers prepare, since the
+ * COMMIT callback may not wait interruptibly.  A peer without one falls
+ * back to the main connection.
+ */
+static void
+rig_get_finishers(TimestampTz deadline)
+{
+	char		key[RIG_CONN_KEYLEN];
+	char	   *err = NULL;
+
+	for (int i = 0; i < rig_nxpeers; i++)
+	{
+		RigXactPeer *xp = &rig_xpeers[i];
+
+		if (xp->dropped)
+			continue;
+		snprintf(key, sizeof(key), "%s#commit", xp->name);
+		xp->finisher = rig_conn_try_get(key, xp->conninfo, deadline, &err);
+	}
 }
 
 /*
@@ -401,6 +430,9 @@ rig_prepare_peers(void)
 		if (!rig_send_final(xp->rc, prepare, deadline))
 			rig_send_failed(xp);
 	}
+	/* while the peers prepare: the connections COMMIT PREPARED will take */
+	if (!rig_commit_wait)
+		rig_get_finishers(deadline);
 	for (i = 0; i < rig_nxpeers; i++)
 	{
 		RigXactPeer *xp = &rig_xpeers[i];
@@ -522,6 +554,13 @@ rig_finish_peers(const char *verb)
 			rig_settle_preparing(rc, deadline);
 		if (rc->conn == NULL)
 			continue;
+		if (!wait && rc->state == RIG_CONN_PREPARED && rig_send_on_finisher(&rig_xpeers[i], sql, deadline))
+		{
+			/* the main connection is free for the next transaction at once */
+			rig_conn_set_state(rc, RIG_CONN_IDLE);
+			rig_peer_event(rig_xpeers[i].name, RIG_PEER_COMMITTED, rig_xmax_version, NULL);
+			continue;
+		}
 		if (rc->state != RIG_CONN_PREPARED ||
 			!PQsendQuery(rc->conn, sql) ||
 			!rig_conn_flush(rc, deadline, false))
@@ -567,6 +606,27 @@ rig_finish_peers(const char *verb)
 					 errmsg("peer \"%s\" did not confirm COMMIT PREPARED", rig_xpeers[i].name),
 					 errdetail("The transaction is committed here; rig's resolver will finish it on the peer, which may not show it until then.")));
 	}
+}
+
+/*
+ * Send COMMIT PREPARED on the peer's commit connection, not waiting for
+ * the answer (the next use of the connection reads it).  Never throws;
+ * false when there is none, or it could not take the command.
+ */
+static bool
+rig_send_on_finisher(RigXactPeer *xp, const char *sql, TimestampTz deadline)
+{
+	RigConn    *fc = xp->finisher;
+
+	if (fc == NULL || fc->conn == NULL || fc->state != RIG_CONN_IDLE)
+		return false;
+	if (!PQsendQuery(fc->conn, sql) || !rig_conn_flush(fc, deadline, false))
+	{
+		rig_conn_discard(fc);
+		return false;
+	}
+	rig_conn_set_state(fc, RIG_CONN_FINISHING);
+	return true;
 }
 
 /*

@@ -289,6 +289,11 @@ ok( $node_b->poll_query_until(
 		'postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
 	'commit_wait = off: nothing stays prepared on the replica');
 rig_same_ok($node_a, [ $node_b ], 'commit_wait = off', @tables);
+# COMMIT PREPARED went out on a connection of its own, so the next PREPARE
+# did not queue behind it: a's session holds two connections to b
+is($node_b->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rig' AND backend_type = 'client backend'}),
+	'2', 'commit_wait = off: the session commits on a second connection to b');
 rig_bg_query($sa, 'RESET rig.commit_wait');
 
 ###########################################################################
