@@ -239,6 +239,19 @@ for cfg in configs:
           f"| {'—' if busy is None else '%.0f%%' % busy} |")
 p()
 
+# ------------------------------------------------------------------ latency
+if any(r.get("p50_ms") for r in rows):
+    p("### Latency per transaction (pgbench's per-transaction log): median p50 / p99, ms\n")
+    p("| configuration | " + " | ".join(f"{c} client{'s' if c > 1 else ''}" for c in clients) + " |")
+    p("|---|" + "---|" * len(clients))
+    for cfg in configs:
+        cells = []
+        for c in clients:
+            a, b = col(cfg, c, "p50_ms"), col(cfg, c, "p99_ms")
+            cells.append("—" if a is None else f"{a:.2f} / {b:.2f}")
+        p(f"| {LABEL.get(cfg, cfg)} | " + " | ".join(cells) + " |")
+    p()
+
 bad = [r for r in rows if r["failed"] not in ("0", "")]
 if bad:
     p("**Runs with failed transactions:** " + ", ".join(

@@ -243,7 +243,17 @@ fsync_count_read() {			# outfile -> "cpu_ms,fsyncs"
 }
 cpu_snap() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }
 
-echo "rep,clients,config,tps,lat_ms,xacts,failed,machine_busy_pct,client_cpu_ms,nodeA,A_sync,A_write,A_records,A_bytes,A_fpi,A_commits,A_cpu_ms,A_fsyncs,nodeB,B_sync,B_write,B_records,B_bytes,B_fpi,B_commits,B_cpu_ms,B_fsyncs" >"$out/runs.csv"
+echo "rep,clients,config,tps,lat_ms,xacts,failed,machine_busy_pct,client_cpu_ms,nodeA,A_sync,A_write,A_records,A_bytes,A_fpi,A_commits,A_cpu_ms,A_fsyncs,nodeB,B_sync,B_write,B_records,B_bytes,B_fpi,B_commits,B_cpu_ms,B_fsyncs,p50_ms,p99_ms" >"$out/runs.csv"
+
+# p50 and p99 latency (ms) of pgbench's per-transaction logs (column 3, in µs)
+latency_pcts() {				# log prefix
+	cat "$1".* 2>/dev/null | awk '{print $3}' | sort -n |
+		awk '{a[NR] = $1} END {
+			if (!NR) { printf ","; exit }
+			i50 = int(NR * 0.50); if (i50 < NR * 0.50) i50++
+			i99 = int(NR * 0.99); if (i99 < NR * 0.99) i99++
+			printf "%.3f,%.3f", a[i50] / 1000, a[i99] / 1000 }'
+}
 
 run_one() {						# rep clients config
 	local rep=$1 c=$2 cfg=$3
@@ -261,7 +271,8 @@ run_one() {						# rep clients config
 	cpu0=$(cpu_snap)
 	PGOPTIONS="${CFG_OPTS[$cfg]}" /usr/bin/time -f "pgbench cpu %U %S" -o "$f.time" \
 		"$pgbin/pgbench" -h "$sock" -p "${PORT[$node]}" -U postgres \
-		-n -M prepared -c "$c" -j "$j" -T "$T" -f "$here/${CFG_SCRIPT[$cfg]}" postgres >"$f" 2>&1 || true
+		-n -M prepared -c "$c" -j "$j" -T "$T" -l --log-prefix="$f.lat" \
+		-f "$here/${CFG_SCRIPT[$cfg]}" postgres >"$f" 2>&1 || true
 	cpu1=$(cpu_snap)
 	sleep 1.5					# let the backends' and walwriter's WAL stats reach pg_stat_wal
 	for n in $nodes; do
@@ -290,6 +301,8 @@ run_one() {						# rep clients config
 			awk '{printf "%s,", $2 - $1}')
 		row="$row,$n,${d}${fsyncs[$n]}"
 	done
+	row="$row,$(latency_pcts "$f.lat")"
+	rm -f "$f".lat.*
 	echo "$row" >>"$out/runs.csv"
 	log "rep $rep  c=$c  $(printf '%-16s' "$cfg") tps ${tps:-?}  lat ${lat:-?} ms${failed:+  failed $failed}"
 }
