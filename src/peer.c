@@ -42,6 +42,7 @@
 #include "node.h"
 #include "peerlist.h"
 #include "peerstate.h"
+#include "replica.h"
 #include "settings.h"
 #include "ship.h"
 #include "verify.h"
@@ -197,10 +198,14 @@ rig_check_last_row(const char *name, int64 last, const char *last_row)
 	Datum		args[1] = {Int64GetDatum(last)};
 	char	   *local_row = NULL;
 
+	/*
+	 * Not read-only: a fresh snapshot, since the peer (a follower pulling
+	 * our log) may hold a record this statement's snapshot predates.
+	 */
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT l.epoch || '/' || l.method || '/' || md5(l.data::text) "
 							  "FROM rig.log l WHERE l.version = $1",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rig.log");
 	if (SPI_processed == 1)
 		local_row = MemoryContextStrdup(TopTransactionContext,
@@ -362,10 +367,7 @@ rig_epochs_json(void)
 	char	   *json;
 
 	SPI_connect();
-	if (SPI_execute("SELECT coalesce(jsonb_agg(jsonb_build_object('epoch', epoch, "
-					"'first_version', first_version, 'node', node) ORDER BY epoch), '[]')::text "
-					"FROM rig.epochs",
-					true, 1) != SPI_OK_SELECT)
+	if (SPI_execute(RIG_EPOCHS_JSON_SQL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rig.epochs");
 	json = MemoryContextStrdup(TopTransactionContext,
 							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));

@@ -42,6 +42,9 @@ static Oid	rig_peers_relid = InvalidOid;
 
 static void rig_peers_relcache_cb(Datum arg, Oid relid);
 
+/* A mode's name in rig.peers, by RigPeerMode */
+const char *const rig_peer_mode_names[] = {"sync", "semisync", "async"};
+
 /* Forget the peer list whenever rig.peers changes. */
 void
 rig_peerlist_init(void)
@@ -150,16 +153,13 @@ rig_peer_mode(const char *name)
 	return RIG_PEER_ASYNC;
 }
 
-/* Parse a peer mode. */
+/* Parse a peer mode (the names of rig_peer_mode_names). */
 RigPeerMode
 rig_peer_parse_mode(const char *mode)
 {
-	if (strcmp(mode, "sync") == 0)
-		return RIG_PEER_SYNC;
-	if (strcmp(mode, "semisync") == 0)
-		return RIG_PEER_SEMISYNC;
-	if (strcmp(mode, "async") == 0)
-		return RIG_PEER_ASYNC;
+	for (int m = RIG_PEER_SYNC; m <= RIG_PEER_ASYNC; m++)
+		if (strcmp(mode, rig_peer_mode_names[m]) == 0)
+			return (RigPeerMode) m;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid peer mode \"%s\"", mode),

@@ -31,6 +31,8 @@ typedef struct RigPeer
 	RigPeerMode mode;
 } RigPeer;
 
+extern const char *const rig_peer_mode_names[];
+
 extern void rig_peerlist_init(void);
 extern List *rig_peer_list(void);
 extern List *rig_peer_list_copy(void);

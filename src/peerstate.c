@@ -277,7 +277,11 @@ rig_peer_note_missed(const char *name)
 	SpinLockRelease(&s->mutex);
 }
 
-/* The peer prepared a commit's transaction, elapsed_us after it was asked. */
+/*
+ * The peer prepared a commit's transaction, elapsed_us after it was asked.
+ * Its last contact moves too: rig.promote_lease counts from the last word
+ * the peer recorded, which a prepare is (rig_check_lease_over).
+ */
 void
 rig_peer_note_prepare(const char *name, int64 elapsed_us)
 {
@@ -289,6 +293,9 @@ rig_peer_note_prepare(const char *name, int64 elapsed_us)
 	s->prepare_last_us = elapsed_us;
 	s->prepare_total_us += elapsed_us;
 	s->prepares++;
+	/* it answered: and a replica counts a prepare as word from its primary */
+	s->last_contact = GetCurrentTimestamp();
+	s->contact = RIG_CONTACT_REACHABLE;
 	SpinLockRelease(&s->mutex);
 }
 

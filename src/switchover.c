@@ -220,9 +220,7 @@ rig_follow_new_primary(RigSwitch *sw)
 	PGresult   *res;
 	Jsonb	   *epochs;
 
-	res = rig_conn_query(rc, "SELECT coalesce(jsonb_agg(jsonb_build_object('epoch', epoch, "
-						 "'first_version', first_version, 'node', node) ORDER BY epoch), '[]')::text "
-						 "FROM rig.epochs", 0, NULL, deadline);
+	res = rig_conn_query(rc, RIG_EPOCHS_JSON_SQL, 0, NULL, deadline);
 	epochs = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(PQgetvalue(res, 0, 0))));
 	PQclear(res);
 	snprintf(last, sizeof(last), INT64_FORMAT, rig_log_last_version());

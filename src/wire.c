@@ -28,6 +28,7 @@
 #include "locks.h"
 #include "node.h"
 #include "peerlist.h"
+#include "peerstate.h"
 #include "settings.h"
 #include "shmem.h"
 #include "wire.h"
@@ -288,10 +289,9 @@ void
 rig_send_confirm(const char *peer, const char *conninfo, int64 confirmed,
 				 RigPeerMode mode)
 {
-	static const char *const mode_names[] = {"sync", "semisync", "async"};
 	char		epoch[32];
 	char		upto[32];
-	const char *params[4] = {rig_node_name(), epoch, upto, mode_names[mode]};
+	const char *params[4] = {rig_node_name(), epoch, upto, rig_peer_mode_names[mode]};
 	RigConn    *rc;
 
 	snprintf(epoch, sizeof(epoch), INT64_FORMAT, rig_node_epoch());
@@ -299,6 +299,8 @@ rig_send_confirm(const char *peer, const char *conninfo, int64 confirmed,
 	rc = rig_conn_get(peer, conninfo, rig_deadline(rig_sync_timeout));
 	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_confirm_remote($1, $2, $3, $4)",
 						   4, params, rig_deadline(rig_sync_timeout)));
+	/* the peer took our word now: rig.promote_lease counts from here */
+	rig_peer_event(peer, RIG_PEER_REACHED, 0, NULL);
 }
 
 /*

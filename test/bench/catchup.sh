@@ -31,46 +31,15 @@ T=${CATCHUP_T:-10}
 LANES=${CATCHUP_LANES:-"1 4"}
 declare -A PORT=([p]=5481 [r]=5482)
 
-psql_on() {						# node args...
-	local n=$1
-	shift
-	$as_pg "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$base" -p "${PORT[$n]}" -U postgres -d postgres "$@"
-}
 pgbench_on() {					# node clients seconds
 	$as_pg "$pgbin/pgbench" -n -M prepared -h "$base" -p "${PORT[$1]}" -U postgres \
 		-c "$2" -j "$(($2 < 2 ? $2 : 2))" -T "$3" -f "$base/rig_do.sql" postgres
 }
-stop_all() {
-	for n in p r; do
-		[ -f "$base/$n/postmaster.pid" ] && $as_pg "$pgbin/pg_ctl" -D "$base/$n" -m immediate stop >/dev/null 2>&1 || true
-	done
-}
-now() { date +%s.%N; }
+. "$here/pair.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "run this as root" >&2; exit 1; }
-stop_all
-rm -rf "$base"
-mkdir -p "$base"
-cp "$src/examples/metadata.sql" "$here/rig_do.sql" "$base/"
-chown -R postgres "$base"
-for n in p r; do
-	$as_pg "$pgbin/initdb" -D "$base/$n" -A trust -U postgres >/dev/null
-	cat >>"$base/$n/postgresql.conf" <<CONF
-port = ${PORT[$n]}
-listen_addresses = ''
-unix_socket_directories = '$base'
-shared_preload_libraries = 'rig'
-rig.database = 'postgres'
-rig.node_name = '$n'
-rig.resolver_interval = 100
-rig.sync_timeout = 2000
-max_prepared_transactions = 100
-max_connections = 100
-shared_buffers = 256MB
-CONF
-	$as_pg "$pgbin/pg_ctl" -D "$base/$n" -l "$base/$n.log" -w start >/dev/null
-	psql_on $n -c "CREATE EXTENSION rig" -f "$base/metadata.sql" >/dev/null
-done
+pair_start "rig.resolver_interval = 100
+shared_buffers = 256MB" "$here/rig_do.sql"
 psql_on p -c "SELECT rig_add_peer('r', 'host=$base port=${PORT[r]} dbname=postgres user=postgres', 'semisync')" >/dev/null
 
 echo "== steady state: semisync peer in sync, $CLIENTS clients, ${T}s"

@@ -29,61 +29,36 @@ WINDOW=${FAILOVER_WINDOW:-2}
 SWITCHES=${SWITCHES:-3}
 declare -A PORT=([p]=5491 [r]=5492)
 conn() { echo "host=$base port=${PORT[$1]} dbname=postgres user=postgres"; }
-multi="host=$base,$base port=${PORT[p]},${PORT[r]} dbname=postgres user=postgres target_session_attrs=read-write connect_timeout=2"
+# an ordinary role: superusers are not routed (they may write anywhere)
+multi="host=$base,$base port=${PORT[p]},${PORT[r]} dbname=postgres user=app target_session_attrs=read-write connect_timeout=2"
 
-psql_on() {						# node args...
-	local n=$1
-	shift
-	$as_pg "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$base" -p "${PORT[$n]}" -U postgres -d postgres "$@"
-}
-stop_all() {
-	for n in p r; do
-		[ -f "$base/$n/postmaster.pid" ] && $as_pg "$pgbin/pg_ctl" -D "$base/$n" -m immediate stop >/dev/null 2>&1 || true
-	done
-}
-now() { date +%s.%N; }
+. "$here/pair.sh"
 
-# the writer: one op per connection, the time of each success on a line
+# the writer: one op per connection; for each success, when it ended and
+# when it started (an op started before the kill may end after it)
 writer() {
-	local i=0
+	local i=0 t0
 	while [ ! -f "$base/stop" ]; do
 		i=$((i + 1))
+		t0=$(now)
 		if $as_pg "$pgbin/psql" -X -q -At -d "$multi" -c \
 			"SELECT rig_do('user_create', metadata.new_user('w$i.$RANDOM@example.com', 'W', 'secret'))" \
 			>/dev/null 2>&1; then
-			now >>"$base/ok.log"
+			echo "$(now) $t0" >>"$base/ok.log"
 		fi
 	done
 }
 # longest gap between two successful ops in [from, to]
 max_gap() {
-	awk -v a="$1" -v b="$2" '$1 >= a && $1 <= b { if (p) { g = $1 - p; if (g > m) m = g } p = $1 }
-		END { printf "%.3f", m }' "$base/ok.log"
+	awk -v a="$1" -v b="$2" 'BEGIN { p = a } $1 >= a && $1 <= b { if ($1 - p > m) m = $1 - p; p = $1 }
+		END { if (b - p > m) m = b - p; printf "%.3f", m }' "$base/ok.log"
 }
 
 [ "$(id -u)" -eq 0 ] || { echo "run this as root" >&2; exit 1; }
 trap 'touch "$base/stop"; stop_all' EXIT
-stop_all
-rm -rf "$base"
-mkdir -p "$base"
-cp "$src/examples/metadata.sql" "$base/"
-chown -R postgres "$base"
+pair_start "rig.resolver_interval = 200"
 for n in p r; do
-	$as_pg "$pgbin/initdb" -D "$base/$n" -A trust -U postgres >/dev/null
-	cat >>"$base/$n/postgresql.conf" <<CONF
-port = ${PORT[$n]}
-listen_addresses = ''
-unix_socket_directories = '$base'
-shared_preload_libraries = 'rig'
-rig.database = 'postgres'
-rig.node_name = '$n'
-rig.resolver_interval = 200
-rig.sync_timeout = 2000
-max_prepared_transactions = 100
-max_connections = 100
-CONF
-	$as_pg "$pgbin/pg_ctl" -D "$base/$n" -l "$base/$n.log" -w start >/dev/null
-	psql_on $n -c "CREATE EXTENSION rig" -f "$base/metadata.sql" >/dev/null
+	psql_on $n -c "CREATE ROLE app LOGIN IN ROLE rig_writer" -c "GRANT USAGE ON SCHEMA metadata TO app" >/dev/null
 done
 psql_on p -c "SELECT rig_add_peer('r', '$(conn r)', 'sync')" >/dev/null
 : >"$base/ok.log"
@@ -100,8 +75,8 @@ sleep 1
 t_kill=$(now)
 kill -9 "$(head -1 "$base/p/postmaster.pid")"
 wait $manager_pid || true
-until [ "$(awk -v t="$t_kill" '$1 > t' "$base/ok.log" | wc -l)" -gt 0 ]; do sleep 0.05; done
-t_first=$(awk -v t="$t_kill" '$1 > t { print; exit }' "$base/ok.log")
+until [ "$(awk -v t="$t_kill" '$2 > t' "$base/ok.log" | wc -l)" -gt 0 ]; do sleep 0.05; done
+t_first=$(awk -v t="$t_kill" '$2 > t { print $1; exit }' "$base/ok.log")
 sleep 2
 echo "   manager: $(tr '\n' ' ' <"$base/manager.log")"
 printf '   kill -9 -> first successful rig_do on the promoted replica: %.3f s\n' "$(echo "$t_first - $t_kill" | bc -l)"
