@@ -7,6 +7,7 @@ OBJS = \
 	src/settings.o \
 	src/shmem.o \
 	src/peerstate.o \
+	src/incarnation.o \
 	src/catalog.o \
 	src/gid.o \
 	src/node.o \

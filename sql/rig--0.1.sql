@@ -403,7 +403,7 @@ CREATE VIEW rig.status AS SELECT * FROM pg_catalog.rig_status();
 COMMENT ON VIEW rig.status IS
 	'node, role, epoch, last version, watermark, transactions with versions in flight, worker state, restarts and last error, in-sync peers, and whether promoting this replica would lose no acknowledged op (with why)';
 
--- GIDs are rig_<primary>_<epoch>_<xid>_<first version>_<last version>.
+-- GIDs are rig_<primary>_<epoch>_<incarnation>_<xid>_<first version>_<last version>.
 CREATE VIEW rig.in_doubt AS
 	SELECT p.gid, v[1]::bigint AS first_version, v[2]::bigint AS last_version,
 		   p.database, p.owner, p.prepared, now() - p.prepared AS age

@@ -91,22 +91,40 @@ rig_log_append(int64 version, int64 epoch, const char *method, Jsonb *data,
 bool
 rig_log_has_version(int64 version)
 {
+	return rig_log_version_epoch(version) >= 0;
+}
+
+/*
+ * The epoch of version's record in rig.log under a fresh snapshot (seeing
+ * this transaction's writes too), or -1 when there is none.
+ */
+int64
+rig_log_version_epoch(int64 version)
+{
 	Relation	rel;
 	SysScanDesc scan;
 	ScanKeyData key;
 	Snapshot	snap;
-	bool		found;
+	HeapTuple	tup;
+	int64		epoch = -1;
 
 	rel = table_open(rig_relid("log"), AccessShareLock);
 	ScanKeyInit(&key, Anum_log_version, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(version));
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	scan = systable_beginscan(rel, rig_relid("log_pkey"), true, snap, 1, &key);
-	found = HeapTupleIsValid(systable_getnext(scan));
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_log_epoch, RelationGetDescr(rel), &isnull);
+
+		epoch = isnull ? 0 : DatumGetInt64(d);
+	}
 	systable_endscan(scan);
 	UnregisterSnapshot(snap);
 	table_close(rel, AccessShareLock);
-	return found;
+	return epoch;
 }
 
 /*

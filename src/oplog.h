@@ -36,6 +36,7 @@ extern void rig_log_append(int64 version, int64 epoch, const char *method,
 						   Jsonb *data, text *idem_key, TimestampTz op_time,
 						   const char *origin);
 extern bool rig_log_has_version(int64 version);
+extern int64 rig_log_version_epoch(int64 version);
 extern int	rig_log_read(int64 after, int64 upto, int max, Size max_bytes,
 						 RigLogRecord *out, bool *limited);
 extern void rig_log_return(ReturnSetInfo *rsinfo, int64 after, int64 upto,

@@ -299,13 +299,10 @@ rig_promote_list_branches(MemoryContext keep)
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *gid = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		FullTransactionId fxid;
-		int64		first;
-		int64		last;
+		RigGid		g;
 
 		/* this node's own GIDs live on its peers, never here */
-		if (rig_parse_gid(gid, NULL, &fxid, &first, &last) &&
-			!rig_parse_gid(gid, rig_node_name(), &fxid, &first, &last))
+		if (rig_parse_gid(gid, NULL, &g) && strcmp(g.node, rig_node_name()) != 0)
 		{
 			MemoryContext old = MemoryContextSwitchTo(keep);
 

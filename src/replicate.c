@@ -373,14 +373,13 @@ rig_replicate_prepare(List *ops)
 	}
 
 	/*
-	 * Make this transaction's xid and versions durable before any peer
-	 * can prepare them: otherwise a crash could hand the same xid (or
-	 * version) to another transaction, and the resolver would decide the
-	 * peer's prepared transaction by the wrong one.  The peers apply the
-	 * ops meanwhile; PREPARE goes out only after the flush.
+	 * No flush of this transaction's WAL before the peers prepare: a crash
+	 * may lose it and hand its xid out again, which the GID's incarnation
+	 * tells the resolver (resolve.c).  Only its versions must be durable,
+	 * or they could be handed out twice: usually they are already.
 	 */
-	rig_fault("before_local_flush", true);
-	XLogFlush(XactLastRecEnd);
+	rig_fault("before_prepare", true);
+	rig_flush_versions();
 
 	/* from here on a peer may hold the transaction prepared */
 	rig_xdeadline = deadline;

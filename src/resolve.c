@@ -4,12 +4,16 @@
  *	  The in-doubt resolver: finish rig's prepared transactions on peers.
  *
  * Presumed abort.  For every prepared transaction on a peer whose GID says
- * this node started it (rig_<this node>_<epoch>_<xid>), look at the local
- * transaction: still running -> leave it; committed -> COMMIT PREPARED;
- * otherwise (aborted, or lost in a crash before its commit record) ->
- * ROLLBACK PREPARED.  A transaction too old for the commit log is decided
- * by rig.log instead: its last version's record is there iff it committed.
- * "does not exist" and "is busy" mean somebody else settled it meanwhile.  Citus's transaction_recovery.c is the model.
+ * this node started it (rig_<this node>_<epoch>_<incarnation>_<xid>_...),
+ * look at the local transaction: still running -> leave it; committed ->
+ * COMMIT PREPARED; otherwise (aborted, or lost in a crash before its
+ * commit record) -> ROLLBACK PREPARED.  A transaction of an earlier
+ * incarnation (its xid may have been handed out again after a crash: rig
+ * does not flush before the peers prepare) or too old for the commit log is
+ * decided by rig.log instead: its last version's record is there iff it
+ * committed, since a version is never handed out twice (watermark.c).
+ * "does not exist" and "is busy" mean somebody else settled it meanwhile.
+ * Citus's transaction_recovery.c is the model.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -27,6 +31,7 @@
 
 #include "conn.h"
 #include "gid.h"
+#include "incarnation.h"
 #include "oplog.h"
 #include "peerlist.h"
 #include "peerstate.h"
@@ -42,21 +47,37 @@ typedef enum RigOutcome
 	RIG_OUTCOME_UNKNOWN			/* too old for the commit log */
 } RigOutcome;
 
+static RigOutcome rig_branch_outcome(const RigGid *g);
 static RigOutcome rig_local_outcome(FullTransactionId fxid);
-static RigOutcome rig_outcome_from_log(int64 first, int64 last);
+static RigOutcome rig_outcome_from_log(const RigGid *g);
 static int	rig_resolve_peer(RigPeer *peer, int min_age_ms);
 static void rig_resolve_one(RigPeer *peer, void *arg);
 
 PG_FUNCTION_INFO_V1(rig_resolve);
 
-/* What became of a local transaction. */
+/* What became of the local transaction a branch on a peer belongs to. */
+static RigOutcome
+rig_branch_outcome(const RigGid *g)
+{
+	RigOutcome	outcome;
+
+	/* an earlier incarnation's xid may belong to another transaction now */
+	if (g->incarnation != rig_incarnation())
+		return rig_outcome_from_log(g);
+	outcome = rig_local_outcome(g->fxid);
+	if (outcome == RIG_OUTCOME_UNKNOWN)
+		outcome = rig_outcome_from_log(g);
+	return outcome;
+}
+
+/* What became of a transaction of this incarnation, by the commit log. */
 static RigOutcome
 rig_local_outcome(FullTransactionId fxid)
 {
 	FullTransactionId next = ReadNextFullTransactionId();
 	TransactionId xid = XidFromFullTransactionId(fxid);
 
-	/* never durably assigned (rig flushes before any peer prepares): aborted */
+	/* not handed out yet in this incarnation: cannot have committed */
 	if (!FullTransactionIdPrecedes(fxid, next))
 		return RIG_OUTCOME_ABORTED;
 	if (U64FromFullTransactionId(next) - U64FromFullTransactionId(fxid) >= (UINT64CONST(1) << 31) ||
@@ -70,21 +91,27 @@ rig_local_outcome(FullTransactionId fxid)
 }
 
 /*
- * What became of a transaction too old for the commit log, from rig.log
- * (DESIGN 5.1): it wrote versions first..last here in the same transaction,
- * so its last version's record is here if and only if it committed.  An
- * absent record proves an abort only while compaction has not reached the
- * range (records below first are still here); otherwise it stays unknown.
+ * What became of a transaction of an earlier incarnation or too old for
+ * the commit log, from rig.log (DESIGN 5.1): it wrote versions first..last
+ * here in the same transaction, and no other transaction was given those
+ * versions, so its last version's record, of its epoch, is here if and
+ * only if it committed.  An absent record proves an abort only while
+ * compaction has not reached the range (records below first are still
+ * here); otherwise it stays unknown.
  */
 static RigOutcome
-rig_outcome_from_log(int64 first, int64 last)
+rig_outcome_from_log(const RigGid *g)
 {
+	int64		epoch = rig_log_version_epoch(g->last);
 	int64		oldest;
 
-	if (rig_log_has_version(last))
+	if (epoch == g->epoch)
 		return RIG_OUTCOME_COMMITTED;
+	/* another primary's op at that version: this one never committed here */
+	if (epoch >= 0)
+		return RIG_OUTCOME_ABORTED;
 	oldest = rig_log_first_version();
-	if (oldest > 0 && oldest < first)
+	if (oldest > 0 && oldest < g->first)
 		return RIG_OUTCOME_ABORTED;
 	return RIG_OUTCOME_UNKNOWN;
 }
@@ -103,33 +130,33 @@ rig_resolve_peer(RigPeer *peer, int min_age_ms)
 
 	snprintf(pattern, sizeof(pattern), "rig\\_%s\\_%%", rig_node_name());
 	snprintf(age, sizeof(age), "%d", min_age_ms);
-	res = rig_conn_query(rc, "SELECT gid FROM pg_catalog.pg_prepared_xacts "
+	res = rig_conn_query(rc, "SELECT gid, prepared <= now() - make_interval(secs => $2::int / 1000.0) "
+						 "FROM pg_catalog.pg_prepared_xacts "
 						 "WHERE gid LIKE $1 AND database = current_database() "
-						 "AND prepared <= now() - make_interval(secs => $2::int / 1000.0) "
 						 "ORDER BY prepared",
 						 2, params, deadline);
 	for (int i = 0; i < PQntuples(res); i++)
 	{
 		const char *gid = PQgetvalue(res, i, 0);
-		FullTransactionId fxid;
-		int64		first;
-		int64		last;
-		RigOutcome outcome;
+		RigGid		g;
+		RigOutcome	outcome;
 		char		sql[256];
 
-		if (!rig_parse_gid(gid, rig_node_name(), &fxid, &first, &last))
+		if (!rig_parse_gid(gid, rig_node_name(), &g))
 			continue;
-		outcome = rig_local_outcome(fxid);
+		/* a young branch of this incarnation is left to its own backend */
+		if (strcmp(PQgetvalue(res, i, 1), "t") != 0 &&
+			g.incarnation == rig_incarnation())
+			continue;
+		outcome = rig_branch_outcome(&g);
 		if (outcome == RIG_OUTCOME_RUNNING)
 			continue;
-		if (outcome == RIG_OUTCOME_UNKNOWN)
-			outcome = rig_outcome_from_log(first, last);
 		if (outcome == RIG_OUTCOME_UNKNOWN)
 		{
 			ereport(WARNING,
 					(errmsg("cannot tell the outcome of prepared transaction \"%s\" on peer \"%s\"",
 							gid, peer->name),
-					 errdetail("Its transaction here is too old for the commit log, and rig.log was compacted past its versions."),
+					 errdetail("Its transaction here is too old for the commit log or from before a restart, and rig.log was compacted past its versions."),
 					 errhint("Compare the peer's and this node's rig.log and run COMMIT PREPARED or ROLLBACK PREPARED on the peer by hand.")));
 			continue;
 		}
@@ -143,7 +170,7 @@ rig_resolve_peer(RigPeer *peer, int min_age_ms)
 			resolved++;
 			/* the peer now holds these versions: they no longer count as behind */
 			if (outcome == RIG_OUTCOME_COMMITTED)
-				rig_peer_event(peer->name, RIG_PEER_REACHED, last, NULL);
+				rig_peer_event(peer->name, RIG_PEER_REACHED, g.last, NULL);
 		}
 		else if (rc->conn == NULL || PQstatus(rc->conn) != CONNECTION_OK)
 			break;				/* "does not exist" / "is busy" leave it usable */

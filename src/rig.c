@@ -22,6 +22,7 @@
 
 #include "catalog.h"
 #include "handlers.h"
+#include "incarnation.h"
 #include "node.h"
 #include "peerlist.h"
 #include "peerstate.h"
@@ -74,6 +75,7 @@ rig_shmem_request_hook(void)
 		prev_shmem_request_hook();
 	rig_shmem_request();
 	rig_peerstate_request();
+	rig_incarnation_request();
 }
 
 /* Attach to (or create) rig's shared state. */
@@ -84,4 +86,5 @@ rig_shmem_startup_hook(void)
 		prev_shmem_startup_hook();
 	rig_shmem_startup();
 	rig_peerstate_startup();
+	rig_incarnation_startup();
 }

@@ -124,7 +124,7 @@ sub writes_again
 # yet, so b still shows it active, waiting for more)
 my $peer_in_tx = q{SELECT (SELECT count(*) FROM pg_stat_activity
  WHERE application_name = 'rig' AND backend_xid IS NOT NULL)};
-my ($s, $pid) = rig_start_paused($node_a, 'before_local_flush', 'crash-a0');
+my ($s, $pid) = rig_start_paused($node_a, 'before_prepare', 'crash-a0');
 ok($node_b->poll_query_until('postgres', "$peer_in_tx = 1"),
 	'(a0) paused before the local flush: b has the ops in an open transaction');
 is(rig_prepared_xacts($node_b), '0', '(a0) paused before the local flush: nothing is prepared on b');
