@@ -16,7 +16,7 @@
 #include "access/transam.h"
 
 /* the numbers after the node's name in a GID */
-#define RIG_GID_NUMBERS 6
+#define RIG_GID_NUMBERS 5
 
 /* A GID taken apart (rig_parse_gid). */
 typedef struct RigGid

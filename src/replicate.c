@@ -573,6 +573,8 @@ rig_finish_peers(const char *verb)
 		if (!wait)
 			rig_peer_event(rig_xpeers[i].name, RIG_PEER_COMMITTED, rig_xmax_version, NULL);
 	}
+	if (strcmp(verb, "COMMIT") == 0)
+		rig_fault("after_commit_sent", false);
 	if (!wait)
 		return;
 	for (int i = 0; i < rig_nxpeers; i++)

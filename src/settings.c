@@ -175,7 +175,8 @@ rig_settings_define(void)
 							   "Testing only: pause a committing backend (or the worker promoting the node) at this point until it is killed.",
 							   "Points: before_prepare (ops sent to the peers, PREPARE not yet), "
 							   "after_peer_prepare (peers prepared, local commit not done), "
-							   "after_local_commit (local commit done, COMMIT PREPARED not sent); "
+							   "after_local_commit (local commit done, COMMIT PREPARED not sent), "
+							   "after_commit_sent (COMMIT PREPARED sent, answers not read); "
 							   "in the worker, during rig_promote(): promote_after_epoch (role 'promoting' and the new epoch committed), "
 							   "promote_between_commits (the first of the old primary's prepared transactions committed, the others not yet), "
 							   "promote_before_finish (all committed, role still 'promoting'); "
