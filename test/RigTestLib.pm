@@ -658,9 +658,10 @@ SELECT count(*) FROM rig.log l WHERE method = 'transfer'
 
 =over
 
-=item rig_start_paused($node, $point, $body)
+=item rig_start_paused($node, $point, $body [, $args])
 
-Start rig_do('note', {"body": $body}) (the method of rig_notes_sql) in a
+Start rig_do('note', {"body": $body}) (the method of rig_notes_sql), or
+rig_do($args) when given ($body must then appear in $args), in a
 background session of $node that stops at fault point $point
 (rig.fault_point), and wait until the backend is paused there (two tests).
 Returns the session and its backend's pid.
@@ -676,14 +677,15 @@ return what it printed.
 
 sub rig_start_paused
 {
-	my ($node, $point, $body) = @_;
+	my ($node, $point, $body, $args) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	$args //= qq{'note', '{"body": "$body"}'};
 	my $s = rig_session($node);
 	my $pid = $s->query_safe('SELECT pg_backend_pid()');
 	$s->query_safe("SET rig.fault_point = '$point'");
 	my $offset = -s $node->logfile;
 	$s->query_until(qr/sent/,
-		qq{\\echo sent\nSELECT 'version=' || rig_do('note', '{"body": "$body"}');\n\\echo done\n});
+		qq{\\echo sent\nSELECT 'version=' || rig_do($args);\n\\echo done\n});
 	ok( $node->poll_query_until(
 			$dbname, qq{
 SELECT count(*) = 1 FROM pg_stat_activity

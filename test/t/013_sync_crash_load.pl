@@ -16,9 +16,13 @@
 #  - ops never sent are on neither; both logs and tables are identical,
 #    money is conserved, nothing is left prepared, and a takes writes again.
 #
-# Two rounds: (1) SIGKILL to a's postmaster only (backends notice and exit
+# Rounds: (1) SIGKILL to a's postmaster only (backends notice and exit
 # on their own), (2) SIGKILL to every process of a at once (a power loss:
-# nobody on a cleans anything up).  Before each crash the pair is healthy,
+# nobody on a cleans anything up); (3)-(6) the same, while one more op is
+# paused at a step of the commit path (rig.fault_point): ops sent, peer
+# prepared, local commit done, COMMIT PREPARED sent; in (4) and (6) the
+# first op after the restart is killed at a step too.  The paused op is on
+# both nodes exactly when it was killed after its local commit.  Before each crash the pair is healthy,
 # so the clients must not get any WARNING.
 
 use strict;
@@ -89,10 +93,40 @@ srand(13);
 # One round: load, crash, restart, check
 ###########################################################################
 
+# Whether an op paused at a fault point and killed there commits: only once
+# the local commit is done.
+my %commits_at = (
+	before_prepare     => 0,
+	after_peer_prepare => 0,
+	after_local_commit => 1,
+	after_commit_sent  => 1);
+
+# Pause one more transfer at fault point $point (under the load) and return
+# its session and tag.
+sub pause_one
+{
+	my ($point, $tag) = @_;
+	my ($s) = rig_start_paused($node_a, $point, $tag,
+		qq{'transfer', '{"from": 1, "to": 2, "amount": 7, "tag": "$tag"}'});
+	return $s;
+}
+
+# The op paused at $point when a died: on both nodes or on neither, as the
+# point says, and its client got no version.
+sub paused_outcome_ok
+{
+	my ($r, $point, $tag) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $want = $commits_at{$point} ? '1|1' : '0|0';
+	my $sql = qq{SELECT count(*) FROM rig.log WHERE data->>'tag' = '$tag'};
+	is($node_a->safe_psql('postgres', $sql) . '|' . $node_b->safe_psql('postgres', $sql), $want,
+		"$r: the op killed at $point is " . ($commits_at{$point} ? 'on both nodes' : 'on neither node'));
+}
+
 sub round
 {
-	my ($round, $how) = @_;
-	my $r = "round $round";
+	my ($round, $how, $point, $again) = @_;
+	my $r = "round $round" . ($point ? " (at $point" . ($again ? ", then the first op after the restart at $again" : '') . ')' : '');
 
 	# Every client's op list; an op is tagged "r<round>c<client>-<n>".
 	my @h;
@@ -123,6 +157,12 @@ sub round
 	my $start = $node_a->safe_psql('postgres', 'SELECT rig_last_version()');
 	ok($node_a->poll_query_until('postgres', "SELECT rig_last_version() > $start + $before"),
 		"$r: the load runs ($before ops committed)");
+	my ($paused, $ptag);
+	if ($point)
+	{
+		$ptag = "r${round}-paused";
+		$paused = pause_one($point, $ptag);
+	}
 	crash($node_a, $how);
 	note "$r: a killed ($how) at version > " . ($start + $before);
 
@@ -130,6 +170,8 @@ sub round
 	{
 		$h->finish;
 	}
+	unlike(rig_client_end($paused), qr/version=/, "$r: the paused op's client got no version")
+	  if $point;
 
 	# What each client was told.
 	my (%ok, %failed, %inflight, %unsent, %warnings, %codes, %panics);
@@ -174,6 +216,19 @@ sub round
 	# a back; its worker resolves b's prepared transactions and checks b
 	my $offset = -s $node_a->logfile;
 	$node_a->start;
+	my ($first, $ftag);
+	if ($again)
+	{
+		# the first op after the restart dies too, at $again
+		ok($node_a->poll_query_until('postgres',
+				q{SELECT state = 'in_sync' FROM rig.peer_status WHERE name = 'b'}),
+			"$r: b is in_sync after the restart");
+		$ftag = "r${round}-first";
+		$first = pause_one($again, $ftag);
+		crash($node_a, 'all');
+		unlike(rig_client_end($first), qr/version=/, "$r: the first op's client got no version");
+		$node_a->start;
+	}
 	my $settled = poll_for($node_b, 'SELECT count(*) = 0 FROM pg_prepared_xacts', 30);
 	my @unknown = slurp_file($node_a->logfile, $offset) =~ /cannot tell the outcome of prepared transaction "([^"]+)"/g;
 	my %unknown = map { $_ => 1 } @unknown;
@@ -187,6 +242,7 @@ sub round
 		note "$r: rolled back by hand on b: " . join(', ', sort keys %unknown);
 		$node_b->safe_psql('postgres', "ROLLBACK PREPARED '$_'") for sort keys %unknown;
 	}
+	is(join(', ', @unknown), '', "$r: the resolver knew the outcome of every branch");
 	is($node_b->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'), '0',
 		"$r: nothing is left prepared on b");
 	ok($node_a->poll_query_until('postgres',
@@ -215,6 +271,8 @@ sub round
 	my $inflight_committed = grep { defined $on_a->{$_} } keys %inflight;
 	is($tags, scalar(keys %ok) + $inflight_committed, "$r: a's log holds nothing else of this round");
 
+	paused_outcome_ok($r, $point, $ptag) if $point;
+	paused_outcome_ok($r, $again, $ftag) if $again;
 	is(rig_bank_dump($node_b), rig_bank_dump($node_a),
 		"$r: b has the same rig.log, accounts and history as a");
 	for my $node ($node_a, $node_b)
@@ -233,5 +291,11 @@ sub round
 
 round(1, 'postmaster');
 round(2, 'all');
+# each step of the commit path, killed there under load (issue 11: no WAL
+# flush before PREPARE), and the first op after a restart killed as well
+round(3, 'all', 'before_prepare');
+round(4, 'all', 'after_peer_prepare', 'after_peer_prepare');
+round(5, 'all', 'after_local_commit');
+round(6, 'all', 'after_commit_sent', 'after_local_commit');
 
 done_testing();
