@@ -292,19 +292,22 @@ rigctl_status_visit(RigctlStatus *st, RigctlTarget *t)
 	PQfinish(conn);
 }
 
-/* What one peer's state (as its primary sees it) says of the cluster. */
+/*
+ * What one peer's state (as its primary sees it) says of the cluster.  A
+ * semisync peer its primary cannot reach shows degraded (commits go on
+ * without it): a warning here, critical once rigctl finds it down itself.
+ */
 static void
 rigctl_status_judge_peer(RigctlStatus *st, const char *node, json_t *peer)
 {
 	const char *name = json_string_value(json_object_get(peer, "name"));
 	const char *state = json_string_value(json_object_get(peer, "state"));
-	const char *conn = json_string_value(json_object_get(peer, "connection"));
 	long long	behind = json_integer_value(json_object_get(peer, "versions_behind"));
 
 	if (strcmp(state, "diverged") == 0)
 		rigctl_problem(st, RIGCTL_CRITICAL, "peer %s of %s is diverged", name, node);
-	else if (strcmp(state, "unreachable") == 0 || strcmp(conn, "unreachable") == 0)
-		rigctl_problem(st, RIGCTL_CRITICAL, "peer %s of %s is unreachable (state %s)", name, node, state);
+	else if (strcmp(state, "unreachable") == 0)
+		rigctl_problem(st, RIGCTL_CRITICAL, "peer %s of %s is unreachable", name, node);
 	else if (strcmp(state, "in_sync") != 0)
 		rigctl_problem(st, RIGCTL_WARNING, "peer %s of %s is %s (%lld versions behind)",
 					   name, node, state, behind);
