@@ -60,6 +60,7 @@ static void rigctl_status_add_target(RigctlStatus *st, const char *conninfo, con
 static void rigctl_status_visit(RigctlStatus *st, RigctlTarget *t);
 static json_t *rigctl_status_rows(RigctlStatus *st, PGconn *conn, const char *node,
 								  const char *what, const char *sql);
+static json_t *rigctl_status_followers(RigctlStatus *st, PGconn *conn, json_t *node);
 static void rigctl_status_discover(RigctlStatus *st, PGconn *conn);
 static void rigctl_status_judge_node(RigctlStatus *st, json_t *node);
 static void rigctl_status_judge_peer(RigctlStatus *st, const char *node, json_t *peer);
@@ -223,6 +224,35 @@ rigctl_status_discover(RigctlStatus *st, PGconn *conn)
 	}
 }
 
+/*
+ * The node's followers and how far behind each is; null where the role
+ * may not read rig.followers (pg_monitor may not: rig_reader may).
+ */
+static json_t *
+rigctl_status_followers(RigctlStatus *st, PGconn *conn, json_t *node)
+{
+	const char *name = json_string_value(json_object_get(node, "name"));
+	long long	last = json_integer_value(json_object_get(node, "last_version"));
+	PGresult   *res = PQexec(conn, "SELECT pg_catalog.has_table_privilege('rig.followers', 'SELECT')");
+	bool		may = PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	json_t	   *rows;
+	json_t	   *f;
+	size_t		i;
+
+	PQclear(res);
+	if (!may)
+		return json_null();
+	rows = rigctl_status_rows(st, conn, name, "rig.followers",
+							  "SELECT name, acked_version, last_seen FROM rig.followers ORDER BY name");
+	json_array_foreach(rows, i, f)
+	{
+		long long	behind = last - json_integer_value(json_object_get(f, "acked_version"));
+
+		json_object_set_new(f, "versions_behind", json_integer(behind > 0 ? behind : 0));
+	}
+	return rows;
+}
+
 /* Reach one node and add what it says to the report. */
 static void
 rigctl_status_visit(RigctlStatus *st, RigctlTarget *t)
@@ -280,11 +310,7 @@ rigctl_status_visit(RigctlStatus *st, RigctlTarget *t)
 										   "SELECT name, mode, state, connection, versions_behind, "
 										   "seconds_behind, acked_version, last_contact, last_error "
 										   "FROM rig.peer_status ORDER BY name"));
-	json_object_set_new(node, "followers",
-						rigctl_status_rows(st, conn, name, "rig.followers",
-										   "SELECT name, acked_version, "
-										   "greatest((SELECT pg_catalog.rig_last_version()) - acked_version, 0) AS versions_behind, "
-										   "last_seen FROM rig.followers ORDER BY name"));
+	json_object_set_new(node, "followers", rigctl_status_followers(st, conn, node));
 	json_array_append_new(st->nodes, node);
 	rigctl_status_discover(st, conn);
 	rigctl_status_judge_node(st, node);

@@ -44,7 +44,7 @@ $_->safe_psql('postgres', rig_notes_sql()) for ($node_a, $node_b);
 $node_a->safe_psql('postgres', "SELECT rig_add_peer('b', \$\$$conn{b}\$\$, 'sync')");
 $node_a->safe_psql('postgres', q{
 SELECT rig_do('note', '{"body": "one"}');
-SELECT rig_do('note', '{"body": "two", "n": 0.1, "big": 123456789012345678901234567890}', 'key-2');
+SELECT rig_do('note', '{"body": "two", "n": 0.1, "s": 1.50}', 'key-2');
 SELECT rig_do('note', '{"body": "três \"quoted\"", "list": [1, 2.5, {"x": null}]}');
 });
 
@@ -116,6 +116,15 @@ like($nodes{a}{worker_state}, qr/idle/, '(2) status --json: the worker state');
 is(join(' ', map { $nodes{a}{peers}[0]{$_} } qw(name mode state connection versions_behind)),
 	'b sync in_sync reachable 0', "(2) status --json: a's peer b: mode, state, connection, lag");
 
+# a monitoring role (pg_monitor) reads the status views, not rig.peers
+# (nothing to discover) nor rig.followers
+$_->safe_psql('postgres', 'CREATE ROLE mon LOGIN IN ROLE pg_monitor') for ($node_a, $node_b);
+($rc, $out, $err) = rigctl_run(undef, 'status', '-d', "$conn{a} user=mon", '--json');
+is($rc, 0, '(2) status as a pg_monitor role exits 0') or diag("$out$err");
+$doc = decode_json($out);
+is(join(' ', map { $_->{name} } @{ $doc->{nodes} }), 'a', '(2) ... showing a alone (rig.peers is not readable)');
+is($doc->{nodes}[0]{peers}[0]{state}, 'in_sync', "(2) ... with its peer's state");
+
 ###########################################################################
 # (3) log and log --follow
 ###########################################################################
@@ -129,7 +138,7 @@ is(join(',', map { $_->{version} } @recs), '1,2,3', '(3) in version order');
 is($recs[1]{idempotency_key}, 'key-2', '(3) with the idempotency key');
 is($recs[0]{data}{body}, 'one', '(3) data as JSON where jansson keeps it exactly');
 is($recs[1]{data_text}, $node_a->safe_psql('postgres', 'SELECT data::text FROM rig.log WHERE version = 2'),
-	'(3) data_text, the exact jsonb text, where JSON numbers would change it (0.1, 30 digits)');
+	'(3) data_text, the exact jsonb text, where jansson would change a number (0.1, 1.50)');
 is($recs[2]{data}{body}, "tr\x{ea}s \"quoted\"", '(3) UTF-8 and quotes survive');
 is($recs[0]{op_time}, $node_a->safe_psql('postgres',
 		q{SELECT to_char(op_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM rig.log WHERE version = 1}),
@@ -146,9 +155,12 @@ is(nlines($out), 1, '(3) ... one line');
 		'>', \$fout, '2>', \$ferr, $timer);
 	$h->pump until $fout =~ /"version":3,/;
 	pass('(3) log --follow prints the existing records');
-	my $v = $node_a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "four"}')});
-	$h->pump until $fout =~ /"version":$v,.*"four"/;
+	my $v = $node_a->safe_psql('postgres',
+		q{SELECT rig_do('note', '{"body": "four", "big": 123456789012345678901234567890}')});
+	$h->pump until $fout =~ /"version":$v,.*four/;
 	pass("(3) log --follow prints the new record $v");
+	like($fout, qr/^\{"version":$v,.*"data_text":"\{\\"big\\": 123456789012345678901234567890, /m,
+		'(3) ... a 30-digit number exactly, as data_text');
 	ok($h->pumpable, '(3) log --follow keeps running');
 	$h->kill_kill;
 	is($ferr, '', '(3) log --follow wrote no error');
