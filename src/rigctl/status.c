@@ -284,6 +284,9 @@ rigctl_status_visit(RigctlStatus *st, RigctlTarget *t)
 	}
 	rows = rigctl_status_rows(st, conn, t->name ? t->name : shown, "rig.status",
 							  "SELECT * FROM rig.status");
+	if (rows != NULL && json_array_size(rows) != 1)
+		rigctl_problem(st, RIGCTL_UNKNOWN, "node %s: rig.status has %zu rows",
+					   t->name ? t->name : shown, json_array_size(rows));
 	if (rows == NULL || json_array_size(rows) != 1)
 	{
 		json_decref(rows);

@@ -331,6 +331,14 @@ $last_d = $node_d->safe_psql('postgres', 'SELECT rig_last_version()');
 is($rc, 0, "(6) b's new records import into d") or diag($err);
 is(dump_of($node_d), dump_of($node_b), '(6) d holds the log of b, epoch-2 records with their epoch');
 is($node_d->safe_psql('postgres', 'SELECT epoch FROM rig.node'), '2', '(6) d moved into epoch 2');
+my $next = $node_d->safe_psql('postgres', 'SELECT rig_last_version() + 1');
+like(rig_psql_error($node_d, "SELECT rig_import($next, 1, 'note', '{}', NULL, now(), 'b')"),
+	qr/ERROR:  55000: version $next of epoch 1 cannot follow version \d+ of epoch 2/,
+	'(6) rig_import refuses an epoch going back (55000)');
+like(rig_psql_error($node_d, "SELECT rig_import(0, 1, 'note', '{}', NULL, now(), 'b')"),
+	qr/ERROR:  22023: version and epoch of an operation must be positive/, '(6) ... a version of 0 (22023)');
+like(rig_psql_error($node_d, "SELECT rig_import($next, 2, NULL, '{}', NULL, now(), 'b')"),
+	qr/ERROR:  22004: argument 3 of rig_import\(\) must not be NULL/, '(6) ... a NULL method (22004)');
 my $dv = $node_d->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "d own"}')});
 cmp_ok($dv, '>', $node_b->safe_psql('postgres', 'SELECT rig_last_version()'),
 	"(6) d's own rig_do takes a version after the imported ones");
