@@ -116,6 +116,24 @@ like($nodes{a}{worker_state}, qr/idle/, '(2) status --json: the worker state');
 is(join(' ', map { $nodes{a}{peers}[0]{$_} } qw(name mode state connection versions_behind)),
 	'b sync in_sync reachable 0', "(2) status --json: a's peer b: mode, state, connection, lag");
 
+# libpq's environment and service files
+{
+	local $ENV{PGHOST}     = $node_a->host;
+	local $ENV{PGPORT}     = $node_a->port;
+	local $ENV{PGDATABASE} = 'postgres';
+	($rc, $out, $err) = rigctl_run(undef, 'status');
+	is($rc, 0, '(2) status without -d uses PGHOST, PGPORT, PGDATABASE') or diag("$out$err");
+	like($out, qr/^a: primary/m, '(2) ... and reaches a');
+	my $services = PostgreSQL::Test::Utils::tempdir . '/pg_service.conf';
+	open my $fh, '>', $services or die $!;
+	printf $fh "[rigtest]\nhost=%s\nport=%s\ndbname=postgres\n", $node_b->host, $node_b->port;
+	close $fh;
+	local $ENV{PGSERVICEFILE} = $services;
+	($rc, $out, $err) = rigctl_run(undef, 'status', '-d', 'service=rigtest', '--json');
+	is($rc, 0, '(2) status -d service=rigtest uses the service file') or diag("$out$err");
+	like($out, qr/"node_name":\s*"b"/, '(2) ... and reaches b');
+}
+
 # a monitoring role (pg_monitor) reads the status views, not rig.peers
 # (nothing to discover) nor rig.followers
 $_->safe_psql('postgres', 'CREATE ROLE mon LOGIN IN ROLE pg_monitor') for ($node_a, $node_b);
