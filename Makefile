@@ -27,6 +27,7 @@ OBJS = \
 	src/xact.o \
 	src/write.o \
 	src/replica.o \
+	src/import.o \
 	src/compare.o \
 	src/ship.o \
 	src/verify.o \
@@ -65,6 +66,20 @@ include $(PGXS)
 # Debian's PGXS does not track header dependencies: every object depends on
 # every header of src/
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# rigctl, the command-line client (src/rigctl/, a program of its own: PGXS
+# builds one module), built and installed into PostgreSQL's bindir with
+# the same pg_config
+.PHONY: rigctl install-rigctl clean-rigctl
+all: rigctl
+rigctl:
+	$(MAKE) -C $(srcdir)/src/rigctl PG_CONFIG='$(PG_CONFIG)'
+install: install-rigctl
+install-rigctl: rigctl
+	$(MAKE) -C $(srcdir)/src/rigctl PG_CONFIG='$(PG_CONFIG)' install
+clean: clean-rigctl
+clean-rigctl:
+	$(MAKE) -C $(srcdir)/src/rigctl PG_CONFIG='$(PG_CONFIG)' clean
 
 # PGXS names the isolation database itself; rig.database must match it
 ISOLATION_TESTDB = contrib_regression

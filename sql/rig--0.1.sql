@@ -242,6 +242,16 @@ CREATE FUNCTION rig_follower_ack(name text, acked_version bigint)
 COMMENT ON FUNCTION rig_follower_ack(text, bigint) IS
 	'called by a follower: it holds every version up to acked_version (compaction keeps the rest)';
 
+-- rigctl import: one exported record, with its version, epoch and op time,
+-- applied through the handlers on a standalone primary (superuser only).
+CREATE FUNCTION rig_import(version bigint, epoch bigint, method text, data jsonb,
+						   idempotency_key text, op_time timestamptz, origin text)
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'rig_import'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION rig_import(bigint, bigint, text, jsonb, text, timestamptz, text) IS
+	'append an exported log record with its version, epoch and op time and apply it (rigctl import); false when this node holds it already';
+
 -- Peers
 
 CREATE FUNCTION rig_add_peer(name text, conninfo text, mode text DEFAULT 'sync')
@@ -473,6 +483,7 @@ REVOKE ALL ON FUNCTION rig_register(text, regprocedure, regprocedure, regprocedu
 REVOKE ALL ON FUNCTION rig_unregister(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_do(text, jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_compact(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_import(bigint, bigint, text, jsonb, text, timestamptz, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_follower_ack(text, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_follower_ack(text, bigint) TO rig_reader;
 REVOKE ALL ON FUNCTION rig_log_since(bigint, int) FROM PUBLIC;

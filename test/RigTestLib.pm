@@ -47,7 +47,7 @@ our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of me
   rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_prepared_xacts rig_peer_state
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
-  rig_keyed_outcomes rig_keyed_retry);
+  rig_keyed_outcomes rig_keyed_retry rigctl_run);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -219,6 +219,30 @@ sub rig_thaw
 END
 {
 	kill 'CONT', @$_ for values %rig_frozen;
+}
+
+=pod
+
+=over
+
+=item rigctl_run($stdin, @args)
+
+Run the installed rigctl (PostgreSQL's bindir is on PATH in tapcheck) with
+@args and $stdin (undef: nothing) as a user would; returns its exit code,
+standard output and standard error.
+
+=back
+
+=cut
+
+sub rigctl_run
+{
+	my ($in, @args) = @_;
+	my ($out, $err) = ('', '');
+	$in //= '';
+	IPC::Run::run([ 'rigctl', @args ], '<', \$in, '>', \$out, '2>', \$err,
+		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+	return ($? >> 8, $out, $err);
 }
 
 # Poll a boolean query for at most $secs seconds.
