@@ -48,7 +48,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 SHLIB_LINK_INTERNAL = $(libpq)
 
 # pg_regress on a temporary instance configured by test/regress.conf
-REGRESS = setup handlers rig_do idempotency savepoints log errors privileges example
+REGRESS = setup handlers rig_do idempotency savepoints log errors privileges example memory
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check \
 	--dbname=contrib_regression
 
@@ -102,6 +102,13 @@ tapcheck:
 .PHONY: layercheck
 layercheck:
 	cd $(srcdir) && perl test/check_layers.pl
+
+# rigctl's TAP test with every rigctl run under valgrind: a memory error or
+# a definite leak fails it (exit code 97; reports in the test's
+# tmp_check/valgrind-*.log).  Needs valgrind (apt-get install valgrind).
+.PHONY: valgrind-rigctl
+valgrind-rigctl:
+	RIGCTL_VALGRIND=1 $(MAKE) tapcheck PROVE_TESTS=t/030_rigctl.pl PROVE_FLAGS=-v
 
 # The randomized fault test for long: 10 minutes and a random seed (CI runs
 # it for 60 s with a fixed seed, as part of tapcheck).  Replay a failure

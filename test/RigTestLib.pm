@@ -47,7 +47,7 @@ our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of me
   rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_prepared_xacts rig_peer_state
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
-  rig_keyed_outcomes rig_keyed_retry rigctl_run);
+  rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_cmd);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -231,16 +231,34 @@ Run the installed rigctl (PostgreSQL's bindir is on PATH in tapcheck) with
 @args and $stdin (undef: nothing) as a user would; returns its exit code,
 standard output and standard error.
 
+=item rigctl_cmd(@args)
+
+The command line that runs rigctl with @args: under valgrind when
+RIGCTL_VALGRIND is set (`make valgrind-rigctl`), so that a memory error or
+a definite leak turns into exit code 97 (its report goes to
+valgrind-<pid>.log in the test's directory, never to rigctl's output).
+
 =back
 
 =cut
+
+sub rigctl_cmd
+{
+	my @args = @_;
+	return ('rigctl', @args) unless $ENV{RIGCTL_VALGRIND};
+	return (
+		'valgrind', '--quiet', '--error-exitcode=97', '--leak-check=full',
+		'--errors-for-leak-kinds=definite', '--show-leak-kinds=definite',
+		"--log-file=$PostgreSQL::Test::Utils::tmp_check/valgrind-%p.log",
+		'rigctl', @args);
+}
 
 sub rigctl_run
 {
 	my ($in, @args) = @_;
 	my ($out, $err) = ('', '');
 	$in //= '';
-	IPC::Run::run([ 'rigctl', @args ], '<', \$in, '>', \$out, '2>', \$err,
+	IPC::Run::run([ rigctl_cmd(@args) ], '<', \$in, '>', \$out, '2>', \$err,
 		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 	return ($? >> 8, $out, $err);
 }

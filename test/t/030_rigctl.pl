@@ -169,7 +169,7 @@ is(nlines($out), 1, '(3) ... one line');
 {
 	my ($fout, $ferr) = ('', '');
 	my $timer = IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default);
-	my $h = IPC::Run::start([ 'rigctl', 'log', '-d', $conn{a}, '--follow', '--interval', '50', '--json' ],
+	my $h = IPC::Run::start([ rigctl_cmd('log', '-d', $conn{a}, '--follow', '--interval', '50', '--json') ],
 		'>', \$fout, '2>', \$ferr, $timer);
 	$h->pump until $fout =~ /"version":3,/;
 	pass('(3) log --follow prints the existing records');
