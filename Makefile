@@ -20,6 +20,7 @@ OBJS = \
 	src/handlers.o \
 	src/locks.o \
 	src/apply.o \
+	src/tables.o \
 	src/conn.o \
 	src/wire.o \
 	src/replicate.o \
@@ -46,7 +47,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 SHLIB_LINK_INTERNAL = $(libpq)
 
 # pg_regress on a temporary instance configured by test/regress.conf
-REGRESS = setup handlers rig_do idempotency savepoints log errors privileges example
+REGRESS = setup handlers rig_do idempotency savepoints log errors privileges tables example
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check \
 	--dbname=contrib_regression
 

@@ -70,6 +70,16 @@ CREATE TABLE rig.handlers (
 COMMENT ON TABLE rig.handlers IS 'handler functions registered for each method (rig_register)';
 GRANT SELECT ON rig.handlers TO rig_reader;
 
+-- State tables: the tables the handlers own.  Only a handler under
+-- rig_do() (or a peer's apply) or a superuser with rig.maintenance = on
+-- may change them.  Registration is local to each node.
+CREATE TABLE rig.tables (
+	relation		regclass PRIMARY KEY,
+	registered_at	timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE rig.tables IS 'state tables of the handlers (rig_register_table): changed only through rig_do() and peers'' apply';
+GRANT SELECT ON rig.tables TO rig_reader;
+
 -- This node: one row.
 CREATE TABLE rig.node (
 	singleton		bool PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -138,6 +148,7 @@ SELECT pg_catalog.pg_extension_config_dump('rig.peers', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.follow_source', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.followers', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.handlers', '');
+SELECT pg_catalog.pg_extension_config_dump('rig.tables', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.node', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.epochs', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.version_seq', '');
@@ -161,6 +172,8 @@ CREATE FUNCTION rig.invalidate_caches() RETURNS trigger
 COMMENT ON FUNCTION rig.invalidate_caches() IS 'sends a cache invalidation for the changed rig table';
 CREATE TRIGGER handlers_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rig.handlers
 	FOR EACH STATEMENT EXECUTE FUNCTION rig.invalidate_caches();
+CREATE TRIGGER tables_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rig.tables
+	FOR EACH STATEMENT EXECUTE FUNCTION rig.invalidate_caches();
 CREATE TRIGGER node_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rig.node
 	FOR EACH STATEMENT EXECUTE FUNCTION rig.invalidate_caches();
 CREATE TRIGGER peers_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rig.peers
@@ -182,6 +195,20 @@ CREATE FUNCTION rig_unregister(method text)
 	AS 'MODULE_PATHNAME', 'rig_unregister'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION rig_unregister(text) IS 'remove a method''s handlers';
+
+CREATE FUNCTION rig_register_table(tbl regclass)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_register_table'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_register_table(regclass) IS
+	'make a table a state table: from now on only handlers (rig_do, peers'' apply) may change it, on this node';
+
+CREATE FUNCTION rig_unregister_table(tbl regclass)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_unregister_table'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_unregister_table(regclass) IS
+	'let a state table be changed outside the handlers again, on this node';
 
 -- Writes
 
@@ -471,6 +498,8 @@ GRANT EXECUTE ON FUNCTION rig_verify_peer(text) TO rig_reader, pg_monitor;
 
 REVOKE ALL ON FUNCTION rig_register(text, regprocedure, regprocedure, regprocedure) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_unregister(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_register_table(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_unregister_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_do(text, jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_compact(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_follower_ack(text, bigint) FROM PUBLIC;
