@@ -29,6 +29,7 @@ OBJS = \
 	src/replica.o \
 	src/compare.o \
 	src/ship.o \
+	src/tablediff.o \
 	src/verify.o \
 	src/catchup.o \
 	src/resolve.o \

@@ -349,12 +349,43 @@ $$;
 COMMENT ON FUNCTION rig_log_range_hashes(bigint, bigint, bigint) IS
 	'hashes of the log records from_version..to_version in buckets width versions wide (rig_verify_peer compares them)';
 
+-- Registered tables are compared by primary-key ranges: both nodes hash
+-- the rows of a range in buckets split at keys the comparing node chose.
+-- Rows print alike on both nodes (fixed TimeZone, DateStyle, ...).
+CREATE FUNCTION rig_table_range_hashes(relation text, lo text[], hi text[], bounds text[],
+									   OUT bucket int, OUT n bigint, OUT hash text)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'rig_table_range_hashes'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	SET TimeZone = 'UTC'
+	SET DateStyle = 'ISO, YMD'
+	SET IntervalStyle = 'postgres'
+	SET extra_float_digits = 1
+	SET bytea_output = 'hex';
+COMMENT ON FUNCTION rig_table_range_hashes(text, text[], text[], text[]) IS
+	'hashes of a registered table''s rows with keys in [lo, hi), in buckets split at bounds (rig_verify_peer compares them)';
+
+CREATE FUNCTION rig_table_key_bounds(relation text, lo text[], hi text[], buckets int,
+									 OUT n bigint, OUT key text[])
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'rig_table_key_bounds'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	SET TimeZone = 'UTC'
+	SET DateStyle = 'ISO, YMD'
+	SET IntervalStyle = 'postgres'
+	SET extra_float_digits = 1
+	SET bytea_output = 'hex';
+COMMENT ON FUNCTION rig_table_key_bounds(text, text[], text[], int) IS
+	'keys that split a registered table''s rows in [lo, hi) into even buckets, and how many rows it holds there';
+
 CREATE FUNCTION rig_verify_peer(name text)
 	RETURNS TABLE(relation text, first_version bigint, last_version bigint, key_range text, problem text)
 	AS 'MODULE_PATHNAME', 'rig_verify_peer'
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION rig_verify_peer(text) IS
-	'compare a peer''s log and handlers with this node''s up to the lower watermark; one row per difference, none when identical';
+	'compare a peer''s log, handlers and registered tables with this node''s (the log up to the lower watermark, the tables at one version both hold); one row per difference, none when identical';
 
 CREATE FUNCTION rig_resolve()
 	RETURNS int
@@ -493,6 +524,9 @@ GRANT SELECT ON rig.status, rig.in_doubt TO rig_reader, pg_monitor;
 GRANT EXECUTE ON FUNCTION rig_handler_fingerprints() TO rig_reader;
 REVOKE ALL ON FUNCTION rig_log_range_hashes(bigint, bigint, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_log_range_hashes(bigint, bigint, bigint) TO rig_reader;
+REVOKE ALL ON FUNCTION rig_table_range_hashes(text, text[], text[], text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rig_table_range_hashes(text, text[], text[], text[]) TO rig_replication;
+REVOKE ALL ON FUNCTION rig_table_key_bounds(text, text[], text[], int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_verify_peer(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_verify_peer(text) TO rig_reader, pg_monitor;
 
