@@ -12,6 +12,8 @@
 #     table and the key range of each difference, and the version.
 #  3. Registration is local: a table registered on one node only is
 #     reported, and does not stop commits on the sync peer.
+#  4. Under a steady load of writes, each verification compares both
+#     nodes at one version and finds nothing.
 
 use strict;
 use warnings;
@@ -132,5 +134,32 @@ is($node_a->safe_psql('postgres', q{SELECT rig_do('acct.deposit', '{"id": 1, "am
 	't', 'registration: commits on the sync peer go on');
 $node_b->safe_psql('postgres', q{SELECT rig_register_table('extra')});
 rig_verify_ok($node_a, 'b', 'verify: identical once both registered it');
+
+###########################################################################
+# 4. Verification under load
+###########################################################################
+
+my $script = $node_a->basedir . '/deposit.sql';
+append_to_file($script,
+	q{SELECT rig_do('acct.deposit', jsonb_build_object('id', 1 + (random() * 299)::int, 'amount', 1));});
+my $before = $node_a->safe_psql('postgres', 'SELECT max(version) FROM rig.log');
+my ($out, $err) = ('', '');
+my $bench = rig_pgbench($node_a, \$out, \$err, '-c', '4', '-j', '2', '-T', '8', '-f', $script);
+$node_a->poll_query_until('postgres', "SELECT max(version) > $before + 100 FROM rig.log")
+  or die 'the load did not start';
+my @found;
+for my $i (1 .. 5)
+{
+	push @found, $node_a->safe_psql('postgres',
+		q{SELECT relation, last_version, key_range, problem FROM rig_verify_peer('b')});
+}
+my $during = $node_a->safe_psql('postgres', 'SELECT max(version) FROM rig.log');
+ok($bench->finish, 'load: pgbench exited successfully');
+note "pgbench: $out";
+cmp_ok($node_a->safe_psql('postgres', 'SELECT max(version) FROM rig.log'), '>', $during,
+	'load: the writes went on after the verifications');
+is(join("\n", grep { $_ ne '' } @found), '',
+	'load: five verifications during the writes found no difference');
+rig_verify_ok($node_a, 'b', 'load: identical after it');
 
 done_testing();
