@@ -261,7 +261,7 @@ rig_refuse_rv(RangeVar *rv, const char *what)
 {
 	Oid			relid;
 
-	if (rv == NULL)
+	if (rv == NULL || !rig_tables_any())
 		return;
 	relid = RangeVarGetRelid(rv, NoLock, true);
 	if (rig_table_is_registered(relid))
