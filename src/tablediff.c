@@ -544,10 +544,11 @@ rig_same_state(RigConn *rc, int64 upto, Snapshot *snap, int64 *version)
 	bool		same;
 
 	snprintf(p, sizeof(p), INT64_FORMAT, upto);
+	/* commits wait while the gate is held: no longer than for a peer */
 	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
 	PQclear(rig_conn_query(rc, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL,
-						   rig_table_deadline()));
-	res = rig_conn_query(rc, RIG_STATE_SQL, 1, params, rig_table_deadline());
+						   rig_deadline(rig_sync_timeout)));
+	res = rig_conn_query(rc, RIG_STATE_SQL, 1, params, rig_deadline(rig_sync_timeout));
 	*snap = RegisterSnapshot(GetLatestSnapshot());
 	UnlockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
 
