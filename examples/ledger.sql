@@ -424,14 +424,22 @@ CREATE FUNCTION ledger.statement(account bigint, since timestamptz, until timest
 	 ORDER BY h.version
 $$;
 
--- The invariants, per ledger: debits = credits (posted and pending), and
--- every account's balances are the sum of its transfers.  No rows: they hold.
+-- The invariants, per ledger: debits = credits (posted and pending), every
+-- account within its limits, and every account's posted balances the sum
+-- of its transfers.  No rows: they hold.
 CREATE FUNCTION ledger.check() RETURNS TABLE (ledger int, problem text) LANGUAGE sql STABLE AS $$
 	SELECT a.ledger, 'debits posted ' || sum(a.debits_posted) || ' <> credits posted ' || sum(a.credits_posted)
 	  FROM ledger.accounts a GROUP BY a.ledger HAVING sum(a.debits_posted) <> sum(a.credits_posted)
 	UNION ALL
 	SELECT a.ledger, 'debits pending ' || sum(a.debits_pending) || ' <> credits pending ' || sum(a.credits_pending)
 	  FROM ledger.accounts a GROUP BY a.ledger HAVING sum(a.debits_pending) <> sum(a.credits_pending)
+	UNION ALL
+	SELECT a.ledger, 'account ' || a.id || ' breaks its limit'
+	  FROM ledger.accounts a
+	 WHERE ('debits_must_not_exceed_credits' = ANY (a.flags)
+			AND a.debits_pending + a.debits_posted > a.credits_posted)
+		OR ('credits_must_not_exceed_debits' = ANY (a.flags)
+			AND a.credits_pending + a.credits_posted > a.debits_posted)
 	UNION ALL
 	SELECT a.ledger, 'account ' || a.id || ' does not match its transfers'
 	  FROM ledger.accounts a
