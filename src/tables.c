@@ -89,10 +89,10 @@ static bool rig_tables_any(void);
 static bool rig_tables_allowed(void);
 static char *rig_table_name(Oid relid);
 static void rig_refuse(Oid relid, const char *what) pg_attribute_noreturn();
-static void rig_refuse_rv(RangeVar *rv, const char *what);
-static void rig_refuse_fk_to(List *constraints, const char *what);
-static void rig_check_alter(AlterTableStmt *stmt, const char *what);
-static void rig_check_create(CreateStmt *stmt, const char *what);
+static void rig_refuse_rv(RangeVar *rv, Node *stmt);
+static void rig_refuse_fk_to(List *constraints, Node *stmt);
+static void rig_check_alter(AlterTableStmt *stmt);
+static void rig_check_create(CreateStmt *stmt);
 static void rig_check_utility(Node *parsetree);
 static Oid	rig_owning_relation(Oid classId, Oid objectId);
 static void rig_check_drop(Oid classId, Oid objectId, int subId);
@@ -257,7 +257,7 @@ rig_refuse(Oid relid, const char *what)
 
 /* Refuse if a statement names a registered table. */
 static void
-rig_refuse_rv(RangeVar *rv, const char *what)
+rig_refuse_rv(RangeVar *rv, Node *stmt)
 {
 	Oid			relid;
 
@@ -265,7 +265,7 @@ rig_refuse_rv(RangeVar *rv, const char *what)
 		return;
 	relid = RangeVarGetRelid(rv, NoLock, true);
 	if (rig_table_is_registered(relid))
-		rig_refuse(relid, what);
+		rig_refuse(relid, GetCommandTagName(CreateCommandTag(stmt)));
 }
 
 /*
@@ -274,7 +274,7 @@ rig_refuse_rv(RangeVar *rv, const char *what)
  * table's contents, which are not in the log.
  */
 static void
-rig_refuse_fk_to(List *constraints, const char *what)
+rig_refuse_fk_to(List *constraints, Node *stmt)
 {
 	ListCell   *lc;
 
@@ -283,19 +283,19 @@ rig_refuse_fk_to(List *constraints, const char *what)
 		Node	   *n = lfirst(lc);
 
 		if (IsA(n, Constraint) && ((Constraint *) n)->contype == CONSTR_FOREIGN)
-			rig_refuse_rv(((Constraint *) n)->pktable, what);
+			rig_refuse_rv(((Constraint *) n)->pktable, stmt);
 		else if (IsA(n, ColumnDef))
-			rig_refuse_fk_to(((ColumnDef *) n)->constraints, what);
+			rig_refuse_fk_to(((ColumnDef *) n)->constraints, stmt);
 	}
 }
 
 /* ALTER TABLE of a registered table, or one that would tie another to it. */
 static void
-rig_check_alter(AlterTableStmt *stmt, const char *what)
+rig_check_alter(AlterTableStmt *stmt)
 {
 	ListCell   *lc;
 
-	rig_refuse_rv(stmt->relation, what);
+	rig_refuse_rv(stmt->relation, (Node *) stmt);
 	foreach(lc, stmt->cmds)
 	{
 		AlterTableCmd *cmd = lfirst(lc);
@@ -303,64 +303,62 @@ rig_check_alter(AlterTableStmt *stmt, const char *what)
 		if (cmd->def == NULL)
 			continue;
 		if (cmd->subtype == AT_AttachPartition && IsA(cmd->def, PartitionCmd))
-			rig_refuse_rv(((PartitionCmd *) cmd->def)->name, what);
+			rig_refuse_rv(((PartitionCmd *) cmd->def)->name, (Node *) stmt);
 		else if (cmd->subtype == AT_AddInherit && IsA(cmd->def, RangeVar))
-			rig_refuse_rv((RangeVar *) cmd->def, what);
+			rig_refuse_rv((RangeVar *) cmd->def, (Node *) stmt);
 		else
-			rig_refuse_fk_to(list_make1(cmd->def), what);
+			rig_refuse_fk_to(list_make1(cmd->def), (Node *) stmt);
 	}
 }
 
 /* CREATE TABLE: no child or partition of a registered table, no foreign key to it. */
 static void
-rig_check_create(CreateStmt *stmt, const char *what)
+rig_check_create(CreateStmt *stmt)
 {
 	ListCell   *lc;
 
 	foreach(lc, stmt->inhRelations)
-		rig_refuse_rv(lfirst(lc), what);
-	rig_refuse_fk_to(stmt->tableElts, what);
-	rig_refuse_fk_to(stmt->constraints, what);
+		rig_refuse_rv(lfirst(lc), (Node *) stmt);
+	rig_refuse_fk_to(stmt->tableElts, (Node *) stmt);
+	rig_refuse_fk_to(stmt->constraints, (Node *) stmt);
 }
 
 /* The utility statements that could change a registered table's data or shape. */
 static void
 rig_check_utility(Node *parsetree)
 {
-	const char *what = GetCommandTagName(CreateCommandTag(parsetree));
-
 	switch (nodeTag(parsetree))
 	{
 		case T_AlterTableStmt:
-			rig_check_alter((AlterTableStmt *) parsetree, what);
+			rig_check_alter((AlterTableStmt *) parsetree);
 			break;
 		case T_CreateStmt:
-			rig_check_create((CreateStmt *) parsetree, what);
+			rig_check_create((CreateStmt *) parsetree);
 			break;
 		case T_RenameStmt:
-			rig_refuse_rv(((RenameStmt *) parsetree)->relation, what);
+			rig_refuse_rv(((RenameStmt *) parsetree)->relation, parsetree);
 			break;
 		case T_AlterObjectSchemaStmt:
-			rig_refuse_rv(((AlterObjectSchemaStmt *) parsetree)->relation, what);
+			rig_refuse_rv(((AlterObjectSchemaStmt *) parsetree)->relation, parsetree);
 			break;
 		case T_CreateTrigStmt:
-			rig_refuse_rv(((CreateTrigStmt *) parsetree)->relation, what);
+			rig_refuse_rv(((CreateTrigStmt *) parsetree)->relation, parsetree);
 			break;
 		case T_RuleStmt:
-			rig_refuse_rv(((RuleStmt *) parsetree)->relation, what);
+			rig_refuse_rv(((RuleStmt *) parsetree)->relation, parsetree);
 			break;
 		case T_CreatePolicyStmt:
-			rig_refuse_rv(((CreatePolicyStmt *) parsetree)->table, what);
+			rig_refuse_rv(((CreatePolicyStmt *) parsetree)->table, parsetree);
 			break;
 		case T_AlterPolicyStmt:
-			rig_refuse_rv(((AlterPolicyStmt *) parsetree)->table, what);
+			rig_refuse_rv(((AlterPolicyStmt *) parsetree)->table, parsetree);
 			break;
 		case T_IndexStmt:
-			rig_refuse_rv(((IndexStmt *) parsetree)->relation, what);
+			rig_refuse_rv(((IndexStmt *) parsetree)->relation, parsetree);
 			break;
 		case T_CopyStmt:
 			if (((CopyStmt *) parsetree)->is_from)
-				rig_refuse_rv(((CopyStmt *) parsetree)->relation, what);
+				rig_refuse_rv(((CopyStmt *) parsetree)->relation, parsetree);
 			break;
 		default:
 			break;
