@@ -21,6 +21,7 @@ OBJS = \
 	src/locks.o \
 	src/apply.o \
 	src/tables.o \
+	src/tablehash.o \
 	src/conn.o \
 	src/wire.o \
 	src/replicate.o \
