@@ -21,6 +21,8 @@ OBJS = \
 	src/handlers.o \
 	src/locks.o \
 	src/apply.o \
+	src/tables.o \
+	src/tablehash.o \
 	src/conn.o \
 	src/wire.o \
 	src/replicate.o \
@@ -30,6 +32,7 @@ OBJS = \
 	src/import.o \
 	src/compare.o \
 	src/ship.o \
+	src/tablediff.o \
 	src/verify.o \
 	src/catchup.o \
 	src/resolve.o \
@@ -48,7 +51,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 SHLIB_LINK_INTERNAL = $(libpq)
 
 # pg_regress on a temporary instance configured by test/regress.conf
-REGRESS = setup handlers rig_do idempotency savepoints log errors privileges example memory
+REGRESS = setup handlers rig_do idempotency savepoints log errors privileges tables example ledger memory
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check \
 	--dbname=contrib_regression
 

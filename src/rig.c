@@ -29,6 +29,7 @@
 #include "route.h"
 #include "settings.h"
 #include "shmem.h"
+#include "tables.h"
 #include "worker.h"
 #include "xact.h"
 
@@ -61,6 +62,7 @@ _PG_init(void)
 	rig_xact_init();
 	rig_catalog_init();
 	rig_handlers_init();
+	rig_tables_init();
 	rig_node_init();
 	rig_peerlist_init();
 	rig_route_init();

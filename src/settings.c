@@ -46,6 +46,7 @@ int			rig_key_retention = 7 * 24 * 3600;
 int			rig_follower_max_lag = 10000000;
 int			rig_promote_lease = 30000;
 char	   *rig_fault_point = NULL;
+bool		rig_maintenance = false;
 
 /* Bytes of a caller's name quoted in a message */
 #define RIG_MESSAGE_NAME_LEN 64
@@ -129,6 +130,15 @@ rig_settings_define(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("rig.maintenance",
+							 "Let this session write rig's registered tables outside handlers (superuser only).",
+							 "For repairs: what it writes is not in the log and not replicated.",
+							 &rig_maintenance,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomStringVariable("rig.handler_search_path",
 							   "search_path under which handlers run (pg_temp last; the same on every node).",

@@ -38,6 +38,7 @@ extern int	rig_key_retention;
 extern int	rig_follower_max_lag;
 extern int	rig_promote_lease;
 extern char *rig_fault_point;
+extern bool rig_maintenance;
 
 extern void rig_settings_define(void);
 extern const char *rig_node_name(void);

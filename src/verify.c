@@ -38,6 +38,7 @@
 #include "peerstate.h"
 #include "settings.h"
 #include "ship.h"
+#include "tablediff.h"
 #include "verify.h"
 #include "watermark.h"
 #include "wire.h"
@@ -303,6 +304,7 @@ rig_verify_peer(PG_FUNCTION_ARGS)
 	RigPeer    *peer;
 	RigConn    *rc;
 	RigVerifyResult res;
+	RigTablesResult tres;
 	List	   *hdiffs;
 	Oid			save_userid;
 	int			save_sec;
@@ -327,6 +329,11 @@ rig_verify_peer(PG_FUNCTION_ARGS)
 	rc = rig_conn_get(peer->name, peer->conninfo, rig_deadline(rig_sync_timeout));
 	hdiffs = rig_verify_handlers(rc);
 	rig_verify_log(rc, 0, &res);
+	/* the tables only where the same log made them */
+	if (hdiffs == NIL && res.diffs == NIL)
+		rig_verify_tables(rc, res.upto, &tres);
+	else
+		memset(&tres, 0, sizeof(tres));
 	SetUserIdAndSecContext(save_userid, save_sec);
 
 	foreach(lc, hdiffs)
@@ -352,12 +359,28 @@ rig_verify_peer(PG_FUNCTION_ARGS)
 		values[4] = CStringGetTextDatum(rig_diff_name(d->kind));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	foreach(lc, tres.diffs)
+	{
+		RigTableDiff *d = lfirst(lc);
+		Datum		values[5];
+		bool		nulls[5] = {false, true, !tres.compared, d->key_range == NULL, false};
+
+		values[0] = CStringGetTextDatum(d->relation);
+		values[2] = Int64GetDatum(tres.version);
+		if (d->key_range != NULL)
+			values[3] = CStringGetTextDatum(d->key_range);
+		values[4] = CStringGetTextDatum(d->problem);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	if (tres.truncated)
+		ereport(NOTICE,
+				(errmsg("only the first differing key ranges of each table are shown")));
 	if (res.truncated)
 		ereport(NOTICE,
 				(errmsg("only the first %d differing ranges are shown", RIG_VERIFY_MAX_DIFFS)));
 	ereport(DEBUG1,
 			(errmsg_internal("rig_verify_peer(%s): %d queries to the peer", name,
-							 res.queries + 1)));
+							 res.queries + tres.queries + 1)));
 
 	if (hdiffs != NIL)
 		rig_peer_event(name, RIG_PEER_DIVERGED, 0,

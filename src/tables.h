@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ *
+ * tables.h
+ *	  State tables registered with rig and their protection (tables.c).
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/tables.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RIG_TABLES_H
+#define RIG_TABLES_H
+
+#include "nodes/pg_list.h"
+
+extern void rig_tables_init(void);
+extern bool rig_table_is_registered(Oid relid);
+extern List *rig_registered_tables(void);
+
+#endif							/* RIG_TABLES_H */
