@@ -5,7 +5,15 @@
 -- Error checks print the message (with DETAIL / HINT) and then the SQLSTATE.
 \set SHOW_CONTEXT never
 
-CREATE EXTENSION rig;
+-- The suite runs on an updated extension: 1.0 (the first release, frozen)
+-- installed first, then ALTER EXTENSION ... UPDATE to the default version.
+-- (The TAP tests install the default version directly, and 034 checks that
+-- both ways give the same objects.)
+CREATE EXTENSION rig VERSION '1.0';
+SELECT extversion FROM pg_extension WHERE extname = 'rig';
+SELECT source, target, path FROM pg_extension_update_paths('rig')
+ WHERE source = '1.0' AND target = '1.1';
+ALTER EXTENSION rig UPDATE;
 
 SELECT extname, extversion, extnamespace::regnamespace AS schema, extrelocatable
   FROM pg_extension WHERE extname = 'rig';

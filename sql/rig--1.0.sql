@@ -1,4 +1,4 @@
-/* rig--0.1.sql: the first version of the rig extension */
+/* rig--1.0.sql: rig 1.0, the first released version (frozen: never edited; later versions add rig--1.0--<next>.sql) */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION rig" to load this file. \quit
@@ -70,16 +70,6 @@ CREATE TABLE rig.handlers (
 COMMENT ON TABLE rig.handlers IS 'handler functions registered for each method (rig_register)';
 GRANT SELECT ON rig.handlers TO rig_reader;
 
--- State tables: the tables the handlers own.  Only a handler under
--- rig_do() (or a peer's apply) or a superuser with rig.maintenance = on
--- may change them.  Registration is local to each node.
-CREATE TABLE rig.tables (
-	relation		regclass PRIMARY KEY,
-	registered_at	timestamptz NOT NULL DEFAULT now()
-);
-COMMENT ON TABLE rig.tables IS 'state tables of the handlers (rig_register_table): changed only through rig_do() and peers'' apply';
-GRANT SELECT ON rig.tables TO rig_reader;
-
 -- This node: one row.
 CREATE TABLE rig.node (
 	singleton		bool PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -148,7 +138,6 @@ SELECT pg_catalog.pg_extension_config_dump('rig.peers', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.follow_source', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.followers', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.handlers', '');
-SELECT pg_catalog.pg_extension_config_dump('rig.tables', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.node', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.epochs', '');
 SELECT pg_catalog.pg_extension_config_dump('rig.version_seq', '');
@@ -172,8 +161,6 @@ CREATE FUNCTION rig.invalidate_caches() RETURNS trigger
 COMMENT ON FUNCTION rig.invalidate_caches() IS 'sends a cache invalidation for the changed rig table';
 CREATE TRIGGER handlers_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rig.handlers
 	FOR EACH STATEMENT EXECUTE FUNCTION rig.invalidate_caches();
-CREATE TRIGGER tables_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rig.tables
-	FOR EACH STATEMENT EXECUTE FUNCTION rig.invalidate_caches();
 CREATE TRIGGER node_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rig.node
 	FOR EACH STATEMENT EXECUTE FUNCTION rig.invalidate_caches();
 CREATE TRIGGER peers_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rig.peers
@@ -195,20 +182,6 @@ CREATE FUNCTION rig_unregister(method text)
 	AS 'MODULE_PATHNAME', 'rig_unregister'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION rig_unregister(text) IS 'remove a method''s handlers';
-
-CREATE FUNCTION rig_register_table(tbl regclass)
-	RETURNS void
-	AS 'MODULE_PATHNAME', 'rig_register_table'
-	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION rig_register_table(regclass) IS
-	'make a table a state table: from now on only handlers (rig_do, peers'' apply) may change it, on this node';
-
-CREATE FUNCTION rig_unregister_table(tbl regclass)
-	RETURNS void
-	AS 'MODULE_PATHNAME', 'rig_unregister_table'
-	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION rig_unregister_table(regclass) IS
-	'let a state table be changed outside the handlers again, on this node';
 
 -- Writes
 
@@ -268,16 +241,6 @@ CREATE FUNCTION rig_follower_ack(name text, acked_version bigint)
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION rig_follower_ack(text, bigint) IS
 	'called by a follower: it holds every version up to acked_version (compaction keeps the rest)';
-
--- rigctl import: one exported record, with its version, epoch and op time,
--- applied through the handlers on a standalone primary (superuser only).
-CREATE FUNCTION rig_import(version bigint, epoch bigint, method text, data jsonb,
-						   idempotency_key text, op_time timestamptz, origin text)
-	RETURNS boolean
-	AS 'MODULE_PATHNAME', 'rig_import'
-	LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION rig_import(bigint, bigint, text, jsonb, text, timestamptz, text) IS
-	'append an exported log record with its version, epoch and op time and apply it (rigctl import); false when this node holds it already';
 
 -- Peers
 
@@ -359,43 +322,12 @@ $$;
 COMMENT ON FUNCTION rig_log_range_hashes(bigint, bigint, bigint) IS
 	'hashes of the log records from_version..to_version in buckets width versions wide (rig_verify_peer compares them)';
 
--- Registered tables are compared by primary-key ranges: both nodes hash
--- the rows of a range in buckets split at keys the comparing node chose.
--- Rows print alike on both nodes (fixed TimeZone, DateStyle, ...).
-CREATE FUNCTION rig_table_range_hashes(relation text, lo text[], hi text[], bounds text[],
-									   OUT bucket int, OUT n bigint, OUT hash text)
-	RETURNS SETOF record
-	AS 'MODULE_PATHNAME', 'rig_table_range_hashes'
-	LANGUAGE C VOLATILE
-	SET search_path = pg_catalog, pg_temp
-	SET TimeZone = 'UTC'
-	SET DateStyle = 'ISO, YMD'
-	SET IntervalStyle = 'postgres'
-	SET extra_float_digits = 1
-	SET bytea_output = 'hex';
-COMMENT ON FUNCTION rig_table_range_hashes(text, text[], text[], text[]) IS
-	'hashes of a registered table''s rows with keys in [lo, hi), in buckets split at bounds (rig_verify_peer compares them)';
-
-CREATE FUNCTION rig_table_key_bounds(relation text, lo text[], hi text[], buckets int,
-									 OUT n bigint, OUT key text[])
-	RETURNS SETOF record
-	AS 'MODULE_PATHNAME', 'rig_table_key_bounds'
-	LANGUAGE C VOLATILE
-	SET search_path = pg_catalog, pg_temp
-	SET TimeZone = 'UTC'
-	SET DateStyle = 'ISO, YMD'
-	SET IntervalStyle = 'postgres'
-	SET extra_float_digits = 1
-	SET bytea_output = 'hex';
-COMMENT ON FUNCTION rig_table_key_bounds(text, text[], text[], int) IS
-	'keys that split a registered table''s rows in [lo, hi) into even buckets, and how many rows it holds there';
-
 CREATE FUNCTION rig_verify_peer(name text)
 	RETURNS TABLE(relation text, first_version bigint, last_version bigint, key_range text, problem text)
 	AS 'MODULE_PATHNAME', 'rig_verify_peer'
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION rig_verify_peer(text) IS
-	'compare a peer''s log, handlers and registered tables with this node''s (the log up to the lower watermark, the tables at one version both hold); one row per difference, none when identical';
+	'compare a peer''s log and handlers with this node''s up to the lower watermark; one row per difference, none when identical';
 
 CREATE FUNCTION rig_resolve()
 	RETURNS int
@@ -471,7 +403,7 @@ CREATE VIEW rig.status AS SELECT * FROM pg_catalog.rig_status();
 COMMENT ON VIEW rig.status IS
 	'node, role, epoch, last version, watermark, transactions with versions in flight, worker state, restarts and last error, in-sync peers, and whether promoting this replica would lose no acknowledged op (with why)';
 
--- GIDs are rig_<primary>_<epoch>_<incarnation>_<xid>_<first version>_<last version>.
+-- GIDs are rig_<primary>_<epoch>_<xid>_<first version>_<last version>.
 CREATE VIEW rig.in_doubt AS
 	SELECT p.gid, v[1]::bigint AS first_version, v[2]::bigint AS last_version,
 		   p.database, p.owner, p.prepared, now() - p.prepared AS age
@@ -534,19 +466,13 @@ GRANT SELECT ON rig.status, rig.in_doubt TO rig_reader, pg_monitor;
 GRANT EXECUTE ON FUNCTION rig_handler_fingerprints() TO rig_reader;
 REVOKE ALL ON FUNCTION rig_log_range_hashes(bigint, bigint, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_log_range_hashes(bigint, bigint, bigint) TO rig_reader;
-REVOKE ALL ON FUNCTION rig_table_range_hashes(text, text[], text[], text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION rig_table_range_hashes(text, text[], text[], text[]) TO rig_replication;
-REVOKE ALL ON FUNCTION rig_table_key_bounds(text, text[], text[], int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_verify_peer(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_verify_peer(text) TO rig_reader, pg_monitor;
 
 REVOKE ALL ON FUNCTION rig_register(text, regprocedure, regprocedure, regprocedure) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_unregister(text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION rig_register_table(regclass) FROM PUBLIC;
-REVOKE ALL ON FUNCTION rig_unregister_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_do(text, jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_compact(bigint) FROM PUBLIC;
-REVOKE ALL ON FUNCTION rig_import(bigint, bigint, text, jsonb, text, timestamptz, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_follower_ack(text, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_follower_ack(text, bigint) TO rig_reader;
 REVOKE ALL ON FUNCTION rig_log_since(bigint, int) FROM PUBLIC;
