@@ -113,6 +113,14 @@ layercheck:
 valgrind-rigctl:
 	RIGCTL_VALGRIND=1 $(MAKE) tapcheck PROVE_TESTS=t/030_rigctl.pl PROVE_FLAGS=-v
 
+# The PGXN archive (META.json's version): make dist, from a git checkout
+DIST_VERSION = $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' $(srcdir)/META.json | head -1)
+.PHONY: dist
+dist:
+	git -C $(srcdir) archive --format zip --prefix=rig-$(DIST_VERSION)/ \
+		-o $(CURDIR)/rig-$(DIST_VERSION).zip HEAD
+	@echo "rig-$(DIST_VERSION).zip"
+
 # The randomized fault test for long: 10 minutes and a random seed (CI runs
 # it for 60 s with a fixed seed, as part of tapcheck).  Replay a failure
 # with RIG_FAULT_SEED=<the seed it printed>.
