@@ -128,4 +128,17 @@ is($p->safe_psql('postgres', $schema_sql), $fresh,
 is($q->safe_psql('postgres', $schema_sql), $fresh,
 	'the updated peer has exactly the objects of a fresh install');
 
+# the PGXN metadata agrees with the control file
+{
+	require JSON::PP;
+	my $srcdir = $ENV{RIG_SRCDIR} // "$FindBin::RealBin/../..";
+	my $meta = JSON::PP::decode_json(slurp_file("$srcdir/META.json"));
+	my ($default) = slurp_file("$srcdir/rig.control") =~ /^default_version = '([^']+)'/m;
+	is($meta->{version}, "$default.0", "META.json's version is the control file's default_version ($default)");
+	is($meta->{provides}{rig}{version}, $meta->{version}, "META.json's provides has the same version");
+	ok(-f "$srcdir/$meta->{provides}{rig}{file}", "META.json's provides names an existing file");
+	is(join(',', grep { !defined $meta->{$_} } qw(name abstract version maintainer license provides meta-spec)),
+		'', 'META.json has every field the PGXN meta spec requires');
+}
+
 done_testing();
