@@ -132,16 +132,18 @@ rig_watermark_but_mine(void)
 }
 
 /*
- * Make every version handed out so far survive a crash, before a peer may
- * prepare one: flush the WAL up to the version sequence's page, whose
- * last record reserved (logged ahead) every value nextval() returned.
- * After a crash the sequence restarts above them, so no version is ever
- * handed out twice, whichever peer is reachable; the resolver relies on
- * it (resolve.c).  Costs a flush about once in 32 versions (the sequence
- * logs that far ahead), not once per transaction.
+ * The version sequence's page LSN right after this process last drew a
+ * version: the WAL record that reserved (logged ahead) every value
+ * nextval() returned so far is at or before it.  The page LSN grows, so
+ * the last one covers every version this process drew.
  */
-void
-rig_flush_versions(void)
+static XLogRecPtr rig_drawn_lsn = InvalidXLogRecPtr;
+
+static XLogRecPtr rig_version_seq_lsn(void);
+
+/* The version sequence's page LSN now. */
+static XLogRecPtr
+rig_version_seq_lsn(void)
 {
 	Relation	rel = relation_open(rig_relid("version_seq"), AccessShareLock);
 	Buffer		buf = ReadBuffer(rel, 0);
@@ -151,7 +153,33 @@ rig_flush_versions(void)
 	lsn = PageGetLSN(BufferGetPage(buf));
 	UnlockReleaseBuffer(buf);
 	relation_close(rel, AccessShareLock);
-	XLogFlush(lsn);
+	return lsn;
+}
+
+/*
+ * Called right after nextval() drew a version: remember where the WAL
+ * must be flushed for it to survive a crash.  Read now, not at commit,
+ * so that a later log-ahead by another process is not waited for.
+ */
+void
+rig_note_version_drawn(void)
+{
+	rig_drawn_lsn = rig_version_seq_lsn();
+}
+
+/*
+ * Make every version handed out so far survive a crash, before a peer may
+ * prepare one: flush the WAL up to the record that reserved them (the
+ * sequence logs 32 values ahead, so that record is usually on disk
+ * already: a flush about once in 32 versions, not once per transaction).
+ * After a crash the sequence restarts above them, so no version is ever
+ * handed out twice, whichever peer is reachable; the resolver relies on
+ * it (resolve.c).
+ */
+void
+rig_flush_versions(void)
+{
+	XLogFlush(rig_drawn_lsn != InvalidXLogRecPtr ? rig_drawn_lsn : rig_version_seq_lsn());
 }
 
 /* Highest version handed out so far (committed or not). */

@@ -247,6 +247,7 @@ rig_do_op(FunctionCallInfo fcinfo)
 	rig_ensure_loaded();
 	rig_inflight_reserve();
 	version = nextval_internal(rig_relid("version_seq"), false);
+	rig_note_version_drawn();
 	rig_note_assigned(version);
 	op_time = GetCurrentTimestamp();
 	epoch = rig_node_epoch();
