@@ -33,6 +33,7 @@ OBJS = \
 	src/compare.o \
 	src/ship.o \
 	src/tablediff.o \
+	src/rebuild.o \
 	src/verify.o \
 	src/catchup.o \
 	src/resolve.o \

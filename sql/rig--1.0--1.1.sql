@@ -30,6 +30,13 @@ CREATE FUNCTION rig_unregister_table(tbl regclass)
 COMMENT ON FUNCTION rig_unregister_table(regclass) IS
 	'let a state table be changed outside the handlers again, on this node';
 
+CREATE FUNCTION rig_rebuild(progress_every bigint DEFAULT 0)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'rig_rebuild'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_rebuild(bigint) IS
+	'empty the registered tables and apply the whole log again through the handlers, in one transaction (a NOTICE every progress_every operations); returns how many';
+
 -- rigctl import: one exported record, with its version, epoch and op time,
 -- applied through the handlers on a standalone primary (superuser only).
 CREATE FUNCTION rig_import(version bigint, epoch bigint, method text, data jsonb,
@@ -80,4 +87,5 @@ GRANT EXECUTE ON FUNCTION rig_table_range_hashes(text, text[], text[], text[]) T
 REVOKE ALL ON FUNCTION rig_table_key_bounds(text, text[], text[], int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_register_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_unregister_table(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_rebuild(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_import(bigint, bigint, text, jsonb, text, timestamptz, text) FROM PUBLIC;

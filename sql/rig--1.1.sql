@@ -210,6 +210,13 @@ CREATE FUNCTION rig_unregister_table(tbl regclass)
 COMMENT ON FUNCTION rig_unregister_table(regclass) IS
 	'let a state table be changed outside the handlers again, on this node';
 
+CREATE FUNCTION rig_rebuild(progress_every bigint DEFAULT 0)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'rig_rebuild'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_rebuild(bigint) IS
+	'empty the registered tables and apply the whole log again through the handlers, in one transaction (a NOTICE every progress_every operations); returns how many';
+
 -- Writes
 
 CREATE FUNCTION rig_do(method text, data jsonb DEFAULT '{}',
@@ -544,6 +551,7 @@ REVOKE ALL ON FUNCTION rig_register(text, regprocedure, regprocedure, regprocedu
 REVOKE ALL ON FUNCTION rig_unregister(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_register_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_unregister_table(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_rebuild(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_do(text, jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_compact(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_import(bigint, bigint, text, jsonb, text, timestamptz, text) FROM PUBLIC;

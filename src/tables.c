@@ -76,6 +76,7 @@ static Oid *rig_reg_oids = NULL;
 static int	rig_reg_n = 0;
 static int	rig_reg_cap = 0;
 static bool rig_reg_valid = false;
+static bool rig_tables_emptying = false;	/* rig_tables_truncate() at work */
 static uint64 rig_reg_invals = 0;
 static Oid	rig_tables_relid = InvalidOid;
 
@@ -225,7 +226,40 @@ rig_registered_tables(void)
 static bool
 rig_tables_allowed(void)
 {
-	return rig_in_handler() || rig_maintenance;
+	return rig_in_handler() || rig_maintenance || rig_tables_emptying;
+}
+
+/*
+ * Empty every table of relids with one TRUNCATE (rig_rebuild, which then
+ * applies the log through the handlers again).  The caller holds the
+ * tables locked and has checked who may rebuild.
+ */
+void
+rig_tables_truncate(List *relids)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+
+	if (relids == NIL)
+		return;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "TRUNCATE TABLE ONLY ");
+	foreach(lc, relids)
+		appendStringInfo(&sql, "%s%s", lc == list_head(relids) ? "" : ", ",
+						 rig_table_name(lfirst_oid(lc)));
+	SPI_connect();
+	rig_tables_emptying = true;
+	PG_TRY();
+	{
+		if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not empty the registered tables");
+	}
+	PG_FINALLY();
+	{
+		rig_tables_emptying = false;
+	}
+	PG_END_TRY();
+	SPI_finish();
 }
 
 /* schema.table, quoted as needed. */

@@ -18,5 +18,6 @@
 extern void rig_tables_init(void);
 extern bool rig_table_is_registered(Oid relid);
 extern List *rig_registered_tables(void);
+extern void rig_tables_truncate(List *relids);
 
 #endif							/* RIG_TABLES_H */

@@ -1,0 +1,179 @@
+/*-------------------------------------------------------------------------
+ *
+ * rebuild.c
+ *	  rig_rebuild(): the state tables again from the log alone.
+ *
+ * The log is the source of truth: the registered tables (tables.c) are
+ * emptied and every record of rig.log is applied again through its
+ * method's handler, in version order, with rig_version() and rig_op_time()
+ * answering as when it first ran.  All in one transaction: an op that
+ * cannot be applied again (its method has no handler any more, or the
+ * handler fails) rolls everything back and the tables stay as they were.
+ * Only a log that still holds every version can be replayed; a compacted
+ * one needs a snapshot (not built yet).
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/rebuild.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/memutils.h"
+
+#include "apply.h"
+#include "catalog.h"
+#include "handlers.h"
+#include "node.h"
+#include "oplog.h"
+#include "settings.h"
+#include "tables.h"
+#include "xact.h"
+
+/* records read from rig.log at a time */
+#define RIG_REBUILD_BATCH	1000
+
+static void rig_rebuild_check(void);
+static List *rig_rebuild_lock(void);
+static int64 rig_rebuild_replay(int64 progress_every);
+static void rig_rebuild_apply(RigLogRecord *rec);
+
+PG_FUNCTION_INFO_V1(rig_rebuild);
+
+/* Refuse what a rebuild cannot do right: before anything is changed. */
+static void
+rig_rebuild_check(void)
+{
+	int64		compacted = rig_node_compacted_below();
+
+	rig_check_database();
+	if (rig_in_handler())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rig_rebuild() cannot be run from inside a rig handler")));
+	rig_xact_refuse_ops("rig_rebuild()");
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rig_rebuild() requires the READ COMMITTED isolation level"),
+				 errdetail("It reads the log with a fresh snapshot once the tables are locked.")));
+	/* compacted_below is the lowest version the log may still hold */
+	if (compacted > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot rebuild: rig.log was compacted below version " INT64_FORMAT, compacted),
+				 errdetail("Replaying the log rebuilds the tables only from version 1; the records before version " INT64_FORMAT " are gone.",
+						   compacted),
+				 errhint("Rebuild from a node whose log was not compacted, or copy the tables from a peer.")));
+}
+
+/*
+ * Stop every writer of the state tables until the rebuild commits: the
+ * commit gate (commits that prepare on peers) and the tables themselves
+ * (rig_do's handlers, a peer's apply).  Returns the tables.
+ */
+static List *
+rig_rebuild_lock(void)
+{
+	List	   *relids;
+	ListCell   *lc;
+
+	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
+	relids = rig_registered_tables();
+	if (relids == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no table is registered with rig: nothing to rebuild"),
+				 errhint("Register the tables the handlers write with rig_register_table().")));
+	foreach(lc, relids)
+		LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
+	/* registered meanwhile: read the list again under the locks */
+	if (list_length(rig_registered_tables()) != list_length(relids))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the registered tables changed while rig_rebuild() started"),
+				 errhint("Run it again.")));
+	return relids;
+}
+
+/* Apply one record again through its method's handler. */
+static void
+rig_rebuild_apply(RigLogRecord *rec)
+{
+	RigHandler *handler = rig_lookup_handler(rec->method);
+
+	if (handler == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot rebuild: version " INT64_FORMAT "'s method \"%s\" has no handler on this node",
+						rec->version, rig_name_for_message(rec->method)),
+				 errdetail("The log cannot be replayed past it; nothing was changed."),
+				 errhint("Register the method's handlers again with rig_register(), then rebuild.")));
+	rig_call_apply(handler, rec->version, rec->op_time, rec->jdata);
+}
+
+/*
+ * Apply every record of rig.log in version order, in batches read with a
+ * fresh snapshot (the tables are locked: nothing new commits meanwhile);
+ * returns how many.
+ */
+static int64
+rig_rebuild_replay(int64 progress_every)
+{
+	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
+													"rig rebuild batch",
+													ALLOCSET_DEFAULT_SIZES);
+	RigLogRecord *recs = palloc(sizeof(RigLogRecord) * RIG_REBUILD_BATCH);
+	int64		after = 0;
+	int64		done = 0;
+	int64		total = rig_log_last_version();
+
+	for (;;)
+	{
+		MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+		bool		limited;
+		int			n = rig_log_read(after, PG_INT64_MAX, RIG_REBUILD_BATCH,
+									 MaxAllocSize / 2, recs, &limited);
+
+		for (int i = 0; i < n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			rig_rebuild_apply(&recs[i]);
+			after = recs[i].version;
+			if (progress_every > 0 && ++done % progress_every == 0)
+				ereport(NOTICE,
+						(errmsg("rig_rebuild: " INT64_FORMAT " operations applied again, up to version " INT64_FORMAT " of " INT64_FORMAT,
+								done, after, total)));
+			else if (progress_every <= 0)
+				done++;
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(batch_cxt);
+		if (n == 0)
+			break;
+	}
+	MemoryContextDelete(batch_cxt);
+	return done;
+}
+
+/*
+ * SQL: empty the registered tables and apply the whole log again through
+ * the handlers; returns how many operations were applied.
+ */
+Datum
+rig_rebuild(PG_FUNCTION_ARGS)
+{
+	int64		progress_every = PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0);
+	List	   *relids;
+
+	rig_rebuild_check();
+	relids = rig_rebuild_lock();
+	rig_tables_truncate(relids);
+	PG_RETURN_INT64(rig_rebuild_replay(progress_every));
+}

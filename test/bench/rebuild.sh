@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+#
+# test/bench/rebuild.sh: how fast rig_rebuild() applies the log again
+# (issue 13's target: >= 20,000 ops/s for the ledger example).
+#
+#   bash test/bench/rebuild.sh            (as root, Debian 12, rig installed)
+#
+# One rig node (no peer) under /tmp/rig-rebuild (unix socket, port 5471)
+# with examples/ledger.sql; REBUILD_OPS ledger operations (default 50,000:
+# accounts opened, transfers, pending transfers posted and voided) written
+# with rig_do, then rig_rebuild() timed REBUILD_REPS times (default 3).
+# Prints ops/s per run and the median; the node is removed at the end.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+pgbin=/usr/lib/postgresql/15/bin
+base=/tmp/rig-rebuild
+as_pg="runuser -u postgres --"
+OPS=${REBUILD_OPS:-50000}
+REPS=${REBUILD_REPS:-3}
+
+psql_n() {
+	$as_pg "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$base" -p 5471 -U postgres -d postgres "$@"
+}
+stop() {
+	[ -f "$base/n/postmaster.pid" ] && $as_pg "$pgbin/pg_ctl" -D "$base/n" -m immediate stop >/dev/null 2>&1 || true
+}
+trap stop EXIT
+
+stop
+rm -rf "$base"
+mkdir -p "$base"
+cp "$src/examples/ledger.sql" "$base/"
+chown -R postgres "$base"
+$as_pg "$pgbin/initdb" -D "$base/n" -A trust -U postgres >/dev/null
+cat >>"$base/n/postgresql.conf" <<CONF
+port = 5471
+listen_addresses = ''
+unix_socket_directories = '$base'
+shared_preload_libraries = 'rig'
+rig.database = 'postgres'
+rig.node_name = 'n'
+max_prepared_transactions = 10
+synchronous_commit = off
+CONF
+$as_pg "$pgbin/pg_ctl" -D "$base/n" -l "$base/n.log" -w start >/dev/null
+psql_n -c 'CREATE EXTENSION rig' -f "$base/ledger.sql" >/dev/null
+
+# the history: 100 accounts, then transfers in 50 transactions per batch
+accounts=100
+pending=$((OPS / 10))
+transfers=$((OPS - accounts - 2 * pending))
+echo "[$(date +%T)] writing $OPS ledger operations"
+psql_n >/dev/null <<SQL
+SELECT ledger.account_open(jsonb_build_object('id', i, 'ledger', 1, 'code', 1)) FROM generate_series(1, $accounts) i;
+DO \$\$
+BEGIN
+	FOR b IN 0 .. ($transfers - 1) / 1000 LOOP
+		PERFORM rig_do('transfer', jsonb_build_object('id', i, 'debit_account', 1 + i % $accounts,
+				'credit_account', 1 + (i + 1 + i / $accounts) % $accounts, 'amount', 1 + i % 97, 'ledger', 1))
+		  FROM generate_series(b * 1000 + 1, least((b + 1) * 1000, $transfers)) i
+		 WHERE i % $accounts <> (i + 1 + i / $accounts) % $accounts;
+		COMMIT;
+	END LOOP;
+	FOR i IN 1 .. $pending LOOP
+		PERFORM rig_do('transfer', jsonb_build_object('id', 10000000 + i, 'debit_account', 1, 'credit_account', 2,
+				'amount', 1, 'ledger', 1, 'pending', true, 'timeout', 86400));
+	END LOOP;
+	COMMIT;
+	FOR i IN 1 .. $pending LOOP
+		PERFORM rig_do(CASE WHEN i % 2 = 0 THEN 'transfer_post' ELSE 'transfer_void' END,
+			jsonb_build_object('id', 20000000 + i, 'pending_id', 10000000 + i,
+							   'debit_account', 1, 'credit_account', 2));
+	END LOOP;
+END \$\$;
+SQL
+n=$(psql_n -c 'SELECT count(*) FROM rig.log')
+echo "[$(date +%T)] $n operations in rig.log; rebuilding $REPS times"
+psql_n -c 'CHECKPOINT' >/dev/null
+rates=()
+for r in $(seq "$REPS"); do
+	t0=$(date +%s.%N)
+	got=$(psql_n -c 'SELECT rig_rebuild()')
+	t1=$(date +%s.%N)
+	rate=$(python3 -c "print(round($got / ($t1 - $t0)))")
+	echo "run $r: $got operations in $(python3 -c "print(round($t1 - $t0, 2))") s: $rate ops/s"
+	rates+=("$rate")
+done
+python3 -c "import statistics,sys; print('median:', statistics.median(map(int, sys.argv[1:])), 'ops/s')" "${rates[@]}"
+psql_n -c 'SELECT count(*) AS broken_invariants FROM ledger.check()'
