@@ -8,7 +8,9 @@
 # One rig node (no peer) under /tmp/rig-rebuild (unix socket, port 5471)
 # with examples/ledger.sql; REBUILD_OPS ledger operations (default 50,000:
 # accounts opened, transfers, pending transfers posted and voided) written
-# with rig_do, then rig_rebuild() timed REBUILD_REPS times (default 3).
+# with rig_do over REBUILD_ACCOUNTS accounts (default 10,000), then
+# rig_rebuild() timed REBUILD_REPS times (default 3).  Few accounts make
+# long update chains in the one transaction of the rebuild (see BENCHMARKS.md).
 # Prints ops/s per run and the median; the node is removed at the end.
 set -euo pipefail
 
@@ -27,6 +29,7 @@ stop() {
 	[ -f "$base/n/postmaster.pid" ] && $as_pg "$pgbin/pg_ctl" -D "$base/n" -m immediate stop >/dev/null 2>&1 || true
 }
 trap stop EXIT
+[ -n "${REBUILD_KEEP:-}" ] && trap - EXIT
 
 stop
 rm -rf "$base"
@@ -48,14 +51,19 @@ $as_pg "$pgbin/pg_ctl" -D "$base/n" -l "$base/n.log" -w start >/dev/null
 psql_n -c 'CREATE EXTENSION rig' -f "$base/ledger.sql" >/dev/null
 
 # the history: 100 accounts, then transfers in 50 transactions per batch
-accounts=100
+accounts=${REBUILD_ACCOUNTS:-10000}
 pending=$((OPS / 10))
 transfers=$((OPS - accounts - 2 * pending))
+[ "$transfers" -gt 0 ] || { echo "REBUILD_OPS must exceed the accounts plus 20 %" >&2; exit 1; }
 echo "[$(date +%T)] writing $OPS ledger operations"
 psql_n >/dev/null <<SQL
-SELECT ledger.account_open(jsonb_build_object('id', i, 'ledger', 1, 'code', 1)) FROM generate_series(1, $accounts) i;
 DO \$\$
 BEGIN
+	FOR b IN 0 .. ($accounts - 1) / 1000 LOOP
+		PERFORM ledger.account_open(jsonb_build_object('id', i, 'ledger', 1, 'code', 1))
+		  FROM generate_series(b * 1000 + 1, least((b + 1) * 1000, $accounts)) i;
+		COMMIT;
+	END LOOP;
 	FOR b IN 0 .. ($transfers - 1) / 1000 LOOP
 		PERFORM rig_do('transfer', jsonb_build_object('id', i, 'debit_account', 1 + i % $accounts,
 				'credit_account', 1 + (i + 1 + i / $accounts) % $accounts, 'amount', 1 + i % 97, 'ledger', 1))
@@ -64,14 +72,14 @@ BEGIN
 		COMMIT;
 	END LOOP;
 	FOR i IN 1 .. $pending LOOP
-		PERFORM rig_do('transfer', jsonb_build_object('id', 10000000 + i, 'debit_account', 1, 'credit_account', 2,
-				'amount', 1, 'ledger', 1, 'pending', true, 'timeout', 86400));
+		PERFORM rig_do('transfer', jsonb_build_object('id', 10000000 + i, 'debit_account', 1 + i % $accounts,
+				'credit_account', 1 + (i + 1) % $accounts, 'amount', 1, 'ledger', 1, 'pending', true, 'timeout', 86400));
 	END LOOP;
 	COMMIT;
 	FOR i IN 1 .. $pending LOOP
 		PERFORM rig_do(CASE WHEN i % 2 = 0 THEN 'transfer_post' ELSE 'transfer_void' END,
 			jsonb_build_object('id', 20000000 + i, 'pending_id', 10000000 + i,
-							   'debit_account', 1, 'credit_account', 2));
+							   'debit_account', 1 + i % $accounts, 'credit_account', 1 + (i + 1) % $accounts));
 	END LOOP;
 END \$\$;
 SQL
