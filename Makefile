@@ -35,6 +35,8 @@ OBJS = \
 	src/switchover.o \
 	src/follow.o \
 	src/promote.o \
+	src/xnode.o \
+	src/coord.o \
 	src/worker.o \
 	src/rig.o
 

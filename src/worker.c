@@ -47,6 +47,7 @@
 #include "utils/snapmgr.h"
 
 #include "catchup.h"
+#include "coord.h"
 #include "follow.h"
 #include "promote.h"
 #include "resolve.h"
@@ -76,6 +77,7 @@ static void rig_worker_follow(void *arg);
 static void rig_worker_step(const char *state, void (*step) (void *arg));
 static void rig_worker_route(void *arg);
 static void rig_worker_round(bool work);
+static long rig_worker_coordinate(void);
 
 /* Register the worker with the postmaster; called from _PG_init. */
 void
@@ -213,6 +215,37 @@ rig_worker_round(bool work)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/*
+ * Drive the transactions across nodes this node coordinates (coord.c),
+ * whatever rig.resolver_interval says: each step runs in a transaction of
+ * its own, so this runs outside the round.  Returns the milliseconds
+ * until it wants to run again (-1: nothing unfinished).
+ */
+static long
+rig_worker_coordinate(void)
+{
+	long		wait_ms = -1;
+
+	rig_worker_set_state("coordinating transactions");
+	pgstat_report_activity(STATE_RUNNING, "rig: coordinating transactions across nodes");
+	PG_TRY();
+	{
+		wait_ms = rig_coord_work();
+	}
+	PG_CATCH();
+	{
+		/* kept for rig.status by rig_worker_emit_log; retried soon */
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		wait_ms = 1000;
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	rig_worker_set_state("idle");
+	return wait_ms;
+}
+
 /* Entry point of the worker process. */
 void
 rig_worker_main(Datum main_arg)
@@ -234,6 +267,8 @@ rig_worker_main(Datum main_arg)
 	{
 		MemoryContext old;
 		bool		promoting;
+		long		wait_ms;
+		long		coord_ms;
 
 		if (ConfigReloadPending)
 		{
@@ -260,12 +295,14 @@ rig_worker_main(Datum main_arg)
 		PG_END_TRY();
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(loop_cxt);
+		coord_ms = rig_worker_coordinate();
 
+		wait_ms = promoting ? RIG_WORKER_PROMOTE_RETRY_MS :
+			rig_resolver_interval >= 0 ? Max(rig_resolver_interval, 10) : RIG_WORKER_IDLE_MS;
+		if (coord_ms >= 0)
+			wait_ms = Min(wait_ms, Max(coord_ms, 1));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 promoting ? RIG_WORKER_PROMOTE_RETRY_MS :
-						 rig_resolver_interval >= 0 ? Max(rig_resolver_interval, 10)
-						 : RIG_WORKER_IDLE_MS,
-						 PG_WAIT_EXTENSION);
+						 wait_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}

@@ -1,0 +1,845 @@
+/*-------------------------------------------------------------------------
+ *
+ * coord.c
+ *	  The coordinator of transactions across nodes: the worker's driver of
+ *	  their state machine.
+ *
+ *	  preparing --(every branch voted yes)--> committing --> committed
+ *	  preparing --(a no, the deadline, a client)--> aborting --> aborted
+ *	  committing / aborting --(a phase raised a non-transient error)--> failed
+ *
+ * Each pass reads every unfinished transaction (one short transaction),
+ * sends every phase call due, in parallel (one pipelined connection per
+ * branch node, each call its own transaction there; this node's own
+ * branches run in-process), then records the answers and the decisions
+ * they allow in one transaction of rig ops (rig.transaction.event), so
+ * they reach this node's peers; a decision is durable before the first
+ * call of the next phase is sent.  A phase call is
+ * rig_do(method, data || {transaction, branch}, key) on the branch's node,
+ * with key "rig:<coordinator>:<id>:<branch>:<phase>": after a crash the
+ * next pass simply sends again what has no recorded answer, and the key
+ * makes the branch node apply it once.  An abort first claims the
+ * prepare's key (rig.transaction.claim) unless the prepare took effect,
+ * and compensates only then, so a prepare arriving after the abort can
+ * never take effect.  Transient errors (a node unreachable, a timeout, a
+ * deadlock) are retried, with a per-node backoff; answers are not
+ * recorded until they are definite.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/coord.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/value.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "conn.h"
+#include "coord.h"
+#include "node.h"
+#include "settings.h"
+#include "write.h"
+#include "xact.h"
+
+/* Passes one worker iteration may run back to back */
+#define RIG_COORD_MAX_PASSES	100
+
+/* While transactions are unfinished, look at least this often (ms) */
+#define RIG_COORD_POLL_MS		1000
+
+/* Backoff of a node after a transient failure: doubling, within these (ms) */
+#define RIG_COORD_BACKOFF_MIN_MS	100
+#define RIG_COORD_BACKOFF_MAX_MS	10000
+
+typedef enum RigPhase
+{
+	RIG_PHASE_PREPARE,
+	RIG_PHASE_COMMIT,
+	RIG_PHASE_ABORT
+} RigPhase;
+
+static const char *const rig_phase_names[] = {"prepare", "commit", "abort"};
+
+/* A branch's progress, from its recorded events */
+#define RIG_BRANCH_PREPARED		0x01
+#define RIG_BRANCH_REFUSED		0x02
+#define RIG_BRANCH_COMMITTED	0x04
+#define RIG_BRANCH_ABORTED		0x08	/* compensated, or nothing to compensate */
+
+/* An unfinished transaction, as one pass sees it */
+typedef struct RigCoordTxn
+{
+	int64		id;
+	char	   *state;
+	bool		expired;		/* its prepare deadline passed */
+	char	   *coordinator;	/* the identity its keys name */
+	int			nbranches;
+	char	  **node;
+	char	  **method[3];		/* per phase */
+	char	  **data;			/* data || {transaction, branch} */
+	int		   *flags;
+	/* this pass's answers that decide */
+	int			refused_branch;
+	char	   *refused_error;
+	int			failed_branch;
+	char	   *failed_error;
+} RigCoordTxn;
+
+/* One phase call of one branch */
+typedef struct RigCoordCall
+{
+	RigCoordTxn *txn;
+	int			branch;
+	RigPhase	phase;
+	bool		answered;		/* a definite answer came */
+	bool		ok;
+	int64		result;
+	char	   *error;
+} RigCoordCall;
+
+/* A node's transient failures and when to try it again */
+typedef struct RigNodeBackoff
+{
+	char		name[NAMEDATALEN];
+	int			failures;
+	TimestampTz next_try;
+} RigNodeBackoff;
+
+static HTAB *rig_coord_backoff = NULL;
+static MemoryContext rig_coord_cxt = NULL;
+
+static bool rig_coord_pass(long *wait_ms);
+static List *rig_coord_load(List **nodes, long *wait_ms);
+static List *rig_coord_calls(List *txns, TimestampTz now);
+static void rig_coord_run_remote(List *calls, List *nodes);
+static void rig_coord_run_node(const char *node, const char *conninfo, List *calls);
+static void rig_coord_read_answers(RigConn *rc, List *calls, TimestampTz deadline);
+static void rig_coord_local_call(void *arg);
+static bool rig_coord_record(List *txns, List *calls);
+static bool rig_coord_record_call(RigCoordCall *call);
+static bool rig_coord_decide(RigCoordTxn *t);
+static bool rig_coord_event(int64 id, const char *event, int branch,
+							const char *detail, const char *state,
+							const char *reason, int reason_branch);
+static void rig_coord_event_work(void *arg);
+static const char *rig_coord_sql(RigPhase phase);
+static char *rig_coord_key(RigCoordTxn *t, int branch, RigPhase phase);
+static void rig_coord_answer(RigCoordCall *call, const char *sqlstate,
+							 const char *message, const char *value);
+static bool rig_coord_transient(const char *sqlstate);
+static RigNodeBackoff *rig_coord_node_backoff(const char *node);
+static void rig_coord_node_result(const char *node, bool failed);
+static void rig_coord_fault(List *calls, const char *when);
+
+/*
+ * The worker's entry: run passes while they make progress; returns the
+ * milliseconds until the next pass is due (-1: nothing unfinished).
+ */
+long
+rig_coord_work(void)
+{
+	long		wait_ms = -1;
+
+	if (rig_coord_cxt == NULL)
+		rig_coord_cxt = AllocSetContextCreate(TopMemoryContext, "rig coordinator",
+											  ALLOCSET_DEFAULT_SIZES);
+	for (int i = 0; i < RIG_COORD_MAX_PASSES; i++)
+	{
+		bool		progressed;
+
+		MemoryContextReset(rig_coord_cxt);
+		progressed = rig_coord_pass(&wait_ms);
+		MemoryContextReset(rig_coord_cxt);
+		if (!progressed)
+			return wait_ms;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return 0;
+}
+
+/* One pass: load, call, record.  True when it recorded something. */
+static bool
+rig_coord_pass(long *wait_ms)
+{
+	List	   *nodes = NIL;
+	List	   *txns;
+	List	   *calls;
+	bool		recorded;
+
+	txns = rig_coord_load(&nodes, wait_ms);
+	if (txns == NIL)
+		return false;
+	calls = rig_coord_calls(txns, GetCurrentTimestamp());
+
+	rig_coord_fault(calls, "before");
+	rig_coord_run_remote(calls, nodes);
+	rig_coord_fault(calls, "after");
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	recorded = rig_coord_record(txns, calls);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return recorded;
+}
+
+/*
+ * Read every unfinished transaction and the registered nodes, into the
+ * coordinator's context; NIL when there is nothing to do here (none, or
+ * this node is not a primary).  Sets *wait_ms for the next look.
+ */
+static List *
+rig_coord_load(List **nodes, long *wait_ms)
+{
+	List	   *txns = NIL;
+	RigCoordTxn *t = NULL;
+	MemoryContext old;
+
+	*wait_ms = -1;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (!OidIsValid(get_extension_oid("rig", true)) ||
+		strcmp(rig_node_role(), "primary") != 0 || rig_node_fenced(NULL))
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		return NIL;
+	}
+	SPI_connect();
+	if (SPI_execute("SELECT t.id, t.state, t.deadline <= now(), t.coordinator, "
+					"jsonb_array_length(t.branches), b.ord - 1, b.v->>'node', "
+					"b.v->>'prepare', b.v->>'commit', b.v->>'abort', "
+					"((b.v->'data') || jsonb_build_object('transaction', t.id, 'branch', b.ord - 1))::text, "
+					"coalesce((SELECT bit_or(CASE e.event WHEN 'prepared' THEN 1 WHEN 'refused' THEN 2 "
+					"  WHEN 'committed' THEN 4 WHEN 'compensated' THEN 8 WHEN 'released' THEN 8 ELSE 0 END) "
+					"  FROM rig.transaction_events e WHERE e.id = t.id AND e.branch = b.ord - 1), 0) "
+					"FROM rig.transactions t, jsonb_array_elements(t.branches) WITH ORDINALITY b(v, ord) "
+					"WHERE t.state IN ('preparing', 'committing', 'aborting') "
+					"ORDER BY t.id, b.ord", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.transactions");
+	old = MemoryContextSwitchTo(rig_coord_cxt);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		int64		id = pg_strtoint64(SPI_getvalue(tup, desc, 1));
+		int			b = pg_strtoint32(SPI_getvalue(tup, desc, 6));
+
+		if (t == NULL || t->id != id)
+		{
+			t = palloc0(sizeof(RigCoordTxn));
+			t->id = id;
+			t->state = SPI_getvalue(tup, desc, 2);
+			t->expired = strcmp(SPI_getvalue(tup, desc, 3), "t") == 0;
+			t->coordinator = SPI_getvalue(tup, desc, 4);
+			t->nbranches = pg_strtoint32(SPI_getvalue(tup, desc, 5));
+			t->node = palloc0(sizeof(char *) * t->nbranches);
+			for (int p = 0; p < 3; p++)
+				t->method[p] = palloc0(sizeof(char *) * t->nbranches);
+			t->data = palloc0(sizeof(char *) * t->nbranches);
+			t->flags = palloc0(sizeof(int) * t->nbranches);
+			t->refused_branch = -1;
+			t->failed_branch = -1;
+			txns = lappend(txns, t);
+		}
+		t->node[b] = SPI_getvalue(tup, desc, 7);
+		for (int p = 0; p < 3; p++)
+			t->method[p][b] = SPI_getvalue(tup, desc, 8 + p);
+		t->data[b] = SPI_getvalue(tup, desc, 11);
+		t->flags[b] = pg_strtoint32(SPI_getvalue(tup, desc, 12));
+	}
+	MemoryContextSwitchTo(old);
+
+	if (txns != NIL)
+	{
+		if (SPI_execute("SELECT name, conninfo FROM rig.remote_nodes", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read rig.remote_nodes");
+		old = MemoryContextSwitchTo(rig_coord_cxt);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			*nodes = lappend(*nodes, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
+			*nodes = lappend(*nodes, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2));
+		}
+		MemoryContextSwitchTo(old);
+		*wait_ms = RIG_COORD_POLL_MS;
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return txns;
+}
+
+/* The phase calls due now, skipping nodes that are backing off. */
+static List *
+rig_coord_calls(List *txns, TimestampTz now)
+{
+	List	   *calls = NIL;
+	ListCell   *lc;
+	MemoryContext old = MemoryContextSwitchTo(rig_coord_cxt);
+
+	foreach(lc, txns)
+	{
+		RigCoordTxn *t = lfirst(lc);
+
+		for (int b = 0; b < t->nbranches; b++)
+		{
+			RigPhase	phase;
+			RigNodeBackoff *bo;
+			RigCoordCall *call;
+
+			if (strcmp(t->state, "preparing") == 0)
+			{
+				if (t->expired || (t->flags[b] & (RIG_BRANCH_PREPARED | RIG_BRANCH_REFUSED)))
+					continue;
+				phase = RIG_PHASE_PREPARE;
+			}
+			else if (strcmp(t->state, "committing") == 0)
+			{
+				if (t->flags[b] & RIG_BRANCH_COMMITTED)
+					continue;
+				phase = RIG_PHASE_COMMIT;
+			}
+			else
+			{
+				if (t->flags[b] & RIG_BRANCH_ABORTED)
+					continue;
+				phase = RIG_PHASE_ABORT;
+			}
+			bo = rig_coord_node_backoff(t->node[b]);
+			if (bo != NULL && bo->next_try > now)
+				continue;
+			call = palloc0(sizeof(RigCoordCall));
+			call->txn = t;
+			call->branch = b;
+			call->phase = phase;
+			calls = lappend(calls, call);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	return calls;
+}
+
+/* The SQL of a phase call: $1 method, $2 data, $3 key, $4 the prepare's key. */
+static const char *
+rig_coord_sql(RigPhase phase)
+{
+	if (phase != RIG_PHASE_ABORT)
+		return "SELECT pg_catalog.rig_do($1, $2::jsonb, $3)";
+	/* compensate a prepare that took effect; otherwise claim its key */
+	return "SELECT CASE WHEN EXISTS (SELECT 1 FROM rig.idempotency_keys k "
+		"WHERE k.idempotency_key = $4 AND k.method <> 'rig.transaction.claim') "
+		"THEN pg_catalog.rig_do($1, $2::jsonb, $3) "
+		"ELSE -pg_catalog.rig_do('rig.transaction.claim', $2::jsonb, $4) END";
+}
+
+/* The idempotency key of one phase of one branch. */
+static char *
+rig_coord_key(RigCoordTxn *t, int branch, RigPhase phase)
+{
+	return psprintf("rig:%s:" INT64_FORMAT ":%d:%s", t->coordinator, t->id,
+					branch, rig_phase_names[phase]);
+}
+
+/*
+ * Errors worth retrying: the node or the connection, resources, a
+ * timeout or cancel, a serialization failure or deadlock, a node not in a
+ * state to write now (a replica, fenced, promoting).  Anything else is the
+ * branch's answer.
+ */
+static bool
+rig_coord_transient(const char *sqlstate)
+{
+	if (sqlstate == NULL)
+		return true;
+	return strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "53", 2) == 0 ||
+		strncmp(sqlstate, "57", 2) == 0 || strncmp(sqlstate, "58", 2) == 0 ||
+		strncmp(sqlstate, "40", 2) == 0 || strncmp(sqlstate, "RG", 2) == 0 ||
+		strcmp(sqlstate, "55P03") == 0 || strcmp(sqlstate, "55000") == 0 ||
+		strcmp(sqlstate, "25006") == 0;
+}
+
+/* Note a call's answer: a value, a definite error, or one to retry. */
+static void
+rig_coord_answer(RigCoordCall *call, const char *sqlstate,
+				 const char *message, const char *value)
+{
+	MemoryContext old = MemoryContextSwitchTo(rig_coord_cxt);
+
+	if (value != NULL)
+	{
+		call->answered = true;
+		call->ok = true;
+		call->result = pg_strtoint64(value);
+	}
+	else if (!rig_coord_transient(sqlstate))
+	{
+		call->answered = true;
+		call->ok = false;
+		call->error = psprintf("%s: %s", sqlstate, message);
+	}
+	else
+	{
+		call->answered = false;
+		call->error = pstrdup(message);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* The backoff entry of a node (NULL: none yet). */
+static RigNodeBackoff *
+rig_coord_node_backoff(const char *node)
+{
+	if (rig_coord_backoff == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(RigNodeBackoff);
+		rig_coord_backoff = hash_create("rig node backoff", 16, &ctl,
+										HASH_ELEM | HASH_STRINGS);
+	}
+	return hash_search(rig_coord_backoff, node, HASH_FIND, NULL);
+}
+
+/* After talking to a node: reset its backoff, or double it. */
+static void
+rig_coord_node_result(const char *node, bool failed)
+{
+	RigNodeBackoff *bo;
+	bool		found;
+	long		ms;
+
+	(void) rig_coord_node_backoff(node);
+	if (!failed)
+	{
+		(void) hash_search(rig_coord_backoff, node, HASH_REMOVE, NULL);
+		return;
+	}
+	bo = hash_search(rig_coord_backoff, node, HASH_ENTER, &found);
+	if (!found)
+		bo->failures = 0;
+	bo->failures = Min(bo->failures + 1, 20);
+	ms = Min((long) RIG_COORD_BACKOFF_MIN_MS << (bo->failures - 1), RIG_COORD_BACKOFF_MAX_MS);
+	bo->next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+}
+
+/* Crash tests: pause before or after the calls of each phase in this pass. */
+static void
+rig_coord_fault(List *calls, const char *when)
+{
+	bool		seen[3] = {false, false, false};
+	ListCell   *lc;
+
+	if (rig_fault_point == NULL)
+		return;
+	foreach(lc, calls)
+		seen[((RigCoordCall *) lfirst(lc))->phase] = true;
+	for (int p = 0; p < 3; p++)
+		if (seen[p])
+			rig_fault(psprintf("xnode_%s_%s", when, rig_phase_names[p]), true);
+}
+
+/*
+ * Send every call to another node, all nodes at once (one pipelined
+ * connection each), then read the answers, each node within
+ * rig.sync_timeout.  This node's own calls wait for rig_coord_record.
+ */
+static void
+rig_coord_run_remote(List *calls, List *nodes)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	foreach(lc, calls)
+	{
+		RigCoordCall *call = lfirst(lc);
+		const char *node = call->txn->node[call->branch];
+
+		if (strcmp(node, rig_node_name()) != 0 && !list_member(names, makeString((char *) node)))
+			names = lappend(names, makeString((char *) node));
+	}
+	foreach(lc, names)
+	{
+		const char *node = strVal(lfirst(lc));
+		const char *conninfo = NULL;
+		List	   *mine = NIL;
+		ListCell   *lc2;
+
+		for (int i = 0; i + 1 < list_length(nodes); i += 2)
+			if (strcmp((char *) list_nth(nodes, i), node) == 0)
+				conninfo = list_nth(nodes, i + 1);
+		foreach(lc2, calls)
+		{
+			RigCoordCall *call = lfirst(lc2);
+
+			if (strcmp(call->txn->node[call->branch], node) == 0)
+				mine = lappend(mine, call);
+		}
+		if (conninfo == NULL)
+		{
+			foreach(lc2, mine)
+				rig_coord_answer(lfirst(lc2), NULL,
+								 psprintf("node \"%s\" is not in rig.remote_nodes", node), NULL);
+			continue;
+		}
+		rig_coord_run_node(node, conninfo, mine);
+	}
+}
+
+/*
+ * Run a node's calls on its connection: pipelined, each call with a sync
+ * of its own (its own transaction there: one call's error does not undo
+ * another's).  Every call without an answer stays to be retried.
+ */
+static void
+rig_coord_run_node(const char *node, const char *conninfo, List *calls)
+{
+	char		key[RIG_CONN_KEYLEN];
+	char	   *err = NULL;
+	TimestampTz deadline = rig_deadline(rig_sync_timeout);
+	RigConn    *rc;
+	ListCell   *lc;
+	bool		failed = false;
+
+	snprintf(key, sizeof(key), "%s#node", node);
+	rc = rig_conn_try_get(key, conninfo, deadline, &err);
+	if (rc != NULL && PQenterPipelineMode(rc->conn) != 1)
+	{
+		err = pchomp(PQerrorMessage(rc->conn));
+		rig_conn_discard(rc);
+		rc = NULL;
+	}
+	if (rc != NULL)
+	{
+		foreach(lc, calls)
+		{
+			RigCoordCall *call = lfirst(lc);
+			RigCoordTxn *t = call->txn;
+			const char *params[4];
+
+			params[0] = t->method[call->phase][call->branch];
+			params[1] = t->data[call->branch];
+			params[2] = rig_coord_key(t, call->branch, call->phase);
+			params[3] = rig_coord_key(t, call->branch, RIG_PHASE_PREPARE);
+			if (!PQsendQueryParams(rc->conn, rig_coord_sql(call->phase),
+								   call->phase == RIG_PHASE_ABORT ? 4 : 3,
+								   NULL, params, NULL, NULL, 0) ||
+				!PQpipelineSync(rc->conn))
+			{
+				err = pchomp(PQerrorMessage(rc->conn));
+				rig_conn_discard(rc);
+				rc = NULL;
+				break;
+			}
+		}
+	}
+	if (rc != NULL && !rig_conn_flush(rc, deadline, true))
+	{
+		err = pchomp(PQerrorMessage(rc->conn));
+		rig_conn_discard(rc);
+		rc = NULL;
+	}
+	if (rc == NULL)
+	{
+		foreach(lc, calls)
+			rig_coord_answer(lfirst(lc), NULL, err ? err : "could not reach the node", NULL);
+		rig_coord_node_result(node, true);
+		return;
+	}
+	rig_coord_read_answers(rc, calls, deadline);
+	foreach(lc, calls)
+		if (!((RigCoordCall *) lfirst(lc))->answered)
+			failed = true;
+	rig_coord_node_result(node, failed);
+}
+
+/* Read one answer per call, in order; a broken or slow node leaves the rest. */
+static void
+rig_coord_read_answers(RigConn *rc, List *calls, TimestampTz deadline)
+{
+	ListCell   *lc;
+
+	foreach(lc, calls)
+	{
+		RigCoordCall *call = lfirst(lc);
+		bool		synced = false;
+		bool		got = false;
+		int			nulls = 0;
+
+		while (!synced)
+		{
+			bool		timed_out;
+			PGresult   *res = rig_conn_result(rc, deadline, true, &timed_out);
+
+			if (res == NULL)
+			{
+				if (timed_out || PQstatus(rc->conn) == CONNECTION_BAD || ++nulls > 2)
+				{
+					const char *why = timed_out ?
+						psprintf("no answer within rig.sync_timeout (%d ms)", rig_sync_timeout) :
+						pchomp(PQerrorMessage(rc->conn));
+
+					/* this call and every later one stay to be retried */
+					for (int j = foreach_current_index(lc); j < list_length(calls); j++)
+						if (!((RigCoordCall *) list_nth(calls, j))->answered)
+							rig_coord_answer(list_nth(calls, j), NULL, why, NULL);
+					rig_conn_discard(rc);
+					return;
+				}
+				continue;
+			}
+			nulls = 0;
+			if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+				synced = true;
+			else if (!got && PQresultStatus(res) == PGRES_TUPLES_OK)
+			{
+				rig_coord_answer(call, NULL, NULL, PQgetvalue(res, 0, 0));
+				got = true;
+			}
+			else if (!got)
+			{
+				rig_coord_answer(call, PQresultErrorField(res, PG_DIAG_SQLSTATE),
+								 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
+								 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) :
+								 PQresultErrorMessage(res), NULL);
+				got = true;
+			}
+			PQclear(res);
+		}
+	}
+	if (PQexitPipelineMode(rc->conn) != 1)
+		rig_conn_discard(rc);
+}
+
+/* Subtransaction: run one of this node's own phase calls in-process. */
+static void
+rig_coord_local_call(void *arg)
+{
+	RigCoordCall *call = arg;
+	RigCoordTxn *t = call->txn;
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[4];
+	bool		isnull;
+
+	args[0] = CStringGetTextDatum(t->method[call->phase][call->branch]);
+	args[1] = CStringGetTextDatum(t->data[call->branch]);
+	args[2] = CStringGetTextDatum(rig_coord_key(t, call->branch, call->phase));
+	args[3] = CStringGetTextDatum(rig_coord_key(t, call->branch, RIG_PHASE_PREPARE));
+	SPI_connect();
+	if (SPI_execute_with_args(rig_coord_sql(call->phase),
+							  call->phase == RIG_PHASE_ABORT ? 4 : 3,
+							  types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not run a phase call");
+	call->answered = true;
+	call->ok = true;
+	call->result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+}
+
+/*
+ * In one transaction: run this node's own calls, record every definite
+ * answer as an event, then the decisions they allow.  True when it
+ * recorded anything.
+ */
+static bool
+rig_coord_record(List *txns, List *calls)
+{
+	ListCell   *lc;
+	bool		any = false;
+
+	foreach(lc, calls)
+	{
+		RigCoordCall *call = lfirst(lc);
+		ErrorData  *edata;
+
+		if (strcmp(call->txn->node[call->branch], rig_node_name()) != 0)
+			continue;
+		edata = rig_subxact_try(rig_coord_local_call, call);
+		if (edata != NULL)
+		{
+			rig_coord_answer(call, unpack_sql_state(edata->sqlerrcode), edata->message, NULL);
+			FreeErrorData(edata);
+		}
+	}
+	foreach(lc, calls)
+	{
+		RigCoordCall *call = lfirst(lc);
+
+		if (!call->answered)
+		{
+			ereport(LOG,
+					(errmsg("rig transaction " INT64_FORMAT ": %s of branch %d on node \"%s\" will be retried",
+							call->txn->id, rig_phase_names[call->phase], call->branch,
+							call->txn->node[call->branch]),
+					 errdetail_internal("%s", call->error ? call->error : "")));
+			continue;
+		}
+		if (rig_coord_record_call(call))
+			any = true;
+	}
+	foreach(lc, txns)
+	{
+		if (rig_coord_decide(lfirst(lc)))
+			any = true;
+	}
+	return any;
+}
+
+/* Record one definite answer as an event, and what it means for the branch. */
+static bool
+rig_coord_record_call(RigCoordCall *call)
+{
+	RigCoordTxn *t = call->txn;
+	int			b = call->branch;
+	const char *event;
+	char	   *detail = call->error;
+
+	switch (call->phase)
+	{
+		case RIG_PHASE_PREPARE:
+			event = call->ok ? "prepared" : "refused";
+			t->flags[b] |= call->ok ? RIG_BRANCH_PREPARED : RIG_BRANCH_REFUSED;
+			if (!call->ok && t->refused_branch < 0)
+			{
+				t->refused_branch = b;
+				t->refused_error = call->error;
+			}
+			break;
+		case RIG_PHASE_COMMIT:
+			event = call->ok ? "committed" : "commit failed";
+			if (call->ok)
+				t->flags[b] |= RIG_BRANCH_COMMITTED;
+			break;
+		default:
+			event = !call->ok ? "abort failed" :
+				call->result > 0 ? "compensated" : "released";
+			if (call->ok)
+				t->flags[b] |= RIG_BRANCH_ABORTED;
+			if (call->ok && call->result < 0)
+				detail = "its prepare never took effect: its key is claimed, nothing to compensate";
+			break;
+	}
+	if (!call->ok && call->phase != RIG_PHASE_PREPARE && t->failed_branch < 0)
+	{
+		t->failed_branch = b;
+		t->failed_error = call->error;
+	}
+	if (call->ok && detail == NULL)
+		detail = psprintf("version " INT64_FORMAT " on node \"%s\"",
+						  call->result < 0 ? -call->result : call->result, t->node[b]);
+	return rig_coord_event(t->id, event, b, detail, NULL, NULL, -1);
+}
+
+/* Record the transition the branches' progress allows, if any; true if done. */
+static bool
+rig_coord_decide(RigCoordTxn *t)
+{
+	bool		preparing = strcmp(t->state, "preparing") == 0;
+	bool		committing = strcmp(t->state, "committing") == 0;
+	int			need = preparing ? RIG_BRANCH_PREPARED :
+		committing ? RIG_BRANCH_COMMITTED : RIG_BRANCH_ABORTED;
+	bool		all = true;
+	int			refused = t->refused_branch;
+
+	for (int b = 0; b < t->nbranches; b++)
+	{
+		if (!(t->flags[b] & need))
+			all = false;
+		if (refused < 0 && (t->flags[b] & RIG_BRANCH_REFUSED))
+			refused = b;
+	}
+
+	if (preparing && refused >= 0)
+		return rig_coord_event(t->id, "aborting", -1,
+							   t->refused_error ? t->refused_error : "a branch voted no",
+							   "aborting", "branch", refused);
+	if (preparing && t->expired && !all)
+		return rig_coord_event(t->id, "aborting", -1,
+							   "not every branch voted yes before the deadline",
+							   "aborting", "timeout", -1);
+	if (preparing && all)
+		return rig_coord_event(t->id, "committing", -1, NULL, "committing", NULL, -1);
+	if (preparing)
+		return false;
+	if (t->failed_branch >= 0)
+		return rig_coord_event(t->id, "failed", -1, t->failed_error, "failed", "branch",
+							   t->failed_branch);
+	if (all)
+		return rig_coord_event(t->id, committing ? "committed" : "aborted", -1, NULL,
+							   committing ? "committed" : "aborted", NULL, -1);
+	return false;
+}
+
+/* Record one event (and transition) as a rig op, in a subtransaction. */
+static bool
+rig_coord_event(int64 id, const char *event, int branch, const char *detail,
+				const char *state, const char *reason, int reason_branch)
+{
+	StringInfoData data;
+	ErrorData  *edata;
+
+	initStringInfo(&data);
+	appendStringInfo(&data, "{\"transaction\": " INT64_FORMAT ", \"event\": ", id);
+	escape_json(&data, event);
+	if (branch >= 0)
+		appendStringInfo(&data, ", \"branch\": %d", branch);
+	if (detail != NULL)
+	{
+		appendStringInfoString(&data, ", \"detail\": ");
+		escape_json(&data, detail);
+	}
+	if (state != NULL)
+	{
+		appendStringInfoString(&data, ", \"state\": ");
+		escape_json(&data, state);
+	}
+	if (reason != NULL)
+	{
+		appendStringInfoString(&data, ", \"reason\": ");
+		escape_json(&data, reason);
+		if (reason_branch >= 0)
+			appendStringInfo(&data, ", \"reason_branch\": %d", reason_branch);
+		if (detail != NULL)
+		{
+			appendStringInfoString(&data, ", \"reason_detail\": ");
+			escape_json(&data, detail);
+		}
+	}
+	appendStringInfoChar(&data, '}');
+
+	edata = rig_subxact_try(rig_coord_event_work, data.data);
+	if (edata != NULL)
+	{
+		/* e.g. a client's abort won the race for the decision: next pass */
+		ereport(LOG,
+				(errmsg("rig transaction " INT64_FORMAT ": could not record \"%s\": %s",
+						id, event, edata->message)));
+		FreeErrorData(edata);
+		return false;
+	}
+	return true;
+}
+
+/* Subtransaction: the op of one event. */
+static void
+rig_coord_event_work(void *arg)
+{
+	(void) rig_do_internal("rig.transaction.event",
+						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum((char *) arg))),
+						   NULL);
+}
