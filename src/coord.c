@@ -139,7 +139,8 @@ static const char *rig_coord_sql(RigPhase phase);
 static char *rig_coord_key(RigCoordTxn *t, int branch, RigPhase phase);
 static void rig_coord_answer(RigCoordCall *call, const char *sqlstate,
 							 const char *message, const char *value);
-static bool rig_coord_transient(const char *sqlstate);
+static bool rig_coord_transient(RigCoordCall *call, const char *sqlstate,
+								const char *message);
 static RigNodeBackoff *rig_coord_node_backoff(const char *node);
 static void rig_coord_node_result(const char *node, bool failed);
 static void rig_coord_fault(List *calls, const char *when);
@@ -358,13 +359,18 @@ rig_coord_key(RigCoordTxn *t, int branch, RigPhase phase)
 /*
  * Errors worth retrying: the node or the connection, resources, a
  * timeout or cancel, a serialization failure or deadlock, a node not in a
- * state to write now (a replica, fenced, promoting).  Anything else is the
- * branch's answer.
+ * state to write now (a replica, fenced, promoting), and an abort's claim
+ * that lost the race to a prepare still running (its key is now the
+ * prepare's: the next try compensates it).  Anything else is the branch's
+ * answer.
  */
 static bool
-rig_coord_transient(const char *sqlstate)
+rig_coord_transient(RigCoordCall *call, const char *sqlstate, const char *message)
 {
 	if (sqlstate == NULL)
+		return true;
+	if (call->phase == RIG_PHASE_ABORT && strcmp(sqlstate, "22023") == 0 &&
+		strstr(message, rig_coord_key(call->txn, call->branch, RIG_PHASE_PREPARE)) != NULL)
 		return true;
 	return strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "53", 2) == 0 ||
 		strncmp(sqlstate, "57", 2) == 0 || strncmp(sqlstate, "58", 2) == 0 ||
@@ -386,7 +392,7 @@ rig_coord_answer(RigCoordCall *call, const char *sqlstate,
 		call->ok = true;
 		call->result = pg_strtoint64(value);
 	}
-	else if (!rig_coord_transient(sqlstate))
+	else if (!rig_coord_transient(call, sqlstate, message))
 	{
 		call->answered = true;
 		call->ok = false;
