@@ -225,7 +225,10 @@ static long
 rig_worker_coordinate(void)
 {
 	long		wait_ms = -1;
+	RigWorkerInfo before;
 
+	/* rig.status keeps saying what the round left (tests wait for it) */
+	rig_worker_get_state(&before);
 	rig_worker_set_state("coordinating transactions");
 	pgstat_report_activity(STATE_RUNNING, "rig: coordinating transactions across nodes");
 	PG_TRY();
@@ -242,7 +245,7 @@ rig_worker_coordinate(void)
 	}
 	PG_END_TRY();
 	pgstat_report_activity(STATE_IDLE, NULL);
-	rig_worker_set_state("idle");
+	rig_worker_set_state(before.state);
 	return wait_ms;
 }
 
