@@ -22,7 +22,8 @@
 #  (7) A branch node killed with -9 during the commit phase: retried until
 #      it is back, then committed.
 #  (8) A commit phase that raises -> failed, with the branch's error.
-#  (9) Concurrent clients: money is conserved across the shards.
+#  (9) 8 concurrent clients: every transaction final, money conserved, no
+#      hold left, every committed one posted on both shards, no other.
 
 use strict;
 use warnings;
@@ -276,6 +277,43 @@ SELECT rig_register('xfer.broken', 'xfer.broken_apply(bigint,jsonb)');
 		"west's hold stays for manual remediation");
 	$west->safe_psql('postgres', "DELETE FROM xfer.holds");
 	$total -= 1;    # east posted its debit
+}
+
+# ---- (9) concurrent clients
+{
+	my $mark = $east->safe_psql('postgres', 'SELECT rig_last_version()');
+	my $dir = PostgreSQL::Test::Utils::tempdir;
+	PostgreSQL::Test::Utils::append_to_file("$dir/xfer.sql", q{
+\set a random(1, 3)
+\set b random(4, 6)
+\set amt random(1, 700)
+\set s 1 - 2 * random(0, 1)
+SELECT rig_transaction_start(jsonb_build_array(
+  jsonb_build_object('node', 'east', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
+                     'data', jsonb_build_object('account', :a, 'amount', -:amt * :s)),
+  jsonb_build_object('node', 'west', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
+                     'data', jsonb_build_object('account', :b, 'amount', :amt * :s)))) AS id \gset
+SELECT rig_transaction_wait(:id, '60s');
+});
+	my ($out, $err) = ('', '');
+	my $h = rig_pgbench($east, \$out, \$err, '-c', '8', '-j', '2', '-t', '15', '-f', "$dir/xfer.sql");
+	ok($h->finish, '8 clients ran 120 transfers across the shards') or diag $err;
+	my $sql = "SELECT count(*) FILTER (WHERE state = 'committed') > 0, count(*) FILTER (WHERE state = 'aborted') > 0, "
+	  . "count(*) FILTER (WHERE state NOT IN ('committed', 'aborted')) FROM rig.transactions WHERE id > $mark";
+	is($east->safe_psql('postgres', $sql), 't|t|0', 'all of them final, some committed, some aborted (insufficient funds)');
+	money_ok('concurrent clients');
+	my $committed = $east->safe_psql('postgres',
+		"SELECT string_agg(id::text, ',' ORDER BY id) FROM rig.transactions WHERE id > $mark AND state = 'committed'");
+	for my $node ($east, $west)
+	{
+		is($node->safe_psql('postgres',
+				"SELECT string_agg(transaction::text, ',' ORDER BY transaction) FROM xfer.history "
+				. "WHERE transaction > $mark AND outcome = 'posted'"),
+			$committed, 'every committed transfer was posted on ' . $node->name . ', no other');
+	}
+	is($east->safe_psql('postgres',
+			"SELECT count(*) FROM rig.transactions t WHERE id > $mark AND state = 'aborted' AND reason <> 'branch'"),
+		'0', 'every abort was a branch voting no');
 }
 
 done_testing();
