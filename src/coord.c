@@ -125,7 +125,7 @@ static bool rig_coord_pass(long *wait_ms);
 static List *rig_coord_load(List **nodes, long *wait_ms);
 static List *rig_coord_calls(List *txns, TimestampTz now);
 static void rig_coord_run_remote(List *calls, List *nodes);
-static void rig_coord_run_node(const char *node, const char *conninfo, List *calls);
+static RigConn *rig_coord_send(const char *node, const char *conninfo, List *calls);
 static void rig_coord_read_answers(RigConn *rc, List *calls, TimestampTz deadline);
 static void rig_coord_local_call(void *arg);
 static bool rig_coord_record(List *txns, List *calls);
@@ -461,14 +461,19 @@ rig_coord_fault(List *calls, const char *when)
 }
 
 /*
- * Send every call to another node, all nodes at once (one pipelined
- * connection each), then read the answers, each node within
- * rig.sync_timeout.  This node's own calls wait for rig_coord_record.
+ * Send every call to another node, to all nodes first (one pipelined
+ * connection each, opened within rig.sync_timeout), then read the
+ * answers, all within one rig.sync_timeout from the last send: the
+ * branch nodes work in parallel, and a node that does not answer costs
+ * the pass one timeout, not one per node.  This node's own calls wait for
+ * rig_coord_record.
  */
 static void
 rig_coord_run_remote(List *calls, List *nodes)
 {
 	List	   *names = NIL;
+	List	   *sent = NIL;		/* per node sent to: its name, conn, calls */
+	TimestampTz deadline;
 	ListCell   *lc;
 
 	foreach(lc, calls)
@@ -485,6 +490,7 @@ rig_coord_run_remote(List *calls, List *nodes)
 		const char *conninfo = NULL;
 		List	   *mine = NIL;
 		ListCell   *lc2;
+		RigConn    *rc;
 
 		for (int i = 0; i + 1 < list_length(nodes); i += 2)
 			if (strcmp((char *) list_nth(nodes, i), node) == 0)
@@ -503,24 +509,40 @@ rig_coord_run_remote(List *calls, List *nodes)
 								 psprintf("node \"%s\" is not in rig.remote_nodes", node), NULL);
 			continue;
 		}
-		rig_coord_run_node(node, conninfo, mine);
+		rc = rig_coord_send(node, conninfo, mine);
+		if (rc != NULL)
+			sent = lappend(sent, list_make3((void *) node, rc, mine));
+	}
+
+	deadline = rig_deadline(rig_sync_timeout);
+	foreach(lc, sent)
+	{
+		List	   *s = lfirst(lc);
+		bool		failed = false;
+		ListCell   *lc2;
+
+		rig_coord_read_answers(list_nth(s, 1), list_nth(s, 2), deadline);
+		foreach(lc2, (List *) list_nth(s, 2))
+			if (!((RigCoordCall *) lfirst(lc2))->answered)
+				failed = true;
+		rig_coord_node_result(list_nth(s, 0), failed);
 	}
 }
 
 /*
- * Run a node's calls on its connection: pipelined, each call with a sync
+ * Send a node's calls on its connection: pipelined, each call with a sync
  * of its own (its own transaction there: one call's error does not undo
- * another's).  Every call without an answer stays to be retried.
+ * another's).  NULL when the node cannot be reached: then every call
+ * stays to be retried and the node backs off.
  */
-static void
-rig_coord_run_node(const char *node, const char *conninfo, List *calls)
+static RigConn *
+rig_coord_send(const char *node, const char *conninfo, List *calls)
 {
 	char		key[RIG_CONN_KEYLEN];
 	char	   *err = NULL;
 	TimestampTz deadline = rig_deadline(rig_sync_timeout);
 	RigConn    *rc;
 	ListCell   *lc;
-	bool		failed = false;
 
 	snprintf(key, sizeof(key), "%s#node", node);
 	rc = rig_conn_try_get(key, conninfo, deadline, &err);
@@ -565,13 +587,8 @@ rig_coord_run_node(const char *node, const char *conninfo, List *calls)
 		foreach(lc, calls)
 			rig_coord_answer(lfirst(lc), NULL, err ? err : "could not reach the node", NULL);
 		rig_coord_node_result(node, true);
-		return;
 	}
-	rig_coord_read_answers(rc, calls, deadline);
-	foreach(lc, calls)
-		if (!((RigCoordCall *) lfirst(lc))->answered)
-			failed = true;
-	rig_coord_node_result(node, failed);
+	return rc;
 }
 
 /* Read one answer per call, in order; a broken or slow node leaves the rest. */

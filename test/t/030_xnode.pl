@@ -24,6 +24,8 @@
 #  (8) A commit phase that raises -> failed, with the branch's error.
 #  (9) 8 concurrent clients: every transaction final, money conserved, no
 #      hold left, every committed one posted on both shards, no other.
+# (10) A branch node that is slow (a prepare waiting for a lock) delays a
+#      transaction that does not use it by at most rig.sync_timeout or so.
 
 use strict;
 use warnings;
@@ -314,6 +316,25 @@ SELECT rig_transaction_wait(:id, '60s');
 	is($east->safe_psql('postgres',
 			"SELECT count(*) FROM rig.transactions t WHERE id > $mark AND state = 'aborted' AND reason <> 'branch'"),
 		'0', 'every abort was a branch voting no');
+}
+
+# ---- (10) a slow branch node delays the others by at most its timeout
+{
+	my $locker = rig_session($west);
+	$locker->query_safe('BEGIN; SELECT * FROM xfer.accounts WHERE id = 6 FOR UPDATE;');
+	my $slow = rig_xfer_start($east, rig_xfer_branches('east', 3, 'west', 6, 1), '1min');
+	ok($east->poll_query_until('postgres',
+			"SELECT count(*) > 0 FROM rig.transaction_events WHERE id = $slow AND event = 'prepared'"),
+		"slow node: east's branch prepared, west's waits for a lock");
+	my $t0 = time;
+	my $fast = rig_xfer_start($east, rig_xfer_branches('east', 1, 'east', 2, 1));
+	is($east->safe_psql('postgres', "SELECT rig_transaction_wait($fast, '30s')"), 'committed',
+		'a transfer between two accounts of east commits meanwhile');
+	cmp_ok(time - $t0, '<', 6, '... within 3 x rig.sync_timeout');
+	$locker->query_safe('ROLLBACK');
+	$locker->quit;
+	is(wait_final($slow), 'committed', 'the slow one commits once west answers');
+	money_ok('slow node');
 }
 
 done_testing();
