@@ -51,6 +51,7 @@
 #include "coord.h"
 #include "node.h"
 #include "settings.h"
+#include "shmem.h"
 #include "write.h"
 #include "xact.h"
 
@@ -195,6 +196,8 @@ rig_coord_pass(long *wait_ms)
 	recorded = rig_coord_record(txns, calls);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	if (recorded)
+		ConditionVariableBroadcast(rig_shmem_xnode_cv());
 	return recorded;
 }
 

@@ -50,8 +50,8 @@
 /* The most branches one transaction may have */
 #define RIG_XNODE_MAX_BRANCHES	100
 
-/* How often rig_transaction_wait looks at the state */
-#define RIG_XNODE_WAIT_POLL_MS	10
+/* How often rig_transaction_wait looks at the state unwoken */
+#define RIG_XNODE_WAIT_POLL_MS	100
 
 /* Wake the worker when the transaction that started or aborted one commits */
 static bool rig_xnode_wake_pending = false;
@@ -647,26 +647,27 @@ rig_transaction_wait(PG_FUNCTION_ARGS)
 				 errmsg("rig_transaction_wait() requires the READ COMMITTED isolation level"),
 				 errdetail("It watches the transaction's state change; a transaction snapshot would never see it.")));
 
+	/* the worker broadcasts each change it records; poll too, rarely */
+	ConditionVariablePrepareToSleep(rig_shmem_xnode_cv());
 	for (;;)
 	{
 		char	   *state = rig_xnode_state(id, false);
 		long		wait_ms = RIG_XNODE_WAIT_POLL_MS;
 
 		if (rig_xnode_state_final(state))
-			PG_RETURN_TEXT_P(cstring_to_text(state));
+			break;
 		if (deadline != 0)
 		{
 			long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 
 			if (left <= 0)
-				PG_RETURN_TEXT_P(cstring_to_text(state));
+				break;
 			wait_ms = Min(wait_ms, left);
 		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wait_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		(void) ConditionVariableTimedSleep(rig_shmem_xnode_cv(), wait_ms, PG_WAIT_EXTENSION);
 	}
+	ConditionVariableCancelSleep();
+	PG_RETURN_TEXT_P(cstring_to_text(rig_xnode_state(id, false)));
 }
 
 /* SQL: a client's abort of a transaction that is still preparing. */
