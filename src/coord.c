@@ -9,10 +9,11 @@
  *	  committing / aborting --(a phase raised a non-transient error)--> failed
  *
  * Each pass reads every unfinished transaction (one short transaction),
- * sends every phase call due, in parallel (one pipelined connection per
- * branch node, each call its own transaction there; this node's own
- * branches run in-process), then records the answers and the decisions
- * they allow in one transaction of rig ops (rig.transaction.event), so
+ * sends every phase call due to the other nodes, in parallel (one
+ * pipelined connection per branch node, each call its own transaction
+ * there), then, in one transaction, runs this node's own branches
+ * in-process while the others work, reads their answers, and records the
+ * answers and the decisions they allow as rig ops (rig.transaction.event), so
  * they reach this node's peers; a decision is durable before the first
  * call of the next phase is sent.  A phase call is
  * rig_do(method, data || {transaction, branch}, key) on the branch's node,
@@ -60,6 +61,9 @@
 
 /* While transactions are unfinished, look at least this often (ms) */
 #define RIG_COORD_POLL_MS		1000
+
+/* Connections per branch node over which a pass spreads its calls */
+#define RIG_COORD_LANES			4
 
 /* Backoff of a node after a transient failure: doubling, within these (ms) */
 #define RIG_COORD_BACKOFF_MIN_MS	100
@@ -125,8 +129,11 @@ static MemoryContext rig_coord_cxt = NULL;
 static bool rig_coord_pass(long *wait_ms);
 static List *rig_coord_load(List **nodes, long *wait_ms);
 static List *rig_coord_calls(List *txns, TimestampTz now);
-static void rig_coord_run_remote(List *calls, List *nodes);
-static RigConn *rig_coord_send(const char *node, const char *conninfo, List *calls);
+static List *rig_coord_send_remote(List *calls, List *nodes);
+static void rig_coord_read_remote(List *sent, List *calls);
+static void rig_coord_run_local(List *calls);
+static RigConn *rig_coord_send(const char *node, int lane, const char *conninfo,
+							   List *calls);
 static void rig_coord_read_answers(RigConn *rc, List *calls, TimestampTz deadline);
 static void rig_coord_local_call(void *arg);
 static bool rig_coord_record(List *txns, List *calls);
@@ -179,6 +186,7 @@ rig_coord_pass(long *wait_ms)
 	List	   *nodes = NIL;
 	List	   *txns;
 	List	   *calls;
+	List	   *sent;
 	bool		recorded;
 
 	txns = rig_coord_load(&nodes, wait_ms);
@@ -187,12 +195,15 @@ rig_coord_pass(long *wait_ms)
 	calls = rig_coord_calls(txns, GetCurrentTimestamp());
 
 	rig_coord_fault(calls, "before");
-	rig_coord_run_remote(calls, nodes);
-	rig_coord_fault(calls, "after");
+	sent = rig_coord_send_remote(calls, nodes);
 
+	/* this node's own calls run while the other nodes work on theirs */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	rig_coord_run_local(calls);
+	rig_coord_read_remote(sent, calls);
+	rig_coord_fault(calls, "after");
 	recorded = rig_coord_record(txns, calls);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -465,18 +476,14 @@ rig_coord_fault(List *calls, const char *when)
 
 /*
  * Send every call to another node, to all nodes first (one pipelined
- * connection each, opened within rig.sync_timeout), then read the
- * answers, all within one rig.sync_timeout from the last send: the
- * branch nodes work in parallel, and a node that does not answer costs
- * the pass one timeout, not one per node.  This node's own calls wait for
- * rig_coord_record.
+ * connection each, opened within rig.sync_timeout); returns, per node
+ * sent to, its name, connection and calls, for rig_coord_read_remote.
  */
-static void
-rig_coord_run_remote(List *calls, List *nodes)
+static List *
+rig_coord_send_remote(List *calls, List *nodes)
 {
 	List	   *names = NIL;
-	List	   *sent = NIL;		/* per node sent to: its name, conn, calls */
-	TimestampTz deadline;
+	List	   *sent = NIL;
 	ListCell   *lc;
 
 	foreach(lc, calls)
@@ -512,34 +519,68 @@ rig_coord_run_remote(List *calls, List *nodes)
 								 psprintf("node \"%s\" is not in rig.remote_nodes", node), NULL);
 			continue;
 		}
-		rc = rig_coord_send(node, conninfo, mine);
-		if (rc != NULL)
-			sent = lappend(sent, list_make3((void *) node, rc, mine));
-	}
+		/* up to RIG_COORD_LANES connections, calls dealt round-robin */
+		for (int lane = 0; lane < RIG_COORD_LANES && lane < list_length(mine); lane++)
+		{
+			List	   *dealt = NIL;
 
-	deadline = rig_deadline(rig_sync_timeout);
-	foreach(lc, sent)
-	{
-		List	   *s = lfirst(lc);
-		bool		failed = false;
-		ListCell   *lc2;
-
-		rig_coord_read_answers(list_nth(s, 1), list_nth(s, 2), deadline);
-		foreach(lc2, (List *) list_nth(s, 2))
-			if (!((RigCoordCall *) lfirst(lc2))->answered)
-				failed = true;
-		rig_coord_node_result(list_nth(s, 0), failed);
+			for (int i = lane; i < list_length(mine); i += RIG_COORD_LANES)
+				dealt = lappend(dealt, list_nth(mine, i));
+			rc = rig_coord_send(node, lane, conninfo, dealt);
+			if (rc != NULL)
+				sent = lappend(sent, list_make3((void *) node, rc, dealt));
+		}
 	}
+	return sent;
 }
 
 /*
- * Send a node's calls on its connection: pipelined, each call with a sync
+ * Read the answers of every connection sent to, all within one
+ * rig.sync_timeout from now: the nodes work in parallel, and a node that
+ * does not answer costs the pass one timeout, not one per node.  Then a
+ * node with a call left unanswered backs off; the others are reset.
+ */
+static void
+rig_coord_read_remote(List *sent, List *calls)
+{
+	TimestampTz deadline = rig_deadline(rig_sync_timeout);
+	List	   *failed = NIL;
+	List	   *answered = NIL;
+	ListCell   *lc;
+
+	foreach(lc, sent)
+	{
+		List	   *s = lfirst(lc);
+
+		rig_coord_read_answers(list_nth(s, 1), list_nth(s, 2), deadline);
+	}
+	foreach(lc, calls)
+	{
+		RigCoordCall *call = lfirst(lc);
+		String	   *node = makeString(call->txn->node[call->branch]);
+
+		if (strcmp(strVal(node), rig_node_name()) == 0)
+			continue;
+		if (!call->answered)
+			failed = list_append_unique(failed, node);
+		else
+			answered = list_append_unique(answered, node);
+	}
+	foreach(lc, answered)
+		if (!list_member(failed, lfirst(lc)))
+			rig_coord_node_result(strVal(lfirst(lc)), false);
+	foreach(lc, failed)
+		rig_coord_node_result(strVal(lfirst(lc)), true);
+}
+
+/*
+ * Send calls on one of a node's connections: pipelined, each call with a sync
  * of its own (its own transaction there: one call's error does not undo
  * another's).  NULL when the node cannot be reached: then every call
- * stays to be retried and the node backs off.
+ * stays to be retried (and the node backs off, rig_coord_read_remote).
  */
 static RigConn *
-rig_coord_send(const char *node, const char *conninfo, List *calls)
+rig_coord_send(const char *node, int lane, const char *conninfo, List *calls)
 {
 	char		key[RIG_CONN_KEYLEN];
 	char	   *err = NULL;
@@ -547,7 +588,7 @@ rig_coord_send(const char *node, const char *conninfo, List *calls)
 	RigConn    *rc;
 	ListCell   *lc;
 
-	snprintf(key, sizeof(key), "%s#node", node);
+	snprintf(key, sizeof(key), "%s#node%d", node, lane);
 	rc = rig_conn_try_get(key, conninfo, deadline, &err);
 	if (rc != NULL && PQenterPipelineMode(rc->conn) != 1)
 	{
@@ -589,7 +630,6 @@ rig_coord_send(const char *node, const char *conninfo, List *calls)
 	{
 		foreach(lc, calls)
 			rig_coord_answer(lfirst(lc), NULL, err ? err : "could not reach the node", NULL);
-		rig_coord_node_result(node, true);
 	}
 	return rc;
 }
@@ -678,15 +718,13 @@ rig_coord_local_call(void *arg)
 }
 
 /*
- * In one transaction: run this node's own calls, record every definite
- * answer as an event, then the decisions they allow.  True when it
- * recorded anything.
+ * Run this node's own calls, each in a subtransaction of the transaction
+ * that records the answers: a branch here commits with its event.
  */
-static bool
-rig_coord_record(List *txns, List *calls)
+static void
+rig_coord_run_local(List *calls)
 {
 	ListCell   *lc;
-	bool		any = false;
 
 	foreach(lc, calls)
 	{
@@ -702,6 +740,18 @@ rig_coord_record(List *txns, List *calls)
 			FreeErrorData(edata);
 		}
 	}
+}
+
+/*
+ * Record every definite answer as an event, then the decisions they
+ * allow.  True when it recorded anything.
+ */
+static bool
+rig_coord_record(List *txns, List *calls)
+{
+	ListCell   *lc;
+	bool		any = false;
+
 	foreach(lc, calls)
 	{
 		RigCoordCall *call = lfirst(lc);
