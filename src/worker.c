@@ -20,6 +20,9 @@
  * like pg_cron's launcher; it does not die and restart over it.
  * Every round, first, it reads rig.node to publish whether the node is the
  * primary for routing clients (route.c), even when its work is off.
+ * After each round, outside it (each of its steps commits on its own), it
+ * drives the transactions across nodes this node coordinates (coord.c),
+ * whatever rig.resolver_interval says, and sleeps no longer than they need.
  * rig.resolver_interval sets the pace; -1 turns the worker's work off (it
  * then wakes once a minute, to publish the role).
  *

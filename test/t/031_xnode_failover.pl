@@ -3,7 +3,8 @@
 
 # Transactions across nodes survive a coordinator failover (issue 12): the
 # coordinator "c" has a sync replica "c2"; the branches run on the shard
-# primaries "east" and "west" (examples/transfer.sql).  c's worker stops
+# primaries "east" (with a sync peer "east2" of its own) and "west"
+# (examples/transfer.sql).  c's worker stops
 # after the branches applied their commits but before it recorded them
 # (fault point xnode_after_commit); c is killed with -9 and c2 promoted.
 # c2's worker resumes the transaction from the replicated state: it sends
@@ -30,8 +31,13 @@ my $c    = rig_node('c',    conf => $conf);
 my $c2   = rig_node('c2',   conf => $conf);
 my $east = rig_node('east', conf => $conf);
 my $west = rig_node('west', conf => $conf);
+my $east2 = rig_node('east2', conf => $conf);
 rig_xfer_setup($east, { 1 => 1000 });
 rig_xfer_setup($west, { 2 => 1000 });
+# the shard east has a sync peer of its own: branch ops replicate to it
+rig_load_sql($east2, ($ENV{RIG_SRCDIR} // "$FindBin::RealBin/../..") . '/examples/transfer.sql');
+$east->safe_psql('postgres',
+	"SELECT rig_add_peer('east2', \$\$" . $east2->connstr('postgres') . "\$\$, 'sync')");
 $c->safe_psql('postgres',
 	"SELECT rig_add_peer('c2', \$\$" . $c2->connstr('postgres') . "\$\$, 'sync')");
 for my $coord ($c, $c2)
@@ -89,6 +95,12 @@ is($east->safe_psql('postgres', 'SELECT count(*) FROM xfer.holds')
 like($c2->safe_psql('postgres',
 		"SELECT string_agg(event || coalesce(':' || branch, ''), ' ' ORDER BY seq) FROM rig.transaction_events WHERE id = $id"),
 	qr/committing committed:\d committed:\d committed$/, "c2's history of it ends with both commits and committed");
+
+# east's sync peer holds the same log and accounts
+is($east->safe_psql('postgres', "SELECT count(*) FROM rig_verify_peer('east2')"), '0',
+	"east's sync peer east2 has the same log (rig_verify_peer)");
+is($east2->safe_psql('postgres', 'SELECT balance FROM xfer.accounts WHERE id = 1'), '965',
+	'... and the same balance');
 
 # c2 coordinates new transactions too
 my $next = rig_xfer_start($c2, rig_xfer_branches('west', 2, 'east', 1, 5));
