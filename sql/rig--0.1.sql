@@ -156,6 +156,10 @@ CREATE TABLE rig.transactions (
 	coordinator		text NOT NULL,
 	branches		jsonb NOT NULL
 );
+-- the coordinator reads the unfinished ones each pass; a client's key finds its transaction
+CREATE INDEX transactions_unfinished ON rig.transactions (id)
+	WHERE state IN ('preparing', 'committing', 'aborting');
+CREATE UNIQUE INDEX transactions_key ON rig.transactions (idempotency_key);
 COMMENT ON TABLE rig.transactions IS 'transactions across nodes this node coordinates (or coordinated, before a failover): state, abort or failure reason, deadline, branches';
 GRANT SELECT ON rig.transactions TO rig_reader;
 

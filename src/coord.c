@@ -56,6 +56,9 @@
 #include "write.h"
 #include "xact.h"
 
+/* Unfinished transactions one pass looks at (the oldest first) */
+#define RIG_COORD_MAX_TXNS		1000
+
 /* Passes one worker iteration may run back to back */
 #define RIG_COORD_MAX_PASSES	100
 
@@ -167,10 +170,14 @@ rig_coord_work(void)
 											  ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < RIG_COORD_MAX_PASSES; i++)
 	{
+		MemoryContext old;
 		bool		progressed;
 
+		/* between its transactions a pass allocates here, reset each time */
 		MemoryContextReset(rig_coord_cxt);
+		old = MemoryContextSwitchTo(rig_coord_cxt);
 		progressed = rig_coord_pass(&wait_ms);
+		MemoryContextSwitchTo(old);
 		MemoryContextReset(rig_coord_cxt);
 		if (!progressed)
 			return wait_ms;
@@ -207,6 +214,7 @@ rig_coord_pass(long *wait_ms)
 	recorded = rig_coord_record(txns, calls);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(rig_coord_cxt);
 	if (recorded)
 		ConditionVariableBroadcast(rig_shmem_xnode_cv());
 	return recorded;
@@ -233,6 +241,7 @@ rig_coord_load(List **nodes, long *wait_ms)
 	{
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		MemoryContextSwitchTo(rig_coord_cxt);
 		return NIL;
 	}
 	SPI_connect();
@@ -244,7 +253,9 @@ rig_coord_load(List **nodes, long *wait_ms)
 					"  WHEN 'committed' THEN 4 WHEN 'compensated' THEN 8 WHEN 'released' THEN 8 ELSE 0 END) "
 					"  FROM rig.transaction_events e WHERE e.id = t.id AND e.branch = b.ord - 1), 0) "
 					"FROM rig.transactions t, jsonb_array_elements(t.branches) WITH ORDINALITY b(v, ord) "
-					"WHERE t.state IN ('preparing', 'committing', 'aborting') "
+					"WHERE t.id IN (SELECT u.id FROM rig.transactions u "
+					"  WHERE u.state IN ('preparing', 'committing', 'aborting') ORDER BY u.id LIMIT "
+					CppAsString2(RIG_COORD_MAX_TXNS) ") "
 					"ORDER BY t.id, b.ord", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rig.transactions");
 	old = MemoryContextSwitchTo(rig_coord_cxt);
@@ -296,6 +307,7 @@ rig_coord_load(List **nodes, long *wait_ms)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(rig_coord_cxt);
 	return txns;
 }
 

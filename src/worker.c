@@ -229,6 +229,7 @@ rig_worker_coordinate(void)
 {
 	long		wait_ms = -1;
 	RigWorkerInfo before;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	/* rig.status keeps saying what the round left (tests wait for it) */
 	rig_worker_get_state(&before);
@@ -241,9 +242,11 @@ rig_worker_coordinate(void)
 	PG_CATCH();
 	{
 		/* kept for rig.status by rig_worker_emit_log; retried soon */
+		MemoryContextSwitchTo(cxt);
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		MemoryContextSwitchTo(cxt);
 		wait_ms = 1000;
 	}
 	PG_END_TRY();
