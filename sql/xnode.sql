@@ -125,6 +125,13 @@ SELECT rig_add_node('x', 'host=localhost password=p');
 SELECT conninfo FROM rig.remote_nodes;
 \echo :SQLSTATE
 RESET ROLE;
+-- granted rig_add_node, a non-superuser must give a password
+GRANT EXECUTE ON FUNCTION rig_add_node(text, text) TO regress_xn_writer;
+SET ROLE regress_xn_writer;
+SELECT rig_add_node('x', 'host=/nonexistent dbname=x');
+\echo :SQLSTATE
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION rig_add_node(text, text) FROM regress_xn_writer;
 DROP ROLE regress_xn_writer;
 DROP ROLE regress_xn_nobody;
 

@@ -110,15 +110,19 @@ rig_xnode_identity(void)
 	return psprintf(UINT64_FORMAT, GetSystemIdentifier());
 }
 
-/* The conninfo of a registered node, or NULL; inside an SPI connection. */
+/*
+ * The conninfo of a registered node, or NULL; inside an SPI connection.
+ * Read as the table's owner: callers (a rig_writer starting a
+ * transaction) may not read it themselves.
+ */
 char *
 rig_xnode_conninfo(const char *name)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};
 
-	if (SPI_execute_with_args("SELECT conninfo FROM rig.remote_nodes WHERE name = $1",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (rig_spi_as_owner("remote_nodes", "SELECT conninfo FROM rig.remote_nodes WHERE name = $1",
+						 1, types, args, NULL) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rig.remote_nodes");
 	if (SPI_processed == 0)
 		return NULL;
@@ -228,8 +232,8 @@ rig_add_node(PG_FUNCTION_ARGS)
 	args[0] = CStringGetTextDatum(name);
 	args[1] = CStringGetTextDatum(conninfo);
 	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO rig.remote_nodes (name, conninfo) VALUES ($1, $2)",
-							  2, types, args, NULL, false, 0) != SPI_OK_INSERT)
+	if (rig_spi_as_owner("remote_nodes", "INSERT INTO rig.remote_nodes (name, conninfo) VALUES ($1, $2)",
+						 2, types, args, NULL) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into rig.remote_nodes");
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -263,8 +267,8 @@ rig_drop_node(PG_FUNCTION_ARGS)
 				 errmsg("node \"%s\" has a branch of unfinished transaction %s", name,
 						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
 				 errhint("Wait until rig.transactions shows it committed, aborted or failed.")));
-	if (SPI_execute_with_args("DELETE FROM rig.remote_nodes WHERE name = $1",
-							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
+	if (rig_spi_as_owner("remote_nodes", "DELETE FROM rig.remote_nodes WHERE name = $1",
+						 1, types, args, NULL) != SPI_OK_DELETE)
 		elog(ERROR, "could not delete from rig.remote_nodes");
 	if (SPI_processed == 0)
 		ereport(ERROR,

@@ -112,6 +112,15 @@ CREATE ROLE xn_writer LOGIN IN ROLE rig_writer;
 		'the same idempotency key returns the same id');
 	is(wait_final($same), 'committed', 'the keyed transfer commits once');
 	is(balance($east, 1), 940, '... and moved the money once');
+	my $w = $east->safe_psql('postgres',
+		"SELECT rig_transaction_start(\$b\$" . rig_xfer_branches('west', 4, 'east', 1, 5) . "\$b\$)",
+		connstr => $east->connstr('postgres') . ' user=xn_writer');
+	is($east->safe_psql('postgres', "SELECT rig_transaction_wait($w, '60s')",
+			connstr => $east->connstr('postgres') . ' user=xn_writer'),
+		'committed', 'a rig_writer starts a transfer (the node conninfo is read for it) and waits for it');
+	$w = $east->safe_psql('postgres',
+		"SELECT rig_transaction_start(\$b\$" . rig_xfer_branches('east', 1, 'west', 4, 5) . "\$b\$)");
+	is(wait_final($w), 'committed', '... and the money goes back');
 }
 
 # ---- (3) insufficient funds: the payer votes no
@@ -167,6 +176,9 @@ CREATE ROLE xn_writer LOGIN IN ROLE rig_writer;
 	ok($east->poll_query_until('postgres',
 			"SELECT state = 'aborting' AND reason = 'timeout' FROM rig.transactions WHERE id = $id"),
 		'with west down the transfer times out: aborting, reason timeout');
+	my $err = rig_psql_error($east, "SELECT rig_drop_node('west')");
+	is(sqlstate_of($err), '55006', 'west cannot be dropped while a transaction has a branch there');
+	like(message_of($err), qr/node "west" has a branch of unfinished transaction $id/, '... naming it');
 	$west->start;
 	is(wait_final($id), 'aborted', 'once west is back its abort is retried: aborted');
 	is(rig_xnode_row($east, $id), 'aborted|timeout|', '... reason timeout');
