@@ -36,6 +36,7 @@ OBJS = \
 	src/follow.o \
 	src/promote.o \
 	src/xnode.o \
+	src/phase.o \
 	src/coord.o \
 	src/worker.o \
 	src/rig.o

@@ -40,17 +40,15 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "nodes/value.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "conn.h"
 #include "coord.h"
 #include "node.h"
+#include "phase.h"
 #include "settings.h"
 #include "shmem.h"
 #include "write.h"
@@ -65,79 +63,18 @@
 /* While transactions are unfinished, look at least this often (ms) */
 #define RIG_COORD_POLL_MS		1000
 
-/* Connections per branch node over which a pass spreads its calls */
-#define RIG_COORD_LANES			4
-
-/* Backoff of a node after a transient failure: doubling, within these (ms) */
-#define RIG_COORD_BACKOFF_MIN_MS	100
-#define RIG_COORD_BACKOFF_MAX_MS	10000
-
-typedef enum RigPhase
-{
-	RIG_PHASE_PREPARE,
-	RIG_PHASE_COMMIT,
-	RIG_PHASE_ABORT
-} RigPhase;
-
-static const char *const rig_phase_names[] = {"prepare", "commit", "abort"};
-
 /* A branch's progress, from its recorded events */
 #define RIG_BRANCH_PREPARED		0x01
 #define RIG_BRANCH_REFUSED		0x02
 #define RIG_BRANCH_COMMITTED	0x04
 #define RIG_BRANCH_ABORTED		0x08	/* compensated, or nothing to compensate */
 
-/* An unfinished transaction, as one pass sees it */
-typedef struct RigCoordTxn
-{
-	int64		id;
-	char	   *state;
-	bool		expired;		/* its prepare deadline passed */
-	char	   *coordinator;	/* the identity its keys name */
-	int			nbranches;
-	char	  **node;
-	char	  **method[3];		/* per phase */
-	char	  **data;			/* data || {transaction, branch} */
-	int		   *flags;
-	/* this pass's answers that decide */
-	int			refused_branch;
-	char	   *refused_error;
-	int			failed_branch;
-	char	   *failed_error;
-} RigCoordTxn;
-
-/* One phase call of one branch */
-typedef struct RigCoordCall
-{
-	RigCoordTxn *txn;
-	int			branch;
-	RigPhase	phase;
-	bool		answered;		/* a definite answer came */
-	bool		ok;
-	int64		result;
-	char	   *error;
-} RigCoordCall;
-
-/* A node's transient failures and when to try it again */
-typedef struct RigNodeBackoff
-{
-	char		name[NAMEDATALEN];
-	int			failures;
-	TimestampTz next_try;
-} RigNodeBackoff;
-
-static HTAB *rig_coord_backoff = NULL;
 static MemoryContext rig_coord_cxt = NULL;
 
 static bool rig_coord_pass(long *wait_ms);
 static List *rig_coord_load(List **nodes, long *wait_ms);
 static List *rig_coord_calls(List *txns, TimestampTz now);
-static List *rig_coord_send_remote(List *calls, List *nodes);
-static void rig_coord_read_remote(List *sent, List *calls);
 static void rig_coord_run_local(List *calls);
-static RigConn *rig_coord_send(const char *node, int lane, const char *conninfo,
-							   List *calls);
-static void rig_coord_read_answers(RigConn *rc, List *calls, TimestampTz deadline);
 static void rig_coord_local_call(void *arg);
 static bool rig_coord_record(List *txns, List *calls);
 static bool rig_coord_record_call(RigCoordCall *call);
@@ -146,14 +83,6 @@ static bool rig_coord_event(int64 id, const char *event, int branch,
 							const char *detail, const char *state,
 							const char *reason, int reason_branch);
 static void rig_coord_event_work(void *arg);
-static const char *rig_coord_sql(RigPhase phase);
-static char *rig_coord_key(RigCoordTxn *t, int branch, RigPhase phase);
-static void rig_coord_answer(RigCoordCall *call, const char *sqlstate,
-							 const char *message, const char *value);
-static bool rig_coord_transient(RigCoordCall *call, const char *sqlstate,
-								const char *message);
-static RigNodeBackoff *rig_coord_node_backoff(const char *node);
-static void rig_coord_node_result(const char *node, bool failed);
 static void rig_coord_fault(List *calls, const char *when);
 
 /*
@@ -202,14 +131,14 @@ rig_coord_pass(long *wait_ms)
 	calls = rig_coord_calls(txns, GetCurrentTimestamp());
 
 	rig_coord_fault(calls, "before");
-	sent = rig_coord_send_remote(calls, nodes);
+	sent = rig_phase_send_remote(calls, nodes);
 
 	/* this node's own calls run while the other nodes work on theirs */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	rig_coord_run_local(calls);
-	rig_coord_read_remote(sent, calls);
+	rig_phase_read_remote(sent, calls);
 	rig_coord_fault(calls, "after");
 	recorded = rig_coord_record(txns, calls);
 	PopActiveSnapshot();
@@ -326,7 +255,6 @@ rig_coord_calls(List *txns, TimestampTz now)
 		for (int b = 0; b < t->nbranches; b++)
 		{
 			RigPhase	phase;
-			RigNodeBackoff *bo;
 			RigCoordCall *call;
 
 			if (strcmp(t->state, "preparing") == 0)
@@ -347,8 +275,7 @@ rig_coord_calls(List *txns, TimestampTz now)
 					continue;
 				phase = RIG_PHASE_ABORT;
 			}
-			bo = rig_coord_node_backoff(t->node[b]);
-			if (bo != NULL && bo->next_try > now)
+			if (!rig_phase_node_ready(t->node[b], now))
 				continue;
 			call = palloc0(sizeof(RigCoordCall));
 			call->txn = t;
@@ -359,115 +286,6 @@ rig_coord_calls(List *txns, TimestampTz now)
 	}
 	MemoryContextSwitchTo(old);
 	return calls;
-}
-
-/* The SQL of a phase call: $1 method, $2 data, $3 key, $4 the prepare's key. */
-static const char *
-rig_coord_sql(RigPhase phase)
-{
-	if (phase != RIG_PHASE_ABORT)
-		return "SELECT pg_catalog.rig_do($1, $2::jsonb, $3)";
-	/* compensate a prepare that took effect; otherwise claim its key */
-	return "SELECT CASE WHEN EXISTS (SELECT 1 FROM rig.idempotency_keys k "
-		"WHERE k.idempotency_key = $4 AND k.method <> 'rig.transaction.claim') "
-		"THEN pg_catalog.rig_do($1, $2::jsonb, $3) "
-		"ELSE -pg_catalog.rig_do('rig.transaction.claim', $2::jsonb, $4) END";
-}
-
-/* The idempotency key of one phase of one branch. */
-static char *
-rig_coord_key(RigCoordTxn *t, int branch, RigPhase phase)
-{
-	return psprintf("rig:%s:" INT64_FORMAT ":%d:%s", t->coordinator, t->id,
-					branch, rig_phase_names[phase]);
-}
-
-/*
- * Errors worth retrying: the node or the connection, resources, a
- * timeout or cancel, a serialization failure or deadlock, a node not in a
- * state to write now (a replica, fenced, promoting), and an abort's claim
- * that lost the race to a prepare still running (its key is now the
- * prepare's: the next try compensates it).  Anything else is the branch's
- * answer.
- */
-static bool
-rig_coord_transient(RigCoordCall *call, const char *sqlstate, const char *message)
-{
-	if (sqlstate == NULL)
-		return true;
-	if (call->phase == RIG_PHASE_ABORT && strcmp(sqlstate, "22023") == 0 &&
-		strstr(message, rig_coord_key(call->txn, call->branch, RIG_PHASE_PREPARE)) != NULL)
-		return true;
-	return strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "53", 2) == 0 ||
-		strncmp(sqlstate, "57", 2) == 0 || strncmp(sqlstate, "58", 2) == 0 ||
-		strncmp(sqlstate, "40", 2) == 0 || strncmp(sqlstate, "RG", 2) == 0 ||
-		strcmp(sqlstate, "55P03") == 0 || strcmp(sqlstate, "55000") == 0 ||
-		strcmp(sqlstate, "25006") == 0;
-}
-
-/* Note a call's answer: a value, a definite error, or one to retry. */
-static void
-rig_coord_answer(RigCoordCall *call, const char *sqlstate,
-				 const char *message, const char *value)
-{
-	MemoryContext old = MemoryContextSwitchTo(rig_coord_cxt);
-
-	if (value != NULL)
-	{
-		call->answered = true;
-		call->ok = true;
-		call->result = pg_strtoint64(value);
-	}
-	else if (!rig_coord_transient(call, sqlstate, message))
-	{
-		call->answered = true;
-		call->ok = false;
-		call->error = psprintf("%s: %s", sqlstate, message);
-	}
-	else
-	{
-		call->answered = false;
-		call->error = pstrdup(message);
-	}
-	MemoryContextSwitchTo(old);
-}
-
-/* The backoff entry of a node (NULL: none yet). */
-static RigNodeBackoff *
-rig_coord_node_backoff(const char *node)
-{
-	if (rig_coord_backoff == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = NAMEDATALEN;
-		ctl.entrysize = sizeof(RigNodeBackoff);
-		rig_coord_backoff = hash_create("rig node backoff", 16, &ctl,
-										HASH_ELEM | HASH_STRINGS);
-	}
-	return hash_search(rig_coord_backoff, node, HASH_FIND, NULL);
-}
-
-/* After talking to a node: reset its backoff, or double it. */
-static void
-rig_coord_node_result(const char *node, bool failed)
-{
-	RigNodeBackoff *bo;
-	bool		found;
-	long		ms;
-
-	(void) rig_coord_node_backoff(node);
-	if (!failed)
-	{
-		(void) hash_search(rig_coord_backoff, node, HASH_REMOVE, NULL);
-		return;
-	}
-	bo = hash_search(rig_coord_backoff, node, HASH_ENTER, &found);
-	if (!found)
-		bo->failures = 0;
-	bo->failures = Min(bo->failures + 1, 20);
-	ms = Min((long) RIG_COORD_BACKOFF_MIN_MS << (bo->failures - 1), RIG_COORD_BACKOFF_MAX_MS);
-	bo->next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
 }
 
 /* Crash tests: pause before or after the calls of each phase in this pass. */
@@ -483,225 +301,7 @@ rig_coord_fault(List *calls, const char *when)
 		seen[((RigCoordCall *) lfirst(lc))->phase] = true;
 	for (int p = 0; p < 3; p++)
 		if (seen[p])
-			rig_fault(psprintf("xnode_%s_%s", when, rig_phase_names[p]), true);
-}
-
-/*
- * Send every call to another node, to all nodes first (one pipelined
- * connection each, opened within rig.sync_timeout); returns, per node
- * sent to, its name, connection and calls, for rig_coord_read_remote.
- */
-static List *
-rig_coord_send_remote(List *calls, List *nodes)
-{
-	List	   *names = NIL;
-	List	   *sent = NIL;
-	ListCell   *lc;
-
-	foreach(lc, calls)
-	{
-		RigCoordCall *call = lfirst(lc);
-		const char *node = call->txn->node[call->branch];
-
-		if (strcmp(node, rig_node_name()) != 0 && !list_member(names, makeString((char *) node)))
-			names = lappend(names, makeString((char *) node));
-	}
-	foreach(lc, names)
-	{
-		const char *node = strVal(lfirst(lc));
-		const char *conninfo = NULL;
-		List	   *mine = NIL;
-		ListCell   *lc2;
-		RigConn    *rc;
-
-		for (int i = 0; i + 1 < list_length(nodes); i += 2)
-			if (strcmp((char *) list_nth(nodes, i), node) == 0)
-				conninfo = list_nth(nodes, i + 1);
-		foreach(lc2, calls)
-		{
-			RigCoordCall *call = lfirst(lc2);
-
-			if (strcmp(call->txn->node[call->branch], node) == 0)
-				mine = lappend(mine, call);
-		}
-		if (conninfo == NULL)
-		{
-			foreach(lc2, mine)
-				rig_coord_answer(lfirst(lc2), NULL,
-								 psprintf("node \"%s\" is not in rig.remote_nodes", node), NULL);
-			continue;
-		}
-		/* up to RIG_COORD_LANES connections, calls dealt round-robin */
-		for (int lane = 0; lane < RIG_COORD_LANES && lane < list_length(mine); lane++)
-		{
-			List	   *dealt = NIL;
-
-			for (int i = lane; i < list_length(mine); i += RIG_COORD_LANES)
-				dealt = lappend(dealt, list_nth(mine, i));
-			rc = rig_coord_send(node, lane, conninfo, dealt);
-			if (rc != NULL)
-				sent = lappend(sent, list_make3((void *) node, rc, dealt));
-		}
-	}
-	return sent;
-}
-
-/*
- * Read the answers of every connection sent to, all within one
- * rig.sync_timeout from now: the nodes work in parallel, and a node that
- * does not answer costs the pass one timeout, not one per node.  Then a
- * node with a call left unanswered backs off; the others are reset.
- */
-static void
-rig_coord_read_remote(List *sent, List *calls)
-{
-	TimestampTz deadline = rig_deadline(rig_sync_timeout);
-	List	   *failed = NIL;
-	List	   *answered = NIL;
-	ListCell   *lc;
-
-	foreach(lc, sent)
-	{
-		List	   *s = lfirst(lc);
-
-		rig_coord_read_answers(list_nth(s, 1), list_nth(s, 2), deadline);
-	}
-	foreach(lc, calls)
-	{
-		RigCoordCall *call = lfirst(lc);
-		String	   *node = makeString(call->txn->node[call->branch]);
-
-		if (strcmp(strVal(node), rig_node_name()) == 0)
-			continue;
-		if (!call->answered)
-			failed = list_append_unique(failed, node);
-		else
-			answered = list_append_unique(answered, node);
-	}
-	foreach(lc, answered)
-		if (!list_member(failed, lfirst(lc)))
-			rig_coord_node_result(strVal(lfirst(lc)), false);
-	foreach(lc, failed)
-		rig_coord_node_result(strVal(lfirst(lc)), true);
-}
-
-/*
- * Send calls on one of a node's connections: pipelined, each call with a sync
- * of its own (its own transaction there: one call's error does not undo
- * another's).  NULL when the node cannot be reached: then every call
- * stays to be retried (and the node backs off, rig_coord_read_remote).
- */
-static RigConn *
-rig_coord_send(const char *node, int lane, const char *conninfo, List *calls)
-{
-	char		key[RIG_CONN_KEYLEN];
-	char	   *err = NULL;
-	TimestampTz deadline = rig_deadline(rig_sync_timeout);
-	RigConn    *rc;
-	ListCell   *lc;
-
-	snprintf(key, sizeof(key), "%s#node%d", node, lane);
-	rc = rig_conn_try_get(key, conninfo, deadline, &err);
-	if (rc != NULL && PQenterPipelineMode(rc->conn) != 1)
-	{
-		err = pchomp(PQerrorMessage(rc->conn));
-		rig_conn_discard(rc);
-		rc = NULL;
-	}
-	if (rc != NULL)
-	{
-		foreach(lc, calls)
-		{
-			RigCoordCall *call = lfirst(lc);
-			RigCoordTxn *t = call->txn;
-			const char *params[4];
-
-			params[0] = t->method[call->phase][call->branch];
-			params[1] = t->data[call->branch];
-			params[2] = rig_coord_key(t, call->branch, call->phase);
-			params[3] = rig_coord_key(t, call->branch, RIG_PHASE_PREPARE);
-			if (!PQsendQueryParams(rc->conn, rig_coord_sql(call->phase),
-								   call->phase == RIG_PHASE_ABORT ? 4 : 3,
-								   NULL, params, NULL, NULL, 0) ||
-				!PQpipelineSync(rc->conn))
-			{
-				err = pchomp(PQerrorMessage(rc->conn));
-				rig_conn_discard(rc);
-				rc = NULL;
-				break;
-			}
-		}
-	}
-	if (rc != NULL && !rig_conn_flush(rc, deadline, true))
-	{
-		err = pchomp(PQerrorMessage(rc->conn));
-		rig_conn_discard(rc);
-		rc = NULL;
-	}
-	if (rc == NULL)
-	{
-		foreach(lc, calls)
-			rig_coord_answer(lfirst(lc), NULL, err ? err : "could not reach the node", NULL);
-	}
-	return rc;
-}
-
-/* Read one answer per call, in order; a broken or slow node leaves the rest. */
-static void
-rig_coord_read_answers(RigConn *rc, List *calls, TimestampTz deadline)
-{
-	ListCell   *lc;
-
-	foreach(lc, calls)
-	{
-		RigCoordCall *call = lfirst(lc);
-		bool		synced = false;
-		bool		got = false;
-		int			nulls = 0;
-
-		while (!synced)
-		{
-			bool		timed_out;
-			PGresult   *res = rig_conn_result(rc, deadline, true, &timed_out);
-
-			if (res == NULL)
-			{
-				if (timed_out || PQstatus(rc->conn) == CONNECTION_BAD || ++nulls > 2)
-				{
-					const char *why = timed_out ?
-						psprintf("no answer within rig.sync_timeout (%d ms)", rig_sync_timeout) :
-						pchomp(PQerrorMessage(rc->conn));
-
-					/* this call and every later one stay to be retried */
-					for (int j = foreach_current_index(lc); j < list_length(calls); j++)
-						if (!((RigCoordCall *) list_nth(calls, j))->answered)
-							rig_coord_answer(list_nth(calls, j), NULL, why, NULL);
-					rig_conn_discard(rc);
-					return;
-				}
-				continue;
-			}
-			nulls = 0;
-			if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
-				synced = true;
-			else if (!got && PQresultStatus(res) == PGRES_TUPLES_OK)
-			{
-				rig_coord_answer(call, NULL, NULL, PQgetvalue(res, 0, 0));
-				got = true;
-			}
-			else if (!got)
-			{
-				rig_coord_answer(call, PQresultErrorField(res, PG_DIAG_SQLSTATE),
-								 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
-								 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) :
-								 PQresultErrorMessage(res), NULL);
-				got = true;
-			}
-			PQclear(res);
-		}
-	}
-	if (PQexitPipelineMode(rc->conn) != 1)
-		rig_conn_discard(rc);
+			rig_fault(psprintf("xnode_%s_%s", when, rig_phase_name(p)), true);
 }
 
 /* Subtransaction: run one of this node's own phase calls in-process. */
@@ -716,10 +316,10 @@ rig_coord_local_call(void *arg)
 
 	args[0] = CStringGetTextDatum(t->method[call->phase][call->branch]);
 	args[1] = CStringGetTextDatum(t->data[call->branch]);
-	args[2] = CStringGetTextDatum(rig_coord_key(t, call->branch, call->phase));
-	args[3] = CStringGetTextDatum(rig_coord_key(t, call->branch, RIG_PHASE_PREPARE));
+	args[2] = CStringGetTextDatum(rig_phase_key(t, call->branch, call->phase));
+	args[3] = CStringGetTextDatum(rig_phase_key(t, call->branch, RIG_PHASE_PREPARE));
 	SPI_connect();
-	if (SPI_execute_with_args(rig_coord_sql(call->phase),
+	if (SPI_execute_with_args(rig_phase_sql(call->phase),
 							  call->phase == RIG_PHASE_ABORT ? 4 : 3,
 							  types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not run a phase call");
@@ -748,7 +348,7 @@ rig_coord_run_local(List *calls)
 		edata = rig_subxact_try(rig_coord_local_call, call);
 		if (edata != NULL)
 		{
-			rig_coord_answer(call, unpack_sql_state(edata->sqlerrcode), edata->message, NULL);
+			rig_phase_answer(call, unpack_sql_state(edata->sqlerrcode), edata->message, NULL);
 			FreeErrorData(edata);
 		}
 	}
@@ -772,7 +372,7 @@ rig_coord_record(List *txns, List *calls)
 		{
 			ereport(LOG,
 					(errmsg("rig transaction " INT64_FORMAT ": %s of branch %d on node \"%s\" will be retried",
-							call->txn->id, rig_phase_names[call->phase], call->branch,
+							call->txn->id, rig_phase_name(call->phase), call->branch,
 							call->txn->node[call->branch]),
 					 errdetail_internal("%s", call->error ? call->error : "")));
 			continue;
