@@ -89,6 +89,11 @@ SELECT rig_transaction_start('[
    "data": {"account": 1, "amount": -30}},
   {"node": "regress", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
    "data": {"account": 2, "amount": 30}}]', '1min', 'regress-1') = :id AS same_key_same_id;
+-- the same key with other branches is refused
+SELECT rig_transaction_start('[
+  {"node": "regress", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
+   "data": {"account": 1, "amount": -31}}]', '1min', 'regress-1');
+\echo :SQLSTATE
 SELECT id, balance FROM xfer.accounts ORDER BY id;
 SELECT state, reason, branch_count, idempotency_key, finished IS NOT NULL AS finished
   FROM rig.transactions WHERE id = :id;

@@ -585,23 +585,31 @@ rig_transaction_start(PG_FUNCTION_ARGS)
 	/* the same key again (also after a failover): the same transaction */
 	if (key != NULL)
 	{
-		Oid			types[1] = {TEXTOID};
-		Datum		args[1] = {CStringGetTextDatum(key)};
+		Oid			types[2] = {TEXTOID, TEXTOID};
+		Datum		args[2] = {CStringGetTextDatum(key), CStringGetTextDatum(branches)};
 		bool		found = false;
+		bool		same = false;
 
 		id = 0;
 		SPI_connect();
-		if (SPI_execute_with_args("SELECT id FROM rig.transactions WHERE idempotency_key = $1",
-								  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		if (SPI_execute_with_args("SELECT id, branches = $2::jsonb FROM rig.transactions "
+								  "WHERE idempotency_key = $1",
+								  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read rig.transactions");
 		if (SPI_processed > 0)
 		{
 			bool		isnull;
 
 			id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			same = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 			found = true;
 		}
 		SPI_finish();
+		if (found && !same)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("idempotency key \"%s\" was already used for another transaction", key),
+					 errdetail("Transaction " INT64_FORMAT " has that key and other branches.", id)));
 		if (found)
 			PG_RETURN_INT64(id);
 		op_key = psprintf("rig.transaction:%s", key);
@@ -695,6 +703,8 @@ rig_transaction_abort(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("transaction " INT64_FORMAT " is %s: too late to abort", id, state),
+				 strcmp(state, "failed") == 0 ?
+				 errdetail("A branch's commit or abort raised; rig.transactions.reason_detail has its error.") :
 				 errdetail("Every branch voted yes and the coordinator decided to commit.")));
 
 	initStringInfo(&data);
