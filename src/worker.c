@@ -20,7 +20,7 @@
  * like pg_cron's launcher; it does not die and restart over it.
  * Every round, first, it reads rig.node to publish whether the node is the
  * primary for routing clients (route.c), even when its work is off.
- * After each round, outside it (each of its steps commits on its own), it
+ * Before each round, outside it (each of its steps commits on its own), it
  * drives the transactions across nodes this node coordinates (coord.c),
  * whatever rig.resolver_interval says, and sleeps no longer than they need.
  * rig.resolver_interval sets the pace; -1 turns the worker's work off (it
@@ -287,6 +287,8 @@ rig_worker_main(Datum main_arg)
 
 		/* promotion first, even with rig.resolver_interval = -1 (promote.c) */
 		promoting = rig_promote_work();
+		/* first: a client may be waiting for it (rig_transaction_wait) */
+		coord_ms = rig_worker_coordinate();
 
 		old = MemoryContextSwitchTo(loop_cxt);
 		PG_TRY();
@@ -304,7 +306,6 @@ rig_worker_main(Datum main_arg)
 		PG_END_TRY();
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(loop_cxt);
-		coord_ms = rig_worker_coordinate();
 
 		wait_ms = promoting ? RIG_WORKER_PROMOTE_RETRY_MS :
 			rig_resolver_interval >= 0 ? Max(rig_resolver_interval, 10) : RIG_WORKER_IDLE_MS;
