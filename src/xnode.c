@@ -47,6 +47,9 @@
 /* A transaction's prepare deadline when rig_transaction_start gets none */
 #define RIG_XNODE_DEFAULT_TIMEOUT_MS	60000
 
+/* Longest client idempotency key of rig_transaction_start */
+#define RIG_XNODE_MAX_KEY_LEN	400
+
 /* The most branches one transaction may have */
 #define RIG_XNODE_MAX_BRANCHES	100
 
@@ -57,6 +60,10 @@
 static bool rig_xnode_wake_pending = false;
 
 static void rig_xnode_xact_callback(XactEvent event, void *arg);
+static void rig_xnode_wake_worker(void);
+static char *rig_xnode_identity(void);
+static char *rig_xnode_conninfo(const char *name);
+static bool rig_xnode_state_final(const char *state);
 static void rig_xnode_check_remote(const char *name, RigConn *rc);
 static char *rig_branch_field(JsonbContainer *obj, int n, const char *field);
 static void rig_branch_check_keys(JsonbContainer *obj, int n);
@@ -91,7 +98,7 @@ rig_xnode_xact_callback(XactEvent event, void *arg)
 }
 
 /* Set the worker's latch, if it runs (it polls anyway). */
-void
+static void
 rig_xnode_wake_worker(void)
 {
 	RigWorkerInfo info;
@@ -104,7 +111,7 @@ rig_xnode_wake_worker(void)
 }
 
 /* This node's stable identity in idempotency keys: its system identifier. */
-char *
+static char *
 rig_xnode_identity(void)
 {
 	return psprintf(UINT64_FORMAT, GetSystemIdentifier());
@@ -115,7 +122,7 @@ rig_xnode_identity(void)
  * Read as the table's owner: callers (a rig_writer starting a
  * transaction) may not read it themselves.
  */
-char *
+static char *
 rig_xnode_conninfo(const char *name)
 {
 	Oid			types[1] = {TEXTOID};
@@ -546,7 +553,7 @@ rig_xnode_state(int64 id, bool missing_ok)
 }
 
 /* True for committed, aborted and failed. */
-bool
+static bool
 rig_xnode_state_final(const char *state)
 {
 	return strcmp(state, "committed") == 0 || strcmp(state, "aborted") == 0 ||
