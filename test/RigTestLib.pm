@@ -49,7 +49,7 @@ our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of me
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_prepared_xacts rig_peer_state
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
   rig_keyed_outcomes rig_keyed_retry rig_xfer_setup rig_xfer_branches rig_xfer_start
-  rig_xfer_money rig_xnode_row);
+  rig_xfer_money rig_xnode_row rig_xfer_pgbench);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -1007,6 +1007,14 @@ node $from_node to account $to on node $to_node.
 rig_transaction_start on $coordinator; returns the id.  $timeout (an
 interval's text) and $key are optional.
 
+=item rig_xfer_pgbench($coordinator, $out, $err, $node_a, $range_a, $node_b, $range_b, $max, $clients, $txns)
+
+Start pgbench on $coordinator: $clients clients run $txns transfers each,
+of a random amount up to $max between a random account of $node_a (ids
+in $range_a, e.g. '1, 3') and one of $node_b, in a random direction:
+rig_transaction_start, then rig_transaction_wait.  Returns rig_pgbench's
+harness.
+
 =item rig_xfer_money(@nodes)
 
 The sum of balances over @nodes, then " holds " and the number of holds
@@ -1047,6 +1055,25 @@ sub rig_xfer_start
 	my $k = defined $key ? "'$key'" : 'NULL';
 	return $node->safe_psql($dbname,
 		"SELECT rig_transaction_start(\$b\$$branches\$b\$, $t, $k)");
+}
+
+sub rig_xfer_pgbench
+{
+	my ($node, $out, $err, $na, $ra, $nb, $rb, $max, $clients, $txns) = @_;
+	my $dir = PostgreSQL::Test::Utils::tempdir;
+	PostgreSQL::Test::Utils::append_to_file("$dir/xfer.sql", qq{
+\\set a random($ra)
+\\set b random($rb)
+\\set amt random(1, $max)
+\\set s 1 - 2 * random(0, 1)
+SELECT rig_transaction_start(jsonb_build_array(
+  jsonb_build_object('node', '$na', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
+                     'data', jsonb_build_object('account', :a, 'amount', -:amt * :s)),
+  jsonb_build_object('node', '$nb', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
+                     'data', jsonb_build_object('account', :b, 'amount', :amt * :s)))) AS id \\gset
+SELECT rig_transaction_wait(:id, '60s');
+});
+	return rig_pgbench($node, $out, $err, '-c', $clients, '-j', 2, '-t', $txns, '-f', "$dir/xfer.sql");
 }
 
 sub rig_xfer_money

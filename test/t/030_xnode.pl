@@ -296,21 +296,8 @@ SELECT rig_register('xfer.broken', 'xfer.broken_apply(bigint,jsonb)');
 # ---- (9) concurrent clients
 {
 	my $mark = $east->safe_psql('postgres', 'SELECT rig_last_version()');
-	my $dir = PostgreSQL::Test::Utils::tempdir;
-	PostgreSQL::Test::Utils::append_to_file("$dir/xfer.sql", q{
-\set a random(1, 3)
-\set b random(4, 6)
-\set amt random(1, 700)
-\set s 1 - 2 * random(0, 1)
-SELECT rig_transaction_start(jsonb_build_array(
-  jsonb_build_object('node', 'east', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
-                     'data', jsonb_build_object('account', :a, 'amount', -:amt * :s)),
-  jsonb_build_object('node', 'west', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
-                     'data', jsonb_build_object('account', :b, 'amount', :amt * :s)))) AS id \gset
-SELECT rig_transaction_wait(:id, '60s');
-});
 	my ($out, $err) = ('', '');
-	my $h = rig_pgbench($east, \$out, \$err, '-c', '8', '-j', '2', '-t', '15', '-f', "$dir/xfer.sql");
+	my $h = rig_xfer_pgbench($east, \$out, \$err, 'east', '1, 3', 'west', '4, 6', 700, 8, 15);
 	ok($h->finish, '8 clients ran 120 transfers across the shards') or diag $err;
 	my $sql = "SELECT count(*) FILTER (WHERE state = 'committed') > 0, count(*) FILTER (WHERE state = 'aborted') > 0, "
 	  . "count(*) FILTER (WHERE state NOT IN ('committed', 'aborted')) FROM rig.transactions WHERE id > $mark";

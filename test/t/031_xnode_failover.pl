@@ -32,8 +32,8 @@ my $c2   = rig_node('c2',   conf => $conf);
 my $east = rig_node('east', conf => $conf);
 my $west = rig_node('west', conf => $conf);
 my $east2 = rig_node('east2', conf => $conf);
-rig_xfer_setup($east, { 1 => 1000 });
-rig_xfer_setup($west, { 2 => 1000 });
+rig_xfer_setup($east, { 1 => 1000, 11 => 1000, 12 => 1000 });
+rig_xfer_setup($west, { 2 => 1000, 21 => 1000, 22 => 1000 });
 # the shard east has a sync peer of its own: branch ops replicate to it
 rig_load_sql($east2, ($ENV{RIG_SRCDIR} // "$FindBin::RealBin/../..") . '/examples/transfer.sql');
 $east->safe_psql('postgres',
@@ -89,6 +89,11 @@ for my $node ($east, $west)
 is($east->safe_psql('postgres', 'SELECT balance FROM xfer.accounts WHERE id = 1') . ' '
 	  . $west->safe_psql('postgres', 'SELECT balance FROM xfer.accounts WHERE id = 2'),
 	'965 1035', 'the money moved once for each transfer');
+
+# c2 coordinates new transactions too
+my $next = rig_xfer_start($c2, rig_xfer_branches('west', 2, 'east', 1, 5));
+is($c2->safe_psql('postgres', "SELECT rig_transaction_wait($next, '60s')"), 'committed',
+	'the promoted node coordinates a new transfer');
 is($east->safe_psql('postgres', 'SELECT count(*) FROM xfer.holds')
 	  . $west->safe_psql('postgres', 'SELECT count(*) FROM xfer.holds'),
 	'00', 'no hold is left');
@@ -96,15 +101,24 @@ like($c2->safe_psql('postgres',
 		"SELECT string_agg(event || coalesce(':' || branch, ''), ' ' ORDER BY seq) FROM rig.transaction_events WHERE id = $id"),
 	qr/committing committed:\d committed:\d committed$/, "c2's history of it ends with both commits and committed");
 
+# 8 clients through c2, between east (with its sync peer) and west
+{
+	my ($out, $err) = ('', '');
+	my $h = rig_xfer_pgbench($c2, \$out, \$err, 'east', '11, 12', 'west', '21, 22', 700, 8, 10);
+	ok($h->finish, '8 clients ran 80 transfers through the promoted coordinator') or diag $err;
+	is($c2->safe_psql('postgres',
+			"SELECT count(*) FROM rig.transactions WHERE state NOT IN ('committed', 'aborted')"),
+		'0', 'all of them final');
+	is($c2->safe_psql('postgres', "SELECT count(*) > 0 FROM rig.transactions WHERE state = 'committed' AND id > $id"),
+		't', 'some committed');
+	is(rig_xfer_money($east, $west), '6000 holds 0', 'the total across the shards is unchanged, no hold left');
+}
+
 # east's sync peer holds the same log and accounts
 is($east->safe_psql('postgres', "SELECT count(*) FROM rig_verify_peer('east2')"), '0',
 	"east's sync peer east2 has the same log (rig_verify_peer)");
-is($east2->safe_psql('postgres', 'SELECT balance FROM xfer.accounts WHERE id = 1'), '965',
-	'... and the same balance');
-
-# c2 coordinates new transactions too
-my $next = rig_xfer_start($c2, rig_xfer_branches('west', 2, 'east', 1, 5));
-is($c2->safe_psql('postgres', "SELECT rig_transaction_wait($next, '60s')"), 'committed',
-	'the promoted node coordinates a new transfer');
+my $balances = q{SELECT string_agg(id || ':' || balance, ' ' ORDER BY id) FROM xfer.accounts};
+is($east2->safe_psql('postgres', $balances), $east->safe_psql('postgres', $balances),
+	'... and the same balances');
 
 done_testing();
