@@ -41,6 +41,9 @@ OBJS = \
 	src/switchover.o \
 	src/follow.o \
 	src/promote.o \
+	src/xnode.o \
+	src/phase.o \
+	src/coord.o \
 	src/worker.o \
 	src/rig.o
 
@@ -52,7 +55,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 SHLIB_LINK_INTERNAL = $(libpq)
 
 # pg_regress on a temporary instance configured by test/regress.conf
-REGRESS = setup handlers rig_do idempotency savepoints log errors privileges tables example ledger memory
+REGRESS = setup handlers rig_do idempotency savepoints log errors privileges tables example ledger xnode memory
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check \
 	--dbname=contrib_regression
 

@@ -6,7 +6,7 @@
 
 \i examples/metadata.sql
 
-SELECT method, apply, validate, resources FROM rig.handlers ORDER BY method;
+SELECT method, apply, validate, resources FROM rig.handlers WHERE method NOT LIKE 'rig.%' ORDER BY method;
 CREATE FUNCTION pg_temp.counts(OUT log_rows bigint, OUT users bigint)
 	LANGUAGE sql AS $$ SELECT (SELECT count(*) FROM rig.log), (SELECT count(*) FROM metadata.users) $$;
 
@@ -134,5 +134,5 @@ DROP OWNED BY regress_rig_app;
 DROP ROLE regress_rig_app;
 
 -- clean up
-SELECT rig_unregister(method) FROM rig.handlers ORDER BY method;
+SELECT rig_unregister(method) FROM rig.handlers WHERE method NOT LIKE 'rig.%' ORDER BY method;
 DROP SCHEMA metadata CASCADE;

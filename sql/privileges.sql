@@ -61,7 +61,7 @@ SELECT count(*) FROM rig.log;
 \echo :SQLSTATE
 SELECT count(*) FROM rig_log_since(0);
 \echo :SQLSTATE
-SELECT count(*) FROM rig.handlers;
+SELECT count(*) FROM rig.handlers WHERE method NOT LIKE 'rig.%';
 \echo :SQLSTATE
 SELECT rig_register('plain_op', 'p.add_note(bigint,jsonb)');
 \echo :SQLSTATE

@@ -89,3 +89,194 @@ REVOKE ALL ON FUNCTION rig_register_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_unregister_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_rebuild(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_import(bigint, bigint, text, jsonb, text, timestamptz, text) FROM PUBLIC;
+
+-- Transactions across nodes (issue 12)
+-- Other rig primaries this node may run transaction branches on
+-- (rig_add_node).  conninfo may hold a password: readers see the names only.
+CREATE TABLE rig.remote_nodes (
+	name			text PRIMARY KEY,
+	conninfo		text NOT NULL,
+	added_at		timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE rig.remote_nodes IS 'rig primaries this node runs transaction branches on (conninfo: superuser only)';
+REVOKE ALL ON rig.remote_nodes FROM PUBLIC;
+GRANT SELECT (name, added_at) ON rig.remote_nodes TO rig_reader;
+
+-- Transactions across nodes (coord.c).  Both tables are written only by
+-- the handlers of the reserved methods rig.transaction.start and
+-- rig.transaction.event, so every change is an op in this node's log and
+-- reaches its peers.  A transaction's id is the version of its start op.
+CREATE TABLE rig.transactions (
+	id				bigint PRIMARY KEY,
+	state			text NOT NULL CHECK (state IN ('preparing', 'committing', 'committed',
+												   'aborting', 'aborted', 'failed')),
+	reason			text CHECK (reason IN ('timeout', 'branch', 'client')),
+	reason_branch	int,
+	reason_detail	text,
+	created			timestamptz NOT NULL,
+	deadline		timestamptz NOT NULL,
+	finished		timestamptz,
+	branch_count	int NOT NULL,
+	idempotency_key	text,
+	coordinator		text NOT NULL,
+	branches		jsonb NOT NULL
+);
+-- the coordinator reads the unfinished ones each pass; a client's key finds its transaction
+CREATE INDEX transactions_unfinished ON rig.transactions (id)
+	WHERE state IN ('preparing', 'committing', 'aborting');
+CREATE UNIQUE INDEX transactions_key ON rig.transactions (idempotency_key);
+COMMENT ON TABLE rig.transactions IS 'transactions across nodes this node coordinates (or coordinated, before a failover): state, abort or failure reason, deadline, branches';
+GRANT SELECT ON rig.transactions TO rig_reader;
+
+CREATE TABLE rig.transaction_events (
+	id				bigint NOT NULL,
+	seq				bigint NOT NULL,
+	event			text NOT NULL,
+	branch			int,
+	detail			text,
+	at				timestamptz NOT NULL,
+	PRIMARY KEY (id, seq)
+);
+COMMENT ON TABLE rig.transaction_events IS 'the history of each transaction across nodes: seq is the version of the op that recorded the event';
+GRANT SELECT ON rig.transaction_events TO rig_reader;
+
+-- Transactions across nodes: the reserved methods whose ops carry the
+-- coordinator's state (coord.c).  Only rig itself may run rig.transaction.start
+-- and rig.transaction.event; rig.transaction.claim, a no-op that binds an
+-- idempotency key, is run on branch nodes by a coordinator's abort.
+CREATE FUNCTION rig.transaction_start_apply(version bigint, data jsonb)
+	RETURNS void
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	INSERT INTO rig.transactions (id, state, created, deadline, branch_count,
+								  idempotency_key, coordinator, branches)
+	VALUES (version, 'preparing', rig_op_time(),
+			rig_op_time() + (data->>'timeout_ms')::bigint * interval '1 millisecond',
+			jsonb_array_length(data->'branches'), data->>'key', data->>'coordinator',
+			data->'branches');
+	INSERT INTO rig.transaction_events (id, seq, event, at)
+	VALUES (version, version, 'started', rig_op_time());
+$$;
+
+-- One event of a transaction, and its new state if it has one.  Refuses a
+-- transition the state machine does not have (the same on every node: the
+-- op applies in version order), so a client abort and the coordinator's
+-- decision cannot both win.
+CREATE FUNCTION rig.transaction_event_apply(version bigint, data jsonb)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	txn			bigint := (data->>'transaction')::bigint;
+	cur			text;
+	new_state	text := data->>'state';
+BEGIN
+	SELECT t.state INTO cur FROM rig.transactions t WHERE t.id = txn FOR UPDATE;
+	IF cur IS NULL THEN
+		RAISE EXCEPTION 'transaction % does not exist', txn USING ERRCODE = '42704';
+	END IF;
+	IF new_state IS NOT NULL THEN
+		IF new_state = 'aborting' AND cur IN ('committing', 'committed', 'failed') THEN
+			RAISE EXCEPTION 'transaction % is %: too late to abort', txn, cur
+				USING ERRCODE = '55000',
+					  DETAIL = 'Every branch voted yes and the coordinator decided to commit.';
+		END IF;
+		IF NOT ((cur = 'preparing' AND new_state IN ('committing', 'aborting')) OR
+				(cur = 'committing' AND new_state IN ('committed', 'failed')) OR
+				(cur = 'aborting' AND new_state IN ('aborted', 'failed'))) THEN
+			RAISE EXCEPTION 'transaction % is %: it cannot become %', txn, cur, new_state
+				USING ERRCODE = '55000';
+		END IF;
+		UPDATE rig.transactions t
+		   SET state = new_state,
+			   reason = coalesce(data->>'reason', t.reason),
+			   reason_branch = coalesce((data->>'reason_branch')::int, t.reason_branch),
+			   reason_detail = coalesce(data->>'reason_detail', t.reason_detail),
+			   finished = CASE WHEN new_state IN ('committed', 'aborted', 'failed')
+							   THEN rig_op_time() END
+		 WHERE t.id = txn;
+	END IF;
+	INSERT INTO rig.transaction_events (id, seq, event, branch, detail, at)
+	VALUES (txn, version, data->>'event', (data->>'branch')::int, data->>'detail', rig_op_time());
+END
+$$;
+
+-- Events of one transaction are ordered by a lock on it.
+CREATE FUNCTION rig.transaction_event_resources(data jsonb)
+	RETURNS text[]
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT ARRAY['rig.transaction:' || (data->>'transaction')]
+$$;
+
+-- A no-op: what matters is the idempotency key it binds.
+CREATE FUNCTION rig.transaction_claim_apply(version bigint, data jsonb)
+	RETURNS void
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT
+$$;
+
+COMMENT ON FUNCTION rig.transaction_start_apply(bigint, jsonb) IS
+	'apply handler of rig.transaction.start: a new transaction across nodes, preparing';
+COMMENT ON FUNCTION rig.transaction_event_apply(bigint, jsonb) IS
+	'apply handler of rig.transaction.event: one event of a transaction across nodes and its state transition';
+COMMENT ON FUNCTION rig.transaction_event_resources(jsonb) IS
+	'resources of rig.transaction.event: the transaction';
+COMMENT ON FUNCTION rig.transaction_claim_apply(bigint, jsonb) IS
+	'apply handler of rig.transaction.claim: nothing (the op binds an abandoned prepare''s idempotency key)';
+
+SELECT rig_register('rig.transaction.start', 'rig.transaction_start_apply(bigint, jsonb)');
+SELECT rig_register('rig.transaction.event', 'rig.transaction_event_apply(bigint, jsonb)',
+					NULL, 'rig.transaction_event_resources(jsonb)');
+SELECT rig_register('rig.transaction.claim', 'rig.transaction_claim_apply(bigint, jsonb)');
+
+-- Transactions across nodes
+
+CREATE FUNCTION rig_add_node(name text, conninfo text)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_add_node'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_add_node(text, text) IS
+	'register another rig primary as a target of transaction branches (its role needs rig_writer there)';
+
+CREATE FUNCTION rig_drop_node(name text)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_drop_node'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_drop_node(text) IS 'forget a node registered with rig_add_node';
+
+CREATE FUNCTION rig_transaction_start(branches jsonb, timeout interval DEFAULT NULL,
+									  idempotency_key text DEFAULT NULL)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'rig_transaction_start'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_transaction_start(jsonb, interval, text) IS
+	'start a transaction across nodes (each branch: node, prepare, commit, abort, data); returns its id, the worker drives it';
+
+CREATE FUNCTION rig_transaction_wait(id bigint, timeout interval DEFAULT NULL)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'rig_transaction_wait'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_transaction_wait(bigint, interval) IS
+	'wait until a transaction across nodes is committed, aborted or failed, or the timeout passes; returns its state';
+
+CREATE FUNCTION rig_transaction_abort(id bigint, reason text DEFAULT NULL)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'rig_transaction_abort'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_transaction_abort(bigint, text) IS
+	'abort a transaction across nodes that is still preparing; returns its new state';
+
+REVOKE ALL ON FUNCTION rig_add_node(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_drop_node(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_transaction_start(jsonb, interval, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_transaction_abort(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_transaction_wait(bigint, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rig_transaction_start(jsonb, interval, text) TO rig_writer;
+GRANT EXECUTE ON FUNCTION rig_transaction_abort(bigint, text) TO rig_writer;
+GRANT EXECUTE ON FUNCTION rig_transaction_wait(bigint, interval) TO rig_reader;

@@ -322,5 +322,5 @@ SELECT c.version = :ctx_version AS version_ok, c.op_time = l.op_time AS op_time_
 SELECT epoch, origin, count(*) > 0 AS rows FROM rig.log GROUP BY epoch, origin;
 
 -- clean up
-SELECT rig_unregister(method) FROM rig.handlers ORDER BY method;
+SELECT rig_unregister(method) FROM rig.handlers WHERE method NOT LIKE 'rig.%' ORDER BY method;
 DROP SCHEMA d CASCADE;

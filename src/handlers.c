@@ -33,6 +33,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -77,6 +78,7 @@ static void rig_handlers_proc_cb(Datum arg, int cacheid, uint32 hashvalue);
 static bool rig_load_handler(const char *method, RigHandler *entry);
 static void rig_check_handler_signature(Oid funcoid, RigHandlerKind kind);
 static void rig_check_handler_path(Oid funcoid);
+static void rig_check_not_reserved(const char *method);
 static bool rig_namespace_in_use(Oid catalog, AttrNumber attnum, Oid nspid);
 static void rig_refuse_temp_objects(void);
 static void rig_prepare_fmgr(RigHandler *entry);
@@ -552,6 +554,22 @@ rig_check_handler_signature(Oid funcoid, RigHandlerKind kind)
 						   rig_kind_name(kind), expected)));
 }
 
+/*
+ * Methods named rig.* are rig's own, registered by its install script
+ * (the coordinator's state, coord.c): nobody else registers or removes them.
+ */
+static void
+rig_check_not_reserved(const char *method)
+{
+	if (strncmp(method, "rig.", 4) != 0 || creating_extension)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_RESERVED_NAME),
+			 errmsg("method name \"%s\" is reserved for rig", rig_name_for_message(method)),
+			 errdetail("Methods named rig.* are rig's own."),
+			 errhint("Choose a method name that does not start with \"rig.\".")));
+}
+
 /* SQL: register (or replace) the handlers of a method. */
 Datum
 rig_register(PG_FUNCTION_ARGS)
@@ -574,6 +592,7 @@ rig_register(PG_FUNCTION_ARGS)
 				 errhint("Every method needs an apply function (version bigint, data jsonb).")));
 	method = PG_GETARG_TEXT_PP(0);
 	rig_check_identifier("method name", text_to_cstring(method));
+	rig_check_not_reserved(text_to_cstring(method));
 	rig_check_handler_signature(PG_GETARG_OID(1), RIG_APPLY);
 	for (int i = 1; i <= 3; i++)
 		if (!PG_ARGISNULL(i))
@@ -642,6 +661,7 @@ rig_unregister(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("method must not be NULL")));
 	values[0] = PG_GETARG_DATUM(0);
+	rig_check_not_reserved(TextDatumGetCString(values[0]));
 
 	SPI_connect();
 	ret = rig_spi_as_owner("handlers", "DELETE FROM rig.handlers WHERE method = $1",

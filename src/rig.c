@@ -32,6 +32,7 @@
 #include "tables.h"
 #include "worker.h"
 #include "xact.h"
+#include "xnode.h"
 
 PG_MODULE_MAGIC;
 
@@ -66,6 +67,7 @@ _PG_init(void)
 	rig_node_init();
 	rig_peerlist_init();
 	rig_route_init();
+	rig_xnode_init();
 	rig_worker_register();
 }
 

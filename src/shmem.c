@@ -37,6 +37,7 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
+#include "storage/condition_variable.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
@@ -95,6 +96,9 @@ typedef struct RigShared
 	 */
 	pg_atomic_uint32 route_role;
 
+	/* transactions across nodes (coord.c): the worker recorded a change */
+	ConditionVariable xnode_cv;
+
 	int			nslots;
 	pg_atomic_uint64 slots[FLEXIBLE_ARRAY_MEMBER];	/* per pgprocno */
 } RigShared;
@@ -152,6 +156,7 @@ rig_shmem_startup(void)
 		pg_atomic_init_u32(&rig_shared->initialized, 0);
 		pg_atomic_init_u64(&rig_shared->last_assigned, 0);
 		pg_atomic_init_u64(&rig_shared->confirmed, 0);
+		ConditionVariableInit(&rig_shared->xnode_cv);
 		SpinLockInit(&rig_shared->contact_mutex);
 		rig_shared->contact_at = 0;
 		rig_shared->contact_mode = -1;
@@ -603,4 +608,15 @@ rig_get_contact(TimestampTz *at, int *mode)
 	*mode = rig_shared->contact_mode;
 	SpinLockRelease(&rig_shared->contact_mutex);
 	return any;
+}
+
+/*
+ * Broadcast when the coordinator recorded a change of a transaction across
+ * nodes; rig_transaction_wait() sleeps on it.
+ */
+ConditionVariable *
+rig_shmem_xnode_cv(void)
+{
+	rig_shmem_check();
+	return &rig_shared->xnode_cv;
 }

@@ -15,6 +15,7 @@
 #define RIG_SHMEM_H
 
 #include "datatype/timestamp.h"
+#include "storage/condition_variable.h"
 
 /* What rig.status shows of the worker */
 typedef struct RigWorkerInfo
@@ -82,5 +83,6 @@ extern uint64 rig_promote_pending(pid_t *requester);
 extern void rig_promote_answer(uint64 ticket, int64 epoch, const char *error);
 extern bool rig_promote_answered(uint64 ticket, int64 *epoch, char *error,
 								 Size errlen);
+extern ConditionVariable *rig_shmem_xnode_cv(void);
 
 #endif							/* RIG_SHMEM_H */

@@ -20,6 +20,9 @@
  * like pg_cron's launcher; it does not die and restart over it.
  * Every round, first, it reads rig.node to publish whether the node is the
  * primary for routing clients (route.c), even when its work is off.
+ * Before each round, outside it (each of its steps commits on its own), it
+ * drives the transactions across nodes this node coordinates (coord.c),
+ * whatever rig.resolver_interval says, and sleeps no longer than they need.
  * rig.resolver_interval sets the pace; -1 turns the worker's work off (it
  * then wakes once a minute, to publish the role).
  *
@@ -47,6 +50,7 @@
 #include "utils/snapmgr.h"
 
 #include "catchup.h"
+#include "coord.h"
 #include "follow.h"
 #include "promote.h"
 #include "resolve.h"
@@ -76,6 +80,7 @@ static void rig_worker_follow(void *arg);
 static void rig_worker_step(const char *state, void (*step) (void *arg));
 static void rig_worker_route(void *arg);
 static void rig_worker_round(bool work);
+static long rig_worker_coordinate(void);
 
 /* Register the worker with the postmaster; called from _PG_init. */
 void
@@ -213,6 +218,43 @@ rig_worker_round(bool work)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/*
+ * Drive the transactions across nodes this node coordinates (coord.c),
+ * whatever rig.resolver_interval says: each step runs in a transaction of
+ * its own, so this runs outside the round.  Returns the milliseconds
+ * until it wants to run again (-1: nothing unfinished).
+ */
+static long
+rig_worker_coordinate(void)
+{
+	long		wait_ms = -1;
+	RigWorkerInfo before;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	/* rig.status keeps saying what the round left (tests wait for it) */
+	rig_worker_get_state(&before);
+	rig_worker_set_state("coordinating transactions");
+	pgstat_report_activity(STATE_RUNNING, "rig: coordinating transactions across nodes");
+	PG_TRY();
+	{
+		wait_ms = rig_coord_work();
+	}
+	PG_CATCH();
+	{
+		/* kept for rig.status by rig_worker_emit_log; retried soon */
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(cxt);
+		wait_ms = 1000;
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	rig_worker_set_state(before.state);
+	return wait_ms;
+}
+
 /* Entry point of the worker process. */
 void
 rig_worker_main(Datum main_arg)
@@ -234,6 +276,8 @@ rig_worker_main(Datum main_arg)
 	{
 		MemoryContext old;
 		bool		promoting;
+		long		wait_ms;
+		long		coord_ms;
 
 		if (ConfigReloadPending)
 		{
@@ -243,6 +287,8 @@ rig_worker_main(Datum main_arg)
 
 		/* promotion first, even with rig.resolver_interval = -1 (promote.c) */
 		promoting = rig_promote_work();
+		/* first: a client may be waiting for it (rig_transaction_wait) */
+		coord_ms = rig_worker_coordinate();
 
 		old = MemoryContextSwitchTo(loop_cxt);
 		PG_TRY();
@@ -261,11 +307,12 @@ rig_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(loop_cxt);
 
+		wait_ms = promoting ? RIG_WORKER_PROMOTE_RETRY_MS :
+			rig_resolver_interval >= 0 ? Max(rig_resolver_interval, 10) : RIG_WORKER_IDLE_MS;
+		if (coord_ms >= 0)
+			wait_ms = Min(wait_ms, Max(coord_ms, 1));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 promoting ? RIG_WORKER_PROMOTE_RETRY_MS :
-						 rig_resolver_interval >= 0 ? Max(rig_resolver_interval, 10)
-						 : RIG_WORKER_IDLE_MS,
-						 PG_WAIT_EXTENSION);
+						 wait_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}

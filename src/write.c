@@ -40,6 +40,7 @@
 #include "settings.h"
 #include "shmem.h"
 #include "watermark.h"
+#include "write.h"
 #include "xact.h"
 
 /* Longest idempotency key, in bytes (it lives in a btree index) */
@@ -48,7 +49,12 @@
 /* True while rig_do() runs, so handlers cannot nest another rig_do() */
 static bool rig_do_active = false;
 
-static int64 rig_do_op(FunctionCallInfo fcinfo);
+/* True while rig itself runs an op of a reserved method (rig_do_internal) */
+static bool rig_do_internal_active = false;
+
+static int64 rig_do_run(const char *method, Jsonb *data, text *key);
+static int64 rig_do_op(const char *method, Jsonb *data, text *key);
+static void rig_check_reserved(const char *method);
 static void rig_check_can_write(void);
 static void rig_check_not_fenced(void);
 static void rig_check_no_handover(void);
@@ -180,21 +186,73 @@ rig_check_op_args(FunctionCallInfo fcinfo)
 	}
 }
 
+/*
+ * Methods named rig.* are rig's own (the coordinator's state, coord.c):
+ * only rig runs them, except rig.transaction.claim, which a coordinator
+ * runs on a branch node through plain rig_do() to bind a key.
+ */
+static void
+rig_check_reserved(const char *method)
+{
+	if (rig_do_internal_active || strncmp(method, "rig.", 4) != 0 ||
+		strcmp(method, "rig.transaction.claim") == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("method \"%s\" is reserved for rig", rig_name_for_message(method)),
+			 errdetail("Methods named rig.* record rig's own state; rig runs them itself."),
+			 errhint("Use rig_transaction_start() and rig_transaction_abort() for transactions across nodes.")));
+}
+
 /* SQL: validate, lock, version, log and apply one operation. */
 Datum
 rig_do(PG_FUNCTION_ARGS)
 {
+	char	   *method;
+
+	rig_check_op_args(fcinfo);
+	method = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	rig_check_reserved(method);
+	PG_RETURN_INT64(rig_do_run(method, PG_GETARG_JSONB_P(1),
+							   PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2)));
+}
+
+/*
+ * rig_do() for rig's own reserved methods (coord.c): the same checks and
+ * path, callable from C, with an optional idempotency key.
+ */
+int64
+rig_do_internal(const char *method, Jsonb *data, const char *key)
+{
+	volatile int64 version = 0;
+
+	rig_do_internal_active = true;
+	PG_TRY();
+	{
+		version = rig_do_run(method, data, key ? cstring_to_text(key) : NULL);
+	}
+	PG_FINALLY();
+	{
+		rig_do_internal_active = false;
+	}
+	PG_END_TRY();
+	return version;
+}
+
+/* Check the node, then run one op with rig's handler search_path. */
+static int64
+rig_do_run(const char *method, Jsonb *data, text *key)
+{
 	volatile int64 version = 0;
 	int			path_level;
 
-	rig_check_op_args(fcinfo);
 	rig_check_can_write();
 	rig_do_active = true;
 	PG_TRY();
 	{
 		/* one search_path switch for the op's three handlers */
 		path_level = rig_handler_path_push();
-		version = rig_do_op(fcinfo);
+		version = rig_do_op(method, data, key);
 		rig_handler_path_pop(path_level);
 	}
 	PG_CATCH();
@@ -204,16 +262,13 @@ rig_do(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	rig_do_active = false;
-	PG_RETURN_INT64(version);
+	return version;
 }
 
 /* The body of rig_do(), once its arguments and the node were checked. */
 static int64
-rig_do_op(FunctionCallInfo fcinfo)
+rig_do_op(const char *method, Jsonb *data, text *key)
 {
-	char	   *method;
-	Jsonb	   *data;
-	text	   *key = NULL;
 	RigHandler *handler;
 	int64		version;
 	int64		epoch;
@@ -221,12 +276,8 @@ rig_do_op(FunctionCallInfo fcinfo)
 	uint64	   *locks;
 	int			nlocks;
 
-	method = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	data = PG_GETARG_JSONB_P(1);
-
-	if (!PG_ARGISNULL(2))
+	if (key != NULL)
 	{
-		key = PG_GETARG_TEXT_PP(2);
 		rig_lock_idempotency_key(key);
 		if (rig_key_lookup(key, method, data, &version))
 			return version;

@@ -36,6 +36,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use FindBin;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -47,7 +48,8 @@ our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of me
   rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_prepared_xacts rig_peer_state
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
-  rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_cmd);
+  rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_cmd rig_xfer_setup rig_xfer_branches rig_xfer_start
+  rig_xfer_money rig_xnode_row rig_xfer_pgbench);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -1030,4 +1032,115 @@ sub rig_keyed_retry
 	return \%got;
 }
 
+=pod
+
+=over
+
+=item rig_xfer_setup($node, \%balances)
+
+Load examples/transfer.sql (the bank transfer across nodes) on $node and
+open the accounts given as { id => balance }, one xfer.open op each.
+
+=item rig_xfer_branches($from_node, $from, $to_node, $to, $amount)
+
+The branches (JSON text) of a transfer of $amount from account $from on
+node $from_node to account $to on node $to_node.
+
+=item rig_xfer_start($coordinator, $branches, $timeout, $key)
+
+rig_transaction_start on $coordinator; returns the id.  $timeout (an
+interval's text) and $key are optional.
+
+=item rig_xfer_pgbench($coordinator, $out, $err, $node_a, $range_a, $node_b, $range_b, $max, $clients, $txns)
+
+Start pgbench on $coordinator: $clients clients run $txns transfers each,
+of a random amount up to $max between a random account of $node_a (ids
+in $range_a, e.g. '1, 3') and one of $node_b, in a random direction:
+rig_transaction_start, then rig_transaction_wait.  Returns rig_pgbench's
+harness.
+
+=item rig_xfer_money(@nodes)
+
+The sum of balances over @nodes, then " holds " and the number of holds
+left on them, e.g. "6000 holds 0".
+
+=item rig_xnode_row($node, $id)
+
+The row of transaction $id in rig.transactions on $node: state, reason,
+reason_branch, joined by "|" (a NULL as "").
+
+=back
+
+=cut
+
+sub rig_xfer_setup
+{
+	my ($node, $balances) = @_;
+	rig_load_sql($node, ($ENV{RIG_SRCDIR} // "$FindBin::RealBin/../..") . "/examples/transfer.sql");
+	$node->safe_psql($dbname,
+		join('', map { "SELECT rig_do('xfer.open', '{\"account\": $_, \"balance\": $balances->{$_}}');\n" }
+			  sort keys %$balances));
+	return;
+}
+
+sub rig_xfer_branches
+{
+	my ($from_node, $from, $to_node, $to, $amount) = @_;
+	my $b = '{"node": "%s", "prepare": "xfer.hold", "commit": "xfer.post", '
+	  . '"abort": "xfer.release", "data": {"account": %d, "amount": %d}}';
+	return '[' . sprintf($b, $from_node, $from, -$amount) . ', '
+	  . sprintf($b, $to_node, $to, $amount) . ']';
+}
+
+sub rig_xfer_start
+{
+	my ($node, $branches, $timeout, $key) = @_;
+	my $t = defined $timeout ? "'$timeout'" : 'NULL';
+	my $k = defined $key ? "'$key'" : 'NULL';
+	return $node->safe_psql($dbname,
+		"SELECT rig_transaction_start(\$b\$$branches\$b\$, $t, $k)");
+}
+
+sub rig_xfer_pgbench
+{
+	my ($node, $out, $err, $na, $ra, $nb, $rb, $max, $clients, $txns) = @_;
+	my $dir = PostgreSQL::Test::Utils::tempdir;
+	PostgreSQL::Test::Utils::append_to_file("$dir/xfer.sql", qq{
+\\set a random($ra)
+\\set b random($rb)
+\\set amt random(1, $max)
+\\set s 1 - 2 * random(0, 1)
+SELECT rig_transaction_start(jsonb_build_array(
+  jsonb_build_object('node', '$na', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
+                     'data', jsonb_build_object('account', :a, 'amount', -:amt * :s)),
+  jsonb_build_object('node', '$nb', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
+                     'data', jsonb_build_object('account', :b, 'amount', :amt * :s)))) AS id \\gset
+SELECT rig_transaction_wait(:id, '60s');
+});
+	return rig_pgbench($node, $out, $err, '-c', $clients, '-j', 2, '-t', $txns, '-f', "$dir/xfer.sql");
+}
+
+sub rig_xfer_money
+{
+	my (@nodes) = @_;
+	my ($sum, $holds) = (0, 0);
+	for my $n (@nodes)
+	{
+		my ($s, $h) = split /\|/, $n->safe_psql($dbname,
+			'SELECT (SELECT coalesce(sum(balance), 0) FROM xfer.accounts), (SELECT count(*) FROM xfer.holds)');
+		$sum += $s;
+		$holds += $h;
+	}
+	return "$sum holds $holds";
+}
+
+sub rig_xnode_row
+{
+	my ($node, $id) = @_;
+	return $node->safe_psql($dbname,
+		"SELECT state || '|' || coalesce(reason, '') || '|' || coalesce(reason_branch::text, '') "
+		  . "FROM rig.transactions WHERE id = $id");
+}
+
 1;
+

@@ -1,0 +1,533 @@
+/*-------------------------------------------------------------------------
+ *
+ * coord.c
+ *	  The coordinator of transactions across nodes: the worker's driver of
+ *	  their state machine.
+ *
+ *	  preparing --(every branch voted yes)--> committing --> committed
+ *	  preparing --(a no, the deadline, a client)--> aborting --> aborted
+ *	  committing / aborting --(a phase raised a non-transient error)--> failed
+ *
+ * Each pass reads every unfinished transaction (one short transaction),
+ * sends every phase call due to the other nodes, in parallel (one
+ * pipelined connection per branch node, each call its own transaction
+ * there), then, in one transaction, runs this node's own branches
+ * in-process while the others work, reads their answers, and records the
+ * answers and the decisions they allow as rig ops (rig.transaction.event), so
+ * they reach this node's peers; a decision is durable before the first
+ * call of the next phase is sent.  A phase call is
+ * rig_do(method, data || {transaction, branch}, key) on the branch's node,
+ * with key "rig:<coordinator>:<id>:<branch>:<phase>": after a crash the
+ * next pass simply sends again what has no recorded answer, and the key
+ * makes the branch node apply it once.  An abort first claims the
+ * prepare's key (rig.transaction.claim) unless the prepare took effect,
+ * and compensates only then, so a prepare arriving after the abort can
+ * never take effect.  Transient errors (a node unreachable, a timeout, a
+ * deadlock) are retried, with a per-node backoff; answers are not
+ * recorded until they are definite.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/coord.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "coord.h"
+#include "node.h"
+#include "phase.h"
+#include "settings.h"
+#include "shmem.h"
+#include "write.h"
+#include "xact.h"
+
+/* Unfinished transactions one pass looks at (the oldest first) */
+#define RIG_COORD_MAX_TXNS		1000
+
+/* Passes one worker iteration may run back to back */
+#define RIG_COORD_MAX_PASSES	100
+
+/* While transactions are unfinished, look at least this often (ms) */
+#define RIG_COORD_POLL_MS		1000
+
+/* A branch's progress, from its recorded events */
+#define RIG_BRANCH_PREPARED		0x01
+#define RIG_BRANCH_REFUSED		0x02
+#define RIG_BRANCH_COMMITTED	0x04
+#define RIG_BRANCH_ABORTED		0x08	/* compensated, or nothing to compensate */
+
+static MemoryContext rig_coord_cxt = NULL;
+
+static bool rig_coord_pass(long *wait_ms);
+static List *rig_coord_load(List **nodes, long *wait_ms);
+static List *rig_coord_calls(List *txns, TimestampTz now);
+static void rig_coord_run_local(List *calls);
+static void rig_coord_local_call(void *arg);
+static bool rig_coord_record(List *txns, List *calls);
+static bool rig_coord_record_call(RigCoordCall *call);
+static bool rig_coord_decide(RigCoordTxn *t);
+static bool rig_coord_event(int64 id, const char *event, int branch,
+							const char *detail, const char *state,
+							const char *reason, int reason_branch);
+static void rig_coord_event_work(void *arg);
+static void rig_coord_fault(List *calls, const char *when);
+
+/*
+ * The worker's entry: run passes while they make progress; returns the
+ * milliseconds until the next pass is due (-1: nothing unfinished).
+ */
+long
+rig_coord_work(void)
+{
+	long		wait_ms = -1;
+
+	if (rig_coord_cxt == NULL)
+		rig_coord_cxt = AllocSetContextCreate(TopMemoryContext, "rig coordinator",
+											  ALLOCSET_DEFAULT_SIZES);
+	for (int i = 0; i < RIG_COORD_MAX_PASSES; i++)
+	{
+		MemoryContext old;
+		bool		progressed;
+
+		/* between its transactions a pass allocates here, reset each time */
+		MemoryContextReset(rig_coord_cxt);
+		old = MemoryContextSwitchTo(rig_coord_cxt);
+		progressed = rig_coord_pass(&wait_ms);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rig_coord_cxt);
+		if (!progressed)
+			return wait_ms;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return 0;
+}
+
+/* One pass: load, call, record.  True when it recorded something. */
+static bool
+rig_coord_pass(long *wait_ms)
+{
+	List	   *nodes = NIL;
+	List	   *txns;
+	List	   *calls;
+	List	   *sent;
+	bool		recorded;
+
+	txns = rig_coord_load(&nodes, wait_ms);
+	if (txns == NIL)
+		return false;
+	calls = rig_coord_calls(txns, GetCurrentTimestamp());
+
+	rig_coord_fault(calls, "before");
+	sent = rig_phase_send_remote(calls, nodes);
+
+	/* this node's own calls run while the other nodes work on theirs */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rig_coord_run_local(calls);
+	rig_phase_read_remote(sent, calls);
+	rig_coord_fault(calls, "after");
+	recorded = rig_coord_record(txns, calls);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(rig_coord_cxt);
+	if (recorded)
+		ConditionVariableBroadcast(rig_shmem_xnode_cv());
+	return recorded;
+}
+
+/*
+ * Read every unfinished transaction and the registered nodes, into the
+ * coordinator's context; NIL when there is nothing to do here (none, or
+ * this node is not a primary).  Sets *wait_ms for the next look.
+ */
+static List *
+rig_coord_load(List **nodes, long *wait_ms)
+{
+	List	   *txns = NIL;
+	RigCoordTxn *t = NULL;
+	MemoryContext old;
+
+	*wait_ms = -1;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (!OidIsValid(get_extension_oid("rig", true)) ||
+		strcmp(rig_node_role(), "primary") != 0 || rig_node_fenced(NULL))
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(rig_coord_cxt);
+		return NIL;
+	}
+	SPI_connect();
+	if (SPI_execute("SELECT t.id, t.state, t.deadline <= now(), t.coordinator, "
+					"jsonb_array_length(t.branches), b.ord - 1, b.v->>'node', "
+					"b.v->>'prepare', b.v->>'commit', b.v->>'abort', "
+					"((b.v->'data') || jsonb_build_object('transaction', t.id, 'branch', b.ord - 1))::text, "
+					"coalesce((SELECT bit_or(CASE e.event WHEN 'prepared' THEN 1 WHEN 'refused' THEN 2 "
+					"  WHEN 'committed' THEN 4 WHEN 'compensated' THEN 8 WHEN 'released' THEN 8 ELSE 0 END) "
+					"  FROM rig.transaction_events e WHERE e.id = t.id AND e.branch = b.ord - 1), 0) "
+					"FROM rig.transactions t, jsonb_array_elements(t.branches) WITH ORDINALITY b(v, ord) "
+					"WHERE t.id IN (SELECT u.id FROM rig.transactions u "
+					"  WHERE u.state IN ('preparing', 'committing', 'aborting') ORDER BY u.id LIMIT "
+					CppAsString2(RIG_COORD_MAX_TXNS) ") "
+					"ORDER BY t.id, b.ord", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.transactions");
+	old = MemoryContextSwitchTo(rig_coord_cxt);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		int64		id = pg_strtoint64(SPI_getvalue(tup, desc, 1));
+		int			b = pg_strtoint32(SPI_getvalue(tup, desc, 6));
+
+		if (t == NULL || t->id != id)
+		{
+			t = palloc0(sizeof(RigCoordTxn));
+			t->id = id;
+			t->state = SPI_getvalue(tup, desc, 2);
+			t->expired = strcmp(SPI_getvalue(tup, desc, 3), "t") == 0;
+			t->coordinator = SPI_getvalue(tup, desc, 4);
+			t->nbranches = pg_strtoint32(SPI_getvalue(tup, desc, 5));
+			t->node = palloc0(sizeof(char *) * t->nbranches);
+			for (int p = 0; p < 3; p++)
+				t->method[p] = palloc0(sizeof(char *) * t->nbranches);
+			t->data = palloc0(sizeof(char *) * t->nbranches);
+			t->flags = palloc0(sizeof(int) * t->nbranches);
+			t->refused_branch = -1;
+			t->failed_branch = -1;
+			txns = lappend(txns, t);
+		}
+		t->node[b] = SPI_getvalue(tup, desc, 7);
+		for (int p = 0; p < 3; p++)
+			t->method[p][b] = SPI_getvalue(tup, desc, 8 + p);
+		t->data[b] = SPI_getvalue(tup, desc, 11);
+		t->flags[b] = pg_strtoint32(SPI_getvalue(tup, desc, 12));
+	}
+	MemoryContextSwitchTo(old);
+
+	if (txns != NIL)
+	{
+		if (SPI_execute("SELECT name, conninfo FROM rig.remote_nodes", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read rig.remote_nodes");
+		old = MemoryContextSwitchTo(rig_coord_cxt);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			*nodes = lappend(*nodes, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
+			*nodes = lappend(*nodes, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2));
+		}
+		MemoryContextSwitchTo(old);
+		*wait_ms = RIG_COORD_POLL_MS;
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(rig_coord_cxt);
+	return txns;
+}
+
+/* The phase calls due now, skipping nodes that are backing off. */
+static List *
+rig_coord_calls(List *txns, TimestampTz now)
+{
+	List	   *calls = NIL;
+	ListCell   *lc;
+	MemoryContext old = MemoryContextSwitchTo(rig_coord_cxt);
+
+	foreach(lc, txns)
+	{
+		RigCoordTxn *t = lfirst(lc);
+
+		for (int b = 0; b < t->nbranches; b++)
+		{
+			RigPhase	phase;
+			RigCoordCall *call;
+
+			if (strcmp(t->state, "preparing") == 0)
+			{
+				if (t->expired || (t->flags[b] & (RIG_BRANCH_PREPARED | RIG_BRANCH_REFUSED)))
+					continue;
+				phase = RIG_PHASE_PREPARE;
+			}
+			else if (strcmp(t->state, "committing") == 0)
+			{
+				if (t->flags[b] & RIG_BRANCH_COMMITTED)
+					continue;
+				phase = RIG_PHASE_COMMIT;
+			}
+			else
+			{
+				if (t->flags[b] & RIG_BRANCH_ABORTED)
+					continue;
+				phase = RIG_PHASE_ABORT;
+			}
+			if (!rig_phase_node_ready(t->node[b], now))
+				continue;
+			call = palloc0(sizeof(RigCoordCall));
+			call->txn = t;
+			call->branch = b;
+			call->phase = phase;
+			calls = lappend(calls, call);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	return calls;
+}
+
+/* Crash tests: pause before or after the calls of each phase in this pass. */
+static void
+rig_coord_fault(List *calls, const char *when)
+{
+	bool		seen[3] = {false, false, false};
+	ListCell   *lc;
+
+	if (rig_fault_point == NULL)
+		return;
+	foreach(lc, calls)
+		seen[((RigCoordCall *) lfirst(lc))->phase] = true;
+	for (int p = 0; p < 3; p++)
+		if (seen[p])
+			rig_fault(psprintf("xnode_%s_%s", when, rig_phase_name(p)), true);
+}
+
+/* Subtransaction: run one of this node's own phase calls in-process. */
+static void
+rig_coord_local_call(void *arg)
+{
+	RigCoordCall *call = arg;
+	RigCoordTxn *t = call->txn;
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[4];
+	bool		isnull;
+
+	args[0] = CStringGetTextDatum(t->method[call->phase][call->branch]);
+	args[1] = CStringGetTextDatum(t->data[call->branch]);
+	args[2] = CStringGetTextDatum(rig_phase_key(t, call->branch, call->phase));
+	args[3] = CStringGetTextDatum(rig_phase_key(t, call->branch, RIG_PHASE_PREPARE));
+	SPI_connect();
+	if (SPI_execute_with_args(rig_phase_sql(call->phase),
+							  call->phase == RIG_PHASE_ABORT ? 4 : 3,
+							  types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not run a phase call");
+	call->answered = true;
+	call->ok = true;
+	call->result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+}
+
+/*
+ * Run this node's own calls, each in a subtransaction of the transaction
+ * that records the answers: a branch here commits with its event.
+ */
+static void
+rig_coord_run_local(List *calls)
+{
+	ListCell   *lc;
+
+	foreach(lc, calls)
+	{
+		RigCoordCall *call = lfirst(lc);
+		ErrorData  *edata;
+
+		if (strcmp(call->txn->node[call->branch], rig_node_name()) != 0)
+			continue;
+		edata = rig_subxact_try(rig_coord_local_call, call);
+		if (edata != NULL)
+		{
+			rig_phase_answer(call, unpack_sql_state(edata->sqlerrcode), edata->message, NULL);
+			FreeErrorData(edata);
+		}
+	}
+}
+
+/*
+ * Record every definite answer as an event, then the decisions they
+ * allow.  True when it recorded anything.
+ */
+static bool
+rig_coord_record(List *txns, List *calls)
+{
+	ListCell   *lc;
+	bool		any = false;
+
+	foreach(lc, calls)
+	{
+		RigCoordCall *call = lfirst(lc);
+
+		if (!call->answered)
+		{
+			ereport(LOG,
+					(errmsg("rig transaction " INT64_FORMAT ": %s of branch %d on node \"%s\" will be retried",
+							call->txn->id, rig_phase_name(call->phase), call->branch,
+							call->txn->node[call->branch]),
+					 errdetail_internal("%s", call->error ? call->error : "")));
+			continue;
+		}
+		if (rig_coord_record_call(call))
+			any = true;
+	}
+	foreach(lc, txns)
+	{
+		if (rig_coord_decide(lfirst(lc)))
+			any = true;
+	}
+	return any;
+}
+
+/* Record one definite answer as an event, and what it means for the branch. */
+static bool
+rig_coord_record_call(RigCoordCall *call)
+{
+	RigCoordTxn *t = call->txn;
+	int			b = call->branch;
+	const char *event;
+	char	   *detail = call->error;
+
+	switch (call->phase)
+	{
+		case RIG_PHASE_PREPARE:
+			event = call->ok ? "prepared" : "refused";
+			t->flags[b] |= call->ok ? RIG_BRANCH_PREPARED : RIG_BRANCH_REFUSED;
+			if (!call->ok && t->refused_branch < 0)
+			{
+				t->refused_branch = b;
+				t->refused_error = call->error;
+			}
+			break;
+		case RIG_PHASE_COMMIT:
+			event = call->ok ? "committed" : "commit failed";
+			if (call->ok)
+				t->flags[b] |= RIG_BRANCH_COMMITTED;
+			break;
+		default:
+			event = !call->ok ? "abort failed" :
+				call->result > 0 ? "compensated" : "released";
+			if (call->ok)
+				t->flags[b] |= RIG_BRANCH_ABORTED;
+			if (call->ok && call->result < 0)
+				detail = "its prepare never took effect: its key is claimed, nothing to compensate";
+			break;
+	}
+	if (!call->ok && call->phase != RIG_PHASE_PREPARE && t->failed_branch < 0)
+	{
+		t->failed_branch = b;
+		t->failed_error = call->error;
+	}
+	if (call->ok && detail == NULL)
+		detail = psprintf("version " INT64_FORMAT " on node \"%s\"",
+						  call->result < 0 ? -call->result : call->result, t->node[b]);
+	return rig_coord_event(t->id, event, b, detail, NULL, NULL, -1);
+}
+
+/* Record the transition the branches' progress allows, if any; true if done. */
+static bool
+rig_coord_decide(RigCoordTxn *t)
+{
+	bool		preparing = strcmp(t->state, "preparing") == 0;
+	bool		committing = strcmp(t->state, "committing") == 0;
+	int			need = preparing ? RIG_BRANCH_PREPARED :
+		committing ? RIG_BRANCH_COMMITTED : RIG_BRANCH_ABORTED;
+	bool		all = true;
+	int			refused = t->refused_branch;
+
+	for (int b = 0; b < t->nbranches; b++)
+	{
+		if (!(t->flags[b] & need))
+			all = false;
+		if (refused < 0 && (t->flags[b] & RIG_BRANCH_REFUSED))
+			refused = b;
+	}
+
+	if (preparing && refused >= 0)
+		return rig_coord_event(t->id, "aborting", -1,
+							   t->refused_error ? t->refused_error : "a branch voted no",
+							   "aborting", "branch", refused);
+	if (preparing && t->expired && !all)
+		return rig_coord_event(t->id, "aborting", -1,
+							   "not every branch voted yes before the deadline",
+							   "aborting", "timeout", -1);
+	if (preparing && all)
+		return rig_coord_event(t->id, "committing", -1, NULL, "committing", NULL, -1);
+	if (preparing)
+		return false;
+	if (t->failed_branch >= 0)
+		return rig_coord_event(t->id, "failed", -1, t->failed_error, "failed", "branch",
+							   t->failed_branch);
+	if (all)
+		return rig_coord_event(t->id, committing ? "committed" : "aborted", -1, NULL,
+							   committing ? "committed" : "aborted", NULL, -1);
+	return false;
+}
+
+/* Record one event (and transition) as a rig op, in a subtransaction. */
+static bool
+rig_coord_event(int64 id, const char *event, int branch, const char *detail,
+				const char *state, const char *reason, int reason_branch)
+{
+	StringInfoData data;
+	ErrorData  *edata;
+
+	initStringInfo(&data);
+	appendStringInfo(&data, "{\"transaction\": " INT64_FORMAT ", \"event\": ", id);
+	escape_json(&data, event);
+	if (branch >= 0)
+		appendStringInfo(&data, ", \"branch\": %d", branch);
+	if (detail != NULL)
+	{
+		appendStringInfoString(&data, ", \"detail\": ");
+		escape_json(&data, detail);
+	}
+	if (state != NULL)
+	{
+		appendStringInfoString(&data, ", \"state\": ");
+		escape_json(&data, state);
+	}
+	if (reason != NULL)
+	{
+		appendStringInfoString(&data, ", \"reason\": ");
+		escape_json(&data, reason);
+		if (reason_branch >= 0)
+			appendStringInfo(&data, ", \"reason_branch\": %d", reason_branch);
+		if (detail != NULL)
+		{
+			appendStringInfoString(&data, ", \"reason_detail\": ");
+			escape_json(&data, detail);
+		}
+	}
+	appendStringInfoChar(&data, '}');
+
+	edata = rig_subxact_try(rig_coord_event_work, data.data);
+	if (edata != NULL)
+	{
+		/* e.g. a client's abort won the race for the decision: next pass */
+		ereport(LOG,
+				(errmsg("rig transaction " INT64_FORMAT ": could not record \"%s\": %s",
+						id, event, edata->message)));
+		FreeErrorData(edata);
+		return false;
+	}
+	return true;
+}
+
+/* Subtransaction: the op of one event. */
+static void
+rig_coord_event_work(void *arg)
+{
+	(void) rig_do_internal("rig.transaction.event",
+						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum((char *) arg))),
+						   NULL);
+}

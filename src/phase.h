@@ -1,0 +1,67 @@
+/*-------------------------------------------------------------------------
+ *
+ * phase.h
+ *	  Phase calls of transactions across nodes (phase.c): the shapes the
+ *	  coordinator (coord.c) and the calls share.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/phase.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RIG_PHASE_H
+#define RIG_PHASE_H
+
+#include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
+
+typedef enum RigPhase
+{
+	RIG_PHASE_PREPARE,
+	RIG_PHASE_COMMIT,
+	RIG_PHASE_ABORT
+} RigPhase;
+
+/* An unfinished transaction, as one pass sees it */
+typedef struct RigCoordTxn
+{
+	int64		id;
+	char	   *state;
+	bool		expired;		/* its prepare deadline passed */
+	char	   *coordinator;	/* the identity its keys name */
+	int			nbranches;
+	char	  **node;
+	char	  **method[3];		/* per phase */
+	char	  **data;			/* data || {transaction, branch} */
+	int		   *flags;
+	/* this pass's answers that decide */
+	int			refused_branch;
+	char	   *refused_error;
+	int			failed_branch;
+	char	   *failed_error;
+} RigCoordTxn;
+
+/* One phase call of one branch, and its answer */
+typedef struct RigCoordCall
+{
+	RigCoordTxn *txn;
+	int			branch;
+	RigPhase	phase;
+	bool		answered;		/* a definite answer came */
+	bool		ok;
+	int64		result;
+	char	   *error;			/* the branch's error, or why it is retried */
+} RigCoordCall;
+
+extern const char *rig_phase_name(RigPhase phase);
+extern const char *rig_phase_sql(RigPhase phase);
+extern char *rig_phase_key(RigCoordTxn *t, int branch, RigPhase phase);
+extern void rig_phase_answer(RigCoordCall *call, const char *sqlstate,
+							 const char *message, const char *value);
+extern bool rig_phase_node_ready(const char *node, TimestampTz now);
+extern List *rig_phase_send_remote(List *calls, List *nodes);
+extern void rig_phase_read_remote(List *sent, List *calls);
+
+#endif							/* RIG_PHASE_H */

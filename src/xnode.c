@@ -1,0 +1,735 @@
+/*-------------------------------------------------------------------------
+ *
+ * xnode.c
+ *	  Transactions across nodes, the SQL side: the nodes branches run on
+ *	  (rig_add_node, rig_drop_node) and rig_transaction_start / _wait /
+ *	  _abort.
+ *
+ * A transaction's state lives in rig.transactions and
+ * rig.transaction_events, written only by the handlers of the reserved
+ * methods rig.transaction.start and rig.transaction.event: every change
+ * is an op in this node's log, so it reaches this node's peers and
+ * survives a failover.  Starting one checks every branch (its node is
+ * this one or a registered one, its three methods are registered there)
+ * and writes the start op; the worker drives it from there (coord.c).
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/xnode.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "conn.h"
+#include "handlers.h"
+#include "settings.h"
+#include "shmem.h"
+#include "write.h"
+#include "xnode.h"
+
+/* A transaction's prepare deadline when rig_transaction_start gets none */
+#define RIG_XNODE_DEFAULT_TIMEOUT_MS	60000
+
+/* Longest client idempotency key of rig_transaction_start */
+#define RIG_XNODE_MAX_KEY_LEN	400
+
+/* The most branches one transaction may have */
+#define RIG_XNODE_MAX_BRANCHES	100
+
+/* How often rig_transaction_wait looks at the state unwoken */
+#define RIG_XNODE_WAIT_POLL_MS	100
+
+/* Wake the worker when the transaction that started or aborted one commits */
+static bool rig_xnode_wake_pending = false;
+
+static void rig_xnode_xact_callback(XactEvent event, void *arg);
+static void rig_xnode_wake_worker(void);
+static char *rig_xnode_identity(void);
+static char *rig_xnode_conninfo(const char *name);
+static bool rig_xnode_state_final(const char *state);
+static void rig_xnode_check_remote(const char *name, RigConn *rc);
+static char *rig_branch_field(JsonbContainer *obj, int n, const char *field);
+static void rig_branch_check_keys(JsonbContainer *obj, int n);
+static void rig_branch_check_method(const char *node, int n, const char *method,
+									List **remote);
+static void rig_check_remote_methods(const char *node, List *methods);
+static char *rig_branches_normalize(Jsonb *branches, int *count);
+static int64 rig_timeout_ms(Interval *iv);
+static char *rig_xnode_state(int64 id, bool missing_ok);
+
+PG_FUNCTION_INFO_V1(rig_add_node);
+PG_FUNCTION_INFO_V1(rig_drop_node);
+PG_FUNCTION_INFO_V1(rig_transaction_start);
+PG_FUNCTION_INFO_V1(rig_transaction_wait);
+PG_FUNCTION_INFO_V1(rig_transaction_abort);
+
+/* _PG_init: wake the worker after a commit that started or aborted one. */
+void
+rig_xnode_init(void)
+{
+	RegisterXactCallback(rig_xnode_xact_callback, NULL);
+}
+
+/* At the end of a transaction: wake the worker if it has new work. */
+static void
+rig_xnode_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && rig_xnode_wake_pending)
+		rig_xnode_wake_worker();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		rig_xnode_wake_pending = false;
+}
+
+/* Set the worker's latch, if it runs (it polls anyway). */
+static void
+rig_xnode_wake_worker(void)
+{
+	RigWorkerInfo info;
+	PGPROC	   *proc;
+
+	rig_worker_get_state(&info);
+	proc = info.pid != 0 ? BackendPidGetProc(info.pid) : NULL;
+	if (proc != NULL)
+		SetLatch(&proc->procLatch);
+}
+
+/* This node's stable identity in idempotency keys: its system identifier. */
+static char *
+rig_xnode_identity(void)
+{
+	return psprintf(UINT64_FORMAT, GetSystemIdentifier());
+}
+
+/*
+ * The conninfo of a registered node, or NULL; inside an SPI connection.
+ * Read as the table's owner: callers (a rig_writer starting a
+ * transaction) may not read it themselves.
+ */
+static char *
+rig_xnode_conninfo(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+
+	if (rig_spi_as_owner("remote_nodes", "SELECT conninfo FROM rig.remote_nodes WHERE name = $1",
+						 1, types, args, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.remote_nodes");
+	if (SPI_processed == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * What rig_add_node checks on the node: rig installed, the role may call
+ * rig_do there, the node has the name it is added under and is a primary.
+ */
+static void
+rig_xnode_check_remote(const char *name, RigConn *rc)
+{
+	PGresult   *res;
+	TimestampTz deadline = rig_deadline(rig_sync_timeout);
+	char	   *remote_name;
+	char	   *role;
+
+	res = rig_conn_query(rc,
+						 "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'rig'), "
+						 "EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = 'rig_writer' "
+						 "AND pg_catalog.pg_has_role(r.oid, 'MEMBER'))",
+						 0, NULL, deadline);
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+	{
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" does not have the rig extension", name),
+				 errhint("Run CREATE EXTENSION rig in that node's rig.database, or fix the conninfo's dbname.")));
+	}
+	if (strcmp(PQgetvalue(res, 0, 1), "t") != 0)
+	{
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" is not a member of rig_writer on node \"%s\"",
+						PQuser(rc->conn), name),
+				 errdetail("Branches run as ordinary rig_do() calls on the node."),
+				 errhint("On that node: GRANT rig_writer TO %s;", PQuser(rc->conn))));
+	}
+	PQclear(res);
+
+	res = rig_conn_query(rc, "SELECT node_name, role FROM pg_catalog.rig_node_info()",
+						 0, NULL, deadline);
+	remote_name = pstrdup(PQgetvalue(res, 0, 0));
+	role = pstrdup(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	if (strcmp(remote_name, name) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the node at that conninfo is named \"%s\", not \"%s\"", remote_name, name)));
+	if (strcmp(role, "primary") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" is not a primary (its role is \"%s\")", name, role),
+				 errhint("Branches run rig_do() on the node: add its primary.")));
+}
+
+/* SQL: register another rig primary as a target of transaction branches. */
+Datum
+rig_add_node(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	char	   *conninfo;
+	RigConn		rc;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+	bool		exists;
+
+	rig_check_database();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("node name and conninfo must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	conninfo = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	rig_check_identifier("node name", name);
+	if (strcmp(name, rig_node_name()) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("node name \"%s\" is this node's name", name),
+				 errhint("This node is a branch target by its own name already.")));
+	SPI_connect();
+	exists = rig_xnode_conninfo(name) != NULL;
+	SPI_finish();
+	if (exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("node \"%s\" already exists", name),
+				 errhint("rig_drop_node() removes it.")));
+
+	rig_conn_check_conninfo(name, conninfo);
+	memset(&rc, 0, sizeof(rc));
+	PG_TRY();
+	{
+		rig_conn_open(&rc, name, conninfo, rig_deadline(rig_sync_timeout));
+		rig_conn_check_used_password(&rc);
+		rig_xnode_check_remote(name, &rc);
+	}
+	PG_FINALLY();
+	{
+		rig_conn_discard(&rc);
+	}
+	PG_END_TRY();
+
+	args[0] = CStringGetTextDatum(name);
+	args[1] = CStringGetTextDatum(conninfo);
+	SPI_connect();
+	if (rig_spi_as_owner("remote_nodes", "INSERT INTO rig.remote_nodes (name, conninfo) VALUES ($1, $2)",
+						 2, types, args, NULL) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into rig.remote_nodes");
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* SQL: forget a registered node, unless an unfinished transaction uses it. */
+Datum
+rig_drop_node(PG_FUNCTION_ARGS)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	char	   *name;
+
+	rig_check_database();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("node name must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	args[0] = PG_GETARG_DATUM(0);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT t.id FROM rig.transactions t, "
+							  "jsonb_array_elements(t.branches) b "
+							  "WHERE t.state IN ('preparing', 'committing', 'aborting') "
+							  "AND b->>'node' = $1 ORDER BY t.id LIMIT 1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.transactions");
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("node \"%s\" has a branch of unfinished transaction %s", name,
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("Wait until rig.transactions shows it committed, aborted or failed.")));
+	if (rig_spi_as_owner("remote_nodes", "DELETE FROM rig.remote_nodes WHERE name = $1",
+						 1, types, args, NULL) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete from rig.remote_nodes");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("node \"%s\" does not exist", rig_name_for_message(name)),
+				 errhint("rig.remote_nodes lists the registered nodes.")));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* A branch's text field (NULL when absent); throws when it is not a string. */
+static char *
+rig_branch_field(JsonbContainer *obj, int n, const char *field)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(obj, field, strlen(field), NULL);
+
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	if (v->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("branch %d: \"%s\" must be a string", n, field)));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* A branch has node, prepare, commit, abort and data, nothing else. */
+static void
+rig_branch_check_keys(JsonbContainer *obj, int n)
+{
+	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		if (strcmp(key, "node") != 0 && strcmp(key, "prepare") != 0 &&
+			strcmp(key, "commit") != 0 && strcmp(key, "abort") != 0 &&
+			strcmp(key, "data") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("branch %d: unknown key \"%s\"", n, rig_name_for_message(key)),
+					 errhint("A branch has \"node\", \"prepare\", \"commit\", \"abort\" and \"data\".")));
+	}
+}
+
+/*
+ * A branch method must be a valid, unreserved name; on this node it must
+ * be registered, for another node it is added to *remote for one check
+ * there.
+ */
+static void
+rig_branch_check_method(const char *node, int n, const char *method,
+						List **remote)
+{
+	rig_check_identifier("method name", method);
+	if (strncmp(method, "rig.", 4) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("branch %d: method \"%s\" is reserved for rig", n, method)));
+	if (strcmp(node, rig_node_name()) != 0)
+	{
+		*remote = lappend(*remote, (void *) method);
+		return;
+	}
+	if (rig_lookup_handler(method) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("branch %d: method \"%s\" is not registered on node \"%s\"", n, method, node),
+				 errhint("Register it with rig_register() on that node.")));
+}
+
+/* Ask a registered node whether it has every method of its branches. */
+static void
+rig_check_remote_methods(const char *node, List *methods)
+{
+	char	   *conninfo;
+	char	   *err;
+	char		key[RIG_CONN_KEYLEN];
+	StringInfoData arr;
+	const char *params[1];
+	RigConn    *rc;
+	PGresult   *res;
+	ListCell   *lc;
+	MemoryContext outer = CurrentMemoryContext;
+
+	SPI_connect();
+	conninfo = rig_xnode_conninfo(node);
+	if (conninfo != NULL)
+		conninfo = MemoryContextStrdup(outer, conninfo);
+	SPI_finish();
+	if (conninfo == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("node \"%s\" is not registered", rig_name_for_message(node)),
+				 errhint("Register it with rig_add_node(); rig.remote_nodes lists the nodes.")));
+
+	/* method names have no characters an array literal must quote */
+	initStringInfo(&arr);
+	appendStringInfoChar(&arr, '{');
+	foreach(lc, methods)
+		appendStringInfo(&arr, "%s%s", foreach_current_index(lc) > 0 ? "," : "",
+						 (char *) lfirst(lc));
+	appendStringInfoChar(&arr, '}');
+	params[0] = arr.data;
+
+	snprintf(key, sizeof(key), "%s#node", node);
+	rc = rig_conn_try_get(key, conninfo, rig_deadline(rig_sync_timeout), &err);
+	if (rc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to node \"%s\" to check its methods", node),
+				 errdetail_internal("%s", err),
+				 errhint("Nothing was started; retry when the node is reachable.")));
+	res = rig_conn_query(rc, "SELECT m FROM pg_catalog.unnest($1::text[]) m "
+						 "WHERE NOT EXISTS (SELECT 1 FROM rig.handlers h WHERE h.method = m) LIMIT 1",
+						 1, params, rig_deadline(rig_sync_timeout));
+	if (PQntuples(res) > 0)
+	{
+		char	   *m = pstrdup(PQgetvalue(res, 0, 0));
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("method \"%s\" is not registered on node \"%s\"", m, node),
+				 errhint("Register it with rig_register() on that node.")));
+	}
+	PQclear(res);
+}
+
+/*
+ * Check every branch and return them as the start op's JSON array: each
+ * with node, prepare, commit, abort and data (default {}).
+ */
+static char *
+rig_branches_normalize(Jsonb *branches, int *count)
+{
+	StringInfoData out;
+	List	   *nodes = NIL;
+	List	   *node_methods = NIL;
+	int			n;
+
+	if (!JB_ROOT_IS_ARRAY(branches) || JB_ROOT_IS_SCALAR(branches))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("branches must be a JSON array of objects"),
+				 errhint("Each branch: {\"node\": ..., \"prepare\": ..., \"commit\": ..., \"abort\": ..., \"data\": {...}}.")));
+	n = JB_ROOT_COUNT(branches);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a transaction needs at least one branch")));
+	if (n > RIG_XNODE_MAX_BRANCHES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a transaction may have at most %d branches", RIG_XNODE_MAX_BRANCHES)));
+
+	initStringInfo(&out);
+	appendStringInfoChar(&out, '[');
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *b = getIthJsonbValueFromContainer(&branches->root, i);
+		JsonbValue *data;
+		const char *fields[3] = {"prepare", "commit", "abort"};
+		char	   *methods[3];
+		char	   *node;
+		ListCell   *lc;
+		int			pos = -1;
+
+		if (b->type != jbvBinary || !JsonContainerIsObject(b->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("branch %d is not a JSON object", i)));
+		rig_branch_check_keys(b->val.binary.data, i);
+		node = rig_branch_field(b->val.binary.data, i, "node");
+		if (node == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("branch %d has no \"node\"", i)));
+		rig_check_identifier("node name", node);
+		foreach(lc, nodes)
+			if (strcmp((char *) lfirst(lc), node) == 0)
+				pos = foreach_current_index(lc);
+		if (pos < 0)
+		{
+			nodes = lappend(nodes, node);
+			node_methods = lappend(node_methods, NIL);
+			pos = list_length(nodes) - 1;
+		}
+		for (int f = 0; f < 3; f++)
+		{
+			List	   *remote = (List *) list_nth(node_methods, pos);
+
+			methods[f] = rig_branch_field(b->val.binary.data, i, fields[f]);
+			if (methods[f] == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("branch %d has no \"%s\" method", i, fields[f]),
+						 errhint("Every branch names a prepare, a commit and an abort method.")));
+			rig_branch_check_method(node, i, methods[f], &remote);
+			list_nth_cell(node_methods, pos)->ptr_value = remote;
+		}
+		data = getKeyJsonValueFromContainer(b->val.binary.data, "data", 4, NULL);
+		if (data != NULL && (data->type != jbvBinary || !JsonContainerIsObject(data->val.binary.data)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("branch %d: \"data\" must be a JSON object", i)));
+
+		appendStringInfoString(&out, i > 0 ? ", {\"node\": " : "{\"node\": ");
+		escape_json(&out, node);
+		for (int f = 0; f < 3; f++)
+		{
+			appendStringInfo(&out, ", \"%s\": ", fields[f]);
+			escape_json(&out, methods[f]);
+		}
+		appendStringInfoString(&out, ", \"data\": ");
+		appendStringInfoString(&out, data == NULL ? "{}" :
+							   JsonbToCString(NULL, data->val.binary.data, data->val.binary.len));
+		appendStringInfoChar(&out, '}');
+	}
+	appendStringInfoChar(&out, ']');
+
+	/* one round trip per other node, after the local checks */
+	for (int i = 0; i < list_length(nodes); i++)
+		if (list_nth(node_methods, i) != NIL)
+			rig_check_remote_methods((char *) list_nth(nodes, i),
+									 (List *) list_nth(node_methods, i));
+	*count = n;
+	return out.data;
+}
+
+/* An interval in milliseconds; it must be positive. */
+static int64
+rig_timeout_ms(Interval *iv)
+{
+	int64		us = iv->time + (int64) iv->day * USECS_PER_DAY +
+		(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
+
+	if (us <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must be positive")));
+	return us / 1000 > 0 ? us / 1000 : 1;
+}
+
+/* A transaction's state (NULL if there is none: throws unless missing_ok). */
+static char *
+rig_xnode_state(int64 id, bool missing_ok)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(id)};
+	char	   *state = NULL;
+	MemoryContext outer = CurrentMemoryContext;
+
+	SPI_connect();
+	/* not read-only: a fresh snapshot each time (rig_transaction_wait) */
+	if (SPI_execute_with_args("SELECT state FROM rig.transactions WHERE id = $1",
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.transactions");
+	if (SPI_processed > 0)
+		state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (state != NULL)
+		state = MemoryContextStrdup(outer, state);
+	SPI_finish();
+	if (state == NULL && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("transaction " INT64_FORMAT " does not exist", id),
+				 errhint("rig.transactions lists the transactions this node coordinates.")));
+	return state;
+}
+
+/* True for committed, aborted and failed. */
+static bool
+rig_xnode_state_final(const char *state)
+{
+	return strcmp(state, "committed") == 0 || strcmp(state, "aborted") == 0 ||
+		strcmp(state, "failed") == 0;
+}
+
+/* SQL: check the branches, write the start op, return the id at once. */
+Datum
+rig_transaction_start(PG_FUNCTION_ARGS)
+{
+	char	   *branches;
+	int			count;
+	int64		timeout_ms = RIG_XNODE_DEFAULT_TIMEOUT_MS;
+	char	   *key = NULL;
+	char	   *op_key = NULL;
+	StringInfoData data;
+	int64		id;
+
+	rig_check_database();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("branches must not be NULL")));
+	if (!PG_ARGISNULL(1))
+		timeout_ms = rig_timeout_ms(PG_GETARG_INTERVAL_P(1));
+	if (!PG_ARGISNULL(2))
+	{
+		key = text_to_cstring(PG_GETARG_TEXT_PP(2));
+		if (strlen(key) == 0 || strlen(key) > RIG_XNODE_MAX_KEY_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("idempotency key must be 1 to %d bytes long", RIG_XNODE_MAX_KEY_LEN)));
+	}
+	branches = rig_branches_normalize(PG_GETARG_JSONB_P(0), &count);
+
+	/* the same key again (also after a failover): the same transaction */
+	if (key != NULL)
+	{
+		Oid			types[2] = {TEXTOID, TEXTOID};
+		Datum		args[2] = {CStringGetTextDatum(key), CStringGetTextDatum(branches)};
+		bool		found = false;
+		bool		same = false;
+
+		id = 0;
+		SPI_connect();
+		if (SPI_execute_with_args("SELECT id, branches = $2::jsonb FROM rig.transactions "
+								  "WHERE idempotency_key = $1",
+								  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read rig.transactions");
+		if (SPI_processed > 0)
+		{
+			bool		isnull;
+
+			id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			same = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+			found = true;
+		}
+		SPI_finish();
+		if (found && !same)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("idempotency key \"%s\" was already used for another transaction", key),
+					 errdetail("Transaction " INT64_FORMAT " has that key and other branches.", id)));
+		if (found)
+			PG_RETURN_INT64(id);
+		op_key = psprintf("rig.transaction:%s", key);
+	}
+
+	initStringInfo(&data);
+	appendStringInfo(&data, "{\"branches\": %s, \"timeout_ms\": " INT64_FORMAT ", \"coordinator\": ",
+					 branches, timeout_ms);
+	escape_json(&data, rig_xnode_identity());
+	appendStringInfoString(&data, ", \"key\": ");
+	if (key != NULL)
+		escape_json(&data, key);
+	else
+		appendStringInfoString(&data, "null");
+	appendStringInfoChar(&data, '}');
+
+	id = rig_do_internal("rig.transaction.start",
+						 DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(data.data))),
+						 op_key);
+	rig_xnode_wake_pending = true;
+	PG_RETURN_INT64(id);
+}
+
+/* SQL: wait (interruptibly) until a transaction is final or timeout passes. */
+Datum
+rig_transaction_wait(PG_FUNCTION_ARGS)
+{
+	int64		id;
+	TimestampTz deadline = 0;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("transaction id must not be NULL")));
+	id = PG_GETARG_INT64(0);
+	if (!PG_ARGISNULL(1))
+	{
+		Interval   *iv = PG_GETARG_INTERVAL_P(1);
+		int64		us = iv->time + (int64) iv->day * USECS_PER_DAY +
+			(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
+
+		deadline = GetCurrentTimestamp() + Max(us, 0);
+	}
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rig_transaction_wait() requires the READ COMMITTED isolation level"),
+				 errdetail("It watches the transaction's state change; a transaction snapshot would never see it.")));
+
+	/* the worker broadcasts each change it records; poll too, rarely */
+	ConditionVariablePrepareToSleep(rig_shmem_xnode_cv());
+	for (;;)
+	{
+		char	   *state = rig_xnode_state(id, false);
+		long		wait_ms = RIG_XNODE_WAIT_POLL_MS;
+
+		if (rig_xnode_state_final(state))
+			break;
+		if (deadline != 0)
+		{
+			long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+
+			if (left <= 0)
+				break;
+			wait_ms = Min(wait_ms, left);
+		}
+		(void) ConditionVariableTimedSleep(rig_shmem_xnode_cv(), wait_ms, PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+	PG_RETURN_TEXT_P(cstring_to_text(rig_xnode_state(id, false)));
+}
+
+/* SQL: a client's abort of a transaction that is still preparing. */
+Datum
+rig_transaction_abort(PG_FUNCTION_ARGS)
+{
+	int64		id;
+	char	   *state;
+	StringInfoData data;
+
+	rig_check_database();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("transaction id must not be NULL")));
+	id = PG_GETARG_INT64(0);
+	state = rig_xnode_state(id, false);
+	if (strcmp(state, "aborting") == 0 || strcmp(state, "aborted") == 0)
+		PG_RETURN_TEXT_P(cstring_to_text(state));
+	if (strcmp(state, "preparing") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("transaction " INT64_FORMAT " is %s: too late to abort", id, state),
+				 strcmp(state, "failed") == 0 ?
+				 errdetail("A branch's commit or abort raised; rig.transactions.reason_detail has its error.") :
+				 errdetail("Every branch voted yes and the coordinator decided to commit.")));
+
+	initStringInfo(&data);
+	appendStringInfo(&data, "{\"transaction\": " INT64_FORMAT ", \"event\": \"aborting\", "
+					 "\"state\": \"aborting\", \"reason\": \"client\", \"reason_detail\": ", id);
+	if (PG_ARGISNULL(1))
+		appendStringInfoString(&data, "null");
+	else
+		escape_json(&data, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	appendStringInfoString(&data, ", \"detail\": ");
+	if (PG_ARGISNULL(1))
+		appendStringInfoString(&data, "\"aborted by a client\"");
+	else
+		escape_json(&data, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	appendStringInfoChar(&data, '}');
+	(void) rig_do_internal("rig.transaction.event",
+						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(data.data))),
+						   NULL);
+	rig_xnode_wake_pending = true;
+	PG_RETURN_TEXT_P(cstring_to_text("aborting"));
+}
