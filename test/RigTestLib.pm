@@ -47,7 +47,7 @@ our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of me
   rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_prepared_xacts rig_peer_state
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
-  rig_keyed_outcomes rig_keyed_retry rigctl_run);
+  rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_run_within);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -231,6 +231,12 @@ Run the installed rigctl (PostgreSQL's bindir is on PATH in tapcheck) with
 @args and $stdin (undef: nothing) as a user would; returns its exit code,
 standard output and standard error.
 
+=item rigctl_run_within($secs, $stdin, @args)
+
+The same, but rigctl is killed if it has not finished within $secs
+seconds; returns its exit code (undef when it was killed), standard
+output, standard error and the seconds it ran.
+
 =back
 
 =cut
@@ -243,6 +249,19 @@ sub rigctl_run
 	IPC::Run::run([ 'rigctl', @args ], '<', \$in, '>', \$out, '2>', \$err,
 		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 	return ($? >> 8, $out, $err);
+}
+
+sub rigctl_run_within
+{
+	my ($secs, $in, @args) = @_;
+	my ($out, $err) = ('', '');
+	$in //= '';
+	my $t0 = time;
+	my $h = IPC::Run::start([ 'rigctl', @args ], '<', \$in, '>', \$out, '2>', \$err,
+		IPC::Run::timeout($secs));
+	my $rc = eval { $h->finish; $? >> 8 };
+	$h->kill_kill unless defined $rc;
+	return ($rc, $out, $err, time - $t0);
 }
 
 # Poll a boolean query for at most $secs seconds.
