@@ -215,6 +215,13 @@ rig_import(PG_FUNCTION_ARGS)
 	data = PG_GETARG_JSONB_P(3);
 	key = PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4);
 	op_time = PG_GETARG_TIMESTAMPTZ(5);
+	/* rig_do() never writes one, and an export could not carry it */
+	if (TIMESTAMP_NOT_FINITE(op_time))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("op_time of an operation must be finite"),
+				 errdetail("rig_import() got version " INT64_FORMAT " with op_time %s.",
+						   version, TIMESTAMP_IS_NOBEGIN(op_time) ? "-infinity" : "infinity")));
 	origin = text_to_cstring(PG_GETARG_TEXT_PP(6));
 	rig_check_identifier("method name", method);
 	rig_check_identifier("node name", origin);

@@ -10,6 +10,8 @@
 #      pointing at data_text, with nothing applied;
 #  (2) a line with a NUL byte in it is malformed: refused with its line
 #      number, nothing applied (the bytes after the NUL were ignored);
+#  (2b) an op time of infinity (exported as an empty string, which no
+#      import takes) is refused;
 #  (3) status while rig.log is locked (a VACUUM FULL, a LOCK TABLE) ends
 #      within a bounded time with UNKNOWN, not hanging; status with a
 #      frozen (SIGSTOP) peer ends with CRITICAL within a bounded time.
@@ -86,6 +88,20 @@ $line = ($record =~ s/DATA/{"body": "nul"}/r) =~ s/"version":1/"version":5/r;
 isnt($rc, 0, '(2) a line with a NUL byte: import fails');
 like($err, qr/^rigctl: import: line 1: .*NUL/m, '(2) ... naming line 1 and the NUL byte');
 is($node_d->safe_psql('postgres', $log_of_d), $before, '(2) ... with nothing applied');
+
+###########################################################################
+# (2b) an op time no export can carry
+###########################################################################
+
+$before = $node_d->safe_psql('postgres', $log_of_d);
+$line = ($record =~ s/DATA/{"body": "forever"}/r) =~ s/"version":1/"version":6/r;
+($rc, $out, $err) = rigctl_run(($line =~ s/"op_time":"[^"]*"/"op_time":"infinity"/r) . "\n",
+	'import', '-d', $conn{d});
+isnt($rc, 0, '(2b) a record with op_time infinity: import fails');
+like($err, qr/^rigctl: import: line 1 \(version 6\): 22008: /m, '(2b) ... naming line 1, with 22008');
+is($node_d->safe_psql('postgres', $log_of_d), $before, '(2b) ... with nothing applied');
+like(rig_psql_error($node_d, q{SELECT rig_import(7, 1, 'note', '{}', NULL, '-infinity', 'x')}),
+	qr/ERROR:  22008: /, '(2b) rig_import refuses -infinity too');
 
 ###########################################################################
 # (3) status never hangs
