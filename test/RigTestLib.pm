@@ -47,7 +47,7 @@ our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of me
   rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_prepared_xacts rig_peer_state
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
-  rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_run_within);
+  rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_run_within rig_stop_walwriter);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -179,6 +179,30 @@ sub crash
 		usleep(100_000);
 	}
 	die 'processes of ' . $node->name . ' did not exit after SIGKILL';
+}
+
+=pod
+
+=over
+
+=item rig_stop_walwriter($node)
+
+SIGSTOP the WAL writer of a running node, so that a transaction's WAL
+stays in shared memory (with autovacuum off and bgwriter_lru_maxpages =
+0) and a crash loses it.  A crash (or the postmaster's SIGKILL after a
+backend crashed) ends it.
+
+=back
+
+=cut
+
+sub rig_stop_walwriter
+{
+	my ($node) = @_;
+	my $pid = $node->safe_psql($dbname,
+		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'});
+	kill 'STOP', $pid;
+	return;
 }
 
 =pod
