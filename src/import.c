@@ -25,6 +25,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -227,6 +228,8 @@ rig_import(PG_FUNCTION_ARGS)
 	rig_check_identifier("node name", origin);
 
 	rig_import_check_node();
+	/* no rig_do() commits meanwhile: it could end in an older epoch after these */
+	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
 	if (rig_import_present(version, epoch, method, data, key, op_time, origin))
 		PG_RETURN_BOOL(false);
 	rig_import_check_order(version, epoch);
