@@ -99,17 +99,17 @@ is(rig_query_each([ $node_a, $node_b ], $count_notes), '2 / 2', 'after the REVOK
 ###########################################################################
 
 my $last = $node_b->safe_psql('postgres', 'SELECT rig_last_version()');
-psql_as($node_b, 'plain', q{BEGIN; PREPARE TRANSACTION 'rig_a_1_1_1_1';});
-$node_b->safe_psql('postgres', q{BEGIN; PREPARE TRANSACTION 'rig_x_1_2_1_1';});
+psql_as($node_b, 'plain', q{BEGIN; PREPARE TRANSACTION 'rig_a_1_1_1_1_1';});
+$node_b->safe_psql('postgres', q{BEGIN; PREPARE TRANSACTION 'rig_x_1_1_2_1_1';});
 is($node_b->safe_psql('postgres', 'SELECT rig_watermark()'), $last,
 	'b: GIDs like rig\'s from an ordinary role or naming another primary do not hold the watermark');
-$node_b->safe_psql('postgres', q{BEGIN; PREPARE TRANSACTION 'rig_a_1_3_1_1';});
+$node_b->safe_psql('postgres', q{BEGIN; PREPARE TRANSACTION 'rig_a_1_1_3_1_1';});
 is($node_b->safe_psql('postgres', 'SELECT rig_watermark()'), '0',
 	'b: a superuser\'s transaction naming the primary does');
 $node_b->safe_psql('postgres', q{
-ROLLBACK PREPARED 'rig_a_1_1_1_1';
-ROLLBACK PREPARED 'rig_x_1_2_1_1';
-ROLLBACK PREPARED 'rig_a_1_3_1_1';
+ROLLBACK PREPARED 'rig_a_1_1_1_1_1';
+ROLLBACK PREPARED 'rig_x_1_1_2_1_1';
+ROLLBACK PREPARED 'rig_a_1_1_3_1_1';
 });
 is($node_b->safe_psql('postgres', 'SELECT rig_watermark()'), $last,
 	'b: the watermark is back once it is rolled back');
