@@ -14,7 +14,9 @@
 #      import takes) is refused;
 #  (3) status while rig.log is locked (a VACUUM FULL, a LOCK TABLE) ends
 #      within a bounded time with UNKNOWN, not hanging; status with a
-#      frozen (SIGSTOP) peer ends with CRITICAL within a bounded time.
+#      frozen (SIGSTOP) peer ends with CRITICAL within a bounded time;
+#  (4) log --follow whose node restarts ends with 1 (it does not
+#      reconnect), not hanging.
 
 use strict;
 use warnings;
@@ -22,6 +24,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/..";
 
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -122,5 +125,20 @@ rig_thaw($node_b);
 ok(defined $src, '(3) status with the peer b frozen ends by itself') or diag "ran $secs s";
 is($src, 2, '(3) ... with CRITICAL (2)') or diag "$sout\n$serr";
 cmp_ok($secs, '<', 40, '(3) ... within a bounded time');
+
+###########################################################################
+# (4) log --follow when its node restarts: ends with an error, no hang
+###########################################################################
+
+my ($fin, $fout, $ferr) = ('', '', '');
+my $follow = IPC::Run::start([ 'rigctl', 'log', '-d', $conn{a}, '--follow', '--interval', '100' ],
+	'<', \$fin, '>', \$fout, '2>', \$ferr, IPC::Run::timeout(60));
+$follow->pump until $fout =~ /"body": "one"/;
+pass('(4) log --follow printed the log');
+$node_a->restart;
+my $frc = eval { $follow->finish; $? >> 8 };
+$follow->kill_kill unless defined $frc;
+is($frc, 1, '(4) log --follow ends with 1 when its node restarts') or diag $ferr;
+like($ferr, qr/^rigctl: log: /m, '(4) ... saying why');
 
 done_testing();
