@@ -111,6 +111,12 @@ SELECT count(*) >= 0 AS read_users FROM metadata.users;
 PREPARE TRANSACTION 'regress_rig_plain';
 SELECT gid FROM pg_prepared_xacts;
 COMMIT PREPARED 'regress_rig_plain';
+-- a user's prepared transaction named like rig's, with a number no version
+-- has: rig.in_doubt still reads, without versions for it
+BEGIN;
+PREPARE TRANSACTION 'rig_x_1_1_1_1_99999999999999999999';
+SELECT gid, first_version, last_version FROM rig.in_doubt;
+ROLLBACK PREPARED 'rig_x_1_1_1_1_99999999999999999999';
 SELECT * FROM metadata.counts() \gset before_
 
 -- a handler raising a custom SQLSTATE: code, message, detail and hint pass through

@@ -280,3 +280,12 @@ REVOKE ALL ON FUNCTION rig_transaction_wait(bigint, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_transaction_start(jsonb, interval, text) TO rig_writer;
 GRANT EXECUTE ON FUNCTION rig_transaction_abort(bigint, text) TO rig_writer;
 GRANT EXECUTE ON FUNCTION rig_transaction_wait(bigint, interval) TO rig_reader;
+
+-- rig.in_doubt: a GID whose numbers are too long for a bigint (any role may
+-- prepare one) shows NULL versions instead of failing the view
+CREATE OR REPLACE VIEW rig.in_doubt AS
+	SELECT p.gid, v[1]::bigint AS first_version, v[2]::bigint AS last_version,
+		   p.database, p.owner, p.prepared, now() - p.prepared AS age
+	  FROM pg_catalog.pg_prepared_xacts p,
+		   LATERAL regexp_match(p.gid, '_(\d{1,18})_(\d{1,18})$') v
+	 WHERE p.gid LIKE 'rig\_%';

@@ -660,11 +660,13 @@ COMMENT ON VIEW rig.status IS
 	'node, role, epoch, last version, watermark, transactions with versions in flight, worker state, restarts and last error, in-sync peers, and whether promoting this replica would lose no acknowledged op (with why)';
 
 -- GIDs are rig_<primary>_<epoch>_<incarnation>_<xid>_<first version>_<last version>.
+-- Any role may prepare a transaction named like that: numbers too long for
+-- a bigint show as NULL versions instead of failing the view.
 CREATE VIEW rig.in_doubt AS
 	SELECT p.gid, v[1]::bigint AS first_version, v[2]::bigint AS last_version,
 		   p.database, p.owner, p.prepared, now() - p.prepared AS age
 	  FROM pg_catalog.pg_prepared_xacts p,
-		   LATERAL regexp_match(p.gid, '_(\d+)_(\d+)$') v
+		   LATERAL regexp_match(p.gid, '_(\d{1,18})_(\d{1,18})$') v
 	 WHERE p.gid LIKE 'rig\_%';
 COMMENT ON VIEW rig.in_doubt IS
 	'rig''s prepared transactions on this node: the versions they hold, their age';

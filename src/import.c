@@ -25,6 +25,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -215,11 +216,20 @@ rig_import(PG_FUNCTION_ARGS)
 	data = PG_GETARG_JSONB_P(3);
 	key = PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4);
 	op_time = PG_GETARG_TIMESTAMPTZ(5);
+	/* rig_do() never writes one, and an export could not carry it */
+	if (TIMESTAMP_NOT_FINITE(op_time))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("op_time of an operation must be finite"),
+				 errdetail("rig_import() got version " INT64_FORMAT " with op_time %s.",
+						   version, TIMESTAMP_IS_NOBEGIN(op_time) ? "-infinity" : "infinity")));
 	origin = text_to_cstring(PG_GETARG_TEXT_PP(6));
 	rig_check_identifier("method name", method);
 	rig_check_identifier("node name", origin);
 
 	rig_import_check_node();
+	/* no rig_do() commits meanwhile: it could end in an older epoch after these */
+	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
 	if (rig_import_present(version, epoch, method, data, key, op_time, origin))
 		PG_RETURN_BOOL(false);
 	rig_import_check_order(version, epoch);

@@ -86,6 +86,7 @@ static void rig_connect_peer(RigXactPeer *xp, TimestampTz deadline);
 static int64 rig_peers_confirmed(void);
 static void rig_settle_preparing(RigConn *rc, TimestampTz deadline);
 static void rig_check_still_primary(void);
+static void rig_check_same_epoch(List *ops);
 static void rig_get_finishers(TimestampTz deadline);
 static bool rig_send_on_finisher(RigXactPeer *xp, const char *sql, TimestampTz deadline);
 static void rig_refuse_notify(void);
@@ -264,6 +265,33 @@ rig_get_finishers(TimestampTz deadline)
 }
 
 /*
+ * Under the commit gate: the node is still in the epoch this transaction's
+ * ops were given.  rig_import() moves it into a newer one under the gate
+ * exclusively; an op of the older epoch committed after that would make
+ * the epochs go back along the log.
+ */
+static void
+rig_check_same_epoch(List *ops)
+{
+	ListCell   *lc;
+
+	foreach(lc, ops)
+	{
+		RigOp	   *op = lfirst(lc);
+
+		if (op->remote || op->epoch == rig_node_epoch())
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("node \"%s\" moved to epoch " INT64_FORMAT " while this transaction ran; it was not committed",
+						rig_node_name(), rig_node_epoch()),
+				 errdetail("Its operation of version " INT64_FORMAT " was given epoch " INT64_FORMAT ".",
+						   op->version, op->epoch),
+				 errhint("Retry the transaction.")));
+	}
+}
+
+/*
  * PRE_COMMIT: prepare the transaction's ops on every sync peer and every
  * semisync peer that is in sync.  Async peers are shipped to later.
  */
@@ -283,6 +311,7 @@ rig_replicate_prepare(List *ops)
 	/* the commit gate: peers join and return to sync under it exclusively */
 	LockRelationOid(rig_relid("commit_gate"), RowShareLock);
 	rig_check_still_primary();
+	rig_check_same_epoch(ops);
 	peers = rig_peer_list();
 	if (peers == NIL)
 		return;

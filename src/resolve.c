@@ -32,6 +32,7 @@
 #include "conn.h"
 #include "gid.h"
 #include "incarnation.h"
+#include "node.h"
 #include "oplog.h"
 #include "peerlist.h"
 #include "peerstate.h"
@@ -96,8 +97,14 @@ rig_local_outcome(FullTransactionId fxid)
  * here in the same transaction, and no other transaction was given those
  * versions, so its last version's record, of its epoch, is here if and
  * only if it committed.  An absent record proves an abort only while
- * compaction has not reached the range (records below first are still
- * here); otherwise it stays unknown.
+ * compaction has not reached it: records below first are still here, or
+ * the branch is of this node's current epoch (every record of it was
+ * written here, so only this node's own compaction removes one) and
+ * rig.node.compacted_below, read after the record was looked for, is not
+ * above it (a log that is empty or starts above the branch, as after a
+ * new primary's first op was lost).  Otherwise it stays unknown: a log
+ * seeded from a compacted primary lacks older epochs' records without
+ * saying so.
  */
 static RigOutcome
 rig_outcome_from_log(const RigGid *g)
@@ -112,6 +119,10 @@ rig_outcome_from_log(const RigGid *g)
 		return RIG_OUTCOME_ABORTED;
 	oldest = rig_log_first_version();
 	if (oldest > 0 && oldest < g->first)
+		return RIG_OUTCOME_ABORTED;
+	/* a compaction that removed the record committed before this read */
+	rig_node_refresh();
+	if (g->epoch == rig_node_epoch() && g->last >= rig_node_compacted_below())
 		return RIG_OUTCOME_ABORTED;
 	return RIG_OUTCOME_UNKNOWN;
 }

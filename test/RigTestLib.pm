@@ -48,8 +48,8 @@ our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of me
   rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_prepared_xacts rig_peer_state
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
-  rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_cmd rig_xfer_setup rig_xfer_branches rig_xfer_start
-  rig_xfer_money rig_xnode_row rig_xfer_pgbench);
+  rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_cmd rigctl_run_within rig_stop_walwriter
+  rig_xfer_setup rig_xfer_branches rig_xfer_start rig_xfer_money rig_xnode_row rig_xfer_pgbench);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -187,6 +187,30 @@ sub crash
 
 =over
 
+=item rig_stop_walwriter($node)
+
+SIGSTOP the WAL writer of a running node, so that a transaction's WAL
+stays in shared memory (with autovacuum off and bgwriter_lru_maxpages =
+0) and a crash loses it.  A crash (or the postmaster's SIGKILL after a
+backend crashed) ends it.
+
+=back
+
+=cut
+
+sub rig_stop_walwriter
+{
+	my ($node) = @_;
+	my $pid = $node->safe_psql($dbname,
+		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'});
+	kill 'STOP', $pid;
+	return;
+}
+
+=pod
+
+=over
+
 =item rig_freeze($node), rig_thaw($node)
 
 SIGSTOP every process of a running node (a hung node: connections and
@@ -240,6 +264,12 @@ RIGCTL_VALGRIND is set (`make valgrind-rigctl`), so that a memory error or
 a definite leak turns into exit code 97 (its report goes to
 valgrind-<pid>.log in the test's directory, never to rigctl's output).
 
+=item rigctl_run_within($secs, $stdin, @args)
+
+The same, but rigctl is killed if it has not finished within $secs
+seconds; returns its exit code (undef when it was killed), standard
+output, standard error and the seconds it ran.
+
 =back
 
 =cut
@@ -263,6 +293,19 @@ sub rigctl_run
 	IPC::Run::run([ rigctl_cmd(@args) ], '<', \$in, '>', \$out, '2>', \$err,
 		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 	return ($? >> 8, $out, $err);
+}
+
+sub rigctl_run_within
+{
+	my ($secs, $in, @args) = @_;
+	my ($out, $err) = ('', '');
+	$in //= '';
+	my $t0 = time;
+	my $h = IPC::Run::start([ 'rigctl', @args ], '<', \$in, '>', \$out, '2>', \$err,
+		IPC::Run::timeout($secs));
+	my $rc = eval { $h->finish; $? >> 8 };
+	$h->kill_kill unless defined $rc;
+	return ($rc, $out, $err, time - $t0);
 }
 
 # Poll a boolean query for at most $secs seconds.

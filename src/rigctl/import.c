@@ -51,8 +51,8 @@ typedef struct RigctlImport
 } RigctlImport;
 
 static int	rigctl_import_parse_args(int argc, char **argv, const char **conninfo, long *batch);
-static bool rigctl_import_decode(const char *text, RigctlImportRecord *rec, long long prev,
-								 char **error);
+static bool rigctl_import_decode(const char *text, size_t len, RigctlImportRecord *rec,
+								 long long prev, char **error);
 static bool rigctl_import_field_check(json_t *obj, char **error);
 static bool rigctl_import_int(json_t *obj, const char *key, long long *out, char **error);
 static bool rigctl_import_str(json_t *obj, const char *key, bool nullable, char **out,
@@ -198,12 +198,14 @@ rigctl_import_str(json_t *obj, const char *key, bool nullable, char **out, char 
 }
 
 /*
- * Decode one line strictly (one JSON object, no duplicate key, no unknown
- * field, each field of its type, versions rising) into rig_import()'s
+ * Decode one line of len bytes strictly (one JSON object, no NUL byte, no
+ * duplicate key, no unknown field, each field of its type, no number in
+ * "data" that decoding could change, versions rising) into rig_import()'s
  * arguments; false and *error otherwise.
  */
 static bool
-rigctl_import_decode(const char *text, RigctlImportRecord *rec, long long prev, char **error)
+rigctl_import_decode(const char *text, size_t len, RigctlImportRecord *rec, long long prev,
+					 char **error)
 {
 	json_error_t jerr;
 	json_t	   *obj;
@@ -212,9 +214,15 @@ rigctl_import_decode(const char *text, RigctlImportRecord *rec, long long prev, 
 	bool		ok = false;
 
 	memset(rec->params, 0, sizeof(rec->params));
-	if (text[0] == '\0')
+	if (len == 0)
 	{
 		*error = strdup("empty line");
+		return false;
+	}
+	/* (JSON text never holds one: the bytes after it would be ignored) */
+	if (strlen(text) != len)
+	{
+		*error = rigctl_sprintf("a NUL byte at column %zu", strlen(text) + 1);
 		return false;
 	}
 	obj = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
@@ -236,7 +244,11 @@ rigctl_import_decode(const char *text, RigctlImportRecord *rec, long long prev, 
 		if (rec->version <= prev)
 			*error = rigctl_sprintf("version %lld does not follow version %lld (records come in version order)",
 									rec->version, prev);
-		else if ((data = json_object_get(obj, "data")) != NULL)
+		else if ((data = json_object_get(obj, "data")) != NULL && rigctl_json_has_real(data))
+			*error = strdup("\"data\" holds a number with a fraction or an exponent, which JSON "
+							"decoding may change (0.1, 1.50): give the payload's exact text as "
+							"\"data_text\" instead");
+		else if (data != NULL)
 			ok = (rec->params[3] = json_dumps(data, JSON_ENCODE_ANY | JSON_PRESERVE_ORDER)) != NULL;
 		else if (!json_is_string(json_object_get(obj, "data_text")))
 			*error = strdup("\"data_text\" must be a string");
@@ -266,7 +278,7 @@ rigctl_import_read_batch(RigctlImport *im, RigctlImportRecord *recs, long batch)
 		if (len > 0 && im->line[len - 1] == '\n')
 			im->line[--len] = '\0';
 		recs[n].lineno = im->lineno;
-		if (!rigctl_import_decode(im->line, &recs[n], im->last_version, &error))
+		if (!rigctl_import_decode(im->line, (size_t) len, &recs[n], im->last_version, &error))
 		{
 			rigctl_error("import", "line %lld: %s", im->lineno, error);
 			free(error);

@@ -39,9 +39,35 @@ rigctl_json_text_or_null(const char *value, bool isnull)
 }
 
 /*
- * data as a JSON value when it survives jansson unchanged, else as
- * data_text (jsonb prints ", " and ": " between items, in its key order,
- * as jansson does without JSON_COMPACT).
+ * Whether a JSON value holds a number with a fraction or an exponent
+ * anywhere: jansson keeps it as a double, so it may not come back as
+ * written (0.1 as 0.10000000000000001, 1.50 as 1.5).
+ */
+bool
+rigctl_json_has_real(json_t *value)
+{
+	const char *key;
+	json_t	   *item;
+	size_t		i;
+
+	if (json_is_real(value))
+		return true;
+	if (json_is_object(value))
+		json_object_foreach(value, key, item)
+			if (rigctl_json_has_real(item))
+				return true;
+	if (json_is_array(value))
+		json_array_foreach(value, i, item)
+			if (rigctl_json_has_real(item))
+				return true;
+	return false;
+}
+
+/*
+ * data as a JSON value when it survives jansson unchanged and holds no
+ * number an import would have to decode as a double (import refuses
+ * those in "data"), else as data_text (jsonb prints ", " and ": " between
+ * items, in its key order, as jansson does without JSON_COMPACT).
  */
 static void
 rigctl_record_set_data(json_t *rec, const char *text)
@@ -50,7 +76,7 @@ rigctl_record_set_data(json_t *rec, const char *text)
 	json_t	   *value = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
 	char	   *back = value ? json_dumps(value, JSON_ENCODE_ANY | JSON_PRESERVE_ORDER) : NULL;
 
-	if (back != NULL && strcmp(back, text) == 0)
+	if (back != NULL && strcmp(back, text) == 0 && !rigctl_json_has_real(value))
 		json_object_set_new(rec, "data", value);
 	else
 	{

@@ -57,6 +57,7 @@ extern json_t *rigctl_row_json(PGresult *res, int row);
 extern char *rigctl_json_line(json_t *value);
 extern void rigctl_print_json(json_t *value);
 extern json_t *rigctl_json_text_or_null(const char *value, bool isnull);
+extern bool rigctl_json_has_real(json_t *value);
 
 /* the commands: each takes argc/argv from its own name on, returns the exit code */
 extern int	rigctl_cmd_status(int argc, char **argv);

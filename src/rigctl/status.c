@@ -25,6 +25,9 @@
 
 #include "rigctl.h"
 
+/* How long a node may take to answer one of status's queries */
+#define RIGCTL_STATUS_TIMEOUT "10s"
+
 /* Severities, in rising order of precedence (critical beats unknown) */
 typedef enum RigctlLevel
 {
@@ -280,6 +283,15 @@ rigctl_status_visit(RigctlStatus *st, RigctlTarget *t)
 					   t->name ? t->name : shown, error);
 		free(error);
 		free(shown);
+		return;
+	}
+	/* a node that cannot answer (a lock held on rig.log) must not hang status */
+	if (!rigctl_command_ok(conn, "SET statement_timeout = '" RIGCTL_STATUS_TIMEOUT "'", &error))
+	{
+		rigctl_problem(st, RIGCTL_UNKNOWN, "node %s: %s", t->name ? t->name : shown, error);
+		free(error);
+		free(shown);
+		PQfinish(conn);
 		return;
 	}
 	rows = rigctl_status_rows(st, conn, t->name ? t->name : shown, "rig.status",
