@@ -11,16 +11,27 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rigctl.h"
 
 /* Seconds a connection attempt may take unless the user says otherwise */
 #define RIGCTL_CONNECT_TIMEOUT "5"
 
+/* Milliseconds a query may wait for its answer; 0: no limit (rigctl_exec) */
+int			rigctl_query_timeout_ms = 0;
+
+/* Set when rigctl_exec gave up on a query */
+static bool rigctl_timed_out = false;
+
 static char *rigctl_strip(char *s);
+static long long rigctl_now_ms(void);
+static char *rigctl_exec_error(PGconn *conn, PGresult *res);
 
 /* Trailing newlines off a libpq message, in place. */
 static char *
@@ -150,6 +161,79 @@ rigctl_result_error(const PGresult *res)
 	return out;
 }
 
+/* A monotonic clock in milliseconds. */
+static long long
+rigctl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * PQexecParams, but waiting at most rigctl_query_timeout_ms for the
+ * answer: a server that stopped (SIGSTOP, a hung host) cannot cancel its
+ * own statement_timeout.  NULL when it gave up or the connection broke;
+ * the connection is then unusable.
+ */
+PGresult *
+rigctl_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+	long long	deadline;
+	PGresult   *last = NULL;
+
+	rigctl_timed_out = false;
+	if (rigctl_query_timeout_ms <= 0)
+		return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+		return NULL;
+	deadline = rigctl_now_ms() + rigctl_query_timeout_ms;
+	for (;;)
+	{
+		struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+		long long	left;
+
+		while (!PQisBusy(conn))
+		{
+			PGresult   *res = PQgetResult(conn);
+
+			if (res == NULL)
+				return last;
+			PQclear(last);
+			last = res;
+		}
+		left = deadline - rigctl_now_ms();
+		if (left <= 0)
+		{
+			rigctl_timed_out = true;
+			PQclear(last);
+			return NULL;
+		}
+		if (poll(&pfd, 1, (int) left) < 0 && errno != EINTR)
+			break;
+		if (!PQconsumeInput(conn))
+			break;
+	}
+	PQclear(last);
+	return NULL;
+}
+
+/* The error of a failed rigctl_exec, malloc'd. */
+static char *
+rigctl_exec_error(PGconn *conn, PGresult *res)
+{
+	char		buf[128];
+
+	if (res == NULL && rigctl_timed_out)
+	{
+		snprintf(buf, sizeof(buf), "no answer within %d ms", rigctl_query_timeout_ms);
+		return strdup(buf);
+	}
+	return PQresultStatus(res) == PGRES_FATAL_ERROR ? rigctl_result_error(res) :
+		rigctl_strip(strdup(PQerrorMessage(conn)));
+}
+
 /*
  * Run a query with text parameters; the result when it returned tuples,
  * NULL and *error (malloc'd) otherwise.
@@ -158,12 +242,11 @@ PGresult *
 rigctl_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
 			 char **error)
 {
-	PGresult   *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	PGresult   *res = rigctl_exec(conn, sql, nparams, params);
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK)
 		return res;
-	*error = PQresultStatus(res) == PGRES_FATAL_ERROR ? rigctl_result_error(res) :
-		rigctl_strip(strdup(PQerrorMessage(conn)));
+	*error = rigctl_exec_error(conn, res);
 	PQclear(res);
 	return NULL;
 }
@@ -172,12 +255,11 @@ rigctl_query(PGconn *conn, const char *sql, int nparams, const char *const *para
 bool
 rigctl_command_ok(PGconn *conn, const char *sql, char **error)
 {
-	PGresult   *res = PQexec(conn, sql);
+	PGresult   *res = rigctl_exec(conn, sql, 0, NULL);
 	bool		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
 	if (!ok)
-		*error = PQresultStatus(res) == PGRES_FATAL_ERROR ? rigctl_result_error(res) :
-			rigctl_strip(strdup(PQerrorMessage(conn)));
+		*error = rigctl_exec_error(conn, res);
 	PQclear(res);
 	return ok;
 }

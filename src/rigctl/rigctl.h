@@ -50,6 +50,9 @@ extern PGresult *rigctl_query(PGconn *conn, const char *sql, int nparams,
 							  const char *const *params, char **error);
 extern char *rigctl_result_error(const PGresult *res);
 extern bool rigctl_command_ok(PGconn *conn, const char *sql, char **error);
+extern int	rigctl_query_timeout_ms;
+extern PGresult *rigctl_exec(PGconn *conn, const char *sql, int nparams,
+							 const char *const *params);
 
 /* record.c */
 extern json_t *rigctl_record_encode(PGresult *res, int row);

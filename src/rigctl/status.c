@@ -27,6 +27,8 @@
 
 /* How long a node may take to answer one of status's queries */
 #define RIGCTL_STATUS_TIMEOUT "10s"
+/* ... and how long rigctl waits for any answer (a stopped server sends none) */
+#define RIGCTL_STATUS_WAIT_MS 15000
 
 /* Severities, in rising order of precedence (critical beats unknown) */
 typedef enum RigctlLevel
@@ -218,7 +220,7 @@ rigctl_status_discover(RigctlStatus *st, PGconn *conn)
 	for (int q = 0; q < 2; q++)
 	{
 		/* (without the privilege to read them there is nothing to discover) */
-		PGresult   *res = PQexec(conn, sql[q]);
+		PGresult   *res = rigctl_exec(conn, sql[q], 0, NULL);
 
 		if (PQresultStatus(res) == PGRES_TUPLES_OK)
 			for (int i = 0; i < PQntuples(res); i++)
@@ -236,7 +238,7 @@ rigctl_status_followers(RigctlStatus *st, PGconn *conn, json_t *node)
 {
 	const char *name = json_string_value(json_object_get(node, "name"));
 	long long	last = json_integer_value(json_object_get(node, "last_version"));
-	PGresult   *res = PQexec(conn, "SELECT pg_catalog.has_table_privilege('rig.followers', 'SELECT')");
+	PGresult   *res = rigctl_exec(conn, "SELECT pg_catalog.has_table_privilege('rig.followers', 'SELECT')", 0, NULL);
 	bool		may = PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	json_t	   *rows;
 	json_t	   *f;
@@ -418,6 +420,7 @@ rigctl_cmd_status(int argc, char **argv)
 	int			rc;
 
 	st.max_lag = 1000;
+	rigctl_query_timeout_ms = RIGCTL_STATUS_WAIT_MS;
 	if ((rc = rigctl_status_parse(argc, argv, &st, &json)) != RIGCTL_EXIT_OK)
 		return rc == RIGCTL_DONE ? RIGCTL_EXIT_OK : rc;
 	st.nodes = json_array();

@@ -126,6 +126,40 @@ ok(defined $src, '(3) status with the peer b frozen ends by itself') or diag "ra
 is($src, 2, '(3) ... with CRITICAL (2)') or diag "$sout\n$serr";
 cmp_ok($secs, '<', 40, '(3) ... within a bounded time');
 
+# A server that lets rigctl in and then never answers (a host that hangs
+# after the connection, which no statement_timeout can end): a stand-in
+# that speaks the protocol's start (no authentication, ready for queries)
+# and reads queries without answering.
+{
+	require IO::Socket::UNIX;
+	my $dir = PostgreSQL::Test::Utils::tempdir_short;
+	my $port = 54999;
+	my $listener = IO::Socket::UNIX->new(Local => "$dir/.s.PGSQL.$port", Type => IO::Socket::UNIX::SOCK_STREAM(), Listen => 5)
+	  or die "cannot listen: $!";
+	my $pid = fork;
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		while (my $c = $listener->accept)
+		{
+			my $len;
+			sysread($c, $len, 4);
+			sysread($c, my $startup, unpack('N', $len) - 4);
+			# AuthenticationOk, BackendKeyData, ReadyForQuery (idle)
+			syswrite($c, pack('a N N', 'R', 8, 0) . pack('a N N N', 'K', 12, 1, 1) . pack('a N a', 'Z', 5, 'I'));
+			1 while sysread($c, my $buf, 8192);
+		}
+		exit 0;
+	}
+	my ($hrc, $hout, $herr, $hsecs) = rigctl_run_within(60, undef, 'status', '-d', "host=$dir port=$port dbname=postgres user=x");
+	kill 'KILL', $pid;
+	waitpid($pid, 0);
+	ok(defined $hrc, '(3) status with a node that never answers after connecting ends by itself') or diag "ran $hsecs s";
+	is($hrc, 2, '(3) ... with CRITICAL (2): the node counts as unreachable') or diag "$hout\n$herr";
+	like($hout . $herr, qr/no answer within 15000 ms/, '(3) ... saying it got no answer');
+	cmp_ok($hsecs, '<', 40, '(3) ... within a bounded time');
+}
+
 ###########################################################################
 # (4) log --follow when its node restarts: ends with an error, no hang
 ###########################################################################
