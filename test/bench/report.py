@@ -187,11 +187,14 @@ p("Medians over repetitions.  fsyncs = fdatasync + fsync system calls of the who
   "report there, hence 0).  CPU = task-clock of the whole cluster (every process of "
   "that PostgreSQL instance) and user+system time of pgbench; the 2-core ceiling is "
   "2000 ms / total CPU ms per op, the tps this machine could reach if those processes "
-  "had both cores to themselves.  busy = whole machine (all users) during the run.\n")
+  "had both cores to themselves.  cs = context switches of the whole cluster (perf's "
+  "`context-switches`): every wake-up of a process, the cost that grows with clients "
+  "in a VM.  busy = whole machine (all users) during the run.\n")
 p("| configuration | clients | fsyncs/op primary | pg_stat_wal wal_sync/op primary "
   "| fsyncs/op peer | WAL bytes/op primary | WAL bytes/op peer | CPU ms/op primary "
-  "| CPU ms/op peer | CPU ms/op pgbench | CPU ms/op total | 2-core ceiling tps | machine busy |")
-p("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+  "| CPU ms/op peer | CPU ms/op pgbench | CPU ms/op total | 2-core ceiling tps "
+  "| cs/op primary | cs/op peer | machine busy |")
+p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def per_op(cfg, c, col):
@@ -236,6 +239,7 @@ for cfg in configs:
           f"| {g('A_cpu_ms', '{:.3f}')} | {g('B_cpu_ms', '{:.3f}') if peer else '—'} "
           f"| {g('client_cpu_ms', '{:.3f}')} | {'—' if tot is None else '%.3f' % tot} "
           f"| {'—' if not tot else '{:,.0f}'.format(2000 / tot)} "
+          f"| {g('A_cs', '{:.1f}')} | {g('B_cs', '{:.1f}') if peer else '—'} "
           f"| {'—' if busy is None else '%.0f%%' % busy} |")
 p()
 

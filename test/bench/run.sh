@@ -221,7 +221,7 @@ wal_snap() {					# node -> "sync write records bytes fpi commits"
 	psql_on "$1" -At -F' ' -c "SELECT w.wal_sync, w.wal_write, w.wal_records, w.wal_bytes, w.wal_fpi,
 		(SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres') FROM pg_stat_wal w"
 }
-# CPU time and fdatasync/fsync syscalls of a whole cluster (postmaster and
+# CPU time, context switches and fdatasync/fsync syscalls of a whole cluster (postmaster and
 # its children, present and future, counted in the kernel).  The fsync
 # count is what pg_stat_wal misses on a physical standby, whose walreceiver
 # does not report its fsyncs there.
@@ -229,7 +229,7 @@ declare -A PERFPID
 fsync_count_start() {			# node outfile
 	local pids
 	pids=$(pgrep -d, -P "$(pm_pid "$1")")
-	perf stat -x, -e task-clock,syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync \
+	perf stat -x, -e task-clock,context-switches,syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync \
 		-p "$(pm_pid "$1"),$pids" -o "$2" >/dev/null 2>&1 &
 	PERFPID[$1]=$!
 }
@@ -237,13 +237,13 @@ fsync_count_stop() {			# node (not in a subshell: it waits for perf)
 	kill -INT "${PERFPID[$1]}" 2>/dev/null || true
 	wait "${PERFPID[$1]}" 2>/dev/null || true
 }
-fsync_count_read() {			# outfile -> "cpu_ms,fsyncs"
-	awk -F, '/task-clock/ {cpu = $1} /syscalls/ {s += $1; n++}
-		END {if (n) printf "%.0f,%d", cpu, s; else printf ","}' "$1" 2>/dev/null
+fsync_count_read() {			# outfile -> "cpu_ms,fsyncs,context_switches"
+	awk -F, '/task-clock/ {cpu = $1} /context-switches/ {cs = $1} /syscalls/ {s += $1; n++}
+		END {if (n) printf "%.0f,%d,%d", cpu, s, cs; else printf ",,"}' "$1" 2>/dev/null
 }
 cpu_snap() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }
 
-echo "rep,clients,config,tps,lat_ms,xacts,failed,machine_busy_pct,client_cpu_ms,nodeA,A_sync,A_write,A_records,A_bytes,A_fpi,A_commits,A_cpu_ms,A_fsyncs,nodeB,B_sync,B_write,B_records,B_bytes,B_fpi,B_commits,B_cpu_ms,B_fsyncs,p50_ms,p99_ms" >"$out/runs.csv"
+echo "rep,clients,config,tps,lat_ms,xacts,failed,machine_busy_pct,client_cpu_ms,nodeA,A_sync,A_write,A_records,A_bytes,A_fpi,A_commits,A_cpu_ms,A_fsyncs,A_cs,nodeB,B_sync,B_write,B_records,B_bytes,B_fpi,B_commits,B_cpu_ms,B_fsyncs,B_cs,p50_ms,p99_ms" >"$out/runs.csv"
 
 # p50 and p99 latency (ms) of pgbench's per-transaction logs (column 3, in µs)
 latency_pcts() {				# log prefix
@@ -293,7 +293,7 @@ run_one() {						# rep clients config
 	local row="$rep,$c,$cfg,${tps:-0},${lat:-0},${xacts:-0},${failed:-0},$busy,$ccpu"
 	for n in $node ${peer:-none}; do
 		if [ "$n" = none ]; then
-			row="$row,,,,,,,,,"
+			row="$row,,,,,,,,,,"
 			continue
 		fi
 		local d
