@@ -48,7 +48,7 @@ our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of me
   rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_prepared_xacts rig_peer_state
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
-  rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_cmd rigctl_run_within rig_stop_walwriter
+  rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_cmd rigctl_run_within rig_stop_walwriter rig_where_is rig_incarnation
   rig_xfer_setup rig_xfer_branches rig_xfer_start rig_xfer_money rig_xnode_row rig_xfer_pgbench);
 
 # The database rig lives in (rig.database) on every test node.
@@ -205,6 +205,39 @@ sub rig_stop_walwriter
 		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'});
 	kill 'STOP', $pid;
 	return;
+}
+
+=pod
+
+=over
+
+=item rig_where_is($node, $body)
+
+Where the note with this body (rig_notes_sql) is on $node: "log/table",
+its count in rig.log and in the notes table.
+
+=item rig_incarnation($node)
+
+The incarnation recorded in $node's data directory (rig_incarnation).
+
+=back
+
+=cut
+
+sub rig_where_is
+{
+	my ($node, $body) = @_;
+	return $node->safe_psql($dbname, qq{
+SELECT (SELECT count(*) FROM rig.log WHERE data->>'body' = '$body') || '/' ||
+       (SELECT count(*) FROM notes WHERE body = '$body')});
+}
+
+sub rig_incarnation
+{
+	my ($node) = @_;
+	my $inc = slurp_file($node->data_dir . '/rig_incarnation');
+	chomp $inc;
+	return $inc;
 }
 
 =pod

@@ -44,17 +44,8 @@ rig.resolver_interval = -1
 # Helpers
 ###########################################################################
 
-# (crash(), poll_for(), rig_set_resolver(), rig_prepared_xacts() and
+# (crash(), poll_for(), rig_set_resolver(), rig_prepared_xacts(), rig_where_is() and
 # rig_same_ok() come from RigTestLib.)
-
-# Is the op with this body in rig.log and in the notes table?  "log/table"
-sub where_is
-{
-	my ($node, $body) = @_;
-	return $node->safe_psql('postgres', qq{
-SELECT (SELECT count(*) FROM rig.log WHERE data->>'body' = '$body') || '/' ||
-       (SELECT count(*) FROM notes WHERE body = '$body')});
-}
 
 my $notes = 'SELECT * FROM notes ORDER BY id';
 
@@ -111,7 +102,7 @@ sub writes_again
 	my ($ret, $out, $err) = $node_a->psql('postgres',
 		qq{SELECT rig_do('note', '{"body": "$body"}')});
 	is($ret, 0, "$what: a takes writes again") or diag $err;
-	is(where_is($node_b, $body), '1/1', "$what: the new write reached b");
+	is(rig_where_is($node_b, $body), '1/1', "$what: the new write reached b");
 }
 
 ###########################################################################
@@ -134,8 +125,8 @@ unlike(rig_client_end($s), qr/version=/, '(a0) the client got no version');
 ok($node_b->poll_query_until('postgres', "$peer_in_tx = 0"),
 	"(a0) b's open transaction ended with a's connection");
 $node_a->start;
-is(where_is($node_a, 'crash-a0'), '0/0', '(a0) the op is not on a');
-is(where_is($node_b, 'crash-a0'), '0/0', '(a0) the op is not on b');
+is(rig_where_is($node_a, 'crash-a0'), '0/0', '(a0) the op is not on a');
+is(rig_where_is($node_b, 'crash-a0'), '0/0', '(a0) the op is not on b');
 rig_same_ok($node_a, [ $node_b ], '(a0) after the restart', $notes);
 writes_again('(a0)', 'after-a0');
 rig_set_resolver($node_a, -1);
@@ -149,8 +140,8 @@ rig_set_resolver($node_a, -1);
 # its transaction aborts.
 ($s, $pid) = rig_start_paused($node_a, 'after_peer_prepare', 'crash-a1');
 check_in_doubt('(a1) paused before the local commit', 0);
-is(where_is($node_a, 'crash-a1'), '0/0', '(a1) paused: the op is not committed on a');
-is(where_is($node_b, 'crash-a1'), '0/0', '(a1) paused: the op is not committed on b');
+is(rig_where_is($node_a, 'crash-a1'), '0/0', '(a1) paused: the op is not committed on a');
+is(rig_where_is($node_b, 'crash-a1'), '0/0', '(a1) paused: the op is not committed on b');
 
 # a's worker resolves as soon as a is back
 $node_a->safe_psql('postgres', 'ALTER SYSTEM SET rig.resolver_interval = 200');
@@ -163,8 +154,8 @@ like($s->{stderr}, qr/server closed the connection|connection to server was lost
 $node_a->start;
 ok($node_b->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
 	"(a1) nothing is left prepared on b");
-is(where_is($node_a, 'crash-a1'), '0/0', '(a1) the op is not on a');
-is(where_is($node_b, 'crash-a1'), '0/0', '(a1) the op is not on b (rolled back)');
+is(rig_where_is($node_a, 'crash-a1'), '0/0', '(a1) the op is not on a');
+is(rig_where_is($node_b, 'crash-a1'), '0/0', '(a1) the op is not on b (rolled back)');
 rig_same_ok($node_a, [ $node_b ], '(a1) after resolution', $notes);
 writes_again('(a1)', 'after-a1');
 
@@ -174,8 +165,8 @@ writes_again('(a1)', 'after-a1');
 
 rig_set_resolver($node_a, -1);
 ($s, $pid) = rig_start_paused($node_a, 'after_local_commit', 'crash-b');
-is(where_is($node_a, 'crash-b'), '1/1', '(b) paused: the op is committed on a');
-is(where_is($node_b, 'crash-b'), '0/0', '(b) paused: the op is not yet committed on b');
+is(rig_where_is($node_a, 'crash-b'), '1/1', '(b) paused: the op is committed on a');
+is(rig_where_is($node_b, 'crash-b'), '0/0', '(b) paused: the op is not yet committed on b');
 check_in_doubt('(b) paused after the local commit', 0);
 
 $node_a->safe_psql('postgres', 'ALTER SYSTEM SET rig.resolver_interval = 200');
@@ -186,12 +177,12 @@ $res = rig_client_end($s);
 unlike($res, qr/version=/, '(b) the client got no version (its connection died first)');
 
 check_in_doubt('(b) a is down', 0);
-is(where_is($node_b, 'crash-b'), '0/0', '(b) a is down: the op is still only prepared on b');
+is(rig_where_is($node_b, 'crash-b'), '0/0', '(b) a is down: the op is still only prepared on b');
 $node_a->start;
-is(where_is($node_a, 'crash-b'), '1/1', '(b) after the restart the op is committed on a');
+is(rig_where_is($node_a, 'crash-b'), '1/1', '(b) after the restart the op is committed on a');
 ok($node_b->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
 	"(b) a's worker settled the prepared transaction on b");
-is(where_is($node_b, 'crash-b'), '1/1', '(b) the op is committed on b');
+is(rig_where_is($node_b, 'crash-b'), '1/1', '(b) the op is committed on b');
 rig_same_ok($node_a, [ $node_b ], '(b) after resolution', $notes);
 writes_again('(b)', 'after-b');
 rig_same_ok($node_a, [ $node_b ], '(b) after a new write', $notes);
@@ -213,8 +204,8 @@ unlike(slurp_file($node_a->logfile, $offset), qr/PANIC/,
 $node_a->start;
 ok($node_b->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
 	'(b2) nothing left prepared on b');
-is(where_is($node_a, 'crash-b2'), '1/1', '(b2) the op is committed on a');
-is(where_is($node_b, 'crash-b2'), '1/1', '(b2) the op is committed on b');
+is(rig_where_is($node_a, 'crash-b2'), '1/1', '(b2) the op is committed on a');
+is(rig_where_is($node_b, 'crash-b2'), '1/1', '(b2) the op is committed on b');
 rig_same_ok($node_a, [ $node_b ], '(b2) after resolution', $notes);
 
 ###########################################################################
@@ -223,7 +214,7 @@ rig_same_ok($node_a, [ $node_b ], '(b2) after resolution', $notes);
 
 rig_set_resolver($node_a, -1);
 ($s, $pid) = rig_start_paused($node_a, 'after_local_commit', 'crash-c');
-is(where_is($node_a, 'crash-c'), '1/1', '(c) paused: the op is committed on a');
+is(rig_where_is($node_a, 'crash-c'), '1/1', '(c) paused: the op is committed on a');
 check_in_doubt('(c) paused after the local commit', 0);
 
 crash($node_b, 'all');
@@ -232,7 +223,7 @@ $node_b->start;
 # resolver is off); its age did not start again.
 $node_b->poll_query_until('postgres', 'SELECT extract(epoch FROM max(age)) >= 1 FROM rig.in_doubt');
 check_in_doubt('(c) b restarted', 1);
-is(where_is($node_b, 'crash-c'), '0/0', '(c) b restarted: the op is only prepared on b');
+is(rig_where_is($node_b, 'crash-c'), '0/0', '(c) b restarted: the op is only prepared on b');
 
 # Let the paused backend go on: a pending interrupt ends the pause after the
 # local commit; the COMMIT PREPARED it then tries goes to a dead connection.
@@ -241,8 +232,8 @@ $res = $s->query_until(qr/done/, '');
 note "(c) the client saw: stdout: $res stderr: $s->{stderr}";
 like($res, qr/version=\d+/, '(c) the client got the version of its committed op');
 $s->quit;
-is(where_is($node_a, 'crash-c'), '1/1', '(c) the op is committed on a');
-is(where_is($node_b, 'crash-c'), '0/0', '(c) resolver off: the op is still only prepared on b');
+is(rig_where_is($node_a, 'crash-c'), '1/1', '(c) the op is committed on a');
+is(rig_where_is($node_b, 'crash-c'), '0/0', '(c) resolver off: the op is still only prepared on b');
 check_in_doubt('(c) before resolution', 1);
 
 my $offset_a = -s $node_a->logfile;
@@ -250,7 +241,7 @@ my $offset_b = -s $node_b->logfile;
 rig_set_resolver($node_a, 200);
 ok($node_b->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
 	"(c) a's worker committed the prepared transaction on b");
-is(where_is($node_b, 'crash-c'), '1/1', '(c) the op is committed on b');
+is(rig_where_is($node_b, 'crash-c'), '1/1', '(c) the op is committed on b');
 rig_same_ok($node_a, [ $node_b ], '(c) after resolution', $notes);
 writes_again('(c)', 'after-c');
 rig_same_ok($node_a, [ $node_b ], '(c) after a new write', $notes);
@@ -279,7 +270,7 @@ $res = rig_client_end($s);
 unlike($res, qr/version=/, '(a2) the client got no version');
 
 check_in_doubt('(a2) a is down', 0);
-is(where_is($node_b, 'crash-a2'), '0/0', '(a2) a is down: the op is only prepared on b');
+is(rig_where_is($node_b, 'crash-a2'), '0/0', '(a2) a is down: the op is only prepared on b');
 $offset = -s $node_a->logfile;
 $node_a->start;
 my $settled = poll_for($node_b, 'SELECT count(*) = 0 FROM pg_prepared_xacts', 15);
@@ -294,9 +285,9 @@ if (!$settled)
 	poll_for($node_b, 'SELECT count(*) = 0 FROM pg_prepared_xacts', 30);
 }
 is(rig_prepared_xacts($node_b), '0', '(a2) nothing is left prepared on b');
-is(where_is($node_a, 'crash-a2'), '0/0', '(a2) the op is not on a');
+is(rig_where_is($node_a, 'crash-a2'), '0/0', '(a2) the op is not on a');
 {
-	is(where_is($node_b, 'crash-a2'), '0/0', '(a2) the op is not on b (rolled back)');
+	is(rig_where_is($node_b, 'crash-a2'), '0/0', '(a2) the op is not on b (rolled back)');
 	my $dump_a = rig_log_dump($node_a, $notes);
 	is(rig_log_dump($node_b, $notes), $dump_a,
 		'(a2) after resolution: b has the same rig.log and notes as a');
@@ -318,7 +309,7 @@ is($node_b->safe_psql('postgres', $below_held), "t|t",
 
 # a later op commits on both while the earlier one stays prepared on b
 $node_a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "after-held"}')});
-is(where_is($node_b, 'after-held'), '1/1', '(d) a later op committed on b');
+is(rig_where_is($node_b, 'after-held'), '1/1', '(d) a later op committed on b');
 is($node_b->safe_psql('postgres', "SELECT rig_last_version() > $held"), 't',
 	"(d) b's last version is past the prepared one");
 is($node_b->safe_psql('postgres', $below_held), "t|t",

@@ -145,9 +145,7 @@ $e->safe_psql('postgres',
 	"SELECT rig_add_peer('f', \$\$" . $f->connstr('postgres') . "\$\$, 'async')");
 $e->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "durable"}')});
 $e->safe_psql('postgres', 'CHECKPOINT');
-my $walwriter = $e->safe_psql('postgres',
-	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'});
-kill 'STOP', $walwriter;
+rig_stop_walwriter($e);
 $e->safe_psql(
 	'postgres', q{
 SET synchronous_commit = off;

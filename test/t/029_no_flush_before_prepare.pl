@@ -37,38 +37,12 @@ rig.sync_timeout = 10000
 };
 my $notes = 'SELECT * FROM notes ORDER BY id';
 
-# Is the op with this body in rig.log and in the notes table?  "log/table"
-sub where_is
-{
-	my ($node, $body) = @_;
-	return $node->safe_psql('postgres', qq{
-SELECT (SELECT count(*) FROM rig.log WHERE data->>'body' = '$body') || '/' ||
-       (SELECT count(*) FROM notes WHERE body = '$body')});
-}
-
-sub incarnation
-{
-	my ($node) = @_;
-	my $inc = slurp_file($node->data_dir . '/rig_incarnation');
-	chomp $inc;
-	return $inc;
-}
-
-sub stop_walwriter
-{
-	my ($node) = @_;
-	my $pid = $node->safe_psql('postgres',
-		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'});
-	kill 'STOP', $pid;
-	return;
-}
-
 # Pause a rig_do at after_peer_prepare with its WAL only in memory; returns
 # the session, the peer's GID parts (incarnation, xid, version).
 sub lose_one
 {
 	my ($p, $peer, $body, $what) = @_;
-	stop_walwriter($p);
+	rig_stop_walwriter($p);
 	my ($s) = rig_start_paused($p, 'after_peer_prepare', $body);
 	my $gid = $peer->safe_psql('postgres', 'SELECT gid FROM pg_prepared_xacts');
 	my $pname = $p->name;
@@ -76,7 +50,7 @@ sub lose_one
 		"$what: the peer holds the branch, its GID names the primary's incarnation");
 	$gid =~ /^rig_${pname}_1_(\d+)_(\d+)_(\d+)_(\d+)$/;
 	my ($inc, $xid, $version) = ($1, $2, $4);
-	is($inc, incarnation($p), "$what: ... the one in the primary's rig_incarnation file");
+	is($inc, rig_incarnation($p), "$what: ... the one in the primary's rig_incarnation file");
 	is( $p->safe_psql('postgres',
 			'SELECT pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn()'),
 		't', "$what: the primary's WAL is not flushed to its end");
@@ -101,24 +75,24 @@ $a->safe_psql('postgres', qq{SELECT rig_do('note', '{"body": "warm $_"}')}) for 
 
 my ($inc, $xid, $version) = lose_one($a, $b, 'lost-xid', '(1)');
 $a->start;
-cmp_ok(incarnation($a), '>', $inc, '(1) the restart recorded a new incarnation');
+cmp_ok(rig_incarnation($a), '>', $inc, '(1) the restart recorded a new incarnation');
 my $next = $a->safe_psql('postgres', 'SELECT txid_current()');
 cmp_ok($next, '<=', $xid, "(1) the crash lost the transaction's xid: it is handed out again");
 $next = $a->safe_psql('postgres', 'SELECT txid_current()') while $next < $xid;
 is($a->safe_psql('postgres', "SELECT txid_status($xid)"), 'committed',
 	'(1) another transaction committed with that xid');
-is(where_is($b, 'lost-xid'), '0/0', '(1) the branch is still only prepared on b');
+is(rig_where_is($b, 'lost-xid'), '0/0', '(1) the branch is still only prepared on b');
 
 rig_set_resolver($a, 100);
 ok($b->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
 	'(1) nothing is left prepared on b');
-is(where_is($b, 'lost-xid'), '0/0', '(1) the branch was rolled back, not committed by the reused xid');
-is(where_is($a, 'lost-xid'), '0/0', '(1) the op is not on a');
+is(rig_where_is($b, 'lost-xid'), '0/0', '(1) the branch was rolled back, not committed by the reused xid');
+is(rig_where_is($a, 'lost-xid'), '0/0', '(1) the op is not on a');
 ok($a->poll_query_until('postgres', q{SELECT state = 'in_sync' FROM rig.peer_status WHERE name = 'b'}),
 	'(1) b is back in sync');
 my $v = $a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "after-1"}')});
 cmp_ok($v, '>', $version, '(1) the next op gets a version above the lost one');
-is(where_is($b, 'after-1'), '1/1', '(1) the next op reached b');
+is(rig_where_is($b, 'after-1'), '1/1', '(1) the next op reached b');
 rig_same_ok($a, [$b], '(1) after resolution', $notes);
 
 ###########################################################################
@@ -146,8 +120,8 @@ ok($d->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'
 	'(2) the peer came back: nothing is left prepared on it');
 ok($c->poll_query_until('postgres', q{SELECT state = 'in_sync' FROM rig.peer_status WHERE name = 'd'}),
 	'(2) d is back in sync');
-is(where_is($d, 'lost-version'), '0/0', '(2) the lost op is not on d');
-is(where_is($d, 'without-d'), '1/1', '(2) the op written without d reached it');
+is(rig_where_is($d, 'lost-version'), '0/0', '(2) the lost op is not on d');
+is(rig_where_is($d, 'without-d'), '1/1', '(2) the op written without d reached it');
 rig_same_ok($c, [$d], '(2) after the peer came back', $notes);
 
 done_testing();

@@ -32,14 +32,6 @@ rig.sync_timeout = 10000
 };
 my $notes = 'SELECT * FROM notes ORDER BY id';
 
-sub incarnation
-{
-	my ($node) = @_;
-	my $inc = slurp_file($node->data_dir . '/rig_incarnation');
-	chomp $inc;
-	return $inc;
-}
-
 my $a = rig_node('a', conf => $conf);
 my $b = rig_node('b', conf => $conf);
 $_->safe_psql('postgres', rig_notes_sql()) for ($a, $b);
@@ -50,7 +42,7 @@ $a->safe_psql('postgres', qq{SELECT rig_do('note', '{"body": "warm $_"}')}) for 
 my @lost;
 for my $round (1, 2)
 {
-	my $inc = incarnation($a);
+	my $inc = rig_incarnation($a);
 	rig_stop_walwriter($a);
 	my ($s, $pid) = rig_start_paused($a, 'after_peer_prepare', "lost-$round");
 	my $gid = $b->safe_psql('postgres',
@@ -64,7 +56,7 @@ for my $round (1, 2)
 	unlike(rig_client_end($s), qr/version=/, "($round) the client got no version");
 	ok($a->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
 		"($round) the postmaster restarted a by itself");
-	cmp_ok(incarnation($a), '>', $inc, "($round) the restart recorded a new incarnation");
+	cmp_ok(rig_incarnation($a), '>', $inc, "($round) the restart recorded a new incarnation");
 	is($a->safe_psql('postgres', "SELECT count(*) FROM rig.log WHERE data->>'body' = 'lost-$round'"),
 		'0', "($round) the transaction was lost on a");
 }
