@@ -21,6 +21,7 @@ OBJS = \
 	src/handlers.o \
 	src/locks.o \
 	src/apply.o \
+	src/sysrec.o \
 	src/conn.o \
 	src/wire.o \
 	src/replicate.o \
@@ -28,6 +29,7 @@ OBJS = \
 	src/write.o \
 	src/replica.o \
 	src/import.o \
+	src/ddl.o \
 	src/compare.o \
 	src/ship.o \
 	src/verify.o \

@@ -183,6 +183,13 @@ CREATE FUNCTION rig_unregister(method text)
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION rig_unregister(text) IS 'remove a method''s handlers';
 
+CREATE FUNCTION rig_ddl(sql text)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'rig_ddl'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION rig_ddl(text) IS
+	'run transactional DDL on this primary and on every peer at one version (a barrier in the log); returns its version';
+
 -- Writes
 
 CREATE FUNCTION rig_do(method text, data jsonb DEFAULT '{}',
@@ -481,6 +488,7 @@ GRANT EXECUTE ON FUNCTION rig_verify_peer(text) TO rig_reader, pg_monitor;
 
 REVOKE ALL ON FUNCTION rig_register(text, regprocedure, regprocedure, regprocedure) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_unregister(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_ddl(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_do(text, jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_compact(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_import(bigint, bigint, text, jsonb, text, timestamptz, text) FROM PUBLIC;

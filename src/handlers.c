@@ -90,8 +90,6 @@ static void rig_exposed_error(Oid funcoid, const char *method, Oid grantee)
 			pg_attribute_noreturn();
 static const char *rig_kind_name(RigHandlerKind kind);
 
-PG_FUNCTION_INFO_V1(rig_register);
-PG_FUNCTION_INFO_V1(rig_unregister);
 
 /* Invalidate the cache on registry changes and on any function change. */
 void
@@ -552,46 +550,54 @@ rig_check_handler_signature(Oid funcoid, RigHandlerKind kind)
 						   rig_kind_name(kind), expected)));
 }
 
-/* SQL: register (or replace) the handlers of a method. */
-Datum
-rig_register(PG_FUNCTION_ARGS)
+/*
+ * Check a registration as the current user would be allowed to make it
+ * (rig_register on a primary; a peer applying a rig.register record as its
+ * rig.ddl_role): the signatures, search_path and ownership of the
+ * functions.  validate and resources may be InvalidOid.
+ */
+void
+rig_handler_check(const char *method, Oid apply, Oid validate, Oid resources)
 {
-	text	   *method;
+	Oid			oids[3] = {apply, validate, resources};
+
+	rig_check_identifier("method name", method);
+	if (strncmp(method, RIG_SYSTEM_METHOD_PREFIX, strlen(RIG_SYSTEM_METHOD_PREFIX)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg("method name \"%s\" is reserved", method),
+				 errdetail("Methods beginning with \"%s\" are rig's own log records (handler and schema changes).",
+						   RIG_SYSTEM_METHOD_PREFIX)));
+	rig_check_handler_signature(apply, RIG_APPLY);
+	for (int i = 0; i < 3; i++)
+		rig_check_handler_path(oids[i]);
+	if (OidIsValid(validate))
+		rig_check_handler_signature(validate, RIG_VALIDATE);
+	if (OidIsValid(resources))
+		rig_check_handler_signature(resources, RIG_RESOURCES);
+	for (int i = 0; i < 3; i++)
+		if (OidIsValid(oids[i]))
+			rig_check_handler_owner(oids[i]);
+}
+
+/*
+ * Register (or replace) the handlers of a method in rig.handlers, after
+ * rig_handler_check(); validate and resources may be InvalidOid.
+ */
+void
+rig_handler_store(const char *method, Oid apply, Oid validate, Oid resources)
+{
 	Oid			argtypes[4] = {TEXTOID, REGPROCEDUREOID, REGPROCEDUREOID, REGPROCEDUREOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	int			ret;
 
-	rig_check_database();
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("method must not be NULL")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("apply handler must not be NULL"),
-				 errhint("Every method needs an apply function (version bigint, data jsonb).")));
-	method = PG_GETARG_TEXT_PP(0);
-	rig_check_identifier("method name", text_to_cstring(method));
-	rig_check_handler_signature(PG_GETARG_OID(1), RIG_APPLY);
-	for (int i = 1; i <= 3; i++)
-		if (!PG_ARGISNULL(i))
-			rig_check_handler_path(PG_GETARG_OID(i));
-	if (!PG_ARGISNULL(2))
-		rig_check_handler_signature(PG_GETARG_OID(2), RIG_VALIDATE);
-	if (!PG_ARGISNULL(3))
-		rig_check_handler_signature(PG_GETARG_OID(3), RIG_RESOURCES);
-	for (int i = 1; i < 4; i++)
-		if (!PG_ARGISNULL(i))
-			rig_check_handler_owner(PG_GETARG_OID(i));
-
-	for (int i = 0; i < 4; i++)
-	{
-		values[i] = PG_GETARG_DATUM(i);
-		if (PG_ARGISNULL(i))
-			nulls[i] = 'n';
-	}
+	values[0] = CStringGetTextDatum(method);
+	values[1] = ObjectIdGetDatum(apply);
+	values[2] = ObjectIdGetDatum(validate);
+	values[3] = ObjectIdGetDatum(resources);
+	nulls[2] = OidIsValid(validate) ? ' ' : 'n';
+	nulls[3] = OidIsValid(resources) ? ' ' : 'n';
 
 	SPI_connect();
 	ret = rig_spi_as_owner("handlers", "INSERT INTO rig.handlers AS h (method, apply, validate, resources) "
@@ -602,11 +608,10 @@ rig_register(PG_FUNCTION_ARGS)
 							 4, argtypes, values, nulls);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not register method: SPI error %d", ret);
-	rig_make_apply_private(PG_GETARG_OID(1), text_to_cstring(method));
+	rig_make_apply_private(apply, method);
 	SPI_finish();
 
 	CacheInvalidateRelcacheByRelid(rig_relid("handlers"));
-	PG_RETURN_VOID();
 }
 
 /*
@@ -628,20 +633,13 @@ rig_make_apply_private(Oid funcoid, const char *method)
 		rig_exposed_error(funcoid, method, grantee);
 }
 
-/* SQL: remove a method; its log records stay. */
-Datum
-rig_unregister(PG_FUNCTION_ARGS)
+/* Remove a method from rig.handlers; its log records stay. */
+void
+rig_handler_remove(const char *method)
 {
 	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
+	Datum		values[1] = {CStringGetTextDatum(method)};
 	int			ret;
-
-	rig_check_database();
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("method must not be NULL")));
-	values[0] = PG_GETARG_DATUM(0);
 
 	SPI_connect();
 	ret = rig_spi_as_owner("handlers", "DELETE FROM rig.handlers WHERE method = $1",
@@ -652,9 +650,8 @@ rig_unregister(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("method \"%s\" is not registered",
-						rig_name_for_message(TextDatumGetCString(values[0])))));
+						rig_name_for_message(method))));
 	SPI_finish();
 
 	CacheInvalidateRelcacheByRelid(rig_relid("handlers"));
-	PG_RETURN_VOID();
 }

@@ -16,6 +16,12 @@
 #include "fmgr.h"
 #include "settings.h"
 
+/*
+ * Methods beginning with this are rig's own log records (handler and
+ * schema changes, sysrec.c); rig_register refuses them.
+ */
+#define RIG_SYSTEM_METHOD_PREFIX	"rig."
+
 /* A registered method's handlers, resolved for calling */
 typedef struct RigHandler
 {
@@ -39,5 +45,10 @@ extern void rig_check_handler_private(RigHandler *handler);
 extern int	rig_handler_path_push(void);
 extern void rig_handler_path_pop(int nestlevel);
 extern Datum rig_handler_invoke(FunctionCallInfo fcinfo, Oid owner);
+extern void rig_handler_check(const char *method, Oid apply, Oid validate,
+							  Oid resources);
+extern void rig_handler_store(const char *method, Oid apply, Oid validate,
+							  Oid resources);
+extern void rig_handler_remove(const char *method);
 
 #endif							/* RIG_HANDLERS_H */
