@@ -142,7 +142,7 @@ rig_check_can_write(const char *caller)
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot run %s in a read-only transaction", caller),
-				 errhint("rig_do() writes the log; run it in a read-write transaction on the primary.")));
+				 errhint("%s writes the log; run it in a read-write transaction on the primary.", caller)));
 
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
