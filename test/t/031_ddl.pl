@@ -132,13 +132,14 @@ my $s = rig_session($node_a);
 $s->query_safe(q{BEGIN; SELECT rig_do('item', '{"n": 301}')});
 my $el;
 ($err, $el) = rig_psql_error($node_a,
-	q{SET rig.ddl_timeout = '500ms'; SELECT rig_ddl('CREATE INDEX items_n ON items (n)')});
-is(sqlstate_of($err), '55P03', '(4) rig_ddl waited for the op in flight and timed out: 55P03');
+	q{SET rig.ddl_timeout = '500ms'; SELECT rig_ddl('CREATE TABLE unrelated (x int)')});
+is(sqlstate_of($err), '55P03',
+	'(4) rig_ddl of a table no op uses waited for the op in flight and timed out: 55P03');
 cmp_ok($el, '<', 4, '(4) ... after about rig.ddl_timeout');
 $s->query_safe('COMMIT');
 $s->quit;
-my $v_index = $node_a->safe_psql('postgres', q{SELECT rig_ddl('CREATE INDEX items_n ON items (n)')});
-is($node_b->safe_psql('postgres', q{SELECT to_regclass('items_n') IS NOT NULL}), 't',
+$node_a->safe_psql('postgres', q{SELECT rig_ddl('CREATE TABLE unrelated (x int); CREATE INDEX items_n ON items (n)')});
+is($node_b->safe_psql('postgres', q{SELECT to_regclass('unrelated') IS NOT NULL AND to_regclass('items_n') IS NOT NULL}), 't',
 	'(4) once the op committed it ran, on b too');
 
 ###########################################################################
