@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * handlers.c
- *	  The handler registry: rig_register(), rig_unregister() and the
- *	  per-process cache that rig_do() looks methods up in.
+ *	  The handler registry: checking and storing a registration (for
+ *	  rig_register() in ddl.c, and a peer applying a rig.register record)
+ *	  and the per-process cache that rig_do() looks methods up in.
  *
  * Handlers are rows of rig.handlers.  Each process caches a method's
- * FmgrInfos the first time it is used; rig_register() and
- * rig_unregister() send a relcache invalidation for rig.handlers at
- * commit, and any change to pg_proc flushes the cache too, so a redefined
+ * FmgrInfos the first time it is used; storing or removing a method sends
+ * a relcache invalidation for rig.handlers at commit, and any change to pg_proc flushes the cache too, so a redefined
  * or dropped function is never called through a stale entry.  The cache
  * lives in its own memory context, reset when the cache is rebuilt, so the
  * state a function language keeps under its FmgrInfo goes with it.
