@@ -405,8 +405,6 @@ rig_verify_handlers(RigConn *rc)
 	int			j = 0;
 	List	   *diffs = NIL;
 
-	if (rig_changes_pending(rc, false))
-		return NIL;
 	nhere = rig_fingerprints_local(&here);
 	nthere = rig_fingerprints_remote(rc, &there);
 
@@ -430,6 +428,9 @@ rig_verify_handlers(RigConn *rc)
 		if (c >= 0)
 			j++;
 	}
+	/* asked only on a difference: the worker compares every round */
+	if (diffs != NIL && rig_changes_pending(rc, false))
+		return NIL;
 	return diffs;
 }
 
@@ -465,8 +466,6 @@ rig_check_handlers_match(RigConn *rc, const char *name, bool remote_ahead)
 	char	   *local;
 	char	   *remote;
 
-	if (rig_changes_pending(rc, remote_ahead))
-		return;
 
 	res = rig_conn_query(rc, sql, 0, NULL, rig_deadline(rig_sync_timeout));
 	remote = pstrdup(PQgetvalue(res, 0, 0));
@@ -479,7 +478,7 @@ rig_check_handlers_match(RigConn *rc, const char *name, bool remote_ahead)
 								SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	SPI_finish();
 
-	if (strcmp(local, remote) != 0)
+	if (strcmp(local, remote) != 0 && !rig_changes_pending(rc, remote_ahead))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("node \"%s\" does not have the same handlers as this node", name),
