@@ -33,9 +33,7 @@
  */
 #include "postgres.h"
 
-#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
-#include "commands/defrem.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -135,14 +133,11 @@ rig_stmt_outside_xact(Node *stmt)
 		case T_CreateSubscriptionStmt:
 		case T_DropSubscriptionStmt:
 		case T_AlterSubscriptionStmt:
-		case T_ClusterStmt:
 			return true;
 		case T_IndexStmt:
 			return ((IndexStmt *) stmt)->concurrent;
 		case T_DropStmt:
 			return ((DropStmt *) stmt)->concurrent;
-		case T_ReindexStmt:
-			return true;
 		case T_AlterTableStmt:
 			{
 				ListCell   *lc;
