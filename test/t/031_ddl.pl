@@ -12,7 +12,7 @@
 #    apply on b in version order (the rows say which body ran);
 #  - a DDL that fails on b aborts it on a; a replica refuses rig_ddl and
 #    rig_register (25006); rig_ddl waits for an op in flight (the barrier)
-#    no longer than rig.ddl_timeout;
+#    no longer than rig.ddl_timeout; rig_unregister travels the same way;
 #  - c, caught up over parallel lanes, applies each change at its version,
 #    never beside other ops (the same rows as a);
 #  - a handler changed on b outside rig is still found (drift).
@@ -142,6 +142,16 @@ $node_a->safe_psql('postgres', q{SELECT rig_ddl('CREATE TABLE unrelated (x int);
 is($node_b->safe_psql('postgres', q{SELECT to_regclass('unrelated') IS NOT NULL AND to_regclass('items_n') IS NOT NULL}), 't',
 	'(4) once the op committed it ran, on b too');
 
+# a method registered and removed again: both through the log
+$node_a->safe_psql('postgres', q{SELECT rig_register('item_copy', 'item_apply(bigint,jsonb)')});
+is($node_b->safe_psql('postgres', q{SELECT string_agg(method, ',' ORDER BY method) FROM rig.handlers}),
+	'item,item_copy', '(4) b registered item_copy too');
+$node_a->safe_psql('postgres', q{SELECT rig_unregister('item_copy')});
+is( $node_b->safe_psql('postgres',
+		q{SELECT string_agg(method, ',' ORDER BY method) FROM rig.handlers} . ' UNION ALL '
+		  . q{SELECT method || ' ' || data::text FROM rig.log WHERE version = (SELECT max(version) FROM rig.log)}),
+	"item\n" . 'rig.unregister {"method": "item_copy"}', '(4) ... and removed it at the version of the rig.unregister record');
+
 ###########################################################################
 # (5) c catches up: each change at its version, never beside other ops
 ###########################################################################
@@ -156,7 +166,10 @@ is(rig_query_each([ $node_a, $node_c ], $order_sql), '150 250 / 150 250',
 rig_same_ok($node_a, [ $node_b, $node_c ], '(5)', 'SELECT * FROM items ORDER BY version');
 is( $node_c->safe_psql('postgres',
 		"SELECT string_agg(method, ',' ORDER BY version) FROM rig.log WHERE method LIKE 'rig.%'"),
-	'rig.ddl,rig.register,rig.ddl,rig.ddl', '(5) c holds the changes as log records');
+	'rig.ddl,rig.register,rig.ddl,rig.ddl,rig.register,rig.unregister',
+	'(5) c holds the changes as log records, and the same handlers');
+is($node_c->safe_psql('postgres', q{SELECT string_agg(method, ',') FROM rig.handlers}), 'item',
+	'(5) c has the handlers a has');
 
 ###########################################################################
 # (6) a handler changed on b outside rig is still drift
