@@ -23,6 +23,7 @@ OBJS = \
 	src/apply.o \
 	src/tables.o \
 	src/tablehash.o \
+	src/sysrec.o \
 	src/conn.o \
 	src/wire.o \
 	src/replicate.o \
@@ -30,6 +31,7 @@ OBJS = \
 	src/write.o \
 	src/replica.o \
 	src/import.o \
+	src/ddl.o \
 	src/compare.o \
 	src/ship.o \
 	src/tablediff.o \
@@ -55,7 +57,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 SHLIB_LINK_INTERNAL = $(libpq)
 
 # pg_regress on a temporary instance configured by test/regress.conf
-REGRESS = setup handlers rig_do idempotency savepoints log errors privileges tables example ledger xnode memory
+REGRESS = setup handlers rig_do idempotency savepoints log errors privileges tables example ledger xnode memory ddl
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check \
 	--dbname=contrib_regression
 

@@ -30,6 +30,16 @@ CREATE FUNCTION rig_unregister_table(tbl regclass)
 COMMENT ON FUNCTION rig_unregister_table(regclass) IS
 	'let a state table be changed outside the handlers again, on this node';
 
+-- Handler and schema changes through the log (sysrec.c, ddl.c): rig_ddl
+-- writes a rig.ddl record; rig_register and rig_unregister (1.0's
+-- functions, the same C symbols) write rig.register / rig.unregister.
+CREATE FUNCTION rig_ddl(sql text)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'rig_ddl'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION rig_ddl(text) IS
+	'run transactional DDL on this primary and on every peer at one version (a barrier in the log); returns its version';
+
 CREATE FUNCTION rig_rebuild(progress_every bigint DEFAULT 0)
 	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'rig_rebuild'
@@ -87,6 +97,7 @@ GRANT EXECUTE ON FUNCTION rig_table_range_hashes(text, text[], text[], text[]) T
 REVOKE ALL ON FUNCTION rig_table_key_bounds(text, text[], text[], int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_register_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_unregister_table(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_ddl(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_rebuild(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_import(bigint, bigint, text, jsonb, text, timestamptz, text) FROM PUBLIC;
 

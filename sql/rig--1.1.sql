@@ -245,6 +245,13 @@ CREATE FUNCTION rig_unregister(method text)
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION rig_unregister(text) IS 'remove a method''s handlers';
 
+CREATE FUNCTION rig_ddl(sql text)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'rig_ddl'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION rig_ddl(text) IS
+	'run transactional DDL on this primary and on every peer at one version (a barrier in the log); returns its version';
+
 CREATE FUNCTION rig_register_table(tbl regclass)
 	RETURNS void
 	AS 'MODULE_PATHNAME', 'rig_register_table'
@@ -740,6 +747,7 @@ GRANT EXECUTE ON FUNCTION rig_transaction_abort(bigint, text) TO rig_writer;
 GRANT EXECUTE ON FUNCTION rig_transaction_wait(bigint, interval) TO rig_reader;
 REVOKE ALL ON FUNCTION rig_register(text, regprocedure, regprocedure, regprocedure) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_unregister(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_ddl(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_register_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_unregister_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_rebuild(bigint) FROM PUBLIC;

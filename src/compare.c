@@ -28,8 +28,10 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "catalog.h"
 #include "compare.h"
 #include "conn.h"
+#include "oplog.h"
 #include "settings.h"
 #include "watermark.h"
 
@@ -40,6 +42,11 @@
 #define RIG_RANGE_HASH_SQL \
 	"SELECT bucket, n, first_version, last_version, hash " \
 	"FROM pg_catalog.rig_log_range_hashes($1, $2, $3)"
+
+/* Does a log hold a handler or schema change (sysrec.c) above version $1? */
+#define RIG_CHANGES_ABOVE_SQL \
+	"SELECT EXISTS (SELECT 1 FROM rig.log WHERE version > $1 " \
+	"AND method IN ('rig.register', 'rig.unregister', 'rig.ddl'))"
 
 #define RIG_FINGERPRINT_SQL \
 	"SELECT method, fingerprint FROM pg_catalog.rig_handler_fingerprints()"
@@ -83,6 +90,7 @@ static int64 rig_peer_watermark(RigConn *rc, int64 *compacted_below);
 static int	rig_cmp_fingerprint(const void *a, const void *b);
 static int	rig_fingerprints_remote(RigConn *rc, RigFingerprint **out);
 static int	rig_fingerprints_local(RigFingerprint **out);
+static bool rig_changes_pending(RigConn *rc, bool remote_ahead);
 
 /* Hashing a whole log can take longer than a commit may wait. */
 static TimestampTz
@@ -342,19 +350,64 @@ rig_fingerprints_local(RigFingerprint **out)
 }
 
 /*
+ * Does the node ahead (the other one when remote_ahead, else this one)
+ * hold a handler or schema change above the other's last version?  Then
+ * their handlers may differ now and match once it arrives: they are
+ * compared when the node behind holds every change (a change a node made
+ * outside rig is found then).
+ */
+static bool
+rig_changes_pending(RigConn *rc, bool remote_ahead)
+{
+	PGresult   *res;
+	bool		pending;
+
+	if (remote_ahead)
+	{
+		char		after[32];
+		const char *params[1] = {after};
+
+		snprintf(after, sizeof(after), INT64_FORMAT, rig_log_last_version());
+		res = rig_conn_query(rc, RIG_CHANGES_ABOVE_SQL, 1, params,
+							 rig_deadline(rig_sync_timeout));
+		pending = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	}
+	else
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		args[1];
+
+		res = rig_conn_query(rc, "SELECT pg_catalog.rig_last_version()", 0, NULL,
+							 rig_deadline(rig_sync_timeout));
+		args[0] = Int64GetDatum(strtoi64(PQgetvalue(res, 0, 0), NULL, 10));
+		SPI_connect();
+		if (rig_spi_as_owner("log", RIG_CHANGES_ABOVE_SQL, 1, types, args, NULL) != SPI_OK_SELECT)
+			elog(ERROR, "could not read rig.log");
+		pending = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
+		SPI_finish();
+	}
+	PQclear(res);
+	return pending;
+}
+
+/*
  * Compare the handlers of both nodes.  Returns a list of RigHandlerDiff
- * (method and kind), sorted by method; NIL when they match.
+ * (method and kind), sorted by method; NIL when they match, or while the
+ * peer has yet to take a handler or schema change of this node's log.
  */
 List *
 rig_verify_handlers(RigConn *rc)
 {
 	RigFingerprint *here;
 	RigFingerprint *there;
-	int			nhere = rig_fingerprints_local(&here);
-	int			nthere = rig_fingerprints_remote(rc, &there);
+	int			nhere;
+	int			nthere;
 	int			i = 0;
 	int			j = 0;
 	List	   *diffs = NIL;
+
+	nhere = rig_fingerprints_local(&here);
+	nthere = rig_fingerprints_remote(rc, &there);
 
 	while (i < nhere || j < nthere)
 	{
@@ -376,6 +429,9 @@ rig_verify_handlers(RigConn *rc)
 		if (c >= 0)
 			j++;
 	}
+	/* asked only on a difference: the worker compares every round */
+	if (diffs != NIL && rig_changes_pending(rc, false))
+		return NIL;
 	return diffs;
 }
 
@@ -397,15 +453,20 @@ rig_handler_diffs_describe(List *diffs)
 	return buf.data;
 }
 
-/* The other node must have the same handlers, or it would compute other rows. */
+/*
+ * The other node must have the same handlers, or it would compute other
+ * rows: unless the node ahead (the other one when remote_ahead) has a
+ * handler or schema change the other will take through the log.
+ */
 void
-rig_check_handlers_match(RigConn *rc, const char *name)
+rig_check_handlers_match(RigConn *rc, const char *name, bool remote_ahead)
 {
 	const char *sql = "SELECT coalesce(string_agg(method || '=' || fingerprint, ',' ORDER BY method), '') "
 		"FROM pg_catalog.rig_handler_fingerprints()";
 	PGresult   *res;
 	char	   *local;
 	char	   *remote;
+
 
 	res = rig_conn_query(rc, sql, 0, NULL, rig_deadline(rig_sync_timeout));
 	remote = pstrdup(PQgetvalue(res, 0, 0));
@@ -418,7 +479,7 @@ rig_check_handlers_match(RigConn *rc, const char *name)
 								SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	SPI_finish();
 
-	if (strcmp(local, remote) != 0)
+	if (strcmp(local, remote) != 0 && !rig_changes_pending(rc, remote_ahead))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("node \"%s\" does not have the same handlers as this node", name),

@@ -57,7 +57,8 @@ typedef struct RigVerifyResult
 
 extern void rig_verify_log(RigConn *rc, int64 after, RigVerifyResult *res);
 extern List *rig_verify_handlers(RigConn *rc);
-extern void rig_check_handlers_match(RigConn *rc, const char *name);
+extern void rig_check_handlers_match(RigConn *rc, const char *name,
+									 bool remote_ahead);
 extern char *rig_diff_describe(RigLogDiff *d);
 extern const char *rig_diff_name(RigDiffKind kind);
 extern char *rig_handler_diffs_describe(List *diffs);

@@ -166,7 +166,7 @@ rig_follow(PG_FUNCTION_ARGS)
 							PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), primary)));
 		epoch = strtoi64(PQgetvalue(res, 0, 2), NULL, 10);
 		PQclear(res);
-		rig_check_handlers_match(&rc, primary);
+		rig_check_handlers_match(&rc, primary, true);
 		/* register with the primary before it could compact what we need */
 		params[0] = rig_node_name();
 		PQclear(rig_conn_query(&rc, "SELECT pg_catalog.rig_follower_ack($1, 0)",

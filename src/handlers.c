@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * handlers.c
- *	  The handler registry: rig_register(), rig_unregister() and the
- *	  per-process cache that rig_do() looks methods up in.
+ *	  The handler registry: checking and storing a registration (for
+ *	  rig_register() in ddl.c, and a peer applying a rig.register record)
+ *	  and the per-process cache that rig_do() looks methods up in.
  *
  * Handlers are rows of rig.handlers.  Each process caches a method's
- * FmgrInfos the first time it is used; rig_register() and
- * rig_unregister() send a relcache invalidation for rig.handlers at
- * commit, and any change to pg_proc flushes the cache too, so a redefined
+ * FmgrInfos the first time it is used; storing or removing a method sends
+ * a relcache invalidation for rig.handlers at commit, and any change to pg_proc flushes the cache too, so a redefined
  * or dropped function is never called through a stale entry.  The cache
  * lives in its own memory context, reset when the cache is rebuilt, so the
  * state a function language keeps under its FmgrInfo goes with it.
@@ -78,7 +78,6 @@ static void rig_handlers_proc_cb(Datum arg, int cacheid, uint32 hashvalue);
 static bool rig_load_handler(const char *method, RigHandler *entry);
 static void rig_check_handler_signature(Oid funcoid, RigHandlerKind kind);
 static void rig_check_handler_path(Oid funcoid);
-static void rig_check_not_reserved(const char *method);
 static bool rig_namespace_in_use(Oid catalog, AttrNumber attnum, Oid nspid);
 static void rig_refuse_temp_objects(void);
 static void rig_prepare_fmgr(RigHandler *entry);
@@ -92,8 +91,6 @@ static void rig_exposed_error(Oid funcoid, const char *method, Oid grantee)
 			pg_attribute_noreturn();
 static const char *rig_kind_name(RigHandlerKind kind);
 
-PG_FUNCTION_INFO_V1(rig_register);
-PG_FUNCTION_INFO_V1(rig_unregister);
 
 /* Invalidate the cache on registry changes and on any function change. */
 void
@@ -555,13 +552,27 @@ rig_check_handler_signature(Oid funcoid, RigHandlerKind kind)
 }
 
 /*
- * Methods named rig.* are rig's own, registered by its install script
- * (the coordinator's state, coord.c): nobody else registers or removes them.
+ * Is this rig's own install or update script running (CREATE or ALTER
+ * EXTENSION rig)?  It registers the handlers of the reserved methods, on
+ * every node alike, locally.
  */
-static void
+bool
+rig_in_own_extension_script(void)
+{
+	return creating_extension &&
+		CurrentExtensionObject == get_extension_oid("rig", true);
+}
+
+/*
+ * Methods named rig.* are rig's own, registered by its install script
+ * (the coordinator's state, coord.c, and the handler and schema change
+ * records, sysrec.c): nobody else registers or removes them.
+ */
+void
 rig_check_not_reserved(const char *method)
 {
-	if (strncmp(method, "rig.", 4) != 0 || creating_extension)
+	if (strncmp(method, RIG_SYSTEM_METHOD_PREFIX, strlen(RIG_SYSTEM_METHOD_PREFIX)) != 0 ||
+		rig_in_own_extension_script())
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_RESERVED_NAME),
@@ -570,47 +581,49 @@ rig_check_not_reserved(const char *method)
 			 errhint("Choose a method name that does not start with \"rig.\".")));
 }
 
-/* SQL: register (or replace) the handlers of a method. */
-Datum
-rig_register(PG_FUNCTION_ARGS)
+/*
+ * Check a registration as the current user would be allowed to make it
+ * (rig_register on a primary; a peer applying a rig.register record as its
+ * rig.ddl_role): the signatures, search_path and ownership of the
+ * functions.  validate and resources may be InvalidOid.
+ */
+void
+rig_handler_check(const char *method, Oid apply, Oid validate, Oid resources)
 {
-	text	   *method;
+	Oid			oids[3] = {apply, validate, resources};
+
+	rig_check_identifier("method name", method);
+	rig_check_not_reserved(method);
+	rig_check_handler_signature(apply, RIG_APPLY);
+	for (int i = 0; i < 3; i++)
+		rig_check_handler_path(oids[i]);
+	if (OidIsValid(validate))
+		rig_check_handler_signature(validate, RIG_VALIDATE);
+	if (OidIsValid(resources))
+		rig_check_handler_signature(resources, RIG_RESOURCES);
+	for (int i = 0; i < 3; i++)
+		if (OidIsValid(oids[i]))
+			rig_check_handler_owner(oids[i]);
+}
+
+/*
+ * Register (or replace) the handlers of a method in rig.handlers, after
+ * rig_handler_check(); validate and resources may be InvalidOid.
+ */
+void
+rig_handler_store(const char *method, Oid apply, Oid validate, Oid resources)
+{
 	Oid			argtypes[4] = {TEXTOID, REGPROCEDUREOID, REGPROCEDUREOID, REGPROCEDUREOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	int			ret;
 
-	rig_check_database();
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("method must not be NULL")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("apply handler must not be NULL"),
-				 errhint("Every method needs an apply function (version bigint, data jsonb).")));
-	method = PG_GETARG_TEXT_PP(0);
-	rig_check_identifier("method name", text_to_cstring(method));
-	rig_check_not_reserved(text_to_cstring(method));
-	rig_check_handler_signature(PG_GETARG_OID(1), RIG_APPLY);
-	for (int i = 1; i <= 3; i++)
-		if (!PG_ARGISNULL(i))
-			rig_check_handler_path(PG_GETARG_OID(i));
-	if (!PG_ARGISNULL(2))
-		rig_check_handler_signature(PG_GETARG_OID(2), RIG_VALIDATE);
-	if (!PG_ARGISNULL(3))
-		rig_check_handler_signature(PG_GETARG_OID(3), RIG_RESOURCES);
-	for (int i = 1; i < 4; i++)
-		if (!PG_ARGISNULL(i))
-			rig_check_handler_owner(PG_GETARG_OID(i));
-
-	for (int i = 0; i < 4; i++)
-	{
-		values[i] = PG_GETARG_DATUM(i);
-		if (PG_ARGISNULL(i))
-			nulls[i] = 'n';
-	}
+	values[0] = CStringGetTextDatum(method);
+	values[1] = ObjectIdGetDatum(apply);
+	values[2] = ObjectIdGetDatum(validate);
+	values[3] = ObjectIdGetDatum(resources);
+	nulls[2] = OidIsValid(validate) ? ' ' : 'n';
+	nulls[3] = OidIsValid(resources) ? ' ' : 'n';
 
 	SPI_connect();
 	ret = rig_spi_as_owner("handlers", "INSERT INTO rig.handlers AS h (method, apply, validate, resources) "
@@ -621,11 +634,10 @@ rig_register(PG_FUNCTION_ARGS)
 							 4, argtypes, values, nulls);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not register method: SPI error %d", ret);
-	rig_make_apply_private(PG_GETARG_OID(1), text_to_cstring(method));
+	rig_make_apply_private(apply, method);
 	SPI_finish();
 
 	CacheInvalidateRelcacheByRelid(rig_relid("handlers"));
-	PG_RETURN_VOID();
 }
 
 /*
@@ -647,21 +659,13 @@ rig_make_apply_private(Oid funcoid, const char *method)
 		rig_exposed_error(funcoid, method, grantee);
 }
 
-/* SQL: remove a method; its log records stay. */
-Datum
-rig_unregister(PG_FUNCTION_ARGS)
+/* Remove a method from rig.handlers; its log records stay. */
+void
+rig_handler_remove(const char *method)
 {
 	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
+	Datum		values[1] = {CStringGetTextDatum(method)};
 	int			ret;
-
-	rig_check_database();
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("method must not be NULL")));
-	values[0] = PG_GETARG_DATUM(0);
-	rig_check_not_reserved(TextDatumGetCString(values[0]));
 
 	SPI_connect();
 	ret = rig_spi_as_owner("handlers", "DELETE FROM rig.handlers WHERE method = $1",
@@ -672,9 +676,8 @@ rig_unregister(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("method \"%s\" is not registered",
-						rig_name_for_message(TextDatumGetCString(values[0])))));
+						rig_name_for_message(method))));
 	SPI_finish();
 
 	CacheInvalidateRelcacheByRelid(rig_relid("handlers"));
-	PG_RETURN_VOID();
 }

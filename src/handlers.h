@@ -16,6 +16,13 @@
 #include "fmgr.h"
 #include "settings.h"
 
+/*
+ * Methods beginning with this are rig's own: the handler and schema change
+ * records (sysrec.c) and the ordinary methods rig's install script
+ * registers (rig.transaction.*, coord.c); rig_register refuses them.
+ */
+#define RIG_SYSTEM_METHOD_PREFIX	"rig."
+
 /* A registered method's handlers, resolved for calling */
 typedef struct RigHandler
 {
@@ -39,5 +46,12 @@ extern void rig_check_handler_private(RigHandler *handler);
 extern int	rig_handler_path_push(void);
 extern void rig_handler_path_pop(int nestlevel);
 extern Datum rig_handler_invoke(FunctionCallInfo fcinfo, Oid owner);
+extern bool rig_in_own_extension_script(void);
+extern void rig_check_not_reserved(const char *method);
+extern void rig_handler_check(const char *method, Oid apply, Oid validate,
+							  Oid resources);
+extern void rig_handler_store(const char *method, Oid apply, Oid validate,
+							  Oid resources);
+extern void rig_handler_remove(const char *method);
 
 #endif							/* RIG_HANDLERS_H */

@@ -9,6 +9,7 @@
  * by a 64-bit hash of the name.  Locks are taken in ascending hash order, so
  * two operations naming the same resources in a different order cannot
  * deadlock.  They show in pg_locks as advisory locks with objsubid 29289.
+ * The barrier between ops and handler or schema changes is objsubid 29291.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -26,6 +27,7 @@
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 
 #include "handlers.h"
 #include "locks.h"
@@ -33,6 +35,7 @@
 /* field4 of the advisory lock tags rig uses, kept clear of pg_advisory_lock's 1 and 2 */
 #define RIG_LOCKCLASS_RESOURCE	0x7269
 #define RIG_LOCKCLASS_IDEMKEY	0x726a
+#define RIG_LOCKCLASS_BARRIER	0x726b
 
 static uint64 rig_hash_name(text *name);
 static void rig_lock_hash(uint64 hash, uint16 lockclass);
@@ -141,4 +144,24 @@ void
 rig_lock_idempotency_key(text *key)
 {
 	rig_lock_hash(rig_hash_name(key), RIG_LOCKCLASS_IDEMKEY);
+}
+
+/*
+ * The node-wide barrier between ops and rig's own records (handler and
+ * schema changes): every op holds it shared from before its handler is
+ * looked up to the end of its transaction, a handler or schema change
+ * holds it exclusively from before its version to the end of its
+ * transaction, on the primary and on every peer.  A prepared transaction
+ * keeps it, so a peer applies nothing past a change until the change
+ * commits there.  Invalidations are read once it is granted, so the op
+ * sees the handlers and tables of the last change before it.
+ */
+void
+rig_lock_barrier(bool exclusive)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, 0, RIG_LOCKCLASS_BARRIER);
+	(void) LockAcquire(&tag, exclusive ? ExclusiveLock : ShareLock, false, false);
+	AcceptInvalidationMessages();
 }

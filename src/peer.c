@@ -388,7 +388,7 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	Datum		args[3];
 
 	rig_check_peer(rc, name);
-	rig_check_handlers_match(rc, name);
+	rig_check_handlers_match(rc, name, false);
 	(void) rig_check_peer_history(rc, name);
 
 	snprintf(epoch, sizeof(epoch), INT64_FORMAT, rig_node_epoch());

@@ -12,6 +12,16 @@
  * Only a log that still holds every version can be replayed; a compacted
  * one needs a snapshot (not built yet).
  *
+ * Handler changes in the log (rig.register, rig.unregister: sysrec.c) are
+ * replayed at their versions, so each op runs again under the handlers it
+ * ran with; ops of a method before its first such record ran with the
+ * handlers the node was set up with, which only today's registration can
+ * stand for, so a method changed later in the log is refused there.
+ * Schema changes (rig.ddl) cannot run again in today's schema, which
+ * already holds their effects: those before the first op built the schema
+ * the replay starts from and are passed over, one after an op is refused
+ * (the schema the ops before it ran in is gone).
+ *
  * Copyright (c) 2026, rig developers
  *
  * IDENTIFICATION
@@ -24,15 +34,20 @@
 #include "access/xact.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
 #include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "apply.h"
 #include "catalog.h"
 #include "handlers.h"
+#include "locks.h"
 #include "node.h"
 #include "oplog.h"
 #include "settings.h"
+#include "sysrec.h"
 #include "tables.h"
 #include "xact.h"
 
@@ -42,7 +57,10 @@
 static void rig_rebuild_check(void);
 static List *rig_rebuild_lock(void);
 static int64 rig_rebuild_replay(int64 progress_every);
-static void rig_rebuild_apply(RigLogRecord *rec);
+static void rig_rebuild_apply(RigLogRecord *rec, List *ran, List *changed);
+static void rig_rebuild_system(RigLogRecord *rec, List *ran, List *changed);
+static char *rig_record_method(RigLogRecord *rec);
+static void rig_rebuild_note(RigLogRecord *rec, List **ran, List **changed);
 
 PG_FUNCTION_INFO_V1(rig_rebuild);
 
@@ -102,12 +120,60 @@ rig_rebuild_lock(void)
 	return relids;
 }
 
-/* Apply one record again through its method's handler. */
-static void
-rig_rebuild_apply(RigLogRecord *rec)
+/* The method a rig.register or rig.unregister record changes. */
+static char *
+rig_record_method(RigLogRecord *rec)
 {
-	RigHandler *handler = rig_lookup_handler(rec->method);
+	return TextDatumGetCString(DirectFunctionCall2(jsonb_object_field_text,
+												   JsonbPGetDatum(rec->jdata),
+												   CStringGetTextDatum("method")));
+}
 
+/*
+ * Replay a handler change at its version, or pass over a schema change
+ * that built the starting schema; refuse what cannot be replayed.  ran:
+ * the methods applied before any record changed them; changed: the
+ * methods a record changed.
+ */
+static void
+rig_rebuild_system(RigLogRecord *rec, List *ran, List *changed)
+{
+	char	   *method;
+
+	if (strcmp(rec->method, RIG_SYSREC_DDL) == 0)
+	{
+		if (ran == NIL && changed == NIL)
+			return;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot rebuild: version " INT64_FORMAT " is a schema change (rig.ddl) made after operations",
+						rec->version),
+				 errdetail("A replay runs in today's schema, which already holds that change; the operations before it ran in a schema that is gone.  Nothing was changed."),
+				 errhint("Copy the tables from a peer instead.")));
+	}
+	method = rig_record_method(rec);
+	if (list_member(ran, makeString(method)) && !list_member(changed, makeString(method)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot rebuild: version " INT64_FORMAT " changes the handlers of method \"%s\", whose earlier operations ran with handlers the log does not hold",
+						rec->version, rig_name_for_message(method)),
+				 errdetail("They were registered outside the log, when the node was set up.  Nothing was changed."),
+				 errhint("Copy the tables from a peer instead.")));
+	rig_apply_system(rec->method, rec->jdata, false);
+}
+
+/* Apply one record again: an op through its method's handler. */
+static void
+rig_rebuild_apply(RigLogRecord *rec, List *ran, List *changed)
+{
+	RigHandler *handler;
+
+	if (rig_is_system_method(rec->method))
+	{
+		rig_rebuild_system(rec, ran, changed);
+		return;
+	}
+	handler = rig_lookup_handler(rec->method);
 	if (handler == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -116,6 +182,27 @@ rig_rebuild_apply(RigLogRecord *rec)
 				 errdetail("The log cannot be replayed past it; nothing was changed."),
 				 errhint("Register the method's handlers again with rig_register(), then rebuild.")));
 	rig_call_apply(handler, rec->version, rec->op_time, rec->jdata);
+}
+
+/*
+ * Note an applied record in ran or changed (allocated in the current
+ * memory context, which outlives the batch).
+ */
+static void
+rig_rebuild_note(RigLogRecord *rec, List **ran, List **changed)
+{
+	if (strcmp(rec->method, RIG_SYSREC_DDL) == 0)
+		return;
+	if (rig_is_system_method(rec->method))
+	{
+		char	   *method = rig_record_method(rec);
+
+		if (!list_member(*changed, makeString(method)))
+			*changed = lappend(*changed, makeString(method));
+	}
+	else if (!list_member(*changed, makeString(rec->method)) &&
+			 !list_member(*ran, makeString(rec->method)))
+		*ran = lappend(*ran, makeString(pstrdup(rec->method)));
 }
 
 /*
@@ -133,6 +220,8 @@ rig_rebuild_replay(int64 progress_every)
 	int64		after = 0;
 	int64		done = 0;
 	int64		total = rig_log_last_version();
+	List	   *ran = NIL;
+	List	   *changed = NIL;
 
 	for (;;)
 	{
@@ -144,7 +233,10 @@ rig_rebuild_replay(int64 progress_every)
 		for (int i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			rig_rebuild_apply(&recs[i]);
+			rig_rebuild_apply(&recs[i], ran, changed);
+			MemoryContextSwitchTo(old);
+			rig_rebuild_note(&recs[i], &ran, &changed);
+			MemoryContextSwitchTo(batch_cxt);
 			after = recs[i].version;
 			if (progress_every > 0 && ++done % progress_every == 0)
 				ereport(NOTICE,
@@ -174,6 +266,8 @@ rig_rebuild(PG_FUNCTION_ARGS)
 
 	rig_rebuild_check();
 	relids = rig_rebuild_lock();
+	/* no op, nor handler change, beside the handler changes it replays */
+	rig_lock_barrier(true);
 	rig_tables_truncate(relids);
 	PG_RETURN_INT64(rig_rebuild_replay(progress_every));
 }

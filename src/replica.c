@@ -44,6 +44,7 @@
 #include "replica.h"
 #include "settings.h"
 #include "shmem.h"
+#include "sysrec.h"
 #include "watermark.h"
 #include "wire.h"
 #include "xact.h"
@@ -52,6 +53,9 @@ static void rig_check_sender(const char *sender, int64 sender_epoch);
 static void rig_record_epochs(Jsonb *epochs);
 static void rig_forget_peers(void);
 static void rig_check_superseded(const char *primary, int64 epoch);
+static void rig_apply_system_op(int64 version, int64 epoch, const char *method,
+								Jsonb *data, TimestampTz op_time,
+								const char *origin);
 
 PG_FUNCTION_INFO_V1(rig_apply_remote);
 PG_FUNCTION_INFO_V1(rig_confirm_remote);
@@ -206,6 +210,14 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 	if (version < rig_node_compacted_below())
 		return;
 
+	if (rig_is_system_method(method))
+	{
+		rig_apply_system_op(version, epoch, method, data, op_time, origin);
+		return;
+	}
+
+	/* after the last handler or schema change before this op (locks.c) */
+	rig_lock_barrier(false);
 	/* one search_path switch for the op's handlers */
 	path_level = rig_handler_path_push();
 	handler = rig_lookup_handler(method);
@@ -228,6 +240,26 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 		rig_key_record(key, version, method, data, op_time);
 	rig_call_apply(handler, version, op_time, data);
 	rig_handler_path_pop(path_level);
+}
+
+/*
+ * Apply one of rig's own records (a handler or schema change) from the
+ * primary: the barrier exclusively within rig.ddl_timeout, so no op of
+ * this node runs beside it, then the identical log row, then the change
+ * itself as rig.ddl_role (sysrec.c).
+ */
+static void
+rig_apply_system_op(int64 version, int64 epoch, const char *method,
+					Jsonb *data, TimestampTz op_time, const char *origin)
+{
+	int			nest = rig_sysrec_timeout_push();
+
+	rig_lock_barrier(true);
+	rig_xact_register_op(version, epoch, method, data, NULL, op_time, origin,
+						 NULL, 0, true);
+	rig_log_append(version, epoch, method, data, NULL, op_time, origin);
+	rig_apply_system(method, data, true);
+	rig_sysrec_timeout_pop(nest);
 }
 
 /*

@@ -42,6 +42,8 @@ int			rig_resolver_interval = 10000;
 int			rig_verify_interval = 60000;
 int			rig_max_payload = 1024 * 1024;
 char	   *rig_handler_search_path = NULL;
+char	   *rig_ddl_role = NULL;
+int			rig_ddl_timeout = 10000;
 int			rig_key_retention = 7 * 24 * 3600;
 int			rig_follower_max_lag = 10000000;
 int			rig_promote_lease = 30000;
@@ -148,6 +150,22 @@ rig_settings_define(void)
 							   PGC_SUSET,
 							   GUC_LIST_INPUT,
 							   rig_check_handler_search_path, NULL, NULL);
+	DefineCustomStringVariable("rig.ddl_role",
+							   "Role as which this node applies its primary's schema and handler changes (rig_ddl, rig_register); empty refuses them.",
+							   "Set by this node's administrator; the replication role's own rights are never used for them.",
+							   &rig_ddl_role,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("rig.ddl_timeout",
+							"How long a schema or handler change waits for the barrier and for its locks; 0 waits without limit.",
+							"It waits for every operation in flight, and its DDL for the locks of the tables it changes.",
+							&rig_ddl_timeout,
+							10000, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("rig.max_payload",
 							"Largest operation data rig_do() accepts.",
 							"Every operation is shipped to each peer in one message.",

@@ -34,6 +34,8 @@ extern int	rig_resolver_interval;
 extern int	rig_verify_interval;
 extern int	rig_max_payload;
 extern char *rig_handler_search_path;
+extern char *rig_ddl_role;
+extern int	rig_ddl_timeout;
 extern int	rig_key_retention;
 extern int	rig_follower_max_lag;
 extern int	rig_promote_lease;

@@ -14,7 +14,8 @@
  *     could have committed in either order;
  *   - every lane commits a batch before any lane gets the next one, so an
  *     op never reaches the peer before an older conflicting op of an
- *     earlier batch.
+ *     earlier batch;
+ *   - a handler or schema change (sysrec.c) is a batch of its own.
  * While the peer applies one batch, the next is read and split here.
  *
  * Copyright (c) 2026, rig developers
@@ -38,6 +39,7 @@
 #include "oplog.h"
 #include "settings.h"
 #include "ship.h"
+#include "sysrec.h"
 #include "wire.h"
 
 /*
@@ -82,6 +84,7 @@ static void rig_hash_resources(RigShipBatch *b);
 static void rig_union_resources(RigShipBatch *b, int *parent);
 static int	rig_cmp_set_size(const void *a, const void *b, void *arg);
 static void rig_split_batch(RigShipBatch *b, int nlanes);
+static void rig_cut_at_system_record(RigShipBatch *b);
 static bool rig_read_batch(RigShipBatch *b, int64 after, int64 upto, int nlanes);
 static void rig_send_batch(RigShipBatch *b, RigLanes *lanes);
 static void rig_wait_batch(RigShipBatch *b, RigLanes *lanes);
@@ -208,6 +211,24 @@ rig_split_batch(RigShipBatch *b, int nlanes)
 	}
 }
 
+/*
+ * A handler or schema change is a barrier: it travels in a batch of its
+ * own, so the peer commits every older op before it and applies no newer
+ * op until it committed (the next batch starts after it).
+ */
+static void
+rig_cut_at_system_record(RigShipBatch *b)
+{
+	for (int i = 0; i < b->nrecs; i++)
+	{
+		if (!rig_is_system_method(b->recs[i].method))
+			continue;
+		b->nrecs = Max(i, 1);
+		b->limited = true;
+		return;
+	}
+}
+
 /* Read the next batch and split it; false when there is nothing to ship. */
 static bool
 rig_read_batch(RigShipBatch *b, int64 after, int64 upto, int nlanes)
@@ -221,6 +242,7 @@ rig_read_batch(RigShipBatch *b, int64 after, int64 upto, int nlanes)
 							b->recs, &b->limited);
 	b->lane_ops = palloc0(sizeof(RigWireOp *) * nlanes);
 	b->lane_n = palloc0(sizeof(int) * nlanes);
+	rig_cut_at_system_record(b);
 	if (b->nrecs > 0)
 	{
 		rig_hash_resources(b);

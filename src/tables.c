@@ -6,7 +6,8 @@
  *
  * A registered table changes only through the log: inside a handler that
  * rig_do() or a peer's apply (rig_apply_remote, catch-up) is running, or
- * in a superuser's session with rig.maintenance = on.  Everything else is
+ * in a superuser's session with rig.maintenance = on; its definition also
+ * while a rig.ddl record is applied (rig_ddl, sysrec.c).  Everything else is
  * refused, for every role, the table's owner and superusers included:
  *
  *	- DML of any kind, from any depth (functions, triggers, rules, foreign
@@ -77,6 +78,7 @@ static int	rig_reg_n = 0;
 static int	rig_reg_cap = 0;
 static bool rig_reg_valid = false;
 static bool rig_tables_emptying = false;	/* rig_tables_truncate() at work */
+static bool rig_tables_ddl = false;	/* applying a rig.ddl record (sysrec.c) */
 static uint64 rig_reg_invals = 0;
 static Oid	rig_tables_relid = InvalidOid;
 
@@ -88,6 +90,7 @@ static void rig_tables_relcache_cb(Datum arg, Oid relid);
 static void rig_tables_load(void);
 static bool rig_tables_any(void);
 static bool rig_tables_allowed(void);
+static bool rig_tables_schema_allowed(void);
 static char *rig_table_name(Oid relid);
 static void rig_refuse(Oid relid, const char *what) pg_attribute_noreturn();
 static void rig_refuse_rv(RangeVar *rv, Node *stmt);
@@ -227,6 +230,27 @@ static bool
 rig_tables_allowed(void)
 {
 	return rig_in_handler() || rig_maintenance || rig_tables_emptying;
+}
+
+/*
+ * May this process change a registered table's definition now?  Also
+ * while it applies a rig.ddl record: a schema change at a version of the
+ * log, on every node (its DML, which rig_ddl refuses, is never allowed).
+ */
+static bool
+rig_tables_schema_allowed(void)
+{
+	return rig_tables_allowed() || rig_tables_ddl;
+}
+
+/*
+ * sysrec.c: around the statements of a rig.ddl record (the caller resets
+ * it on error too).
+ */
+void
+rig_tables_allow_schema_change(bool allow)
+{
+	rig_tables_ddl = allow;
 }
 
 /*
@@ -464,7 +488,7 @@ rig_check_drop(Oid classId, Oid objectId, int subId)
 						rig_table_name(objectId)),
 				 errhint("Unregister it first with rig_unregister_table('%s').",
 						 rig_table_name(objectId))));
-	if (rig_tables_allowed() || !rig_tables_any())
+	if (rig_tables_schema_allowed() || !rig_tables_any())
 		return;
 	if (classId == RelationRelationId)
 	{
@@ -513,7 +537,7 @@ rig_tables_utility(PlannedStmt *pstmt, const char *queryString,
 				   ParamListInfo params, QueryEnvironment *queryEnv,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
-	if (!rig_tables_allowed())
+	if (!rig_tables_schema_allowed())
 		rig_check_utility(pstmt->utilityStmt);
 	if (prev_process_utility)
 		prev_process_utility(pstmt, queryString, readOnlyTree, context,

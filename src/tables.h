@@ -19,5 +19,6 @@ extern void rig_tables_init(void);
 extern bool rig_table_is_registered(Oid relid);
 extern List *rig_registered_tables(void);
 extern void rig_tables_truncate(List *relids);
+extern void rig_tables_allow_schema_change(bool allow);
 
 #endif							/* RIG_TABLES_H */

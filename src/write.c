@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * write.c
- *	  The write path on the primary: rig_do().
+ *	  The write path on the primary: rig_do(), and rig's own records
+ *	  (handler and schema changes) through rig_write_system().
  *
  * Order inside rig_do(): check the node may write, dedupe by idempotency
  * key, look up the handler, validate, lock resources, take a version,
@@ -39,6 +40,7 @@
 #include "peerlist.h"
 #include "settings.h"
 #include "shmem.h"
+#include "sysrec.h"
 #include "watermark.h"
 #include "write.h"
 #include "xact.h"
@@ -55,9 +57,9 @@ static bool rig_do_internal_active = false;
 static int64 rig_do_run(const char *method, Jsonb *data, text *key);
 static int64 rig_do_op(const char *method, Jsonb *data, text *key);
 static void rig_check_reserved(const char *method);
-static void rig_check_can_write(void);
-static void rig_check_not_fenced(void);
-static void rig_check_no_handover(void);
+static void rig_check_can_write(const char *caller);
+static void rig_check_not_fenced(const char *caller);
+static void rig_check_no_handover(const char *caller);
 static void rig_check_op_args(FunctionCallInfo fcinfo);
 
 PG_FUNCTION_INFO_V1(rig_do);
@@ -68,7 +70,7 @@ PG_FUNCTION_INFO_V1(rig_do);
  * the new primary when known.
  */
 static void
-rig_check_not_fenced(void)
+rig_check_not_fenced(const char *caller)
 {
 	RigFenceInfo f;
 
@@ -76,8 +78,8 @@ rig_check_not_fenced(void)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-			 errmsg("rig_do() is not allowed on node \"%s\": it is fenced, another node was promoted",
-					rig_node_name()),
+			 errmsg("%s is not allowed on node \"%s\": it is fenced, another node was promoted",
+					caller, rig_node_name()),
 			 f.primary[0] ?
 			 errdetail("The new primary is \"%s\"; peer \"%s\" is in a newer epoch than this node's " INT64_FORMAT ".",
 					   f.primary, f.by, rig_node_epoch()) :
@@ -92,7 +94,7 @@ rig_check_not_fenced(void)
  * retries on the new primary.
  */
 static void
-rig_check_no_handover(void)
+rig_check_no_handover(const char *caller)
 {
 	char		to[NAMEDATALEN];
 
@@ -100,21 +102,21 @@ rig_check_no_handover(void)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-			 errmsg("rig_do() is not allowed on node \"%s\": it is handing the primary role over to \"%s\"",
-					rig_node_name(), to),
+			 errmsg("%s is not allowed on node \"%s\": it is handing the primary role over to \"%s\"",
+					caller, rig_node_name(), to),
 			 errdetail("rig_switchover() is running; nothing of this call was written."),
 			 errhint("Retry on \"%s\" (a multi-host connection string with target_session_attrs=read-write finds it).", to)));
 }
 
 /* Refuse writes where rig cannot order them: replicas, handlers, old snapshots. */
 static void
-rig_check_can_write(void)
+rig_check_can_write(const char *caller)
 {
 	/* first, so that a handler sees the same error on every node */
 	if (rig_do_active || rig_in_handler())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("rig_do() cannot be called from a rig handler"),
+				 errmsg("%s cannot be called from a rig handler", caller),
 				 errdetail("A handler's effects must follow from its own operation only, on every node.")));
 
 	if (rig_node_is_replica())
@@ -123,19 +125,19 @@ rig_check_can_write(void)
 
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("rig_do() is not allowed on a replica"),
+				 errmsg("%s is not allowed on a replica", caller),
 				 errdetail("This node applies operations from its primary \"%s\" only.",
 						   primary ? primary : "?"),
 				 errhint("Send writes to the primary \"%s\".", primary ? primary : "?")));
 	}
 
-	rig_check_not_fenced();
-	rig_check_no_handover();
+	rig_check_not_fenced(caller);
+	rig_check_no_handover(caller);
 	/* promotion under way (promote.c): the old primary's ops are not all decided yet */
 	if (strcmp(rig_node_role(), "promoting") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("rig_do() is not allowed while node \"%s\" is being promoted", rig_node_name()),
+				 errmsg("%s is not allowed while node \"%s\" is being promoted", caller, rig_node_name()),
 				 errdetail("rig_promote() is committing the operations the old primary left prepared here."),
 				 errhint("Retry in a moment; rig.status shows role \"primary\" when the promotion is done.")));
 
@@ -144,13 +146,13 @@ rig_check_can_write(void)
 	if (XactReadOnly || RecoveryInProgress())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot run rig_do() in a read-only transaction"),
-				 errhint("rig_do() writes the log; run it in a read-write transaction on the primary.")));
+				 errmsg("cannot run %s in a read-only transaction", caller),
+				 errhint("%s writes the log; run it in a read-write transaction on the primary.", caller)));
 
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("rig_do() requires the READ COMMITTED isolation level"),
+				 errmsg("%s requires the READ COMMITTED isolation level", caller),
 				 errdetail("rig applies each operation with a snapshot taken after its resource locks; an older transaction snapshot would compute what a replica would not."),
 				 errhint("Run rig_do() in a READ COMMITTED transaction (SET TRANSACTION ISOLATION LEVEL READ COMMITTED).")));
 }
@@ -246,7 +248,7 @@ rig_do_run(const char *method, Jsonb *data, text *key)
 	volatile int64 version = 0;
 	int			path_level;
 
-	rig_check_can_write();
+	rig_check_can_write("rig_do()");
 	rig_do_active = true;
 	PG_TRY();
 	{
@@ -283,6 +285,8 @@ rig_do_op(const char *method, Jsonb *data, text *key)
 			return version;
 	}
 
+	/* after the last handler or schema change before this op (locks.c) */
+	rig_lock_barrier(false);
 	handler = rig_lookup_handler(method);
 	if (handler == NULL)
 		ereport(ERROR,
@@ -311,5 +315,38 @@ rig_do_op(const char *method, Jsonb *data, text *key)
 		rig_key_record(key, version, method, data, op_time);
 	rig_call_apply(handler, version, op_time, data);
 
+	return version;
+}
+
+/*
+ * Write one of rig's own records (a handler or schema change, sysrec.c)
+ * on this primary and apply it: the node may write as for rig_do(), the
+ * barrier is taken exclusively before the version (within
+ * rig.ddl_timeout), so no op runs concurrently with it here and no peer
+ * applies one in parallel with it.  Returns its version.
+ */
+int64
+rig_write_system(const char *caller, const char *method, Jsonb *data)
+{
+	int64		version;
+	int64		epoch;
+	TimestampTz op_time;
+	int			nest;
+
+	rig_check_can_write(caller);
+	nest = rig_sysrec_timeout_push();
+	rig_lock_barrier(true);
+	rig_ensure_loaded();
+	rig_inflight_reserve();
+	version = nextval_internal(rig_relid("version_seq"), false);
+	rig_note_version_drawn();
+	rig_note_assigned(version);
+	op_time = GetCurrentTimestamp();
+	epoch = rig_node_epoch();
+	rig_xact_register_op(version, epoch, method, data, NULL, op_time,
+						 rig_node_name(), NULL, 0, false);
+	rig_log_append(version, epoch, method, data, NULL, op_time, rig_node_name());
+	rig_apply_system(method, data, false);
+	rig_sysrec_timeout_pop(nest);
 	return version;
 }

@@ -16,5 +16,6 @@
 #include "utils/jsonb.h"
 
 extern int64 rig_do_internal(const char *method, Jsonb *data, const char *key);
+extern int64 rig_write_system(const char *caller, const char *method, Jsonb *data);
 
 #endif							/* RIG_WRITE_H */

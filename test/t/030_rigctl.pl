@@ -314,7 +314,9 @@ is(rig_peer_state($node_a, 'c'), 'in_sync', '(5) c back in sync');
 ($rc, $out, $err) = rigctl_run(undef, 'verify', '-d', $conn{a});
 is($rc, 0, '(5) verify with identical peers exits 0') or diag("$out$err");
 is($out, "peer b: identical\npeer c: identical\n", '(5) verify says so for each peer');
-$node_c->safe_psql('postgres', q{SELECT rig_register('extra', 'note_apply(bigint,jsonb)')});
+# a handler added on c outside rig (a replica refuses rig_register)
+$node_c->safe_psql('postgres',
+	q{INSERT INTO rig.handlers (method, apply) VALUES ('extra', 'note_apply(bigint,jsonb)')});
 ($rc, $out, $err) = rigctl_run(undef, 'verify', '-d', $conn{a});
 is($rc, 1, '(5) verify with a difference exits 1') or diag("$out$err");
 like($out, qr/^peer c: rig\.handlers .*extra.*: extra on peer$/m, '(5) verify prints the difference');

@@ -1,0 +1,123 @@
+--
+-- ddl: handler and schema changes are log records (rig.register,
+-- rig.unregister, rig.ddl); rig_ddl takes transactional DDL only, checked
+-- on the parse tree, and only roles granted it may call it.
+--
+-- Error checks print the message (with DETAIL / HINT) and then the SQLSTATE.
+\set SHOW_CONTEXT never
+
+CREATE ROLE regress_ddl_writer LOGIN IN ROLE rig_writer;
+SELECT count(*) AS log_rows FROM rig.log \gset before_
+
+-- a table and a handler function, at one version each, in the log
+SELECT rig_ddl('CREATE SCHEMA ddl_s; CREATE TABLE ddl_s.items (version bigint PRIMARY KEY, name text)') AS v1 \gset
+SELECT rig_ddl($$CREATE FUNCTION ddl_s.add(version bigint, data jsonb) RETURNS void
+	LANGUAGE sql AS 'INSERT INTO ddl_s.items VALUES (version, data->>''name'')'$$) AS v2 \gset
+SELECT :v2 > :v1 AS in_order;
+SELECT version = :v1 AS is_v1, method, data->>'sql' AS sql, data ? 'search_path' AS has_path
+  FROM rig.log WHERE version = :v1;
+SELECT to_regclass('ddl_s.items') IS NOT NULL AS table_exists;
+
+-- registering on a node with a log is a record too
+SELECT rig_register('ddl.add', 'ddl_s.add(bigint,jsonb)');
+SELECT method, data FROM rig.log WHERE version = rig_last_version();
+SELECT rig_do('ddl.add', '{"name": "first"}') > :v2 AS applied_after;
+SELECT name FROM ddl_s.items;
+
+-- the barrier: a change holds it exclusively, an op shared, to the end of its transaction
+BEGIN;
+SELECT rig_ddl('ALTER TABLE ddl_s.items ADD COLUMN note text') > 0 AS ok;
+SELECT mode FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 29291 AND pid = pg_backend_pid();
+COMMIT;
+BEGIN;
+SELECT rig_do('ddl.add', '{"name": "second"}') > 0 AS ok;
+SELECT mode FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 29291 AND pid = pg_backend_pid();
+COMMIT;
+-- the DDL ran: the new column is there
+SELECT name, note FROM ddl_s.items ORDER BY version;
+
+-- ops and changes in one transaction keep their order
+BEGIN;
+SELECT rig_do('ddl.add', '{"name": "third"}') AS v3 \gset
+SELECT rig_ddl('CREATE INDEX items_name ON ddl_s.items (name)') AS v4 \gset
+COMMIT;
+SELECT :v4 > :v3 AS in_order, to_regclass('ddl_s.items_name') IS NOT NULL AS index_exists;
+
+-- the method prefix "rig." is rig's own
+SELECT rig_register('rig.ddl', 'ddl_s.add(bigint,jsonb)');
+\echo :SQLSTATE
+SELECT rig_do('rig.ddl', '{"sql": "CREATE TABLE ddl_s.sneaky ()"}');
+\echo :SQLSTATE
+
+-- refused statements, each with its SQLSTATE; nothing written
+SELECT count(*) AS log_rows FROM rig.log \gset mid_
+SELECT rig_ddl('VACUUM ddl_s.items');
+\echo :SQLSTATE
+SELECT rig_ddl('CREATE INDEX CONCURRENTLY items_c ON ddl_s.items (name)');
+\echo :SQLSTATE
+SELECT rig_ddl('DROP INDEX CONCURRENTLY ddl_s.items_name');
+\echo :SQLSTATE
+SELECT rig_ddl('CREATE DATABASE ddl_db');
+\echo :SQLSTATE
+SELECT rig_ddl('REINDEX TABLE ddl_s.items');
+\echo :SQLSTATE
+SELECT rig_ddl('CREATE TEMP TABLE ddl_t (a int)');
+\echo :SQLSTATE
+SELECT rig_ddl('CREATE TABLE pg_temp.ddl_t (a int)');
+\echo :SQLSTATE
+SELECT rig_ddl('CREATE FUNCTION pg_temp.f() RETURNS int LANGUAGE sql AS ''SELECT 1''');
+\echo :SQLSTATE
+SELECT rig_ddl('INSERT INTO ddl_s.items VALUES (0, ''sneaky'')');
+\echo :SQLSTATE
+SELECT rig_ddl('SELECT 1');
+\echo :SQLSTATE
+SELECT rig_ddl('COMMIT');
+\echo :SQLSTATE
+SELECT rig_ddl('PREPARE TRANSACTION ''x''');
+\echo :SQLSTATE
+SELECT rig_ddl('SET search_path = ddl_s');
+\echo :SQLSTATE
+SELECT rig_ddl('CREATE ROLE ddl_role');
+\echo :SQLSTATE
+SELECT rig_ddl('DO $$BEGIN NULL; END$$');
+\echo :SQLSTATE
+SELECT rig_ddl('CREATE TABLE ddl_s.a (); VACUUM');
+\echo :SQLSTATE
+SELECT rig_ddl('');
+\echo :SQLSTATE
+SELECT rig_ddl(' ; ');
+\echo :SQLSTATE
+SELECT rig_ddl(NULL);
+\echo :SQLSTATE
+SELECT rig_ddl('CREATE TABLE (');
+\echo :SQLSTATE
+-- an error while the DDL runs takes its record with it
+SELECT rig_ddl('CREATE TABLE ddl_s.b (); CREATE TABLE ddl_s.items ()');
+\echo :SQLSTATE
+SELECT count(*) - :mid_log_rows AS new_log_rows, to_regclass('ddl_s.a') AS a, to_regclass('ddl_s.b') AS b
+  FROM rig.log;
+
+-- who may call it: not PUBLIC, not rig_writer
+SELECT has_function_privilege('regress_ddl_writer', 'rig_ddl(text)', 'EXECUTE') AS writer,
+       has_function_privilege('rig_replication', 'rig_ddl(text)', 'EXECUTE') AS replication,
+       has_function_privilege('regress_ddl_writer', 'rig_register(text,regprocedure,regprocedure,regprocedure)', 'EXECUTE') AS writer_register;
+SET ROLE regress_ddl_writer;
+SELECT rig_ddl('CREATE TABLE ddl_s.w ()');
+\echo :SQLSTATE
+RESET ROLE;
+-- nor in a read-only transaction
+BEGIN READ ONLY;
+SELECT rig_ddl('CREATE TABLE ddl_s.ro ()');
+\echo :SQLSTATE
+ROLLBACK;
+
+-- unregistering is a record as well
+SELECT rig_unregister('ddl.add');
+SELECT method, data FROM rig.log WHERE version = rig_last_version();
+SELECT rig_unregister('ddl.add');
+\echo :SQLSTATE
+SELECT count(*) - :before_log_rows AS log_rows_added FROM rig.log;
+
+-- clean up
+SELECT rig_ddl('DROP SCHEMA ddl_s CASCADE') > 0 AS dropped;
+DROP ROLE regress_ddl_writer;

@@ -1,0 +1,186 @@
+
+# Copyright (c) 2026, rig developers
+
+# Handler and schema changes through the log (issue 14, item 2): primary
+# "a", sync peer "b", async peer "c" that is down and caught up later.
+#
+#  - b applies no change until its administrator names rig.ddl_role; the
+#    refusal aborts rig_ddl on a too (nothing written anywhere);
+#  - rig_ddl creates a table and a handler function on a and b (owned by
+#    b's rig.ddl_role there), rig_register through the log makes b use it;
+#  - ops before and after a rig_ddl that changes the table and the handler
+#    apply on b in version order (the rows say which body ran);
+#  - a DDL that fails on b aborts it on a; a replica refuses rig_ddl and
+#    rig_register (25006); rig_ddl waits for an op in flight (the barrier)
+#    no longer than rig.ddl_timeout; rig_unregister travels the same way;
+#  - c, caught up over parallel lanes, applies each change at its version,
+#    never beside other ops (the same rows as a);
+#  - a handler changed on b outside rig is still found (drift).
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/..";
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use RigTestLib;
+
+my $conf = q{
+max_prepared_transactions = 20
+rig.sync_timeout = 5000
+rig.resolver_interval = 500
+rig.catchup_connections = 4
+};
+my $node_a = rig_node('a', conf => $conf);
+my $node_b = rig_node('b', conf => $conf);
+my $node_c = rig_node('c', conf => $conf . "rig.ddl_role = 'ddl_owner'\n");
+
+# the role b's and c's administrators choose for changes from the primary
+for my $n ($node_b, $node_c)
+{
+	$n->safe_psql('postgres', q{
+CREATE ROLE ddl_owner;
+GRANT CREATE ON DATABASE postgres TO ddl_owner;
+GRANT CREATE ON SCHEMA public TO ddl_owner;
+});
+}
+$node_a->safe_psql('postgres',
+	"SELECT rig_add_peer('b', \$\$" . $node_b->connstr('postgres') . "\$\$, 'sync')");
+$node_a->safe_psql('postgres',
+	"SELECT rig_add_peer('c', \$\$" . $node_c->connstr('postgres') . "\$\$, 'async')");
+$node_c->stop;
+
+my $create = q{SELECT rig_ddl($ddl$
+CREATE TABLE items (version bigint PRIMARY KEY, n int NOT NULL);
+CREATE FUNCTION item_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql
+	AS 'INSERT INTO public.items (version, n) VALUES (version, (data->>''n'')::int)';
+$ddl$)};
+my $log_sql = 'SELECT count(*) || \':\' || coalesce(max(version), 0) FROM rig.log';
+
+###########################################################################
+# (1) no rig.ddl_role on b: refused there, so nowhere
+###########################################################################
+my $err = rig_psql_error($node_a, $create);
+like($err, qr/node "b" does not apply handler or schema changes \(rig\.ddl\): rig\.ddl_role is not set/,
+	'(1) b without rig.ddl_role refuses the change, a reports it');
+is(rig_query_each([ $node_a, $node_b ], q{SELECT to_regclass('items') IS NULL}), 't / t',
+	'(1) the table exists nowhere');
+is(rig_query_each([ $node_a, $node_b ], $log_sql), '0:0 / 0:0', '(1) nothing logged anywhere');
+
+$node_b->safe_psql('postgres', "ALTER SYSTEM SET rig.ddl_role = 'ddl_owner'");
+$node_b->reload;
+$node_b->poll_query_until('postgres', q{SELECT current_setting('rig.ddl_role') = 'ddl_owner'})
+  or die 'b did not reload';
+
+###########################################################################
+# (2) rig_ddl and rig_register reach b at their versions
+###########################################################################
+my $v_create = $node_a->safe_psql('postgres', $create);
+is( $node_b->safe_psql('postgres',
+		q{SELECT pg_get_userbyid(c.relowner) || ' ' || pg_get_userbyid(p.proowner)
+		    FROM pg_class c, pg_proc p WHERE c.oid = 'items'::regclass AND p.proname = 'item_apply'}),
+	'ddl_owner ddl_owner', '(2) b has the table and the function, owned by its rig.ddl_role');
+$node_a->safe_psql('postgres', q{SELECT rig_register('item', 'item_apply(bigint,jsonb)')});
+is( $node_b->safe_psql('postgres',
+		q{SELECT h.method || ' ' || h.apply::text || ' ' || l.method FROM rig.handlers h, rig.log l
+		   WHERE l.version = (SELECT max(version) FROM rig.log)}),
+	'item item_apply(bigint,jsonb) rig.register', '(2) the registration reached b through the log');
+
+# ops, a change of the table and of the handler's body, ops again
+$node_a->safe_psql('postgres',
+	q{SELECT rig_do('item', jsonb_build_object('n', g)) FROM generate_series(1, 150) g});
+my $v_alter = $node_a->safe_psql('postgres', q{SELECT rig_ddl($ddl$
+ALTER TABLE items ADD COLUMN stamp bigint NOT NULL DEFAULT 0;
+CREATE OR REPLACE FUNCTION item_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql
+	AS 'INSERT INTO public.items VALUES (version, (data->>''n'')::int, version)';
+$ddl$)});
+$node_a->safe_psql('postgres',
+	q{SELECT rig_do('item', jsonb_build_object('n', g)) FROM generate_series(151, 300) g});
+
+my $order_sql = "SELECT count(*) FILTER (WHERE version < $v_alter AND stamp = 0) || ' ' || "
+  . "count(*) FILTER (WHERE version > $v_alter AND stamp = version) FROM items";
+is(rig_query_each([ $node_a, $node_b ], $order_sql), '150 150 / 150 150',
+	'(2) on a and b, the ops before the change ran the old body, those after it the new one');
+rig_same_ok($node_a, [$node_b], '(2)', 'SELECT * FROM items ORDER BY version');
+
+###########################################################################
+# (3) a change that fails on b aborts on a; a replica refuses changes
+###########################################################################
+$node_b->safe_psql('postgres', 'CREATE TABLE clash (x int)');
+my $log_before = $node_a->safe_psql('postgres', $log_sql);
+$err = rig_psql_error($node_a, q{SELECT rig_ddl('CREATE TABLE clash (y int)')});
+like($err, qr/relation "clash" already exists/, '(3) the error on b is the error on a');
+is($node_a->safe_psql('postgres', q{SELECT to_regclass('clash') IS NULL}), 't',
+	'(3) a has no table clash');
+is(rig_query_each([ $node_a, $node_b ], $log_sql), "$log_before / $log_before",
+	'(3) nothing logged on a or b');
+$node_b->safe_psql('postgres', 'DROP TABLE clash');
+
+$err = rig_psql_error($node_b, q{SELECT rig_ddl('CREATE TABLE on_b (x int)')});
+is(sqlstate_of($err), '25006', '(3) a replica refuses rig_ddl: 25006');
+like(message_of($err), qr/^rig_ddl\(\) is not allowed on a replica$/, '(3) ... saying so');
+$err = rig_psql_error($node_b, q{SELECT rig_register('item2', 'item_apply(bigint,jsonb)')});
+is(sqlstate_of($err), '25006', '(3) a replica refuses rig_register: 25006');
+
+###########################################################################
+# (4) the barrier: rig_ddl waits for an op in flight, within rig.ddl_timeout
+###########################################################################
+my $s = rig_session($node_a);
+$s->query_safe(q{BEGIN; SELECT rig_do('item', '{"n": 301}')});
+my $el;
+($err, $el) = rig_psql_error($node_a,
+	q{SET rig.ddl_timeout = '500ms'; SELECT rig_ddl('CREATE TABLE unrelated (x int)')});
+is(sqlstate_of($err), '55P03',
+	'(4) rig_ddl of a table no op uses waited for the op in flight and timed out: 55P03');
+cmp_ok($el, '<', 4, '(4) ... after about rig.ddl_timeout');
+$s->query_safe('COMMIT');
+$s->quit;
+$node_a->safe_psql('postgres', q{SELECT rig_ddl('CREATE TABLE unrelated (x int); CREATE INDEX items_n ON items (n)')});
+is($node_b->safe_psql('postgres', q{SELECT to_regclass('unrelated') IS NOT NULL AND to_regclass('items_n') IS NOT NULL}), 't',
+	'(4) once the op committed it ran, on b too');
+
+# a method registered and removed again: both through the log
+$node_a->safe_psql('postgres', q{SELECT rig_register('item_copy', 'item_apply(bigint,jsonb)')});
+is($node_b->safe_psql('postgres', q{SELECT string_agg(method, ',' ORDER BY method) FROM rig.handlers}),
+	'item,item_copy', '(4) b registered item_copy too');
+$node_a->safe_psql('postgres', q{SELECT rig_unregister('item_copy')});
+is( $node_b->safe_psql('postgres',
+		q{SELECT string_agg(method, ',' ORDER BY method) FROM rig.handlers} . ' UNION ALL '
+		  . q{SELECT method || ' ' || data::text FROM rig.log WHERE version = (SELECT max(version) FROM rig.log)}),
+	"item\n" . 'rig.unregister {"method": "item_copy"}', '(4) ... and removed it at the version of the rig.unregister record');
+
+###########################################################################
+# (5) c catches up: each change at its version, never beside other ops
+###########################################################################
+$node_a->safe_psql('postgres',
+	q{SELECT rig_do('item', jsonb_build_object('n', g)) FROM generate_series(302, 400) g});
+$node_c->start;
+my $last = $node_a->safe_psql('postgres', 'SELECT rig_last_version()');
+$node_c->poll_query_until('postgres', "SELECT rig_watermark() >= $last")
+  or diag $node_a->safe_psql('postgres', 'SELECT state, last_error FROM rig.peer_status');
+is(rig_query_each([ $node_a, $node_c ], $order_sql), '150 250 / 150 250',
+	'(5) on c too, the ops before the change ran the old body, those after it the new one');
+rig_same_ok($node_a, [ $node_b, $node_c ], '(5)', 'SELECT * FROM items ORDER BY version');
+is( $node_c->safe_psql('postgres',
+		"SELECT string_agg(method, ',' ORDER BY version) FROM rig.log WHERE method LIKE 'rig.%'"),
+	'rig.ddl,rig.register,rig.ddl,rig.ddl,rig.register,rig.unregister',
+	'(5) c holds the changes as log records, and the same handlers');
+is($node_c->safe_psql('postgres', q{SELECT string_agg(method, ',') FROM rig.handlers}), 'item',
+	'(5) c has the handlers a has');
+
+###########################################################################
+# (6) a handler changed on b outside rig is still drift
+###########################################################################
+$node_b->safe_psql('postgres', q{CREATE OR REPLACE FUNCTION item_apply(version bigint, data jsonb)
+	RETURNS void LANGUAGE sql AS 'INSERT INTO public.items VALUES (version, 0, 0)'});
+like( $node_a->safe_psql('postgres',
+		q{SELECT relation || ' ' || coalesce(key_range, '') || ': ' || problem FROM rig_verify_peer('b')}),
+	qr/^rig\.handlers .*item.*: differs$/, '(6) rig_verify_peer finds the changed handler');
+$node_a->poll_query_until('postgres', q{SELECT state = 'diverged' FROM rig.peer_status WHERE name = 'b'})
+  or diag $node_a->safe_psql('postgres', 'SELECT * FROM rig.peer_status');
+is(rig_peer_state($node_a, 'b'), 'diverged', '(6) b is diverged');
+
+done_testing();
