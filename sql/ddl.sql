@@ -49,6 +49,30 @@ SELECT rig_register('rig.ddl', 'ddl_s.add(bigint,jsonb)');
 SELECT rig_do('rig.ddl', '{"sql": "CREATE TABLE ddl_s.sneaky ()"}');
 \echo :SQLSTATE
 
+-- rig.transaction.* are ordinary methods of rig's own: registered by the
+-- install script on each node, without a log record, and reserved
+SELECT method FROM rig.handlers WHERE method LIKE 'rig.%' ORDER BY method;
+SELECT count(*) AS reserved_records FROM rig.log
+ WHERE method IN ('rig.register', 'rig.unregister') AND data->>'method' LIKE 'rig.%';
+SELECT rig_unregister('rig.transaction.start');
+\echo :SQLSTATE
+
+-- a state table's definition changes through rig_ddl only (the hooks of
+-- tables.c let an applied rig.ddl record do it, nothing else)
+SELECT rig_register_table('ddl_s.items');
+ALTER TABLE ddl_s.items ADD COLUMN direct int;
+\echo :SQLSTATE
+SELECT rig_ddl('ALTER TABLE ddl_s.items ADD COLUMN tag text DEFAULT ''t''') > 0 AS altered;
+SELECT rig_ddl('CREATE INDEX items_tag ON ddl_s.items (tag); ALTER TABLE ddl_s.items DROP COLUMN note') > 0 AS altered;
+ALTER TABLE ddl_s.items DROP COLUMN tag;
+\echo :SQLSTATE
+-- never its rows, nor the table itself
+SELECT rig_ddl('DROP TABLE ddl_s.items');
+\echo :SQLSTATE
+SELECT rig_do('ddl.add', '{"name": "fourth"}') > 0 AS handler_still_writes;
+SELECT name, tag FROM ddl_s.items ORDER BY version;
+SELECT rig_unregister_table('ddl_s.items');
+
 -- refused statements, each with its SQLSTATE; nothing written
 SELECT count(*) AS log_rows FROM rig.log \gset mid_
 SELECT rig_ddl('VACUUM ddl_s.items');
