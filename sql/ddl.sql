@@ -27,11 +27,11 @@ SELECT name FROM ddl_s.items;
 -- the barrier: a change holds it exclusively, an op shared, to the end of its transaction
 BEGIN;
 SELECT rig_ddl('ALTER TABLE ddl_s.items ADD COLUMN note text') > 0 AS ok;
-SELECT mode FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 29291 AND pid = pg_backend_pid();
+SELECT mode FROM pg_locks WHERE locktype = 'relation' AND relation = 'rig.log'::regclass AND pid = pg_backend_pid() ORDER BY mode;
 COMMIT;
 BEGIN;
 SELECT rig_do('ddl.add', '{"name": "second"}') > 0 AS ok;
-SELECT mode FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 29291 AND pid = pg_backend_pid();
+SELECT mode FROM pg_locks WHERE locktype = 'relation' AND relation = 'rig.log'::regclass AND pid = pg_backend_pid() ORDER BY mode;
 COMMIT;
 -- the DDL ran: the new column is there
 SELECT name, note FROM ddl_s.items ORDER BY version;

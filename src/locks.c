@@ -9,7 +9,7 @@
  * by a 64-bit hash of the name.  Locks are taken in ascending hash order, so
  * two operations naming the same resources in a different order cannot
  * deadlock.  They show in pg_locks as advisory locks with objsubid 29289.
- * The barrier between ops and handler or schema changes is objsubid 29291.
+ * The barrier between ops and handler or schema changes is rig.log's lock.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -24,18 +24,18 @@
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/inval.h"
 
+#include "catalog.h"
 #include "handlers.h"
 #include "locks.h"
 
 /* field4 of the advisory lock tags rig uses, kept clear of pg_advisory_lock's 1 and 2 */
 #define RIG_LOCKCLASS_RESOURCE	0x7269
 #define RIG_LOCKCLASS_IDEMKEY	0x726a
-#define RIG_LOCKCLASS_BARRIER	0x726b
 
 static uint64 rig_hash_name(text *name);
 static void rig_lock_hash(uint64 hash, uint16 lockclass);
@@ -148,20 +148,20 @@ rig_lock_idempotency_key(text *key)
 
 /*
  * The node-wide barrier between ops and rig's own records (handler and
- * schema changes): every op holds it shared from before its handler is
- * looked up to the end of its transaction, a handler or schema change
- * holds it exclusively from before its version to the end of its
+ * schema changes) is rig.log's own table lock: every op takes
+ * RowExclusiveLock on it from before its handler is looked up (the lock
+ * its log row needs anyway, on the fast path), a handler or schema change
+ * ShareRowExclusiveLock before its version (it conflicts with ops and with
+ * other changes, not with readers of the log); both to the end of the
  * transaction, on the primary and on every peer.  A prepared transaction
  * keeps it, so a peer applies nothing past a change until the change
- * commits there.  Invalidations are read once it is granted, so the op
- * sees the handlers and tables of the last change before it.
+ * commits there.  Invalidations are read once it is granted
+ * (LockRelationOid), so the op sees the handlers and tables of the last
+ * change before it.
  */
 void
 rig_lock_barrier(bool exclusive)
 {
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, 0, RIG_LOCKCLASS_BARRIER);
-	(void) LockAcquire(&tag, exclusive ? ExclusiveLock : ShareLock, false, false);
-	AcceptInvalidationMessages();
+	LockRelationOid(rig_relid("log"),
+					exclusive ? ShareRowExclusiveLock : RowExclusiveLock);
 }

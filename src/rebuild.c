@@ -132,8 +132,8 @@ rig_record_method(RigLogRecord *rec)
 /*
  * Replay a handler change at its version, or pass over a schema change
  * that built the starting schema; refuse what cannot be replayed.  ran:
- * the methods applied before any record changed them; changed: the
- * methods a record changed.
+ * the methods whose ops were applied so far; changed: the methods a
+ * record changed so far.
  */
 static void
 rig_rebuild_system(RigLogRecord *rec, List *ran, List *changed)
@@ -142,7 +142,7 @@ rig_rebuild_system(RigLogRecord *rec, List *ran, List *changed)
 
 	if (strcmp(rec->method, RIG_SYSREC_DDL) == 0)
 	{
-		if (ran == NIL && changed == NIL)
+		if (ran == NIL)
 			return;
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -200,8 +200,7 @@ rig_rebuild_note(RigLogRecord *rec, List **ran, List **changed)
 		if (!list_member(*changed, makeString(method)))
 			*changed = lappend(*changed, makeString(method));
 	}
-	else if (!list_member(*changed, makeString(rec->method)) &&
-			 !list_member(*ran, makeString(rec->method)))
+	else if (!list_member(*ran, makeString(rec->method)))
 		*ran = lappend(*ran, makeString(pstrdup(rec->method)));
 }
 

@@ -15,7 +15,10 @@
 #    no longer than rig.ddl_timeout; rig_unregister travels the same way;
 #  - c, caught up over parallel lanes, applies each change at its version,
 #    never beside other ops (the same rows as a);
-#  - a handler changed on b outside rig is still found (drift).
+#  - a handler changed on b outside rig is still found (drift);
+#  - items is a state table on a and b: rig_ddl changes its definition on
+#    both, an ALTER TABLE on b outside it is refused; rig_rebuild refuses
+#    a log with a schema change after ops.
 
 use strict;
 use warnings;
@@ -86,8 +89,17 @@ is( $node_b->safe_psql('postgres',
 $node_a->safe_psql('postgres', q{SELECT rig_register('item', 'item_apply(bigint,jsonb)')});
 is( $node_b->safe_psql('postgres',
 		q{SELECT h.method || ' ' || h.apply::text || ' ' || l.method FROM rig.handlers h, rig.log l
-		   WHERE l.version = (SELECT max(version) FROM rig.log)}),
+		   WHERE l.version = (SELECT max(version) FROM rig.log) AND h.method NOT LIKE 'rig.%'}),
 	'item item_apply(bigint,jsonb) rig.register', '(2) the registration reached b through the log');
+
+# items is a state table on a and on b (registered on each node): on b
+# its definition changes only through a's rig_ddl
+for my $n ($node_a, $node_b)
+{
+	$n->safe_psql('postgres', q{SELECT rig_register_table('items')});
+}
+$err = rig_psql_error($node_b, q{ALTER TABLE items ADD COLUMN sneaky int});
+is(sqlstate_of($err), '42501', '(2) on b, ALTER TABLE of the state table outside rig_ddl: 42501');
 
 # ops, a change of the table and of the handler's body, ops again
 $node_a->safe_psql('postgres',
@@ -105,6 +117,9 @@ my $order_sql = "SELECT count(*) FILTER (WHERE version < $v_alter AND stamp = 0)
 is(rig_query_each([ $node_a, $node_b ], $order_sql), '150 150 / 150 150',
 	'(2) on a and b, the ops before the change ran the old body, those after it the new one');
 rig_same_ok($node_a, [$node_b], '(2)', 'SELECT * FROM items ORDER BY version');
+is( rig_query_each([ $node_a, $node_b ],
+		q{SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attnum > 0}),
+	'version,n,stamp / version,n,stamp', '(2) the state table got its column on a and b, nothing else');
 
 ###########################################################################
 # (3) a change that fails on b aborts on a; a replica refuses changes
@@ -144,11 +159,11 @@ is($node_b->safe_psql('postgres', q{SELECT to_regclass('unrelated') IS NOT NULL 
 
 # a method registered and removed again: both through the log
 $node_a->safe_psql('postgres', q{SELECT rig_register('item_copy', 'item_apply(bigint,jsonb)')});
-is($node_b->safe_psql('postgres', q{SELECT string_agg(method, ',' ORDER BY method) FROM rig.handlers}),
+is($node_b->safe_psql('postgres', q{SELECT string_agg(method, ',' ORDER BY method) FROM rig.handlers WHERE method NOT LIKE 'rig.%'}),
 	'item,item_copy', '(4) b registered item_copy too');
 $node_a->safe_psql('postgres', q{SELECT rig_unregister('item_copy')});
 is( $node_b->safe_psql('postgres',
-		q{SELECT string_agg(method, ',' ORDER BY method) FROM rig.handlers} . ' UNION ALL '
+		q{SELECT string_agg(method, ',' ORDER BY method) FROM rig.handlers WHERE method NOT LIKE 'rig.%'} . ' UNION ALL '
 		  . q{SELECT method || ' ' || data::text FROM rig.log WHERE version = (SELECT max(version) FROM rig.log)}),
 	"item\n" . 'rig.unregister {"method": "item_copy"}', '(4) ... and removed it at the version of the rig.unregister record');
 
@@ -168,8 +183,14 @@ is( $node_c->safe_psql('postgres',
 		"SELECT string_agg(method, ',' ORDER BY version) FROM rig.log WHERE method LIKE 'rig.%'"),
 	'rig.ddl,rig.register,rig.ddl,rig.ddl,rig.register,rig.unregister',
 	'(5) c holds the changes as log records, and the same handlers');
-is($node_c->safe_psql('postgres', q{SELECT string_agg(method, ',') FROM rig.handlers}), 'item',
+is($node_c->safe_psql('postgres', q{SELECT string_agg(method, ',') FROM rig.handlers WHERE method NOT LIKE 'rig.%'}), 'item',
 	'(5) c has the handlers a has');
+
+# rig_rebuild cannot replay a schema change made after ops (TAP 044: what it replays)
+$err = rig_psql_error($node_a, 'SELECT rig_rebuild()');
+like(message_of($err), qr/^cannot rebuild: version $v_alter is a schema change \(rig\.ddl\) made after operations$/,
+	'(5) rig_rebuild refuses the rig.ddl made after ops, naming its version');
+is(sqlstate_of($err), '55000', '(5) ... 55000');
 
 ###########################################################################
 # (6) a handler changed on b outside rig is still drift
