@@ -107,7 +107,7 @@ for c in $CLIENTS; do
 		b=$(basename "$b" .so)
 		t=$(echo ${tps[$c,$b]} | median)
 		u=$(echo ${cpu[$c,$b]} | median)
-		echo "clients $c $b: median tps $t (x$(awk -v a=$t0 -v b=$t 'BEGIN {printf "%.3f", b/a}')," \
+		echo "clients $c $b: median tps $t (x$(awk -v a=$t0 -v b=$t 'BEGIN {printf "%.3f", b/a}'))," \
 			"median CPU us/op $u (x$(awk -v a=$u0 -v b=$u 'BEGIN {printf "%.3f", b/a}'))"
 	done
 done
