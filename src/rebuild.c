@@ -14,13 +14,13 @@
  *
  * Handler changes in the log (rig.register, rig.unregister: sysrec.c) are
  * replayed at their versions, so each op runs again under the handlers it
- * ran with; ops of a method before its first such record ran with the
- * handlers the node was set up with, which only today's registration can
- * stand for, so a method changed later in the log is refused there.
- * Schema changes (rig.ddl) cannot run again in today's schema, which
- * already holds their effects: those before the first op built the schema
- * the replay starts from and are passed over, one after an op is refused
- * (the schema the ops before it ran in is gone).
+ * ran with.  Ops of a method before its first such record ran with the
+ * handlers the node was set up with, which the log does not hold: such a
+ * log is refused.  Schema changes (rig.ddl) cannot run again in today's
+ * schema, which already holds their effects: those before the first op
+ * built the schema the replay starts from and are passed over, one after
+ * an op is refused (the schema the ops before it ran in is gone).  Both
+ * refusals come from one look at the log before anything is changed.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -32,12 +32,10 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "nodes/value.h"
 #include "storage/lmgr.h"
-#include "utils/builtins.h"
-#include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "apply.h"
@@ -51,16 +49,28 @@
 #include "tables.h"
 #include "xact.h"
 
+/* The first rig.ddl record after an op, if any */
+#define RIG_DDL_AFTER_OPS_SQL \
+	"SELECT version FROM rig.log WHERE method = 'rig.ddl' AND version > " \
+	"(SELECT min(version) FROM rig.log " \
+	" WHERE method NOT IN ('rig.register', 'rig.unregister', 'rig.ddl')) " \
+	"ORDER BY version LIMIT 1"
+
+/* The first handler change of a method that has ops before it, if any */
+#define RIG_CHANGED_AFTER_OPS_SQL \
+	"SELECT f.version, f.m FROM (SELECT data->>'method' AS m, min(version) AS version " \
+	" FROM rig.log WHERE method IN ('rig.register', 'rig.unregister') GROUP BY 1) f " \
+	"WHERE EXISTS (SELECT 1 FROM rig.log o WHERE o.method = f.m AND o.version < f.version) " \
+	"ORDER BY f.version LIMIT 1"
+
 /* records read from rig.log at a time */
 #define RIG_REBUILD_BATCH	1000
 
 static void rig_rebuild_check(void);
 static List *rig_rebuild_lock(void);
 static int64 rig_rebuild_replay(int64 progress_every);
-static void rig_rebuild_apply(RigLogRecord *rec, List *ran, List *changed);
-static void rig_rebuild_system(RigLogRecord *rec, List *ran, List *changed);
-static char *rig_record_method(RigLogRecord *rec);
-static void rig_rebuild_note(RigLogRecord *rec, List **ran, List **changed);
+static void rig_rebuild_check_changes(void);
+static void rig_rebuild_apply(RigLogRecord *rec);
 
 PG_FUNCTION_INFO_V1(rig_rebuild);
 
@@ -120,57 +130,61 @@ rig_rebuild_lock(void)
 	return relids;
 }
 
-/* The method a rig.register or rig.unregister record changes. */
-static char *
-rig_record_method(RigLogRecord *rec)
-{
-	return TextDatumGetCString(DirectFunctionCall2(jsonb_object_field_text,
-												   JsonbPGetDatum(rec->jdata),
-												   CStringGetTextDatum("method")));
-}
-
 /*
- * Replay a handler change at its version, or pass over a schema change
- * that built the starting schema; refuse what cannot be replayed.  ran:
- * the methods whose ops were applied so far; changed: the methods a
- * record changed so far.
+ * Refuse a log whose changes a replay cannot follow, before anything is
+ * changed (the log is stable: the caller holds the barrier): a rig.ddl
+ * after the first op, or a method whose ops precede its first handler
+ * change (they ran with handlers the log does not hold).
  */
 static void
-rig_rebuild_system(RigLogRecord *rec, List *ran, List *changed)
+rig_rebuild_check_changes(void)
 {
-	char	   *method;
+	int64		version;
 
-	if (strcmp(rec->method, RIG_SYSREC_DDL) == 0)
+	SPI_connect();
+	if (rig_spi_as_owner("log", RIG_DDL_AFTER_OPS_SQL, 0, NULL, NULL, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.log");
+	if (SPI_processed > 0)
 	{
-		if (ran == NIL)
-			return;
+		version = strtoi64(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), NULL, 10);
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot rebuild: version " INT64_FORMAT " is a schema change (rig.ddl) made after operations",
-						rec->version),
+						version),
 				 errdetail("A replay runs in today's schema, which already holds that change; the operations before it ran in a schema that is gone.  Nothing was changed."),
 				 errhint("Copy the tables from a peer instead.")));
 	}
-	method = rig_record_method(rec);
-	if (list_member(ran, makeString(method)) && !list_member(changed, makeString(method)))
+	if (rig_spi_as_owner("log", RIG_CHANGED_AFTER_OPS_SQL, 0, NULL, NULL, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.log");
+	if (SPI_processed > 0)
+	{
+		version = strtoi64(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), NULL, 10);
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot rebuild: version " INT64_FORMAT " changes the handlers of method \"%s\", whose earlier operations ran with handlers the log does not hold",
-						rec->version, rig_name_for_message(method)),
+						version,
+						rig_name_for_message(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))),
 				 errdetail("They were registered outside the log, when the node was set up.  Nothing was changed."),
 				 errhint("Copy the tables from a peer instead.")));
-	rig_apply_system(rec->method, rec->jdata, false);
+	}
+	SPI_finish();
 }
 
-/* Apply one record again: an op through its method's handler. */
+/*
+ * Apply one record again: an op through its method's handler, a handler
+ * change as its caller; a schema change (before every op, as checked) is
+ * passed over: it built the schema the replay runs in.
+ */
 static void
-rig_rebuild_apply(RigLogRecord *rec, List *ran, List *changed)
+rig_rebuild_apply(RigLogRecord *rec)
 {
 	RigHandler *handler;
 
+	if (strcmp(rec->method, RIG_SYSREC_DDL) == 0)
+		return;
 	if (rig_is_system_method(rec->method))
 	{
-		rig_rebuild_system(rec, ran, changed);
+		rig_apply_system(rec->method, rec->jdata, false);
 		return;
 	}
 	handler = rig_lookup_handler(rec->method);
@@ -182,26 +196,6 @@ rig_rebuild_apply(RigLogRecord *rec, List *ran, List *changed)
 				 errdetail("The log cannot be replayed past it; nothing was changed."),
 				 errhint("Register the method's handlers again with rig_register(), then rebuild.")));
 	rig_call_apply(handler, rec->version, rec->op_time, rec->jdata);
-}
-
-/*
- * Note an applied record in ran or changed (allocated in the current
- * memory context, which outlives the batch).
- */
-static void
-rig_rebuild_note(RigLogRecord *rec, List **ran, List **changed)
-{
-	if (strcmp(rec->method, RIG_SYSREC_DDL) == 0)
-		return;
-	if (rig_is_system_method(rec->method))
-	{
-		char	   *method = rig_record_method(rec);
-
-		if (!list_member(*changed, makeString(method)))
-			*changed = lappend(*changed, makeString(method));
-	}
-	else if (!list_member(*ran, makeString(rec->method)))
-		*ran = lappend(*ran, makeString(pstrdup(rec->method)));
 }
 
 /*
@@ -219,8 +213,6 @@ rig_rebuild_replay(int64 progress_every)
 	int64		after = 0;
 	int64		done = 0;
 	int64		total = rig_log_last_version();
-	List	   *ran = NIL;
-	List	   *changed = NIL;
 
 	for (;;)
 	{
@@ -232,10 +224,7 @@ rig_rebuild_replay(int64 progress_every)
 		for (int i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			rig_rebuild_apply(&recs[i], ran, changed);
-			MemoryContextSwitchTo(old);
-			rig_rebuild_note(&recs[i], &ran, &changed);
-			MemoryContextSwitchTo(batch_cxt);
+			rig_rebuild_apply(&recs[i]);
 			after = recs[i].version;
 			if (progress_every > 0 && ++done % progress_every == 0)
 				ereport(NOTICE,
@@ -267,6 +256,7 @@ rig_rebuild(PG_FUNCTION_ARGS)
 	relids = rig_rebuild_lock();
 	/* no op, nor handler change, beside the handler changes it replays */
 	rig_lock_barrier(true);
+	rig_rebuild_check_changes();
 	rig_tables_truncate(relids);
 	PG_RETURN_INT64(rig_rebuild_replay(progress_every));
 }
