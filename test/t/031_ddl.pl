@@ -15,6 +15,9 @@
 #    no longer than rig.ddl_timeout; rig_unregister travels the same way;
 #  - c, caught up over parallel lanes, applies each change at its version,
 #    never beside other ops (the same rows as a);
+#  - rig_ddl adds a column and changes the handler's body while 4
+#    clients write: every op before it ran the old body, every op after it
+#    the new one, on a, b and c; b stays in sync;
 #  - a handler changed on b outside rig is still found (drift);
 #  - items is a state table on a and b: rig_ddl changes its definition on
 #    both, an ALTER TABLE on b outside it is refused; rig_rebuild refuses
@@ -91,6 +94,8 @@ is( $node_b->safe_psql('postgres',
 		q{SELECT h.method || ' ' || h.apply::text || ' ' || l.method FROM rig.handlers h, rig.log l
 		   WHERE l.version = (SELECT max(version) FROM rig.log) AND h.method NOT LIKE 'rig.%'}),
 	'item item_apply(bigint,jsonb) rig.register', '(2) the registration reached b through the log');
+is(rig_peer_state($node_a, 'b'), 'in_sync', '(2) b stays in sync through the handler change');
+rig_verify_ok($node_a, 'b', '(2) rig_verify_peer finds the same handlers on b');
 
 # items is a state table on a and on b (registered on each node): on b
 # its definition changes only through a's rig_ddl
@@ -191,6 +196,36 @@ $err = rig_psql_error($node_a, 'SELECT rig_rebuild()');
 like(message_of($err), qr/^cannot rebuild: version $v_alter is a schema change \(rig\.ddl\) made after operations$/,
 	'(5) rig_rebuild refuses the rig.ddl made after ops, naming its version');
 is(sqlstate_of($err), '55000', '(5) ... 55000');
+
+###########################################################################
+# (5b) rig_ddl adds a column and changes the handler while 4 clients write
+###########################################################################
+my $script = PostgreSQL::Test::Utils::tempdir() . '/item.sql';
+append_to_file($script, q{SELECT rig_do('item', jsonb_build_object('n', :client_id));});
+my ($pgb_out, $pgb_err) = ('', '');
+my $from = $node_a->safe_psql('postgres', 'SELECT rig_last_version()');
+my $load = rig_pgbench($node_a, \$pgb_out, \$pgb_err, '-c', '4', '-t', '300', '-f', $script);
+$node_a->poll_query_until('postgres', "SELECT rig_last_version() > $from + 100")
+  or die 'the clients wrote nothing';
+my $v_tag = $node_a->safe_psql('postgres', q{SELECT rig_ddl($ddl$
+ALTER TABLE items ADD COLUMN tag text NOT NULL DEFAULT 'old';
+CREATE OR REPLACE FUNCTION item_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql
+	AS 'INSERT INTO public.items VALUES (version, (data->>''n'')::int, version, ''new'')';
+$ddl$)});
+ok($load->finish, '(5b) 4 clients wrote 1200 ops meanwhile, none failed') or diag $pgb_err;
+my $tag_sql = "SELECT count(*) FILTER (WHERE version > $from AND version < $v_tag AND tag = 'old') || ' ' || "
+  . "count(*) FILTER (WHERE version > $v_tag AND tag = 'new') FROM items";
+my ($old, $new) = split / /, $node_a->safe_psql('postgres', $tag_sql);
+is($old + $new, 1200, "(5b) on a, the $old ops before the change ran the old body, the $new after it the new one");
+ok($old > 0 && $new > 0, '(5b) ... the change came in the middle of the load');
+is(rig_query_each([ $node_a, $node_b ], $tag_sql), "$old $new / $old $new", '(5b) b took the change at the same version');
+rig_same_ok($node_a, [$node_b], '(5b)', 'SELECT * FROM items ORDER BY version');
+is(rig_peer_state($node_a, 'b'), 'in_sync', '(5b) b stayed in sync');
+rig_verify_ok($node_a, 'b', '(5b) rig_verify_peer finds no difference, handlers included');
+$last = $node_a->safe_psql('postgres', 'SELECT rig_last_version()');
+$node_c->poll_query_until('postgres', "SELECT rig_watermark() >= $last")
+  or diag $node_a->safe_psql('postgres', 'SELECT state, last_error FROM rig.peer_status');
+is($node_c->safe_psql('postgres', $tag_sql), "$old $new", '(5b) so did c, the async peer');
 
 ###########################################################################
 # (6) a handler changed on b outside rig is still drift
