@@ -19,6 +19,8 @@
 #    clients write: every op before it ran the old body, every op after it
 #    the new one, on a, b and c; b stays in sync;
 #  - a handler changed on b outside rig is still found (drift);
+#  - rigctl export of a's log, imported into a fresh node d, brings the
+#    schema and the handlers with it (applied as d's rig.ddl_role);
 #  - items is a state table on a and b: rig_ddl changes its definition on
 #    both, an ALTER TABLE on b outside it is refused; rig_rebuild refuses
 #    a log with a schema change after ops.
@@ -238,5 +240,23 @@ like( $node_a->safe_psql('postgres',
 $node_a->poll_query_until('postgres', q{SELECT state = 'diverged' FROM rig.peer_status WHERE name = 'b'})
   or diag $node_a->safe_psql('postgres', 'SELECT * FROM rig.peer_status');
 is(rig_peer_state($node_a, 'b'), 'diverged', '(6) b is diverged');
+
+###########################################################################
+# (7) rigctl export -> import into a fresh node: the changes come with the
+#     log, applied as d's rig.ddl_role
+###########################################################################
+my $node_d = rig_node('d', conf => $conf . "rig.ddl_role = 'ddl_owner'\n");
+$node_d->safe_psql('postgres', q{
+CREATE ROLE ddl_owner;
+GRANT CREATE ON DATABASE postgres TO ddl_owner;
+GRANT CREATE ON SCHEMA public TO ddl_owner;
+});
+my ($rc, $exported, $xerr) = rigctl_run(undef, 'export', '-d', $node_a->connstr('postgres'));
+is($rc, 0, '(7) rigctl export of a exits 0') or diag $xerr;
+my ($irc, $iout, $ierr) = rigctl_run($exported, 'import', '-d', $node_d->connstr('postgres'));
+is($irc, 0, '(7) rigctl import into the fresh node d exits 0') or diag $ierr;
+rig_same_ok($node_a, [$node_d], '(7)', 'SELECT * FROM items ORDER BY version');
+is($node_d->safe_psql('postgres', q{SELECT string_agg(method, ',') FROM rig.handlers WHERE method NOT LIKE 'rig.%'}), 'item',
+	'(7) d registered the handlers the log holds');
 
 done_testing();
