@@ -1,0 +1,84 @@
+
+# Copyright (c) 2026, rig developers
+
+# The break-it pass of issue 14 (handler and schema changes through the
+# log): primary "a", sync peer "b" applying changes as its rig.ddl_role.
+#
+#  (1) "$user" in the primary's search_path: a rig.ddl record carried it
+#      as is, so on b it named rig.ddl_role's schema, and a table a put in
+#      the caller's schema went to public on b;
+#  (2) a peer whose sessions run with standard_conforming_strings off
+#      parsed the record's text otherwise than the primary: a string
+#      ending in a backslash swallowed the next statement there (b lacked
+#      a table a had);
+#  (3) after both, the nodes have the same tables in the same schemas and
+#      b is still in sync.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/..";
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use RigTestLib;
+
+my $conf = q{
+max_prepared_transactions = 20
+rig.sync_timeout = 5000
+};
+my $node_a = rig_node('a', conf => $conf);
+my $node_b = rig_node('b', conf => $conf . "rig.ddl_role = 'ddl_owner'\n");
+
+# the caller's own schema ("$user" on a), on both nodes
+for my $n ($node_a, $node_b)
+{
+	$n->safe_psql('postgres', q{SELECT format('CREATE SCHEMA %I', current_user) \gexec});
+}
+$node_b->safe_psql('postgres', q{
+CREATE ROLE ddl_owner;
+GRANT CREATE ON DATABASE postgres TO ddl_owner;
+GRANT CREATE ON SCHEMA public TO ddl_owner;
+SELECT format('GRANT CREATE, USAGE ON SCHEMA %I TO ddl_owner', current_user) \gexec
+});
+$node_a->safe_psql('postgres',
+	"SELECT rig_add_peer('b', \$\$" . $node_b->connstr('postgres') . "\$\$, 'sync')");
+my $where_sql = q{SELECT string_agg(relnamespace::regnamespace::text || '.' || relname, ',' ORDER BY relname)
+  FROM pg_class WHERE relname IN ('t_user', 'after_backslash')};
+
+###########################################################################
+# (1) "$user" names the caller's schema on every node
+###########################################################################
+is($node_a->safe_psql('postgres', 'SHOW search_path'), '"$user", public',
+	'(1) a runs with the default search_path');
+$node_a->safe_psql('postgres', q{SELECT rig_ddl('CREATE TABLE t_user (a int)')});
+my $user = $node_a->safe_psql('postgres', 'SELECT current_user');
+is(rig_query_each([ $node_a, $node_b ], $where_sql), "$user.t_user / $user.t_user",
+	'(1) the table is in the caller\'s schema on a and on b');
+
+###########################################################################
+# (2) b's sessions have standard_conforming_strings off
+###########################################################################
+$node_b->safe_psql('postgres', 'ALTER SYSTEM SET standard_conforming_strings = off');
+$node_b->safe_psql('postgres', 'ALTER SYSTEM SET escape_string_warning = off');
+$node_b->reload;
+$node_b->poll_query_until('postgres', q{SELECT current_setting('standard_conforming_strings') = 'off'})
+  or die 'b did not reload';
+# on a 'x\' is a whole string: two statements
+$node_a->safe_psql('postgres',
+	q{SELECT rig_ddl($ddl$COMMENT ON TABLE t_user IS 'x\'; CREATE TABLE after_backslash (); --'$ddl$)});
+is( rig_query_each([ $node_a, $node_b ], $where_sql),
+	"$user.after_backslash,$user.t_user / $user.after_backslash,$user.t_user",
+	'(2) b ran the same two statements as a');
+is( rig_query_each([ $node_a, $node_b ], q{SELECT obj_description('t_user'::regclass, 'pg_class')}),
+	'x\ / x\\', '(2) and gave the table the same comment');
+
+###########################################################################
+# (3) b is still in sync
+###########################################################################
+is(rig_peer_state($node_a, 'b'), 'in_sync', '(3) b is in sync');
+rig_same_ok($node_a, [$node_b], '(3)', 'SELECT 1');
+
+done_testing();
