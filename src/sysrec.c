@@ -63,6 +63,9 @@ static Oid	rig_ddl_role_oid(const char *method);
 static void rig_apply_register(Jsonb *data);
 static void rig_apply_ddl(Jsonb *data);
 
+/* True while this backend applies one of rig's own records */
+static bool rig_system_applying = false;
+
 /*
  * Is this one of rig's own records rather than an op of a handler?  Only
  * these three names: rig.transaction.* are ordinary methods with handlers.
@@ -409,6 +412,16 @@ rig_apply_ddl(Jsonb *data)
 }
 
 /*
+ * Is a handler or schema change being applied here?  Its statements may
+ * not write rig records: a peer, which cannot write, runs them too.
+ */
+bool
+rig_applying_system(void)
+{
+	return rig_system_applying;
+}
+
+/*
  * Apply one of rig's own records: as the caller when this node writes it
  * (remote false), else as rig.ddl_role; security-restricted either way
  * (no temporary objects, no SET ROLE).  The caller holds the barrier.
@@ -426,6 +439,7 @@ rig_apply_system(const char *method, Jsonb *data, bool remote)
 	nest = NewGUCNestLevel();
 	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+	rig_system_applying = true;
 	PG_TRY();
 	{
 		if (strcmp(method, RIG_SYSREC_REGISTER) == 0)
@@ -443,6 +457,7 @@ rig_apply_system(const char *method, Jsonb *data, bool remote)
 	}
 	PG_FINALLY();
 	{
+		rig_system_applying = false;
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
