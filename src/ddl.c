@@ -24,7 +24,9 @@
 
 #include "catalog/namespace.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/varlena.h"
 
 #include "handlers.h"
 #include "node.h"
@@ -35,6 +37,7 @@
 #include "write.h"
 
 static bool rig_change_is_local(void);
+static char *rig_ddl_search_path(void);
 
 PG_FUNCTION_INFO_V1(rig_ddl);
 PG_FUNCTION_INFO_V1(rig_register);
@@ -56,6 +59,34 @@ rig_change_is_local(void)
 		rig_log_last_version() == 0 && rig_peer_list() == NIL;
 }
 
+/*
+ * The search_path a rig.ddl record carries: this session's, with "$user"
+ * spelt out as the caller's name.  Left as "$user" it would name
+ * rig.ddl_role's schema on the peers, and put their objects elsewhere.
+ */
+static char *
+rig_ddl_search_path(void)
+{
+	char	   *raw = pstrdup(namespace_search_path);
+	List	   *names;
+	ListCell   *lc;
+	StringInfoData buf;
+
+	if (!SplitIdentifierString(raw, ',', &names))
+		return pstrdup(namespace_search_path);	/* the GUC checked it */
+	initStringInfo(&buf);
+	foreach(lc, names)
+	{
+		const char *name = lfirst(lc);
+
+		if (strcmp(name, "$user") == 0)
+			name = GetUserNameFromId(GetUserId(), false);
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
+						 quote_identifier(name));
+	}
+	return buf.data;
+}
+
 /* SQL: run transactional DDL here and on every peer, at one version. */
 Datum
 rig_ddl(PG_FUNCTION_ARGS)
@@ -70,7 +101,7 @@ rig_ddl(PG_FUNCTION_ARGS)
 	sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	rig_ddl_check(sql);
 	PG_RETURN_INT64(rig_write_system("rig_ddl()", RIG_SYSREC_DDL,
-									 rig_sysrec_ddl_data(sql, namespace_search_path)));
+									 rig_sysrec_ddl_data(sql, rig_ddl_search_path())));
 }
 
 /* SQL: register (or replace) the handlers of a method, at a version. */
