@@ -25,6 +25,7 @@
 #include "catalog/namespace.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "parser/parser.h"
 #include "utils/builtins.h"
 #include "utils/varlena.h"
 
@@ -38,6 +39,7 @@
 
 static bool rig_change_is_local(void);
 static char *rig_ddl_search_path(void);
+static void rig_ddl_check_session(void);
 
 PG_FUNCTION_INFO_V1(rig_ddl);
 PG_FUNCTION_INFO_V1(rig_register);
@@ -87,6 +89,22 @@ rig_ddl_search_path(void)
 	return buf.data;
 }
 
+/*
+ * Refuse a session whose statements would mean something else on the
+ * peers: nothing is written before this passes.
+ */
+static void
+rig_ddl_check_session(void)
+{
+	/* the peers parse the text with standard_conforming_strings on */
+	if (!standard_conforming_strings)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rig_ddl() needs standard_conforming_strings on"),
+				 errdetail("With it off, a backslash in a string literal changes where statements end: the peers, which parse the text with it on, could run other statements."),
+				 errhint("SET standard_conforming_strings = on, and write backslash escapes as E'...'.")));
+}
+
 /* SQL: run transactional DDL here and on every peer, at one version. */
 Datum
 rig_ddl(PG_FUNCTION_ARGS)
@@ -99,6 +117,7 @@ rig_ddl(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("sql must not be NULL")));
 	sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	rig_ddl_check_session();
 	rig_ddl_check(sql);
 	PG_RETURN_INT64(rig_write_system("rig_ddl()", RIG_SYSREC_DDL,
 									 rig_sysrec_ddl_data(sql, rig_ddl_search_path())));

@@ -391,6 +391,9 @@ rig_apply_ddl(Jsonb *data)
 	char	   *path = rig_jsonb_field(data, "search_path", true);
 	volatile int ret = 0;
 
+	/* parsed alike on every node, whatever its settings (ddl.c refuses off) */
+	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	rig_ddl_check(sql);
 	(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
