@@ -103,6 +103,13 @@ rig_ddl_check_session(void)
 				 errmsg("rig_ddl() needs standard_conforming_strings on"),
 				 errdetail("With it off, a backslash in a string literal changes where statements end: the peers, which parse the text with it on, could run other statements."),
 				 errhint("SET standard_conforming_strings = on, and write backslash escapes as E'...'.")));
+	/* an unqualified name would find it here and a table of that name there */
+	if (rig_session_has_temp_objects())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rig_ddl() does not run in a session that has temporary tables or types"),
+				 errdetail("A name in its statements could find this session's temporary object here and another object of that name on the peers."),
+				 errhint("Drop them (DISCARD TEMP), or call rig_ddl() from another session.")));
 }
 
 /* SQL: run transactional DDL here and on every peer, at one version. */
