@@ -12,7 +12,14 @@
 #      ending in a backslash swallowed the next statement there (b lacked
 #      a table a had);
 #  (3) after both, the nodes have the same tables in the same schemas and
-#      b is still in sync.
+#      b is still in sync;
+#  (4) primary "e" with an empty log and no peers, and follower "f": a
+#      rig_register on e stayed local (a node being set up), so f, which
+#      compared e's handlers when it started to follow, never got the
+#      method and stopped at its first op;
+#  (5) a constant in the statements (a timestamptz default) was read with
+#      the primary session's TimeZone and DateStyle there and with the
+#      peer's defaults on b: a different default, so different rows.
 
 use strict;
 use warnings;
@@ -80,5 +87,49 @@ is( rig_query_each([ $node_a, $node_b ], q{SELECT obj_description('t_user'::regc
 ###########################################################################
 is(rig_peer_state($node_a, 'b'), 'in_sync', '(3) b is in sync');
 rig_same_ok($node_a, [$node_b], '(3)', 'SELECT 1');
+
+###########################################################################
+# (4) a follower of a primary with an empty log gets its registrations
+###########################################################################
+my $node_e = rig_node('e', conf => $conf);
+my $node_f = rig_node('f',
+	conf => $conf . "rig.resolver_interval = 500\nrig.ddl_role = 'ddl_owner'\n");
+my $f1_sql = q{
+CREATE TABLE f1 (version bigint PRIMARY KEY);
+CREATE FUNCTION f1_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql
+	AS 'INSERT INTO public.f1 VALUES (version)';
+};
+$node_e->safe_psql('postgres', $f1_sql);
+# on f the handler belongs to its rig.ddl_role, which applies e's changes
+$node_f->safe_psql('postgres', "CREATE ROLE ddl_owner; $f1_sql
+ALTER TABLE f1 OWNER TO ddl_owner; ALTER FUNCTION f1_apply(bigint, jsonb) OWNER TO ddl_owner;");
+$node_f->safe_psql('postgres',
+	"SELECT rig_follow('e', \$\$" . $node_e->connstr('postgres') . "\$\$)");
+is($node_e->safe_psql('postgres', 'SELECT count(*) FROM rig.followers'), '1',
+	'(4) f follows e, whose log is empty');
+$node_e->safe_psql('postgres', q{SELECT rig_register('f1', 'f1_apply(bigint,jsonb)')});
+is($node_e->safe_psql('postgres', 'SELECT string_agg(method, \',\') FROM rig.log'), 'rig.register',
+	'(4) e\'s rig_register is a log record: f pulls it');
+my $v = $node_e->safe_psql('postgres', q{SELECT rig_do('f1', '{}')});
+ok($node_f->poll_query_until('postgres', "SELECT EXISTS (SELECT 1 FROM f1 WHERE version = $v)"),
+	'(4) f applied the op of the method e registered after f started to follow')
+  or diag $node_f->safe_psql('postgres', 'SELECT worker_last_error FROM rig.status');
+is($node_f->safe_psql('postgres', q{SELECT count(*) FROM rig.handlers WHERE method = 'f1'}), '1',
+	'(4) f has the method');
+
+###########################################################################
+# (5) constants mean on b what they meant in a's session
+###########################################################################
+$node_a->safe_psql('postgres', q{
+SET TimeZone = 'Asia/Tokyo';
+SET DateStyle = 'SQL, DMY';
+SELECT rig_ddl($ddl$CREATE TABLE t_const (d timestamptz DEFAULT '02/01/2020 10:00')$ddl$);
+});
+is( rig_query_each([ $node_a, $node_b ], q{
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, MDY';
+SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 't_const'::regclass}),
+	q{'2020-01-02 01:00:00+00'::timestamp with time zone / '2020-01-02 01:00:00+00'::timestamp with time zone},
+	'(5) the default is 2 January 10:00 in Tokyo on a and on b');
 
 done_testing();
