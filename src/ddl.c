@@ -7,8 +7,8 @@
  * On a primary each writes one of rig's own records (sysrec.c) at a
  * version of its own, under the barrier, so every node changes its
  * handlers and schema at the same point of the log.  The one exception is
- * a node still being set up: a primary with an empty log and no peers
- * registers handlers locally, as its starting configuration (a node
+ * a node still being set up: a primary with an empty log, no peers and no
+ * followers registers handlers locally, as its starting configuration (a node
  * becomes a replica only while its log is empty, and rig_add_peer
  * compares the handlers it starts with); and so does rig's own extension
  * script, on every node (the reserved rig.transaction.* methods).
@@ -23,12 +23,14 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
 #include "utils/varlena.h"
 
+#include "catalog.h"
 #include "handlers.h"
 #include "node.h"
 #include "oplog.h"
@@ -37,6 +39,7 @@
 #include "sysrec.h"
 #include "write.h"
 
+static bool rig_has_followers(void);
 static bool rig_change_is_local(void);
 static char *rig_ddl_search_path(void);
 static void rig_ddl_check_session(void);
@@ -45,12 +48,29 @@ PG_FUNCTION_INFO_V1(rig_ddl);
 PG_FUNCTION_INFO_V1(rig_register);
 PG_FUNCTION_INFO_V1(rig_unregister);
 
+/* Does a follower pull this node's log?  It takes handlers from it too. */
+static bool
+rig_has_followers(void)
+{
+	bool		found;
+
+	SPI_connect();
+	if (rig_spi_as_owner("followers", "SELECT 1 FROM rig.followers LIMIT 1",
+						 0, NULL, NULL, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.followers");
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
 /*
- * A primary with an empty log and no peers is being set up: its handlers
- * are its starting configuration, not a change at a version.  rig's own
- * install and update scripts register the reserved methods' handlers
- * locally too: they run on every node, and a record of a newer rig's
- * would reach peers that may not know it yet.
+ * A primary with an empty log, no peers and no followers is being set up:
+ * its handlers are its starting configuration, not a change at a version
+ * (a follower compared them when it started to follow, and takes every
+ * later change from the log).  rig's own install and update scripts
+ * register the reserved methods' handlers locally too: they run on every
+ * node, and a record of a newer rig's would reach peers that may not know
+ * it yet.
  */
 static bool
 rig_change_is_local(void)
@@ -58,7 +78,8 @@ rig_change_is_local(void)
 	if (rig_in_own_extension_script())
 		return true;
 	return strcmp(rig_node_role(), "primary") == 0 &&
-		rig_log_last_version() == 0 && rig_peer_list() == NIL;
+		rig_log_last_version() == 0 && rig_peer_list() == NIL &&
+		!rig_has_followers();
 }
 
 /*
