@@ -11,8 +11,9 @@
  *                   text; validate and resources may be null), resolved by
  *                   signature on each node;
  *   rig.unregister  {"method"};
- *   rig.ddl         {"sql", "search_path"}: the statements and the
- *                   search_path they ran under on the primary.
+ *   rig.ddl         {"sql", "search_path", "timezone", "datestyle",
+ *                   "intervalstyle"}: the statements and the settings
+ *                   they ran under on the primary.
  * So followers, catch-up, rig_log_since, verification and compaction treat
  * it as any record; only applying it differs.  It runs under the barrier
  * (locks.c) and rig.ddl_timeout, in a security-restricted context: on the
@@ -62,6 +63,13 @@ static Oid	rig_proc_by_signature(const char *signature);
 static Oid	rig_ddl_role_oid(const char *method);
 static void rig_apply_register(Jsonb *data);
 static void rig_apply_ddl(Jsonb *data);
+
+/*
+ * Settings a rig.ddl record carries besides search_path: how the
+ * constants in its statements are read (absent from records written
+ * before they were added: the applying session's then).
+ */
+static const char *const rig_ddl_settings[] = {"timezone", "datestyle", "intervalstyle"};
 
 /* True while this backend applies one of rig's own records */
 static bool rig_system_applying = false;
@@ -277,7 +285,11 @@ rig_sysrec_timeout_pop(int nest)
 	AtEOXact_GUC(true, nest);
 }
 
-/* data of a rig.ddl record */
+/*
+ * data of a rig.ddl record: the statements, the search_path, and the
+ * settings that decide what a constant in them means (a timestamptz or
+ * interval default is stored as the value this session reads).
+ */
 Jsonb *
 rig_sysrec_ddl_data(const char *sql, const char *search_path)
 {
@@ -288,6 +300,11 @@ rig_sysrec_ddl_data(const char *sql, const char *search_path)
 	escape_json(&buf, sql);
 	appendStringInfoString(&buf, ", \"search_path\": ");
 	escape_json(&buf, search_path);
+	for (int i = 0; i < (int) lengthof(rig_ddl_settings); i++)
+	{
+		appendStringInfo(&buf, ", \"%s\": ", rig_ddl_settings[i]);
+		escape_json(&buf, GetConfigOption(rig_ddl_settings[i], false, false));
+	}
 	appendStringInfoChar(&buf, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
@@ -397,6 +414,14 @@ rig_apply_ddl(Jsonb *data)
 	rig_ddl_check(sql);
 	(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	for (int i = 0; i < (int) lengthof(rig_ddl_settings); i++)
+	{
+		char	   *value = rig_jsonb_field(data, rig_ddl_settings[i], false);
+
+		if (value != NULL)
+			(void) set_config_option(rig_ddl_settings[i], value, PGC_USERSET,
+									 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	}
 	SPI_connect();
 	/* a registered table's definition may change here (tables.c) */
 	rig_tables_allow_schema_change(true);
