@@ -19,7 +19,12 @@
 #      method and stopped at its first op;
 #  (5) a constant in the statements (a timestamptz default) was read with
 #      the primary session's TimeZone and DateStyle there and with the
-#      peer's defaults on b: a different default, so different rows.
+#      peer's defaults on b: a different default, so different rows;
+#  (6) primary "g", sync peer "h", async peer "i" that is frozen: the
+#      worker's round that began before a rig_register (and spent its
+#      catch-up step waiting for i) compared g's handlers as of its start
+#      with h's after the change, so h became diverged ("extra on peer")
+#      and every rig_do failed until the next verification.
 
 use strict;
 use warnings;
@@ -131,5 +136,41 @@ SET DateStyle = 'ISO, MDY';
 SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 't_const'::regclass}),
 	q{'2020-01-02 01:00:00+00'::timestamp with time zone / '2020-01-02 01:00:00+00'::timestamp with time zone},
 	'(5) the default is 2 January 10:00 in Tokyo on a and on b');
+
+###########################################################################
+# (6) a worker round older than a change does not make the sync peer diverged
+###########################################################################
+my $node_g = rig_node('g', conf => $conf . "rig.resolver_interval = 500\n");
+my $node_h = rig_node('h', conf => $conf . "rig.ddl_role = 'ddl_owner'\n");
+my $node_i = rig_node('i', conf => $conf . "rig.ddl_role = 'ddl_owner'\n");
+for my $n ($node_h, $node_i)
+{
+	$n->safe_psql('postgres',
+		'CREATE ROLE ddl_owner; GRANT CREATE ON SCHEMA public TO ddl_owner;');
+}
+$node_g->safe_psql('postgres',
+	"SELECT rig_add_peer('h', \$\$" . $node_h->connstr('postgres') . "\$\$, 'sync')");
+$node_g->safe_psql('postgres',
+	"SELECT rig_add_peer('i', \$\$" . $node_i->connstr('postgres') . "\$\$, 'async')");
+$node_g->safe_psql('postgres', q{SELECT rig_ddl($ddl$CREATE TABLE public.g1 (version bigint PRIMARY KEY);
+CREATE FUNCTION public.g1_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql
+	AS 'INSERT INTO public.g1 VALUES (version)'$ddl$)});
+$node_g->poll_query_until('postgres', q{SELECT state = 'in_sync' FROM rig.peer_status WHERE name = 'i'})
+  or die 'i did not catch up';
+# i misses the next change and hangs: the worker's catch-up step waits for
+# it (rig.sync_timeout) with the round's snapshot taken before
+rig_freeze($node_i);
+$node_g->safe_psql('postgres', q{SELECT rig_ddl('CREATE TABLE public.g2 ()')});
+$node_g->poll_query_until('postgres', q{SELECT worker_state = 'catching up peers' FROM rig.status})
+  or die 'the worker did not start catching i up';
+$node_g->safe_psql('postgres', q{SELECT rig_register('g1', 'public.g1_apply(bigint,jsonb)')});
+rig_thaw($node_i);
+$node_g->poll_query_until('postgres', q{SELECT state = 'in_sync' FROM rig.peer_status WHERE name = 'i'})
+  or diag $node_g->safe_psql('postgres', 'SELECT name, state, last_error FROM rig.peer_status');
+is(rig_peer_state($node_g, 'h', 'state', 'last_error'), 'in_sync ',
+	'(6) h stayed in sync through the worker rounds around the registration');
+my $g_v = $node_g->safe_psql('postgres', q{SELECT rig_do('g1', '{}')});
+is($node_h->safe_psql('postgres', "SELECT count(*) FROM g1 WHERE version = $g_v"), '1',
+	'(6) an op of the new method commits on g and h');
 
 done_testing();
