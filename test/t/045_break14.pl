@@ -24,7 +24,11 @@
 #      worker's round that began before a rig_register (and spent its
 #      catch-up step waiting for i) compared g's handlers as of its start
 #      with h's after the change, so h became diverged ("extra on peer")
-#      and every rig_do failed until the next verification.
+#      and every rig_do failed until the next verification;
+#  (7) nodes "east" and "west" (transactions across nodes): a rig_ddl left
+#      open in a transaction holds the barrier; the worker, recording a
+#      transaction's events with rig_do, waited for it without limit, and
+#      did nothing else (no resolving, no catch-up) meanwhile.
 
 use strict;
 use warnings;
@@ -172,5 +176,36 @@ is(rig_peer_state($node_g, 'h', 'state', 'last_error'), 'in_sync ',
 my $g_v = $node_g->safe_psql('postgres', q{SELECT rig_do('g1', '{}')});
 is($node_h->safe_psql('postgres', "SELECT count(*) FROM g1 WHERE version = $g_v"), '1',
 	'(6) an op of the new method commits on g and h');
+
+###########################################################################
+# (7) a change held open does not stall the worker
+###########################################################################
+my $east = rig_node('east', conf => $conf);
+my $west = rig_node('west', conf => $conf);
+rig_xfer_setup($east, { 1 => 1000 });
+rig_xfer_setup($west, { 4 => 1000 });
+$east->safe_psql('postgres', "SELECT rig_add_node('west', \$\$" . $west->connstr('postgres') . "\$\$)");
+# a change held open on west holds the worker's call there back while a
+# session takes the barrier on east; then west answers, and the worker
+# has a vote to record on east
+my $west_hold = rig_session($west);
+$west_hold->query_safe(q{BEGIN; SELECT rig_ddl('CREATE TABLE public.west_held ()');});
+my $xid = rig_xfer_start($east, rig_xfer_branches('east', 1, 'west', 4, 30));
+my $hold = rig_session($east);
+$hold->query_safe(q{BEGIN; SELECT rig_ddl('CREATE TABLE public.held ()');});
+# west answers now: the worker has its vote to record on east
+$west_hold->query_safe('COMMIT');
+$west_hold->quit;
+my $worker_waits = q{SELECT coalesce(bool_or(wait_event_type = 'Lock'), false)
+  FROM pg_stat_activity WHERE backend_type = 'rig worker'};
+ok(poll_for($east, $worker_waits, 30), '(7) the worker waits for the barrier to record the vote');
+ok( poll_for($east, qq{SELECT NOT ($worker_waits) AND (SELECT worker_state <> 'coordinating transactions' FROM rig.status)}, 30),
+	'(7) with the change still held open, it gives up and goes on with its other work')
+  or diag $east->safe_psql('postgres',
+	q{SELECT wait_event_type || ':' || wait_event FROM pg_stat_activity WHERE backend_type = 'rig worker'});
+$hold->query_safe('COMMIT');
+$hold->quit;
+like($east->safe_psql('postgres', "SELECT rig_transaction_wait($xid, '60s')"), qr/^(committed|aborted)$/,
+	'(7) once the change commits, the transaction across nodes ends');
 
 done_testing();
