@@ -169,6 +169,15 @@ SELECT count(*) - :brk_log_rows AS new_log_rows, to_regclass('ddl_s.hidden') AS 
        (SELECT count(*) FROM ddl_s.items WHERE name = 'nested') AS nested_ops
   FROM rig.log;
 DROP TABLE ddl_s.loc;
+-- check_function_bodies off in the caller's session: the body is checked
+-- all the same (a peer, checking it, would refuse what the primary took)
+SET check_function_bodies = off;
+SELECT rig_ddl($$CREATE FUNCTION ddl_s.broken() RETURNS bigint LANGUAGE sql
+	AS 'SELECT no_such_column FROM ddl_s.items'$$);
+\echo :SQLSTATE
+RESET check_function_bodies;
+SELECT count(*) - :brk_log_rows AS new_log_rows, to_regprocedure('ddl_s.broken()') AS broken
+  FROM rig.log;
 -- the search_path recorded names the caller's schema, not "$user" (on a
 -- peer that is rig.ddl_role's)
 SHOW search_path;
