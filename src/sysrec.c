@@ -411,6 +411,9 @@ rig_apply_ddl(Jsonb *data)
 	/* parsed alike on every node, whatever its settings (ddl.c refuses off) */
 	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* function bodies checked on every node: what one refuses, all refuse */
+	(void) set_config_option("check_function_bodies", "on", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	rig_ddl_check(sql);
 	(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
