@@ -135,6 +135,56 @@ SELECT rig_ddl('CREATE TABLE ddl_s.ro ()');
 \echo :SQLSTATE
 ROLLBACK;
 
+-- the break-it pass of issue 14: a session where the text would mean
+-- something else on the peers is refused, nothing written.
+SELECT count(*) AS log_rows FROM rig.log \gset brk_
+-- standard_conforming_strings off: 'x\' would end elsewhere here than on a
+-- peer (which parses with it on), so the peer would create ddl_s.hidden
+SET standard_conforming_strings = off;
+SET escape_string_warning = off;
+SELECT rig_ddl($$COMMENT ON SCHEMA ddl_s IS 'x\'; CREATE TABLE ddl_s.hidden (); --'$$);
+\echo :SQLSTATE
+RESET standard_conforming_strings;
+RESET escape_string_warning;
+-- a temporary table: ALTER TABLE ddl_tmp would change it here and a
+-- permanent ddl_tmp on a peer
+CREATE TEMP TABLE ddl_tmp (a int);
+SELECT rig_ddl('ALTER TABLE ddl_tmp ADD COLUMN b int');
+\echo :SQLSTATE
+DISCARD TEMP;
+-- a change's statements write no record (the peers, replicas, could not):
+-- a function its DDL calls may not call rig_ddl or rig_do
+CREATE TABLE ddl_s.loc (a int);
+INSERT INTO ddl_s.loc VALUES (1);
+SELECT rig_ddl($$CREATE FUNCTION ddl_s.nest(int) RETURNS bigint LANGUAGE sql
+	AS 'SELECT rig_ddl(''CREATE TABLE ddl_s.nested ()'')';
+	ALTER TABLE ddl_s.loc ADD COLUMN w bigint DEFAULT ddl_s.nest(1)$$);
+\echo :SQLSTATE
+SELECT rig_ddl($$CREATE FUNCTION ddl_s.nest_op(int) RETURNS bigint LANGUAGE sql
+	AS 'SELECT rig_do(''ddl.add'', ''{"name": "nested"}'')';
+	ALTER TABLE ddl_s.loc ADD COLUMN v bigint DEFAULT ddl_s.nest_op(1)$$);
+\echo :SQLSTATE
+SELECT count(*) - :brk_log_rows AS new_log_rows, to_regclass('ddl_s.hidden') AS hidden,
+       to_regclass('ddl_s.nested') AS nested,
+       (SELECT count(*) FROM ddl_s.items WHERE name = 'nested') AS nested_ops
+  FROM rig.log;
+DROP TABLE ddl_s.loc;
+-- check_function_bodies off in the caller's session: the body is checked
+-- all the same (a peer, checking it, would refuse what the primary took)
+SET check_function_bodies = off;
+SELECT rig_ddl($$CREATE FUNCTION ddl_s.broken() RETURNS bigint LANGUAGE sql
+	AS 'SELECT no_such_column FROM ddl_s.items'$$);
+\echo :SQLSTATE
+RESET check_function_bodies;
+SELECT count(*) - :brk_log_rows AS new_log_rows, to_regprocedure('ddl_s.broken()') AS broken
+  FROM rig.log;
+-- the search_path recorded names the caller's schema, not "$user" (on a
+-- peer that is rig.ddl_role's)
+SHOW search_path;
+SELECT rig_ddl('CREATE TABLE ddl_s.sp ()') > 0 AS ok;
+SELECT data->>'search_path' = quote_ident(current_user) || ', public' AS caller_named
+  FROM rig.log WHERE version = rig_last_version();
+
 -- unregistering is a record as well
 SELECT rig_unregister('ddl.add');
 SELECT method, data FROM rig.log WHERE version = rig_last_version();

@@ -333,7 +333,8 @@ rig_fingerprints_local(RigFingerprint **out)
 	int			n;
 
 	SPI_connect();
-	if (SPI_execute(RIG_FINGERPRINT_SQL, true, 0) != SPI_OK_SELECT)
+	/* not read-only: a snapshot of now, not the caller's */
+	if (SPI_execute(RIG_FINGERPRINT_SQL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list handlers");
 	n = (int) SPI_processed;
 	*out = MemoryContextAlloc(cxt, sizeof(RigFingerprint) * Max(n, 1));
@@ -406,8 +407,15 @@ rig_verify_handlers(RigConn *rc)
 	int			j = 0;
 	List	   *diffs = NIL;
 
-	nhere = rig_fingerprints_local(&here);
+	/*
+	 * The peer's first, then this node's with a snapshot of now (not the
+	 * worker round's, taken before it talked to other peers): a change
+	 * commits here before it commits on a peer, so whatever the peer shows
+	 * is here too, and what the peer lacks is a change above its last
+	 * version (rig_changes_pending).
+	 */
 	nthere = rig_fingerprints_remote(rc, &there);
+	nhere = rig_fingerprints_local(&here);
 
 	while (i < nhere || j < nthere)
 	{

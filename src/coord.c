@@ -41,6 +41,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -523,10 +524,17 @@ rig_coord_event(int64 id, const char *event, int branch, const char *detail,
 	return true;
 }
 
-/* Subtransaction: the op of one event. */
+/*
+ * Subtransaction: the op of one event.  Its wait for the barrier is
+ * bounded: a change held open (a rig_ddl in a transaction not yet ended)
+ * would otherwise stop the worker, and everything else it does, for as
+ * long; the event is recorded on a later pass.
+ */
 static void
 rig_coord_event_work(void *arg)
 {
+	(void) set_config_option("lock_timeout", "1000", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	(void) rig_do_internal("rig.transaction.event",
 						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum((char *) arg))),
 						   NULL);

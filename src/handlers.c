@@ -267,23 +267,34 @@ rig_namespace_in_use(Oid catalog, AttrNumber attnum, Oid nspid)
 }
 
 /*
- * Handlers run as their owner, and a relation or type name they use finds
- * the session's temporary one when no other schema has it, whatever the
- * search_path: its triggers, rules or the functions of a domain would run
- * with the owner's rights.  So no handler runs in a session that has
- * temporary tables or types.  (Cheap when it has none: one test.)
+ * Does this session have temporary tables or types?  A name that no other
+ * schema has finds them whatever the search_path.  (Cheap when it has
+ * none: one test.)
  */
-static void
-rig_refuse_temp_objects(void)
+bool
+rig_session_has_temp_objects(void)
 {
 	Oid			temp_nsp;
 	Oid			temp_toast_nsp;
 
 	GetTempNamespaceState(&temp_nsp, &temp_toast_nsp);
 	if (!OidIsValid(temp_nsp))
-		return;
-	if (rig_namespace_in_use(RelationRelationId, Anum_pg_class_relnamespace, temp_nsp) ||
-		rig_namespace_in_use(TypeRelationId, Anum_pg_type_typnamespace, temp_nsp))
+		return false;
+	return rig_namespace_in_use(RelationRelationId, Anum_pg_class_relnamespace, temp_nsp) ||
+		rig_namespace_in_use(TypeRelationId, Anum_pg_type_typnamespace, temp_nsp);
+}
+
+/*
+ * Handlers run as their owner, and a relation or type name they use finds
+ * the session's temporary one when no other schema has it, whatever the
+ * search_path: its triggers, rules or the functions of a domain would run
+ * with the owner's rights.  So no handler runs in a session that has
+ * temporary tables or types.
+ */
+static void
+rig_refuse_temp_objects(void)
+{
+	if (rig_session_has_temp_objects())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("rig does not run handlers in a session that has temporary tables or types"),

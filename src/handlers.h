@@ -47,6 +47,7 @@ extern int	rig_handler_path_push(void);
 extern void rig_handler_path_pop(int nestlevel);
 extern Datum rig_handler_invoke(FunctionCallInfo fcinfo, Oid owner);
 extern bool rig_in_own_extension_script(void);
+extern bool rig_session_has_temp_objects(void);
 extern void rig_check_not_reserved(const char *method);
 extern void rig_handler_check(const char *method, Oid apply, Oid validate,
 							  Oid resources);

@@ -11,8 +11,9 @@
  *                   text; validate and resources may be null), resolved by
  *                   signature on each node;
  *   rig.unregister  {"method"};
- *   rig.ddl         {"sql", "search_path"}: the statements and the
- *                   search_path they ran under on the primary.
+ *   rig.ddl         {"sql", "search_path", "timezone", "datestyle",
+ *                   "intervalstyle"}: the statements and the settings
+ *                   they ran under on the primary.
  * So followers, catch-up, rig_log_since, verification and compaction treat
  * it as any record; only applying it differs.  It runs under the barrier
  * (locks.c) and rig.ddl_timeout, in a security-restricted context: on the
@@ -62,6 +63,16 @@ static Oid	rig_proc_by_signature(const char *signature);
 static Oid	rig_ddl_role_oid(const char *method);
 static void rig_apply_register(Jsonb *data);
 static void rig_apply_ddl(Jsonb *data);
+
+/*
+ * Settings a rig.ddl record carries besides search_path: how the
+ * constants in its statements are read (absent from records written
+ * before they were added: the applying session's then).
+ */
+static const char *const rig_ddl_settings[] = {"timezone", "datestyle", "intervalstyle"};
+
+/* True while this backend applies one of rig's own records */
+static bool rig_system_applying = false;
 
 /*
  * Is this one of rig's own records rather than an op of a handler?  Only
@@ -274,7 +285,11 @@ rig_sysrec_timeout_pop(int nest)
 	AtEOXact_GUC(true, nest);
 }
 
-/* data of a rig.ddl record */
+/*
+ * data of a rig.ddl record: the statements, the search_path, and the
+ * settings that decide what a constant in them means (a timestamptz or
+ * interval default is stored as the value this session reads).
+ */
 Jsonb *
 rig_sysrec_ddl_data(const char *sql, const char *search_path)
 {
@@ -285,6 +300,11 @@ rig_sysrec_ddl_data(const char *sql, const char *search_path)
 	escape_json(&buf, sql);
 	appendStringInfoString(&buf, ", \"search_path\": ");
 	escape_json(&buf, search_path);
+	for (int i = 0; i < (int) lengthof(rig_ddl_settings); i++)
+	{
+		appendStringInfo(&buf, ", \"%s\": ", rig_ddl_settings[i]);
+		escape_json(&buf, GetConfigOption(rig_ddl_settings[i], false, false));
+	}
 	appendStringInfoChar(&buf, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
@@ -388,9 +408,23 @@ rig_apply_ddl(Jsonb *data)
 	char	   *path = rig_jsonb_field(data, "search_path", true);
 	volatile int ret = 0;
 
+	/* parsed alike on every node, whatever its settings (ddl.c refuses off) */
+	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* function bodies checked on every node: what one refuses, all refuse */
+	(void) set_config_option("check_function_bodies", "on", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	rig_ddl_check(sql);
 	(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	for (int i = 0; i < (int) lengthof(rig_ddl_settings); i++)
+	{
+		char	   *value = rig_jsonb_field(data, rig_ddl_settings[i], false);
+
+		if (value != NULL)
+			(void) set_config_option(rig_ddl_settings[i], value, PGC_USERSET,
+									 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	}
 	SPI_connect();
 	/* a registered table's definition may change here (tables.c) */
 	rig_tables_allow_schema_change(true);
@@ -406,6 +440,16 @@ rig_apply_ddl(Jsonb *data)
 	if (ret < 0)
 		elog(ERROR, "rig_ddl: SPI_execute returned %s", SPI_result_code_string(ret));
 	SPI_finish();
+}
+
+/*
+ * Is a handler or schema change being applied here?  Its statements may
+ * not write rig records: a peer, which cannot write, runs them too.
+ */
+bool
+rig_applying_system(void)
+{
+	return rig_system_applying;
 }
 
 /*
@@ -426,6 +470,7 @@ rig_apply_system(const char *method, Jsonb *data, bool remote)
 	nest = NewGUCNestLevel();
 	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+	rig_system_applying = true;
 	PG_TRY();
 	{
 		if (strcmp(method, RIG_SYSREC_REGISTER) == 0)
@@ -443,6 +488,7 @@ rig_apply_system(const char *method, Jsonb *data, bool remote)
 	}
 	PG_FINALLY();
 	{
+		rig_system_applying = false;
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();

@@ -27,6 +27,7 @@ extern void rig_sysrec_timeout_pop(int nest);
 extern Jsonb *rig_sysrec_ddl_data(const char *sql, const char *search_path);
 extern Jsonb *rig_sysrec_register_data(const char *method, Oid apply,
 									   Oid validate, Oid resources);
+extern bool rig_applying_system(void);
 extern void rig_apply_system(const char *method, Jsonb *data, bool remote);
 
 #endif							/* RIG_SYSREC_H */

@@ -118,6 +118,12 @@ rig_check_can_write(const char *caller)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s cannot be called from a rig handler", caller),
 				 errdetail("A handler's effects must follow from its own operation only, on every node.")));
+	if (rig_applying_system())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s cannot be called from a handler or schema change", caller),
+				 errdetail("The statements of rig_ddl() run again on every peer, where nothing may write to the log."),
+				 errhint("Call it after rig_ddl() returns.")));
 
 	if (rig_node_is_replica())
 	{
