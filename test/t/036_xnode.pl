@@ -365,6 +365,10 @@ SELECT rig_register('xfer.broken', 'xfer.broken_apply(bigint,jsonb)');
 
 # ---- (11) the branch node west killed at each phase
 {
+	# accounts of their own: part 9's random transfers may have drained the others
+	$east->safe_psql('postgres', q{SELECT rig_do('xfer.open', '{"account": 7, "balance": 1000}')});
+	$west->safe_psql('postgres', q{SELECT rig_do('xfer.open', '{"account": 8, "balance": 1000}')});
+	$total += 2000;
 	# wrappers of west's methods that wait for an advisory lock first
 	$west->safe_psql('postgres', join('', map { qq{
 CREATE FUNCTION xfer.gated_${_}_apply(v bigint, d jsonb) RETURNS void LANGUAGE plpgsql
@@ -379,7 +383,7 @@ SELECT rig_register('xfer.gated_$_', 'xfer.gated_${_}_apply(bigint,jsonb)', NULL
 		$n++;
 		my $abort = $when eq 'abort';
 		# west is the payee; for the abort, east's payer votes no
-		my $b = rig_xfer_branches('east', 2, 'west', 5, $abort ? 100000 : 3);
+		my $b = rig_xfer_branches('east', 7, 'west', 8, $abort ? 100000 : 3);
 		my $locker;
 		if ($when eq 'vote')
 		{
