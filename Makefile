@@ -43,6 +43,7 @@ OBJS = \
 	src/switchover.o \
 	src/follow.o \
 	src/promote.o \
+	src/remotenode.o \
 	src/xnode.o \
 	src/phase.o \
 	src/coord.o \

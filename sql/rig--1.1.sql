@@ -137,13 +137,16 @@ COMMENT ON TABLE rig.followers IS 'followers that pull this node''s log and the 
 GRANT SELECT ON rig.followers TO rig_reader;
 
 -- Other rig primaries this node may run transaction branches on
--- (rig_add_node).  conninfo may hold a password: readers see the names only.
+-- (rig_add_node).  Written only by the handlers of rig.node.add and
+-- rig.node.drop, so a peer (a replica that may be promoted) holds the same
+-- nodes; the op carries the conninfo without its password, which stays in
+-- this node's row only.  conninfo: readers see the names only.
 CREATE TABLE rig.remote_nodes (
 	name			text PRIMARY KEY,
 	conninfo		text NOT NULL,
 	added_at		timestamptz NOT NULL DEFAULT now()
 );
-COMMENT ON TABLE rig.remote_nodes IS 'rig primaries this node runs transaction branches on (conninfo: superuser only)';
+COMMENT ON TABLE rig.remote_nodes IS 'rig primaries this node runs transaction branches on, kept by the ops of rig_add_node and rig_drop_node (conninfo: superuser only; a password stays on the node it was given to)';
 REVOKE ALL ON rig.remote_nodes FROM PUBLIC;
 GRANT SELECT (name, added_at) ON rig.remote_nodes TO rig_reader;
 
@@ -328,7 +331,10 @@ BEGIN
 		END IF;
 		IF NOT ((cur = 'preparing' AND new_state IN ('committing', 'aborting')) OR
 				(cur = 'committing' AND new_state IN ('committed', 'failed')) OR
-				(cur = 'aborting' AND new_state IN ('aborted', 'failed'))) THEN
+				(cur = 'aborting' AND new_state IN ('aborted', 'failed')) OR
+				-- an operator's settlement (rig_transaction_resolve)
+				(cur = 'failed' AND new_state IN ('committed', 'aborted') AND
+				 data->>'event' = 'resolved')) THEN
 			RAISE EXCEPTION 'transaction % is %: it cannot become %', txn, cur, new_state
 				USING ERRCODE = '55000';
 		END IF;
@@ -364,6 +370,50 @@ AS $$
 	SELECT
 $$;
 
+-- Remove final transactions (committed, aborted) that finished before
+-- data->>'before', with their events (rig_transaction_prune).  Every node
+-- applies it to the same state, so peers remove the same ones.
+CREATE FUNCTION rig.transaction_prune_apply(version bigint, data jsonb)
+	RETURNS void
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	DELETE FROM rig.transaction_events e USING rig.transactions t
+	 WHERE e.id = t.id AND t.state IN ('committed', 'aborted')
+	   AND t.finished < (data->>'before')::timestamptz;
+	DELETE FROM rig.transactions t
+	 WHERE t.state IN ('committed', 'aborted')
+	   AND t.finished < (data->>'before')::timestamptz;
+$$;
+
+-- The nodes branches run on (rig_add_node, rig_drop_node): ops, so this
+-- node's peers hold them too.  The conninfo has no password (xnode.c).
+CREATE FUNCTION rig.node_add_apply(version bigint, data jsonb)
+	RETURNS void
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	INSERT INTO rig.remote_nodes (name, conninfo, added_at)
+	VALUES (data->>'name', data->>'conninfo', rig_op_time());
+$$;
+
+CREATE FUNCTION rig.node_drop_apply(version bigint, data jsonb)
+	RETURNS void
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	DELETE FROM rig.remote_nodes WHERE name = data->>'name';
+$$;
+
+-- Ops on one node are ordered by a lock on its name.
+CREATE FUNCTION rig.node_resources(data jsonb)
+	RETURNS text[]
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT ARRAY['rig.node:' || (data->>'name')]
+$$;
+
 COMMENT ON FUNCTION rig.transaction_start_apply(bigint, jsonb) IS
 	'apply handler of rig.transaction.start: a new transaction across nodes, preparing';
 COMMENT ON FUNCTION rig.transaction_event_apply(bigint, jsonb) IS
@@ -372,11 +422,24 @@ COMMENT ON FUNCTION rig.transaction_event_resources(jsonb) IS
 	'resources of rig.transaction.event: the transaction';
 COMMENT ON FUNCTION rig.transaction_claim_apply(bigint, jsonb) IS
 	'apply handler of rig.transaction.claim: nothing (the op binds an abandoned prepare''s idempotency key)';
+COMMENT ON FUNCTION rig.transaction_prune_apply(bigint, jsonb) IS
+	'apply handler of rig.transaction.prune: removes committed and aborted transactions finished before data->>''before'', and their events';
+COMMENT ON FUNCTION rig.node_add_apply(bigint, jsonb) IS
+	'apply handler of rig.node.add: registers a node transaction branches run on (its conninfo without a password)';
+COMMENT ON FUNCTION rig.node_drop_apply(bigint, jsonb) IS
+	'apply handler of rig.node.drop: forgets a node transaction branches run on';
+COMMENT ON FUNCTION rig.node_resources(jsonb) IS
+	'resources of rig.node.add and rig.node.drop: the node''s name';
 
 SELECT rig_register('rig.transaction.start', 'rig.transaction_start_apply(bigint, jsonb)');
 SELECT rig_register('rig.transaction.event', 'rig.transaction_event_apply(bigint, jsonb)',
 					NULL, 'rig.transaction_event_resources(jsonb)');
 SELECT rig_register('rig.transaction.claim', 'rig.transaction_claim_apply(bigint, jsonb)');
+SELECT rig_register('rig.transaction.prune', 'rig.transaction_prune_apply(bigint, jsonb)');
+SELECT rig_register('rig.node.add', 'rig.node_add_apply(bigint, jsonb)',
+					NULL, 'rig.node_resources(jsonb)');
+SELECT rig_register('rig.node.drop', 'rig.node_drop_apply(bigint, jsonb)',
+					NULL, 'rig.node_resources(jsonb)');
 
 CREATE FUNCTION rig_version()
 	RETURNS bigint
@@ -510,6 +573,20 @@ CREATE FUNCTION rig_transaction_abort(id bigint, reason text DEFAULT NULL)
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION rig_transaction_abort(bigint, text) IS
 	'abort a transaction across nodes that is still preparing; returns its new state';
+
+CREATE FUNCTION rig_transaction_resolve(id bigint, outcome text, note text)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'rig_transaction_resolve'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_transaction_resolve(bigint, text, text) IS
+	'settle a failed transaction across nodes after manual remediation: outcome committed or aborted, with a note; returns the new state';
+
+CREATE FUNCTION rig_transaction_prune(older_than interval)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'rig_transaction_prune'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_transaction_prune(interval) IS
+	'remove committed and aborted transactions across nodes that finished longer ago than older_than, and their events, on this node and its peers; returns how many';
 
 CREATE FUNCTION rig_node_info(OUT node_name text, OUT role text, OUT primary_name text,
 							  OUT epoch bigint, OUT last_version bigint)
@@ -742,6 +819,8 @@ REVOKE ALL ON FUNCTION rig_drop_node(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_transaction_start(jsonb, interval, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_transaction_abort(bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_transaction_wait(bigint, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_transaction_resolve(bigint, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_transaction_prune(interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rig_transaction_start(jsonb, interval, text) TO rig_writer;
 GRANT EXECUTE ON FUNCTION rig_transaction_abort(bigint, text) TO rig_writer;
 GRANT EXECUTE ON FUNCTION rig_transaction_wait(bigint, interval) TO rig_reader;

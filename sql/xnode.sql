@@ -113,6 +113,40 @@ SELECT event, branch FROM rig.transaction_events WHERE id = :id ORDER BY seq;
 SELECT id, balance FROM xfer.accounts ORDER BY id;
 SELECT count(*) AS holds_left FROM xfer.holds;
 
+-- a commit that raises: failed; an operator settles it (rig_transaction_resolve)
+CREATE FUNCTION xfer.closed_apply(v bigint, d jsonb) RETURNS void LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$ BEGIN RAISE EXCEPTION 'the ledger is closed'; END $$;
+SELECT rig_register('xfer.closed', 'xfer.closed_apply(bigint,jsonb)');
+SELECT rig_transaction_start('[
+  {"node": "regress", "prepare": "xfer.hold", "commit": "xfer.closed", "abort": "xfer.release",
+   "data": {"account": 1, "amount": -5}}]') AS failed_id \gset
+SELECT rig_transaction_wait(:failed_id, '60s');
+-- bad input, a transaction that is not failed, an unknown one
+SELECT rig_transaction_resolve(NULL, 'committed', 'x');
+\echo :SQLSTATE
+SELECT rig_transaction_resolve(:failed_id, 'done', 'x');
+\echo :SQLSTATE
+SELECT rig_transaction_resolve(:failed_id, 'aborted', '');
+\echo :SQLSTATE
+SELECT rig_transaction_resolve(:failed_id, 'aborted', NULL);
+\echo :SQLSTATE
+SELECT rig_transaction_resolve(:id, 'committed', 'x');
+\echo :SQLSTATE
+SELECT rig_transaction_resolve(424242, 'committed', 'x');
+\echo :SQLSTATE
+SELECT state FROM rig.transactions WHERE id = :failed_id;
+-- the operator releases the hold by hand, then settles it as aborted
+SELECT rig_do('xfer.release', jsonb_build_object('transaction', :failed_id, 'branch', 0, 'account', 1)) > 0 AS released;
+SELECT count(*) AS holds_left FROM xfer.holds;
+SELECT rig_transaction_resolve(:failed_id, 'aborted', 'hold released by hand');
+SELECT state, reason, reason_branch, finished IS NOT NULL AS finished FROM rig.transactions WHERE id = :failed_id;
+SELECT event, branch, detail FROM rig.transaction_events WHERE id = :failed_id ORDER BY seq;
+SELECT rig_transaction_wait(:failed_id, '1s');
+-- once settled it cannot be settled again
+SELECT rig_transaction_resolve(:failed_id, 'committed', 'again');
+\echo :SQLSTATE
+
 -- privileges: writers start and abort, readers wait and look
 CREATE ROLE regress_xn_writer IN ROLE rig_writer;
 CREATE ROLE regress_xn_nobody;
@@ -129,6 +163,11 @@ SELECT rig_add_node('x', 'host=localhost password=p');
 \echo :SQLSTATE
 SELECT conninfo FROM rig.remote_nodes;
 \echo :SQLSTATE
+-- settling and pruning are for administrators
+SELECT rig_transaction_resolve(1, 'committed', 'x');
+\echo :SQLSTATE
+SELECT rig_transaction_prune('1 day');
+\echo :SQLSTATE
 RESET ROLE;
 -- granted rig_add_node, a non-superuser must give a password
 GRANT EXECUTE ON FUNCTION rig_add_node(text, text) TO regress_xn_writer;
@@ -139,6 +178,23 @@ RESET ROLE;
 REVOKE EXECUTE ON FUNCTION rig_add_node(text, text) FROM regress_xn_writer;
 DROP ROLE regress_xn_writer;
 DROP ROLE regress_xn_nobody;
+
+-- pruning: final transactions older than the interval, through the log
+SELECT rig_transaction_prune(NULL);
+\echo :SQLSTATE
+SELECT rig_transaction_prune('-1s');
+\echo :SQLSTATE
+SELECT rig_transaction_prune('1 day') AS pruned_none;
+SELECT count(*) AS log_before FROM rig.log WHERE method = 'rig.transaction.prune';
+SELECT count(*) AS final_transactions FROM rig.transactions WHERE state IN ('committed', 'aborted');
+SELECT rig_transaction_prune('0s') AS pruned;
+SELECT count(*) AS transactions_left, (SELECT count(*) FROM rig.transaction_events) AS events_left
+  FROM rig.transactions;
+SELECT count(*) AS log_after FROM rig.log WHERE method = 'rig.transaction.prune';
+SELECT rig_do('rig.transaction.prune', '{"before": "infinity"}');
+\echo :SQLSTATE
+SELECT rig_do('rig.node.add', '{"name": "x", "conninfo": "dbname=x"}');
+\echo :SQLSTATE
 
 -- clean up
 SELECT rig_unregister(method) FROM rig.handlers WHERE method LIKE 'xfer.%' ORDER BY method;

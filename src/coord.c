@@ -64,6 +64,24 @@
 /* While transactions are unfinished, look at least this often (ms) */
 #define RIG_COORD_POLL_MS		1000
 
+/*
+ * Every unfinished transaction (the oldest first), a row per branch, with
+ * the branch's progress from its events
+ */
+#define RIG_COORD_LOAD_SQL \
+	"SELECT t.id, t.state, t.deadline <= now(), t.coordinator, " \
+	"jsonb_array_length(t.branches), b.ord - 1, b.v->>'node', " \
+	"b.v->>'prepare', b.v->>'commit', b.v->>'abort', " \
+	"((b.v->'data') || jsonb_build_object('transaction', t.id, 'branch', b.ord - 1))::text, " \
+	"coalesce((SELECT bit_or(CASE e.event WHEN 'prepared' THEN 1 WHEN 'refused' THEN 2 " \
+	"  WHEN 'committed' THEN 4 WHEN 'compensated' THEN 8 WHEN 'released' THEN 8 ELSE 0 END) " \
+	"  FROM rig.transaction_events e WHERE e.id = t.id AND e.branch = b.ord - 1), 0) " \
+	"FROM (SELECT u.* FROM rig.transactions u " \
+	"  WHERE u.state IN ('preparing', 'committing', 'aborting') ORDER BY u.id LIMIT " \
+	CppAsString2(RIG_COORD_MAX_TXNS) ") t, " \
+	"jsonb_array_elements(t.branches) WITH ORDINALITY b(v, ord) " \
+	"ORDER BY t.id, b.ord"
+
 /* A branch's progress, from its recorded events */
 #define RIG_BRANCH_PREPARED		0x01
 #define RIG_BRANCH_REFUSED		0x02
@@ -71,6 +89,9 @@
 #define RIG_BRANCH_ABORTED		0x08	/* compensated, or nothing to compensate */
 
 static MemoryContext rig_coord_cxt = NULL;
+
+/* The plan of RIG_COORD_LOAD_SQL, kept for the worker's life */
+static SPIPlanPtr rig_coord_load_plan = NULL;
 
 static bool rig_coord_pass(long *wait_ms);
 static List *rig_coord_load(List **nodes, long *wait_ms);
@@ -96,8 +117,16 @@ rig_coord_work(void)
 	long		wait_ms = -1;
 
 	if (rig_coord_cxt == NULL)
+	{
 		rig_coord_cxt = AllocSetContextCreate(TopMemoryContext, "rig coordinator",
 											  ALLOCSET_DEFAULT_SIZES);
+		/*
+		 * The driver's queries are small, but the planner's estimate of a
+		 * jsonb_array_elements() join crosses jit_above_cost: compiling
+		 * them cost 20 ms a pass, four times the pass itself.
+		 */
+		SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
+	}
 	for (int i = 0; i < RIG_COORD_MAX_PASSES; i++)
 	{
 		MemoryContext old;
@@ -175,18 +204,13 @@ rig_coord_load(List **nodes, long *wait_ms)
 		return NIL;
 	}
 	SPI_connect();
-	if (SPI_execute("SELECT t.id, t.state, t.deadline <= now(), t.coordinator, "
-					"jsonb_array_length(t.branches), b.ord - 1, b.v->>'node', "
-					"b.v->>'prepare', b.v->>'commit', b.v->>'abort', "
-					"((b.v->'data') || jsonb_build_object('transaction', t.id, 'branch', b.ord - 1))::text, "
-					"coalesce((SELECT bit_or(CASE e.event WHEN 'prepared' THEN 1 WHEN 'refused' THEN 2 "
-					"  WHEN 'committed' THEN 4 WHEN 'compensated' THEN 8 WHEN 'released' THEN 8 ELSE 0 END) "
-					"  FROM rig.transaction_events e WHERE e.id = t.id AND e.branch = b.ord - 1), 0) "
-					"FROM rig.transactions t, jsonb_array_elements(t.branches) WITH ORDINALITY b(v, ord) "
-					"WHERE t.id IN (SELECT u.id FROM rig.transactions u "
-					"  WHERE u.state IN ('preparing', 'committing', 'aborting') ORDER BY u.id LIMIT "
-					CppAsString2(RIG_COORD_MAX_TXNS) ") "
-					"ORDER BY t.id, b.ord", true, 0) != SPI_OK_SELECT)
+	if (rig_coord_load_plan == NULL)
+	{
+		rig_coord_load_plan = SPI_prepare(RIG_COORD_LOAD_SQL, 0, NULL);
+		if (rig_coord_load_plan == NULL || SPI_keepplan(rig_coord_load_plan) != 0)
+			elog(ERROR, "could not prepare the coordinator's query");
+	}
+	if (SPI_execute_plan(rig_coord_load_plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rig.transactions");
 	old = MemoryContextSwitchTo(rig_coord_cxt);
 	for (uint64 r = 0; r < SPI_processed; r++)

@@ -10,7 +10,8 @@
  * call with a Sync of its own so that it is its own transaction there,
  * to all nodes before reading any answer; then it reads every answer
  * within one rig.sync_timeout.  A node that leaves a call unanswered backs
- * off (100 ms doubling to 10 s); one that answers is tried at once again.
+ * off (100 ms doubling to 10 s, and at least rig.sync_timeout after it let
+ * that pass); one that answers is tried at once again.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -51,10 +52,10 @@ static HTAB *rig_phase_backoff = NULL;
 static bool rig_phase_transient(RigCoordCall *call, const char *sqlstate,
 								const char *message);
 static RigNodeBackoff *rig_phase_backoff_entry(const char *node);
-static void rig_phase_node_result(const char *node, bool failed);
+static void rig_phase_node_result(const char *node, bool failed, bool slow);
 static RigConn *rig_phase_send(const char *node, int lane, const char *conninfo,
 							   List *calls);
-static void rig_phase_read_answers(RigConn *rc, List *calls, TimestampTz deadline);
+static bool rig_phase_read_answers(RigConn *rc, List *calls, TimestampTz deadline);
 
 /* A phase's name, in keys and messages. */
 const char *
@@ -161,9 +162,14 @@ rig_phase_backoff_entry(const char *node)
 	return hash_search(rig_phase_backoff, node, HASH_FIND, NULL);
 }
 
-/* After talking to a node: reset its backoff, or double it. */
+/*
+ * After talking to a node: reset its backoff, or double it.  A node that
+ * let rig.sync_timeout pass without answering (slow: it hangs, or a call
+ * waits there) backs off at least that long, so the passes that wait for
+ * it leave as much time to the other nodes' transactions as they take.
+ */
 static void
-rig_phase_node_result(const char *node, bool failed)
+rig_phase_node_result(const char *node, bool failed, bool slow)
 {
 	RigNodeBackoff *bo;
 	bool		found;
@@ -180,6 +186,8 @@ rig_phase_node_result(const char *node, bool failed)
 		bo->failures = 0;
 	bo->failures = Min(bo->failures + 1, 20);
 	ms = Min((long) RIG_PHASE_BACKOFF_MIN_MS << (bo->failures - 1), RIG_PHASE_BACKOFF_MAX_MS);
+	if (slow)
+		ms = Max(ms, rig_sync_timeout);
 	bo->next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
 }
 
@@ -255,13 +263,15 @@ rig_phase_read_remote(List *sent, List *calls)
 	TimestampTz deadline = rig_deadline(rig_sync_timeout);
 	List	   *failed = NIL;
 	List	   *answered = NIL;
+	List	   *slow = NIL;
 	ListCell   *lc;
 
 	foreach(lc, sent)
 	{
 		List	   *s = lfirst(lc);
 
-		rig_phase_read_answers(list_nth(s, 1), list_nth(s, 2), deadline);
+		if (!rig_phase_read_answers(list_nth(s, 1), list_nth(s, 2), deadline))
+			slow = list_append_unique(slow, makeString((char *) linitial(s)));
 	}
 	foreach(lc, calls)
 	{
@@ -277,9 +287,9 @@ rig_phase_read_remote(List *sent, List *calls)
 	}
 	foreach(lc, answered)
 		if (!list_member(failed, lfirst(lc)))
-			rig_phase_node_result(strVal(lfirst(lc)), false);
+			rig_phase_node_result(strVal(lfirst(lc)), false, false);
 	foreach(lc, failed)
-		rig_phase_node_result(strVal(lfirst(lc)), true);
+		rig_phase_node_result(strVal(lfirst(lc)), true, list_member(slow, lfirst(lc)));
 }
 
 /*
@@ -343,8 +353,11 @@ rig_phase_send(const char *node, int lane, const char *conninfo, List *calls)
 	return rc;
 }
 
-/* Read one answer per call, in order; a broken or slow node leaves the rest. */
-static void
+/*
+ * Read one answer per call, in order; a broken or slow node leaves the
+ * rest.  False when the deadline passed first.
+ */
+static bool
 rig_phase_read_answers(RigConn *rc, List *calls, TimestampTz deadline)
 {
 	ListCell   *lc;
@@ -374,7 +387,7 @@ rig_phase_read_answers(RigConn *rc, List *calls, TimestampTz deadline)
 						if (!((RigCoordCall *) list_nth(calls, j))->answered)
 							rig_phase_answer(list_nth(calls, j), NULL, why, NULL);
 					rig_conn_discard(rc);
-					return;
+					return !timed_out;
 				}
 				continue;
 			}
@@ -399,4 +412,5 @@ rig_phase_read_answers(RigConn *rc, List *calls, TimestampTz deadline)
 	}
 	if (PQexitPipelineMode(rc->conn) != 1)
 		rig_conn_discard(rc);
+	return true;
 }

@@ -48,6 +48,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "catchup.h"
 #include "coord.h"
@@ -81,6 +82,7 @@ static void rig_worker_step(const char *state, void (*step) (void *arg));
 static void rig_worker_route(void *arg);
 static void rig_worker_round(bool work);
 static long rig_worker_coordinate(void);
+static void rig_worker_try_round(MemoryContext loop_cxt);
 
 /* Register the worker with the postmaster; called from _PG_init. */
 void
@@ -255,11 +257,35 @@ rig_worker_coordinate(void)
 	return wait_ms;
 }
 
+/* Run the round; an error outside its steps is reported, not fatal. */
+static void
+rig_worker_try_round(MemoryContext loop_cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(loop_cxt);
+
+	PG_TRY();
+	{
+		rig_worker_round(rig_resolver_interval >= 0);
+	}
+	PG_CATCH();
+	{
+		/* outside the steps (starting the round): report, go on */
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(loop_cxt);
+}
+
 /* Entry point of the worker process. */
 void
 rig_worker_main(Datum main_arg)
 {
 	MemoryContext loop_cxt;
+	TimestampTz next_round = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -274,7 +300,6 @@ rig_worker_main(Datum main_arg)
 									 ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
-		MemoryContext old;
 		bool		promoting;
 		long		wait_ms;
 		long		coord_ms;
@@ -283,6 +308,7 @@ rig_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			next_round = 0;		/* rig.resolver_interval may have changed */
 		}
 
 		/* promotion first, even with rig.resolver_interval = -1 (promote.c) */
@@ -290,25 +316,21 @@ rig_worker_main(Datum main_arg)
 		/* first: a client may be waiting for it (rig_transaction_wait) */
 		coord_ms = rig_worker_coordinate();
 
-		old = MemoryContextSwitchTo(loop_cxt);
-		PG_TRY();
+		/*
+		 * The round runs once per interval, not at each wake-up: a client
+		 * starting a transaction across nodes sets the latch, and a round
+		 * there would stand between its commit and the worker's next pass.
+		 */
+		if (promoting || next_round == 0 || GetCurrentTimestamp() >= next_round)
 		{
-			rig_worker_round(rig_resolver_interval >= 0);
-		}
-		PG_CATCH();
-		{
-			/* outside the steps (starting the round): report, go on */
-			EmitErrorReport();
-			FlushErrorState();
-			AbortCurrentTransaction();
-			pgstat_report_activity(STATE_IDLE, NULL);
-		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(loop_cxt);
+			long		interval_ms = promoting ? RIG_WORKER_PROMOTE_RETRY_MS :
+				rig_resolver_interval >= 0 ? Max(rig_resolver_interval, 10) : RIG_WORKER_IDLE_MS;
 
-		wait_ms = promoting ? RIG_WORKER_PROMOTE_RETRY_MS :
-			rig_resolver_interval >= 0 ? Max(rig_resolver_interval, 10) : RIG_WORKER_IDLE_MS;
+			rig_worker_try_round(loop_cxt);
+			next_round = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), interval_ms);
+		}
+
+		wait_ms = Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_round), 1);
 		if (coord_ms >= 0)
 			wait_ms = Min(wait_ms, Max(coord_ms, 1));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

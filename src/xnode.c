@@ -39,6 +39,7 @@
 #include "catalog.h"
 #include "conn.h"
 #include "handlers.h"
+#include "remotenode.h"
 #include "settings.h"
 #include "shmem.h"
 #include "write.h"
@@ -62,23 +63,28 @@ static bool rig_xnode_wake_pending = false;
 static void rig_xnode_xact_callback(XactEvent event, void *arg);
 static void rig_xnode_wake_worker(void);
 static char *rig_xnode_identity(void);
-static char *rig_xnode_conninfo(const char *name);
 static bool rig_xnode_state_final(const char *state);
-static void rig_xnode_check_remote(const char *name, RigConn *rc);
 static char *rig_branch_field(JsonbContainer *obj, int n, const char *field);
 static void rig_branch_check_keys(JsonbContainer *obj, int n);
 static void rig_branch_check_method(const char *node, int n, const char *method,
 									List **remote);
-static void rig_check_remote_methods(const char *node, List *methods);
-static char *rig_branches_normalize(Jsonb *branches, int *count);
+static RigConn *rig_check_remote_methods_send(const char *node, List *methods);
+static void rig_check_remote_methods_read(const char *node, RigConn *rc);
+static List *rig_check_remote_send_all(List *remote);
+static int64 rig_xnode_key_lookup(const char *key, const char *branches);
+static int64 rig_xnode_write_start(const char *branches, int64 timeout_ms, const char *key);
+static int64 rig_xnode_find_or_write(const char *branches, int64 timeout_ms, const char *key,
+									 List *sent);
+static void rig_check_remote_read_all(List *remote, List *sent);
+static char *rig_branches_normalize(Jsonb *branches, int *count, List **remote);
 static int64 rig_timeout_ms(Interval *iv);
 static char *rig_xnode_state(int64 id, bool missing_ok);
 
-PG_FUNCTION_INFO_V1(rig_add_node);
-PG_FUNCTION_INFO_V1(rig_drop_node);
 PG_FUNCTION_INFO_V1(rig_transaction_start);
 PG_FUNCTION_INFO_V1(rig_transaction_wait);
 PG_FUNCTION_INFO_V1(rig_transaction_abort);
+PG_FUNCTION_INFO_V1(rig_transaction_resolve);
+PG_FUNCTION_INFO_V1(rig_transaction_prune);
 
 /* _PG_init: wake the worker after a commit that started or aborted one. */
 void
@@ -115,175 +121,6 @@ static char *
 rig_xnode_identity(void)
 {
 	return psprintf(UINT64_FORMAT, GetSystemIdentifier());
-}
-
-/*
- * The conninfo of a registered node, or NULL; inside an SPI connection.
- * Read as the table's owner: callers (a rig_writer starting a
- * transaction) may not read it themselves.
- */
-static char *
-rig_xnode_conninfo(const char *name)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
-
-	if (rig_spi_as_owner("remote_nodes", "SELECT conninfo FROM rig.remote_nodes WHERE name = $1",
-						 1, types, args, NULL) != SPI_OK_SELECT)
-		elog(ERROR, "could not read rig.remote_nodes");
-	if (SPI_processed == 0)
-		return NULL;
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-}
-
-/*
- * What rig_add_node checks on the node: rig installed, the role may call
- * rig_do there, the node has the name it is added under and is a primary.
- */
-static void
-rig_xnode_check_remote(const char *name, RigConn *rc)
-{
-	PGresult   *res;
-	TimestampTz deadline = rig_deadline(rig_sync_timeout);
-	char	   *remote_name;
-	char	   *role;
-
-	res = rig_conn_query(rc,
-						 "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'rig'), "
-						 "EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = 'rig_writer' "
-						 "AND pg_catalog.pg_has_role(r.oid, 'MEMBER'))",
-						 0, NULL, deadline);
-	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
-	{
-		PQclear(res);
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("node \"%s\" does not have the rig extension", name),
-				 errhint("Run CREATE EXTENSION rig in that node's rig.database, or fix the conninfo's dbname.")));
-	}
-	if (strcmp(PQgetvalue(res, 0, 1), "t") != 0)
-	{
-		PQclear(res);
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" is not a member of rig_writer on node \"%s\"",
-						PQuser(rc->conn), name),
-				 errdetail("Branches run as ordinary rig_do() calls on the node."),
-				 errhint("On that node: GRANT rig_writer TO %s;", PQuser(rc->conn))));
-	}
-	PQclear(res);
-
-	res = rig_conn_query(rc, "SELECT node_name, role FROM pg_catalog.rig_node_info()",
-						 0, NULL, deadline);
-	remote_name = pstrdup(PQgetvalue(res, 0, 0));
-	role = pstrdup(PQgetvalue(res, 0, 1));
-	PQclear(res);
-	if (strcmp(remote_name, name) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the node at that conninfo is named \"%s\", not \"%s\"", remote_name, name)));
-	if (strcmp(role, "primary") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("node \"%s\" is not a primary (its role is \"%s\")", name, role),
-				 errhint("Branches run rig_do() on the node: add its primary.")));
-}
-
-/* SQL: register another rig primary as a target of transaction branches. */
-Datum
-rig_add_node(PG_FUNCTION_ARGS)
-{
-	char	   *name;
-	char	   *conninfo;
-	RigConn		rc;
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
-	bool		exists;
-
-	rig_check_database();
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("node name and conninfo must not be NULL")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	conninfo = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	rig_check_identifier("node name", name);
-	if (strcmp(name, rig_node_name()) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("node name \"%s\" is this node's name", name),
-				 errhint("This node is a branch target by its own name already.")));
-	SPI_connect();
-	exists = rig_xnode_conninfo(name) != NULL;
-	SPI_finish();
-	if (exists)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("node \"%s\" already exists", name),
-				 errhint("rig_drop_node() removes it.")));
-
-	rig_conn_check_conninfo(name, conninfo);
-	memset(&rc, 0, sizeof(rc));
-	PG_TRY();
-	{
-		rig_conn_open(&rc, name, conninfo, rig_deadline(rig_sync_timeout));
-		rig_conn_check_used_password(&rc);
-		rig_xnode_check_remote(name, &rc);
-	}
-	PG_FINALLY();
-	{
-		rig_conn_discard(&rc);
-	}
-	PG_END_TRY();
-
-	args[0] = CStringGetTextDatum(name);
-	args[1] = CStringGetTextDatum(conninfo);
-	SPI_connect();
-	if (rig_spi_as_owner("remote_nodes", "INSERT INTO rig.remote_nodes (name, conninfo) VALUES ($1, $2)",
-						 2, types, args, NULL) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert into rig.remote_nodes");
-	SPI_finish();
-	PG_RETURN_VOID();
-}
-
-/* SQL: forget a registered node, unless an unfinished transaction uses it. */
-Datum
-rig_drop_node(PG_FUNCTION_ARGS)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1];
-	char	   *name;
-
-	rig_check_database();
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("node name must not be NULL")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	args[0] = PG_GETARG_DATUM(0);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT t.id FROM rig.transactions t, "
-							  "jsonb_array_elements(t.branches) b "
-							  "WHERE t.state IN ('preparing', 'committing', 'aborting') "
-							  "AND b->>'node' = $1 ORDER BY t.id LIMIT 1",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read rig.transactions");
-	if (SPI_processed > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("node \"%s\" has a branch of unfinished transaction %s", name,
-						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
-				 errhint("Wait until rig.transactions shows it committed, aborted or failed.")));
-	if (rig_spi_as_owner("remote_nodes", "DELETE FROM rig.remote_nodes WHERE name = $1",
-						 1, types, args, NULL) != SPI_OK_DELETE)
-		elog(ERROR, "could not delete from rig.remote_nodes");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("node \"%s\" does not exist", rig_name_for_message(name)),
-				 errhint("rig.remote_nodes lists the registered nodes.")));
-	SPI_finish();
-	PG_RETURN_VOID();
 }
 
 /* A branch's text field (NULL when absent); throws when it is not a string. */
@@ -352,9 +189,13 @@ rig_branch_check_method(const char *node, int n, const char *method,
 				 errhint("Register it with rig_register() on that node.")));
 }
 
-/* Ask a registered node whether it has every method of its branches. */
-static void
-rig_check_remote_methods(const char *node, List *methods)
+/*
+ * Ask a registered node whether it has every method of its branches:
+ * send the question (the answer is read by rig_check_remote_methods_read,
+ * so the node works while this backend writes the start op).
+ */
+static RigConn *
+rig_check_remote_methods_send(const char *node, List *methods)
 {
 	char	   *conninfo;
 	char	   *err;
@@ -362,12 +203,11 @@ rig_check_remote_methods(const char *node, List *methods)
 	StringInfoData arr;
 	const char *params[1];
 	RigConn    *rc;
-	PGresult   *res;
 	ListCell   *lc;
 	MemoryContext outer = CurrentMemoryContext;
 
 	SPI_connect();
-	conninfo = rig_xnode_conninfo(node);
+	conninfo = rig_remote_node_conninfo(node);
 	if (conninfo != NULL)
 		conninfo = MemoryContextStrdup(outer, conninfo);
 	SPI_finish();
@@ -394,28 +234,55 @@ rig_check_remote_methods(const char *node, List *methods)
 				 errmsg("could not connect to node \"%s\" to check its methods", node),
 				 errdetail_internal("%s", err),
 				 errhint("Nothing was started; retry when the node is reachable.")));
-	res = rig_conn_query(rc, "SELECT m FROM pg_catalog.unnest($1::text[]) m "
-						 "WHERE NOT EXISTS (SELECT 1 FROM rig.handlers h WHERE h.method = m) LIMIT 1",
-						 1, params, rig_deadline(rig_sync_timeout));
-	if (PQntuples(res) > 0)
-	{
-		char	   *m = pstrdup(PQgetvalue(res, 0, 0));
+	if (!PQsendQueryParams(rc->conn, "SELECT m FROM pg_catalog.unnest($1::text[]) m "
+						   "WHERE NOT EXISTS (SELECT 1 FROM rig.handlers h WHERE h.method = m) LIMIT 1",
+						   1, NULL, params, NULL, NULL, 0) ||
+		!rig_conn_flush(rc, rig_deadline(rig_sync_timeout), true))
+		rig_conn_fail(rc, NULL, "send a query to");
+	return rc;
+}
 
-		PQclear(res);
+/* Read a node's answer to rig_check_remote_methods_send: throw if a method is missing. */
+static void
+rig_check_remote_methods_read(const char *node, RigConn *rc)
+{
+	TimestampTz deadline = rig_deadline(rig_sync_timeout);
+	PGresult   *res;
+	PGresult   *last = NULL;
+	bool		timed_out;
+
+	while ((res = rig_conn_result(rc, deadline, true, &timed_out)) != NULL)
+	{
+		PQclear(last);
+		last = res;
+	}
+	if (timed_out || last == NULL)
+	{
+		PQclear(last);
+		rig_conn_fail(rc, NULL, timed_out ? "hear back in time from" : "read from");
+	}
+	if (PQresultStatus(last) != PGRES_TUPLES_OK)
+		rig_conn_fail(rc, last, NULL);
+	if (PQntuples(last) > 0)
+	{
+		char	   *m = pstrdup(PQgetvalue(last, 0, 0));
+
+		PQclear(last);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("method \"%s\" is not registered on node \"%s\"", m, node),
 				 errhint("Register it with rig_register() on that node.")));
 	}
-	PQclear(res);
+	PQclear(last);
 }
 
 /*
  * Check every branch and return them as the start op's JSON array: each
- * with node, prepare, commit, abort and data (default {}).
+ * with node, prepare, commit, abort and data (default {}).  *remote gets,
+ * per other node, its name and the methods to ask it about.
  */
 static char *
-rig_branches_normalize(Jsonb *branches, int *count)
+rig_branches_normalize(Jsonb *branches, int *count, List **remote)
 {
 	StringInfoData out;
 	List	   *nodes = NIL;
@@ -502,11 +369,11 @@ rig_branches_normalize(Jsonb *branches, int *count)
 	}
 	appendStringInfoChar(&out, ']');
 
-	/* one round trip per other node, after the local checks */
+	/* the other nodes' methods: one question per node, asked by the caller */
+	*remote = NIL;
 	for (int i = 0; i < list_length(nodes); i++)
 		if (list_nth(node_methods, i) != NIL)
-			rig_check_remote_methods((char *) list_nth(nodes, i),
-									 (List *) list_nth(node_methods, i));
+			*remote = lappend(*remote, list_make2(list_nth(nodes, i), list_nth(node_methods, i)));
 	*count = n;
 	return out.data;
 }
@@ -560,7 +427,146 @@ rig_xnode_state_final(const char *state)
 		strcmp(state, "failed") == 0;
 }
 
-/* SQL: check the branches, write the start op, return the id at once. */
+/* Send every other node its question about the branches' methods. */
+static List *
+rig_check_remote_send_all(List *remote)
+{
+	List	   *sent = NIL;
+	ListCell   *lc;
+
+	PG_TRY();
+	{
+		foreach(lc, remote)
+		{
+			List	   *r = lfirst(lc);
+
+			sent = lappend(sent, rig_check_remote_methods_send(linitial(r), lsecond(r)));
+		}
+	}
+	PG_CATCH();
+	{
+		foreach(lc, sent)
+			rig_conn_discard(lfirst(lc));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return sent;
+}
+
+/* Read every answer of rig_check_remote_send_all; throw at the first missing method. */
+static void
+rig_check_remote_read_all(List *remote, List *sent)
+{
+	ListCell   *lc;
+	ListCell   *lc2;
+
+	PG_TRY();
+	{
+		forboth(lc, remote, lc2, sent)
+			rig_check_remote_methods_read(linitial((List *) lfirst(lc)), lfirst(lc2));
+	}
+	PG_CATCH();
+	{
+		/* answers left unread: those connections cannot be used again */
+		foreach(lc, sent)
+			if (PQisBusy(((RigConn *) lfirst(lc))->conn) ||
+				PQtransactionStatus(((RigConn *) lfirst(lc))->conn) != PQTRANS_IDLE)
+				rig_conn_discard(lfirst(lc));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/* The start op's id for a client's key, if it was used (0: not yet). */
+static int64
+rig_xnode_key_lookup(const char *key, const char *branches)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		args[2] = {CStringGetTextDatum(key), CStringGetTextDatum(branches)};
+	bool		same = false;
+	int64		id = 0;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT id, branches = $2::jsonb FROM rig.transactions "
+							  "WHERE idempotency_key = $1",
+							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.transactions");
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
+		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		same = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_finish();
+	if (id != 0 && !same)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("idempotency key \"%s\" was already used for another transaction", key),
+				 errdetail("Transaction " INT64_FORMAT " has that key and other branches.", id)));
+	return id;
+}
+
+/* Write the start op of a checked transaction; returns its id. */
+static int64
+rig_xnode_write_start(const char *branches, int64 timeout_ms, const char *key)
+{
+	StringInfoData data;
+
+	initStringInfo(&data);
+	appendStringInfo(&data, "{\"branches\": %s, \"timeout_ms\": " INT64_FORMAT ", \"coordinator\": ",
+					 branches, timeout_ms);
+	escape_json(&data, rig_xnode_identity());
+	appendStringInfoString(&data, ", \"key\": ");
+	if (key != NULL)
+		escape_json(&data, key);
+	else
+		appendStringInfoString(&data, "null");
+	appendStringInfoChar(&data, '}');
+
+	return rig_do_internal("rig.transaction.start",
+						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(data.data))),
+						   key != NULL ? psprintf("rig.transaction:%s", key) : NULL);
+}
+
+/*
+ * The transaction of a client's key, or a new one; while the other nodes
+ * answer (sent: their connections, dropped if this throws).
+ */
+static int64
+rig_xnode_find_or_write(const char *branches, int64 timeout_ms, const char *key,
+						List *sent)
+{
+	volatile int64 id = 0;
+
+	PG_TRY();
+	{
+		/* the same key again (also after a failover): the same transaction */
+		if (key != NULL)
+			id = rig_xnode_key_lookup(key, branches);
+		if (id == 0)
+		{
+			id = rig_xnode_write_start(branches, timeout_ms, key);
+			rig_xnode_wake_pending = true;
+		}
+	}
+	PG_CATCH();
+	{
+		ListCell   *lc;
+
+		foreach(lc, sent)
+			rig_conn_discard(lfirst(lc));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return id;
+}
+
+/*
+ * SQL: check the branches, write the start op, return the id at once.
+ * The other nodes check their methods while this backend writes the op;
+ * a missing one fails the statement, and the op with it.
+ */
 Datum
 rig_transaction_start(PG_FUNCTION_ARGS)
 {
@@ -568,8 +574,8 @@ rig_transaction_start(PG_FUNCTION_ARGS)
 	int			count;
 	int64		timeout_ms = RIG_XNODE_DEFAULT_TIMEOUT_MS;
 	char	   *key = NULL;
-	char	   *op_key = NULL;
-	StringInfoData data;
+	List	   *remote;
+	List	   *sent;
 	int64		id;
 
 	rig_check_database();
@@ -587,56 +593,11 @@ rig_transaction_start(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("idempotency key must be 1 to %d bytes long", RIG_XNODE_MAX_KEY_LEN)));
 	}
-	branches = rig_branches_normalize(PG_GETARG_JSONB_P(0), &count);
+	branches = rig_branches_normalize(PG_GETARG_JSONB_P(0), &count, &remote);
 
-	/* the same key again (also after a failover): the same transaction */
-	if (key != NULL)
-	{
-		Oid			types[2] = {TEXTOID, TEXTOID};
-		Datum		args[2] = {CStringGetTextDatum(key), CStringGetTextDatum(branches)};
-		bool		found = false;
-		bool		same = false;
-
-		id = 0;
-		SPI_connect();
-		if (SPI_execute_with_args("SELECT id, branches = $2::jsonb FROM rig.transactions "
-								  "WHERE idempotency_key = $1",
-								  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read rig.transactions");
-		if (SPI_processed > 0)
-		{
-			bool		isnull;
-
-			id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			same = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-			found = true;
-		}
-		SPI_finish();
-		if (found && !same)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("idempotency key \"%s\" was already used for another transaction", key),
-					 errdetail("Transaction " INT64_FORMAT " has that key and other branches.", id)));
-		if (found)
-			PG_RETURN_INT64(id);
-		op_key = psprintf("rig.transaction:%s", key);
-	}
-
-	initStringInfo(&data);
-	appendStringInfo(&data, "{\"branches\": %s, \"timeout_ms\": " INT64_FORMAT ", \"coordinator\": ",
-					 branches, timeout_ms);
-	escape_json(&data, rig_xnode_identity());
-	appendStringInfoString(&data, ", \"key\": ");
-	if (key != NULL)
-		escape_json(&data, key);
-	else
-		appendStringInfoString(&data, "null");
-	appendStringInfoChar(&data, '}');
-
-	id = rig_do_internal("rig.transaction.start",
-						 DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(data.data))),
-						 op_key);
-	rig_xnode_wake_pending = true;
+	sent = rig_check_remote_send_all(remote);
+	id = rig_xnode_find_or_write(branches, timeout_ms, key, sent);
+	rig_check_remote_read_all(remote, sent);
 	PG_RETURN_INT64(id);
 }
 
@@ -732,4 +693,111 @@ rig_transaction_abort(PG_FUNCTION_ARGS)
 						   NULL);
 	rig_xnode_wake_pending = true;
 	PG_RETURN_TEXT_P(cstring_to_text("aborting"));
+}
+
+/*
+ * SQL: an operator's settlement of a failed transaction, after fixing the
+ * branches by hand: outcome committed or aborted, with a note saying what
+ * was done.  An event op like the coordinator's, so the peers agree.
+ */
+Datum
+rig_transaction_resolve(PG_FUNCTION_ARGS)
+{
+	int64		id;
+	char	   *outcome;
+	char	   *note;
+	char	   *state;
+	StringInfoData data;
+
+	rig_check_database();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("transaction id, outcome and note must not be NULL")));
+	id = PG_GETARG_INT64(0);
+	outcome = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	note = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (strcmp(outcome, "committed") != 0 && strcmp(outcome, "aborted") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("outcome must be \"committed\" or \"aborted\", not \"%s\"",
+						rig_name_for_message(outcome)),
+				 errhint("committed: every branch's change is now in effect; aborted: none is.")));
+	if (note[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("note must not be empty"),
+				 errhint("Say what was done to the branches; it is kept in rig.transaction_events.")));
+	state = rig_xnode_state(id, false);
+	if (strcmp(state, "failed") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("transaction " INT64_FORMAT " is %s: only a failed transaction can be resolved",
+						id, state),
+				 rig_xnode_state_final(state) ? 0 :
+				 errhint("The coordinator is still driving it; rig_transaction_wait() waits for its end.")));
+
+	initStringInfo(&data);
+	appendStringInfo(&data, "{\"transaction\": " INT64_FORMAT ", \"event\": \"resolved\", \"state\": ", id);
+	escape_json(&data, outcome);
+	appendStringInfoString(&data, ", \"detail\": ");
+	escape_json(&data, psprintf("%s by %s: %s", outcome,
+								GetUserNameFromId(GetUserId(), false), note));
+	appendStringInfoChar(&data, '}');
+	(void) rig_do_internal("rig.transaction.event",
+						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(data.data))),
+						   NULL);
+	PG_RETURN_TEXT_P(cstring_to_text(outcome));
+}
+
+/*
+ * SQL: remove committed and aborted transactions that finished longer ago
+ * than older_than, and their events: one op, so the peers remove the same
+ * ones.  Returns how many.  Failed ones stay until they are resolved.
+ */
+Datum
+rig_transaction_prune(PG_FUNCTION_ARGS)
+{
+	Interval   *iv;
+	int64		us;
+	TimestampTz before;
+	int64		count;
+	bool		isnull;
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		args[1];
+	StringInfoData data;
+
+	rig_check_database();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("older_than must not be NULL")));
+	iv = PG_GETARG_INTERVAL_P(0);
+	us = iv->time + (int64) iv->day * USECS_PER_DAY +
+		(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	if (us < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative")));
+	before = GetCurrentTransactionStartTimestamp() - us;
+	args[0] = TimestampTzGetDatum(before);
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT count(*) FROM rig.transactions "
+							  "WHERE state IN ('committed', 'aborted') AND finished < $1",
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.transactions");
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	if (count == 0)
+		PG_RETURN_INT64(0);
+
+	initStringInfo(&data);
+	appendStringInfoString(&data, "{\"before\": ");
+	escape_json(&data, timestamptz_to_str(before));
+	appendStringInfoChar(&data, '}');
+	(void) rig_do_internal("rig.transaction.prune",
+						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(data.data))),
+						   NULL);
+	PG_RETURN_INT64(count);
 }

@@ -68,16 +68,31 @@ SELECT rig_transaction_wait(:id);
 SQL
 chown postgres "$base"/*.sql
 
-printf '%-7s %7s %10s %12s\n' test clients tps latency_ms
+# the median time of each durable step of the transactions of one run, in
+# ms after their start op: the votes (the later one), the decision, the
+# commits (the later one), the final state (op times, before each commit)
+steps() {
+	psql_on east -c "SELECT 'votes ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY v)::numeric, 2)
+	    || ' decision ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY d)::numeric, 2)
+	    || ' commits ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY c)::numeric, 2)
+	    || ' final ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY f)::numeric, 2)
+	  FROM (SELECT t.id,
+	          max(extract(epoch FROM e.at - t.created) * 1000) FILTER (WHERE e.event = 'prepared') v,
+	          max(extract(epoch FROM e.at - t.created) * 1000) FILTER (WHERE e.event = 'committing') d,
+	          max(extract(epoch FROM e.at - t.created) * 1000) FILTER (WHERE e.event = 'committed' AND e.branch IS NOT NULL) c,
+	          max(extract(epoch FROM e.at - t.created) * 1000) FILTER (WHERE e.event = 'committed' AND e.branch IS NULL) f
+	        FROM rig.transactions t JOIN rig.transaction_events e USING (id)
+	        WHERE t.id > $1 AND t.state = 'committed' GROUP BY t.id) s"
+}
+
+printf '%-7s %7s %10s %12s  %s\n' test clients tps latency_ms "median steps (ms after the start op)"
 for t in ${TESTS:-single xnode}; do
 	for c in ${CLIENTS:-1 16}; do
+		mark=$(psql_on east -c "SELECT coalesce(max(id), 0) FROM rig.transactions")
 		out=$($as_pg "$pgbin/pgbench" -n -h "$base" -p "${PORT[east]}" -c $c -j $((c < 2 ? 1 : 2)) -T "$secs" -f "$base/$t.sql" postgres 2>&1)
 		tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out")
 		lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")
-		printf '%-7s %7s %10s %12s\n' $t $c "$tps" "$lat"
+		printf '%-7s %7s %10s %12s  %s\n' $t $c "$tps" "$lat" "$([ $t = xnode ] && steps $mark)"
 	done
 done
 echo "states: $(psql_on east -c "SELECT string_agg(state || '=' || n, ' ') FROM (SELECT state, count(*) n FROM rig.transactions GROUP BY 1) s")"
-# the durable steps of one transaction, from its events (ms after the start op)
-psql_on east -c "SELECT string_agg(event || coalesce(':' || branch, '') || ' ' || round(extract(epoch FROM e.at - t.created) * 1000, 1), ', ' ORDER BY seq)
-  FROM rig.transaction_events e JOIN rig.transactions t USING (id) WHERE id = (SELECT max(id) FROM rig.transactions WHERE state = 'committed')"

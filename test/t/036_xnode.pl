@@ -21,11 +21,19 @@
 #      nodes' idempotency keys show no phase applied twice.
 #  (7) A branch node killed with -9 during the commit phase: retried until
 #      it is back, then committed.
-#  (8) A commit phase that raises -> failed, with the branch's error.
+#  (8) A commit phase that raises -> failed, with the branch's error; the
+#      operator posts west's hold by hand and settles it with
+#      rig_transaction_resolve: committed, the event in the history.
 #  (9) 8 concurrent clients: every transaction final, money conserved, no
 #      hold left, every committed one posted on both shards, no other.
 # (10) A branch node that is slow (a prepare waiting for a lock) delays a
 #      transaction that does not use it by at most rig.sync_timeout or so.
+# (11) The branch node west killed with -9 during its prepare, between its
+#      vote and the coordinator's decision, during its commit and during
+#      its abort (the phase waits on an advisory lock in a wrapper method,
+#      or the worker pauses at xnode_after_prepare): every transaction
+#      final, each phase key once in west's log, posted or released once,
+#      the money whole.
 
 use strict;
 use warnings;
@@ -289,8 +297,27 @@ SELECT rig_register('xfer.broken', 'xfer.broken_apply(bigint,jsonb)');
 		qr/the ledger is closed/, "... with the branch's error");
 	is($west->safe_psql('postgres', "SELECT count(*) FROM xfer.holds"), '1',
 		"west's hold stays for manual remediation");
-	$west->safe_psql('postgres', "DELETE FROM xfer.holds");
-	$total -= 1;    # east posted its debit
+	is($east->safe_psql('postgres', "SELECT rig_transaction_wait($id, '1s')"), 'failed',
+		'failed is final: rig_transaction_wait returns it');
+	# the operator posts west's hold by hand, then settles the transaction
+	$west->safe_psql('postgres',
+		"SELECT rig_do('xfer.post', '{\"account\": 5, \"transaction\": $id, \"branch\": 1}')");
+	my $err = rig_psql_error($east, "SELECT rig_transaction_resolve($id, 'committed', 'x')", 'xn_writer');
+	is(sqlstate_of($err), '42501', 'a rig_writer may not resolve a transaction');
+	is($east->safe_psql('postgres',
+			"SELECT rig_transaction_resolve($id, 'committed', 'posted west''s hold by hand')"),
+		'committed', 'rig_transaction_resolve settles it: committed');
+	is(rig_xnode_row($east, $id), 'committed|branch|1', "its state, the failure's reason kept");
+	like($east->safe_psql('postgres',
+			"SELECT event || ': ' || detail FROM rig.transaction_events WHERE id = $id ORDER BY seq DESC LIMIT 1"),
+		qr/^resolved: committed by \w+: posted west's hold by hand$/, 'the history ends with the settlement and its note');
+	is($east->safe_psql('postgres',
+			"SELECT count(*) FROM rig.log WHERE method = 'rig.transaction.event' AND data->>'event' = 'resolved' "
+			. "AND (data->>'transaction')::bigint = $id"),
+		'1', "the settlement is an op in the coordinator's log (its peers get it)");
+	$err = rig_psql_error($east, "SELECT rig_transaction_resolve($id, 'aborted', 'again')");
+	is(sqlstate_of($err), '55000', 'a settled transaction cannot be settled again');
+	money_ok('failed, then resolved');
 }
 
 # ---- (9) concurrent clients
@@ -334,6 +361,80 @@ SELECT rig_register('xfer.broken', 'xfer.broken_apply(bigint,jsonb)');
 	$locker->quit;
 	is(wait_final($slow), 'committed', 'the slow one commits once west answers');
 	money_ok('slow node');
+}
+
+# ---- (11) the branch node west killed at each phase
+{
+	# accounts of their own: part 9's random transfers may have drained the others
+	$east->safe_psql('postgres', q{SELECT rig_do('xfer.open', '{"account": 7, "balance": 1000}')});
+	$west->safe_psql('postgres', q{SELECT rig_do('xfer.open', '{"account": 8, "balance": 1000}')});
+	$total += 2000;
+	# wrappers of west's methods that wait for an advisory lock first
+	$west->safe_psql('postgres', join('', map { qq{
+CREATE FUNCTION xfer.gated_${_}_apply(v bigint, d jsonb) RETURNS void LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS \$\$ BEGIN PERFORM pg_advisory_xact_lock(4242); PERFORM xfer.${_}_apply(v, d); END \$\$;
+SELECT rig_register('xfer.gated_$_', 'xfer.gated_${_}_apply(bigint,jsonb)', NULL, 'xfer.account_resources(jsonb)');
+} } qw(hold post release)));
+	my %gate = (prepare => 'hold', commit => 'post', abort => 'release');
+	my $n = 0;
+	for my $when (qw(prepare vote commit abort))
+	{
+		$n++;
+		my $abort = $when eq 'abort';
+		# west is the payee; for the abort, east's payer votes no
+		my $b = rig_xfer_branches('east', 7, 'west', 8, $abort ? 100000 : 3);
+		my $locker;
+		if ($when eq 'vote')
+		{
+			$east->adjust_conf('postgresql.conf', 'rig.fault_point', "'xnode_after_prepare'");
+			$east->reload;
+		}
+		else
+		{
+			my $p = $gate{$when};
+			$b =~ s/("node": "west", .*?)"$when": "xfer\.$p"/$1"$when": "xfer.gated_$p"/;
+			$locker = rig_session($west);
+			$locker->query_safe('SELECT pg_advisory_lock(4242)');
+		}
+		my $offset = -s $east->logfile;
+		my $id = rig_xfer_start($east, $b, '2min');
+		if ($when eq 'vote')
+		{
+			ok($east->wait_for_log(qr/rig: paused at fault point "xnode_after_prepare"/, $offset),
+				"west killed after its vote: the coordinator's worker has the votes, not yet recorded");
+		}
+		else
+		{
+			ok($west->poll_query_until('postgres',
+					"SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event = 'advisory' AND query LIKE '%rig_do%'"),
+				"west killed during its $when: the $when waits on west");
+		}
+		crash($west, 'all');
+		if ($when eq 'vote')
+		{
+			# the paused worker is ended (it restarts without the fault point)
+			$east->adjust_conf('postgresql.conf', 'rig.fault_point', "''");
+			$east->reload;
+			$east->safe_psql('postgres', 'SELECT pg_terminate_backend(worker_pid) FROM rig.status');
+		}
+		else
+		{
+			eval { $locker->quit };
+		}
+		$west->start;
+		is(wait_final($id), $abort ? 'aborted' : 'committed', "west killed during its $when: $id ends "
+			  . ($abort ? 'aborted' : 'committed'));
+		is($west->safe_psql('postgres',
+				"SELECT count(*) FILTER (WHERE n <> 1) || ' ' || count(*) FROM (SELECT idempotency_key, count(*) n "
+				. "FROM rig.log WHERE idempotency_key LIKE 'rig:%:$id:%' GROUP BY 1) k"),
+			'0 2', "west killed during its $when: two phase keys in west's log, each once");
+		is($west->safe_psql('postgres',
+				"SELECT string_agg(outcome, ',') FROM xfer.history WHERE transaction = $id"),
+			$abort ? 'released' : 'posted', "west killed during its $when: west's branch "
+			  . ($abort ? 'released' : 'posted') . ' once');
+		money_ok("west killed during its $when");
+	}
 }
 
 done_testing();

@@ -11,6 +11,10 @@
 # the commits again under the same keys (they name c, the coordinator
 # that started it, not c2), the branch nodes apply nothing twice, and the
 # transaction ends committed on c2, with the money moved once.
+# The branch nodes are added on c only: rig_add_node is an op in c's log,
+# so c2 knows them too, without the password of a conninfo (it stays on
+# c; rig.log is readable by rig_reader).  rig_transaction_prune on c
+# removes the same finished transactions on c2.
 
 use strict;
 use warnings;
@@ -40,14 +44,22 @@ $east->safe_psql('postgres',
 	"SELECT rig_add_peer('east2', \$\$" . $east2->connstr('postgres') . "\$\$, 'sync')");
 $c->safe_psql('postgres',
 	"SELECT rig_add_peer('c2', \$\$" . $c2->connstr('postgres') . "\$\$, 'sync')");
-for my $coord ($c, $c2)
-{
-	$coord->safe_psql('postgres',
-		"SELECT rig_add_node('$_->[0]', \$\$" . $_->[1]->connstr('postgres') . "\$\$)")
-	  for (['east', $east], ['west', $west]);
-}
+# the nodes are added on c only; west's conninfo has a password (trust
+# authentication ignores it here)
+$c->safe_psql('postgres', "SELECT rig_add_node('east', \$\$" . $east->connstr('postgres') . "\$\$)");
+$c->safe_psql('postgres',
+	"SELECT rig_add_node('west', \$\$" . $west->connstr('postgres') . " password=s3cret-pw\$\$)");
 is($c2->safe_psql('postgres', 'SELECT string_agg(name, \',\' ORDER BY name) FROM rig.remote_nodes'),
-	'east,west', 'the replica knows the same nodes (rig_add_node on it)');
+	'east,west', 'the replica knows the nodes added on its primary (their ops replicate)');
+like($c->safe_psql('postgres', "SELECT conninfo FROM rig.remote_nodes WHERE name = 'west'"),
+	qr/password=s3cret-pw/, "c keeps west's conninfo with its password");
+unlike($c2->safe_psql('postgres', "SELECT conninfo FROM rig.remote_nodes WHERE name = 'west'"),
+	qr/s3cret/, '... which the replica does not get');
+is($c->safe_psql('postgres', "SELECT count(*) FROM rig.log WHERE data::text LIKE '%s3cret%'")
+	  . $c2->safe_psql('postgres', "SELECT count(*) FROM rig.log WHERE data::text LIKE '%s3cret%'"),
+	'00', 'no log holds the password');
+is(sqlstate_of(rig_psql_error($c2, "SELECT rig_add_node('north', 'dbname=postgres')")), '25006',
+	'rig_add_node on the replica is refused (nodes are added on the primary)');
 
 # one transfer that commits normally, replicated to c2
 my $first = rig_xfer_start($c, rig_xfer_branches('east', 1, 'west', 2, 10));
@@ -55,6 +67,13 @@ is($c->safe_psql('postgres', "SELECT rig_transaction_wait($first, '60s')"), 'com
 	'a transfer coordinated by c commits');
 ok($c2->poll_query_until('postgres', "SELECT state = 'committed' FROM rig.transactions WHERE id = $first"),
 	'c2 holds its state too');
+
+# pruning on c removes it on c2 too (one op)
+is($c->safe_psql('postgres', "SELECT rig_transaction_prune('0s')"), '1', 'c prunes the finished transaction');
+ok($c2->poll_query_until('postgres',
+		"SELECT NOT EXISTS (SELECT 1 FROM rig.transactions WHERE id = $first) "
+		. "AND NOT EXISTS (SELECT 1 FROM rig.transaction_events WHERE id = $first)"),
+	'... and c2 no longer has it or its events');
 
 # the second stops after the commits reached the branches
 $c->append_conf('postgresql.conf', "rig.fault_point = 'xnode_after_commit'");
