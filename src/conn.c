@@ -149,8 +149,8 @@ rig_conn_close(RigConn *rc)
 }
 
 /*
- * The next step of an exchange: idle -> sending (BEGIN and ops) ->
- * preparing (PREPARE sent) -> prepared -> finishing (COMMIT/ROLLBACK
+ * The next step of an exchange: idle -> preparing (BEGIN, the ops and
+ * PREPARE sent) -> prepared -> finishing (COMMIT/ROLLBACK
  * PREPARED sent) -> idle; an abort may roll a preparing connection back to
  * idle.  With rig.commit_wait off, a prepared connection goes back to idle
  * at once and a second, idle one carries COMMIT PREPARED (finishing).  Never throws (the commit path calls it).
@@ -158,8 +158,7 @@ rig_conn_close(RigConn *rc)
 void
 rig_conn_set_state(RigConn *rc, RigConnState state)
 {
-	Assert((rc->state == RIG_CONN_IDLE && state == RIG_CONN_SENDING) ||
-		   (rc->state == RIG_CONN_SENDING && state == RIG_CONN_PREPARING) ||
+	Assert((rc->state == RIG_CONN_IDLE && state == RIG_CONN_PREPARING) ||
 		   (rc->state == RIG_CONN_PREPARING && state == RIG_CONN_PREPARED) ||
 		   (rc->state == RIG_CONN_PREPARING && state == RIG_CONN_IDLE) ||
 		   (rc->state == RIG_CONN_PREPARED && state == RIG_CONN_FINISHING) ||

@@ -20,7 +20,6 @@
 typedef enum RigConnState
 {
 	RIG_CONN_IDLE,				/* no transaction open on the peer */
-	RIG_CONN_SENDING,			/* BEGIN and ops sent, no PREPARE yet */
 	RIG_CONN_PREPARING,			/* BEGIN..PREPARE sent, results pending */
 	RIG_CONN_PREPARED,			/* the peer holds our prepared transaction */
 	RIG_CONN_FINISHING			/* COMMIT/ROLLBACK PREPARED sent, not read */

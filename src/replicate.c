@@ -90,7 +90,7 @@ static void rig_check_same_epoch(List *ops);
 static void rig_get_finishers(TimestampTz deadline);
 static bool rig_send_on_finisher(RigXactPeer *xp, const char *sql, TimestampTz deadline);
 static void rig_refuse_notify(void);
-static void rig_prepare_peers(void);
+static void rig_prepare_peers(RigWireOp *wire, int nops);
 static void rig_unprepare_peer(RigXactPeer *xp);
 static void rig_prepare_failed(MemoryContext ctx) pg_attribute_noreturn();
 
@@ -390,22 +390,14 @@ rig_replicate_prepare(List *ops)
 	deadline = rig_deadline(rig_sync_timeout);
 	for (i = 0; i < rig_nxpeers; i++)
 		rig_connect_peer(&rig_xpeers[i], deadline);
-	for (i = 0; i < rig_nxpeers; i++)
-	{
-		RigXactPeer *xp = &rig_xpeers[i];
-
-		if (xp->dropped)
-			continue;
-		rig_conn_set_state(xp->rc, RIG_CONN_SENDING);
-		if (!rig_send_ops(xp->rc, wire, list_length(ops), NULL, deadline))
-			rig_send_failed(xp);
-	}
 
 	/*
 	 * No flush of this transaction's WAL before the peers prepare: a crash
 	 * may lose it and hand its xid out again, which the GID's incarnation
 	 * tells the resolver (resolve.c).  Only its versions must be durable,
-	 * or they could be handed out twice: usually they are already.
+	 * or they could be handed out twice: usually they are already, so
+	 * this comes before anything is sent and the ops and PREPARE can
+	 * leave in one write (one wake-up of each peer's backend).
 	 */
 	rig_fault("before_prepare", true);
 	rig_flush_versions();
@@ -414,7 +406,7 @@ rig_replicate_prepare(List *ops)
 	rig_xdeadline = deadline;
 	PG_TRY();
 	{
-		rig_prepare_peers();
+		rig_prepare_peers(wire, list_length(ops));
 	}
 	PG_CATCH();
 	{
@@ -424,12 +416,12 @@ rig_replicate_prepare(List *ops)
 }
 
 /*
- * Send PREPARE TRANSACTION to every peer that took the ops, then read
- * every peer's results.  Throws on the first failure (rig_prepare_failed
- * decides what the client is told).
+ * Send BEGIN, the ops and PREPARE TRANSACTION to every peer as one
+ * pipeline, then read every peer's results.  Throws on the first failure
+ * (rig_prepare_failed decides what the client is told).
  */
 static void
-rig_prepare_peers(void)
+rig_prepare_peers(RigWireOp *wire, int nops)
 {
 	TimestampTz deadline = rig_xdeadline;
 	TimestampTz prepare_sent;
@@ -444,7 +436,7 @@ rig_prepare_peers(void)
 
 		if (xp->dropped)
 			continue;
-		/* a connection that broke already takes no PREPARE: still definite */
+		/* a connection that broke already takes nothing: still definite */
 		if (PQconsumeInput(xp->rc->conn) == 0)
 		{
 			if (xp->semisync)
@@ -455,7 +447,7 @@ rig_prepare_peers(void)
 		}
 		rig_conn_set_state(xp->rc, RIG_CONN_PREPARING);
 		xp->prepare_sent = true;
-		if (!rig_send_final(xp->rc, prepare, deadline))
+		if (!rig_send_ops(xp->rc, wire, nops, prepare, deadline))
 			rig_send_failed(xp);
 	}
 	/* while the peers prepare: the connections COMMIT PREPARED will take */
