@@ -249,6 +249,18 @@ rig_conn_try_get(const char *peer, const char *conninfo, TimestampTz deadline,
 	return rc;
 }
 
+/* Does this backend hold an open connection to the peer (no I/O)? */
+bool
+rig_conn_is_open(const char *peer)
+{
+	RigConn    *rc;
+
+	if (rig_conn_cache == NULL)
+		return false;
+	rc = hash_search(rig_conn_cache, peer, HASH_FIND, NULL);
+	return rc != NULL && rc->conn != NULL;
+}
+
 /*
  * Is a cached connection known to be idle, outside any exchange?  A query
  * cancelled mid-way (statement_timeout during rig_sync_peer, rig_resolve)

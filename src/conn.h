@@ -49,6 +49,7 @@ extern bool rig_conn_try_open(RigConn *rc, const char *peer, const char *conninf
 							  TimestampTz deadline, char **err);
 extern void rig_conn_open(RigConn *rc, const char *peer, const char *conninfo,
 						  TimestampTz deadline);
+extern bool rig_conn_is_open(const char *peer);
 extern void rig_conn_set_state(RigConn *rc, RigConnState state);
 extern void rig_conn_discard(RigConn *rc);
 extern void rig_conn_check_conninfo(const char *peer, const char *conninfo);
