@@ -149,8 +149,8 @@ rig_conn_close(RigConn *rc)
 }
 
 /*
- * The next step of an exchange: idle -> sending (BEGIN and ops) ->
- * preparing (PREPARE sent) -> prepared -> finishing (COMMIT/ROLLBACK
+ * The next step of an exchange: idle -> preparing (BEGIN, the ops and
+ * PREPARE sent) -> prepared -> finishing (COMMIT/ROLLBACK
  * PREPARED sent) -> idle; an abort may roll a preparing connection back to
  * idle.  With rig.commit_wait off, a prepared connection goes back to idle
  * at once and a second, idle one carries COMMIT PREPARED (finishing).  Never throws (the commit path calls it).
@@ -158,8 +158,7 @@ rig_conn_close(RigConn *rc)
 void
 rig_conn_set_state(RigConn *rc, RigConnState state)
 {
-	Assert((rc->state == RIG_CONN_IDLE && state == RIG_CONN_SENDING) ||
-		   (rc->state == RIG_CONN_SENDING && state == RIG_CONN_PREPARING) ||
+	Assert((rc->state == RIG_CONN_IDLE && state == RIG_CONN_PREPARING) ||
 		   (rc->state == RIG_CONN_PREPARING && state == RIG_CONN_PREPARED) ||
 		   (rc->state == RIG_CONN_PREPARING && state == RIG_CONN_IDLE) ||
 		   (rc->state == RIG_CONN_PREPARED && state == RIG_CONN_FINISHING) ||
@@ -248,6 +247,18 @@ rig_conn_try_get(const char *peer, const char *conninfo, TimestampTz deadline,
 		rc->conninfo_hash = hash;
 	}
 	return rc;
+}
+
+/* Does this backend hold an open connection to the peer (no I/O)? */
+bool
+rig_conn_is_open(const char *peer)
+{
+	RigConn    *rc;
+
+	if (rig_conn_cache == NULL)
+		return false;
+	rc = hash_search(rig_conn_cache, peer, HASH_FIND, NULL);
+	return rc != NULL && rc->conn != NULL;
 }
 
 /*

@@ -20,7 +20,6 @@
 typedef enum RigConnState
 {
 	RIG_CONN_IDLE,				/* no transaction open on the peer */
-	RIG_CONN_SENDING,			/* BEGIN and ops sent, no PREPARE yet */
 	RIG_CONN_PREPARING,			/* BEGIN..PREPARE sent, results pending */
 	RIG_CONN_PREPARED,			/* the peer holds our prepared transaction */
 	RIG_CONN_FINISHING			/* COMMIT/ROLLBACK PREPARED sent, not read */
@@ -50,6 +49,7 @@ extern bool rig_conn_try_open(RigConn *rc, const char *peer, const char *conninf
 							  TimestampTz deadline, char **err);
 extern void rig_conn_open(RigConn *rc, const char *peer, const char *conninfo,
 						  TimestampTz deadline);
+extern bool rig_conn_is_open(const char *peer);
 extern void rig_conn_set_state(RigConn *rc, RigConnState state);
 extern void rig_conn_discard(RigConn *rc);
 extern void rig_conn_check_conninfo(const char *peer, const char *conninfo);

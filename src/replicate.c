@@ -37,6 +37,7 @@
 #include "port/pg_bswap.h"
 #include "storage/lmgr.h"
 #include "storage/pmsignal.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -74,6 +75,10 @@ static RigXactPeer *rig_xpeers = NULL;
 static int	rig_nxpeers = 0;
 static char *rig_xgid = NULL;
 
+/* peers rig_replicate_connect_early could not reach in this transaction */
+static LocalTransactionId rig_early_lxid = InvalidLocalTransactionId;
+static List *rig_early_failed = NIL;	/* "name\0error" each, in TopMemoryContext */
+
 static int64 rig_xmax_version = 0;	/* highest version of the transaction */
 static TimestampTz rig_xdeadline = 0;	/* the commit's rig.sync_timeout */
 
@@ -83,6 +88,7 @@ static void rig_send_failed(RigXactPeer *xp);
 static void rig_sync_failed(RigXactPeer *xp, PGresult *err, bool timed_out,
 							const char *what);
 static void rig_connect_peer(RigXactPeer *xp, TimestampTz deadline);
+static const char *rig_early_error(const char *peer);
 static int64 rig_peers_confirmed(void);
 static void rig_settle_preparing(RigConn *rc, TimestampTz deadline);
 static void rig_check_still_primary(void);
@@ -90,7 +96,7 @@ static void rig_check_same_epoch(List *ops);
 static void rig_get_finishers(TimestampTz deadline);
 static bool rig_send_on_finisher(RigXactPeer *xp, const char *sql, TimestampTz deadline);
 static void rig_refuse_notify(void);
-static void rig_prepare_peers(void);
+static void rig_prepare_peers(RigWireOp *wire, int nops);
 static void rig_unprepare_peer(RigXactPeer *xp);
 static void rig_prepare_failed(MemoryContext ctx) pg_attribute_noreturn();
 
@@ -127,8 +133,12 @@ static void
 rig_connect_peer(RigXactPeer *xp, TimestampTz deadline)
 {
 	char	   *err = NULL;
+	const char *early = rig_early_error(xp->name);
 
-	xp->rc = rig_conn_try_get(xp->name, xp->conninfo, deadline, &err);
+	if (early != NULL)
+		err = pstrdup(early);
+	else
+		xp->rc = rig_conn_try_get(xp->name, xp->conninfo, deadline, &err);
 	if (xp->rc != NULL)
 		return;
 	if (xp->semisync)
@@ -292,6 +302,66 @@ rig_check_same_epoch(List *ops)
 }
 
 /*
+ * Before rig_do takes its resource locks: open the connection to each
+ * peer this commit will prepare on (sync or semisync, in sync) that this
+ * backend has not opened yet, so that a new session does not set up its
+ * connections while it holds a hot resource's lock, making every other
+ * writer of that resource wait for it.  A peer that cannot be reached is
+ * left to the commit, which reports it.
+ */
+void
+rig_replicate_connect_early(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, rig_peer_list())
+	{
+		RigPeer    *p = lfirst(lc);
+		char	   *err = NULL;
+		char	   *entry;
+		MemoryContext old;
+
+		if (p->mode == RIG_PEER_ASYNC || rig_conn_is_open(p->name) ||
+			rig_peer_get_state(p->name) != RIG_STATE_IN_SYNC)
+			continue;
+		if (rig_conn_try_get(p->name, p->conninfo,
+							 rig_deadline(rig_sync_timeout), &err) != NULL)
+			continue;
+		/* the commit reports it without waiting for the peer a second time */
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		if (rig_early_lxid != MyProc->lxid)
+		{
+			list_free_deep(rig_early_failed);
+			rig_early_failed = NIL;
+			rig_early_lxid = MyProc->lxid;
+		}
+		entry = palloc(strlen(p->name) + strlen(err) + 2);
+		strcpy(entry, p->name);
+		strcpy(entry + strlen(p->name) + 1, err);
+		rig_early_failed = lappend(rig_early_failed, entry);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* The error of an early connection to the peer that failed in this transaction, or NULL. */
+static const char *
+rig_early_error(const char *peer)
+{
+	ListCell   *lc;
+
+	if (rig_early_lxid != MyProc->lxid)
+		return NULL;
+	foreach(lc, rig_early_failed)
+	{
+		const char *entry = lfirst(lc);
+
+		if (strcmp(entry, peer) == 0)
+			return entry + strlen(entry) + 1;
+	}
+	return NULL;
+}
+
+/*
  * PRE_COMMIT: prepare the transaction's ops on every sync peer and every
  * semisync peer that is in sync.  Async peers are shipped to later.
  */
@@ -390,22 +460,14 @@ rig_replicate_prepare(List *ops)
 	deadline = rig_deadline(rig_sync_timeout);
 	for (i = 0; i < rig_nxpeers; i++)
 		rig_connect_peer(&rig_xpeers[i], deadline);
-	for (i = 0; i < rig_nxpeers; i++)
-	{
-		RigXactPeer *xp = &rig_xpeers[i];
-
-		if (xp->dropped)
-			continue;
-		rig_conn_set_state(xp->rc, RIG_CONN_SENDING);
-		if (!rig_send_ops(xp->rc, wire, list_length(ops), NULL, deadline))
-			rig_send_failed(xp);
-	}
 
 	/*
 	 * No flush of this transaction's WAL before the peers prepare: a crash
 	 * may lose it and hand its xid out again, which the GID's incarnation
 	 * tells the resolver (resolve.c).  Only its versions must be durable,
-	 * or they could be handed out twice: usually they are already.
+	 * or they could be handed out twice: usually they are already, so
+	 * this comes before anything is sent and the ops and PREPARE can
+	 * leave in one write (one wake-up of each peer's backend).
 	 */
 	rig_fault("before_prepare", true);
 	rig_flush_versions();
@@ -414,7 +476,7 @@ rig_replicate_prepare(List *ops)
 	rig_xdeadline = deadline;
 	PG_TRY();
 	{
-		rig_prepare_peers();
+		rig_prepare_peers(wire, list_length(ops));
 	}
 	PG_CATCH();
 	{
@@ -424,12 +486,12 @@ rig_replicate_prepare(List *ops)
 }
 
 /*
- * Send PREPARE TRANSACTION to every peer that took the ops, then read
- * every peer's results.  Throws on the first failure (rig_prepare_failed
- * decides what the client is told).
+ * Send BEGIN, the ops and PREPARE TRANSACTION to every peer as one
+ * pipeline, then read every peer's results.  Throws on the first failure
+ * (rig_prepare_failed decides what the client is told).
  */
 static void
-rig_prepare_peers(void)
+rig_prepare_peers(RigWireOp *wire, int nops)
 {
 	TimestampTz deadline = rig_xdeadline;
 	TimestampTz prepare_sent;
@@ -444,7 +506,7 @@ rig_prepare_peers(void)
 
 		if (xp->dropped)
 			continue;
-		/* a connection that broke already takes no PREPARE: still definite */
+		/* a connection that broke already takes nothing: still definite */
 		if (PQconsumeInput(xp->rc->conn) == 0)
 		{
 			if (xp->semisync)
@@ -455,7 +517,7 @@ rig_prepare_peers(void)
 		}
 		rig_conn_set_state(xp->rc, RIG_CONN_PREPARING);
 		xp->prepare_sent = true;
-		if (!rig_send_final(xp->rc, prepare, deadline))
+		if (!rig_send_ops(xp->rc, wire, nops, prepare, deadline))
 			rig_send_failed(xp);
 	}
 	/* while the peers prepare: the connections COMMIT PREPARED will take */

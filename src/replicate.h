@@ -34,6 +34,7 @@ typedef struct RigOp
 	int			nlocks;
 } RigOp;
 
+extern void rig_replicate_connect_early(void);
 extern void rig_replicate_prepare(List *ops);
 extern void rig_replicate_commit(void);
 extern void rig_replicate_abort(void);

@@ -201,7 +201,7 @@ rig_settings_define(void)
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("rig.fault_point",
 							   "Testing only: pause a committing backend (or the worker promoting the node) at this point until it is killed.",
-							   "Points: before_prepare (ops sent to the peers, PREPARE not yet), "
+							   "Points: before_prepare (peers connected, nothing sent to them yet), "
 							   "after_peer_prepare (peers prepared, local commit not done), "
 							   "after_local_commit (local commit done, COMMIT PREPARED not sent), "
 							   "after_commit_sent (COMMIT PREPARED sent, answers not read); "

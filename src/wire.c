@@ -142,9 +142,9 @@ rig_wire_op_confirm(RigWireOp *w, int64 confirmed)
 
 /*
  * Queue BEGIN, the ops and a final command (PREPARE TRANSACTION or COMMIT)
- * in pipeline mode and start sending.  With final_sql NULL the pipeline is
- * left open for rig_send_final().  False when libpq refused or the peer
- * could not take the bytes before the deadline.
+ * as one pipeline and send it, in one write when it fits the socket.
+ * False when libpq refused or the peer could not take the bytes before
+ * the deadline.
  */
 bool
 rig_send_ops(RigConn *rc, RigWireOp *ops, int nops, const char *final_sql,
@@ -171,17 +171,8 @@ rig_send_ops(RigConn *rc, RigWireOp *ops, int nops, const char *final_sql,
 								 rig_apply_formats, 0))
 			return false;
 	}
-	if (final_sql != NULL)
-		return rig_send_final(rc, final_sql, deadline);
-	return rig_conn_flush(rc, deadline, true);
-}
-
-/* End a pipeline rig_send_ops() left open with its final command. */
-bool
-rig_send_final(RigConn *rc, const char *final_sql, TimestampTz deadline)
-{
-	if (!PQsendQueryParams(rc->conn, final_sql, 0, NULL, NULL, NULL, NULL, 0) ||
-		!PQpipelineSync(rc->conn))
+	if (!PQsendQueryParams(conn, final_sql, 0, NULL, NULL, NULL, NULL, 0) ||
+		!PQpipelineSync(conn))
 		return false;
 	return rig_conn_flush(rc, deadline, true);
 }

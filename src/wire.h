@@ -45,8 +45,6 @@ extern void rig_wire_op_confirm(RigWireOp *w, int64 confirmed);
 extern int	rig_wire_decode_locks(ArrayType *arr, uint64 **out);
 extern bool rig_send_ops(RigConn *rc, RigWireOp *ops, int nops,
 						 const char *final_sql, TimestampTz deadline);
-extern bool rig_send_final(RigConn *rc, const char *final_sql,
-						   TimestampTz deadline);
 extern bool rig_read_ops(RigConn *rc, TimestampTz deadline, bool interruptible,
 						 PGresult **err, bool *timed_out);
 extern void rig_ops_failed(RigConn *rc, PGresult *err, bool timed_out,

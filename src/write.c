@@ -38,6 +38,7 @@
 #include "node.h"
 #include "oplog.h"
 #include "peerlist.h"
+#include "replicate.h"
 #include "settings.h"
 #include "shmem.h"
 #include "sysrec.h"
@@ -284,6 +285,8 @@ rig_do_op(const char *method, Jsonb *data, text *key)
 	uint64	   *locks;
 	int			nlocks;
 
+	/* a new session's peer connections, opened before any lock is held */
+	rig_replicate_connect_early();
 	if (key != NULL)
 	{
 		rig_lock_idempotency_key(key);

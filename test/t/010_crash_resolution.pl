@@ -106,24 +106,26 @@ sub writes_again
 }
 
 ###########################################################################
-# (a0) primary killed after it sent the ops, before its WAL flush: the peer
-# applies the ops meanwhile, but PREPARE goes out only after the flush, so
-# the peer holds nothing prepared and forgets the ops when a dies
+# (a0) primary killed after it connected to the peer, before it sent
+# anything (the versions' WAL is checked first, then BEGIN, the ops and
+# PREPARE leave in one write): the peer holds nothing
 ###########################################################################
 
-# a's connection to b in a transaction that has written (no Sync was sent
-# yet, so b still shows it active, waiting for more)
+# a's connections to b, and those of them in a transaction
+my $peer_conns = q{SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rig'};
 my $peer_in_tx = q{SELECT (SELECT count(*) FROM pg_stat_activity
  WHERE application_name = 'rig' AND backend_xid IS NOT NULL)};
 my ($s, $pid) = rig_start_paused($node_a, 'before_prepare', 'crash-a0');
-ok($node_b->poll_query_until('postgres', "$peer_in_tx = 1"),
-	'(a0) paused before the local flush: b has the ops in an open transaction');
-is(rig_prepared_xacts($node_b), '0', '(a0) paused before the local flush: nothing is prepared on b');
+ok($node_b->poll_query_until('postgres', "SELECT ($peer_conns) > 0"),
+	'(a0) paused before the ops are sent: a is connected to b');
+is($node_b->safe_psql('postgres', $peer_in_tx), '0',
+	'(a0) paused before the ops are sent: no transaction of a is open on b');
+is(rig_prepared_xacts($node_b), '0', '(a0) paused before the ops are sent: nothing is prepared on b');
 $node_a->safe_psql('postgres', 'ALTER SYSTEM SET rig.resolver_interval = 200');
 crash($node_a, 'all');
 unlike(rig_client_end($s), qr/version=/, '(a0) the client got no version');
 ok($node_b->poll_query_until('postgres', "$peer_in_tx = 0"),
-	"(a0) b's open transaction ended with a's connection");
+	"(a0) no transaction of a is open on b after the crash");
 $node_a->start;
 is(rig_where_is($node_a, 'crash-a0'), '0/0', '(a0) the op is not on a');
 is(rig_where_is($node_b, 'crash-a0'), '0/0', '(a0) the op is not on b');
