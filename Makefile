@@ -30,10 +30,12 @@ OBJS = \
 	src/write.o \
 	src/replica.o \
 	src/import.o \
+	src/snapshot.o \
 	src/compare.o \
 	src/ship.o \
 	src/tablediff.o \
 	src/rebuild.o \
+	src/bootstrap.o \
 	src/verify.o \
 	src/catchup.o \
 	src/resolve.o \
