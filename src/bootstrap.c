@@ -50,8 +50,10 @@
 #include "oplog.h"
 #include "replica.h"
 #include "settings.h"
+#include "shmem.h"
 #include "snapshot.h"
 #include "tables.h"
+#include "watermark.h"
 
 /* The new node's answer to rig_bootstrap_state() */
 typedef struct RigPeerBoot
@@ -530,5 +532,21 @@ rig_bootstrap_finish(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(info.watermark + 1);
 	if (info.watermark + 1 > rig_node_compacted_below())
 		rig_node_update("UPDATE rig.node SET compacted_below = $1", 1, types, values);
+
+	/*
+	 * This node holds every version up to W now, as if it had applied them:
+	 * its version sequence (read after a restart) and last_assigned say so,
+	 * or its watermark would stay below W and nothing could be compared.
+	 */
+	values[0] = Int64GetDatum(info.watermark);
+	SPI_connect();
+	if (info.watermark > 0 &&
+		rig_spi_as_owner("version_seq", "SELECT pg_catalog.setval('rig.version_seq', $1) "
+						 "FROM rig.version_seq WHERE NOT is_called OR last_value < $1",
+						 1, types, values, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not set rig.version_seq");
+	SPI_finish();
+	rig_ensure_loaded();
+	rig_note_assigned(info.watermark);
 	PG_RETURN_INT64(info.watermark);
 }

@@ -34,6 +34,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -322,6 +323,7 @@ rig_snapshot_load_rows(const char *relation, const char *rows, int64 version)
 	RigLoad		load;
 	RigTableKey key;
 	Oid			relid;
+	int			nest;
 
 	load.rows = rows;
 	SPI_connect();
@@ -346,9 +348,19 @@ rig_snapshot_load_rows(const char *relation, const char *rows, int64 version)
 	/* the name as this node spells it, not as the sender did */
 	rig_table_key(relid, &key);
 	load.owner = key.owner;
-	load.sql = psprintf("INSERT INTO ONLY %s SELECT * FROM jsonb_populate_recordset(NULL::%s, $1::jsonb)",
+	load.sql = psprintf("INSERT INTO %s SELECT * FROM jsonb_populate_recordset(NULL::%s, $1::jsonb)",
 						key.relname, key.relname);
+	/*
+	 * The rows are a state, not new events: no trigger fires and no foreign
+	 * key is checked row by row (chunks come in key order, not in the order
+	 * references need), as in a logical replication apply; the state hash
+	 * checks the result.
+	 */
+	nest = NewGUCNestLevel();
+	(void) set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	rig_apply_context_run(version, rig_load_work, &load);
+	AtEOXact_GUC(true, nest);
 	SPI_finish();
 }
 
