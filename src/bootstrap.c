@@ -173,10 +173,22 @@ rig_bootstrap_peer(RigConn *rc, const char *name)
 	PGresult   *res;
 	int			next;
 
+	/* a bootstrap starts only on a compacted log, and compaction never goes back */
+	if (below <= 1)
+		return 0;
+	/* a peer whose SQL is still 1.0 cannot be bootstrapped: shipping says what it lacks */
+	res = rig_conn_query(rc, "SELECT to_regprocedure('pg_catalog.rig_bootstrap_state()') IS NOT NULL",
+						 0, NULL, rig_deadline(rig_sync_timeout));
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+	{
+		PQclear(res);
+		return 0;
+	}
+	PQclear(res);
 	rig_peer_boot_state(rc, &st);
 	if (st.snapshot_id != 0 && st.complete)
 		return Max(st.compacted_below - 1, 0);
-	if (st.snapshot_id == 0 && (below <= 1 || st.last_version > 0))
+	if (st.snapshot_id == 0 && st.last_version > 0)
 		return 0;
 
 	if (!rig_snapshot_latest(&snap, true))
