@@ -32,10 +32,12 @@ OBJS = \
 	src/replica.o \
 	src/import.o \
 	src/ddl.o \
+	src/snapshot.o \
 	src/compare.o \
 	src/ship.o \
 	src/tablediff.o \
 	src/rebuild.o \
+	src/bootstrap.o \
 	src/verify.o \
 	src/catchup.o \
 	src/resolve.o \
@@ -58,7 +60,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 SHLIB_LINK_INTERNAL = $(libpq)
 
 # pg_regress on a temporary instance configured by test/regress.conf
-REGRESS = setup handlers rig_do idempotency savepoints log errors privileges tables example ledger xnode memory ddl
+REGRESS = setup handlers rig_do idempotency savepoints log errors privileges tables example ledger xnode memory ddl snapshot
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check \
 	--dbname=contrib_regression
 

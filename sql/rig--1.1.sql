@@ -136,6 +136,45 @@ CREATE TABLE rig.followers (
 COMMENT ON TABLE rig.followers IS 'followers that pull this node''s log and the version each holds everything up to';
 GRANT SELECT ON rig.followers TO rig_reader;
 
+-- Snapshots of the state tables (rig_snapshot): every version <= watermark
+-- plus the later versions in included, rows in chunks of jsonb arrays in
+-- primary-key order (the tables' chunks, then the idempotency keys of the
+-- versions <= watermark), each with the md5 of its text.  A node being
+-- bootstrapped holds an incomplete one until its state hash checked.
+-- They hold the tables' contents: no grants at all.
+CREATE SEQUENCE rig.snapshot_seq AS bigint MINVALUE 1 NO CYCLE;
+COMMENT ON SEQUENCE rig.snapshot_seq IS 'source of snapshot ids';
+REVOKE ALL ON SEQUENCE rig.snapshot_seq FROM PUBLIC;
+CREATE TABLE rig.snapshots (
+	id					bigint PRIMARY KEY,
+	watermark			bigint NOT NULL,
+	included			bigint[] NOT NULL,
+	state_hash			text NOT NULL,
+	handler_fingerprint	text NOT NULL,
+	tables				text[] NOT NULL,
+	chunks				int NOT NULL,
+	complete			bool NOT NULL,
+	node				text NOT NULL,
+	taken_at			timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE rig.snapshots IS 'snapshots of the state tables (rig_snapshot): every version up to watermark plus the included later ones; superuser only';
+REVOKE ALL ON rig.snapshots FROM PUBLIC;
+CREATE TABLE rig.snapshot_chunks (
+	snapshot_id		bigint NOT NULL REFERENCES rig.snapshots ON DELETE CASCADE,
+	chunk			int NOT NULL,
+	relation		text NOT NULL,
+	nrows			int NOT NULL,
+	rows			jsonb NOT NULL,
+	checksum		text NOT NULL,
+	loaded_at		timestamptz NOT NULL DEFAULT clock_timestamp(),
+	PRIMARY KEY (snapshot_id, chunk)
+);
+COMMENT ON TABLE rig.snapshot_chunks IS 'the rows of each snapshot, a jsonb array per chunk with the md5 of its text; superuser only';
+REVOKE ALL ON rig.snapshot_chunks FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('rig.snapshots', '');
+SELECT pg_catalog.pg_extension_config_dump('rig.snapshot_chunks', '');
+SELECT pg_catalog.pg_extension_config_dump('rig.snapshot_seq', '');
+
 -- Other rig primaries this node may run transaction branches on
 -- (rig_add_node).  Written only by the handlers of rig.node.add and
 -- rig.node.drop, so a peer (a replica that may be promoted) holds the same
@@ -275,6 +314,49 @@ CREATE FUNCTION rig_rebuild(progress_every bigint DEFAULT 0)
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION rig_rebuild(bigint) IS
 	'empty the registered tables and apply the whole log again through the handlers, in one transaction (a NOTICE every progress_every operations); returns how many';
+
+CREATE FUNCTION rig_snapshot(chunk_rows int DEFAULT 1000)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'rig_snapshot'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_snapshot(int) IS
+	'store a consistent snapshot of the registered tables (and idempotency keys) without blocking writers, in chunks of chunk_rows rows; returns its id';
+
+-- A new node bootstrapped from a snapshot (rig_add_peer of an empty node
+-- whose needed records were compacted): called by the primary on it.
+CREATE FUNCTION rig_bootstrap_state(OUT snapshot_id bigint, OUT complete bool, OUT next_chunk int,
+									OUT last_version bigint, OUT compacted_below bigint)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'rig_bootstrap_state'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_bootstrap_state() IS
+	'this node''s bootstrap from a snapshot: the latest snapshot it holds, whether complete, the next chunk it needs';
+CREATE FUNCTION rig_bootstrap_begin(snapshot jsonb)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_bootstrap_begin'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_bootstrap_begin(jsonb) IS
+	'start (or go on with) loading a primary''s snapshot into this empty replica';
+CREATE FUNCTION rig_bootstrap_chunk(snapshot_id bigint, chunk int, relation text, nrows int,
+									rows text, checksum text)
+	RETURNS bool
+	AS 'MODULE_PATHNAME', 'rig_bootstrap_chunk'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_bootstrap_chunk(bigint, int, text, int, text, text) IS
+	'load one chunk of a snapshot after checking its checksum; false when it was loaded already';
+CREATE FUNCTION rig_bootstrap_record(version bigint, epoch bigint, method text, data jsonb,
+									 idempotency_key text, op_time timestamptz, origin text)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'rig_bootstrap_record'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_bootstrap_record(bigint, bigint, text, jsonb, text, timestamptz, text) IS
+	'record (without applying) a log record the snapshot being loaded already holds';
+CREATE FUNCTION rig_bootstrap_finish(snapshot_id bigint)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'rig_bootstrap_finish'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION rig_bootstrap_finish(bigint) IS
+	'check the loaded tables against the snapshot''s state hash and complete the bootstrap; returns the snapshot''s watermark';
 
 -- Writes
 
@@ -830,6 +912,17 @@ REVOKE ALL ON FUNCTION rig_ddl(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_register_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_unregister_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_rebuild(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_snapshot(int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_bootstrap_state() FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_bootstrap_begin(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_bootstrap_chunk(bigint, int, text, int, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_bootstrap_record(bigint, bigint, text, jsonb, text, timestamptz, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rig_bootstrap_finish(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rig_bootstrap_state() TO rig_replication;
+GRANT EXECUTE ON FUNCTION rig_bootstrap_begin(jsonb) TO rig_replication;
+GRANT EXECUTE ON FUNCTION rig_bootstrap_chunk(bigint, int, text, int, text, text) TO rig_replication;
+GRANT EXECUTE ON FUNCTION rig_bootstrap_record(bigint, bigint, text, jsonb, text, timestamptz, text) TO rig_replication;
+GRANT EXECUTE ON FUNCTION rig_bootstrap_finish(bigint) TO rig_replication;
 REVOKE ALL ON FUNCTION rig_do(text, jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_compact(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rig_import(bigint, bigint, text, jsonb, text, timestamptz, text) FROM PUBLIC;

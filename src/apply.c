@@ -87,6 +87,31 @@ rig_call_apply(RigHandler *handler, int64 version, TimestampTz op_time,
 	CommandCounterIncrement();
 }
 
+/*
+ * Run fn(arg) in the apply context without a handler: a snapshot restored
+ * into the state tables (snapshot.c) writes them as a handler would, with
+ * rig_version() answering version.
+ */
+void
+rig_apply_context_run(int64 version, void (*fn) (void *arg), void *arg)
+{
+	int64		save_version;
+	TimestampTz save_time;
+
+	rig_handler_enter(version, 0, &save_version, &save_time);
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		rig_handler_leave(save_version, save_time);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	rig_handler_leave(save_version, save_time);
+}
+
 /* True while a handler runs in this process. */
 bool
 rig_in_handler(void)

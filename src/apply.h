@@ -21,6 +21,7 @@
 extern void rig_call_validate(RigHandler *handler, Jsonb *data);
 extern void rig_call_apply(RigHandler *handler, int64 version,
 						   TimestampTz op_time, Jsonb *data);
+extern void rig_apply_context_run(int64 version, void (*fn) (void *arg), void *arg);
 extern bool rig_in_handler(void);
 extern void rig_handler_context_reset(void);
 

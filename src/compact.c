@@ -12,7 +12,10 @@
  *     checked since this node started has horizon 0 and keeps everything);
  *   - anything a registered follower has not pulled yet, unless it is more
  *     than rig.follower_max_lag versions behind (a silent follower must not
- *     hold the log forever; it then learns that it needs a rebuild).
+ *     hold the log forever; it then learns that it needs a rebuild);
+ *   - with state tables registered, anything above the latest snapshot's W
+ *     (and without a snapshot, compaction is refused), and anything above
+ *     the W of an older snapshot a running bootstrap still reads.
  * When one of these holds compaction back, a NOTICE says which.  The bound
  * is recorded in rig.node.compacted_below, so that a reader asking for
  * removed records gets a clear error instead of a log with a hole.
@@ -32,6 +35,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
@@ -52,6 +56,7 @@ typedef struct RigKeep
 static void rig_keep(RigKeep *keep, int64 need, const char *kind, const char *name);
 static void rig_keep_for_peers(RigKeep *keep);
 static void rig_keep_for_followers(RigKeep *keep);
+static void rig_keep_for_snapshots(RigKeep *keep, int64 before);
 static uint64 rig_prune_keys(int64 below);
 
 PG_FUNCTION_INFO_V1(rig_compact);
@@ -104,6 +109,61 @@ rig_keep_for_followers(RigKeep *keep)
 	SPI_finish();
 }
 
+/*
+ * With state tables registered, only records whose effects the latest
+ * snapshot holds may go (a new node and rig_rebuild start from it); with
+ * none, compaction is refused.  Older snapshots go, unless a running
+ * bootstrap holds one (FOR KEY SHARE, bootstrap.c): then the log after it
+ * stays too.
+ */
+static void
+rig_keep_for_snapshots(RigKeep *keep, int64 before)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	bool		isnull;
+	bool		registered;
+	int64		latest = 0;
+
+	/* 1.0's SQL has neither state tables nor snapshots */
+	if (!OidIsValid(get_relname_relid("snapshots", rig_schema_oid())))
+		return;
+	SPI_connect();
+	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM rig.tables)", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.tables");
+	registered = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (rig_spi_as_owner("snapshots", "SELECT id, watermark FROM rig.snapshots WHERE complete "
+						 "ORDER BY id DESC LIMIT 1", 0, NULL, NULL, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.snapshots");
+	if (SPI_processed == 1)
+	{
+		latest = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (registered)
+			rig_keep(keep, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													   SPI_tuptable->tupdesc, 2, &isnull)) + 1,
+					 "the latest snapshot", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	}
+	else if (registered && before > rig_node_compacted_below())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot compact rig.log: there is no snapshot of the state tables"),
+				 errdetail("Only records whose effects a snapshot holds may go: rig_rebuild() and a new peer start from it."),
+				 errhint("Take one with rig_snapshot(), then compact.")));
+
+	values[0] = Int64GetDatum(latest);
+	if (rig_spi_as_owner("snapshots", "DELETE FROM rig.snapshots WHERE id IN "
+						 "(SELECT id FROM rig.snapshots WHERE complete AND id < $1 FOR UPDATE SKIP LOCKED)",
+						 1, types, values, NULL) != SPI_OK_DELETE)
+		elog(ERROR, "could not update rig.snapshots");
+	if (rig_spi_as_owner("snapshots", "SELECT id, watermark FROM rig.snapshots WHERE complete AND id < $1",
+						 1, types, values, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.snapshots");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		rig_keep(keep, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)) + 1,
+				 "a running bootstrap from snapshot", SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+}
+
 /* Forget keys whose records are gone and which are older than the retention. */
 static uint64
 rig_prune_keys(int64 below)
@@ -143,6 +203,7 @@ rig_compact(PG_FUNCTION_ARGS)
 	keep.who[0] = '\0';
 	rig_keep_for_peers(&keep);
 	rig_keep_for_followers(&keep);
+	rig_keep_for_snapshots(&keep, PG_GETARG_INT64(0));
 	if (keep.who[0] != '\0' && keep.bound < PG_GETARG_INT64(0))
 		ereport(NOTICE,
 				(errmsg("rig_compact() keeps the records from version " INT64_FORMAT " on",

@@ -36,6 +36,7 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
+#include "bootstrap.h"
 #include "catalog.h"
 #include "compare.h"
 #include "conn.h"
@@ -402,9 +403,12 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	/*
 	 * Start from the verified horizon, not the peer's last version: a failed
 	 * earlier attempt may have left holes (its connections commit
-	 * independently), which this ships first.
+	 * independently), which this ships first.  An empty peer that needs
+	 * compacted records is bootstrapped from the latest snapshot first, and
+	 * the horizon starts at the snapshot's W.
 	 */
-	shipped = rig_verified_start(rc, name, conninfo, 0, false);
+	shipped = rig_verified_start(rc, name, conninfo,
+								 rig_bootstrap_peer(rc, name), false);
 
 	/* catch up without blocking writers, then the tail under the gate */
 	shipped = rig_ship_log(name, conninfo, shipped, rig_compute_watermark());

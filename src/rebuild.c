@@ -9,8 +9,10 @@
  * answering as when it first ran.  All in one transaction: an op that
  * cannot be applied again (its method has no handler any more, or the
  * handler fails) rolls everything back and the tables stay as they were.
- * Only a log that still holds every version can be replayed; a compacted
- * one needs a snapshot (not built yet).
+ * When a snapshot was taken (snapshot.c), the latest one is the start: its
+ * rows are loaded (checksums and state hash checked) and only the later
+ * versions it does not include are applied; without one the replay starts
+ * at version 1, which a compacted log no longer holds.
  *
  * Handler changes in the log (rig.register, rig.unregister: sysrec.c) are
  * replayed at their versions, so each op runs again under the handlers it
@@ -45,6 +47,7 @@
 #include "node.h"
 #include "oplog.h"
 #include "settings.h"
+#include "snapshot.h"
 #include "sysrec.h"
 #include "tables.h"
 #include "xact.h"
@@ -67,8 +70,9 @@
 #define RIG_REBUILD_BATCH	1000
 
 static void rig_rebuild_check(void);
+static void rig_rebuild_check_base(RigSnapshotInfo *base);
 static List *rig_rebuild_lock(void);
-static int64 rig_rebuild_replay(int64 progress_every);
+static int64 rig_rebuild_replay(int64 progress_every, RigSnapshotInfo *base);
 static void rig_rebuild_check_changes(void);
 static void rig_rebuild_apply(RigLogRecord *rec);
 
@@ -78,8 +82,6 @@ PG_FUNCTION_INFO_V1(rig_rebuild);
 static void
 rig_rebuild_check(void)
 {
-	int64		compacted = rig_node_compacted_below();
-
 	rig_check_database();
 	if (rig_in_handler())
 		ereport(ERROR,
@@ -91,14 +93,49 @@ rig_rebuild_check(void)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("rig_rebuild() requires the READ COMMITTED isolation level"),
 				 errdetail("It reads the log with a fresh snapshot once the tables are locked.")));
+}
+
+/*
+ * Refuse a start the log cannot go on from (nothing changed yet): the
+ * latest snapshot (base, NULL: none) must cover what was compacted, hold
+ * the tables registered now, and have been taken with today's handlers.
+ */
+static void
+rig_rebuild_check_base(RigSnapshotInfo *base)
+{
 	/* compacted_below is the lowest version the log may still hold */
-	if (compacted > 1)
+	int64		compacted = rig_node_compacted_below();
+	int64		from = base != NULL ? base->watermark + 1 : 1;
+	List	   *now;
+	ListCell   *a;
+	ListCell   *b;
+
+	if (compacted > from)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot rebuild: rig.log was compacted below version " INT64_FORMAT, compacted),
-				 errdetail("Replaying the log rebuilds the tables only from version 1; the records before version " INT64_FORMAT " are gone.",
-						   compacted),
+				 errdetail("Replaying starts at version " INT64_FORMAT " (%s); the records before version " INT64_FORMAT " are gone.",
+						   from, base != NULL ? "after the latest snapshot" : "there is no snapshot", compacted),
 				 errhint("Rebuild from a node whose log was not compacted, or copy the tables from a peer.")));
+	if (base == NULL)
+		return;
+	now = rig_snapshot_table_names();
+	forboth(a, now, b, base->relations)
+		if (strcmp(lfirst(a), lfirst(b)) != 0)
+			break;
+	if (list_length(now) != list_length(base->relations) || a != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot rebuild from snapshot " INT64_FORMAT ": the registered tables changed since it was taken",
+						base->id),
+				 errhint("Take a new snapshot with rig_snapshot().")));
+	if (strcmp(rig_snapshot_fingerprint(), base->fingerprint) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot rebuild from snapshot " INT64_FORMAT ": the handlers changed since it was taken",
+						base->id),
+				 errdetail("The log after it was written by other handlers than today's; replaying it would not reproduce history."),
+				 errhint("Take a new snapshot with rig_snapshot() to rebuild from now on.")));
 }
 
 /*
@@ -204,13 +241,13 @@ rig_rebuild_apply(RigLogRecord *rec)
  * returns how many.
  */
 static int64
-rig_rebuild_replay(int64 progress_every)
+rig_rebuild_replay(int64 progress_every, RigSnapshotInfo *base)
 {
 	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
 													"rig rebuild batch",
 													ALLOCSET_DEFAULT_SIZES);
 	RigLogRecord *recs = palloc(sizeof(RigLogRecord) * RIG_REBUILD_BATCH);
-	int64		after = 0;
+	int64		after = base != NULL ? base->watermark : 0;
 	int64		done = 0;
 	int64		total = rig_log_last_version();
 
@@ -224,8 +261,11 @@ rig_rebuild_replay(int64 progress_every)
 		for (int i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			rig_rebuild_apply(&recs[i]);
 			after = recs[i].version;
+			/* its effects are in the snapshot's rows already */
+			if (base != NULL && rig_snapshot_includes(base, after))
+				continue;
+			rig_rebuild_apply(&recs[i]);
 			if (progress_every > 0 && ++done % progress_every == 0)
 				ereport(NOTICE,
 						(errmsg("rig_rebuild: " INT64_FORMAT " operations applied again, up to version " INT64_FORMAT " of " INT64_FORMAT,
@@ -250,13 +290,27 @@ Datum
 rig_rebuild(PG_FUNCTION_ARGS)
 {
 	int64		progress_every = PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0);
+	RigSnapshotInfo snap;
+	RigSnapshotInfo *base;
 	List	   *relids;
 
 	rig_rebuild_check();
+	base = rig_snapshot_latest(&snap, false) ? &snap : NULL;
+	rig_rebuild_check_base(base);
 	relids = rig_rebuild_lock();
 	/* no op, nor handler change, beside the handler changes it replays */
 	rig_lock_barrier(true);
 	rig_rebuild_check_changes();
 	rig_tables_truncate(relids);
-	PG_RETURN_INT64(rig_rebuild_replay(progress_every));
+	if (base != NULL)
+	{
+		ereport(NOTICE,
+				(errmsg("rig_rebuild: starting from snapshot " INT64_FORMAT " (every version up to " INT64_FORMAT " and %d later)",
+						base->id, base->watermark, base->nincluded)));
+		rig_snapshot_restore(base);
+	}
+	else
+		ereport(NOTICE,
+				(errmsg("rig_rebuild: starting from version 1 (there is no snapshot)")));
+	PG_RETURN_INT64(rig_rebuild_replay(progress_every, base));
 }

@@ -263,6 +263,24 @@ rig_apply_system_op(int64 version, int64 epoch, const char *method,
 }
 
 /*
+ * Record one of the primary's ops on this replica without applying it: a
+ * snapshot loaded here (bootstrap.c) already holds its effects.  The same
+ * log row and key as rig_apply_op writes; last_assigned moves at commit.
+ */
+void
+rig_record_op(int64 version, int64 epoch, const char *method, Jsonb *data,
+			  text *key, TimestampTz op_time, const char *origin)
+{
+	if (rig_log_has_version(version))
+		return;
+	rig_xact_register_op(version, epoch, method, data, key, op_time, origin,
+						 NULL, 0, true);
+	rig_log_append(version, epoch, method, data, key, op_time, origin);
+	if (key != NULL)
+		rig_key_record(key, version, method, data, op_time);
+}
+
+/*
  * SQL (called by a primary's rig_add_peer): follow that primary, in its
  * epoch, and record its history of epochs.
  */

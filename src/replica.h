@@ -25,6 +25,8 @@ extern void rig_apply_op(int64 version, int64 epoch, const char *method,
 	"'first_version', first_version, 'node', node) ORDER BY epoch), '[]')::text " \
 	"FROM rig.epochs"
 
+extern void rig_record_op(int64 version, int64 epoch, const char *method, Jsonb *data,
+						  text *key, TimestampTz op_time, const char *origin);
 extern void rig_set_replica_of(const char *primary, int64 epoch, Jsonb *epochs);
 
 #endif							/* RIG_REPLICA_H */

@@ -49,7 +49,8 @@ our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of me
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_prepared_xacts rig_peer_state
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
   rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_cmd rigctl_run_within rig_stop_walwriter rig_where_is rig_incarnation
-  rig_xfer_setup rig_xfer_branches rig_xfer_start rig_xfer_money rig_xnode_row rig_xfer_pgbench);
+  rig_xfer_setup rig_xfer_branches rig_xfer_start rig_xfer_money rig_xnode_row rig_xfer_pgbench
+  rig_start_paused_sql rig_snapshot_rows rig_table_rows rig_replay_into);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -814,6 +815,80 @@ SELECT count(*) = 1 FROM pg_stat_activity
 	ok($node->wait_for_log(qr/rig: paused at fault point "$point"/, $offset),
 		"$body: the server log says it paused at $point");
 	return ($s, $pid);
+}
+
+=pod
+
+=over
+
+=item rig_start_paused_sql($node, $point, $sql)
+
+Run $sql in a background session of $node that stops at fault point
+$point (rig.fault_point), and wait until the server log says it paused
+there.  Returns the session and its backend's pid; the statement's output
+and errors stay in the session.
+
+=item rig_snapshot_rows($node, $id, $relation)
+
+The rows snapshot $id of $node stores for $relation (as rig.snapshot_chunks
+holds them, one jsonb text per line, in chunk and key order).
+
+=item rig_table_rows($node, $relation, $order)
+
+The rows of table $relation of $node, one to_jsonb text per line, ordered by
+$order (its primary key): the form of rig_snapshot_rows.
+
+=item rig_replay_into($from, $to, $where)
+
+Apply the records of $from's rig.log that match $where (an SQL condition
+on its columns), in version order, to the standalone primary $to through
+its handlers (rig_import, with their versions and op times).  Returns how
+many.
+
+=back
+
+=cut
+
+sub rig_start_paused_sql
+{
+	my ($node, $point, $sql) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $s = rig_session($node);
+	my $pid = $s->query_safe('SELECT pg_backend_pid()');
+	$s->query_safe("SET rig.fault_point = '$point'");
+	my $offset = -s $node->logfile;
+	$s->query_until(qr/sent/, qq{\\echo sent\n$sql;\n\\echo done\n});
+	ok($node->wait_for_log(qr/rig: paused at fault point "$point"/, $offset),
+		"the backend running the statement paused at $point");
+	return ($s, $pid);
+}
+
+sub rig_snapshot_rows
+{
+	my ($node, $id, $relation) = @_;
+	return $node->safe_psql($dbname, qq{
+SELECT string_agg(e.r::text, E'\n' ORDER BY c.chunk, e.o)
+  FROM rig.snapshot_chunks c, jsonb_array_elements(c.rows) WITH ORDINALITY e(r, o)
+ WHERE c.snapshot_id = $id AND c.relation = '$relation'});
+}
+
+sub rig_table_rows
+{
+	my ($node, $relation, $order) = @_;
+	return $node->safe_psql($dbname,
+		"SELECT string_agg(to_jsonb(t)::text, E'\n' ORDER BY $order) FROM $relation t");
+}
+
+sub rig_replay_into
+{
+	my ($from, $to, $where) = @_;
+	my $script = $from->safe_psql($dbname, qq{
+SELECT format('SELECT rig_import(%s, %s, %L, %L, %L, %L, %L);',
+              version, epoch, method, data, idempotency_key, op_time, origin)
+  FROM rig.log WHERE $where ORDER BY version});
+	my @lines = grep { length } split /\n/, $script;
+	$to->safe_psql($dbname, join("\n", @lines)) if @lines;
+	return scalar @lines;
 }
 
 sub rig_client_end

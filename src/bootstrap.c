@@ -1,0 +1,564 @@
+/*-------------------------------------------------------------------------
+ *
+ * bootstrap.c
+ *	  Bringing up an empty peer whose needed log records were compacted:
+ *	  the latest stored snapshot (snapshot.c) is copied to it chunk by
+ *	  chunk, checked there, and the log after it is shipped as usual.
+ *
+ * The primary (rig_add_peer, peer.c) drives; the new node does the work
+ * in functions the primary calls, each in its own transaction there:
+ *   rig_bootstrap_state()   which snapshot it holds, complete or not, and
+ *                           the next chunk it lacks;
+ *   rig_bootstrap_begin()   records the snapshot's row (incomplete);
+ *   rig_bootstrap_chunk()   checks one chunk's md5 and count, inserts its
+ *                           rows into the registered table (apply context)
+ *                           and keeps the chunk, in one transaction;
+ *   rig_bootstrap_record()  the log records of the later versions the
+ *                           snapshot includes, recorded without applying;
+ *   rig_bootstrap_finish()  compares the state hash of its tables with the
+ *                           snapshot's, then marks it complete and sets
+ *                           compacted_below to W + 1.
+ * A kill -9 of either side loses at most the chunk in flight: the next
+ * rig_add_peer asks the new node where it stands and goes on from its
+ * next chunk (the same snapshot), or starts again (a newer one).  The
+ * primary holds the snapshot's row FOR KEY SHARE meanwhile, so that
+ * rig_compact keeps it and the log after it.
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/bootstrap.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/regproc.h"
+
+#include "bootstrap.h"
+#include "catalog.h"
+#include "conn.h"
+#include "node.h"
+#include "oplog.h"
+#include "replica.h"
+#include "settings.h"
+#include "shmem.h"
+#include "snapshot.h"
+#include "tables.h"
+#include "watermark.h"
+
+/* The new node's answer to rig_bootstrap_state() */
+typedef struct RigPeerBoot
+{
+	int64		snapshot_id;	/* 0: none */
+	bool		complete;
+	int			next_chunk;
+	int64		last_version;
+	int64		compacted_below;
+} RigPeerBoot;
+
+static void rig_peer_boot_state(RigConn *rc, RigPeerBoot *st);
+static void rig_boot_send_chunk(RigConn *rc, RigSnapshotInfo *snap, int chunk);
+static void rig_boot_send_records(RigConn *rc, RigSnapshotInfo *snap);
+static void rig_boot_check_node(const char *what);
+static void rig_boot_incomplete(int64 id, RigSnapshotInfo *info);
+static void rig_boot_fresh(RigSnapshotInfo *meta);
+
+PG_FUNCTION_INFO_V1(rig_bootstrap_state);
+PG_FUNCTION_INFO_V1(rig_bootstrap_begin);
+PG_FUNCTION_INFO_V1(rig_bootstrap_chunk);
+PG_FUNCTION_INFO_V1(rig_bootstrap_record);
+PG_FUNCTION_INFO_V1(rig_bootstrap_finish);
+
+/* Ask the new node where its bootstrap stands. */
+static void
+rig_peer_boot_state(RigConn *rc, RigPeerBoot *st)
+{
+	PGresult   *res = rig_conn_query(rc, "SELECT coalesce(snapshot_id, 0), complete, next_chunk, "
+									 "last_version, compacted_below FROM pg_catalog.rig_bootstrap_state()",
+									 0, NULL, rig_deadline(rig_sync_timeout));
+
+	st->snapshot_id = strtoi64(PQgetvalue(res, 0, 0), NULL, 10);
+	st->complete = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	st->next_chunk = atoi(PQgetvalue(res, 0, 2));
+	st->last_version = strtoi64(PQgetvalue(res, 0, 3), NULL, 10);
+	st->compacted_below = strtoi64(PQgetvalue(res, 0, 4), NULL, 10);
+	PQclear(res);
+}
+
+/* Send one chunk of the snapshot, read from this node's rig.snapshot_chunks. */
+static void
+rig_boot_send_chunk(RigConn *rc, RigSnapshotInfo *snap, int chunk)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(snap->id), Int32GetDatum(chunk)};
+	char		id[32];
+	char		num[16];
+	const char *params[6];
+
+	SPI_connect();
+	if (rig_spi_as_owner("snapshot_chunks",
+						 "SELECT relation, nrows, rows::text, checksum FROM rig.snapshot_chunks "
+						 "WHERE snapshot_id = $1 AND chunk = $2",
+						 2, types, values, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.snapshot_chunks");
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("chunk %d of snapshot " INT64_FORMAT " is missing on node \"%s\"",
+						chunk, snap->id, rig_node_name())));
+	snprintf(id, sizeof(id), INT64_FORMAT, snap->id);
+	snprintf(num, sizeof(num), "%d", chunk);
+	params[0] = id;
+	params[1] = num;
+	for (int i = 0; i < 4; i++)
+		params[2 + i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
+	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_bootstrap_chunk($1, $2, $3, $4, $5, $6)",
+						   6, params, rig_deadline(rig_sync_timeout)));
+	SPI_finish();
+}
+
+/* Record on the new node the later versions the snapshot includes. */
+static void
+rig_boot_send_records(RigConn *rc, RigSnapshotInfo *snap)
+{
+	for (int i = 0; i < snap->nincluded; i++)
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(snap->included[i])};
+		const char *params[7];
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_connect();
+		if (rig_spi_as_owner("log",
+							 "SELECT version, epoch, method, data::text, idempotency_key, "
+							 "to_char(op_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), origin "
+							 "FROM rig.log WHERE version = $1",
+							 1, types, values, NULL) != SPI_OK_SELECT)
+			elog(ERROR, "could not read rig.log");
+		if (SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("version " INT64_FORMAT " of snapshot " INT64_FORMAT " is no longer in rig.log",
+							snap->included[i], snap->id)));
+		for (int c = 0; c < 7; c++)
+			params[c] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1);
+		PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_bootstrap_record($1, $2, $3, $4, $5, $6, $7)",
+							   7, params, rig_deadline(rig_sync_timeout)));
+		SPI_finish();
+	}
+}
+
+/*
+ * Called by rig_add_peer once the peer is our replica: bootstrap it from
+ * the latest snapshot if it is empty and needs compacted records (or is
+ * in the middle of a bootstrap); returns the version up to which it now
+ * holds the state (0: no snapshot was needed), where shipping starts.
+ */
+int64
+rig_bootstrap_peer(RigConn *rc, const char *name)
+{
+	RigPeerBoot st;
+	RigSnapshotInfo snap;
+	int64		below = rig_node_compacted_below();
+	const char *params[1];
+	PGresult   *res;
+	int			next;
+
+	/* a bootstrap starts only on a compacted log, and compaction never goes back */
+	if (below <= 1)
+		return 0;
+	/* a peer whose SQL is still 1.0 cannot be bootstrapped: shipping says what it lacks */
+	res = rig_conn_query(rc, "SELECT to_regprocedure('pg_catalog.rig_bootstrap_state()') IS NOT NULL",
+						 0, NULL, rig_deadline(rig_sync_timeout));
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+	{
+		PQclear(res);
+		return 0;
+	}
+	PQclear(res);
+	rig_peer_boot_state(rc, &st);
+	if (st.snapshot_id != 0 && st.complete)
+		return Max(st.compacted_below - 1, 0);
+	if (st.snapshot_id == 0 && st.last_version > 0)
+		return 0;
+
+	if (!rig_snapshot_latest(&snap, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot add peer \"%s\": it is empty and the log here was compacted below version " INT64_FORMAT,
+						name, below),
+				 errdetail("The records it needs are gone and no snapshot holds their effects."),
+				 errhint("Take a snapshot with rig_snapshot(), then add the peer again.")));
+	if (snap.watermark + 1 < below)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot add peer \"%s\": snapshot " INT64_FORMAT " ends at version " INT64_FORMAT
+						", but the log here was compacted below version " INT64_FORMAT,
+						name, snap.id, snap.watermark, below),
+				 errhint("Take a new snapshot with rig_snapshot(), then add the peer again.")));
+	if (strcmp(rig_snapshot_fingerprint(), snap.fingerprint) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot bootstrap peer \"%s\" from snapshot " INT64_FORMAT ": the handlers changed since it was taken",
+						name, snap.id),
+				 errdetail("The log after the snapshot would be applied with other handlers than those that wrote it."),
+				 errhint("Take a new snapshot with rig_snapshot(), then add the peer again.")));
+
+	next = st.snapshot_id == snap.id ? st.next_chunk : 0;
+	params[0] = snap.json;
+	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_bootstrap_begin($1)",
+						   1, params, rig_deadline(rig_sync_timeout)));
+	ereport(NOTICE,
+			(errmsg("bootstrapping peer \"%s\" from snapshot " INT64_FORMAT " (every version up to " INT64_FORMAT
+					" and %d later): %s at chunk %d of %d",
+					name, snap.id, snap.watermark, snap.nincluded,
+					next > 0 ? "resuming" : "starting", next, snap.chunks)));
+	for (int c = next; c < snap.chunks; c++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (c > next)
+			rig_fault("bootstrap_between_chunks", true);
+		rig_boot_send_chunk(rc, &snap, c);
+	}
+	rig_boot_send_records(rc, &snap);
+
+	{
+		char		id[32];
+
+		snprintf(id, sizeof(id), INT64_FORMAT, snap.id);
+		params[0] = id;
+		res = rig_conn_query(rc, "SELECT pg_catalog.rig_bootstrap_finish($1)",
+							 1, params, rig_deadline(rig_sync_timeout));
+		PQclear(res);
+	}
+	ereport(LOG,
+			(errmsg("rig bootstrapped peer \"%s\" from snapshot " INT64_FORMAT ", state hash checked there",
+					name, snap.id)));
+	return snap.watermark;
+}
+
+/* The new node's side runs only on a replica (rig_add_peer made it one). */
+static void
+rig_boot_check_node(const char *what)
+{
+	rig_check_database();
+	if (!rig_node_is_replica())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s runs only on a replica being bootstrapped", what),
+				 errhint("rig_add_peer() on the primary calls it.")));
+}
+
+/* The snapshot id being loaded here; throws unless it is present and incomplete. */
+static void
+rig_boot_incomplete(int64 id, RigSnapshotInfo *info)
+{
+	if (!rig_snapshot_get(id, info))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("snapshot " INT64_FORMAT " is not being loaded on node \"%s\"", id, rig_node_name())));
+	if (info->complete)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("snapshot " INT64_FORMAT " is already loaded on node \"%s\"", id, rig_node_name())));
+}
+
+/* A fresh start: this node holds nothing yet, its tables are registered and empty. */
+static void
+rig_boot_fresh(RigSnapshotInfo *meta)
+{
+	ListCell   *lc;
+
+	if (rig_log_last_version() > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" has a log of its own and cannot be bootstrapped from a snapshot",
+						rig_node_name())));
+	foreach(lc, meta->relations)
+	{
+		Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(lfirst(lc))),
+											 AccessShareLock, true);
+
+		if (!OidIsValid(relid) || !rig_table_is_registered(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s of the snapshot is not registered with rig on node \"%s\"",
+							(char *) lfirst(lc), rig_node_name()),
+					 errhint("Create the table and register it with rig_register_table() on every node, as on the primary.")));
+	}
+}
+
+/* SQL (on the new node): the latest snapshot it holds and the next chunk it lacks. */
+Datum
+rig_bootstrap_state(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	rig_check_database();
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	SPI_connect();
+	if (rig_spi_as_owner("snapshots",
+						 "SELECT s.id, s.complete, coalesce((SELECT max(c.chunk) + 1 FROM rig.snapshot_chunks c "
+						 "WHERE c.snapshot_id = s.id), 0)::int FROM rig.snapshots s "
+						 "ORDER BY s.complete, s.id DESC LIMIT 1", 0, NULL, NULL, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.snapshots");
+	if (SPI_processed == 1)
+	{
+		for (int i = 0; i < 3; i++)
+			values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
+	}
+	else
+	{
+		nulls[0] = nulls[1] = true;
+		values[2] = Int32GetDatum(0);
+	}
+	values[3] = Int64GetDatum(rig_log_last_version());
+	values[4] = Int64GetDatum(rig_node_compacted_below());
+	SPI_finish();
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/*
+ * SQL (on the new node): start loading a snapshot (its rig.snapshots row
+ * as JSON), or go on with it.  A different snapshot left half-loaded (the
+ * primary took a newer one meanwhile) is dropped and the tables emptied.
+ */
+Datum
+rig_bootstrap_begin(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *json = PG_GETARG_JSONB_P(0);
+	Oid			types[1] = {JSONBOID};
+	Datum		values[1] = {JsonbPGetDatum(json)};
+	RigSnapshotInfo meta;
+	RigSnapshotInfo old;
+	int64		id;
+
+	rig_boot_check_node("rig_bootstrap_begin()");
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT ($1->>'id')::bigint", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the snapshot");
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool){false}));
+	SPI_finish();
+
+	if (rig_snapshot_get(id, &old))
+	{
+		if (old.complete)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("snapshot " INT64_FORMAT " is already loaded on node \"%s\"", id, rig_node_name())));
+		PG_RETURN_VOID();
+	}
+
+	SPI_connect();
+	/* a half-loaded older snapshot: start again */
+	if (rig_spi_as_owner("snapshots", "DELETE FROM rig.snapshots WHERE NOT complete",
+						 0, NULL, NULL, NULL) != SPI_OK_DELETE)
+		elog(ERROR, "could not update rig.snapshots");
+	if (SPI_processed > 0)
+		rig_tables_truncate(rig_registered_tables());
+	if (rig_spi_as_owner("snapshots",
+						 "INSERT INTO rig.snapshots (id, watermark, included, state_hash, handler_fingerprint, "
+						 "tables, chunks, complete, node, taken_at) "
+						 "SELECT id, watermark, included, state_hash, handler_fingerprint, tables, chunks, false, "
+						 "node, taken_at FROM jsonb_populate_record(NULL::rig.snapshots, $1)",
+						 1, types, values, NULL) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the snapshot");
+	SPI_finish();
+	if (!rig_snapshot_get(id, &meta))
+		elog(ERROR, "snapshot " INT64_FORMAT " vanished", id);
+	rig_boot_fresh(&meta);
+	PG_RETURN_VOID();
+}
+
+/*
+ * SQL (on the new node): check one chunk against its checksum and row
+ * count, insert its rows and keep it; chunks come in order, and one
+ * loaded already is skipped (false).
+ */
+Datum
+rig_bootstrap_chunk(PG_FUNCTION_ARGS)
+{
+	int64		id = PG_GETARG_INT64(0);
+	int			chunk = PG_GETARG_INT32(1);
+	char	   *relation = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	int			nrows = PG_GETARG_INT32(3);
+	char	   *rows = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	char	   *checksum = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	Oid			types[6] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, TEXTOID};
+	Datum		values[6];
+	RigSnapshotInfo info;
+	int			next;
+	bool		ok;
+	bool		known;
+
+	rig_boot_check_node("rig_bootstrap_chunk()");
+	rig_boot_incomplete(id, &info);
+	known = strcmp(relation, RIG_SNAPSHOT_KEYS) == 0;
+	for (ListCell *lc = list_head(info.relations); lc != NULL && !known; lc = lnext(info.relations, lc))
+		known = strcmp(lfirst(lc), relation) == 0;
+	if (!known || chunk < 0 || chunk >= info.chunks)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("chunk %d of %s is not part of snapshot " INT64_FORMAT, chunk, relation, id)));
+
+	values[0] = Int64GetDatum(id);
+	values[1] = Int32GetDatum(chunk);
+	values[2] = PG_GETARG_DATUM(2);
+	values[3] = Int32GetDatum(nrows);
+	values[4] = PG_GETARG_DATUM(4);
+	values[5] = PG_GETARG_DATUM(5);
+	SPI_connect();
+	if (rig_spi_as_owner("snapshot_chunks",
+						 "SELECT coalesce(max(chunk) + 1, 0)::int, "
+						 "md5($5::jsonb::text) = $6 AND jsonb_array_length($5::jsonb) = $4 "
+						 "FROM rig.snapshot_chunks WHERE snapshot_id = $1",
+						 6, types, values, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.snapshot_chunks");
+	next = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool){false}));
+	ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool){false}));
+	SPI_finish();
+	if (chunk < next)
+		PG_RETURN_BOOL(false);
+	if (chunk > next)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("chunk %d of snapshot " INT64_FORMAT " comes before chunk %d on node \"%s\"",
+						chunk, id, next, rig_node_name())));
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("chunk %d of snapshot " INT64_FORMAT " (%s) does not match its checksum", chunk, id, relation),
+				 errdetail("Its rows differ from those the snapshot recorded (md5 %s, %d rows); nothing of it was loaded.",
+						   checksum, nrows),
+				 errhint("Take a new snapshot with rig_snapshot() on the primary, then add the peer again.")));
+
+	rig_snapshot_load_rows(relation, rows, Max(info.watermark, 1));
+	SPI_connect();
+	if (rig_spi_as_owner("snapshot_chunks",
+						 "INSERT INTO rig.snapshot_chunks (snapshot_id, chunk, relation, nrows, rows, checksum) "
+						 "VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
+						 6, types, values, NULL) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the chunk");
+	SPI_finish();
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * SQL (on the new node): record one of the later versions the snapshot
+ * being loaded includes, without applying it (its effects are in the rows).
+ */
+Datum
+rig_bootstrap_record(PG_FUNCTION_ARGS)
+{
+	RigSnapshotInfo info;
+	int64		version = PG_GETARG_INT64(0);
+	bool		found = false;
+
+	rig_boot_check_node("rig_bootstrap_record()");
+	if (!rig_snapshot_loading(&info))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no snapshot is being loaded on node \"%s\"", rig_node_name())));
+	for (int i = 0; i < info.nincluded && !found; i++)
+		found = info.included[i] == version;
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version " INT64_FORMAT " is not one of the later versions snapshot " INT64_FORMAT " includes",
+						version, info.id)));
+	rig_record_op(version, PG_GETARG_INT64(1), text_to_cstring(PG_GETARG_TEXT_PP(2)),
+				  PG_GETARG_JSONB_P(3), PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4),
+				  PG_GETARG_TIMESTAMPTZ(5), text_to_cstring(PG_GETARG_TEXT_PP(6)));
+	PG_RETURN_VOID();
+}
+
+/*
+ * SQL (on the new node): every chunk and record is here; the tables must
+ * hash as the snapshot says.  Then the snapshot is complete, and the log
+ * below W + 1 counts as compacted here (its effects are in the rows).
+ */
+Datum
+rig_bootstrap_finish(PG_FUNCTION_ARGS)
+{
+	int64		id = PG_GETARG_INT64(0);
+	RigSnapshotInfo info;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	int64		have;
+	char	   *hash;
+
+	rig_boot_check_node("rig_bootstrap_finish()");
+	if (rig_snapshot_get(id, &info) && info.complete)
+		PG_RETURN_INT64(info.watermark);
+	rig_boot_incomplete(id, &info);
+
+	SPI_connect();
+	if (rig_spi_as_owner("snapshot_chunks", "SELECT count(*) FROM rig.snapshot_chunks WHERE snapshot_id = $1",
+						 1, types, values, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.snapshot_chunks");
+	have = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool){false}));
+	SPI_finish();
+	if (have != info.chunks)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("snapshot " INT64_FORMAT " is not loaded yet: " INT64_FORMAT " of %d chunks",
+						id, have, info.chunks)));
+	for (int i = 0; i < info.nincluded; i++)
+		if (!rig_log_has_version(info.included[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("snapshot " INT64_FORMAT " is not loaded yet: version " INT64_FORMAT " is not recorded",
+							id, info.included[i])));
+
+	hash = rig_snapshot_state_hash(info.relations);
+	if (strcmp(hash, info.state_hash) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the tables loaded on node \"%s\" do not match the state hash of snapshot " INT64_FORMAT,
+						rig_node_name(), id),
+				 errdetail("Expected %s, got %s.", info.state_hash, hash),
+				 errhint("Rebuild this node (DROP EXTENSION rig; CREATE EXTENSION rig; load the handlers and tables), "
+						 "take a new snapshot on the primary, and add it again.")));
+
+	SPI_connect();
+	if (rig_spi_as_owner("snapshots", "UPDATE rig.snapshots SET complete = true WHERE id = $1",
+						 1, types, values, NULL) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update rig.snapshots");
+	if (rig_spi_as_owner("snapshots", "SELECT setval('rig.snapshot_seq', greatest($1, "
+						 "(SELECT last_value FROM rig.snapshot_seq)))",
+						 1, types, values, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not update rig.snapshot_seq");
+	SPI_finish();
+	values[0] = Int64GetDatum(info.watermark + 1);
+	if (info.watermark + 1 > rig_node_compacted_below())
+		rig_node_update("UPDATE rig.node SET compacted_below = $1", 1, types, values);
+
+	/*
+	 * This node holds every version up to W now, as if it had applied them:
+	 * its version sequence (read after a restart) and last_assigned say so,
+	 * or its watermark would stay below W and nothing could be compared.
+	 */
+	values[0] = Int64GetDatum(info.watermark);
+	SPI_connect();
+	if (info.watermark > 0 &&
+		rig_spi_as_owner("version_seq", "SELECT pg_catalog.setval('rig.version_seq', $1) "
+						 "FROM rig.version_seq WHERE NOT is_called OR last_value < $1",
+						 1, types, values, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not set rig.version_seq");
+	SPI_finish();
+	rig_ensure_loaded();
+	rig_note_assigned(info.watermark);
+	PG_RETURN_INT64(info.watermark);
+}

@@ -1,0 +1,47 @@
+/*-------------------------------------------------------------------------
+ *
+ * snapshot.h
+ *	  Stored snapshots of the state tables (snapshot.c).
+ *
+ * Copyright (c) 2026, rig developers
+ *
+ * IDENTIFICATION
+ *	  src/snapshot.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RIG_SNAPSHOT_H
+#define RIG_SNAPSHOT_H
+
+#include "nodes/pg_list.h"
+
+/* The name of the idempotency keys' chunks (they are not a state table) */
+#define RIG_SNAPSHOT_KEYS	"rig.idempotency_keys"
+
+/* One row of rig.snapshots */
+typedef struct RigSnapshotInfo
+{
+	int64		id;
+	int64		watermark;		/* W: every version <= W is in it */
+	int64	   *included;		/* the versions > W it holds, ascending */
+	int			nincluded;
+	char	   *state_hash;
+	char	   *fingerprint;	/* of the handlers when it was taken */
+	List	   *relations;		/* char *, the tables in chunk order */
+	int			chunks;
+	bool		complete;
+	char	   *json;			/* the row as JSON (for a new node) */
+} RigSnapshotInfo;
+
+extern bool rig_snapshot_latest(RigSnapshotInfo *info, bool lock);
+extern bool rig_snapshot_loading(RigSnapshotInfo *info);
+extern bool rig_snapshot_get(int64 id, RigSnapshotInfo *info);
+extern bool rig_snapshot_includes(RigSnapshotInfo *info, int64 version);
+extern List *rig_snapshot_table_names(void);
+extern char *rig_snapshot_state_hash(List *relations);
+extern char *rig_snapshot_fingerprint(void);
+extern void rig_snapshot_load_rows(const char *relation, const char *rows,
+								   int64 version);
+extern void rig_snapshot_restore(RigSnapshotInfo *info);
+
+#endif							/* RIG_SNAPSHOT_H */

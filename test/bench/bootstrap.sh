@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+#
+# test/bench/bootstrap.sh: how long rig_add_peer takes to bootstrap an
+# empty node from a snapshot (the primary's log compacted), and what the
+# primary's write throughput is meanwhile (issue 13's target: writes drop
+# by at most 20 % during a bootstrap of a 1 GB state).
+#
+#   bash test/bench/bootstrap.sh          (as root, rig installed into $PGBIN's PostgreSQL)
+#
+# Two rig nodes under /tmp/rig-boot (unix sockets, ports 5481 and 5482)
+# with examples/ledger.sql: BOOT_ACCOUNTS accounts (default 20,000) and
+# BOOT_TRANSFERS transfers (default 100,000) written with rig_do on the
+# primary, rig_snapshot() and rig_compact() timed; then one pgbench run of
+# BOOT_CLIENTS clients (default 4) of ledger transfers on the primary:
+# BOOT_BEFORE seconds (default 20) without a bootstrap, then rig_add_peer
+# of the empty node (sync), then BOOT_AFTER seconds (default 5).  Prints the
+# state's size, the snapshot, compaction and bootstrap times, and the
+# transfers/s before and during the bootstrap (from pgbench's per-second
+# progress) and their ratio.  PGBIN: the PostgreSQL binaries (default the
+# private copy /opt/pgsnap); BOOT_KEEP=1 keeps the nodes.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+pgbin=${PGBIN:-/opt/pgsnap/usr/lib/postgresql/15/bin}
+base=/tmp/rig-boot
+as_pg="runuser -u postgres --"
+ACCOUNTS=${BOOT_ACCOUNTS:-20000}
+TRANSFERS=${BOOT_TRANSFERS:-100000}
+CLIENTS=${BOOT_CLIENTS:-4}
+BEFORE=${BOOT_BEFORE:-20}
+AFTER=${BOOT_AFTER:-5}
+
+psql_at() {
+	local port=$1; shift
+	$as_pg "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$base" -p "$port" -U postgres -d postgres "$@"
+}
+stop() {
+	for n in p n; do
+		[ -f "$base/$n/postmaster.pid" ] && $as_pg "$pgbin/pg_ctl" -D "$base/$n" -m immediate stop >/dev/null 2>&1 || true
+	done
+}
+now() { date +%s.%N; }
+trap stop EXIT
+[ -n "${BOOT_KEEP:-}" ] && trap - EXIT
+
+stop
+rm -rf "$base"
+mkdir -p "$base"
+cp "$src/examples/ledger.sql" "$base/"
+chown -R postgres "$base"
+for n in p n; do
+	port=$([ $n = p ] && echo 5481 || echo 5482)
+	$as_pg "$pgbin/initdb" -D "$base/$n" -A trust -U postgres >/dev/null
+	cat >>"$base/$n/postgresql.conf" <<CONF
+port = $port
+listen_addresses = ''
+unix_socket_directories = '$base'
+shared_preload_libraries = 'rig'
+rig.database = 'postgres'
+rig.node_name = '$n'
+max_prepared_transactions = 20
+max_connections = 50
+shared_buffers = 256MB
+CONF
+	$as_pg "$pgbin/pg_ctl" -D "$base/$n" -l "$base/$n.log" -w start >/dev/null
+	psql_at $port -c 'CREATE EXTENSION rig' -f "$base/ledger.sql" >/dev/null
+done
+
+echo "[$(date +%T)] writing $ACCOUNTS accounts and $TRANSFERS transfers on the primary"
+psql_at 5481 >/dev/null <<SQL
+SET synchronous_commit = off;
+DO \$\$
+BEGIN
+	FOR b IN 0 .. ($ACCOUNTS - 1) / 1000 LOOP
+		PERFORM ledger.account_open(jsonb_build_object('id', i, 'ledger', 1, 'code', 1))
+		  FROM generate_series(b * 1000 + 1, least((b + 1) * 1000, $ACCOUNTS)) i;
+		COMMIT;
+	END LOOP;
+	FOR b IN 0 .. ($TRANSFERS - 1) / 1000 LOOP
+		PERFORM rig_do('transfer', jsonb_build_object('id', i, 'debit_account', 1 + i % $ACCOUNTS,
+				'credit_account', 1 + (i + 1 + i / $ACCOUNTS) % $ACCOUNTS, 'amount', 1 + i % 97, 'ledger', 1))
+		  FROM generate_series(b * 1000 + 1, least((b + 1) * 1000, $TRANSFERS)) i
+		 WHERE i % $ACCOUNTS <> (i + 1 + i / $ACCOUNTS) % $ACCOUNTS;
+		COMMIT;
+	END LOOP;
+END \$\$;
+CREATE SEQUENCE tid START 100000000;
+SQL
+state=$(psql_at 5481 -c "SELECT pg_size_pretty(pg_total_relation_size('ledger.accounts') + pg_total_relation_size('ledger.transfers'))")
+rows=$(psql_at 5481 -c "SELECT (SELECT count(*) FROM ledger.accounts) + (SELECT count(*) FROM ledger.transfers)")
+echo "state: $rows rows, $state (tables with indexes)"
+
+t0=$(now)
+snap=$(psql_at 5481 -c 'SELECT rig_snapshot()')
+t1=$(now)
+chunks=$(psql_at 5481 -c "SELECT chunks || ' chunks, ' || pg_size_pretty(pg_total_relation_size('rig.snapshot_chunks')) FROM rig.snapshots WHERE id = $snap")
+echo "rig_snapshot(): $(echo "$t1 - $t0" | bc) s ($chunks)"
+# one op after the snapshot: compaction always keeps the newest record
+psql_at 5481 -c "SELECT ledger.transfer('{\"id\": 99999999, \"debit_account\": 1, \"credit_account\": 2, \"amount\": 1, \"ledger\": 1}')" >/dev/null
+t0=$(now)
+removed=$(psql_at 5481 -c 'SELECT rig_compact(1000000000)' 2>/dev/null)
+t1=$(now)
+echo "rig_compact(): removed $removed records in $(echo "$t1 - $t0" | bc) s"
+
+cat >"$base/transfer.sql" <<'PGB'
+\set d random(1, :naccounts)
+\set c random(1, :naccounts - 1)
+SELECT ledger.transfer(jsonb_build_object('id', nextval('tid'), 'debit_account', :d,
+	'credit_account', 1 + (:d + :c - 1) % :naccounts, 'amount', 1, 'ledger', 1));
+PGB
+chown postgres "$base/transfer.sql"
+
+# one pgbench run: before, during and after the bootstrap
+total=$((BEFORE + 600))
+# (pgbench runs as this user, connecting as postgres: its pid is the one to stop)
+"$pgbin/pgbench" -n -h "$base" -p 5481 -U postgres -c "$CLIENTS" -j "$CLIENTS" -T "$total" \
+	-P 1 --progress-timestamp -D naccounts="$ACCOUNTS" -f "$base/transfer.sql" postgres \
+	>"$base/pgbench.out" 2>"$base/pgbench.err" &
+bench=$!
+sleep "$BEFORE"
+echo "[$(date +%T)] rig_add_peer of the empty node"
+b0=$(now)
+psql_at 5481 -c "SELECT rig_add_peer('n', 'host=$base port=5482 dbname=postgres user=postgres', 'sync')" 2>"$base/add.err" >/dev/null
+b1=$(now)
+sleep "$AFTER"
+kill -TERM $bench 2>/dev/null || true
+wait $bench 2>/dev/null || true
+
+verify=$(psql_at 5481 -c "SELECT count(*) FROM rig_verify_peer('n')")
+# the end of the snapshot's copy (state hash checked on the new node): then the log after W is shipped
+copied=$(date -d "$(grep 'rig bootstrapped peer' "$base/p.log" | head -1 | cut -d' ' -f1-3)" +%s.%N)
+echo "bootstrap: $(echo "$b1 - $b0" | bc) s, of which copying the snapshot $(echo "$copied - $b0" | bc) s and shipping the log written since $(echo "$b1 - $copied" | bc) s"
+echo "  ($(grep -o 'bootstrapping.*' "$base/add.err" | head -1)); rig_verify_peer: $verify difference(s)"
+# pgbench -P with --progress-timestamp prints "progress: <epoch> s, <tps> tps, ..." on stderr
+python3 - "$base/pgbench.err" "$b0" "$b1" "$copied" <<'PY'
+import re, sys
+path, b0, b1, copied = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+before, during, copy = [], [], []
+for line in open(path):
+    m = re.match(r'progress: ([0-9.]+) s, ([0-9.]+) tps', line)
+    if not m:
+        continue
+    t, tps = float(m.group(1)), float(m.group(2))
+    if t <= b0 - 1 and t > b0 - 1 - 1e9:
+        before.append(tps)
+    elif b0 + 1 <= t <= b1:
+        during.append(tps)
+        if t <= copied:
+            copy.append(tps)
+# leave out the first seconds (connections, caches)
+before = before[3:]
+if not before or not during:
+    print("not enough progress lines (before %d, during %d)" % (len(before), len(during)))
+    sys.exit(0)
+bt = sum(before) / len(before)
+dt = sum(during) / len(during)
+print("transfers/s before: %.0f (%d s), during the bootstrap: %.0f (%d s), ratio %.2f" % (bt, len(before), dt, len(during), dt / bt))
+if copy:
+    ct = sum(copy) / len(copy)
+    print("  while the snapshot was copied: %.0f (%d s), ratio %.2f" % (ct, len(copy), ct / bt))
+PY
