@@ -57,6 +57,8 @@ static bool rig_do_internal_active = false;
 
 static int64 rig_do_run(const char *method, Jsonb *data, text *key);
 static int64 rig_do_op(const char *method, Jsonb *data, text *key);
+static int64 rig_append_new(const char *method, Jsonb *data, text *key,
+							 const uint64 *locks, int nlocks, TimestampTz *op_time);
 static void rig_check_reserved(const char *method);
 static void rig_check_can_write(const char *caller);
 static void rig_check_not_fenced(const char *caller);
@@ -274,13 +276,37 @@ rig_do_run(const char *method, Jsonb *data, text *key)
 	return version;
 }
 
+/*
+ * Give a new op of this primary the next version and append its log row:
+ * shared by rig_do() and rig's own records, so both draw versions alike.
+ */
+static int64
+rig_append_new(const char *method, Jsonb *data, text *key,
+			   const uint64 *locks, int nlocks, TimestampTz *op_time)
+{
+	int64		version;
+	int64		epoch;
+
+	rig_ensure_loaded();
+	rig_inflight_reserve();
+	version = nextval_internal(rig_relid("version_seq"), false);
+	rig_note_version_drawn();
+	rig_note_assigned(version);
+	*op_time = GetCurrentTimestamp();
+	epoch = rig_node_epoch();
+	rig_xact_register_op(version, epoch, method, data, key, *op_time,
+						 rig_node_name(), locks, nlocks, false);
+	rig_log_append(version, epoch, method, data, key, *op_time,
+				   rig_node_name());
+	return version;
+}
+
 /* The body of rig_do(), once its arguments and the node were checked. */
 static int64
 rig_do_op(const char *method, Jsonb *data, text *key)
 {
 	RigHandler *handler;
 	int64		version;
-	int64		epoch;
 	TimestampTz op_time;
 	uint64	   *locks;
 	int			nlocks;
@@ -308,18 +334,7 @@ rig_do_op(const char *method, Jsonb *data, text *key)
 	nlocks = rig_resource_hashes(handler, data, &locks);
 	rig_lock_hashes(locks, nlocks);
 
-	rig_ensure_loaded();
-	rig_inflight_reserve();
-	version = nextval_internal(rig_relid("version_seq"), false);
-	rig_note_version_drawn();
-	rig_note_assigned(version);
-	op_time = GetCurrentTimestamp();
-	epoch = rig_node_epoch();
-	rig_xact_register_op(version, epoch, method, data, key, op_time,
-						 rig_node_name(), locks, nlocks, false);
-
-	rig_log_append(version, epoch, method, data, key, op_time,
-				   rig_node_name());
+	version = rig_append_new(method, data, key, locks, nlocks, &op_time);
 	if (key != NULL)
 		rig_key_record(key, version, method, data, op_time);
 	rig_call_apply(handler, version, op_time, data);
@@ -338,23 +353,13 @@ int64
 rig_write_system(const char *caller, const char *method, Jsonb *data)
 {
 	int64		version;
-	int64		epoch;
 	TimestampTz op_time;
 	int			nest;
 
 	rig_check_can_write(caller);
 	nest = rig_sysrec_timeout_push();
 	rig_lock_barrier(true);
-	rig_ensure_loaded();
-	rig_inflight_reserve();
-	version = nextval_internal(rig_relid("version_seq"), false);
-	rig_note_version_drawn();
-	rig_note_assigned(version);
-	op_time = GetCurrentTimestamp();
-	epoch = rig_node_epoch();
-	rig_xact_register_op(version, epoch, method, data, NULL, op_time,
-						 rig_node_name(), NULL, 0, false);
-	rig_log_append(version, epoch, method, data, NULL, op_time, rig_node_name());
+	version = rig_append_new(method, data, NULL, NULL, 0, &op_time);
 	rig_apply_system(method, data, false);
 	rig_sysrec_timeout_pop(nest);
 	return version;
