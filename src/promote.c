@@ -443,9 +443,12 @@ rig_promote_work(void)
 	MemoryContext old;
 	volatile int64 epoch = 0;
 	volatile bool unfinished = false;
+	RigWorkerInfo before;
 
 	if (ticket == 0 && !rig_promote_check_durable)
 		return false;
+	/* rig.status says "promoting" only while a promotion is unfinished */
+	rig_worker_get_state(&before);
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "rig promotion", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
@@ -493,6 +496,8 @@ rig_promote_work(void)
 	PG_END_TRY();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
+	if (!unfinished)
+		rig_worker_set_state(before.state);
 
 	if (ticket != 0 && requester != 0)
 	{

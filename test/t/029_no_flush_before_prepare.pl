@@ -37,11 +37,20 @@ rig.sync_timeout = 10000
 };
 my $notes = 'SELECT * FROM notes ORDER BY id';
 
-# Pause a rig_do at after_peer_prepare with its WAL only in memory; returns
-# the session, the peer's GID parts (incarnation, xid, version).
+# Pause a rig_do at after_peer_prepare and kill the primary; returns the
+# peer's GID parts (incarnation, xid, version).  With $unflushed, the op's
+# WAL stays only in memory: it must then not be the op that logs the
+# version sequence ahead, whose flush before the peers prepare
+# (rig_flush_versions) writes out everything inserted so far, the op's own
+# WAL with it (PostgreSQL's XLogFlush); without it, that is the case tested.
 sub lose_one
 {
-	my ($p, $peer, $body, $what) = @_;
+	my ($p, $peer, $body, $what, $unflushed) = @_;
+	if ($unflushed)
+	{
+		$p->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "sequence"}')})
+		  while $p->safe_psql('postgres', 'SELECT log_cnt FROM rig.version_seq') < 2;
+	}
 	rig_stop_walwriter($p);
 	my ($s) = rig_start_paused($p, 'after_peer_prepare', $body);
 	my $gid = $peer->safe_psql('postgres', 'SELECT gid FROM pg_prepared_xacts');
@@ -53,7 +62,8 @@ sub lose_one
 	is($inc, rig_incarnation($p), "$what: ... the one in the primary's rig_incarnation file");
 	is( $p->safe_psql('postgres',
 			'SELECT pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn()'),
-		't', "$what: the primary's WAL is not flushed to its end");
+		't', "$what: the primary's WAL is not flushed to its end")
+	  if $unflushed;
 	crash($p, 'all');
 	unlike(rig_client_end($s), qr/version=/, "$what: the client got no version");
 	return ($inc, $xid, $version);
@@ -73,7 +83,7 @@ $a->safe_psql('postgres',
 # two ops: the version sequence's block of values is on disk
 $a->safe_psql('postgres', qq{SELECT rig_do('note', '{"body": "warm $_"}')}) for (1, 2);
 
-my ($inc, $xid, $version) = lose_one($a, $b, 'lost-xid', '(1)');
+my ($inc, $xid, $version) = lose_one($a, $b, 'lost-xid', '(1)', 1);
 $a->start;
 cmp_ok(rig_incarnation($a), '>', $inc, '(1) the restart recorded a new incarnation');
 my $next = $a->safe_psql('postgres', 'SELECT txid_current()');
