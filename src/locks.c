@@ -36,9 +36,10 @@
 /* field4 of the advisory lock tags rig uses, kept clear of pg_advisory_lock's 1 and 2 */
 #define RIG_LOCKCLASS_RESOURCE	0x7269
 #define RIG_LOCKCLASS_IDEMKEY	0x726a
+#define RIG_LOCKCLASS_NODE		0x726b
 
 static uint64 rig_hash_name(text *name);
-static void rig_lock_hash(uint64 hash, uint16 lockclass);
+static void rig_lock_hash(uint64 hash, uint16 lockclass, LOCKMODE mode);
 static int	rig_cmp_uint64(const void *a, const void *b);
 
 /* 64-bit hash of a resource name or idempotency key. */
@@ -49,15 +50,15 @@ rig_hash_name(text *name)
 							   VARSIZE_ANY_EXHDR(name), 0);
 }
 
-/* Take an exclusive transaction-level lock on one hashed name. */
+/* Take a transaction-level lock on one hashed name. */
 static void
-rig_lock_hash(uint64 hash, uint16 lockclass)
+rig_lock_hash(uint64 hash, uint16 lockclass, LOCKMODE mode)
 {
 	LOCKTAG		tag;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32),
 						 (uint32) hash, lockclass);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	(void) LockAcquire(&tag, mode, false, false);
 }
 
 /* qsort comparator for lock hashes. */
@@ -136,14 +137,26 @@ void
 rig_lock_hashes(const uint64 *hashes, int n)
 {
 	for (int i = 0; i < n; i++)
-		rig_lock_hash(hashes[i], RIG_LOCKCLASS_RESOURCE);
+		rig_lock_hash(hashes[i], RIG_LOCKCLASS_RESOURCE, ExclusiveLock);
 }
 
 /* Serialize ops that carry the same idempotency key until the first ends. */
 void
 rig_lock_idempotency_key(text *key)
 {
-	rig_lock_hash(rig_hash_name(key), RIG_LOCKCLASS_IDEMKEY);
+	rig_lock_hash(rig_hash_name(key), RIG_LOCKCLASS_IDEMKEY, ExclusiveLock);
+}
+
+/*
+ * A registered node (rig.remote_nodes): shared by a transaction start
+ * that puts a branch on it, exclusive for its drop, so a drop never
+ * misses a start that has not committed yet.
+ */
+void
+rig_lock_remote_node(const char *name, bool exclusive)
+{
+	rig_lock_hash(rig_hash_name(cstring_to_text(name)), RIG_LOCKCLASS_NODE,
+				  exclusive ? ExclusiveLock : ShareLock);
 }
 
 /*

@@ -22,6 +22,7 @@ extern int	rig_resource_hashes(RigHandler *handler, Jsonb *data,
 extern int	rig_sort_hashes(uint64 *hashes, int n);
 extern void rig_lock_hashes(const uint64 *hashes, int n);
 extern void rig_lock_idempotency_key(text *key);
+extern void rig_lock_remote_node(const char *name, bool exclusive);
 extern void rig_lock_barrier(bool exclusive);
 
 #endif							/* RIG_LOCKS_H */

@@ -28,6 +28,7 @@
 
 #include "catalog.h"
 #include "conn.h"
+#include "locks.h"
 #include "node.h"
 #include "remotenode.h"
 #include "settings.h"
@@ -264,12 +265,14 @@ rig_drop_node(PG_FUNCTION_ARGS)
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	rig_remote_node_check_primary("rig_drop_node");
 	args[0] = PG_GETARG_DATUM(0);
+	/* wait for the starts that use it; then a fresh snapshot sees them */
+	rig_lock_remote_node(name, true);
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT t.id FROM rig.transactions t, "
 							  "jsonb_array_elements(t.branches) b "
 							  "WHERE t.state IN ('preparing', 'committing', 'aborting') "
 							  "AND b->>'node' = $1 ORDER BY t.id LIMIT 1",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rig.transactions");
 	if (SPI_processed > 0)
 		ereport(ERROR,

@@ -22,9 +22,11 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -39,6 +41,7 @@
 #include "catalog.h"
 #include "conn.h"
 #include "handlers.h"
+#include "locks.h"
 #include "remotenode.h"
 #include "settings.h"
 #include "shmem.h"
@@ -77,8 +80,11 @@ static int64 rig_xnode_find_or_write(const char *branches, int64 timeout_ms, con
 									 List *sent);
 static void rig_check_remote_read_all(List *remote, List *sent);
 static char *rig_branches_normalize(Jsonb *branches, int *count, List **remote);
+static int64 rig_interval_us(Interval *iv, const char *what);
 static int64 rig_timeout_ms(Interval *iv);
 static char *rig_xnode_state(int64 id, bool missing_ok);
+static void rig_xnode_check_committed(int64 id);
+static void rig_xnode_lock(Jsonb *event);
 
 PG_FUNCTION_INFO_V1(rig_transaction_start);
 PG_FUNCTION_INFO_V1(rig_transaction_wait);
@@ -206,6 +212,8 @@ rig_check_remote_methods_send(const char *node, List *methods)
 	ListCell   *lc;
 	MemoryContext outer = CurrentMemoryContext;
 
+	/* held to the end: a concurrent rig_drop_node waits for this start */
+	rig_lock_remote_node(node, false);
 	SPI_connect();
 	conninfo = rig_remote_node_conninfo(node);
 	if (conninfo != NULL)
@@ -378,12 +386,29 @@ rig_branches_normalize(Jsonb *branches, int *count, List **remote)
 	return out.data;
 }
 
+/* An interval in microseconds (months of 30 days); throws on overflow. */
+static int64
+rig_interval_us(Interval *iv, const char *what)
+{
+	int64		months;
+	int64		days;
+	int64		us;
+
+	if (pg_mul_s64_overflow(iv->month, DAYS_PER_MONTH * USECS_PER_DAY, &months) ||
+		pg_mul_s64_overflow(iv->day, USECS_PER_DAY, &days) ||
+		pg_add_s64_overflow(iv->time, days, &us) ||
+		pg_add_s64_overflow(us, months, &us))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is out of range", what)));
+	return us;
+}
+
 /* An interval in milliseconds; it must be positive. */
 static int64
 rig_timeout_ms(Interval *iv)
 {
-	int64		us = iv->time + (int64) iv->day * USECS_PER_DAY +
-		(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	int64		us = rig_interval_us(iv, "timeout");
 
 	if (us <= 0)
 		ereport(ERROR,
@@ -417,6 +442,57 @@ rig_xnode_state(int64 id, bool missing_ok)
 				 errmsg("transaction " INT64_FORMAT " does not exist", id),
 				 errhint("rig.transactions lists the transactions this node coordinates.")));
 	return state;
+}
+
+/*
+ * Throw if this very transaction wrote the transaction's row (started or
+ * aborted it): the worker cannot see that before it commits, so a wait
+ * here would last to its timeout, or forever.
+ */
+static void
+rig_xnode_check_committed(int64 id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(id)};
+	TransactionId xmin = InvalidTransactionId;
+	bool		isnull;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT xmin FROM rig.transactions WHERE id = $1",
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.transactions");
+	if (SPI_processed > 0)
+		xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	if (TransactionIdIsValid(xmin) && TransactionIdIsCurrentTransactionId(xmin))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("transaction " INT64_FORMAT " was started or changed by this transaction, which has not committed",
+						id),
+				 errdetail("The coordinator drives it only once that change commits."),
+				 errhint("Commit first, then call rig_transaction_wait().")));
+}
+
+/*
+ * Take the lock an event of the transaction takes (rig.log's barrier, then
+ * the event's resources, in rig_do's order): from here the state read is
+ * the one the event applies to, and a concurrent abort or decision has
+ * ended.
+ */
+static void
+rig_xnode_lock(Jsonb *event)
+{
+	RigHandler *handler;
+	uint64	   *hashes;
+	int			n;
+
+	rig_lock_barrier(false);
+	handler = rig_lookup_handler("rig.transaction.event");
+	if (handler == NULL)
+		elog(ERROR, "method rig.transaction.event is not registered");
+	n = rig_resource_hashes(handler, event, &hashes);
+	rig_lock_hashes(hashes, n);
 }
 
 /* True for committed, aborted and failed. */
@@ -541,9 +617,16 @@ rig_xnode_find_or_write(const char *branches, int64 timeout_ms, const char *key,
 
 	PG_TRY();
 	{
-		/* the same key again (also after a failover): the same transaction */
+		/*
+		 * the same key again (also after a failover): the same transaction.
+		 * Its lock first, so a start with that key still running has ended
+		 * and the lookup's fresh snapshot sees it.
+		 */
 		if (key != NULL)
+		{
+			rig_lock_idempotency_key(cstring_to_text(psprintf("rig.transaction:%s", key)));
 			id = rig_xnode_key_lookup(key, branches);
+		}
 		if (id == 0)
 		{
 			id = rig_xnode_write_start(branches, timeout_ms, key);
@@ -615,17 +698,23 @@ rig_transaction_wait(PG_FUNCTION_ARGS)
 	id = PG_GETARG_INT64(0);
 	if (!PG_ARGISNULL(1))
 	{
-		Interval   *iv = PG_GETARG_INTERVAL_P(1);
-		int64		us = iv->time + (int64) iv->day * USECS_PER_DAY +
-			(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
+		int64		us = rig_interval_us(PG_GETARG_INTERVAL_P(1), "timeout");
 
-		deadline = GetCurrentTimestamp() + Max(us, 0);
+		if (us < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("timeout must not be negative")));
+		/* beyond the last timestamp: no deadline */
+		if (pg_add_s64_overflow(GetCurrentTimestamp(), us, &deadline) ||
+			!IS_VALID_TIMESTAMP(deadline))
+			deadline = 0;
 	}
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("rig_transaction_wait() requires the READ COMMITTED isolation level"),
 				 errdetail("It watches the transaction's state change; a transaction snapshot would never see it.")));
+	rig_xnode_check_committed(id);
 
 	/* the worker broadcasts each change it records; poll too, rarely */
 	ConditionVariablePrepareToSleep(rig_shmem_xnode_cv());
@@ -657,6 +746,7 @@ rig_transaction_abort(PG_FUNCTION_ARGS)
 	int64		id;
 	char	   *state;
 	StringInfoData data;
+	Jsonb	   *event;
 
 	rig_check_database();
 	if (PG_ARGISNULL(0))
@@ -664,16 +754,7 @@ rig_transaction_abort(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("transaction id must not be NULL")));
 	id = PG_GETARG_INT64(0);
-	state = rig_xnode_state(id, false);
-	if (strcmp(state, "aborting") == 0 || strcmp(state, "aborted") == 0)
-		PG_RETURN_TEXT_P(cstring_to_text(state));
-	if (strcmp(state, "preparing") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("transaction " INT64_FORMAT " is %s: too late to abort", id, state),
-				 strcmp(state, "failed") == 0 ?
-				 errdetail("A branch's commit or abort raised; rig.transactions.reason_detail has its error.") :
-				 errdetail("Every branch voted yes and the coordinator decided to commit.")));
+	(void) rig_xnode_state(id, false);
 
 	initStringInfo(&data);
 	appendStringInfo(&data, "{\"transaction\": " INT64_FORMAT ", \"event\": \"aborting\", "
@@ -688,9 +769,21 @@ rig_transaction_abort(PG_FUNCTION_ARGS)
 	else
 		escape_json(&data, text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	appendStringInfoChar(&data, '}');
-	(void) rig_do_internal("rig.transaction.event",
-						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(data.data))),
-						   NULL);
+	event = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(data.data)));
+
+	/* under the event's lock: another abort or the decision has ended */
+	rig_xnode_lock(event);
+	state = rig_xnode_state(id, false);
+	if (strcmp(state, "aborting") == 0 || strcmp(state, "aborted") == 0)
+		PG_RETURN_TEXT_P(cstring_to_text(state));
+	if (strcmp(state, "preparing") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("transaction " INT64_FORMAT " is %s: too late to abort", id, state),
+				 strcmp(state, "failed") == 0 ?
+				 errdetail("A branch's commit or abort raised; rig.transactions.reason_detail has its error.") :
+				 errdetail("Every branch voted yes and the coordinator decided to commit.")));
+	(void) rig_do_internal("rig.transaction.event", event, NULL);
 	rig_xnode_wake_pending = true;
 	PG_RETURN_TEXT_P(cstring_to_text("aborting"));
 }
@@ -773,13 +866,15 @@ rig_transaction_prune(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("older_than must not be NULL")));
 	iv = PG_GETARG_INTERVAL_P(0);
-	us = iv->time + (int64) iv->day * USECS_PER_DAY +
-		(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	us = rig_interval_us(iv, "older_than");
 	if (us < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("older_than must not be negative")));
-	before = GetCurrentTransactionStartTimestamp() - us;
+	/* before the first timestamp: nothing finished that early */
+	if (pg_sub_s64_overflow(GetCurrentTransactionStartTimestamp(), us, &before) ||
+		!IS_VALID_TIMESTAMP(before))
+		PG_RETURN_INT64(0);
 	args[0] = TimestampTzGetDatum(before);
 
 	SPI_connect();
