@@ -49,6 +49,9 @@ SELECT rig_transaction_start('[{"node": "regress", "prepare": "xfer.hold", "comm
 \echo :SQLSTATE
 SELECT rig_transaction_start('[{"node": "regress", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release"}]', NULL, '');
 \echo :SQLSTATE
+-- a timeout beyond 64-bit microseconds is out of range, not "negative"
+SELECT rig_transaction_start('[{"node": "regress", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release"}]', '100000000 years');
+\echo :SQLSTATE
 -- nothing was started or logged
 SELECT log_rows - :before_log_rows AS new_log_rows, transactions - :before_transactions AS new_transactions
   FROM pg_temp.counts();
@@ -65,6 +68,8 @@ SELECT rig_unregister('rig.transaction.claim');
 
 -- unknown transactions
 SELECT rig_transaction_wait(424242, '1ms');
+\echo :SQLSTATE
+SELECT rig_transaction_wait(424242, '-1s');
 \echo :SQLSTATE
 SELECT rig_transaction_abort(424242);
 \echo :SQLSTATE
@@ -185,6 +190,11 @@ SELECT rig_transaction_prune(NULL);
 SELECT rig_transaction_prune('-1s');
 \echo :SQLSTATE
 SELECT rig_transaction_prune('1 day') AS pruned_none;
+-- an interval beyond 64-bit microseconds is out of range (it is not "negative");
+-- a cut-off before the first timestamp prunes nothing
+SELECT rig_transaction_prune('100000000 years');
+\echo :SQLSTATE
+SELECT rig_transaction_prune('200000 years') AS pruned_before_time;
 SELECT count(*) AS log_before FROM rig.log WHERE method = 'rig.transaction.prune';
 SELECT count(*) AS final_transactions FROM rig.transactions WHERE state IN ('committed', 'aborted');
 SELECT rig_transaction_prune('0s') AS pruned;
@@ -195,6 +205,15 @@ SELECT rig_do('rig.transaction.prune', '{"before": "infinity"}');
 \echo :SQLSTATE
 SELECT rig_do('rig.node.add', '{"name": "x", "conninfo": "dbname=x"}');
 \echo :SQLSTATE
+
+-- a wait in the transaction that started it would never end: refused
+BEGIN;
+SELECT rig_transaction_start('[{"node": "regress", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
+                                "data": {"account": 1, "amount": 1}}]') AS own_id \gset
+SELECT rig_transaction_wait(:own_id, '10s');
+\echo :SQLSTATE
+ROLLBACK;
+SELECT count(*) AS own_rolled_back FROM rig.transactions WHERE id = :own_id;
 
 -- clean up
 SELECT rig_unregister(method) FROM rig.handlers WHERE method LIKE 'xfer.%' ORDER BY method;
