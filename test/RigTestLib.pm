@@ -46,7 +46,7 @@ use Time::HiRes qw(time usleep);
 our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of message_of
   rig_set_resolver rig_notes_sql rig_log_dump rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
   rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error
-  rig_node_pids rig_proc_alive rig_session rig_bg_query rig_prepared_xacts rig_peer_state
+  rig_node_pids rig_proc_alive rig_session rig_bg_query rig_bg_send rig_bg_result rig_waits_on_lock rig_prepared_xacts rig_peer_state
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
   rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_cmd rigctl_run_within rig_stop_walwriter rig_where_is rig_incarnation
   rig_xfer_setup rig_xfer_branches rig_xfer_start rig_xfer_money rig_xnode_row rig_xfer_pgbench
@@ -945,6 +945,22 @@ SQLSTATE, for sqlstate_of).
 Run $sql in a background session; returns its standard output, its
 standard error (cleared in the session) and the seconds it took.
 
+=item rig_bg_send($session, $sql)
+
+Send $sql (one statement, no trailing semicolon) to a background session
+and return at once, while it runs (e.g. waits for a lock); rig_bg_result
+collects its outcome.
+
+=item rig_bg_result($session)
+
+Wait for what rig_bg_send sent to end; returns its standard output and
+standard error, like rig_bg_query.
+
+=item rig_waits_on_lock($node, $pattern)
+
+Poll (up to the default timeout) until a backend of $node whose query
+contains $pattern (SQL LIKE) waits for a lock; true then.
+
 =back
 
 =cut
@@ -966,6 +982,28 @@ sub rig_bg_query
 	my $err = $s->{stderr};
 	$s->{stderr} = '';
 	return ($out, $err, $el);
+}
+
+sub rig_bg_send
+{
+	my ($s, $sql) = @_;
+	$s->query_until(qr/rig_bg_sent\r?\n/, "\\echo rig_bg_sent\n$sql;\n");
+	return;
+}
+
+sub rig_bg_result
+{
+	my ($s) = @_;
+	my ($out, $err) = rig_bg_query($s, '');
+	return ($out, $err);
+}
+
+sub rig_waits_on_lock
+{
+	my ($node, $pattern) = @_;
+	return $node->poll_query_until($dbname,
+		"SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+		  . "AND query LIKE '%$pattern%' AND pid <> pg_backend_pid()");
 }
 
 =pod

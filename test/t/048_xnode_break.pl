@@ -1,0 +1,199 @@
+
+# Copyright (c) 2026, rig developers
+
+# Transactions across nodes under attack (issue 12, a break-it pass): the
+# interleavings of TAP 036 that it did not force, on the bank transfer of
+# examples/transfer.sql between "east" (the coordinator, accounts 1-3) and
+# "west" (accounts 4-6).  In each part west's prepare waits for a lock
+# held by a session of the test, so the transaction stays preparing for as
+# long as the part needs.
+#
+#  (1) Two client aborts at once: the second waits for the first and says
+#      "aborting" (it raised "it cannot become aborting" before).
+#  (2) rig_drop_node racing a start that has not committed: the drop waits
+#      for it and refuses (before, it dropped the node and the transaction
+#      could never end); a start racing a drop not committed yet fails
+#      "not registered".
+#  (3) The same idempotency key from two sessions at once: other branches
+#      -> "already used for another transaction" naming the client's key;
+#      the same branches with another timeout -> the same id (as one after
+#      the other; before, the second failed on rig's internal key).
+#  (4) rig_transaction_wait with a timeout past the last timestamp waits
+#      (it returned at once); a wait cancelled by pg_cancel_backend leaves
+#      its session usable; a start in a transaction that rolls back runs
+#      nothing on any node.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/..";
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use RigTestLib;
+
+my $conf = q{
+rig.sync_timeout = 2000
+log_min_messages = log
+};
+
+my $east = rig_node('east', conf => $conf);
+my $west = rig_node('west', conf => $conf);
+rig_xfer_setup($east, { 1 => 1000, 2 => 1000, 3 => 1000 });
+rig_xfer_setup($west, { 4 => 1000, 5 => 1000, 6 => 1000 });
+$east->safe_psql('postgres', "SELECT rig_add_node('west', \$\$" . $west->connstr('postgres') . "\$\$)");
+my $total = 6000;
+
+sub money_ok
+{
+	my ($what) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	is(rig_xfer_money($east, $west), "$total holds 0", "$what: the total is $total, no hold is left");
+}
+
+sub wait_final
+{
+	my ($id) = @_;
+	return $east->safe_psql('postgres', "SELECT rig_transaction_wait($id, '60s')");
+}
+
+# west's prepare on account 6 waits while this session holds its row
+sub hold_west
+{
+	my $locker = rig_session($west);
+	$locker->query_safe('BEGIN; SELECT * FROM xfer.accounts WHERE id = 6 FOR UPDATE;');
+	return $locker;
+}
+
+sub release_west
+{
+	my ($locker) = @_;
+	$locker->query_safe('ROLLBACK');
+	$locker->quit;
+}
+
+my $branches = rig_xfer_branches('east', 3, 'west', 6, 10);
+
+# ---- (1) two client aborts at once
+{
+	my $locker = hold_west();
+	my $id = rig_xfer_start($east, $branches, '10min');
+	my $first = rig_session($east);
+	my $second = rig_session($east);
+	$first->query_safe("BEGIN; SELECT rig_transaction_abort($id, 'first');");
+	rig_bg_send($second, "SELECT rig_transaction_abort($id, 'second')");
+	ok(rig_waits_on_lock($east, 'rig_transaction_abort'), '(1) the second abort waits for the first');
+	$first->query_safe('COMMIT');
+	my ($out, $err) = rig_bg_result($second);
+	is($err, '', '(1) the second abort does not raise');
+	like($out, qr/^abort(ing|ed)$/m, '(1) ... it says aborting');
+	$first->quit;
+	$second->quit;
+	release_west($locker);
+	is(wait_final($id), 'aborted', '(1) aborted');
+	is($east->safe_psql('postgres', "SELECT reason || '|' || reason_detail FROM rig.transactions WHERE id = $id"),
+		'client|first', "(1) with the first client's reason");
+	money_ok('(1)');
+}
+
+# ---- (2) rig_drop_node racing a start
+{
+	my $locker = hold_west();
+	my $starter = rig_session($east);
+	my $dropper = rig_session($east);
+	my $id = $starter->query_safe("BEGIN; SELECT rig_transaction_start(\$b\$$branches\$b\$, '10min');");
+	rig_bg_send($dropper, "SELECT rig_drop_node('west')");
+	ok(rig_waits_on_lock($east, 'rig_drop_node'), '(2) a drop waits for a start using the node');
+	$starter->query_safe('COMMIT');
+	my ($out, $err) = rig_bg_result($dropper);
+	is(sqlstate_of($err), '55006', '(2) ... then refuses');
+	like(message_of($err), qr/node "west" has a branch of unfinished transaction $id/, '(2) ... naming it');
+	is($east->safe_psql('postgres', q{SELECT count(*) FROM rig.remote_nodes WHERE name = 'west'}), '1',
+		'(2) west is still registered');
+	release_west($locker);
+	is(wait_final($id), 'committed', '(2) the transaction ends: committed');
+
+	# the other way round: a start waits for a drop, then finds no node
+	$dropper->query_safe(q{BEGIN; SELECT rig_drop_node('west');});
+	rig_bg_send($starter, "SELECT rig_transaction_start(\$b\$$branches\$b\$)");
+	ok(rig_waits_on_lock($east, 'rig_transaction_start'), '(2) a start waits for a drop of its node');
+	$dropper->query_safe('COMMIT');
+	($out, $err) = rig_bg_result($starter);
+	is(sqlstate_of($err), '42704', '(2) ... then fails');
+	like(message_of($err), qr/node "west" is not registered/, '(2) ... west is not registered');
+	is($east->safe_psql('postgres', q{SELECT count(*) FROM rig.transactions WHERE state NOT IN ('committed', 'aborted')}),
+		'0', '(2) no transaction is left unfinished');
+	$starter->quit;
+	$dropper->quit;
+	$east->safe_psql('postgres', "SELECT rig_add_node('west', \$\$" . $west->connstr('postgres') . "\$\$)");
+	money_ok('(2)');
+}
+
+# ---- (3) the same idempotency key from two sessions at once
+{
+	my $locker = hold_west();
+	my $one = rig_session($east);
+	my $two = rig_session($east);
+	my $other = rig_xfer_branches('east', 3, 'west', 6, 20);
+	my $id = $one->query_safe("BEGIN; SELECT rig_transaction_start(\$b\$$branches\$b\$, '10min', 'k1');");
+	rig_bg_send($two, "SELECT rig_transaction_start(\$b\$$other\$b\$, '10min', 'k1')");
+	ok(rig_waits_on_lock($east, 'rig_transaction_start'), '(3) a start with the same key waits for the first');
+	$one->query_safe('COMMIT');
+	my ($out, $err) = rig_bg_result($two);
+	is(sqlstate_of($err), '22023', '(3) other branches with the same key: refused');
+	like(message_of($err), qr/idempotency key "k1" was already used for another transaction/,
+		"(3) ... naming the client's key");
+
+	my $id2 = $one->query_safe("BEGIN; SELECT rig_transaction_start(\$b\$$branches\$b\$, '10min', 'k2');");
+	rig_bg_send($two, "SELECT rig_transaction_start(\$b\$$branches\$b\$, '20min', 'k2')");
+	ok(rig_waits_on_lock($east, 'rig_transaction_start'), '(3) the same branches and key wait for the first');
+	$one->query_safe('COMMIT');
+	($out, $err) = rig_bg_result($two);
+	is($err, '', '(3) ... do not raise');
+	is($out, $id2, '(3) ... and get the same transaction');
+	$one->quit;
+	$two->quit;
+	release_west($locker);
+	is(wait_final($id), 'committed', '(3) the first transaction commits');
+	is(wait_final($id2), 'committed', '(3) the second too');
+	is($east->safe_psql('postgres', q{SELECT count(*) FROM rig.transactions WHERE idempotency_key IN ('k1', 'k2')}),
+		'2', '(3) one transaction per key');
+	money_ok('(3)');
+}
+
+# ---- (4) waits: a huge timeout, a cancel; a start rolled back
+{
+	my $locker = hold_west();
+	my $id = rig_xfer_start($east, $branches, '10min');
+	my $err = rig_psql_error($east,
+		"SET statement_timeout = '1s'; SELECT rig_transaction_wait($id, '290000 years')");
+	is(sqlstate_of($err), '57014', '(4) a wait with a timeout past the last timestamp waits (here until statement_timeout)');
+
+	my $waiter = rig_session($east);
+	rig_bg_send($waiter, "SELECT rig_transaction_wait($id)");
+	ok($east->poll_query_until('postgres',
+			q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT rig_transaction_wait(%'}),
+		'(4) a waiting rig_transaction_wait is cancelled');
+	my ($out, $err2) = rig_bg_result($waiter);
+	is(sqlstate_of($err2), '57014', '(4) ... it raises query_canceled');
+	($out, $err2) = rig_bg_query($waiter, "SELECT rig_transaction_abort($id, 'cancelled')");
+	is($out, 'aborting', '(4) ... and its session goes on');
+	$waiter->quit;
+	release_west($locker);
+	is(wait_final($id), 'aborted', '(4) aborted');
+
+	my $west_log = $west->safe_psql('postgres', 'SELECT count(*) FROM rig.log');
+	my $txns = $east->safe_psql('postgres', 'SELECT count(*) FROM rig.transactions');
+	$east->safe_psql('postgres', "BEGIN; SELECT rig_transaction_start(\$b\$$branches\$b\$); ROLLBACK;");
+	# the next transfer's prepare and commit are all that reach west
+	is(wait_final(rig_xfer_start($east, $branches)), 'committed', '(4) a start after one rolled back commits');
+	is($west->safe_psql('postgres', 'SELECT count(*) FROM rig.log') - $west_log, 2,
+		'(4) a start rolled back: nothing of it ran on west');
+	is($east->safe_psql('postgres', 'SELECT count(*) FROM rig.transactions') - $txns, 1,
+		'(4) ... nor is it on east');
+	money_ok('(4)');
+}
+
+done_testing();
