@@ -18,8 +18,9 @@
 #      -> "already used for another transaction" naming the client's key;
 #      the same branches with another timeout -> the same id (as one after
 #      the other; before, the second failed on rig's internal key).
-#  (4) rig_transaction_wait with a timeout past the last timestamp waits
-#      (it returned at once); a wait cancelled by pg_cancel_backend leaves
+#  (4) rig_transaction_wait with a timeout beyond 64-bit microseconds is
+#      out of range (it wrapped and returned at once), one past the last
+#      timestamp waits; a wait cancelled by pg_cancel_backend leaves
 #      its session usable; a start in a transaction that rolls back runs
 #      nothing on any node.
 
@@ -167,9 +168,12 @@ my $branches = rig_xfer_branches('east', 3, 'west', 6, 10);
 {
 	my $locker = hold_west();
 	my $id = rig_xfer_start($east, $branches, '10min');
+	# 296520 years (of 360 days) fit in 64-bit microseconds, not added to now
 	my $err = rig_psql_error($east,
-		"SET statement_timeout = '1s'; SELECT rig_transaction_wait($id, '290000 years')");
+		"SET statement_timeout = '1s'; SELECT rig_transaction_wait($id, '296520 years')");
 	is(sqlstate_of($err), '57014', '(4) a wait with a timeout past the last timestamp waits (here until statement_timeout)');
+	$err = rig_psql_error($east, "SELECT rig_transaction_wait($id, '100000000 years')");
+	is(sqlstate_of($err), '22008', '(4) a timeout beyond 64-bit microseconds is out of range');
 
 	my $waiter = rig_session($east);
 	rig_bg_send($waiter, "SELECT rig_transaction_wait($id)");
