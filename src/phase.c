@@ -278,10 +278,13 @@ rig_phase_read_remote(List *sent, List *calls)
 		RigCoordCall *call = lfirst(lc);
 		String	   *node = makeString(call->txn->node[call->branch]);
 
-		if (strcmp(strVal(node), rig_node_name()) == 0)
-			continue;
 		if (!call->answered)
+		{
 			failed = list_append_unique(failed, node);
+			/* this node's own call waited (lock_timeout) or cannot run now */
+			if (strcmp(strVal(node), rig_node_name()) == 0)
+				slow = list_append_unique(slow, node);
+		}
 		else
 			answered = list_append_unique(answered, node);
 	}

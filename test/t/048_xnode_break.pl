@@ -23,6 +23,11 @@
 #      timestamp waits; a wait cancelled by pg_cancel_backend leaves
 #      its session usable; a start in a transaction that rolls back runs
 #      nothing on any node.
+#  (5) A client holding a lock that a branch on the coordinator itself
+#      needs: the worker's call there waits at most rig.sync_timeout
+#      (lock_timeout), so other transactions go on and the stuck one times
+#      out (before, the worker waited for the client, and every
+#      transaction with it).
 
 use strict;
 use warnings;
@@ -68,7 +73,7 @@ sub hold_west
 	return $locker;
 }
 
-sub release_west
+sub release_lock
 {
 	my ($locker) = @_;
 	$locker->query_safe('ROLLBACK');
@@ -92,7 +97,7 @@ my $branches = rig_xfer_branches('east', 3, 'west', 6, 10);
 	like($out, qr/^abort(ing|ed)$/m, '(1) ... it says aborting');
 	$first->quit;
 	$second->quit;
-	release_west($locker);
+	release_lock($locker);
 	is(wait_final($id), 'aborted', '(1) aborted');
 	is($east->safe_psql('postgres', "SELECT reason || '|' || reason_detail FROM rig.transactions WHERE id = $id"),
 		'client|first', "(1) with the first client's reason");
@@ -113,7 +118,7 @@ my $branches = rig_xfer_branches('east', 3, 'west', 6, 10);
 	like(message_of($err), qr/node "west" has a branch of unfinished transaction $id/, '(2) ... naming it');
 	is($east->safe_psql('postgres', q{SELECT count(*) FROM rig.remote_nodes WHERE name = 'west'}), '1',
 		'(2) west is still registered');
-	release_west($locker);
+	release_lock($locker);
 	is(wait_final($id), 'committed', '(2) the transaction ends: committed');
 
 	# the other way round: a start waits for a drop, then finds no node
@@ -156,7 +161,7 @@ my $branches = rig_xfer_branches('east', 3, 'west', 6, 10);
 	is($out, $id2, '(3) ... and get the same transaction');
 	$one->quit;
 	$two->quit;
-	release_west($locker);
+	release_lock($locker);
 	is(wait_final($id), 'committed', '(3) the first transaction commits');
 	is(wait_final($id2), 'committed', '(3) the second too');
 	is($east->safe_psql('postgres', q{SELECT count(*) FROM rig.transactions WHERE idempotency_key IN ('k1', 'k2')}),
@@ -185,7 +190,7 @@ my $branches = rig_xfer_branches('east', 3, 'west', 6, 10);
 	($out, $err2) = rig_bg_query($waiter, "SELECT rig_transaction_abort($id, 'cancelled')");
 	is($out, 'aborting', '(4) ... and its session goes on');
 	$waiter->quit;
-	release_west($locker);
+	release_lock($locker);
 	is(wait_final($id), 'aborted', '(4) aborted');
 
 	my $west_log = $west->safe_psql('postgres', 'SELECT count(*) FROM rig.log');
@@ -198,6 +203,22 @@ my $branches = rig_xfer_branches('east', 3, 'west', 6, 10);
 	is($east->safe_psql('postgres', 'SELECT count(*) FROM rig.transactions') - $txns, 1,
 		'(4) ... nor is it on east');
 	money_ok('(4)');
+}
+
+# ---- (5) a client holds a lock that a branch on the coordinator needs
+{
+	# the row lock stops xfer.hold on account 1 (its foreign key check)
+	my $locker = rig_session($east);
+	$locker->query_safe('BEGIN; SELECT * FROM xfer.accounts WHERE id = 1 FOR UPDATE;');
+	my $stuck = rig_xfer_start($east, rig_xfer_branches('east', 1, 'west', 4, 10), '3s');
+	my $other = rig_xfer_start($east, rig_xfer_branches('east', 2, 'west', 5, 10));
+	is($east->safe_psql('postgres', "SELECT rig_transaction_wait($other, '20s')"), 'committed',
+		'(5) a transfer between other accounts commits while a client holds account 1');
+	is($east->safe_psql('postgres', "SELECT rig_transaction_wait($stuck, '20s')"), 'aborted',
+		'(5) the one that needs account 1 ends while the lock is held');
+	is(rig_xnode_row($east, $stuck), 'aborted|timeout|', '(5) ... reason timeout');
+	release_lock($locker);
+	money_ok('(5)');
 }
 
 done_testing();
