@@ -81,11 +81,18 @@ rig_phase_sql(RigPhase phase)
 {
 	if (phase != RIG_PHASE_ABORT)
 		return "SELECT pg_catalog.rig_do($1, $2::jsonb, $3)";
-	/* compensate a prepare that took effect; otherwise claim its key */
+	/*
+	 * compensate a prepare that took effect; otherwise claim its key (once:
+	 * a claim made before is its answer), with only the transaction and
+	 * branch as data: the branch's own data may be what the prepare was
+	 * refused for (too large for the node's rig.max_payload)
+	 */
 	return "SELECT CASE WHEN EXISTS (SELECT 1 FROM rig.idempotency_keys k "
 		"WHERE k.idempotency_key = $4 AND k.method <> 'rig.transaction.claim') "
 		"THEN pg_catalog.rig_do($1, $2::jsonb, $3) "
-		"ELSE -pg_catalog.rig_do('rig.transaction.claim', $2::jsonb, $4) END";
+		"ELSE -coalesce((SELECT k.version FROM rig.idempotency_keys k WHERE k.idempotency_key = $4), "
+		"pg_catalog.rig_do('rig.transaction.claim', pg_catalog.jsonb_build_object("
+		"'transaction', $2::jsonb -> 'transaction', 'branch', $2::jsonb -> 'branch'), $4)) END";
 }
 
 /* The idempotency key of one phase of one branch. */

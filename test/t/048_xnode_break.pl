@@ -28,6 +28,10 @@
 #      (lock_timeout), so other transactions go on and the stuck one times
 #      out (before, the worker waited for the client, and every
 #      transaction with it).
+#  (6) A prepare refused because its data is too large for the branch
+#      node (rig.max_payload): the abort's claim of the prepare's key
+#      carried the same data, failed the same way, and the transaction
+#      ended "failed"; now the claim carries only transaction and branch.
 
 use strict;
 use warnings;
@@ -219,6 +223,29 @@ my $branches = rig_xfer_branches('east', 3, 'west', 6, 10);
 	is(rig_xnode_row($east, $stuck), 'aborted|timeout|', '(5) ... reason timeout');
 	release_lock($locker);
 	money_ok('(5)');
+}
+
+# ---- (6) a prepare refused for its size: the abort claims without the data
+{
+	$west->append_conf('postgresql.conf', 'rig.max_payload = 2000');
+	$west->reload;
+	ok($west->poll_query_until('postgres', q{SELECT current_setting('rig.max_payload') = '2000B'}),
+		'(6) west takes at most 2000 bytes of data');
+	my $big = $east->safe_psql('postgres', q{SELECT rig_transaction_start(jsonb_build_array(
+		jsonb_build_object('node', 'east', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
+			'data', jsonb_build_object('account', 1, 'amount', -10)),
+		jsonb_build_object('node', 'west', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
+			'data', jsonb_build_object('account', 4, 'amount', 10, 'memo', repeat('x', 3000)))))});
+	is(wait_final($big), 'aborted', '(6) a branch too large for its node: aborted (not failed)');
+	is($east->safe_psql('postgres', "SELECT reason || '|' || reason_branch || '|' || reason_detail FROM rig.transactions WHERE id = $big"),
+		'branch|1|54000: operation data is too large', '(6) ... reason branch, the node\'s error');
+	is($east->safe_psql('postgres', "SELECT string_agg(event, ',' ORDER BY seq) FROM rig.transaction_events WHERE id = $big AND branch = 1"),
+		'refused,released', "(6) ... west's branch refused, then released (its key claimed)");
+	is($west->safe_psql('postgres', "SELECT method FROM rig.idempotency_keys WHERE idempotency_key LIKE 'rig:%:$big:1:prepare'"),
+		'rig.transaction.claim', "(6) west's prepare key is claimed");
+	$west->adjust_conf('postgresql.conf', 'rig.max_payload', '1048576');
+	$west->reload;
+	money_ok('(6)');
 }
 
 done_testing();
