@@ -200,6 +200,8 @@ rig_add_node(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("node name \"%s\" is this node's name", name),
 				 errhint("This node is a branch target by its own name already.")));
+	/* a concurrent rig_add_node of this name has ended: the check sees it */
+	rig_lock_remote_node(name, true);
 	SPI_connect();
 	exists = rig_remote_node_conninfo(name) != NULL;
 	SPI_finish();

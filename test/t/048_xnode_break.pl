@@ -32,6 +32,9 @@
 #      node (rig.max_payload): the abort's claim of the prepare's key
 #      carried the same data, failed the same way, and the transaction
 #      ended "failed"; now the claim carries only transaction and branch.
+#  (7) rig_add_node of one name from two sessions at once: the second
+#      says "already exists" (42710), not a unique violation of
+#      rig.remote_nodes (23505).
 
 use strict;
 use warnings;
@@ -246,6 +249,25 @@ my $branches = rig_xfer_branches('east', 3, 'west', 6, 10);
 	$west->adjust_conf('postgresql.conf', 'rig.max_payload', '1048576');
 	$west->reload;
 	money_ok('(6)');
+}
+
+# ---- (7) the same node added from two sessions at once
+{
+	my $west_conninfo = $west->connstr('postgres');
+	$east->safe_psql('postgres', q{SELECT rig_drop_node('west')});
+	my $one = rig_session($east);
+	my $two = rig_session($east);
+	$one->query_safe("BEGIN; SELECT rig_add_node('west', \$\$$west_conninfo\$\$);");
+	rig_bg_send($two, "SELECT rig_add_node('west', \$\$$west_conninfo\$\$)");
+	ok(rig_waits_on_lock($east, 'rig_add_node'), '(7) a second rig_add_node of west waits for the first');
+	$one->query_safe('COMMIT');
+	my ($out, $err) = rig_bg_result($two);
+	is(sqlstate_of($err), '42710', '(7) ... then says it exists (not a unique violation)');
+	like(message_of($err), qr/node "west" already exists/, '(7) ... node "west" already exists');
+	$one->quit;
+	$two->quit;
+	is(wait_final(rig_xfer_start($east, $branches)), 'committed', '(7) west is usable');
+	money_ok('(7)');
 }
 
 done_testing();
