@@ -343,9 +343,12 @@ rig_coord_local_call(void *arg)
 	args[1] = CStringGetTextDatum(t->data[call->branch]);
 	args[2] = CStringGetTextDatum(rig_phase_key(t, call->branch, call->phase));
 	args[3] = CStringGetTextDatum(rig_phase_key(t, call->branch, RIG_PHASE_PREPARE));
-	/* bounded like a call on another node: a lock a client holds stops only this call */
-	(void) set_config_option("lock_timeout", psprintf("%d", rig_sync_timeout), PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	/*
+	 * bounded: a lock a client holds stops this call, not the worker (and
+	 * every transaction); it is retried, after a backoff of this node
+	 */
+	(void) set_config_option("lock_timeout", psprintf("%d", Min(rig_sync_timeout, 1000)),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	SPI_connect();
 	if (SPI_execute_with_args(rig_phase_sql(call->phase),
 							  call->phase == RIG_PHASE_ABORT ? 4 : 3,

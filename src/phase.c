@@ -285,13 +285,9 @@ rig_phase_read_remote(List *sent, List *calls)
 		RigCoordCall *call = lfirst(lc);
 		String	   *node = makeString(call->txn->node[call->branch]);
 
+		/* this node's own calls too: one that waited for a lock backs off */
 		if (!call->answered)
-		{
 			failed = list_append_unique(failed, node);
-			/* this node's own call waited (lock_timeout) or cannot run now */
-			if (strcmp(strVal(node), rig_node_name()) == 0)
-				slow = list_append_unique(slow, node);
-		}
 		else
 			answered = list_append_unique(answered, node);
 	}

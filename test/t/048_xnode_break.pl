@@ -24,9 +24,9 @@
 #      its session usable; a start in a transaction that rolls back runs
 #      nothing on any node.
 #  (5) A client holding a lock that a branch on the coordinator itself
-#      needs: the worker's call there waits at most rig.sync_timeout
-#      (lock_timeout), so other transactions go on and the stuck one times
-#      out (before, the worker waited for the client, and every
+#      needs: the worker's call there waits at most 1 s (lock_timeout)
+#      and is retried after a backoff, so other transactions go on and the
+#      stuck one times out (before, the worker waited for the client, and every
 #      transaction with it).
 #  (6) A prepare refused because its data is too large for the branch
 #      node (rig.max_payload): the abort's claim of the prepare's key
