@@ -35,6 +35,11 @@
 #  (7) rig_add_node of one name from two sessions at once: the second
 #      says "already exists" (42710), not a unique violation of
 #      rig.remote_nodes (23505).
+#  (8) kill -9 of the coordinator after west's claim of a refused
+#      prepare's key committed and before the coordinator recorded it (a
+#      point TAP 036 does not reach: its claims there are on the
+#      coordinator, undone by the crash): the retry finds the claim made,
+#      west's branch is released, and nothing else of it is in west's log.
 
 use strict;
 use warnings;
@@ -268,6 +273,30 @@ my $branches = rig_xfer_branches('east', 3, 'west', 6, 10);
 	$two->quit;
 	is(wait_final(rig_xfer_start($east, $branches)), 'committed', '(7) west is usable');
 	money_ok('(7)');
+}
+
+# ---- (8) kill -9 of the coordinator after another node's claim, before its record
+{
+	# west (branch 0) votes no: its abort claims the prepare's key there
+	$east->append_conf('postgresql.conf', "rig.fault_point = 'xnode_after_abort'");
+	$east->restart;
+	my $offset = -s $east->logfile;
+	my $id = rig_xfer_start($east, rig_xfer_branches('west', 6, 'east', 3, 100000));
+	ok($east->wait_for_log(qr/rig: paused at fault point "xnode_after_abort"/, $offset),
+		"(8) the worker paused after the abort calls");
+	ok($west->poll_query_until('postgres',
+			"SELECT count(*) = 1 FROM rig.idempotency_keys WHERE idempotency_key LIKE 'rig:%:$id:0:prepare' "
+			  . "AND method = 'rig.transaction.claim'"),
+		"(8) west's claim of the prepare's key committed");
+	$east->adjust_conf('postgresql.conf', 'rig.fault_point', "''");
+	crash($east, 'all');
+	$east->start;
+	is(wait_final($id), 'aborted', '(8) after kill -9 the transaction ends: aborted');
+	is($east->safe_psql('postgres', "SELECT string_agg(event, ',' ORDER BY seq) FROM rig.transaction_events WHERE id = $id AND branch = 0"),
+		'refused,released', "(8) west's branch: refused, then released");
+	is($west->safe_psql('postgres', "SELECT count(*) FROM rig.log WHERE idempotency_key LIKE 'rig:%:$id:%'"),
+		'1', "(8) the claim is the only op of the transaction in west's log (the retry made no other)");
+	money_ok('(8)');
 }
 
 done_testing();
