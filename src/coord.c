@@ -70,7 +70,8 @@
  */
 #define RIG_COORD_LOAD_SQL \
 	"SELECT t.id, t.state, t.deadline <= now(), t.coordinator, " \
-	"jsonb_array_length(t.branches), b.ord - 1, b.v->>'node', " \
+	"jsonb_array_length(t.branches), b.ord - 1, " \
+	"CASE WHEN b.v ? 'on_coordinator' THEN current_setting('rig.node_name') ELSE b.v->>'node' END, " \
 	"b.v->>'prepare', b.v->>'commit', b.v->>'abort', " \
 	"((b.v->'data') || jsonb_build_object('transaction', t.id, 'branch', b.ord - 1))::text, " \
 	"coalesce((SELECT bit_or(CASE e.event WHEN 'prepared' THEN 1 WHEN 'refused' THEN 2 " \

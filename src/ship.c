@@ -15,7 +15,10 @@
  *   - every lane commits a batch before any lane gets the next one, so an
  *     op never reaches the peer before an older conflicting op of an
  *     earlier batch;
- *   - a handler or schema change (sysrec.c) is a batch of its own.
+ *   - a handler or schema change (sysrec.c) is a batch of its own;
+ *   - the ops of transactions across nodes (rig.transaction.*) share one
+ *     lane: an event depends on its transaction's start op, which names
+ *     no resource (its key would be its own version).
  * While the peer applies one batch, the next is read and split here.
  *
  * Copyright (c) 2026, rig developers
@@ -82,6 +85,7 @@ typedef struct RigHashOwner
 static int	rig_find(int *parent, int i);
 static void rig_hash_resources(RigShipBatch *b);
 static void rig_union_resources(RigShipBatch *b, int *parent);
+static void rig_union_transactions(RigShipBatch *b, int *parent);
 static int	rig_cmp_set_size(const void *a, const void *b, void *arg);
 static void rig_split_batch(RigShipBatch *b, int nlanes);
 static void rig_cut_at_system_record(RigShipBatch *b);
@@ -148,6 +152,28 @@ rig_union_resources(RigShipBatch *b, int *parent)
 	hash_destroy(owners);
 }
 
+/*
+ * Join every op of the transactions across nodes (rig.transaction.*):
+ * they depend on each other through rig.transactions in ways their
+ * resources cannot name (an event on its start, whose resource would be
+ * its own version; a prune on the events that ended what it removes).
+ */
+static void
+rig_union_transactions(RigShipBatch *b, int *parent)
+{
+	int			first = -1;
+
+	for (int i = 0; i < b->nrecs; i++)
+	{
+		if (strncmp(b->recs[i].method, "rig.transaction.", 16) != 0)
+			continue;
+		if (first < 0)
+			first = i;
+		else
+			parent[rig_find(parent, i)] = rig_find(parent, first);
+	}
+}
+
 /* qsort_arg comparator: set roots by the size of their set, biggest first. */
 static int
 rig_cmp_set_size(const void *a, const void *b, void *arg)
@@ -175,7 +201,10 @@ rig_split_batch(RigShipBatch *b, int nlanes)
 	for (int i = 0; i < b->nrecs; i++)
 		parent[i] = i;
 	if (nlanes > 1)
+	{
 		rig_union_resources(b, parent);
+		rig_union_transactions(b, parent);
+	}
 	for (int i = 0; i < b->nrecs; i++)
 	{
 		parent[i] = rig_find(parent, i);

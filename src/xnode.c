@@ -373,6 +373,9 @@ rig_branches_normalize(Jsonb *branches, int *count, List **remote)
 		appendStringInfoString(&out, ", \"data\": ");
 		appendStringInfoString(&out, data == NULL ? "{}" :
 							   JsonbToCString(NULL, data->val.binary.data, data->val.binary.len));
+		/* this node's own: after a failover, the node that inherits the log */
+		if (strcmp(node, rig_node_name()) == 0)
+			appendStringInfoString(&out, ", \"on_coordinator\": true");
 		appendStringInfoChar(&out, '}');
 	}
 	appendStringInfoChar(&out, ']');

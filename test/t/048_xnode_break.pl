@@ -40,6 +40,12 @@
 #      point TAP 036 does not reach: its claims there are on the
 #      coordinator, undone by the crash): the retry finds the claim made,
 #      west's branch is released, and nothing else of it is in west's log.
+#  (9) A coordinator failover with a branch on the coordinator itself
+#      (the bank example's east): the promoted replica east2 ran none of
+#      east's branch calls (east is neither its name nor a registered
+#      node: "will be retried" forever); a branch on the coordinator is now
+#      marked on_coordinator and runs wherever the coordinator's log is
+#      primary.
 
 use strict;
 use warnings;
@@ -297,6 +303,32 @@ my $branches = rig_xfer_branches('east', 3, 'west', 6, 10);
 	is($west->safe_psql('postgres', "SELECT count(*) FROM rig.log WHERE idempotency_key LIKE 'rig:%:$id:%'"),
 		'1', "(8) the claim is the only op of the transaction in west's log (the retry made no other)");
 	money_ok('(8)');
+}
+
+# ---- (9) a coordinator failover with a branch on the coordinator itself
+{
+	my $east2 = rig_node('east2', conf => $conf);
+	rig_load_sql($east2, ($ENV{RIG_SRCDIR} // "$FindBin::RealBin/../..") . '/examples/transfer.sql');
+	$east->safe_psql('postgres',
+		"SELECT rig_add_peer('east2', \$\$" . $east2->connstr('postgres') . "\$\$, 'sync')");
+	$east->append_conf('postgresql.conf', "rig.fault_point = 'xnode_after_prepare'");
+	$east->restart;
+	my $offset = -s $east->logfile;
+	my $id = rig_xfer_start($east, rig_xfer_branches('east', 1, 'west', 4, 10), '10min');
+	ok($east->wait_for_log(qr/rig: paused at fault point "xnode_after_prepare"/, $offset),
+		'(9) the worker paused after the prepares');
+	ok($east2->poll_query_until('postgres', "SELECT state = 'preparing' FROM rig.transactions WHERE id = $id"),
+		'(9) east2 knows the transaction');
+	crash($east, 'all');
+	is($east2->safe_psql('postgres', 'SELECT rig_promote() > 1'), 't', '(9) east2 promoted');
+	is($east2->safe_psql('postgres', "SELECT rig_transaction_wait($id, '60s')"), 'committed',
+		"(9) east2 runs the branch on east, its old primary, itself: committed");
+	is($east2->safe_psql('postgres', "SELECT count(*) || ' ' || count(DISTINCT idempotency_key) FROM rig.log "
+			  . "WHERE idempotency_key LIKE 'rig:%:$id:0:%'")
+		  . ' / ' . $west->safe_psql('postgres', "SELECT count(*) || ' ' || count(DISTINCT idempotency_key) "
+			  . "FROM rig.log WHERE idempotency_key LIKE 'rig:%:$id:1:%'"),
+		'2 2 / 2 2', '(9) each branch prepared and committed once');
+	is(rig_xfer_money($east2, $west), "$total holds 0", "(9) the total is $total, no hold is left");
 }
 
 done_testing();
