@@ -94,6 +94,7 @@ static MemoryContext rig_coord_cxt = NULL;
 static SPIPlanPtr rig_coord_load_plan = NULL;
 
 static bool rig_coord_pass(long *wait_ms);
+static bool rig_coord_step(List *txns, List *nodes);
 static List *rig_coord_load(List **nodes, long *wait_ms);
 static List *rig_coord_calls(List *txns, TimestampTz now);
 static void rig_coord_run_local(List *calls);
@@ -148,21 +149,50 @@ rig_coord_work(void)
 	return 0;
 }
 
-/* One pass: load, call, record.  True when it recorded something. */
+/*
+ * One pass: load, call, record; then, for the transactions it moved to a
+ * new phase, the calls of that phase at once (no reload: what the pass
+ * recorded is what a reload would read).  True when it recorded something.
+ */
 static bool
 rig_coord_pass(long *wait_ms)
 {
 	List	   *nodes = NIL;
 	List	   *txns;
+	bool		recorded = false;
+
+	txns = rig_coord_load(&nodes, wait_ms);
+	while (txns != NIL)
+	{
+		List	   *moved = NIL;
+		ListCell   *lc;
+
+		if (!rig_coord_step(txns, nodes))
+			break;
+		recorded = true;
+		foreach(lc, txns)
+		{
+			RigCoordTxn *t = lfirst(lc);
+
+			if (t->moved)
+				moved = lappend(moved, t);
+			t->moved = false;
+		}
+		txns = moved;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return recorded;
+}
+
+/* Send, run and record the calls due for these transactions; true if recorded. */
+static bool
+rig_coord_step(List *txns, List *nodes)
+{
 	List	   *calls;
 	List	   *sent;
 	bool		recorded;
 
-	txns = rig_coord_load(&nodes, wait_ms);
-	if (txns == NIL)
-		return false;
 	calls = rig_coord_calls(txns, GetCurrentTimestamp());
-
 	rig_coord_fault(calls, "before");
 	sent = rig_phase_send_remote(calls, nodes);
 
@@ -540,7 +570,11 @@ static bool
 rig_coord_transition(RigCoordTxn *t, const char *state, bool recorded)
 {
 	if (recorded)
+	{
 		t->state = (char *) state;
+		/* the phase it starts is due at once */
+		t->moved = strcmp(state, "committing") == 0 || strcmp(state, "aborting") == 0;
+	}
 	return recorded;
 }
 
@@ -580,11 +614,14 @@ rig_coord_decide(RigCoordTxn *t)
 	if (preparing)
 		return false;
 	if (t->failed_branch >= 0)
-		return rig_coord_event(t->id, "failed", -1, t->failed_error, "failed", "branch",
-							   t->failed_branch);
+		return rig_coord_transition(t, "failed",
+									rig_coord_event(t->id, "failed", -1, t->failed_error,
+													"failed", "branch", t->failed_branch));
 	if (all)
-		return rig_coord_event(t->id, committing ? "committed" : "aborted", -1, NULL,
-							   committing ? "committed" : "aborted", NULL, -1);
+		return rig_coord_transition(t, committing ? "committed" : "aborted",
+									rig_coord_event(t->id, committing ? "committed" : "aborted",
+													-1, NULL, committing ? "committed" : "aborted",
+													NULL, -1));
 	return false;
 }
 
