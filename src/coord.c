@@ -95,13 +95,17 @@ static MemoryContext rig_coord_cxt = NULL;
 static SPIPlanPtr rig_coord_load_plan = NULL;
 
 static bool rig_coord_pass(long *wait_ms);
+static bool rig_coord_step(List *txns, List *nodes);
 static List *rig_coord_load(List **nodes, long *wait_ms);
 static List *rig_coord_calls(List *txns, TimestampTz now);
 static void rig_coord_run_local(List *calls);
 static void rig_coord_local_call(void *arg);
 static bool rig_coord_record(List *txns, List *calls);
 static bool rig_coord_record_call(RigCoordCall *call);
+static bool rig_coord_transition(RigCoordTxn *t, const char *state, bool recorded);
 static bool rig_coord_decide(RigCoordTxn *t);
+static void rig_coord_run_next_local(RigCoordTxn *t);
+static void rig_coord_publish(List *txns, List *calls);
 static bool rig_coord_event(int64 id, const char *event, int branch,
 							const char *detail, const char *state,
 							const char *reason, int reason_branch);
@@ -146,21 +150,50 @@ rig_coord_work(void)
 	return 0;
 }
 
-/* One pass: load, call, record.  True when it recorded something. */
+/*
+ * One pass: load, call, record; then, for the transactions it moved to a
+ * new phase, the calls of that phase at once (no reload: what the pass
+ * recorded is what a reload would read).  True when it recorded something.
+ */
 static bool
 rig_coord_pass(long *wait_ms)
 {
 	List	   *nodes = NIL;
 	List	   *txns;
+	bool		recorded = false;
+
+	txns = rig_coord_load(&nodes, wait_ms);
+	while (txns != NIL)
+	{
+		List	   *moved = NIL;
+		ListCell   *lc;
+
+		if (!rig_coord_step(txns, nodes))
+			break;
+		recorded = true;
+		foreach(lc, txns)
+		{
+			RigCoordTxn *t = lfirst(lc);
+
+			if (t->moved)
+				moved = lappend(moved, t);
+			t->moved = false;
+		}
+		txns = moved;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return recorded;
+}
+
+/* Send, run and record the calls due for these transactions; true if recorded. */
+static bool
+rig_coord_step(List *txns, List *nodes)
+{
 	List	   *calls;
 	List	   *sent;
 	bool		recorded;
 
-	txns = rig_coord_load(&nodes, wait_ms);
-	if (txns == NIL)
-		return false;
 	calls = rig_coord_calls(txns, GetCurrentTimestamp());
-
 	rig_coord_fault(calls, "before");
 	sent = rig_phase_send_remote(calls, nodes);
 
@@ -171,6 +204,7 @@ rig_coord_pass(long *wait_ms)
 	rig_coord_run_local(calls);
 	rig_phase_read_remote(sent, calls);
 	rig_coord_fault(calls, "after");
+	rig_coord_publish(txns, calls);
 	recorded = rig_coord_record(txns, calls);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -414,10 +448,83 @@ rig_coord_record(List *txns, List *calls)
 	}
 	foreach(lc, txns)
 	{
-		if (rig_coord_decide(lfirst(lc)))
-			any = true;
+		RigCoordTxn *t = lfirst(lc);
+		bool		preparing = strcmp(t->state, "preparing") == 0;
+
+		if (!rig_coord_decide(t))
+			continue;
+		any = true;
+		/* and, when this node holds every branch, possibly the end */
+		if (preparing)
+		{
+			rig_coord_run_next_local(t);
+			(void) rig_coord_decide(t);
+		}
 	}
 	return any;
+}
+
+/*
+ * A decision was just recorded: run this node's own branches of the
+ * phase it starts in the same transaction, so they commit with it and the
+ * next pass waits only for the other nodes.
+ */
+static void
+rig_coord_run_next_local(RigCoordTxn *t)
+{
+	List	   *calls = rig_coord_calls(list_make1(t), GetCurrentTimestamp());
+	ListCell   *lc;
+
+	rig_coord_run_local(calls);
+	foreach(lc, calls)
+	{
+		RigCoordCall *call = lfirst(lc);
+
+		if (call->answered)
+			(void) rig_coord_record_call(call);
+	}
+}
+
+/*
+ * Before the answers are recorded: a transaction whose every branch has
+ * now applied the decided phase has its outcome, whatever the recording
+ * costs; tell rig_transaction_wait() at once (the final state is written
+ * in this pass's transaction, off the client's path).
+ */
+static void
+rig_coord_publish(List *txns, List *calls)
+{
+	ListCell   *lc;
+	bool		any = false;
+
+	foreach(lc, calls)
+	{
+		RigCoordCall *call = lfirst(lc);
+
+		/* this node's own answers commit only with this pass's transaction */
+		if (call->answered && call->ok && call->phase != RIG_PHASE_PREPARE &&
+			strcmp(call->txn->node[call->branch], rig_node_name()) != 0)
+			call->txn->flags[call->branch] |= call->phase == RIG_PHASE_COMMIT ?
+				RIG_BRANCH_COMMITTED : RIG_BRANCH_ABORTED;
+	}
+	foreach(lc, txns)
+	{
+		RigCoordTxn *t = lfirst(lc);
+		bool		committing = strcmp(t->state, "committing") == 0;
+		int			need = committing ? RIG_BRANCH_COMMITTED : RIG_BRANCH_ABORTED;
+		bool		all = true;
+
+		if (!committing && strcmp(t->state, "aborting") != 0)
+			continue;
+		for (int b = 0; b < t->nbranches && all; b++)
+			all = (t->flags[b] & need) != 0;
+		if (!all)
+			continue;
+		rig_shmem_xnode_outcome_set(t->id, committing);
+		any = true;
+	}
+	if (any)
+		ConditionVariableBroadcast(rig_shmem_xnode_cv());
 }
 
 /* Record one definite answer as an event, and what it means for the branch. */
@@ -465,6 +572,19 @@ rig_coord_record_call(RigCoordCall *call)
 	return rig_coord_event(t->id, event, b, detail, NULL, NULL, -1);
 }
 
+/* A decision's event was recorded (or not): the state this pass goes on with. */
+static bool
+rig_coord_transition(RigCoordTxn *t, const char *state, bool recorded)
+{
+	if (recorded)
+	{
+		t->state = (char *) state;
+		/* the phase it starts is due at once */
+		t->moved = strcmp(state, "committing") == 0 || strcmp(state, "aborting") == 0;
+	}
+	return recorded;
+}
+
 /* Record the transition the branches' progress allows, if any; true if done. */
 static bool
 rig_coord_decide(RigCoordTxn *t)
@@ -485,23 +605,30 @@ rig_coord_decide(RigCoordTxn *t)
 	}
 
 	if (preparing && refused >= 0)
-		return rig_coord_event(t->id, "aborting", -1,
-							   t->refused_error ? t->refused_error : "a branch voted no",
-							   "aborting", "branch", refused);
+		return rig_coord_transition(t, "aborting",
+									rig_coord_event(t->id, "aborting", -1,
+													t->refused_error ? t->refused_error : "a branch voted no",
+													"aborting", "branch", refused));
 	if (preparing && t->expired && !all)
-		return rig_coord_event(t->id, "aborting", -1,
-							   "not every branch voted yes before the deadline",
-							   "aborting", "timeout", -1);
+		return rig_coord_transition(t, "aborting",
+									rig_coord_event(t->id, "aborting", -1,
+													"not every branch voted yes before the deadline",
+													"aborting", "timeout", -1));
 	if (preparing && all)
-		return rig_coord_event(t->id, "committing", -1, NULL, "committing", NULL, -1);
+		return rig_coord_transition(t, "committing",
+									rig_coord_event(t->id, "committing", -1, NULL,
+													"committing", NULL, -1));
 	if (preparing)
 		return false;
 	if (t->failed_branch >= 0)
-		return rig_coord_event(t->id, "failed", -1, t->failed_error, "failed", "branch",
-							   t->failed_branch);
+		return rig_coord_transition(t, "failed",
+									rig_coord_event(t->id, "failed", -1, t->failed_error,
+													"failed", "branch", t->failed_branch));
 	if (all)
-		return rig_coord_event(t->id, committing ? "committed" : "aborted", -1, NULL,
-							   committing ? "committed" : "aborted", NULL, -1);
+		return rig_coord_transition(t, committing ? "committed" : "aborted",
+									rig_coord_event(t->id, committing ? "committed" : "aborted",
+													-1, NULL, committing ? "committed" : "aborted",
+													NULL, -1));
 	return false;
 }
 

@@ -36,6 +36,7 @@ typedef struct RigCoordTxn
 	char	  **method[3];		/* per phase */
 	char	  **data;			/* data || {transaction, branch} */
 	int		   *flags;
+	bool		moved;			/* this step recorded a decision */
 	/* this pass's answers that decide */
 	int			refused_branch;
 	char	   *refused_error;

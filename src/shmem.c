@@ -98,6 +98,11 @@ typedef struct RigShared
 
 	/* transactions across nodes (coord.c): the worker recorded a change */
 	ConditionVariable xnode_cv;
+	/* ... and the latest outcomes it knew before recording them */
+	slock_t		xnode_mutex;
+	int			xnode_next;
+	int64		xnode_ids[RIG_XNODE_OUTCOMES];
+	bool		xnode_committed[RIG_XNODE_OUTCOMES];
 
 	int			nslots;
 	pg_atomic_uint64 slots[FLEXIBLE_ARRAY_MEMBER];	/* per pgprocno */
@@ -157,6 +162,9 @@ rig_shmem_startup(void)
 		pg_atomic_init_u64(&rig_shared->last_assigned, 0);
 		pg_atomic_init_u64(&rig_shared->confirmed, 0);
 		ConditionVariableInit(&rig_shared->xnode_cv);
+		SpinLockInit(&rig_shared->xnode_mutex);
+		rig_shared->xnode_next = 0;
+		memset(rig_shared->xnode_ids, 0, sizeof(rig_shared->xnode_ids));
 		SpinLockInit(&rig_shared->contact_mutex);
 		rig_shared->contact_at = 0;
 		rig_shared->contact_mode = -1;
@@ -619,4 +627,35 @@ rig_shmem_xnode_cv(void)
 {
 	rig_shmem_check();
 	return &rig_shared->xnode_cv;
+}
+
+/*
+ * The coordinator knows a transaction's outcome (every branch applied the
+ * decided phase) before it has recorded it: keep it for
+ * rig_transaction_wait() among the last RIG_XNODE_OUTCOMES.
+ */
+void
+rig_shmem_xnode_outcome_set(int64 id, bool committed)
+{
+	rig_shmem_check();
+	SpinLockAcquire(&rig_shared->xnode_mutex);
+	rig_shared->xnode_ids[rig_shared->xnode_next] = id;
+	rig_shared->xnode_committed[rig_shared->xnode_next] = committed;
+	rig_shared->xnode_next = (rig_shared->xnode_next + 1) % RIG_XNODE_OUTCOMES;
+	SpinLockRelease(&rig_shared->xnode_mutex);
+}
+
+/* A known but perhaps not yet recorded outcome: committed, aborted or NULL. */
+const char *
+rig_shmem_xnode_outcome(int64 id)
+{
+	const char *outcome = NULL;
+
+	rig_shmem_check();
+	SpinLockAcquire(&rig_shared->xnode_mutex);
+	for (int i = 0; i < RIG_XNODE_OUTCOMES; i++)
+		if (rig_shared->xnode_ids[i] == id)
+			outcome = rig_shared->xnode_committed[i] ? "committed" : "aborted";
+	SpinLockRelease(&rig_shared->xnode_mutex);
+	return outcome;
 }

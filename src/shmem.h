@@ -17,6 +17,9 @@
 #include "datatype/timestamp.h"
 #include "storage/condition_variable.h"
 
+/* Outcomes of transactions across nodes kept for rig_transaction_wait() */
+#define RIG_XNODE_OUTCOMES		64
+
 /* What rig.status shows of the worker */
 typedef struct RigWorkerInfo
 {
@@ -84,5 +87,7 @@ extern void rig_promote_answer(uint64 ticket, int64 epoch, const char *error);
 extern bool rig_promote_answered(uint64 ticket, int64 *epoch, char *error,
 								 Size errlen);
 extern ConditionVariable *rig_shmem_xnode_cv(void);
+extern void rig_shmem_xnode_outcome_set(int64 id, bool committed);
+extern const char *rig_shmem_xnode_outcome(int64 id);
 
 #endif							/* RIG_SHMEM_H */

@@ -724,10 +724,17 @@ rig_transaction_wait(PG_FUNCTION_ARGS)
 	for (;;)
 	{
 		char	   *state = rig_xnode_state(id, false);
+		const char *known = rig_shmem_xnode_outcome(id);
 		long		wait_ms = RIG_XNODE_WAIT_POLL_MS;
 
 		if (rig_xnode_state_final(state))
 			break;
+		/* every branch applied it; its final event is on its way */
+		if (known != NULL)
+		{
+			ConditionVariableCancelSleep();
+			PG_RETURN_TEXT_P(cstring_to_text(known));
+		}
 		if (deadline != 0)
 		{
 			long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);

@@ -139,7 +139,7 @@ CREATE ROLE xn_writer LOGIN IN ROLE rig_writer;
 	like($east->safe_psql('postgres', "SELECT reason_detail FROM rig.transactions WHERE id = $id"),
 		qr/insufficient funds in account 5/, "... and the branch's error");
 	is($east->safe_psql('postgres',
-			"SELECT string_agg(event || ':' || branch, ' ' ORDER BY seq) FROM rig.transaction_events "
+			"SELECT string_agg(event || ':' || branch, ' ' ORDER BY branch) FROM rig.transaction_events "
 			. "WHERE id = $id AND branch IS NOT NULL AND event IN ('compensated', 'released')"),
 		'released:0 compensated:1',
 		"the payer's abort claimed its prepare key (nothing to compensate), the payee's hold was released");
@@ -435,6 +435,39 @@ SELECT rig_register('xfer.gated_$_', 'xfer.gated_${_}_apply(bigint,jsonb)', NULL
 			  . ($abort ? 'released' : 'posted') . ' once');
 		money_ok("west killed during its $when");
 	}
+}
+
+# ---- (12) the client learns the outcome once every branch applied it,
+# before the coordinator has recorded it: the transaction's row is held
+# (FOR UPDATE) so the final event cannot be written, yet
+# rig_transaction_wait() answers committed
+{
+	$east->append_conf('postgresql.conf', "rig.fault_point = 'xnode_before_commit'");
+	$east->restart;
+	my $offset = -s $east->logfile;
+	my $before = balance($west, 5);
+	my $id = rig_xfer_start($east, rig_xfer_branches('east', 2, 'west', 5, 3));
+	ok($east->wait_for_log(qr/rig: paused at fault point "xnode_before_commit"/, $offset),
+		'outcome: the coordinator decided to commit');
+	is($east->safe_psql('postgres',
+			"SELECT string_agg(event || coalesce(':' || branch, ''), ' ' ORDER BY seq) FROM rig.transaction_events "
+			. "WHERE id = $id AND event IN ('committing', 'committed')"),
+		'committing committed:0', "east's own branch committed with the decision");
+	my $locker = rig_session($east);
+	$locker->query_safe("BEGIN; SELECT state FROM rig.transactions WHERE id = $id FOR UPDATE;");
+	# the paused worker is ended (it restarts without the fault point)
+	$east->adjust_conf('postgresql.conf', 'rig.fault_point', "''");
+	$east->reload;
+	$east->safe_psql('postgres', 'SELECT pg_terminate_backend(worker_pid) FROM rig.status');
+	is(wait_final($id), 'committed', 'rig_transaction_wait says committed once both branches posted');
+	is($locker->query_safe("SELECT state FROM rig.transactions WHERE id = $id"), 'committing',
+		'... while the coordinator cannot record it yet');
+	is(balance($west, 5), $before + 3, "... and west's branch is posted");
+	$locker->query_safe('COMMIT');
+	$locker->quit;
+	ok($east->poll_query_until('postgres', "SELECT state = 'committed' FROM rig.transactions WHERE id = $id"),
+		'the final state is recorded once the row is free');
+	money_ok('outcome before its record');
 }
 
 done_testing();
