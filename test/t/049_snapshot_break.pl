@@ -1,0 +1,63 @@
+
+# Copyright (c) 2026, rig developers
+
+# Breaking snapshots, compaction and bootstrap (issue 13):
+#  1. catch-up of a compacted log after both nodes restart, the peer
+#     behind: it starts where the peer stands, not at 0 (whose records
+#     are gone); a peer that truly lacks compacted records is refused
+#     with a clear error and never reported in sync.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/..";
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use RigTestLib;
+
+my $notes = q{SELECT string_agg(id || ':' || body, ',' ORDER BY id) FROM notes};
+
+# a node with the notes registered as state
+sub notes_node
+{
+	my ($name) = @_;
+	my $node = rig_node($name);
+	$node->safe_psql('postgres', rig_notes_sql() . q{SELECT rig_register_table('notes')});
+	return $node;
+}
+
+# --- 1. both nodes restart after compaction, the peer behind
+my $a = notes_node('a');
+my $b = notes_node('b');
+$a->safe_psql('postgres', "SELECT rig_add_peer('b', \$\$" . $b->connstr('postgres') . "\$\$, 'async')");
+$a->safe_psql('postgres', q{SELECT rig_do('note', jsonb_build_object('body', 'n' || i)) FROM generate_series(1, 40) i;
+SELECT rig_sync_peer('b')});
+my $s1 = $a->safe_psql('postgres', 'SELECT rig_snapshot(10)');
+my $w1 = $a->safe_psql('postgres', "SELECT watermark FROM rig.snapshots WHERE id = $s1");
+$a->safe_psql('postgres', 'SELECT rig_compact(1000000)');
+is($a->safe_psql('postgres', 'SELECT compacted_below FROM rig.node'), $w1 + 1, 'the primary compacted up to its snapshot');
+crash($b);
+$a->safe_psql('postgres', q{SELECT rig_do('note', jsonb_build_object('body', 'behind' || i)) FROM generate_series(1, 5) i});
+crash($a);
+$a->start;
+$b->start;
+my ($ret, $out, $err) = $a->psql('postgres', q{SELECT rig_sync_peer('b')});
+is($ret, 0, 'after both restart, catch-up of the peer that is behind succeeds') or diag $err;
+is($b->safe_psql('postgres', $notes), $a->safe_psql('postgres', $notes), '... and it holds every note');
+rig_verify_ok($a, 'b', 'rig_verify_peer finds no difference');
+is(rig_peer_state($a, 'b'), 'in_sync', 'the peer is in sync');
+
+# a peer that lost the compacted records (emptied meanwhile): refused, clearly
+$b->safe_psql('postgres', 'DROP TABLE notes; DROP EXTENSION rig; CREATE EXTENSION rig;' . rig_notes_sql()
+	. q{SELECT rig_register_table('notes')});
+$a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "after the reset"}')});
+$err = rig_psql_error($a, q{SELECT rig_sync_peer('b')});
+is(sqlstate_of($err), '55000', 'catch-up of a peer that lacks compacted records fails with 55000');
+like(message_of($err), qr/^peer "b" lacks versions up to \d+ that node "a" compacted/, '... saying so') or diag $err;
+isnt(rig_peer_state($a, 'b'), 'in_sync', '... and the peer is not in sync');
+is($b->safe_psql('postgres', 'SELECT count(*) FROM rig.log'), '0', '... and nothing was shipped to it');
+
+done_testing();
