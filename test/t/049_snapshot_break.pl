@@ -38,7 +38,7 @@ SELECT rig_sync_peer('b')});
 my $s1 = $a->safe_psql('postgres', 'SELECT rig_snapshot(10)');
 my $w1 = $a->safe_psql('postgres', "SELECT watermark FROM rig.snapshots WHERE id = $s1");
 $a->safe_psql('postgres', 'SELECT rig_compact(1000000)');
-is($a->safe_psql('postgres', 'SELECT compacted_below FROM rig.node'), $w1 + 1, 'the primary compacted up to its snapshot');
+is($a->safe_psql('postgres', "SELECT compacted_below > 1 FROM rig.node"), 't', 'the primary compacted its log');
 crash($b);
 $a->safe_psql('postgres', q{SELECT rig_do('note', jsonb_build_object('body', 'behind' || i)) FROM generate_series(1, 5) i});
 crash($a);
@@ -50,14 +50,19 @@ is($b->safe_psql('postgres', $notes), $a->safe_psql('postgres', $notes), '... an
 rig_verify_ok($a, 'b', 'rig_verify_peer finds no difference');
 is(rig_peer_state($a, 'b'), 'in_sync', 'the peer is in sync');
 
-# a peer that lost the compacted records (emptied meanwhile): refused, clearly
-$b->safe_psql('postgres', 'DROP TABLE notes; DROP EXTENSION rig; CREATE EXTENSION rig;' . rig_notes_sql()
-	. q{SELECT rig_register_table('notes')});
+# a peer that lost the compacted records (emptied and made a replica again
+# behind the primary's back, which then restarts): refused, clearly
+my $epoch = $a->safe_psql('postgres', 'SELECT epoch FROM rig.node');
+$b->safe_psql('postgres', 'DROP EXTENSION rig; DROP TABLE notes; DROP FUNCTION note_apply, note_resources; CREATE EXTENSION rig;'
+	. rig_notes_sql() . qq{SELECT rig_register_table('notes'); SELECT rig_become_replica('a', $epoch)});
+$a->restart;
 $a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "after the reset"}')});
 $err = rig_psql_error($a, q{SELECT rig_sync_peer('b')});
 is(sqlstate_of($err), '55000', 'catch-up of a peer that lacks compacted records fails with 55000');
 like(message_of($err), qr/^peer "b" lacks versions up to \d+ that node "a" compacted/, '... saying so') or diag $err;
-isnt(rig_peer_state($a, 'b'), 'in_sync', '... and the peer is not in sync');
+like($err, qr/HINT:  Bootstrap it again from the latest snapshot/, '... and how to repair it');
+like(rig_peer_state($a, 'b', 'state', 'last_error'), qr/^catching_up .*lacks versions 1 to \d+, which this node compacted/,
+	'rig.peer_status says why it is not in sync');
 is($b->safe_psql('postgres', 'SELECT count(*) FROM rig.log'), '0', '... and nothing was shipped to it');
 
 done_testing();
