@@ -39,6 +39,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/regproc.h"
@@ -71,6 +72,7 @@ static void rig_boot_send_records(RigConn *rc, RigSnapshotInfo *snap);
 static void rig_boot_check_node(const char *what);
 static void rig_boot_incomplete(int64 id, RigSnapshotInfo *info);
 static void rig_boot_fresh(RigSnapshotInfo *meta);
+static void rig_boot_drop_loading(void);
 
 PG_FUNCTION_INFO_V1(rig_bootstrap_state);
 PG_FUNCTION_INFO_V1(rig_bootstrap_begin);
@@ -230,6 +232,7 @@ rig_bootstrap_peer(RigConn *rc, const char *name)
 		rig_boot_send_chunk(rc, &snap, c);
 	}
 	rig_boot_send_records(rc, &snap);
+	rig_fault("bootstrap_before_finish", true);
 
 	{
 		char		id[32];
@@ -297,6 +300,58 @@ rig_boot_fresh(RigSnapshotInfo *meta)
 	}
 }
 
+/*
+ * Drop a half-loaded snapshot (the primary goes on with a newer one): its
+ * row and chunks, the rows it loaded, the included versions it recorded
+ * and the idempotency keys it brought.  A node being bootstrapped has no
+ * other log (shipping starts after rig_bootstrap_finish), so a record that
+ * is not one of those versions means it is not such a node: refused.
+ */
+static void
+rig_boot_drop_loading(void)
+{
+	RigSnapshotInfo old;
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		values[1];
+	Datum	   *elems;
+	int64		others;
+	Oid			save_userid;
+	int			save_sec;
+
+	if (!rig_snapshot_loading(&old))
+		return;
+	elems = palloc(sizeof(Datum) * Max(old.nincluded, 1));
+	for (int i = 0; i < old.nincluded; i++)
+		elems[i] = Int64GetDatum(old.included[i]);
+	values[0] = PointerGetDatum(construct_array(elems, old.nincluded, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	SPI_connect();
+	if (rig_spi_as_owner("log", "SELECT count(*) FROM rig.log WHERE version <> ALL ($1)",
+						 1, types, values, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.log");
+	others = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool){false}));
+	SPI_finish();
+	if (others > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" has a log of its own and cannot be bootstrapped from a snapshot",
+						rig_node_name()),
+				 errdetail("Its log holds " INT64_FORMAT " record(s) besides those of the half-loaded snapshot " INT64_FORMAT ".",
+						   others, old.id)));
+	/* as their owner: the primary's role may call this, not write the log */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(rig_rel_owner(rig_relid("log")), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	(void) rig_log_guarded_delete("DELETE FROM rig.log WHERE version = ANY ($1)", 1, types, values);
+	(void) rig_log_guarded_delete("DELETE FROM rig.idempotency_keys", 0, NULL, NULL);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	SPI_connect();
+	if (rig_spi_as_owner("snapshots", "DELETE FROM rig.snapshots WHERE NOT complete",
+						 0, NULL, NULL, NULL) != SPI_OK_DELETE)
+		elog(ERROR, "could not update rig.snapshots");
+	SPI_finish();
+	rig_tables_truncate(rig_registered_tables());
+}
+
 /* SQL (on the new node): the latest snapshot it holds and the next chunk it lacks. */
 Datum
 rig_bootstrap_state(PG_FUNCTION_ARGS)
@@ -361,13 +416,9 @@ rig_bootstrap_begin(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	}
 
-	SPI_connect();
 	/* a half-loaded older snapshot: start again */
-	if (rig_spi_as_owner("snapshots", "DELETE FROM rig.snapshots WHERE NOT complete",
-						 0, NULL, NULL, NULL) != SPI_OK_DELETE)
-		elog(ERROR, "could not update rig.snapshots");
-	if (SPI_processed > 0)
-		rig_tables_truncate(rig_registered_tables());
+	rig_boot_drop_loading();
+	SPI_connect();
 	if (rig_spi_as_owner("snapshots",
 						 "INSERT INTO rig.snapshots (id, watermark, included, state_hash, handler_fingerprint, "
 						 "tables, chunks, complete, node, taken_at) "

@@ -5,7 +5,11 @@
 #  1. catch-up of a compacted log after both nodes restart, the peer
 #     behind: it starts where the peer stands, not at 0 (whose records
 #     are gone); a peer that truly lacks compacted records is refused
-#     with a clear error and never reported in sync.
+#     with a clear error and never reported in sync;
+#  2. a bootstrap interrupted after the new node recorded the snapshot's
+#     included versions, resumed after a newer snapshot was taken: it
+#     starts again from the newer one (the recorded versions go with the
+#     half-loaded snapshot) and converges.
 
 use strict;
 use warnings;
@@ -64,5 +68,35 @@ like($err, qr/HINT:  Bootstrap it again from the latest snapshot/, '... and how 
 like(rig_peer_state($a, 'b', 'state', 'last_error'), qr/^catching_up .*lacks versions 1 to \d+, which this node compacted/,
 	'rig.peer_status says why it is not in sync');
 is($b->safe_psql('postgres', 'SELECT count(*) FROM rig.log'), '0', '... and nothing was shipped to it');
+
+$a->safe_psql('postgres', q{SELECT rig_drop_peer('b')});
+$b->stop;
+
+# --- 2. interrupted after the included versions were recorded, resumed
+# onto a newer snapshot
+my $open = rig_session($a);
+$open->query_safe(q{BEGIN; SELECT rig_do('note', '{"body": "held"}')});
+$a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "overtook"}')});
+my $s2 = $a->safe_psql('postgres', 'SELECT rig_snapshot(10)');
+$open->query_safe('COMMIT');
+$open->quit;
+isnt($a->safe_psql('postgres', "SELECT included FROM rig.snapshots WHERE id = $s2"), '{}',
+	"snapshot $s2 includes a version above its W");
+$a->safe_psql('postgres', 'SELECT rig_compact(1000000)');
+my $c = notes_node('c');
+my $add_c = "SELECT rig_add_peer('c', \$\$" . $c->connstr('postgres') . "\$\$, 'sync')";
+my ($sess, $pid) = rig_start_paused_sql($a, 'bootstrap_before_finish', $add_c);
+is($c->safe_psql('postgres', "SELECT count(*) > 0 FROM rig.log"), 't',
+	'the new node recorded the included versions before the bootstrap was interrupted');
+$a->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
+$sess->quit;
+$a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "after s2"}')});
+my $s3 = $a->safe_psql('postgres', 'SELECT rig_snapshot(10)');
+($ret, $out, $err) = $a->psql('postgres', $add_c);
+is($ret, 0, 'rig_add_peer onto the newer snapshot succeeds') or diag $err;
+like($err, qr/bootstrapping peer "c" from snapshot $s3 .*: starting at chunk 0/, '... starting again from it');
+is($c->safe_psql('postgres', $notes), $a->safe_psql('postgres', $notes), '... and the new node holds every note');
+rig_verify_ok($a, 'c', 'rig_verify_peer finds no difference');
+is($c->safe_psql('postgres', "SELECT count(*) FROM rig.snapshots"), '1', 'only the newer snapshot is kept there');
 
 done_testing();
