@@ -295,7 +295,8 @@ rig_rebuild(PG_FUNCTION_ARGS)
 	List	   *relids;
 
 	rig_rebuild_check();
-	base = rig_snapshot_latest(&snap, false) ? &snap : NULL;
+	/* held FOR KEY SHARE: compaction keeps it and the log after it (compact.c) */
+	base = rig_snapshot_latest(&snap, true) ? &snap : NULL;
 	rig_rebuild_check_base(base);
 	relids = rig_rebuild_lock();
 	/* no op, nor handler change, beside the handler changes it replays */

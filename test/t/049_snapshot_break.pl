@@ -9,7 +9,11 @@
 #  2. a bootstrap interrupted after the new node recorded the snapshot's
 #     included versions, resumed after a newer snapshot was taken: it
 #     starts again from the newer one (the recorded versions go with the
-#     half-loaded snapshot) and converges.
+#     half-loaded snapshot) and converges;
+#  3. rig_rebuild() racing a snapshot and a compaction: the rebuild read
+#     its snapshot, then waits for its locks while a newer snapshot is
+#     taken and the log compacted past the first: compaction keeps what
+#     the rebuild reads, and the rebuild gives the same tables.
 
 use strict;
 use warnings;
@@ -98,5 +102,33 @@ like($err, qr/bootstrapping peer "c" from snapshot $s3 .*: starting at chunk 0/,
 is($c->safe_psql('postgres', $notes), $a->safe_psql('postgres', $notes), '... and the new node holds every note');
 rig_verify_ok($a, 'c', 'rig_verify_peer finds no difference');
 is($c->safe_psql('postgres', "SELECT count(*) FROM rig.snapshots"), '1', 'only the newer snapshot is kept there');
+$a->safe_psql('postgres', q{SELECT rig_drop_peer('c')});
+$c->stop;
+
+# --- 3. rig_rebuild() racing rig_snapshot() and rig_compact()
+my $s4 = $a->safe_psql('postgres', 'SELECT rig_snapshot(10)');
+$a->safe_psql('postgres', q{SELECT rig_do('note', jsonb_build_object('body', 'r' || i)) FROM generate_series(1, 5) i});
+my $before = $a->safe_psql('postgres', $notes);
+my $gate = rig_session($a);
+$gate->query_safe('BEGIN; LOCK rig.commit_gate IN ROW SHARE MODE');
+my $rebuild = rig_session($a);
+my $rpid = $rebuild->query_safe('SELECT pg_backend_pid()');
+$rebuild->query_until(qr/sent/, "\\echo sent\nSELECT rig_rebuild();\n");
+ok($a->poll_query_until('postgres', "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $rpid"),
+	'rig_rebuild() read its snapshot and waits for the commit gate');
+my $s5 = $a->safe_psql('postgres', 'SELECT rig_snapshot(10)');
+($ret, $out, $err) = $a->psql('postgres', 'SELECT rig_compact(1000000)');
+like($err, qr/keeps the records from version \d+ on.*a running bootstrap or rebuild from snapshot "$s4" still needs them/s,
+	'rig_compact() keeps the snapshot a waiting rebuild reads, and the log after it');
+$gate->query_safe('COMMIT');
+$gate->quit;
+my ($rout, $rret) = $rebuild->query('SELECT 1');
+unlike($rebuild->{stderr}, qr/ERROR/, 'the rebuild succeeds') or diag $rebuild->{stderr};
+like($rebuild->{stderr}, qr/starting from snapshot $s4 /, '... from the snapshot it read');
+$rebuild->quit;
+is($a->safe_psql('postgres', $notes), $before, '... and gives the same notes');
+$a->safe_psql('postgres', 'SELECT rig_compact(1000000)');
+is($a->safe_psql('postgres', "SELECT string_agg(id::text, ',') FROM rig.snapshots"), $s5,
+	'once it is done, compaction goes on to the newer snapshot');
 
 done_testing();
