@@ -73,6 +73,7 @@ static void rig_boot_check_node(const char *what);
 static void rig_boot_incomplete(int64 id, RigSnapshotInfo *info);
 static void rig_boot_fresh(RigSnapshotInfo *meta);
 static void rig_boot_drop_loading(void);
+static void rig_boot_check_args(FunctionCallInfo fcinfo, const char *what, int nullable);
 
 PG_FUNCTION_INFO_V1(rig_bootstrap_state);
 PG_FUNCTION_INFO_V1(rig_bootstrap_begin);
@@ -261,6 +262,20 @@ rig_boot_check_node(const char *what)
 				 errhint("rig_add_peer() on the primary calls it.")));
 }
 
+/*
+ * The new node's functions take no NULL (but argument nullable, -1: none):
+ * the primary never sends one, and a hand-made call gets a clear error.
+ */
+static void
+rig_boot_check_args(FunctionCallInfo fcinfo, const char *what, int nullable)
+{
+	for (int i = 0; i < PG_NARGS(); i++)
+		if (i != nullable && PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument %d of %s must not be NULL", i + 1, what)));
+}
+
 /* The snapshot id being loaded here; throws unless it is present and incomplete. */
 static void
 rig_boot_incomplete(int64 id, RigSnapshotInfo *info)
@@ -393,14 +408,15 @@ rig_bootstrap_state(PG_FUNCTION_ARGS)
 Datum
 rig_bootstrap_begin(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *json = PG_GETARG_JSONB_P(0);
 	Oid			types[1] = {JSONBOID};
-	Datum		values[1] = {JsonbPGetDatum(json)};
+	Datum		values[1];
 	RigSnapshotInfo meta;
 	RigSnapshotInfo old;
 	int64		id;
 
+	rig_boot_check_args(fcinfo, "rig_bootstrap_begin()", -1);
 	rig_boot_check_node("rig_bootstrap_begin()");
+	values[0] = JsonbPGetDatum(PG_GETARG_JSONB_P(0));
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT ($1->>'id')::bigint", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the snapshot");
@@ -441,12 +457,12 @@ rig_bootstrap_begin(PG_FUNCTION_ARGS)
 Datum
 rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 {
-	int64		id = PG_GETARG_INT64(0);
-	int			chunk = PG_GETARG_INT32(1);
-	char	   *relation = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	int			nrows = PG_GETARG_INT32(3);
-	char	   *rows = text_to_cstring(PG_GETARG_TEXT_PP(4));
-	char	   *checksum = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	int64		id;
+	int			chunk;
+	char	   *relation;
+	int			nrows;
+	char	   *rows;
+	char	   *checksum;
 	Oid			types[6] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, TEXTOID};
 	Datum		values[6];
 	RigSnapshotInfo info;
@@ -454,7 +470,14 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 	bool		ok;
 	bool		known;
 
+	rig_boot_check_args(fcinfo, "rig_bootstrap_chunk()", -1);
 	rig_boot_check_node("rig_bootstrap_chunk()");
+	id = PG_GETARG_INT64(0);
+	chunk = PG_GETARG_INT32(1);
+	relation = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	nrows = PG_GETARG_INT32(3);
+	rows = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	checksum = text_to_cstring(PG_GETARG_TEXT_PP(5));
 	rig_boot_incomplete(id, &info);
 	known = strcmp(relation, RIG_SNAPSHOT_KEYS) == 0;
 	for (ListCell *lc = list_head(info.relations); lc != NULL && !known; lc = lnext(info.relations, lc))
@@ -514,10 +537,13 @@ Datum
 rig_bootstrap_record(PG_FUNCTION_ARGS)
 {
 	RigSnapshotInfo info;
-	int64		version = PG_GETARG_INT64(0);
+	int64		version;
 	bool		found = false;
 
+	/* the idempotency key (argument 5) may be NULL */
+	rig_boot_check_args(fcinfo, "rig_bootstrap_record()", 4);
 	rig_boot_check_node("rig_bootstrap_record()");
+	version = PG_GETARG_INT64(0);
 	if (!rig_snapshot_loading(&info))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -543,14 +569,17 @@ rig_bootstrap_record(PG_FUNCTION_ARGS)
 Datum
 rig_bootstrap_finish(PG_FUNCTION_ARGS)
 {
-	int64		id = PG_GETARG_INT64(0);
+	int64		id;
 	RigSnapshotInfo info;
 	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(id)};
+	Datum		values[1];
 	int64		have;
 	char	   *hash;
 
+	rig_boot_check_args(fcinfo, "rig_bootstrap_finish()", -1);
 	rig_boot_check_node("rig_bootstrap_finish()");
+	id = PG_GETARG_INT64(0);
+	values[0] = Int64GetDatum(id);
 	if (rig_snapshot_get(id, &info) && info.complete)
 		PG_RETURN_INT64(info.watermark);
 	rig_boot_incomplete(id, &info);

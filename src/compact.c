@@ -198,6 +198,10 @@ rig_compact(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("before_version must not be NULL")));
+	if (PG_GETARG_INT64(0) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("before_version must not be negative")));
 	/* never past the watermark, and always keep the newest record */
 	keep.bound = Min(rig_compute_watermark() + 1, rig_log_last_version());
 	keep.who[0] = '\0';

@@ -509,7 +509,7 @@ rig_snapshot_chunks(Snapshot snap, int64 id, int first, const char *relation,
 Datum
 rig_snapshot(PG_FUNCTION_ARGS)
 {
-	int			chunk_rows = PG_ARGISNULL(0) ? RIG_SNAPSHOT_CHUNK_ROWS : PG_GETARG_INT32(0);
+	int			chunk_rows;
 	List	   *relations;
 	int64		watermark;
 	Snapshot	snap;
@@ -523,6 +523,12 @@ rig_snapshot(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 
 	rig_snapshot_check_call();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("chunk_rows must not be NULL"),
+				 errhint("Leave it out for the default of %d rows.", RIG_SNAPSHOT_CHUNK_ROWS)));
+	chunk_rows = PG_GETARG_INT32(0);
 	if (chunk_rows < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
