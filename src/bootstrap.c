@@ -34,15 +34,19 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/regproc.h"
+#include "utils/snapmgr.h"
 
 #include "bootstrap.h"
 #include "catalog.h"
@@ -72,6 +76,7 @@ static void rig_boot_send_records(RigConn *rc, RigSnapshotInfo *snap);
 static void rig_boot_check_node(const char *what);
 static void rig_boot_incomplete(int64 id, RigSnapshotInfo *info);
 static void rig_boot_fresh(RigSnapshotInfo *meta);
+static bool rig_boot_table_empty(Oid relid);
 static void rig_boot_drop_loading(void);
 static void rig_boot_check_args(FunctionCallInfo fcinfo, const char *what, int nullable);
 
@@ -290,10 +295,33 @@ rig_boot_incomplete(int64 id, RigSnapshotInfo *info)
 				 errmsg("snapshot " INT64_FORMAT " is already loaded on node \"%s\"", id, rig_node_name())));
 }
 
-/* A fresh start: this node holds nothing yet, its tables are registered and empty. */
+/* Does the table hold no row (read past privileges: rig's own check)? */
+static bool
+rig_boot_table_empty(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		empty = !table_scan_getnextslot(scan, ForwardScanDirection, slot);
+
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return empty;
+}
+
+/*
+ * A fresh start: this node holds nothing yet (no log, no snapshot loaded
+ * before: a node bootstrapped already has a state, even with an empty
+ * log), its tables are registered and empty (rows of its own would fail
+ * the state hash only after every chunk was loaded).
+ */
 static void
 rig_boot_fresh(RigSnapshotInfo *meta)
 {
+	RigSnapshotInfo loaded;
 	ListCell   *lc;
 
 	if (rig_log_last_version() > 0)
@@ -301,6 +329,12 @@ rig_boot_fresh(RigSnapshotInfo *meta)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("node \"%s\" has a log of its own and cannot be bootstrapped from a snapshot",
 						rig_node_name())));
+	if (rig_snapshot_latest(&loaded, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" holds snapshot " INT64_FORMAT " already and cannot be bootstrapped again",
+						rig_node_name(), loaded.id),
+				 errhint("Rebuild it as an empty node (DROP EXTENSION rig; CREATE EXTENSION rig; load the handlers and tables).")));
 	foreach(lc, meta->relations)
 	{
 		Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(lfirst(lc))),
@@ -312,6 +346,12 @@ rig_boot_fresh(RigSnapshotInfo *meta)
 					 errmsg("table %s of the snapshot is not registered with rig on node \"%s\"",
 							(char *) lfirst(lc), rig_node_name()),
 					 errhint("Create the table and register it with rig_register_table() on every node, as on the primary.")));
+		if (!rig_boot_table_empty(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s is not empty on node \"%s\": a node is bootstrapped only into empty tables",
+							(char *) lfirst(lc), rig_node_name()),
+					 errhint("Empty it (as a superuser, with SET rig.maintenance = on), then add the node again.")));
 	}
 }
 

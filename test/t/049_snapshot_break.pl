@@ -13,7 +13,9 @@
 #  3. rig_rebuild() racing a snapshot and a compaction: the rebuild read
 #     its snapshot, then waits for its locks while a newer snapshot is
 #     taken and the log compacted past the first: compaction keeps what
-#     the rebuild reads, and the rebuild gives the same tables.
+#     the rebuild reads, and the rebuild gives the same tables;
+#  4. rig_add_peer of a node whose registered table has rows of its own
+#     (its log empty): refused before any chunk is loaded.
 
 use strict;
 use warnings;
@@ -130,5 +132,19 @@ is($a->safe_psql('postgres', $notes), $before, '... and gives the same notes');
 $a->safe_psql('postgres', 'SELECT rig_compact(1000000)');
 is($a->safe_psql('postgres', "SELECT string_agg(id::text, ',') FROM rig.snapshots"), $s5,
 	'once it is done, compaction goes on to the newer snapshot');
+
+# --- 4. a node with rows of its own is not bootstrapped
+my $d = notes_node('d');
+$d->safe_psql('postgres', q{SET rig.maintenance = on; INSERT INTO notes VALUES (1000000, 'mine')});
+my $add_d = "SELECT rig_add_peer('d', \$\$" . $d->connstr('postgres') . "\$\$, 'sync')";
+$err = rig_psql_error($a, $add_d);
+like(message_of($err), qr/^table public\.notes is not empty on node "d": a node is bootstrapped only into empty tables/,
+	'rig_add_peer of a node with rows of its own is refused') or diag $err;
+is($d->safe_psql('postgres', 'SELECT count(*) FROM rig.snapshot_chunks'), '0', '... before any chunk was loaded');
+is($a->safe_psql('postgres', q{SELECT count(*) FROM rig.peers WHERE name = 'd'}), '0', '... and it is not a peer');
+$d->safe_psql('postgres', q{SET rig.maintenance = on; DELETE FROM notes});
+($ret, $out, $err) = $a->psql('postgres', $add_d);
+is($ret, 0, 'emptied, it is bootstrapped') or diag $err;
+is($d->safe_psql('postgres', $notes), $a->safe_psql('postgres', $notes), '... and holds every note');
 
 done_testing();
