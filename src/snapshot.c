@@ -386,9 +386,10 @@ rig_snapshot_restore(RigSnapshotInfo *info)
 
 		CHECK_FOR_INTERRUPTS();
 		SPI_connect();
+		/* a fresh snapshot: the caller's may predate this snapshot (rig_rebuild waited for its locks) */
 		if (rig_spi_as_read(owner, "SELECT relation, rows::text, checksum = md5(rows::text) "
 							"FROM rig.snapshot_chunks WHERE snapshot_id = $1 AND chunk = $2",
-							2, types, values, true) != SPI_OK_SELECT)
+							2, types, values, false) != SPI_OK_SELECT)
 			elog(ERROR, "could not read rig.snapshot_chunks");
 		if (SPI_processed != 1)
 			ereport(ERROR,

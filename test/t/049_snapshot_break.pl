@@ -10,12 +10,15 @@
 #     included versions, resumed after a newer snapshot was taken: it
 #     starts again from the newer one (the recorded versions go with the
 #     half-loaded snapshot) and converges;
-#  3. rig_rebuild() racing a snapshot and a compaction: the rebuild read
-#     its snapshot, then waits for its locks while a newer snapshot is
-#     taken and the log compacted past the first: compaction keeps what
-#     the rebuild reads, and the rebuild gives the same tables;
+#  3. rig_rebuild() racing a snapshot and a compaction: the rebuild waits
+#     for an op in flight while a newer snapshot is taken and a compaction
+#     starts: the rebuild starts from the newer one, the compaction waits
+#     for it, and the tables are the same;
 #  4. rig_add_peer of a node whose registered table has rows of its own
-#     (its log empty): refused before any chunk is loaded.
+#     (its log empty): refused before any chunk is loaded;
+#  5. rig_rebuild() while an op's handler runs (rig_do on the primary, a
+#     peer applying the primary's op): neither is aborted as a deadlock,
+#     and the rebuild gives the same notes.
 
 use strict;
 use warnings;
@@ -30,12 +33,19 @@ use RigTestLib;
 
 my $notes = q{SELECT string_agg(id || ':' || body, ',' ORDER BY id) FROM notes};
 
-# a node with the notes registered as state
+# the notes registered as state, and a method "slow_note" whose handler
+# sleeps {"sleep"} seconds before it writes a note
+my $notes_sql = rig_notes_sql() . q{SELECT rig_register_table('notes');
+CREATE FUNCTION slow_note_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
+	AS $$ SELECT pg_sleep((d->>'sleep')::float8); INSERT INTO public.notes VALUES (v, d->>'body') $$;
+SELECT rig_register('slow_note', 'slow_note_apply(bigint,jsonb)');};
+
+# a node with them
 sub notes_node
 {
 	my ($name) = @_;
 	my $node = rig_node($name);
-	$node->safe_psql('postgres', rig_notes_sql() . q{SELECT rig_register_table('notes')});
+	$node->safe_psql('postgres', $notes_sql);
 	return $node;
 }
 
@@ -63,8 +73,8 @@ is(rig_peer_state($a, 'b'), 'in_sync', 'the peer is in sync');
 # a peer that lost the compacted records (emptied and made a replica again
 # behind the primary's back, which then restarts): refused, clearly
 my $epoch = $a->safe_psql('postgres', 'SELECT epoch FROM rig.node');
-$b->safe_psql('postgres', 'DROP EXTENSION rig; DROP TABLE notes; DROP FUNCTION note_apply, note_resources; CREATE EXTENSION rig;'
-	. rig_notes_sql() . qq{SELECT rig_register_table('notes'); SELECT rig_become_replica('a', $epoch)});
+$b->safe_psql('postgres', 'DROP EXTENSION rig; DROP TABLE notes; DROP FUNCTION note_apply, note_resources, slow_note_apply; '
+	. "CREATE EXTENSION rig; $notes_sql SELECT rig_become_replica('a', $epoch)");
 $a->restart;
 $a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "after the reset"}')});
 $err = rig_psql_error($a, q{SELECT rig_sync_peer('b')});
@@ -107,31 +117,40 @@ is($c->safe_psql('postgres', "SELECT count(*) FROM rig.snapshots"), '1', 'only t
 $a->safe_psql('postgres', q{SELECT rig_drop_peer('c')});
 $c->stop;
 
-# --- 3. rig_rebuild() racing rig_snapshot() and rig_compact()
+# --- 3. rig_rebuild() racing rig_snapshot() and rig_compact(): an op in
+# flight (an open transaction) holds the rebuild back while a newer snapshot
+# is taken and a compaction starts
 my $s4 = $a->safe_psql('postgres', 'SELECT rig_snapshot(10)');
 $a->safe_psql('postgres', q{SELECT rig_do('note', jsonb_build_object('body', 'r' || i)) FROM generate_series(1, 5) i});
-my $before = $a->safe_psql('postgres', $notes);
-my $gate = rig_session($a);
-$gate->query_safe('BEGIN; LOCK rig.commit_gate IN ROW SHARE MODE');
+my $inflight = rig_session($a);
+$inflight->query_safe(q{BEGIN; SELECT rig_do('note', '{"body": "in flight"}')});
 my $rebuild = rig_session($a);
 my $rpid = $rebuild->query_safe('SELECT pg_backend_pid()');
 $rebuild->query_until(qr/sent/, "\\echo sent\nSELECT rig_rebuild();\n");
 ok($a->poll_query_until('postgres', "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $rpid"),
-	'rig_rebuild() read its snapshot and waits for the commit gate');
+	'rig_rebuild() waits for the op in flight');
 my $s5 = $a->safe_psql('postgres', 'SELECT rig_snapshot(10)');
-($ret, $out, $err) = $a->psql('postgres', 'SELECT rig_compact(1000000)');
-like($err, qr/keeps the records from version \d+ on.*a running bootstrap or rebuild from snapshot "$s4" still needs them/s,
-	'rig_compact() keeps the snapshot a waiting rebuild reads, and the log after it');
-$gate->query_safe('COMMIT');
-$gate->quit;
+my $compact = rig_session($a);
+my $cpid = $compact->query_safe('SELECT pg_backend_pid()');
+$compact->query_until(qr/sent/, "\\echo sent\nSELECT rig_compact(1000000);\n");
+ok($a->poll_query_until('postgres', "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $cpid"),
+	'rig_compact() waits for the rebuild');
+$inflight->query_safe('COMMIT');
+$inflight->quit;
 my ($rout, $rret) = $rebuild->query('SELECT 1');
 unlike($rebuild->{stderr}, qr/ERROR/, 'the rebuild succeeds') or diag $rebuild->{stderr};
-like($rebuild->{stderr}, qr/starting from snapshot $s4 /, '... from the snapshot it read');
+like($rebuild->{stderr}, qr/starting from snapshot $s5 /, '... from the newer snapshot, the latest once it holds the barrier');
 $rebuild->quit;
-is($a->safe_psql('postgres', $notes), $before, '... and gives the same notes');
-$a->safe_psql('postgres', 'SELECT rig_compact(1000000)');
+my ($cout, $cret) = $compact->query('SELECT 1');
+unlike($compact->{stderr}, qr/ERROR/, 'the compaction then succeeds') or diag $compact->{stderr};
+$compact->quit;
 is($a->safe_psql('postgres', "SELECT string_agg(id::text, ',') FROM rig.snapshots"), $s5,
-	'once it is done, compaction goes on to the newer snapshot');
+	'... and keeps the newer snapshot only');
+my $before = $a->safe_psql('postgres', $notes);
+like($before, qr/in flight/, 'the op that was in flight is there');
+($ret, $out, $err) = $a->psql('postgres', 'SELECT rig_rebuild()');
+is($ret, 0, 'a rebuild of the compacted log succeeds') or diag $err;
+is($a->safe_psql('postgres', $notes), $before, '... and gives the same notes');
 
 # --- 4. a node with rows of its own is not bootstrapped
 my $d = notes_node('d');
@@ -146,5 +165,24 @@ $d->safe_psql('postgres', q{SET rig.maintenance = on; DELETE FROM notes});
 ($ret, $out, $err) = $a->psql('postgres', $add_d);
 is($ret, 0, 'emptied, it is bootstrapped') or diag $err;
 is($d->safe_psql('postgres', $notes), $a->safe_psql('postgres', $notes), '... and holds every note');
+
+# --- 5. rig_rebuild() while a handler runs: on the primary (rig_do), then
+# on the peer (applying the primary's op); the handler sleeps before it
+# writes, holding the barrier, while the rebuild asks for its locks
+for my $case ([$a, 'the primary (rig_do)'], [$d, 'the peer (applying)'])
+{
+	my ($node, $where) = @$case;
+	my $writer = rig_session($a);
+	$writer->query_until(qr/sent/, qq{\\echo sent\nSELECT rig_do('slow_note', '{"body": "slow", "sleep": 3}') > 0 AS done;\n});
+	ok($node->poll_query_until('postgres',
+			"SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'"),
+		"on $where, the handler sleeps before it writes");
+	my ($rret, $rout, $rerr) = $node->psql('postgres', 'SET deadlock_timeout = 200; SELECT rig_rebuild()');
+	is($rret, 0, "rig_rebuild() on $where succeeds while the handler runs") or diag $rerr;
+	my ($wout, $wret) = $writer->query('SELECT 1');
+	like($wout, qr/^t\b/m, "... and the op commits: neither is a deadlock victim") or diag $writer->{stderr};
+	$writer->quit;
+	is($d->safe_psql('postgres', $notes), $a->safe_psql('postgres', $notes), '... and both nodes hold the same notes');
+}
 
 done_testing();
