@@ -18,7 +18,10 @@
 #     (its log empty): refused before any chunk is loaded;
 #  5. rig_rebuild() while an op's handler runs (rig_do on the primary, a
 #     peer applying the primary's op): neither is aborted as a deadlock,
-#     and the rebuild gives the same notes.
+#     and the rebuild gives the same notes;
+#  6. kill -9 of the new node, then of the primary, after the included
+#     versions were recorded (fault point bootstrap_before_finish): the
+#     next rig_add_peer finishes the bootstrap.
 
 use strict;
 use warnings;
@@ -61,10 +64,16 @@ $a->safe_psql('postgres', 'SELECT rig_compact(1000000)');
 is($a->safe_psql('postgres', "SELECT compacted_below > 1 FROM rig.node"), 't', 'the primary compacted its log');
 crash($b);
 $a->safe_psql('postgres', q{SELECT rig_do('note', jsonb_build_object('body', 'behind' || i)) FROM generate_series(1, 5) i});
+# a newer snapshot does not let compaction take what the peer that is down lacks
+$a->safe_psql('postgres', 'SELECT rig_snapshot(10)');
+my ($ret, $out, $err) = $a->psql('postgres', 'SELECT rig_compact(1000000)');
+like($err, qr/peer "b" still needs them/, 'with the peer down, compaction keeps what it lacks, past a newer snapshot too');
+cmp_ok($a->safe_psql('postgres', q{SELECT min(version) FROM rig.log WHERE data->>'body' LIKE 'behind%'}), '>', 0,
+	'... its records are there');
 crash($a);
 $a->start;
 $b->start;
-my ($ret, $out, $err) = $a->psql('postgres', q{SELECT rig_sync_peer('b')});
+($ret, $out, $err) = $a->psql('postgres', q{SELECT rig_sync_peer('b')});
 is($ret, 0, 'after both restart, catch-up of the peer that is behind succeeds') or diag $err;
 is($b->safe_psql('postgres', $notes), $a->safe_psql('postgres', $notes), '... and it holds every note');
 rig_verify_ok($a, 'b', 'rig_verify_peer finds no difference');
@@ -183,6 +192,46 @@ for my $case ([$a, 'the primary (rig_do)'], [$d, 'the peer (applying)'])
 	like($wout, qr/^t\b/m, "... and the op commits: neither is a deadlock victim") or diag $writer->{stderr};
 	$writer->quit;
 	is($d->safe_psql('postgres', $notes), $a->safe_psql('postgres', $notes), '... and both nodes hold the same notes');
+}
+
+# --- 6. kill -9 of either side after the included versions were recorded
+$open = rig_session($a);
+$open->query_safe(q{BEGIN; SELECT rig_do('note', '{"body": "held again"}')});
+$a->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "overtook again"}')});
+my $s6 = $a->safe_psql('postgres', 'SELECT rig_snapshot(10)');
+$open->query_safe('COMMIT');
+$open->quit;
+isnt($a->safe_psql('postgres', "SELECT included FROM rig.snapshots WHERE id = $s6"), '{}',
+	"snapshot $s6 includes a version above its W");
+$a->safe_psql('postgres', q{SELECT rig_drop_peer('d')});
+$d->stop;
+$a->safe_psql('postgres', 'SELECT rig_compact(1000000)');
+for my $case (['e', 'new node'], ['f', 'primary'])
+{
+	my ($name, $victim) = @$case;
+	my $n = notes_node($name);
+	my $add = "SELECT rig_add_peer('$name', \$\$" . $n->connstr('postgres') . "\$\$, 'sync')";
+	my ($sess6, $pid6) = rig_start_paused_sql($a, 'bootstrap_before_finish', $add);
+	if ($victim eq 'primary')
+	{
+		crash($a);
+		rig_client_end($sess6);
+		$a->start;
+	}
+	else
+	{
+		crash($n);
+		$n->start;
+		$a->safe_psql('postgres', "SELECT pg_cancel_backend($pid6)");
+		$sess6->quit;
+	}
+	($ret, $out, $err) = $a->psql('postgres', $add);
+	is($ret, 0, "after a kill -9 of the $victim before the bootstrap finished, rig_add_peer succeeds") or diag $err;
+	like($err, qr/resuming at chunk (\d+) of \1/, '... with every chunk loaded already');
+	is($n->safe_psql('postgres', $notes), $a->safe_psql('postgres', $notes), "... and $name holds every note");
+	rig_verify_ok($a, $name, "rig_verify_peer('$name') finds no difference");
+	$a->safe_psql('postgres', "SELECT rig_drop_peer('$name')");
+	$n->stop;
 }
 
 done_testing();
