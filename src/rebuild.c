@@ -88,6 +88,7 @@ rig_rebuild_check(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("rig_rebuild() cannot be run from inside a rig handler")));
 	rig_xact_refuse_ops("rig_rebuild()");
+	rig_snapshot_refuse_loading("rig_rebuild()");
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

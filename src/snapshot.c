@@ -420,6 +420,25 @@ rig_snapshot_restore(RigSnapshotInfo *info)
 				 errdetail("Expected %s, got %s; nothing was changed.", info->state_hash, hash)));
 }
 
+/*
+ * Refuse what would take or change a node's state while it is being
+ * bootstrapped (its tables hold part of a snapshot): rig_snapshot() would
+ * store that part, rig_rebuild() would empty it under the chunks it keeps.
+ */
+void
+rig_snapshot_refuse_loading(const char *what)
+{
+	RigSnapshotInfo loading;
+
+	if (rig_snapshots_installed() && rig_snapshot_loading(&loading))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s cannot run while node \"%s\" is being bootstrapped from snapshot " INT64_FORMAT,
+						what, rig_node_name(), loading.id),
+				 errdetail("Its tables hold part of that snapshot."),
+				 errhint("Finish the bootstrap with rig_add_peer() on the primary.")));
+}
+
 /* Refuse a call of rig_snapshot() that cannot give a consistent snapshot. */
 static void
 rig_snapshot_check_call(void)
@@ -436,6 +455,7 @@ rig_snapshot_check_call(void)
 				 errmsg("rig_snapshot() cannot be run from inside a rig handler")));
 	/* its own uncommitted ops would be in the snapshot */
 	rig_xact_refuse_ops("rig_snapshot()");
+	rig_snapshot_refuse_loading("rig_snapshot()");
 }
 
 /* The versions above watermark that rig.log holds in the active snapshot, as an int8[] literal. */

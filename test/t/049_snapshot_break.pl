@@ -21,7 +21,10 @@
 #     and the rebuild gives the same notes;
 #  6. kill -9 of the new node, then of the primary, after the included
 #     versions were recorded (fault point bootstrap_before_finish): the
-#     next rig_add_peer finishes the bootstrap.
+#     next rig_add_peer finishes the bootstrap;
+#  7. on a node in the middle of its bootstrap, rig_rebuild() and
+#     rig_snapshot() are refused (they would empty or store its partial
+#     tables); the bootstrap then finishes.
 
 use strict;
 use warnings;
@@ -233,5 +236,23 @@ for my $case (['e', 'new node'], ['f', 'primary'])
 	$a->safe_psql('postgres', "SELECT rig_drop_peer('$name')");
 	$n->stop;
 }
+
+# --- 7. a node in the middle of its bootstrap: no rebuild, no snapshot
+my $g = notes_node('g');
+my $add_g = "SELECT rig_add_peer('g', \$\$" . $g->connstr('postgres') . "\$\$, 'sync')";
+my ($sess7, $pid7) = rig_start_paused_sql($a, 'bootstrap_between_chunks', $add_g);
+$a->safe_psql('postgres', "SELECT pg_cancel_backend($pid7)");
+$sess7->quit;
+my $partial = $g->safe_psql('postgres', $notes);
+for my $call ('rig_rebuild()', 'rig_snapshot()')
+{
+	$err = rig_psql_error($g, "SELECT $call");
+	is(sqlstate_of($err), '55000', "$call on a node in the middle of its bootstrap fails with 55000");
+	like(message_of($err), qr/^\Q$call\E cannot run while node "g" is being bootstrapped from snapshot \d+/, '... saying why');
+}
+is($g->safe_psql('postgres', $notes), $partial, 'the loaded chunks are untouched');
+($ret, $out, $err) = $a->psql('postgres', $add_g);
+is($ret, 0, 'the bootstrap then finishes') or diag $err;
+is($g->safe_psql('postgres', $notes), $a->safe_psql('postgres', $notes), '... and g holds every note');
 
 done_testing();
