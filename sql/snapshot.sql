@@ -37,9 +37,12 @@ SELECT count(*) AS ops FROM (SELECT rig_do('snap_item', jsonb_build_object('id',
                                FROM generate_series(1, 20) i) d;
 SELECT count(*) AS ops FROM (SELECT rig_do('snap_line', jsonb_build_object('item', i % 7)) FROM generate_series(1, 5) i) d;
 
--- bad arguments (22023)
+-- bad arguments (22023, 22004 for NULL)
 SELECT snap.try('SELECT rig_snapshot(0)');
 SELECT snap.try('SELECT rig_snapshot(-5)');
+SELECT snap.try('SELECT rig_snapshot(NULL)');
+SELECT snap.try('SELECT rig_compact(-1)');
+SELECT count(*) AS snapshots FROM rig.snapshots;
 
 -- its own uncommitted ops would be in it (25001)
 BEGIN;
@@ -86,6 +89,12 @@ SELECT snap.try('SELECT rig_bootstrap_begin(''{"id": 1}'')');
 SELECT snap.try($$SELECT rig_bootstrap_chunk(1, 0, 'snap.items', 0, '[]', md5('[]'))$$);
 SELECT snap.try('SELECT rig_bootstrap_record(1, 1, ''snap_item'', ''{}'', NULL, now(), ''x'')');
 SELECT snap.try('SELECT rig_bootstrap_finish(1)');
+-- and NULLs are refused before anything is read (22004), never a crash
+SELECT snap.try('SELECT rig_bootstrap_begin(NULL)');
+SELECT snap.try($$SELECT rig_bootstrap_chunk(1, 0, NULL, 0, '[]', md5('[]'))$$);
+SELECT snap.try($$SELECT rig_bootstrap_chunk(1, 0, 'snap.items', 0, NULL, NULL)$$);
+SELECT snap.try('SELECT rig_bootstrap_record(1, 1, NULL, ''{}'', NULL, now(), ''x'')');
+SELECT snap.try('SELECT rig_bootstrap_finish(NULL)');
 SELECT snapshot_id = :snap AS latest, complete, next_chunk AS chunks_here FROM rig_bootstrap_state();
 
 -- compaction goes up to W (its NOTICE names the snapshot: TAP 044 reads it)
@@ -110,6 +119,20 @@ UPDATE rig.snapshot_chunks SET rows = '[]' WHERE snapshot_id = :snap AND chunk =
 SET client_min_messages = warning;
 SELECT snap.try('SELECT rig_rebuild()');
 RESET client_min_messages;
+SELECT items = (SELECT string_agg(i::text, ',' ORDER BY id) FROM snap.items i) AS unchanged FROM snap.before;
+
+-- a handler changed outside rig since the snapshot, or the registered
+-- tables: the rebuild is refused before anything is changed (55000)
+CREATE OR REPLACE FUNCTION snap.item_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql AS $$
+	INSERT INTO snap.items VALUES ((d->>'id')::bigint, d->>'name', 2 * (d->>'qty')::int)
+	ON CONFLICT (id) DO UPDATE SET qty = snap.items.qty + EXCLUDED.qty $$;
+SELECT snap.try('SELECT rig_rebuild()');
+CREATE OR REPLACE FUNCTION snap.item_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql AS $$
+	INSERT INTO snap.items VALUES ((d->>'id')::bigint, d->>'name', (d->>'qty')::int)
+	ON CONFLICT (id) DO UPDATE SET qty = snap.items.qty + EXCLUDED.qty $$;
+SELECT rig_unregister_table('snap.a_lines');
+SELECT snap.try('SELECT rig_rebuild()');
+SELECT rig_register_table('snap.a_lines');
 SELECT items = (SELECT string_agg(i::text, ',' ORDER BY id) FROM snap.items i) AS unchanged FROM snap.before;
 
 -- clean up

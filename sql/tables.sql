@@ -150,6 +150,12 @@ TRUNCATE t.accounts;
 \echo :SQLSTATE
 DROP TABLE t.accounts CASCADE;
 \echo :SQLSTATE
+-- a column default (pg_attrdef): refused on a registered table, not elsewhere
+ALTER TABLE t.accounts ALTER COLUMN balance SET DEFAULT 0;
+\echo :SQLSTATE
+CREATE TABLE t.dflt (a int DEFAULT 1);
+ALTER TABLE t.dflt ALTER COLUMN a DROP DEFAULT;
+DROP TABLE t.dflt;
 
 --
 -- the matrix: every way to change the table's data or shape, for the

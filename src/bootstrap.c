@@ -34,14 +34,19 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/regproc.h"
+#include "utils/snapmgr.h"
 
 #include "bootstrap.h"
 #include "catalog.h"
@@ -71,6 +76,9 @@ static void rig_boot_send_records(RigConn *rc, RigSnapshotInfo *snap);
 static void rig_boot_check_node(const char *what);
 static void rig_boot_incomplete(int64 id, RigSnapshotInfo *info);
 static void rig_boot_fresh(RigSnapshotInfo *meta);
+static bool rig_boot_table_empty(Oid relid);
+static void rig_boot_drop_loading(void);
+static void rig_boot_check_args(FunctionCallInfo fcinfo, const char *what, int nullable);
 
 PG_FUNCTION_INFO_V1(rig_bootstrap_state);
 PG_FUNCTION_INFO_V1(rig_bootstrap_begin);
@@ -230,6 +238,7 @@ rig_bootstrap_peer(RigConn *rc, const char *name)
 		rig_boot_send_chunk(rc, &snap, c);
 	}
 	rig_boot_send_records(rc, &snap);
+	rig_fault("bootstrap_before_finish", true);
 
 	{
 		char		id[32];
@@ -258,6 +267,20 @@ rig_boot_check_node(const char *what)
 				 errhint("rig_add_peer() on the primary calls it.")));
 }
 
+/*
+ * The new node's functions take no NULL (but argument nullable, -1: none):
+ * the primary never sends one, and a hand-made call gets a clear error.
+ */
+static void
+rig_boot_check_args(FunctionCallInfo fcinfo, const char *what, int nullable)
+{
+	for (int i = 0; i < PG_NARGS(); i++)
+		if (i != nullable && PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument %d of %s must not be NULL", i + 1, what)));
+}
+
 /* The snapshot id being loaded here; throws unless it is present and incomplete. */
 static void
 rig_boot_incomplete(int64 id, RigSnapshotInfo *info)
@@ -272,10 +295,33 @@ rig_boot_incomplete(int64 id, RigSnapshotInfo *info)
 				 errmsg("snapshot " INT64_FORMAT " is already loaded on node \"%s\"", id, rig_node_name())));
 }
 
-/* A fresh start: this node holds nothing yet, its tables are registered and empty. */
+/* Does the table hold no row (read past privileges: rig's own check)? */
+static bool
+rig_boot_table_empty(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		empty = !table_scan_getnextslot(scan, ForwardScanDirection, slot);
+
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return empty;
+}
+
+/*
+ * A fresh start: this node holds nothing yet (no log, no snapshot loaded
+ * before: a node bootstrapped already has a state, even with an empty
+ * log), its tables are registered and empty (rows of its own would fail
+ * the state hash only after every chunk was loaded).
+ */
 static void
 rig_boot_fresh(RigSnapshotInfo *meta)
 {
+	RigSnapshotInfo loaded;
 	ListCell   *lc;
 
 	if (rig_log_last_version() > 0)
@@ -283,6 +329,12 @@ rig_boot_fresh(RigSnapshotInfo *meta)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("node \"%s\" has a log of its own and cannot be bootstrapped from a snapshot",
 						rig_node_name())));
+	if (rig_snapshot_latest(&loaded, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" holds snapshot " INT64_FORMAT " already and cannot be bootstrapped again",
+						rig_node_name(), loaded.id),
+				 errhint("Rebuild it as an empty node (DROP EXTENSION rig; CREATE EXTENSION rig; load the handlers and tables).")));
 	foreach(lc, meta->relations)
 	{
 		Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(lfirst(lc))),
@@ -294,7 +346,65 @@ rig_boot_fresh(RigSnapshotInfo *meta)
 					 errmsg("table %s of the snapshot is not registered with rig on node \"%s\"",
 							(char *) lfirst(lc), rig_node_name()),
 					 errhint("Create the table and register it with rig_register_table() on every node, as on the primary.")));
+		if (!rig_boot_table_empty(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s is not empty on node \"%s\": a node is bootstrapped only into empty tables",
+							(char *) lfirst(lc), rig_node_name()),
+					 errhint("Empty it (as a superuser, with SET rig.maintenance = on), then add the node again.")));
 	}
+}
+
+/*
+ * Drop a half-loaded snapshot (the primary goes on with a newer one): its
+ * row and chunks, the rows it loaded, the included versions it recorded
+ * and the idempotency keys it brought.  A node being bootstrapped has no
+ * other log (shipping starts after rig_bootstrap_finish), so a record that
+ * is not one of those versions means it is not such a node: refused.
+ */
+static void
+rig_boot_drop_loading(void)
+{
+	RigSnapshotInfo old;
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		values[1];
+	Datum	   *elems;
+	int64		others;
+	Oid			save_userid;
+	int			save_sec;
+
+	if (!rig_snapshot_loading(&old))
+		return;
+	elems = palloc(sizeof(Datum) * Max(old.nincluded, 1));
+	for (int i = 0; i < old.nincluded; i++)
+		elems[i] = Int64GetDatum(old.included[i]);
+	values[0] = PointerGetDatum(construct_array(elems, old.nincluded, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	SPI_connect();
+	if (rig_spi_as_owner("log", "SELECT count(*) FROM rig.log WHERE version <> ALL ($1)",
+						 1, types, values, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.log");
+	others = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool){false}));
+	SPI_finish();
+	if (others > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" has a log of its own and cannot be bootstrapped from a snapshot",
+						rig_node_name()),
+				 errdetail("Its log holds " INT64_FORMAT " record(s) besides those of the half-loaded snapshot " INT64_FORMAT ".",
+						   others, old.id)));
+	/* as their owner: the primary's role may call this, not write the log */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(rig_rel_owner(rig_relid("log")), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	(void) rig_log_guarded_delete("DELETE FROM rig.log WHERE version = ANY ($1)", 1, types, values);
+	(void) rig_log_guarded_delete("DELETE FROM rig.idempotency_keys", 0, NULL, NULL);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	SPI_connect();
+	if (rig_spi_as_owner("snapshots", "DELETE FROM rig.snapshots WHERE NOT complete",
+						 0, NULL, NULL, NULL) != SPI_OK_DELETE)
+		elog(ERROR, "could not update rig.snapshots");
+	SPI_finish();
+	rig_tables_truncate(rig_registered_tables());
 }
 
 /* SQL (on the new node): the latest snapshot it holds and the next chunk it lacks. */
@@ -338,14 +448,15 @@ rig_bootstrap_state(PG_FUNCTION_ARGS)
 Datum
 rig_bootstrap_begin(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *json = PG_GETARG_JSONB_P(0);
 	Oid			types[1] = {JSONBOID};
-	Datum		values[1] = {JsonbPGetDatum(json)};
+	Datum		values[1];
 	RigSnapshotInfo meta;
 	RigSnapshotInfo old;
 	int64		id;
 
+	rig_boot_check_args(fcinfo, "rig_bootstrap_begin()", -1);
 	rig_boot_check_node("rig_bootstrap_begin()");
+	values[0] = JsonbPGetDatum(PG_GETARG_JSONB_P(0));
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT ($1->>'id')::bigint", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the snapshot");
@@ -361,13 +472,9 @@ rig_bootstrap_begin(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	}
 
-	SPI_connect();
 	/* a half-loaded older snapshot: start again */
-	if (rig_spi_as_owner("snapshots", "DELETE FROM rig.snapshots WHERE NOT complete",
-						 0, NULL, NULL, NULL) != SPI_OK_DELETE)
-		elog(ERROR, "could not update rig.snapshots");
-	if (SPI_processed > 0)
-		rig_tables_truncate(rig_registered_tables());
+	rig_boot_drop_loading();
+	SPI_connect();
 	if (rig_spi_as_owner("snapshots",
 						 "INSERT INTO rig.snapshots (id, watermark, included, state_hash, handler_fingerprint, "
 						 "tables, chunks, complete, node, taken_at) "
@@ -390,12 +497,12 @@ rig_bootstrap_begin(PG_FUNCTION_ARGS)
 Datum
 rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 {
-	int64		id = PG_GETARG_INT64(0);
-	int			chunk = PG_GETARG_INT32(1);
-	char	   *relation = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	int			nrows = PG_GETARG_INT32(3);
-	char	   *rows = text_to_cstring(PG_GETARG_TEXT_PP(4));
-	char	   *checksum = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	int64		id;
+	int			chunk;
+	char	   *relation;
+	int			nrows;
+	char	   *rows;
+	char	   *checksum;
 	Oid			types[6] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, TEXTOID};
 	Datum		values[6];
 	RigSnapshotInfo info;
@@ -403,7 +510,14 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 	bool		ok;
 	bool		known;
 
+	rig_boot_check_args(fcinfo, "rig_bootstrap_chunk()", -1);
 	rig_boot_check_node("rig_bootstrap_chunk()");
+	id = PG_GETARG_INT64(0);
+	chunk = PG_GETARG_INT32(1);
+	relation = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	nrows = PG_GETARG_INT32(3);
+	rows = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	checksum = text_to_cstring(PG_GETARG_TEXT_PP(5));
 	rig_boot_incomplete(id, &info);
 	known = strcmp(relation, RIG_SNAPSHOT_KEYS) == 0;
 	for (ListCell *lc = list_head(info.relations); lc != NULL && !known; lc = lnext(info.relations, lc))
@@ -463,10 +577,13 @@ Datum
 rig_bootstrap_record(PG_FUNCTION_ARGS)
 {
 	RigSnapshotInfo info;
-	int64		version = PG_GETARG_INT64(0);
+	int64		version;
 	bool		found = false;
 
+	/* the idempotency key (argument 5) may be NULL */
+	rig_boot_check_args(fcinfo, "rig_bootstrap_record()", 4);
 	rig_boot_check_node("rig_bootstrap_record()");
+	version = PG_GETARG_INT64(0);
 	if (!rig_snapshot_loading(&info))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -492,14 +609,17 @@ rig_bootstrap_record(PG_FUNCTION_ARGS)
 Datum
 rig_bootstrap_finish(PG_FUNCTION_ARGS)
 {
-	int64		id = PG_GETARG_INT64(0);
+	int64		id;
 	RigSnapshotInfo info;
 	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(id)};
+	Datum		values[1];
 	int64		have;
 	char	   *hash;
 
+	rig_boot_check_args(fcinfo, "rig_bootstrap_finish()", -1);
 	rig_boot_check_node("rig_bootstrap_finish()");
+	id = PG_GETARG_INT64(0);
+	values[0] = Int64GetDatum(id);
 	if (rig_snapshot_get(id, &info) && info.complete)
 		PG_RETURN_INT64(info.watermark);
 	rig_boot_incomplete(id, &info);

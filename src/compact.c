@@ -15,7 +15,7 @@
  *     hold the log forever; it then learns that it needs a rebuild);
  *   - with state tables registered, anything above the latest snapshot's W
  *     (and without a snapshot, compaction is refused), and anything above
- *     the W of an older snapshot a running bootstrap still reads.
+ *     the W of an older snapshot a running bootstrap or rebuild still reads.
  * When one of these holds compaction back, a NOTICE says which.  The bound
  * is recorded in rig.node.compacted_below, so that a reader asking for
  * removed records gets a clear error instead of a log with a hole.
@@ -113,8 +113,8 @@ rig_keep_for_followers(RigKeep *keep)
  * With state tables registered, only records whose effects the latest
  * snapshot holds may go (a new node and rig_rebuild start from it); with
  * none, compaction is refused.  Older snapshots go, unless a running
- * bootstrap holds one (FOR KEY SHARE, bootstrap.c): then the log after it
- * stays too.
+ * bootstrap or rebuild holds one (FOR KEY SHARE, bootstrap.c, rebuild.c):
+ * then the log after it stays too.
  */
 static void
 rig_keep_for_snapshots(RigKeep *keep, int64 before)
@@ -160,7 +160,7 @@ rig_keep_for_snapshots(RigKeep *keep, int64 before)
 		elog(ERROR, "could not read rig.snapshots");
 	for (uint64 i = 0; i < SPI_processed; i++)
 		rig_keep(keep, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)) + 1,
-				 "a running bootstrap from snapshot", SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+				 "a running bootstrap or rebuild from snapshot", SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 	SPI_finish();
 }
 
@@ -198,6 +198,10 @@ rig_compact(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("before_version must not be NULL")));
+	if (PG_GETARG_INT64(0) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("before_version must not be negative")));
 	/* never past the watermark, and always keep the newest record */
 	keep.bound = Min(rig_compute_watermark() + 1, rig_log_last_version());
 	keep.who[0] = '\0';

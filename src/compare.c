@@ -86,7 +86,7 @@ static void rig_hashes_local(RigVerifyState *st, int64 lo, int64 hi, int64 width
 							 RigBucket *out);
 static void rig_add_diff(RigVerifyState *st, RigDiffKind kind, int64 first, int64 last);
 static void rig_verify_range(RigVerifyState *st, int64 lo, int64 hi);
-static int64 rig_peer_watermark(RigConn *rc, int64 *compacted_below);
+static int64 rig_peer_watermark(RigConn *rc, int64 *compacted_below, int64 *last);
 static int	rig_cmp_fingerprint(const void *a, const void *b);
 static int	rig_fingerprints_remote(RigConn *rc, RigFingerprint **out);
 static int	rig_fingerprints_local(RigFingerprint **out);
@@ -217,18 +217,20 @@ rig_verify_range(RigVerifyState *st, int64 lo, int64 hi)
 }
 
 /*
- * The peer's watermark (every version at or below it is final there), and
- * the lowest version its own compaction left it (*compacted_below).
+ * The peer's watermark (every version at or below it is final there), the
+ * lowest version its own compaction left it (*compacted_below) and its
+ * highest committed version (*last).
  */
 static int64
-rig_peer_watermark(RigConn *rc, int64 *compacted_below)
+rig_peer_watermark(RigConn *rc, int64 *compacted_below, int64 *last)
 {
-	PGresult   *res = rig_conn_query(rc, "SELECT pg_catalog.rig_watermark(), compacted_below "
-									 "FROM rig.node", 0, NULL,
+	PGresult   *res = rig_conn_query(rc, "SELECT pg_catalog.rig_watermark(), compacted_below, "
+									 "pg_catalog.rig_last_version() FROM rig.node", 0, NULL,
 									 rig_deadline(rig_sync_timeout));
 	int64		wm = strtoi64(PQgetvalue(res, 0, 0), NULL, 10);
 
 	*compacted_below = strtoi64(PQgetvalue(res, 0, 1), NULL, 10);
+	*last = strtoi64(PQgetvalue(res, 0, 2), NULL, 10);
 	PQclear(res);
 	return wm;
 }
@@ -238,6 +240,15 @@ rig_peer_watermark(RigConn *rc, int64 *compacted_below)
  * to the lower of the two watermarks.  res (allocated in the caller's
  * memory context) gets the range compared and the differences, in version
  * order.
+ *
+ * A replica's watermark is 0 after a restart until its primary confirms
+ * again (watermark.c), and confirming needs this comparison.  Where that
+ * watermark lies below this node's log (compacted past it), nothing could
+ * be compared and catch-up would ask for removed records: then the range
+ * goes up to the peer's last version instead (or, with nothing there, its
+ * own compaction bound), which is proved the same way.  A hole there that
+ * the peer holds prepared, in doubt, is shipped again and fails on the
+ * peer's key until its resolver settles it; the next round compares again.
  */
 void
 rig_verify_log(RigConn *rc, int64 after, RigVerifyResult *res)
@@ -246,6 +257,7 @@ rig_verify_log(RigConn *rc, int64 after, RigVerifyResult *res)
 	int64		local_wm;
 	int64		peer_wm;
 	int64		peer_compacted;
+	int64		peer_last;
 	bool		isnull;
 	Datum		min;
 	ListCell   *lc;
@@ -257,7 +269,7 @@ rig_verify_log(RigConn *rc, int64 after, RigVerifyResult *res)
 
 	/* the watermarks first: the logs are read later, with newer snapshots */
 	local_wm = rig_compute_watermark();
-	peer_wm = rig_peer_watermark(rc, &peer_compacted);
+	peer_wm = rig_peer_watermark(rc, &peer_compacted, &peer_last);
 	res->queries = 1;
 	res->upto = Min(local_wm, peer_wm);
 
@@ -268,6 +280,8 @@ rig_verify_log(RigConn *rc, int64 after, RigVerifyResult *res)
 	/* what either node compacted away is not compared */
 	res->from = Max(after + 1, isnull ? 1 : DatumGetInt64(min));
 	res->from = Max(res->from, peer_compacted);
+	if (res->upto < res->from - 1)
+		res->upto = Min(local_wm, Max(Max(peer_wm, peer_last), peer_compacted - 1));
 	if (res->from <= res->upto)
 		rig_verify_range(&st, res->from, res->upto);
 	SPI_finish();

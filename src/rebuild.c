@@ -88,6 +88,7 @@ rig_rebuild_check(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("rig_rebuild() cannot be run from inside a rig handler")));
 	rig_xact_refuse_ops("rig_rebuild()");
+	rig_snapshot_refuse_loading("rig_rebuild()");
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -295,11 +296,19 @@ rig_rebuild(PG_FUNCTION_ARGS)
 	List	   *relids;
 
 	rig_rebuild_check();
-	base = rig_snapshot_latest(&snap, false) ? &snap : NULL;
+
+	/*
+	 * No op, nor handler change, beside the handler changes it replays.
+	 * The barrier first: an op holds it from its start to its commit, where
+	 * it takes the commit gate, and its handler locks the tables; taken
+	 * after them, the rebuild and such an op waited for each other.  It
+	 * also holds off rig_compact's delete, so the latest snapshot is read
+	 * under it (and FOR KEY SHARE, which compaction respects as well).
+	 */
+	rig_lock_barrier(true);
+	base = rig_snapshot_latest(&snap, true) ? &snap : NULL;
 	rig_rebuild_check_base(base);
 	relids = rig_rebuild_lock();
-	/* no op, nor handler change, beside the handler changes it replays */
-	rig_lock_barrier(true);
 	rig_rebuild_check_changes();
 	rig_tables_truncate(relids);
 	if (base != NULL)

@@ -386,9 +386,10 @@ rig_snapshot_restore(RigSnapshotInfo *info)
 
 		CHECK_FOR_INTERRUPTS();
 		SPI_connect();
+		/* a fresh snapshot: the caller's may predate this snapshot (rig_rebuild waited for its locks) */
 		if (rig_spi_as_read(owner, "SELECT relation, rows::text, checksum = md5(rows::text) "
 							"FROM rig.snapshot_chunks WHERE snapshot_id = $1 AND chunk = $2",
-							2, types, values, true) != SPI_OK_SELECT)
+							2, types, values, false) != SPI_OK_SELECT)
 			elog(ERROR, "could not read rig.snapshot_chunks");
 		if (SPI_processed != 1)
 			ereport(ERROR,
@@ -419,6 +420,25 @@ rig_snapshot_restore(RigSnapshotInfo *info)
 				 errdetail("Expected %s, got %s; nothing was changed.", info->state_hash, hash)));
 }
 
+/*
+ * Refuse what would take or change a node's state while it is being
+ * bootstrapped (its tables hold part of a snapshot): rig_snapshot() would
+ * store that part, rig_rebuild() would empty it under the chunks it keeps.
+ */
+void
+rig_snapshot_refuse_loading(const char *what)
+{
+	RigSnapshotInfo loading;
+
+	if (rig_snapshots_installed() && rig_snapshot_loading(&loading))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s cannot run while node \"%s\" is being bootstrapped from snapshot " INT64_FORMAT,
+						what, rig_node_name(), loading.id),
+				 errdetail("Its tables hold part of that snapshot."),
+				 errhint("Finish the bootstrap with rig_add_peer() on the primary.")));
+}
+
 /* Refuse a call of rig_snapshot() that cannot give a consistent snapshot. */
 static void
 rig_snapshot_check_call(void)
@@ -435,6 +455,7 @@ rig_snapshot_check_call(void)
 				 errmsg("rig_snapshot() cannot be run from inside a rig handler")));
 	/* its own uncommitted ops would be in the snapshot */
 	rig_xact_refuse_ops("rig_snapshot()");
+	rig_snapshot_refuse_loading("rig_snapshot()");
 }
 
 /* The versions above watermark that rig.log holds in the active snapshot, as an int8[] literal. */
@@ -509,7 +530,7 @@ rig_snapshot_chunks(Snapshot snap, int64 id, int first, const char *relation,
 Datum
 rig_snapshot(PG_FUNCTION_ARGS)
 {
-	int			chunk_rows = PG_ARGISNULL(0) ? RIG_SNAPSHOT_CHUNK_ROWS : PG_GETARG_INT32(0);
+	int			chunk_rows;
 	List	   *relations;
 	int64		watermark;
 	Snapshot	snap;
@@ -523,6 +544,12 @@ rig_snapshot(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 
 	rig_snapshot_check_call();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("chunk_rows must not be NULL"),
+				 errhint("Leave it out for the default of %d rows.", RIG_SNAPSHOT_CHUNK_ROWS)));
+	chunk_rows = PG_GETARG_INT32(0);
 	if (chunk_rows < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -43,5 +43,6 @@ extern char *rig_snapshot_fingerprint(void);
 extern void rig_snapshot_load_rows(const char *relation, const char *rows,
 								   int64 version);
 extern void rig_snapshot_restore(RigSnapshotInfo *info);
+extern void rig_snapshot_refuse_loading(const char *what);
 
 #endif							/* RIG_SNAPSHOT_H */

@@ -42,7 +42,6 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
-#include "catalog/objectaddress.h"
 #include "catalog/pg_attrdef.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
@@ -60,6 +59,7 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -423,13 +423,21 @@ rig_check_utility(Node *parsetree)
 	}
 }
 
-/* The table a trigger, rule, policy, constraint or default belongs to. */
+/*
+ * The table a trigger, rule, policy, constraint or default belongs to.
+ * Read through each catalog's oid index: PostgreSQL 15's object property
+ * table (behind get_catalog_object_by_oid) does not know pg_attrdef.
+ */
 static Oid
 rig_owning_relation(Oid classId, Oid objectId)
 {
 	HeapTuple	tup;
 	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
 	Oid			relid = InvalidOid;
+	Oid			indexoid;
+	AttrNumber	oidattnum;
 	AttrNumber	attnum;
 	bool		isnull;
 	Datum		d;
@@ -437,25 +445,37 @@ rig_owning_relation(Oid classId, Oid objectId)
 	switch (classId)
 	{
 		case TriggerRelationId:
+			indexoid = TriggerOidIndexId;
+			oidattnum = Anum_pg_trigger_oid;
 			attnum = Anum_pg_trigger_tgrelid;
 			break;
 		case RewriteRelationId:
+			indexoid = RewriteOidIndexId;
+			oidattnum = Anum_pg_rewrite_oid;
 			attnum = Anum_pg_rewrite_ev_class;
 			break;
 		case PolicyRelationId:
+			indexoid = PolicyOidIndexId;
+			oidattnum = Anum_pg_policy_oid;
 			attnum = Anum_pg_policy_polrelid;
 			break;
 		case ConstraintRelationId:
+			indexoid = ConstraintOidIndexId;
+			oidattnum = Anum_pg_constraint_oid;
 			attnum = Anum_pg_constraint_conrelid;
 			break;
 		case AttrDefaultRelationId:
+			indexoid = AttrDefaultOidIndexId;
+			oidattnum = Anum_pg_attrdef_oid;
 			attnum = Anum_pg_attrdef_adrelid;
 			break;
 		default:
 			return InvalidOid;
 	}
 	rel = table_open(classId, AccessShareLock);
-	tup = get_catalog_object_by_oid(rel, get_object_attnum_oid(classId), objectId);
+	ScanKeyInit(&key, oidattnum, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(objectId));
+	scan = systable_beginscan(rel, indexoid, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
 		/* a foreign key's triggers on the referenced table go with it */
@@ -467,6 +487,7 @@ rig_owning_relation(Oid classId, Oid objectId)
 			relid = isnull ? InvalidOid : DatumGetObjectId(d);
 		}
 	}
+	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return relid;
 }

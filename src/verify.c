@@ -61,6 +61,7 @@ static RigVerifySlot rig_verify_slots[RIG_VERIFY_SLOTS];
 
 static void rig_require_same_handlers(RigConn *rc, const char *name, bool known);
 static void rig_repair_holes(const char *name, const char *conninfo, List *diffs);
+static int64 rig_require_retained(const char *name, int64 start, bool known);
 static RigVerifySlot *rig_verify_slot(const char *name);
 static bool rig_verify_due(const char *name);
 static void rig_confirm_in_sync(RigPeer *peer);
@@ -119,11 +120,42 @@ rig_repair_holes(const char *name, const char *conninfo, List *diffs)
 }
 
 /*
+ * Shipping from start needs the records after it: throw, clearly, when
+ * this node compacted some of them away (a peer that lost what it had,
+ * e.g. emptied and not bootstrapped again), after recording the reason on
+ * a known peer, which stays out of sync.  Returns start.
+ */
+static int64
+rig_require_retained(const char *name, int64 start, bool known)
+{
+	int64		below = rig_node_compacted_below();
+	char	   *why;
+
+	if (start + 1 >= below)
+		return start;
+	why = psprintf("lacks versions " INT64_FORMAT " to " INT64_FORMAT ", which this node compacted",
+				   start + 1, below - 1);
+	if (known)
+		rig_peer_event(name, RIG_PEER_LAGGING, 0, why);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("peer \"%s\" lacks versions up to " INT64_FORMAT " that node \"%s\" compacted",
+					name, below - 1, rig_node_name()),
+			 errdetail("The peer is proved to hold every version up to " INT64_FORMAT
+					   "; rig_compact() removed the records below " INT64_FORMAT " here.",
+					   start, below),
+			 errhint("Bootstrap it again from the latest snapshot: on it DROP EXTENSION rig; "
+					 "CREATE EXTENSION rig; load the handlers; then rig_drop_peer('%s') and "
+					 "rig_add_peer() it again.", name)));
+}
+
+/*
  * Where shipping to a peer may start: compare the logs above after (the
  * horizon already proved, 0 for all of it), repair holes and compare
  * again.  Returns a version V such that the peer holds exactly this
  * node's records up to V, never above this node's watermark at the time
- * it was computed (nor below after).  Throws when the handlers or a
+ * it was computed (nor below after).  Throws when the records after V are
+ * compacted here, or when the handlers or a
  * version differ, or a version exists only on the peer; a known peer
  * (one in rig.peers) is then marked diverged, with the first bad range.
  */
@@ -141,7 +173,7 @@ rig_verified_start(RigConn *rc, const char *name, const char *conninfo,
 	{
 		rig_verify_log(rc, after, &res);
 		if (res.diffs == NIL)
-			return Max(after, res.upto);
+			return rig_require_retained(name, Max(after, res.upto), known);
 		if (res.unrepairable || attempt > 0)
 			break;
 		if (known)
