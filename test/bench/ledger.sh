@@ -19,13 +19,13 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-pgbin=/usr/lib/postgresql/15/bin
-base=/tmp/rig-ledger
+pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
+base=${LEDGER_BASE:-/tmp/rig-ledger}
 as_pg="runuser -u postgres --"
 T=${LEDGER_T:-8}
 REPS=${LEDGER_REPS:-3}
 CLIENTS=${LEDGER_CLIENTS:-"1 32"}
-declare -A PORT=([p]=5491 [r]=5492)
+declare -A PORT=([p]=${LEDGER_PORT:-5491} [r]=$(( ${LEDGER_PORT:-5491} + 1 )))
 . "$here/pair.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "run this as root" >&2; exit 1; }

@@ -16,14 +16,15 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-pgbin=/usr/lib/postgresql/15/bin
-base=/tmp/rig-rebuild
+pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
+base=${REBUILD_BASE:-/tmp/rig-rebuild}
+port=${REBUILD_PORT:-5471}
 as_pg="runuser -u postgres --"
 OPS=${REBUILD_OPS:-50000}
 REPS=${REBUILD_REPS:-3}
 
 psql_n() {
-	$as_pg "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$base" -p 5471 -U postgres -d postgres "$@"
+	$as_pg "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$base" -p "$port" -U postgres -d postgres "$@"
 }
 stop() {
 	[ -f "$base/n/postmaster.pid" ] && $as_pg "$pgbin/pg_ctl" -D "$base/n" -m immediate stop >/dev/null 2>&1 || true
@@ -34,11 +35,11 @@ trap stop EXIT
 stop
 rm -rf "$base"
 mkdir -p "$base"
-cp "$src/examples/ledger.sql" "$base/"
+cp "${REBUILD_LEDGER:-$src/examples/ledger.sql}" "$base/ledger.sql"
 chown -R postgres "$base"
 $as_pg "$pgbin/initdb" -D "$base/n" -A trust -U postgres >/dev/null
 cat >>"$base/n/postgresql.conf" <<CONF
-port = 5471
+port = $port
 listen_addresses = ''
 unix_socket_directories = '$base'
 shared_preload_libraries = 'rig'
