@@ -85,8 +85,9 @@ END $$;
 CREATE TRIGGER immutable BEFORE UPDATE OR DELETE ON ledger.transfers
 	FOR EACH ROW EXECUTE FUNCTION ledger.transfers_immutable();
 
--- An account's balances, as results show them.
-CREATE FUNCTION ledger.balances(a ledger.accounts) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+-- An account's balances, as results show them (STABLE as jsonb_build_object
+-- is: so it is inlined where it is called, not planned again at each call).
+CREATE FUNCTION ledger.balances(a ledger.accounts) RETURNS jsonb LANGUAGE sql STABLE AS $$
 	SELECT jsonb_build_object('id', a.id, 'debits_pending', a.debits_pending,
 							  'debits_posted', a.debits_posted, 'credits_pending', a.credits_pending,
 							  'credits_posted', a.credits_posted)
@@ -335,15 +336,18 @@ BEGIN
 							   'debit_account', ledger.balances(dr), 'credit_account', ledger.balances(cr)));
 END $$;
 
-CREATE FUNCTION ledger.transfer_post_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql AS $$
-	SELECT ledger.resolve(version, data, 'post')
-$$;
-CREATE FUNCTION ledger.transfer_void_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql AS $$
-	SELECT ledger.resolve(version, data, 'void')
-$$;
-CREATE FUNCTION ledger.transfer_expire_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql AS $$
-	SELECT ledger.resolve(version, data, 'expire')
-$$;
+CREATE FUNCTION ledger.transfer_post_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM ledger.resolve(version, data, 'post');
+END $$;
+CREATE FUNCTION ledger.transfer_void_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM ledger.resolve(version, data, 'void');
+END $$;
+CREATE FUNCTION ledger.transfer_expire_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM ledger.resolve(version, data, 'expire');
+END $$;
 
 SELECT rig_register('account_open', 'ledger.account_open_apply(bigint,jsonb)',
 					'ledger.account_open_validate(jsonb)', 'ledger.account_open_resources(jsonb)');

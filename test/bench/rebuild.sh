@@ -88,13 +88,27 @@ n=$(psql_n -c 'SELECT count(*) FROM rig.log')
 echo "[$(date +%T)] $n operations in rig.log; rebuilding $REPS times"
 psql_n -c 'CHECKPOINT' >/dev/null
 rates=()
+cpurates=()
 for r in $(seq "$REPS"); do
+	# wall clock, and the backend's CPU time (utime + stime, in ticks of
+	# 1/100 s): the CPU rate is what the machine's load does not move
 	t0=$(date +%s.%N)
-	got=$(psql_n -c 'SELECT rig_rebuild()')
+	got=$(psql_n <<SQL
+SELECT pg_backend_pid() AS pid \\gset
+\\setenv RIG_PID :pid
+\\! awk '{print \$14 + \$15}' /proc/\$RIG_PID/stat >$base/cpu0
+SELECT rig_rebuild();
+\\! awk '{print \$14 + \$15}' /proc/\$RIG_PID/stat >$base/cpu1
+SQL
+)
 	t1=$(date +%s.%N)
+	cpu=$(python3 -c "print(($(cat $base/cpu1) - $(cat $base/cpu0)) / 100)")
 	rate=$(python3 -c "print(round($got / ($t1 - $t0)))")
-	echo "run $r: $got operations in $(python3 -c "print(round($t1 - $t0, 2))") s: $rate ops/s"
+	cpurate=$(python3 -c "print(round($got / max($cpu, 0.01)))")
+	echo "run $r: $got operations in $(python3 -c "print(round($t1 - $t0, 2))") s: $rate ops/s; backend CPU $cpu s: $cpurate ops per CPU second"
 	rates+=("$rate")
+	cpurates+=("$cpurate")
 done
+python3 -c "import statistics,sys; print('median CPU:', statistics.median(map(int, sys.argv[1:])), 'ops per CPU second')" "${cpurates[@]}"
 python3 -c "import statistics,sys; print('median:', statistics.median(map(int, sys.argv[1:])), 'ops/s')" "${rates[@]}"
 psql_n -c 'SELECT count(*) AS broken_invariants FROM ledger.check()'
