@@ -125,9 +125,10 @@ BEGIN
 	END IF;
 END $$;
 
-CREATE FUNCTION ledger.account_open_resources(data jsonb) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
-	SELECT ARRAY['account:' || (data->>'id')]
-$$;
+CREATE FUNCTION ledger.account_open_resources(data jsonb) RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN ARRAY['account:' || (data->>'id')];
+END $$;
 
 CREATE FUNCTION ledger.account_open_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -142,6 +143,9 @@ BEGIN
 END $$;
 
 -- transfer ---------------------------------------------------------------
+-- (rig calls the handlers directly, not from a query: a SQL-language one
+-- would be parsed and planned again in every transaction, PL/pgSQL keeps
+-- its plans for the session)
 
 CREATE FUNCTION ledger.transfer_validate(data jsonb) RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
@@ -164,9 +168,10 @@ BEGIN
 	END IF;
 END $$;
 
-CREATE FUNCTION ledger.transfer_resources(data jsonb) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
-	SELECT ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account')]
-$$;
+CREATE FUNCTION ledger.transfer_resources(data jsonb) RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account')];
+END $$;
 
 -- The handlers below run two statements per op (each statement costs far
 -- more than the PL/pgSQL around it: a replay by rig_rebuild() is mostly
@@ -261,9 +266,10 @@ BEGIN
 	END IF;
 END $$;
 
-CREATE FUNCTION ledger.resolve_resources(data jsonb) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
-	SELECT ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account')]
-$$;
+CREATE FUNCTION ledger.resolve_resources(data jsonb) RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account')];
+END $$;
 
 -- Post (in full or in part), void or expire a pending transfer, once.
 CREATE FUNCTION ledger.resolve(version bigint, data jsonb, kind text) RETURNS void LANGUAGE plpgsql AS $$

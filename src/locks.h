@@ -23,5 +23,6 @@ extern int	rig_sort_hashes(uint64 *hashes, int n);
 extern void rig_lock_hashes(const uint64 *hashes, int n);
 extern void rig_lock_idempotency_key(text *key);
 extern void rig_lock_barrier(bool exclusive);
+extern void rig_release_xact_locks(void);
 
 #endif							/* RIG_LOCKS_H */

@@ -39,6 +39,7 @@
 #include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -46,6 +47,7 @@
 #include "catalog.h"
 #include "conn.h"
 #include "gid.h"
+#include "locks.h"
 #include "node.h"
 #include "peerlist.h"
 #include "peerstate.h"
@@ -665,7 +667,12 @@ rig_finish_peers(const char *verb)
 			rig_peer_event(rig_xpeers[i].name, RIG_PEER_COMMITTED, rig_xmax_version, NULL);
 	}
 	if (strcmp(verb, "COMMIT") == 0)
+	{
 		rig_fault("after_commit_sent", false);
+		/* committed and visible here, COMMIT PREPARED sent: free the resources */
+		{ const char *x = GetConfigOption("lpbench.early_unlock", true, false); if (x == NULL || strcmp(x, "off") != 0)
+		rig_release_xact_locks(); }
+	}
 	if (!wait)
 		return;
 	for (int i = 0; i < rig_nxpeers; i++)

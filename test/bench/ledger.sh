@@ -50,7 +50,7 @@ SQL
 
 declare -A tps
 for rep in $(seq "$REPS"); do
-	for script in spread hot; do
+	for script in ${LEDGER_SCRIPTS:-spread hot}; do
 		for c in $CLIENTS; do
 			psql_on p -c CHECKPOINT >/dev/null
 			out=$($as_pg "$pgbin/pgbench" -n -M prepared -h "$base" -p "${PORT[p]}" -U postgres \
@@ -69,7 +69,7 @@ median() { python3 -c "import statistics,sys; print(round(statistics.median(map(
 echo
 echo "| transfers/s (median of $REPS x ${T}s) | $(echo $CLIENTS | sed 's/ / clients | /g') clients |"
 echo "|---|$(for c in $CLIENTS; do printf -- '---|'; done)"
-for script in spread hot; do
+for script in ${LEDGER_SCRIPTS:-spread hot}; do
 	printf '| %s |' "$script"
 	for c in $CLIENTS; do printf ' %s |' "$(median "${tps[$script,$c]}")"; done
 	echo
