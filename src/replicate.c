@@ -14,8 +14,9 @@
  * every such peer is known not to hold it: its own transaction failed, or
  * it was rolled back here before the error is raised.
  * COMMIT: the local commit is the decision; each peer gets COMMIT PREPARED
- * (after the local commit record is flushed), and the client waits for
- * the answers when rig.commit_wait is on.  Nothing here throws: a peer that
+ * (after the local commit record is flushed), the transaction's resource
+ * locks are released, and the client waits for the answers when
+ * rig.commit_wait is on.  Nothing here throws: a peer that
  * fails now is finished by the resolver.
  * ABORT: ROLLBACK PREPARED where a peer prepared; a pipeline still in
  * flight is read to its end first; a peer that does not answer is
@@ -39,7 +40,6 @@
 #include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -668,10 +668,14 @@ rig_finish_peers(const char *verb)
 	}
 	if (strcmp(verb, "COMMIT") == 0)
 	{
+		/*
+		 * Committed and visible here, COMMIT PREPARED on its way: the next
+		 * op on the same resources may go on while the peers answer (a
+		 * peer applies it only once this one committed there: the peer's
+		 * prepared transaction holds the same locks until then).
+		 */
+		rig_release_xact_locks();
 		rig_fault("after_commit_sent", false);
-		/* committed and visible here, COMMIT PREPARED sent: free the resources */
-		{ const char *x = GetConfigOption("lpbench.early_unlock", true, false); if (x == NULL || strcmp(x, "off") != 0)
-		rig_release_xact_locks(); }
 	}
 	if (!wait)
 		return;
