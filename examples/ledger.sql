@@ -104,6 +104,19 @@ BEGIN
 	RETURN (data->>key)::bigint;
 END $$;
 
+-- Both accounts of a transfer, locked (rig's resource locks already
+-- order the ops; FOR UPDATE only documents the intent).
+CREATE FUNCTION ledger.account(id bigint) RETURNS ledger.accounts LANGUAGE plpgsql AS $$
+DECLARE
+	a ledger.accounts;
+BEGIN
+	SELECT * INTO a FROM ledger.accounts WHERE accounts.id = account.id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'account % does not exist', id USING ERRCODE = 'no_data_found';
+	END IF;
+	RETURN a;
+END $$;
+
 -- account_open ---------------------------------------------------------
 
 CREATE FUNCTION ledger.account_open_validate(data jsonb) RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
@@ -132,20 +145,19 @@ END $$;
 
 CREATE FUNCTION ledger.account_open_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+	IF EXISTS (SELECT 1 FROM ledger.accounts a WHERE a.id = (data->>'id')::bigint) THEN
+		RAISE EXCEPTION 'account % exists', data->>'id' USING ERRCODE = 'unique_violation';
+	END IF;
 	INSERT INTO ledger.accounts (id, ledger, code, flags, version, opened_at)
 	VALUES ((data->>'id')::bigint, (data->>'ledger')::int, (data->>'code')::int,
 			ARRAY(SELECT DISTINCT jsonb_array_elements_text(coalesce(data->'flags', '[]')) ORDER BY 1),
-			version, rig_op_time())
-	ON CONFLICT (id) DO NOTHING;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'account % exists', data->>'id' USING ERRCODE = 'unique_violation';
-	END IF;
+			version, rig_op_time());
 END $$;
 
 -- transfer ---------------------------------------------------------------
--- (rig calls the handlers directly, not from a query: a SQL-language one
--- would be parsed and planned again in every transaction, PL/pgSQL keeps
--- its plans for the session)
+-- (rig calls its handlers directly, not from a query: a SQL-language one
+-- would be parsed and planned again in every transaction, while PL/pgSQL
+-- keeps its plans for the session)
 
 CREATE FUNCTION ledger.transfer_validate(data jsonb) RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
@@ -173,84 +185,71 @@ BEGIN
 	RETURN ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account')];
 END $$;
 
--- The handlers below run two statements per op (each statement costs far
--- more than the PL/pgSQL around it: a replay by rig_rebuild() is mostly
--- their cost): one reads what the op depends on, or updates both accounts
--- at once and returns them; the other inserts the transfer.  An op that
--- fails a check after the update raises, which undoes the update with it.
-
--- Refuse a transfer that broke an account's limit (pending + posted
--- count): dr and cr hold the balances after it, the error those before.
-CREATE FUNCTION ledger.check_limits(id bigint, dr ledger.accounts, cr ledger.accounts, amount bigint,
-									pending boolean)
+-- Refuse a transfer that would break an account's limit (pending + posted count).
+CREATE FUNCTION ledger.check_limits(id bigint, dr ledger.accounts, cr ledger.accounts, amount bigint)
 	RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
 	IF 'debits_must_not_exceed_credits' = ANY (dr.flags)
-	   AND dr.debits_pending + dr.debits_posted > dr.credits_posted THEN
+	   AND dr.debits_pending + dr.debits_posted + amount > dr.credits_posted THEN
 		RAISE EXCEPTION 'transfer % exceeds the credits of account %', id, dr.id
 			USING ERRCODE = 'check_violation',
 				  DETAIL = format('Account %s has credits posted %s, debits pending %s and posted %s; the transfer debits %s.',
-								  dr.id, dr.credits_posted, dr.debits_pending - CASE WHEN pending THEN amount ELSE 0 END,
-								  dr.debits_posted - CASE WHEN pending THEN 0 ELSE amount END, amount);
+								  dr.id, dr.credits_posted, dr.debits_pending, dr.debits_posted, amount);
 	END IF;
 	IF 'credits_must_not_exceed_debits' = ANY (cr.flags)
-	   AND cr.credits_pending + cr.credits_posted > cr.debits_posted THEN
+	   AND cr.credits_pending + cr.credits_posted + amount > cr.debits_posted THEN
 		RAISE EXCEPTION 'transfer % exceeds the debits of account %', id, cr.id
 			USING ERRCODE = 'check_violation',
 				  DETAIL = format('Account %s has debits posted %s, credits pending %s and posted %s; the transfer credits %s.',
-								  cr.id, cr.debits_posted, cr.credits_pending - CASE WHEN pending THEN amount ELSE 0 END,
-								  cr.credits_posted - CASE WHEN pending THEN 0 ELSE amount END, amount);
+								  cr.id, cr.debits_posted, cr.credits_pending, cr.credits_posted, amount);
 	END IF;
+END $$;
+
+-- Record a transfer with the accounts' balances after it; returns the result.
+CREATE FUNCTION ledger.record(version bigint, id bigint, kind text, dr ledger.accounts, cr ledger.accounts,
+							  amount bigint, pending_id bigint, expires_at timestamptz)
+	RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+	result jsonb;
+BEGIN
+	UPDATE ledger.accounts a SET debits_pending = dr.debits_pending, debits_posted = dr.debits_posted,
+		   credits_pending = dr.credits_pending, credits_posted = dr.credits_posted WHERE a.id = dr.id;
+	UPDATE ledger.accounts a SET debits_pending = cr.debits_pending, debits_posted = cr.debits_posted,
+		   credits_pending = cr.credits_pending, credits_posted = cr.credits_posted WHERE a.id = cr.id;
+	result := jsonb_build_object('id', id, 'version', version, 'kind', kind, 'amount', amount,
+								 'debit_account', ledger.balances(dr), 'credit_account', ledger.balances(cr));
+	INSERT INTO ledger.transfers
+	VALUES (id, version, kind, dr.id, cr.id, amount, dr.ledger, pending_id, expires_at, rig_op_time(), result);
+	RETURN result;
 END $$;
 
 CREATE FUNCTION ledger.transfer_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	tid		bigint := (data->>'id')::bigint;
-	dr_id	bigint := (data->>'debit_account')::bigint;
-	cr_id	bigint := (data->>'credit_account')::bigint;
-	amt		bigint := (data->>'amount')::bigint;
-	lg		int := (data->>'ledger')::int;
+	amount	bigint := (data->>'amount')::bigint;
 	pending	boolean := coalesce((data->>'pending')::boolean, false);
 	timeout	int := coalesce((data->>'timeout')::int, 0);
-	dr		ledger.accounts;
-	cr		ledger.accounts;
-	r		record;
+	dr		ledger.accounts := ledger.account((data->>'debit_account')::bigint);
+	cr		ledger.accounts := ledger.account((data->>'credit_account')::bigint);
 BEGIN
-	-- both accounts with the transfer applied (the checks below raise,
-	-- and so undo it, in the order a reader of the rules expects)
-	WITH u AS (
-		UPDATE ledger.accounts a
-		   SET debits_pending = a.debits_pending + CASE WHEN a.id = dr_id AND pending THEN amt ELSE 0 END,
-			   debits_posted = a.debits_posted + CASE WHEN a.id = dr_id AND NOT pending THEN amt ELSE 0 END,
-			   credits_pending = a.credits_pending + CASE WHEN a.id = cr_id AND pending THEN amt ELSE 0 END,
-			   credits_posted = a.credits_posted + CASE WHEN a.id = cr_id AND NOT pending THEN amt ELSE 0 END
-		 WHERE a.id IN (dr_id, cr_id)
-		RETURNING a)
-	SELECT (SELECT u.a FROM u WHERE (u.a).id = dr_id) AS dr, (SELECT u.a FROM u WHERE (u.a).id = cr_id) AS cr,
-		   EXISTS (SELECT FROM ledger.transfers t WHERE t.id = tid) AS taken
-	  INTO r;
-	dr := r.dr;
-	cr := r.cr;
-	IF dr.id IS NULL OR cr.id IS NULL THEN
-		RAISE EXCEPTION 'account % does not exist', CASE WHEN dr.id IS NULL THEN dr_id ELSE cr_id END
-			USING ERRCODE = 'no_data_found';
-	END IF;
-	IF r.taken THEN
+	IF EXISTS (SELECT 1 FROM ledger.transfers t WHERE t.id = tid) THEN
 		RAISE EXCEPTION 'transfer % exists', tid USING ERRCODE = 'unique_violation';
 	END IF;
-	IF dr.ledger <> lg OR cr.ledger <> lg THEN
+	IF dr.ledger <> (data->>'ledger')::int OR cr.ledger <> (data->>'ledger')::int THEN
 		RAISE EXCEPTION 'transfer % is in ledger %, its accounts in ledgers % and %',
-			tid, lg, dr.ledger, cr.ledger USING ERRCODE = 'invalid_parameter_value';
+			tid, data->>'ledger', dr.ledger, cr.ledger USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF dr.flags <> '{}' OR cr.flags <> '{}' THEN
-		PERFORM ledger.check_limits(tid, dr, cr, amt, pending);
+	PERFORM ledger.check_limits(tid, dr, cr, amount);
+	IF pending THEN
+		dr.debits_pending := dr.debits_pending + amount;
+		cr.credits_pending := cr.credits_pending + amount;
+	ELSE
+		dr.debits_posted := dr.debits_posted + amount;
+		cr.credits_posted := cr.credits_posted + amount;
 	END IF;
-	INSERT INTO ledger.transfers
-	VALUES (tid, version, CASE WHEN pending THEN 'pending' ELSE 'posted' END, dr_id, cr_id, amt, lg, NULL,
-			CASE WHEN pending AND timeout > 0 THEN rig_op_time() + make_interval(secs => timeout) END,
-			rig_op_time(),
-			jsonb_build_object('id', tid, 'version', version, 'kind', CASE WHEN pending THEN 'pending' ELSE 'posted' END,
-							   'amount', amt, 'debit_account', ledger.balances(dr), 'credit_account', ledger.balances(cr)));
+	PERFORM ledger.record(version, tid, CASE WHEN pending THEN 'pending' ELSE 'posted' END, dr, cr, amount, NULL,
+						  CASE WHEN pending AND timeout > 0
+							   THEN rig_op_time() + make_interval(secs => timeout) END);
 END $$;
 
 -- transfer_post, transfer_void, transfer_expire ---------------------------
@@ -274,21 +273,16 @@ END $$;
 -- Post (in full or in part), void or expire a pending transfer, once.
 CREATE FUNCTION ledger.resolve(version bigint, data jsonb, kind text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-	pid		bigint := (data->>'pending_id')::bigint;
-	tid		bigint := CASE WHEN kind = 'expire' THEN -pid ELSE (data->>'id')::bigint END;
+	tid		bigint := CASE WHEN kind = 'expire' THEN -(data->>'pending_id')::bigint
+						   ELSE (data->>'id')::bigint END;
 	p		ledger.transfers;
-	r		record;
-	amt		bigint;
+	done	ledger.transfers;
+	amount	bigint;
 	dr		ledger.accounts;
 	cr		ledger.accounts;
 BEGIN
-	-- the pending transfer, how it was resolved if it was, whether tid is taken
-	SELECT t AS p, (SELECT d.kind FROM ledger.transfers d WHERE d.pending_id = t.id) AS done,
-		   EXISTS (SELECT FROM ledger.transfers x WHERE x.id = tid) AS taken
-	  INTO r
-	  FROM ledger.transfers t WHERE t.id = pid;
-	p := r.p;
-	IF p.id IS NULL OR p.kind <> 'pending' THEN
+	SELECT * INTO p FROM ledger.transfers t WHERE t.id = (data->>'pending_id')::bigint;
+	IF NOT FOUND OR p.kind <> 'pending' THEN
 		RAISE EXCEPTION 'transfer % is not a pending transfer', data->>'pending_id'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -296,12 +290,13 @@ BEGIN
 		RAISE EXCEPTION 'pending transfer % moves from account % to account %', p.id, p.debit_account, p.credit_account
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF r.done IS NOT NULL THEN
+	SELECT * INTO done FROM ledger.transfers t WHERE t.pending_id = p.id;
+	IF FOUND THEN
 		RAISE EXCEPTION 'pending transfer % was already resolved: %', p.id,
-			CASE r.done WHEN 'post' THEN 'posted' WHEN 'void' THEN 'voided' ELSE 'expired' END
+			CASE done.kind WHEN 'post' THEN 'posted' WHEN 'void' THEN 'voided' ELSE 'expired' END
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF r.taken THEN
+	IF EXISTS (SELECT 1 FROM ledger.transfers t WHERE t.id = tid) THEN
 		RAISE EXCEPTION 'transfer % exists', tid USING ERRCODE = 'unique_violation';
 	END IF;
 	IF kind = 'expire' THEN
@@ -311,35 +306,20 @@ BEGIN
 	ELSIF p.expires_at IS NOT NULL AND rig_op_time() >= p.expires_at THEN
 		RAISE EXCEPTION 'pending transfer % expired', p.id USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	amt := CASE WHEN kind = 'post' THEN coalesce((data->>'amount')::bigint, p.amount) ELSE p.amount END;
-	IF amt > p.amount THEN
-		RAISE EXCEPTION 'transfer % posts % of pending transfer %, which holds only %', tid, amt, p.id, p.amount
+	amount := CASE WHEN kind = 'post' THEN coalesce((data->>'amount')::bigint, p.amount) ELSE p.amount END;
+	IF amount > p.amount THEN
+		RAISE EXCEPTION 'transfer % posts % of pending transfer %, which holds only %', tid, amount, p.id, p.amount
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	-- both accounts at once: the reservation released, what is posted posted
-	WITH u AS (
-		UPDATE ledger.accounts a
-		   SET debits_pending = a.debits_pending - CASE WHEN a.id = p.debit_account THEN p.amount ELSE 0 END,
-			   debits_posted = a.debits_posted
-							   + CASE WHEN a.id = p.debit_account AND kind = 'post' THEN amt ELSE 0 END,
-			   credits_pending = a.credits_pending - CASE WHEN a.id = p.credit_account THEN p.amount ELSE 0 END,
-			   credits_posted = a.credits_posted
-								+ CASE WHEN a.id = p.credit_account AND kind = 'post' THEN amt ELSE 0 END
-		 WHERE a.id IN (p.debit_account, p.credit_account)
-		RETURNING a)
-	SELECT (SELECT u.a FROM u WHERE (u.a).id = p.debit_account) AS dr,
-		   (SELECT u.a FROM u WHERE (u.a).id = p.credit_account) AS cr
-	  INTO r;
-	dr := r.dr;
-	cr := r.cr;
-	IF dr.id IS NULL OR cr.id IS NULL THEN
-		RAISE EXCEPTION 'account % does not exist', CASE WHEN dr.id IS NULL THEN p.debit_account ELSE p.credit_account END
-			USING ERRCODE = 'no_data_found';
+	dr := ledger.account(p.debit_account);
+	cr := ledger.account(p.credit_account);
+	dr.debits_pending := dr.debits_pending - p.amount;
+	cr.credits_pending := cr.credits_pending - p.amount;
+	IF kind = 'post' THEN
+		dr.debits_posted := dr.debits_posted + amount;
+		cr.credits_posted := cr.credits_posted + amount;
 	END IF;
-	INSERT INTO ledger.transfers
-	VALUES (tid, version, kind, dr.id, cr.id, amt, dr.ledger, p.id, NULL, rig_op_time(),
-			jsonb_build_object('id', tid, 'version', version, 'kind', kind, 'amount', amt,
-							   'debit_account', ledger.balances(dr), 'credit_account', ledger.balances(cr)));
+	PERFORM ledger.record(version, tid, kind, dr, cr, amount, p.id, NULL);
 END $$;
 
 CREATE FUNCTION ledger.transfer_post_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
@@ -481,7 +461,8 @@ CREATE FUNCTION ledger.check() RETURNS TABLE (ledger int, problem text) LANGUAGE
 $$;
 
 -- the handlers' helpers are theirs (called directly they could not write anyway)
-REVOKE EXECUTE ON FUNCTION ledger.resolve(bigint, jsonb, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ledger.record(bigint, bigint, text, ledger.accounts, ledger.accounts, bigint, bigint, timestamptz),
+	ledger.resolve(bigint, jsonb, text), ledger.account(bigint) FROM PUBLIC;
 GRANT USAGE ON SCHEMA ledger TO rig_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO rig_reader;
 REVOKE EXECUTE ON FUNCTION ledger.account_open(jsonb), ledger.transfer(jsonb),

@@ -109,8 +109,7 @@ SELECT count(*) - :log_rows AS ops_logged, (SELECT count(*) FROM ledger.transfer
 -- the state is the handlers' alone
 UPDATE ledger.accounts SET credits_posted = credits_posted + 1000000 WHERE id = 2;
 \echo :SQLSTATE
--- (the handler itself, called directly: refused too)
-SELECT ledger.transfer_apply(0, '{"id": 999, "debit_account": 1, "credit_account": 2, "amount": 1, "ledger": 1}');
+SELECT ledger.record(0, 999, 'posted', a, a, 0, NULL, NULL) FROM ledger.accounts a WHERE id = 1;
 \echo :SQLSTATE
 
 -- clean up
