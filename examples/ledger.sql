@@ -85,8 +85,9 @@ END $$;
 CREATE TRIGGER immutable BEFORE UPDATE OR DELETE ON ledger.transfers
 	FOR EACH ROW EXECUTE FUNCTION ledger.transfers_immutable();
 
--- An account's balances, as results show them.
-CREATE FUNCTION ledger.balances(a ledger.accounts) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+-- An account's balances, as results show them (STABLE as jsonb_build_object
+-- is: so it is inlined where it is called, not planned again at each call).
+CREATE FUNCTION ledger.balances(a ledger.accounts) RETURNS jsonb LANGUAGE sql STABLE AS $$
 	SELECT jsonb_build_object('id', a.id, 'debits_pending', a.debits_pending,
 							  'debits_posted', a.debits_posted, 'credits_pending', a.credits_pending,
 							  'credits_posted', a.credits_posted)
@@ -137,9 +138,10 @@ BEGIN
 	END IF;
 END $$;
 
-CREATE FUNCTION ledger.account_open_resources(data jsonb) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
-	SELECT ARRAY['account:' || (data->>'id')]
-$$;
+CREATE FUNCTION ledger.account_open_resources(data jsonb) RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN ARRAY['account:' || (data->>'id')];
+END $$;
 
 CREATE FUNCTION ledger.account_open_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -153,6 +155,9 @@ BEGIN
 END $$;
 
 -- transfer ---------------------------------------------------------------
+-- (rig calls its handlers directly, not from a query: a SQL-language one
+-- would be parsed and planned again in every transaction, while PL/pgSQL
+-- keeps its plans for the session)
 
 CREATE FUNCTION ledger.transfer_validate(data jsonb) RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
@@ -175,9 +180,10 @@ BEGIN
 	END IF;
 END $$;
 
-CREATE FUNCTION ledger.transfer_resources(data jsonb) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
-	SELECT ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account')]
-$$;
+CREATE FUNCTION ledger.transfer_resources(data jsonb) RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account')];
+END $$;
 
 -- Refuse a transfer that would break an account's limit (pending + posted count).
 CREATE FUNCTION ledger.check_limits(id bigint, dr ledger.accounts, cr ledger.accounts, amount bigint)
@@ -259,9 +265,10 @@ BEGIN
 	END IF;
 END $$;
 
-CREATE FUNCTION ledger.resolve_resources(data jsonb) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
-	SELECT ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account')]
-$$;
+CREATE FUNCTION ledger.resolve_resources(data jsonb) RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account')];
+END $$;
 
 -- Post (in full or in part), void or expire a pending transfer, once.
 CREATE FUNCTION ledger.resolve(version bigint, data jsonb, kind text) RETURNS void LANGUAGE plpgsql AS $$
@@ -315,15 +322,18 @@ BEGIN
 	PERFORM ledger.record(version, tid, kind, dr, cr, amount, p.id, NULL);
 END $$;
 
-CREATE FUNCTION ledger.transfer_post_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql AS $$
-	SELECT ledger.resolve(version, data, 'post')
-$$;
-CREATE FUNCTION ledger.transfer_void_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql AS $$
-	SELECT ledger.resolve(version, data, 'void')
-$$;
-CREATE FUNCTION ledger.transfer_expire_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql AS $$
-	SELECT ledger.resolve(version, data, 'expire')
-$$;
+CREATE FUNCTION ledger.transfer_post_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM ledger.resolve(version, data, 'post');
+END $$;
+CREATE FUNCTION ledger.transfer_void_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM ledger.resolve(version, data, 'void');
+END $$;
+CREATE FUNCTION ledger.transfer_expire_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM ledger.resolve(version, data, 'expire');
+END $$;
 
 SELECT rig_register('account_open', 'ledger.account_open_apply(bigint,jsonb)',
 					'ledger.account_open_validate(jsonb)', 'ledger.account_open_resources(jsonb)');

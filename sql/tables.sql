@@ -144,6 +144,9 @@ SELECT count(*) AS log_rows FROM rig.log \gset
 -- one refusal in full
 UPDATE t.accounts SET balance = 1000000;
 \echo :SQLSTATE
+-- a write in a WITH query is named for what it is
+WITH u AS (UPDATE t.accounts SET balance = 1000000 RETURNING 1) SELECT count(*) FROM u;
+\echo :SQLSTATE
 ALTER TABLE t.accounts DISABLE TRIGGER audit;
 \echo :SQLSTATE
 TRUNCATE t.accounts;

@@ -160,6 +160,19 @@ rig_lock_remote_node(const char *name, bool exclusive)
 }
 
 /*
+ * Release the transaction's resource and idempotency-key locks, with its
+ * other transaction-level advisory locks, once its commit is visible:
+ * what ProcReleaseLocks() does at the end of the commit, done before the
+ * commit waits for its peers' COMMIT PREPARED answers, so the next op on
+ * the same resources need not wait for them too.  Never throws.
+ */
+void
+rig_release_xact_locks(void)
+{
+	LockReleaseAll(USER_LOCKMETHOD, false);
+}
+
+/*
  * The node-wide barrier between ops and rig's own records (handler and
  * schema changes) is rig.log's own table lock: every op takes
  * RowExclusiveLock on it from before its handler is looked up (the lock

@@ -24,5 +24,6 @@ extern void rig_lock_hashes(const uint64 *hashes, int n);
 extern void rig_lock_idempotency_key(text *key);
 extern void rig_lock_remote_node(const char *name, bool exclusive);
 extern void rig_lock_barrier(bool exclusive);
+extern void rig_release_xact_locks(void);
 
 #endif							/* RIG_LOCKS_H */

@@ -14,8 +14,9 @@
  * every such peer is known not to hold it: its own transaction failed, or
  * it was rolled back here before the error is raised.
  * COMMIT: the local commit is the decision; each peer gets COMMIT PREPARED
- * (after the local commit record is flushed), and the client waits for
- * the answers when rig.commit_wait is on.  Nothing here throws: a peer that
+ * (after the local commit record is flushed), the transaction's resource
+ * locks are released, and the client waits for the answers when
+ * rig.commit_wait is on.  Nothing here throws: a peer that
  * fails now is finished by the resolver.
  * ABORT: ROLLBACK PREPARED where a peer prepared; a pipeline still in
  * flight is read to its end first; a peer that does not answer is
@@ -46,6 +47,7 @@
 #include "catalog.h"
 #include "conn.h"
 #include "gid.h"
+#include "locks.h"
 #include "node.h"
 #include "peerlist.h"
 #include "peerstate.h"
@@ -665,7 +667,16 @@ rig_finish_peers(const char *verb)
 			rig_peer_event(rig_xpeers[i].name, RIG_PEER_COMMITTED, rig_xmax_version, NULL);
 	}
 	if (strcmp(verb, "COMMIT") == 0)
+	{
+		/*
+		 * Committed and visible here, COMMIT PREPARED on its way: the next
+		 * op on the same resources may go on while the peers answer (a
+		 * peer applies it only once this one committed there: the peer's
+		 * prepared transaction holds the same locks until then).
+		 */
+		rig_release_xact_locks();
 		rig_fault("after_commit_sent", false);
+	}
 	if (!wait)
 		return;
 	for (int i = 0; i < rig_nxpeers; i++)

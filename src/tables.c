@@ -101,6 +101,7 @@ static void rig_check_utility(Node *parsetree);
 static Oid	rig_owning_relation(Oid classId, Oid objectId);
 static void rig_check_drop(Oid classId, Oid objectId, int subId);
 static void rig_tables_executor_start(QueryDesc *queryDesc, int eflags);
+static const char *rig_plan_action(PlannedStmt *ps, RangeTblEntry *rte);
 static void rig_tables_utility(PlannedStmt *pstmt, const char *queryString,
 							   bool readOnlyTree, ProcessUtilityContext context,
 							   ParamListInfo params, QueryEnvironment *queryEnv,
@@ -526,6 +527,24 @@ rig_check_drop(Oid classId, Oid objectId, int subId)
 		rig_refuse(relid, "DROP");
 }
 
+/*
+ * What a plan does to one of its result relations, for rig_refuse(): its
+ * statement's tag, or, for a SELECT whose WITH query writes, that write.
+ */
+static const char *
+rig_plan_action(PlannedStmt *ps, RangeTblEntry *rte)
+{
+	if (ps->commandType != CMD_SELECT)
+		return GetCommandTagName(CreateCommandTag((Node *) ps));
+	if (rte->requiredPerms & ACL_INSERT)
+		return "INSERT (in a WITH query)";
+	if (rte->requiredPerms & ACL_UPDATE)
+		return "UPDATE (in a WITH query)";
+	if (rte->requiredPerms & ACL_DELETE)
+		return "DELETE (in a WITH query)";
+	return "a WITH query";
+}
+
 /* ExecutorStart_hook: no plan writes a registered table outside a handler. */
 static void
 rig_tables_executor_start(QueryDesc *queryDesc, int eflags)
@@ -542,7 +561,7 @@ rig_tables_executor_start(QueryDesc *queryDesc, int eflags)
 			RangeTblEntry *rte = rt_fetch(lfirst_int(lc), ps->rtable);
 
 			if (rig_table_is_registered(rte->relid))
-				rig_refuse(rte->relid, GetCommandTagName(CreateCommandTag((Node *) ps)));
+				rig_refuse(rte->relid, rig_plan_action(ps, rte));
 		}
 	}
 	if (prev_executor_start)
