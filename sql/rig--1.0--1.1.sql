@@ -251,11 +251,15 @@ GRANT SELECT ON rig.transaction_events TO rig_reader;
 -- coordinator's state (coord.c).  Only rig itself may run rig.transaction.start
 -- and rig.transaction.event; rig.transaction.claim, a no-op that binds an
 -- idempotency key, is run on branch nodes by a coordinator's abort.
+-- The handlers on the path of every transaction are PL/pgSQL, not SQL: rig
+-- calls them directly, and a SQL function is parsed and planned again in
+-- each (sub)transaction.
 CREATE FUNCTION rig.transaction_start_apply(version bigint, data jsonb)
 	RETURNS void
-	LANGUAGE sql VOLATILE
+	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
 	INSERT INTO rig.transactions (id, state, created, deadline, branch_count,
 								  idempotency_key, coordinator, branches)
 	VALUES (version, 'preparing', rig_op_time(),
@@ -264,6 +268,7 @@ AS $$
 			data->'branches');
 	INSERT INTO rig.transaction_events (id, seq, event, at)
 	VALUES (version, version, 'started', rig_op_time());
+END
 $$;
 
 -- One event of a transaction, and its new state if it has one.  Refuses a
@@ -316,19 +321,23 @@ $$;
 -- Events of one transaction are ordered by a lock on it.
 CREATE FUNCTION rig.transaction_event_resources(data jsonb)
 	RETURNS text[]
-	LANGUAGE sql IMMUTABLE
+	LANGUAGE plpgsql IMMUTABLE
 	SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT ARRAY['rig.transaction:' || (data->>'transaction')]
+BEGIN
+	RETURN ARRAY['rig.transaction:' || (data->>'transaction')];
+END
 $$;
 
 -- A no-op: what matters is the idempotency key it binds.
 CREATE FUNCTION rig.transaction_claim_apply(version bigint, data jsonb)
 	RETURNS void
-	LANGUAGE sql VOLATILE
+	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT
+BEGIN
+	NULL;
+END
 $$;
 
 -- Remove final transactions (committed, aborted) that finished before
