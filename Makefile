@@ -46,6 +46,7 @@ OBJS = \
 	src/follow.o \
 	src/promote.o \
 	src/remotenode.o \
+	src/branches.o \
 	src/xnode.o \
 	src/phase.o \
 	src/coord.o \
