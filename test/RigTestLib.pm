@@ -44,7 +44,7 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of message_of
-  rig_set_resolver rig_notes_sql rig_log_dump rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
+  rig_set_resolver rig_notes_sql rig_notes_pair rig_log_dump rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
   rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_bg_send rig_bg_result rig_waits_on_lock rig_prepared_xacts rig_peer_state
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
@@ -450,6 +450,31 @@ CREATE FUNCTION note_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
 	AS $$ INSERT INTO public.notes VALUES (v, coalesce(d->>'body', '')) $$;
 SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(jsonb)');
 };
+}
+
+=pod
+
+=over
+
+=item rig_notes_pair($conf)
+
+Two nodes, a and b, each with $conf and the notes table of rig_notes_sql,
+b a sync peer of a.  Returns ($a, $b).
+
+=back
+
+=cut
+
+sub rig_notes_pair
+{
+	my ($conf) = @_;
+	my $a = rig_node('a', conf => $conf);
+	my $b = rig_node('b', conf => $conf);
+
+	$_->safe_psql($dbname, rig_notes_sql()) for ($a, $b);
+	$a->safe_psql($dbname,
+		"SELECT rig_add_peer('b', \$\$" . $b->connstr($dbname) . "\$\$, 'sync')");
+	return ($a, $b);
 }
 
 =pod

@@ -29,11 +29,7 @@ rig.sync_timeout = 10000
 };
 my $notes = 'SELECT * FROM notes ORDER BY id';
 
-my $a = rig_node('a', conf => $conf);
-my $b = rig_node('b', conf => $conf);
-$_->safe_psql('postgres', rig_notes_sql()) for ($a, $b);
-$a->safe_psql('postgres',
-	"SELECT rig_add_peer('b', \$\$" . $b->connstr('postgres') . "\$\$, 'sync')");
+my ($a, $b) = rig_notes_pair($conf);
 
 my ($s) = rig_start_paused($a, 'after_peer_prepare', 'first');
 like(rig_prepared_xacts($b), qr/^1: rig_a_1_\d+_\d+_1_1$/,

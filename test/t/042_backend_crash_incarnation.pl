@@ -32,11 +32,7 @@ rig.sync_timeout = 10000
 };
 my $notes = 'SELECT * FROM notes ORDER BY id';
 
-my $a = rig_node('a', conf => $conf);
-my $b = rig_node('b', conf => $conf);
-$_->safe_psql('postgres', rig_notes_sql()) for ($a, $b);
-$a->safe_psql('postgres',
-	"SELECT rig_add_peer('b', \$\$" . $b->connstr('postgres') . "\$\$, 'sync')");
+my ($a, $b) = rig_notes_pair($conf);
 $a->safe_psql('postgres', qq{SELECT rig_do('note', '{"body": "warm $_"}')}) for (1, 2);
 
 my @lost;
