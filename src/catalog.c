@@ -170,6 +170,43 @@ rig_spi_as_owner(const char *relname, const char *sql, int nargs, Oid *types,
 	return ret;
 }
 
+/*
+ * Run a statement from a plan kept for the session, prepared at its first
+ * use: the statements on the path of every transaction across nodes are
+ * not parsed and planned again each time.  Returns SPI's code.
+ */
+int
+rig_spi_kept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+			 Datum *values, const char *nulls, bool read_only, long count)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		*plan = p;
+	}
+	return SPI_execute_plan(*plan, values, nulls, read_only, count);
+}
+
+/* rig_spi_as_owner from a kept plan (see rig_spi_kept). */
+int
+rig_spi_kept_as_owner(const char *relname, SPIPlanPtr *plan, const char *sql,
+					  int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(rig_rel_owner(rig_relid(relname)),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	ret = rig_spi_kept(plan, sql, nargs, types, values, nulls, false, 0);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return ret;
+}
+
 /* Throw unless name is a valid rig identifier. */
 void
 rig_check_identifier(const char *what, const char *name)

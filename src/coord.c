@@ -47,6 +47,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
 #include "coord.h"
 #include "node.h"
 #include "phase.h"
@@ -93,6 +94,9 @@ static MemoryContext rig_coord_cxt = NULL;
 
 /* The plan of RIG_COORD_LOAD_SQL, kept for the worker's life */
 static SPIPlanPtr rig_coord_load_plan = NULL;
+
+/* The plans of this node's own phase calls, per phase */
+static SPIPlanPtr rig_coord_phase_plans[3] = {NULL, NULL, NULL};
 
 static bool rig_coord_pass(long *wait_ms);
 static bool rig_coord_step(List *txns, List *nodes);
@@ -282,7 +286,10 @@ rig_coord_load(List **nodes, long *wait_ms)
 
 	if (txns != NIL)
 	{
-		if (SPI_execute("SELECT name, conninfo FROM rig.remote_nodes", true, 0) != SPI_OK_SELECT)
+		static SPIPlanPtr nodes_plan = NULL;
+
+		if (rig_spi_kept(&nodes_plan, "SELECT name, conninfo FROM rig.remote_nodes",
+						 0, NULL, NULL, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read rig.remote_nodes");
 		old = MemoryContextSwitchTo(rig_coord_cxt);
 		for (uint64 r = 0; r < SPI_processed; r++)
@@ -385,9 +392,9 @@ rig_coord_local_call(void *arg)
 	(void) set_config_option("lock_timeout", psprintf("%d", Min(rig_sync_timeout, 1000)),
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	SPI_connect();
-	if (SPI_execute_with_args(rig_phase_sql(call->phase),
-							  call->phase == RIG_PHASE_ABORT ? 4 : 3,
-							  types, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (rig_spi_kept(&rig_coord_phase_plans[call->phase], rig_phase_sql(call->phase),
+					 call->phase == RIG_PHASE_ABORT ? 4 : 3,
+					 types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not run a phase call");
 	call->answered = true;
 	call->ok = true;

@@ -52,8 +52,11 @@ rig_remote_node_conninfo(const char *name)
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};
 
-	if (rig_spi_as_owner("remote_nodes", "SELECT conninfo FROM rig.remote_nodes WHERE name = $1",
-						 1, types, args, NULL) != SPI_OK_SELECT)
+	static SPIPlanPtr plan = NULL;
+
+	if (rig_spi_kept_as_owner("remote_nodes", &plan,
+							  "SELECT conninfo FROM rig.remote_nodes WHERE name = $1",
+							  1, types, args, NULL) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rig.remote_nodes");
 	if (SPI_processed == 0)
 		return NULL;

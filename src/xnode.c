@@ -39,6 +39,7 @@
 #include "utils/timestamp.h"
 
 #include "branches.h"
+#include "catalog.h"
 #include "conn.h"
 #include "handlers.h"
 #include "locks.h"
@@ -174,10 +175,12 @@ rig_xnode_state(int64 id, bool missing_ok)
 	char	   *state = NULL;
 	MemoryContext outer = CurrentMemoryContext;
 
+	static SPIPlanPtr plan = NULL;
+
 	SPI_connect();
 	/* not read-only: a fresh snapshot each time (rig_transaction_wait) */
-	if (SPI_execute_with_args("SELECT state FROM rig.transactions WHERE id = $1",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (rig_spi_kept(&plan, "SELECT state FROM rig.transactions WHERE id = $1",
+					 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rig.transactions");
 	if (SPI_processed > 0)
 		state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -205,9 +208,11 @@ rig_xnode_check_committed(int64 id)
 	TransactionId xmin = InvalidTransactionId;
 	bool		isnull;
 
+	static SPIPlanPtr plan = NULL;
+
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT xmin FROM rig.transactions WHERE id = $1",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (rig_spi_kept(&plan, "SELECT xmin FROM rig.transactions WHERE id = $1",
+					 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rig.transactions");
 	if (SPI_processed > 0)
 		xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0],
