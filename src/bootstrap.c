@@ -38,6 +38,7 @@
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "common/md5.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
@@ -79,6 +80,8 @@ static void rig_boot_fresh(RigSnapshotInfo *meta);
 static bool rig_boot_table_empty(Oid relid);
 static void rig_boot_drop_loading(void);
 static void rig_boot_check_args(FunctionCallInfo fcinfo, const char *what, int nullable);
+static int	rig_boot_next_chunk(int64 id);
+static bool rig_boot_chunk_ok(Jsonb *rows, int nrows, const char *checksum);
 
 PG_FUNCTION_INFO_V1(rig_bootstrap_state);
 PG_FUNCTION_INFO_V1(rig_bootstrap_begin);
@@ -489,10 +492,50 @@ rig_bootstrap_begin(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* The next chunk of snapshot id this node lacks (they are stored in order). */
+static int
+rig_boot_next_chunk(int64 id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	int			next;
+
+	SPI_connect();
+	if (rig_spi_as_owner("snapshot_chunks",
+						 "SELECT coalesce(max(chunk) + 1, 0)::int FROM rig.snapshot_chunks WHERE snapshot_id = $1",
+						 1, types, values, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.snapshot_chunks");
+	next = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool){false}));
+	SPI_finish();
+	return next;
+}
+
+/*
+ * Do a chunk's rows (parsed) match its checksum, the md5 of their text as
+ * the primary printed them (md5(rows::text)), and hold nrows rows?
+ */
+static bool
+rig_boot_chunk_ok(Jsonb *rows, int nrows, const char *checksum)
+{
+	char	   *text = JsonbToCString(NULL, &rows->root, VARSIZE(rows));
+	char		hexsum[33];		/* 32 hex digits */
+	const char *errstr = NULL;
+
+	if (!pg_md5_hash(text, strlen(text), hexsum, &errstr))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute the md5 of a snapshot chunk: %s", errstr)));
+	pfree(text);
+	return strcmp(hexsum, checksum) == 0 && JB_ROOT_IS_ARRAY(rows) && !JB_ROOT_IS_SCALAR(rows) &&
+		JB_ROOT_COUNT(rows) == (uint32) nrows;
+}
+
 /*
  * SQL (on the new node): check one chunk against its checksum and row
  * count, insert its rows and keep it; chunks come in order, and one
- * loaded already is skipped (false).
+ * loaded already is skipped (false).  The rows are parsed once, here, and
+ * handed on as jsonb (each statement that took them as text parsed them
+ * again, and planned with them as constants: most of a chunk's time).
  */
 Datum
 rig_bootstrap_chunk(PG_FUNCTION_ARGS)
@@ -501,13 +544,12 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 	int			chunk;
 	char	   *relation;
 	int			nrows;
-	char	   *rows;
 	char	   *checksum;
-	Oid			types[6] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, TEXTOID};
+	Datum		rows;
+	Oid			types[6] = {INT8OID, INT4OID, TEXTOID, INT4OID, JSONBOID, TEXTOID};
 	Datum		values[6];
 	RigSnapshotInfo info;
 	int			next;
-	bool		ok;
 	bool		known;
 
 	rig_boot_check_args(fcinfo, "rig_bootstrap_chunk()", -1);
@@ -516,7 +558,6 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 	chunk = PG_GETARG_INT32(1);
 	relation = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	nrows = PG_GETARG_INT32(3);
-	rows = text_to_cstring(PG_GETARG_TEXT_PP(4));
 	checksum = text_to_cstring(PG_GETARG_TEXT_PP(5));
 	rig_boot_incomplete(id, &info);
 	known = strcmp(relation, RIG_SNAPSHOT_KEYS) == 0;
@@ -527,22 +568,7 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("chunk %d of %s is not part of snapshot " INT64_FORMAT, chunk, relation, id)));
 
-	values[0] = Int64GetDatum(id);
-	values[1] = Int32GetDatum(chunk);
-	values[2] = PG_GETARG_DATUM(2);
-	values[3] = Int32GetDatum(nrows);
-	values[4] = PG_GETARG_DATUM(4);
-	values[5] = PG_GETARG_DATUM(5);
-	SPI_connect();
-	if (rig_spi_as_owner("snapshot_chunks",
-						 "SELECT coalesce(max(chunk) + 1, 0)::int, "
-						 "md5($5::jsonb::text) = $6 AND jsonb_array_length($5::jsonb) = $4 "
-						 "FROM rig.snapshot_chunks WHERE snapshot_id = $1",
-						 6, types, values, NULL) != SPI_OK_SELECT)
-		elog(ERROR, "could not read rig.snapshot_chunks");
-	next = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool){false}));
-	ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool){false}));
-	SPI_finish();
+	next = rig_boot_next_chunk(id);
 	if (chunk < next)
 		PG_RETURN_BOOL(false);
 	if (chunk > next)
@@ -550,7 +576,8 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("chunk %d of snapshot " INT64_FORMAT " comes before chunk %d on node \"%s\"",
 						chunk, id, next, rig_node_name())));
-	if (!ok)
+	rows = DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(4))));
+	if (!rig_boot_chunk_ok(DatumGetJsonbP(rows), nrows, checksum))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("chunk %d of snapshot " INT64_FORMAT " (%s) does not match its checksum", chunk, id, relation),
@@ -559,11 +586,17 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 				 errhint("Take a new snapshot with rig_snapshot() on the primary, then add the peer again.")));
 
 	rig_snapshot_load_rows(relation, rows, Max(info.watermark, 1));
+	values[0] = Int64GetDatum(id);
+	values[1] = Int32GetDatum(chunk);
+	values[2] = PG_GETARG_DATUM(2);
+	values[3] = Int32GetDatum(nrows);
+	values[4] = rows;
+	values[5] = PG_GETARG_DATUM(5);
 	SPI_connect();
-	if (rig_spi_as_owner("snapshot_chunks",
-						 "INSERT INTO rig.snapshot_chunks (snapshot_id, chunk, relation, nrows, rows, checksum) "
-						 "VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
-						 6, types, values, NULL) != SPI_OK_INSERT)
+	if (rig_spi_generic_as(rig_rel_owner(rig_relid("snapshot_chunks")),
+						   "INSERT INTO rig.snapshot_chunks (snapshot_id, chunk, relation, nrows, rows, checksum) "
+						   "VALUES ($1, $2, $3, $4, $5, $6)",
+						   6, types, values) != SPI_OK_INSERT)
 		elog(ERROR, "could not record the chunk");
 	SPI_finish();
 	PG_RETURN_BOOL(true);

@@ -20,6 +20,8 @@ extern Oid	rig_rel_owner(Oid relid);
 extern void rig_insert_row(const char *relname, Datum *values, bool *nulls);
 extern int	rig_spi_as_owner(const char *relname, const char *sql, int nargs,
 							 Oid *types, Datum *values, const char *nulls);
+extern int	rig_spi_generic_as(Oid owner, const char *sql, int nargs,
+							   Oid *types, Datum *values);
 extern void rig_check_identifier(const char *what, const char *name);
 
 #endif							/* RIG_CATALOG_H */
