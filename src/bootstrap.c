@@ -71,8 +71,16 @@ typedef struct RigPeerBoot
 	int64		compacted_below;
 } RigPeerBoot;
 
+/* One chunk read here, as the parameters of rig_bootstrap_chunk() */
+typedef struct RigBootChunk
+{
+	char	   *params[6];
+} RigBootChunk;
+
 static void rig_peer_boot_state(RigConn *rc, RigPeerBoot *st);
-static void rig_boot_send_chunk(RigConn *rc, RigSnapshotInfo *snap, int chunk);
+static void rig_boot_read_chunk(RigSnapshotInfo *snap, int chunk, RigBootChunk *out);
+static void rig_boot_free_chunk(RigBootChunk *ch);
+static void rig_boot_send_chunks(RigConn *rc, RigSnapshotInfo *snap, int next);
 static void rig_boot_send_records(RigConn *rc, RigSnapshotInfo *snap);
 static void rig_boot_check_node(const char *what);
 static void rig_boot_incomplete(int64 id, RigSnapshotInfo *info);
@@ -105,15 +113,13 @@ rig_peer_boot_state(RigConn *rc, RigPeerBoot *st)
 	PQclear(res);
 }
 
-/* Send one chunk of the snapshot, read from this node's rig.snapshot_chunks. */
+/* Read one chunk of the snapshot from this node's rig.snapshot_chunks, into out. */
 static void
-rig_boot_send_chunk(RigConn *rc, RigSnapshotInfo *snap, int chunk)
+rig_boot_read_chunk(RigSnapshotInfo *snap, int chunk, RigBootChunk *out)
 {
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		values[2] = {Int64GetDatum(snap->id), Int32GetDatum(chunk)};
-	char		id[32];
-	char		num[16];
-	const char *params[6];
+	MemoryContext cxt = CurrentMemoryContext;
 
 	SPI_connect();
 	if (rig_spi_as_owner("snapshot_chunks",
@@ -126,15 +132,66 @@ rig_boot_send_chunk(RigConn *rc, RigSnapshotInfo *snap, int chunk)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("chunk %d of snapshot " INT64_FORMAT " is missing on node \"%s\"",
 						chunk, snap->id, rig_node_name())));
-	snprintf(id, sizeof(id), INT64_FORMAT, snap->id);
-	snprintf(num, sizeof(num), "%d", chunk);
-	params[0] = id;
-	params[1] = num;
+	out->params[0] = MemoryContextStrdup(cxt, psprintf(INT64_FORMAT, snap->id));
+	out->params[1] = MemoryContextStrdup(cxt, psprintf("%d", chunk));
 	for (int i = 0; i < 4; i++)
-		params[2 + i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
-	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_bootstrap_chunk($1, $2, $3, $4, $5, $6)",
-						   6, params, rig_deadline(rig_sync_timeout)));
+		out->params[2 + i] = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0],
+																	 SPI_tuptable->tupdesc, i + 1));
 	SPI_finish();
+}
+
+/* Free a chunk read by rig_boot_read_chunk. */
+static void
+rig_boot_free_chunk(RigBootChunk *ch)
+{
+	for (int i = 0; i < 6; i++)
+		pfree(ch->params[i]);
+}
+
+/*
+ * Send the chunks from next on, one transaction each on the new node; the
+ * next chunk is read here while the new node loads the one sent (the two
+ * overlap), and the fault point comes once a chunk is committed there.
+ * An error while a chunk is in flight drops the connection (its result
+ * would be read by the next query).
+ */
+static void
+rig_boot_send_chunks(RigConn *rc, RigSnapshotInfo *snap, int next)
+{
+	RigBootChunk cur;
+	RigBootChunk ahead;
+
+	if (next >= snap->chunks)
+		return;
+	rig_boot_read_chunk(snap, next, &cur);
+	for (int c = next; c < snap->chunks; c++)
+	{
+		TimestampTz deadline;
+
+		CHECK_FOR_INTERRUPTS();
+		if (c > next)
+			rig_fault("bootstrap_between_chunks", true);
+		deadline = rig_deadline(rig_sync_timeout);
+		rig_conn_query_send(rc, "SELECT pg_catalog.rig_bootstrap_chunk($1, $2, $3, $4, $5, $6)",
+					  6, (const char *const *) cur.params, deadline);
+		if (c + 1 < snap->chunks)
+		{
+			PG_TRY();
+			{
+				rig_boot_read_chunk(snap, c + 1, &ahead);
+			}
+			PG_CATCH();
+			{
+				rig_conn_discard(rc);
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
+		}
+		PQclear(rig_conn_query_wait(rc, deadline));
+		rig_boot_free_chunk(&cur);
+		if (c + 1 < snap->chunks)
+			cur = ahead;
+	}
 }
 
 /* Record on the new node the later versions the snapshot includes. */
@@ -233,13 +290,7 @@ rig_bootstrap_peer(RigConn *rc, const char *name)
 					" and %d later): %s at chunk %d of %d",
 					name, snap.id, snap.watermark, snap.nincluded,
 					next > 0 ? "resuming" : "starting", next, snap.chunks)));
-	for (int c = next; c < snap.chunks; c++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (c > next)
-			rig_fault("bootstrap_between_chunks", true);
-		rig_boot_send_chunk(rc, &snap, c);
-	}
+	rig_boot_send_chunks(rc, &snap, next);
 	rig_boot_send_records(rc, &snap);
 	rig_fault("bootstrap_before_finish", true);
 
