@@ -89,7 +89,7 @@ static bool rig_boot_table_empty(Oid relid);
 static void rig_boot_drop_loading(void);
 static void rig_boot_check_args(FunctionCallInfo fcinfo, const char *what, int nullable);
 static int	rig_boot_next_chunk(int64 id);
-static bool rig_boot_chunk_ok(Jsonb *rows, int nrows, const char *checksum);
+static bool rig_boot_md5_ok(text *rows, const char *checksum);
 
 PG_FUNCTION_INFO_V1(rig_bootstrap_state);
 PG_FUNCTION_INFO_V1(rig_bootstrap_begin);
@@ -562,31 +562,30 @@ rig_boot_next_chunk(int64 id)
 }
 
 /*
- * Do a chunk's rows (parsed) match its checksum, the md5 of their text as
- * the primary printed them (md5(rows::text)), and hold nrows rows?
+ * Is checksum the md5 of a chunk's text as received?  The primary sends
+ * the text md5(rows::text) was taken of (jsonb's own output), so any other
+ * text, even one that parses to the same rows, is refused, before parsing.
  */
 static bool
-rig_boot_chunk_ok(Jsonb *rows, int nrows, const char *checksum)
+rig_boot_md5_ok(text *rows, const char *checksum)
 {
-	char	   *text = JsonbToCString(NULL, &rows->root, VARSIZE(rows));
 	char		hexsum[33];		/* 32 hex digits */
 	const char *errstr = NULL;
 
-	if (!pg_md5_hash(text, strlen(text), hexsum, &errstr))
+	if (!pg_md5_hash(VARDATA_ANY(rows), VARSIZE_ANY_EXHDR(rows), hexsum, &errstr))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not compute the md5 of a snapshot chunk: %s", errstr)));
-	pfree(text);
-	return strcmp(hexsum, checksum) == 0 && JB_ROOT_IS_ARRAY(rows) && !JB_ROOT_IS_SCALAR(rows) &&
-		JB_ROOT_COUNT(rows) == (uint32) nrows;
+	return strcmp(hexsum, checksum) == 0;
 }
 
 /*
  * SQL (on the new node): check one chunk against its checksum and row
  * count, insert its rows and keep it; chunks come in order, and one
- * loaded already is skipped (false).  The rows are parsed once, here, and
- * handed on as jsonb (each statement that took them as text parsed them
- * again, and planned with them as constants: most of a chunk's time).
+ * loaded already is skipped (false).  The text's md5 is checked before it
+ * is parsed; it is parsed once, here, and handed on as jsonb (each
+ * statement that took it as text parsed it again, and planned with it as
+ * a constant: most of a chunk's time).
  */
 Datum
 rig_bootstrap_chunk(PG_FUNCTION_ARGS)
@@ -602,6 +601,7 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 	RigSnapshotInfo info;
 	int			next;
 	bool		known;
+	bool		ok;
 
 	rig_boot_check_args(fcinfo, "rig_bootstrap_chunk()", -1);
 	rig_boot_check_node("rig_bootstrap_chunk()");
@@ -627,8 +627,16 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("chunk %d of snapshot " INT64_FORMAT " comes before chunk %d on node \"%s\"",
 						chunk, id, next, rig_node_name())));
-	rows = DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(4))));
-	if (!rig_boot_chunk_ok(DatumGetJsonbP(rows), nrows, checksum))
+	ok = rig_boot_md5_ok(PG_GETARG_TEXT_PP(4), checksum);
+	if (ok)
+	{
+		Jsonb	   *jb;
+
+		rows = DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(4))));
+		jb = DatumGetJsonbP(rows);
+		ok = JB_ROOT_IS_ARRAY(jb) && !JB_ROOT_IS_SCALAR(jb) && JB_ROOT_COUNT(jb) == (uint32) nrows;
+	}
+	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("chunk %d of snapshot " INT64_FORMAT " (%s) does not match its checksum", chunk, id, relation),
