@@ -38,6 +38,7 @@
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "common/md5.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
@@ -70,8 +71,16 @@ typedef struct RigPeerBoot
 	int64		compacted_below;
 } RigPeerBoot;
 
+/* One chunk read here, as the parameters of rig_bootstrap_chunk() */
+typedef struct RigBootChunk
+{
+	char	   *params[6];
+} RigBootChunk;
+
 static void rig_peer_boot_state(RigConn *rc, RigPeerBoot *st);
-static void rig_boot_send_chunk(RigConn *rc, RigSnapshotInfo *snap, int chunk);
+static void rig_boot_read_chunk(RigSnapshotInfo *snap, int chunk, RigBootChunk *out);
+static void rig_boot_free_chunk(RigBootChunk *ch);
+static void rig_boot_send_chunks(RigConn *rc, RigSnapshotInfo *snap, int next);
 static void rig_boot_send_records(RigConn *rc, RigSnapshotInfo *snap);
 static void rig_boot_check_node(const char *what);
 static void rig_boot_incomplete(int64 id, RigSnapshotInfo *info);
@@ -79,6 +88,8 @@ static void rig_boot_fresh(RigSnapshotInfo *meta);
 static bool rig_boot_table_empty(Oid relid);
 static void rig_boot_drop_loading(void);
 static void rig_boot_check_args(FunctionCallInfo fcinfo, const char *what, int nullable);
+static int	rig_boot_next_chunk(int64 id);
+static bool rig_boot_md5_ok(text *rows, const char *checksum);
 
 PG_FUNCTION_INFO_V1(rig_bootstrap_state);
 PG_FUNCTION_INFO_V1(rig_bootstrap_begin);
@@ -102,15 +113,13 @@ rig_peer_boot_state(RigConn *rc, RigPeerBoot *st)
 	PQclear(res);
 }
 
-/* Send one chunk of the snapshot, read from this node's rig.snapshot_chunks. */
+/* Read one chunk of the snapshot from this node's rig.snapshot_chunks, into out. */
 static void
-rig_boot_send_chunk(RigConn *rc, RigSnapshotInfo *snap, int chunk)
+rig_boot_read_chunk(RigSnapshotInfo *snap, int chunk, RigBootChunk *out)
 {
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		values[2] = {Int64GetDatum(snap->id), Int32GetDatum(chunk)};
-	char		id[32];
-	char		num[16];
-	const char *params[6];
+	MemoryContext cxt = CurrentMemoryContext;
 
 	SPI_connect();
 	if (rig_spi_as_owner("snapshot_chunks",
@@ -123,15 +132,66 @@ rig_boot_send_chunk(RigConn *rc, RigSnapshotInfo *snap, int chunk)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("chunk %d of snapshot " INT64_FORMAT " is missing on node \"%s\"",
 						chunk, snap->id, rig_node_name())));
-	snprintf(id, sizeof(id), INT64_FORMAT, snap->id);
-	snprintf(num, sizeof(num), "%d", chunk);
-	params[0] = id;
-	params[1] = num;
+	out->params[0] = MemoryContextStrdup(cxt, psprintf(INT64_FORMAT, snap->id));
+	out->params[1] = MemoryContextStrdup(cxt, psprintf("%d", chunk));
 	for (int i = 0; i < 4; i++)
-		params[2 + i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
-	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_bootstrap_chunk($1, $2, $3, $4, $5, $6)",
-						   6, params, rig_deadline(rig_sync_timeout)));
+		out->params[2 + i] = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0],
+																	 SPI_tuptable->tupdesc, i + 1));
 	SPI_finish();
+}
+
+/* Free a chunk read by rig_boot_read_chunk. */
+static void
+rig_boot_free_chunk(RigBootChunk *ch)
+{
+	for (int i = 0; i < 6; i++)
+		pfree(ch->params[i]);
+}
+
+/*
+ * Send the chunks from next on, one transaction each on the new node; the
+ * next chunk is read here while the new node loads the one sent (the two
+ * overlap), and the fault point comes once a chunk is committed there.
+ * An error while a chunk is in flight drops the connection (its result
+ * would be read by the next query).
+ */
+static void
+rig_boot_send_chunks(RigConn *rc, RigSnapshotInfo *snap, int next)
+{
+	RigBootChunk cur;
+	RigBootChunk ahead;
+
+	if (next >= snap->chunks)
+		return;
+	rig_boot_read_chunk(snap, next, &cur);
+	for (int c = next; c < snap->chunks; c++)
+	{
+		TimestampTz deadline;
+
+		CHECK_FOR_INTERRUPTS();
+		if (c > next)
+			rig_fault("bootstrap_between_chunks", true);
+		deadline = rig_deadline(rig_sync_timeout);
+		rig_conn_query_send(rc, "SELECT pg_catalog.rig_bootstrap_chunk($1, $2, $3, $4, $5, $6)",
+					  6, (const char *const *) cur.params, deadline);
+		if (c + 1 < snap->chunks)
+		{
+			PG_TRY();
+			{
+				rig_boot_read_chunk(snap, c + 1, &ahead);
+			}
+			PG_CATCH();
+			{
+				rig_conn_discard(rc);
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
+		}
+		PQclear(rig_conn_query_wait(rc, deadline));
+		rig_boot_free_chunk(&cur);
+		if (c + 1 < snap->chunks)
+			cur = ahead;
+	}
 }
 
 /* Record on the new node the later versions the snapshot includes. */
@@ -230,13 +290,7 @@ rig_bootstrap_peer(RigConn *rc, const char *name)
 					" and %d later): %s at chunk %d of %d",
 					name, snap.id, snap.watermark, snap.nincluded,
 					next > 0 ? "resuming" : "starting", next, snap.chunks)));
-	for (int c = next; c < snap.chunks; c++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (c > next)
-			rig_fault("bootstrap_between_chunks", true);
-		rig_boot_send_chunk(rc, &snap, c);
-	}
+	rig_boot_send_chunks(rc, &snap, next);
 	rig_boot_send_records(rc, &snap);
 	rig_fault("bootstrap_before_finish", true);
 
@@ -489,10 +543,49 @@ rig_bootstrap_begin(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* The next chunk of snapshot id this node lacks (they are stored in order). */
+static int
+rig_boot_next_chunk(int64 id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	int			next;
+
+	SPI_connect();
+	if (rig_spi_as_owner("snapshot_chunks",
+						 "SELECT coalesce(max(chunk) + 1, 0)::int FROM rig.snapshot_chunks WHERE snapshot_id = $1",
+						 1, types, values, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.snapshot_chunks");
+	next = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool){false}));
+	SPI_finish();
+	return next;
+}
+
+/*
+ * Is checksum the md5 of a chunk's text as received?  The primary sends
+ * the text md5(rows::text) was taken of (jsonb's own output), so any other
+ * text, even one that parses to the same rows, is refused, before parsing.
+ */
+static bool
+rig_boot_md5_ok(text *rows, const char *checksum)
+{
+	char		hexsum[33];		/* 32 hex digits */
+	const char *errstr = NULL;
+
+	if (!pg_md5_hash(VARDATA_ANY(rows), VARSIZE_ANY_EXHDR(rows), hexsum, &errstr))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute the md5 of a snapshot chunk: %s", errstr)));
+	return strcmp(hexsum, checksum) == 0;
+}
+
 /*
  * SQL (on the new node): check one chunk against its checksum and row
  * count, insert its rows and keep it; chunks come in order, and one
- * loaded already is skipped (false).
+ * loaded already is skipped (false).  The text's md5 is checked before it
+ * is parsed; it is parsed once, here, and handed on as jsonb (each
+ * statement that took it as text parsed it again, and planned with it as
+ * a constant: most of a chunk's time).
  */
 Datum
 rig_bootstrap_chunk(PG_FUNCTION_ARGS)
@@ -501,14 +594,14 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 	int			chunk;
 	char	   *relation;
 	int			nrows;
-	char	   *rows;
 	char	   *checksum;
-	Oid			types[6] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, TEXTOID};
+	Datum		rows;
+	Oid			types[6] = {INT8OID, INT4OID, TEXTOID, INT4OID, JSONBOID, TEXTOID};
 	Datum		values[6];
 	RigSnapshotInfo info;
 	int			next;
-	bool		ok;
 	bool		known;
+	bool		ok;
 
 	rig_boot_check_args(fcinfo, "rig_bootstrap_chunk()", -1);
 	rig_boot_check_node("rig_bootstrap_chunk()");
@@ -516,7 +609,6 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 	chunk = PG_GETARG_INT32(1);
 	relation = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	nrows = PG_GETARG_INT32(3);
-	rows = text_to_cstring(PG_GETARG_TEXT_PP(4));
 	checksum = text_to_cstring(PG_GETARG_TEXT_PP(5));
 	rig_boot_incomplete(id, &info);
 	known = strcmp(relation, RIG_SNAPSHOT_KEYS) == 0;
@@ -527,22 +619,7 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("chunk %d of %s is not part of snapshot " INT64_FORMAT, chunk, relation, id)));
 
-	values[0] = Int64GetDatum(id);
-	values[1] = Int32GetDatum(chunk);
-	values[2] = PG_GETARG_DATUM(2);
-	values[3] = Int32GetDatum(nrows);
-	values[4] = PG_GETARG_DATUM(4);
-	values[5] = PG_GETARG_DATUM(5);
-	SPI_connect();
-	if (rig_spi_as_owner("snapshot_chunks",
-						 "SELECT coalesce(max(chunk) + 1, 0)::int, "
-						 "md5($5::jsonb::text) = $6 AND jsonb_array_length($5::jsonb) = $4 "
-						 "FROM rig.snapshot_chunks WHERE snapshot_id = $1",
-						 6, types, values, NULL) != SPI_OK_SELECT)
-		elog(ERROR, "could not read rig.snapshot_chunks");
-	next = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool){false}));
-	ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool){false}));
-	SPI_finish();
+	next = rig_boot_next_chunk(id);
 	if (chunk < next)
 		PG_RETURN_BOOL(false);
 	if (chunk > next)
@@ -550,6 +627,15 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("chunk %d of snapshot " INT64_FORMAT " comes before chunk %d on node \"%s\"",
 						chunk, id, next, rig_node_name())));
+	ok = rig_boot_md5_ok(PG_GETARG_TEXT_PP(4), checksum);
+	if (ok)
+	{
+		Jsonb	   *jb;
+
+		rows = DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(4))));
+		jb = DatumGetJsonbP(rows);
+		ok = JB_ROOT_IS_ARRAY(jb) && !JB_ROOT_IS_SCALAR(jb) && JB_ROOT_COUNT(jb) == (uint32) nrows;
+	}
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -559,11 +645,17 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 				 errhint("Take a new snapshot with rig_snapshot() on the primary, then add the peer again.")));
 
 	rig_snapshot_load_rows(relation, rows, Max(info.watermark, 1));
+	values[0] = Int64GetDatum(id);
+	values[1] = Int32GetDatum(chunk);
+	values[2] = PG_GETARG_DATUM(2);
+	values[3] = Int32GetDatum(nrows);
+	values[4] = rows;
+	values[5] = PG_GETARG_DATUM(5);
 	SPI_connect();
-	if (rig_spi_as_owner("snapshot_chunks",
-						 "INSERT INTO rig.snapshot_chunks (snapshot_id, chunk, relation, nrows, rows, checksum) "
-						 "VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
-						 6, types, values, NULL) != SPI_OK_INSERT)
+	if (rig_spi_generic_as(rig_rel_owner(rig_relid("snapshot_chunks")),
+						   "INSERT INTO rig.snapshot_chunks (snapshot_id, chunk, relation, nrows, rows, checksum) "
+						   "VALUES ($1, $2, $3, $4, $5, $6)",
+						   6, types, values) != SPI_OK_INSERT)
 		elog(ERROR, "could not record the chunk");
 	SPI_finish();
 	PG_RETURN_BOOL(true);

@@ -207,6 +207,32 @@ rig_spi_kept_as_owner(const char *relname, SPIPlanPtr *plan, const char *sql,
 	return ret;
 }
 
+/*
+ * Run one statement as role owner with a plan that keeps its parameters as
+ * parameters: SPI_execute_with_args folds them into constants, which the
+ * planner copies (and evaluates) at each step, so a statement given a
+ * snapshot chunk (megabytes of rows) spent most of its time planning.
+ * Returns SPI's code.
+ */
+int
+rig_spi_generic_as(Oid owner, const char *sql, int nargs, Oid *types, Datum *values)
+{
+	Oid			save_userid;
+	int			save_sec;
+	SPIPlanPtr	plan;
+	int			ret;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	ret = SPI_execute_plan(plan, values, NULL, false, 0);
+	SPI_freeplan(plan);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return ret;
+}
+
 /* Throw unless name is a valid rig identifier. */
 void
 rig_check_identifier(const char *what, const char *name)

@@ -536,13 +536,31 @@ PGresult *
 rig_conn_query(RigConn *rc, const char *sql, int nparams,
 			   const char *const *params, TimestampTz deadline)
 {
+	rig_conn_query_send(rc, sql, nparams, params, deadline);
+	return rig_conn_query_wait(rc, deadline);
+}
+
+/*
+ * Send a query with text parameters without waiting for it (the caller
+ * works meanwhile, then calls rig_conn_query_wait); throws when it cannot.
+ */
+void
+rig_conn_query_send(RigConn *rc, const char *sql, int nparams,
+			  const char *const *params, TimestampTz deadline)
+{
+	if (!PQsendQueryParams(rc->conn, sql, nparams, NULL, params, NULL, NULL, 0) ||
+		!rig_conn_flush(rc, deadline, true))
+		rig_conn_fail(rc, NULL, "send a query to");
+}
+
+/* The last result of the query sent, as rig_conn_query returns it. */
+PGresult *
+rig_conn_query_wait(RigConn *rc, TimestampTz deadline)
+{
 	PGresult   *res;
 	PGresult   *last = NULL;
 	bool		timed_out;
 
-	if (!PQsendQueryParams(rc->conn, sql, nparams, NULL, params, NULL, NULL, 0) ||
-		!rig_conn_flush(rc, deadline, true))
-		rig_conn_fail(rc, NULL, "send a query to");
 	for (;;)
 	{
 		res = rig_conn_result(rc, deadline, true, &timed_out);

@@ -66,7 +66,7 @@ typedef struct RigLoad
 {
 	const char *sql;
 	Oid			owner;
-	const char *rows;
+	Datum		rows;			/* jsonb */
 } RigLoad;
 
 static bool rig_snapshots_installed(void);
@@ -305,20 +305,20 @@ static void
 rig_load_work(void *arg)
 {
 	RigLoad    *load = arg;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(load->rows)};
+	Oid			types[1] = {JSONBOID};
+	Datum		values[1] = {load->rows};
 
-	if (rig_spi_as_read(load->owner, load->sql, 1, types, values, false) != SPI_OK_INSERT)
+	if (rig_spi_generic_as(load->owner, load->sql, 1, types, values) != SPI_OK_INSERT)
 		elog(ERROR, "could not load the rows of a snapshot");
 }
 
 /*
- * Insert rows (a jsonb array of to_jsonb(row) as text) into relation, a
+ * Insert rows (a jsonb array of to_jsonb(row)) into relation, a
  * registered table (as its owner, in rig's apply context: the one way
  * besides a handler that writes a state table) or RIG_SNAPSHOT_KEYS.
  */
 void
-rig_snapshot_load_rows(const char *relation, const char *rows, int64 version)
+rig_snapshot_load_rows(const char *relation, Datum rows, int64 version)
 {
 	RigLoad		load;
 	RigTableKey key;
@@ -331,7 +331,7 @@ rig_snapshot_load_rows(const char *relation, const char *rows, int64 version)
 	{
 		load.owner = rig_rel_owner(rig_relid("idempotency_keys"));
 		load.sql = "INSERT INTO rig.idempotency_keys "
-			"SELECT * FROM jsonb_populate_recordset(NULL::rig.idempotency_keys, $1::jsonb) "
+			"SELECT * FROM jsonb_populate_recordset(NULL::rig.idempotency_keys, $1) "
 			"ON CONFLICT DO NOTHING";
 		rig_load_work(&load);
 		SPI_finish();
@@ -348,7 +348,7 @@ rig_snapshot_load_rows(const char *relation, const char *rows, int64 version)
 	/* the name as this node spells it, not as the sender did */
 	rig_table_key(relid, &key);
 	load.owner = key.owner;
-	load.sql = psprintf("INSERT INTO %s SELECT * FROM jsonb_populate_recordset(NULL::%s, $1::jsonb)",
+	load.sql = psprintf("INSERT INTO %s SELECT * FROM jsonb_populate_recordset(NULL::%s, $1)",
 						key.relname, key.relname);
 	/*
 	 * The rows are a state, not new events: no trigger fires and no foreign
@@ -379,7 +379,7 @@ rig_snapshot_restore(RigSnapshotInfo *info)
 	{
 		Datum		values[2] = {Int64GetDatum(info->id), Int32GetDatum(c)};
 		char	   *relation;
-		char	   *rows;
+		Datum		rows;
 		bool		ok;
 		bool		isnull;
 		MemoryContext cxt = CurrentMemoryContext;
@@ -387,7 +387,7 @@ rig_snapshot_restore(RigSnapshotInfo *info)
 		CHECK_FOR_INTERRUPTS();
 		SPI_connect();
 		/* a fresh snapshot: the caller's may predate this snapshot (rig_rebuild waited for its locks) */
-		if (rig_spi_as_read(owner, "SELECT relation, rows::text, checksum = md5(rows::text) "
+		if (rig_spi_as_read(owner, "SELECT relation, rows, checksum = md5(rows::text) "
 							"FROM rig.snapshot_chunks WHERE snapshot_id = $1 AND chunk = $2",
 							2, types, values, false) != SPI_OK_SELECT)
 			elog(ERROR, "could not read rig.snapshot_chunks");
@@ -396,7 +396,13 @@ rig_snapshot_restore(RigSnapshotInfo *info)
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("chunk %d of snapshot " INT64_FORMAT " is missing", c, info->id)));
 		relation = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-		rows = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+		rows = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			rows = PointerGetDatum(PG_DETOAST_DATUM_COPY(rows));
+			MemoryContextSwitchTo(old);
+		}
 		ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 		SPI_finish();
 		if (!ok)
@@ -407,7 +413,7 @@ rig_snapshot_restore(RigSnapshotInfo *info)
 		/* the keys are still here: only the tables were emptied */
 		if (strcmp(relation, RIG_SNAPSHOT_KEYS) != 0)
 			rig_snapshot_load_rows(relation, rows, Max(info->watermark, 1));
-		pfree(rows);
+		pfree(DatumGetPointer(rows));
 	}
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());

@@ -40,7 +40,7 @@ extern bool rig_snapshot_includes(RigSnapshotInfo *info, int64 version);
 extern List *rig_snapshot_table_names(void);
 extern char *rig_snapshot_state_hash(List *relations);
 extern char *rig_snapshot_fingerprint(void);
-extern void rig_snapshot_load_rows(const char *relation, const char *rows,
+extern void rig_snapshot_load_rows(const char *relation, Datum rows,
 								   int64 version);
 extern void rig_snapshot_restore(RigSnapshotInfo *info);
 extern void rig_snapshot_refuse_loading(const char *what);

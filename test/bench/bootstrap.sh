@@ -17,7 +17,10 @@
 # state's size, the snapshot, compaction and bootstrap times, and the
 # transfers/s before and during the bootstrap (from pgbench's per-second
 # progress) and their ratio.  PGBIN: the PostgreSQL binaries (default the
-# private copy /opt/pgsnap); BOOT_KEEP=1 keeps the nodes.
+# private copy /opt/pgsnap); BOOT_KEEP=1 keeps the nodes.  BOOT_SAVE=DIR
+# copies the primary's data directory there once it is written, snapshotted
+# and compacted; BOOT_STATE=DIR starts from such a copy instead of writing
+# (the same state bootstrapped by two builds: give the same BOOT_ACCOUNTS).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,6 +54,13 @@ cp "$src/examples/ledger.sql" "$base/"
 chown -R postgres "$base"
 for n in p n; do
 	port=$([ $n = p ] && echo 5481 || echo 5482)
+	if [ $n = p ] && [ -n "${BOOT_STATE:-}" ]; then
+		cp -a "$BOOT_STATE" "$base/p"
+		chown -R postgres "$base/p"
+		rm -f "$base/p/postmaster.pid"
+		$as_pg "$pgbin/pg_ctl" -D "$base/p" -l "$base/p.log" -w start >/dev/null
+		continue
+	fi
 	$as_pg "$pgbin/initdb" -D "$base/$n" -A trust -U postgres >/dev/null
 	cat >>"$base/$n/postgresql.conf" <<CONF
 port = $port
@@ -67,6 +77,8 @@ CONF
 	psql_at $port -c 'CREATE EXTENSION rig' -f "$base/ledger.sql" >/dev/null
 done
 
+if [ -z "${BOOT_STATE:-}" ]; then
+t0=$(now)
 echo "[$(date +%T)] writing $ACCOUNTS accounts and $TRANSFERS transfers on the primary"
 psql_at 5481 >/dev/null <<SQL
 SET synchronous_commit = off;
@@ -87,10 +99,13 @@ BEGIN
 END \$\$;
 CREATE SEQUENCE tid START 100000000;
 SQL
+echo "written in $(echo "$(now) - $t0" | bc) s"
+fi
 state=$(psql_at 5481 -c "SELECT pg_size_pretty(pg_total_relation_size('ledger.accounts') + pg_total_relation_size('ledger.transfers'))")
 rows=$(psql_at 5481 -c "SELECT (SELECT count(*) FROM ledger.accounts) + (SELECT count(*) FROM ledger.transfers)")
 echo "state: $rows rows, $state (tables with indexes)"
 
+if [ -z "${BOOT_STATE:-}" ]; then
 t0=$(now)
 snap=$(psql_at 5481 -c 'SELECT rig_snapshot()')
 t1=$(now)
@@ -102,6 +117,15 @@ t0=$(now)
 removed=$(psql_at 5481 -c 'SELECT rig_compact(1000000000)' 2>/dev/null)
 t1=$(now)
 echo "rig_compact(): removed $removed records in $(echo "$t1 - $t0" | bc) s"
+if [ -n "${BOOT_SAVE:-}" ]; then
+	$as_pg "$pgbin/pg_ctl" -D "$base/p" -m fast -w stop >/dev/null
+	rm -rf "$BOOT_SAVE"
+	cp -a "$base/p" "$BOOT_SAVE"
+	$as_pg "$pgbin/pg_ctl" -D "$base/p" -l "$base/p.log" -w start >/dev/null
+fi
+else
+	echo "state from $BOOT_STATE: $(psql_at 5481 -c "SELECT 'snapshot ' || id || ', ' || chunks || ' chunks, ' || pg_size_pretty(pg_total_relation_size('rig.snapshot_chunks')) FROM rig.snapshots ORDER BY id DESC LIMIT 1")"
+fi
 
 cat >"$base/transfer.sql" <<'PGB'
 \set d random(1, :naccounts)
@@ -132,6 +156,11 @@ verify=$(psql_at 5481 -c "SELECT count(*) FROM rig_verify_peer('n')")
 copied=$(date -d "$(grep 'rig bootstrapped peer' "$base/p.log" | head -1 | cut -d' ' -f1-3)" +%s.%N)
 echo "bootstrap: $(echo "$b1 - $b0" | bc) s, of which copying the snapshot $(echo "$copied - $b0" | bc) s and shipping the log written since $(echo "$b1 - $copied" | bc) s"
 echo "  ($(grep -o 'bootstrapping.*' "$base/add.err" | head -1)); rig_verify_peer: $verify difference(s)"
+# what the copy moved: every chunk's rows (the tables' and the idempotency keys'), as JSON text
+read -r crows cbytes <<<"$(psql_at 5481 -F ' ' -c "SELECT sum(nrows), sum(octet_length(rows::text)) FROM rig.snapshot_chunks
+	WHERE snapshot_id = (SELECT max(id) FROM rig.snapshots WHERE complete)")"
+echo "copy: $crows rows ($rows of the tables, the rest idempotency keys), $(echo "scale=0; $crows / ($copied - $b0)" | bc) rows/s;" \
+	"$(echo "scale=1; $cbytes / 1048576" | bc) MB of JSON at $(echo "scale=2; $cbytes / 1048576 / ($copied - $b0)" | bc) MB/s"
 # pgbench -P with --progress-timestamp prints "progress: <epoch> s, <tps> tps, ..." on stderr
 python3 - "$base/pgbench.err" "$b0" "$b1" "$copied" <<'PY'
 import re, sys

@@ -14,7 +14,8 @@
 #     nothing, and rig_rebuild() there starts from the snapshot;
 #  4. the same with kill -9 of the new node, then of the primary, in the
 #     middle (fault point bootstrap_between_chunks): each resumes at the
-#     chunk after the last one the new node committed;
+#     chunk after the last one the new node committed; the same rows spelt
+#     otherwise than the checksummed text are refused there;
 #  5. a running bootstrap keeps its snapshot and the log after it from
 #     rig_compact(), even once a newer snapshot exists;
 #  6. a corrupted chunk, and rows changed with a matching checksum (the
@@ -197,6 +198,16 @@ rig_client_end($sess);
 $a->start;
 is($e->safe_psql('postgres', 'SELECT count(*) FROM rig.snapshot_chunks'), '1',
 	'the new node kept the chunk it committed before the primary died');
+# the checksum is that of the text the primary sends: the same rows spelt
+# otherwise (here without the space after each comma) are refused unparsed
+my ($sid, $rel, $nrows, $spelt, $sum) = split /\|/, $a->safe_psql('postgres',
+	"SELECT snapshot_id, relation, nrows, replace(rows::text, ', ', ','), checksum FROM rig.snapshot_chunks "
+	  . "WHERE snapshot_id = $s2 AND chunk = 1");
+($ret, $out, $err) = $e->psql('postgres',
+	"SELECT rig_bootstrap_chunk($sid, 1, '$rel', $nrows, \$\$$spelt\$\$, '$sum')");
+like($err, qr/ERROR:  chunk 1 of snapshot $s2 \(\Q$rel\E\) does not match its checksum/,
+	'the new node refuses a chunk whose text is not the one checksummed, even with the same rows');
+is($e->safe_psql('postgres', 'SELECT count(*) FROM rig.snapshot_chunks'), '1', '... and loads nothing of it');
 ($ret, $out, $err) = $a->psql('postgres', $add_e);
 is($ret, 0, 'rig_add_peer after the primary restarted succeeds') or diag $err;
 like($err, qr/resuming at chunk 1 of $nchunks/, '... resuming where the new node stood');
