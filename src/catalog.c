@@ -50,6 +50,8 @@ static RigRelEntry rig_rels[RIG_MAX_CACHED_RELS];
 static int	rig_nrels = 0;
 
 static void rig_catalog_invalidate(Datum arg, Oid relid);
+static int	rig_spi_as(Oid owner, SPIPlanPtr *kept, bool generic, const char *sql,
+					   int nargs, Oid *types, Datum *values, const char *nulls);
 
 PG_FUNCTION_INFO_V1(rig_invalidate_caches);
 
@@ -150,6 +152,38 @@ rig_insert_row(const char *relname, Datum *values, bool *nulls)
 }
 
 /*
+ * Run one statement, inside the caller's SPI connection, as role owner:
+ * from the kept plan *kept (rig_spi_kept) when given, else from a generic
+ * plan when generic, else with SPI_execute_with_args.  Returns SPI's code.
+ */
+static int
+rig_spi_as(Oid owner, SPIPlanPtr *kept, bool generic, const char *sql, int nargs,
+		   Oid *types, Datum *values, const char *nulls)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (kept != NULL)
+		ret = rig_spi_kept(kept, sql, nargs, types, values, nulls, false, 0);
+	else if (generic)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		ret = SPI_execute_plan(plan, values, nulls, false, 0);
+		SPI_freeplan(plan);
+	}
+	else
+		ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return ret;
+}
+
+/*
  * Run one statement on rig.<relname>, inside the caller's SPI connection,
  * as the table's owner: EXECUTE on the rig function that calls this is the
  * gate, its caller holds no privilege on the table.  Returns SPI's code.
@@ -158,16 +192,8 @@ int
 rig_spi_as_owner(const char *relname, const char *sql, int nargs, Oid *types,
 				 Datum *values, const char *nulls)
 {
-	Oid			save_userid;
-	int			save_sec;
-	int			ret;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(rig_rel_owner(rig_relid(relname)),
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-	SetUserIdAndSecContext(save_userid, save_sec);
-	return ret;
+	return rig_spi_as(rig_rel_owner(rig_relid(relname)), NULL, false, sql, nargs,
+					  types, values, nulls);
 }
 
 /*
@@ -195,16 +221,8 @@ int
 rig_spi_kept_as_owner(const char *relname, SPIPlanPtr *plan, const char *sql,
 					  int nargs, Oid *types, Datum *values, const char *nulls)
 {
-	Oid			save_userid;
-	int			save_sec;
-	int			ret;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(rig_rel_owner(rig_relid(relname)),
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	ret = rig_spi_kept(plan, sql, nargs, types, values, nulls, false, 0);
-	SetUserIdAndSecContext(save_userid, save_sec);
-	return ret;
+	return rig_spi_as(rig_rel_owner(rig_relid(relname)), plan, false, sql, nargs,
+					  types, values, nulls);
 }
 
 /*
@@ -217,20 +235,7 @@ rig_spi_kept_as_owner(const char *relname, SPIPlanPtr *plan, const char *sql,
 int
 rig_spi_generic_as(Oid owner, const char *sql, int nargs, Oid *types, Datum *values)
 {
-	Oid			save_userid;
-	int			save_sec;
-	SPIPlanPtr	plan;
-	int			ret;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-	ret = SPI_execute_plan(plan, values, NULL, false, 0);
-	SPI_freeplan(plan);
-	SetUserIdAndSecContext(save_userid, save_sec);
-	return ret;
+	return rig_spi_as(owner, NULL, true, sql, nargs, types, values, NULL);
 }
 
 /* Throw unless name is a valid rig identifier. */
