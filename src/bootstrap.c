@@ -299,8 +299,9 @@ rig_bootstrap_peer(RigConn *rc, const char *name)
 
 		snprintf(id, sizeof(id), INT64_FORMAT, snap.id);
 		params[0] = id;
-		res = rig_conn_query(rc, "SELECT pg_catalog.rig_bootstrap_finish($1)",
-							 1, params, rig_deadline(rig_sync_timeout));
+		/* hashing every state table takes as long as the state is large */
+		res = rig_conn_query_long(rc, "SELECT pg_catalog.rig_bootstrap_finish($1)",
+								  1, params, 0);
 		PQclear(res);
 	}
 	ereport(LOG,

@@ -79,7 +79,7 @@ static const char *const rig_diff_names[] = {
 	"missing on peer", "extra on peer", "differs"
 };
 
-static TimestampTz rig_verify_deadline(void);
+static int	rig_verify_timeout(void);
 static void rig_hashes_remote(RigVerifyState *st, int64 lo, int64 hi, int64 width,
 							  RigBucket *out);
 static void rig_hashes_local(RigVerifyState *st, int64 lo, int64 hi, int64 width,
@@ -92,11 +92,15 @@ static int	rig_fingerprints_remote(RigConn *rc, RigFingerprint **out);
 static int	rig_fingerprints_local(RigFingerprint **out);
 static bool rig_changes_pending(RigConn *rc, bool remote_ahead);
 
-/* Hashing a whole log can take longer than a commit may wait. */
-static TimestampTz
-rig_verify_deadline(void)
+/*
+ * How long the peer may hash a range of its log, which grows with the log:
+ * a user's call (rig_verify_peer, rig_add_peer, rig_sync_peer) as long as
+ * its own statement_timeout allows, the worker a minute at least.
+ */
+static int
+rig_verify_timeout(void)
 {
-	return rig_deadline(Max(rig_sync_timeout, 60000));
+	return IsBackgroundWorker ? Max(rig_sync_timeout, 60000) : 0;
 }
 
 /* The peer's hashes of the buckets of [lo, hi] (out[] zeroed by the caller). */
@@ -110,7 +114,7 @@ rig_hashes_remote(RigVerifyState *st, int64 lo, int64 hi, int64 width, RigBucket
 	snprintf(p[0], sizeof(p[0]), INT64_FORMAT, lo);
 	snprintf(p[1], sizeof(p[1]), INT64_FORMAT, hi);
 	snprintf(p[2], sizeof(p[2]), INT64_FORMAT, width);
-	res = rig_conn_query(st->rc, RIG_RANGE_HASH_SQL, 3, params, rig_verify_deadline());
+	res = rig_conn_query_long(st->rc, RIG_RANGE_HASH_SQL, 3, params, rig_verify_timeout());
 	st->res->queries++;
 	for (int i = 0; i < PQntuples(res); i++)
 	{

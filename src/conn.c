@@ -57,6 +57,7 @@ static bool rig_conn_wait(RigConn *rc, int io_flags, TimestampTz deadline,
 static void rig_conn_close(RigConn *rc);
 static bool rig_conn_settled(RigConn *rc);
 static bool rig_conn_bound_peer_work(RigConn *rc, TimestampTz deadline, char **err);
+static int	rig_peer_statement_timeout(void);
 
 /* The moment timeout_ms from now. */
 TimestampTz
@@ -277,6 +278,14 @@ rig_conn_settled(RigConn *rc)
 		PQtransactionStatus(rc->conn) == PQTRANS_IDLE;
 }
 
+/* The peer's statement_timeout: a little more than we wait for it. */
+static int
+rig_peer_statement_timeout(void)
+{
+	return rig_sync_timeout > INT_MAX - RIG_PEER_TIMEOUT_MARGIN_MS ? 0 :
+		rig_sync_timeout + RIG_PEER_TIMEOUT_MARGIN_MS;
+}
+
 /*
  * Bound what the peer's backend does for us: no statement runs much longer
  * than rig.sync_timeout (we would have given up on it by then), and the backend
@@ -294,9 +303,7 @@ rig_conn_bound_peer_work(RigConn *rc, TimestampTz deadline, char **err)
 
 	snprintf(sql, sizeof(sql),
 			 "SET statement_timeout = %d; SET client_connection_check_interval = %d",
-			 rig_sync_timeout > INT_MAX - RIG_PEER_TIMEOUT_MARGIN_MS ? 0 :
-			 rig_sync_timeout + RIG_PEER_TIMEOUT_MARGIN_MS,
-			 RIG_PEER_CHECK_INTERVAL_MS);
+			 rig_peer_statement_timeout(), RIG_PEER_CHECK_INTERVAL_MS);
 	if (!PQsendQuery(rc->conn, sql) || !rig_conn_flush(rc, deadline, true))
 	{
 		*err = pchomp(PQerrorMessage(rc->conn));
@@ -538,6 +545,45 @@ rig_conn_query(RigConn *rc, const char *sql, int nparams,
 {
 	rig_conn_query_send(rc, sql, nparams, params, deadline);
 	return rig_conn_query_wait(rc, deadline);
+}
+
+/*
+ * Run a query whose time grows with the data (hashing a table or a range of
+ * the log, checking a bootstrapped state), which rig.sync_timeout would cut
+ * short on a large state: the peer's statement_timeout is raised to
+ * timeout_ms for it and restored after, and we wait as long.  timeout_ms 0
+ * means no bound of rig's own: the caller's statement_timeout and cancel
+ * bound the wait.  On an error or a cancel the connection is closed (the
+ * peer's backend notices within a second and stops), so the raised timeout
+ * never outlives the call.
+ */
+PGresult *
+rig_conn_query_long(RigConn *rc, const char *sql, int nparams,
+					const char *const *params, int timeout_ms)
+{
+	char		set[64];
+	PGresult   *volatile res = NULL;
+	int			peer_ms = timeout_ms <= 0 || timeout_ms > INT_MAX - RIG_PEER_TIMEOUT_MARGIN_MS ?
+		0 : timeout_ms + RIG_PEER_TIMEOUT_MARGIN_MS;
+
+	snprintf(set, sizeof(set), "SET statement_timeout = %d", peer_ms);
+	PG_TRY();
+	{
+		PQclear(rig_conn_query(rc, set, 0, NULL, rig_deadline(rig_sync_timeout)));
+		res = rig_conn_query(rc, sql, nparams, params,
+							 timeout_ms > 0 ? rig_deadline(timeout_ms) : DT_NOEND);
+	}
+	PG_CATCH();
+	{
+		/* a cancel here: closing stops the peer's work within a second */
+		rig_conn_discard(rc);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	snprintf(set, sizeof(set), "SET statement_timeout = %d", rig_peer_statement_timeout());
+	if (!rig_conn_exec_quiet(rc, set, rig_deadline(rig_sync_timeout)))
+		rig_conn_discard(rc);
+	return res;
 }
 
 /*

@@ -60,6 +60,8 @@ extern PGresult *rig_conn_result(RigConn *rc, TimestampTz deadline,
 extern bool rig_conn_exec_quiet(RigConn *rc, const char *sql, TimestampTz deadline);
 extern PGresult *rig_conn_query(RigConn *rc, const char *sql, int nparams,
 								const char *const *params, TimestampTz deadline);
+extern PGresult *rig_conn_query_long(RigConn *rc, const char *sql, int nparams,
+									 const char *const *params, int timeout_ms);
 extern void rig_conn_query_send(RigConn *rc, const char *sql, int nparams,
 								const char *const *params, TimestampTz deadline);
 extern PGresult *rig_conn_query_wait(RigConn *rc, TimestampTz deadline);

@@ -88,7 +88,6 @@ typedef struct RigTableState
 	int			ndiffs;
 } RigTableState;
 
-static TimestampTz rig_table_deadline(void);
 static char *rig_array_literal(char **vals, int n);
 static Datum rig_text_array(char **vals, int n);
 static char *rig_key_text(char **vals, int n);
@@ -107,13 +106,6 @@ static void rig_table_descend(RigTableState *st, int nkeys, char **lo, char **hi
 static void rig_compare_table(RigTableState *st);
 static void rig_verify_tables_guts(RigTableState *st, int64 final_upto);
 
-
-/* Hashing whole tables can take longer than a commit may wait. */
-static TimestampTz
-rig_table_deadline(void)
-{
-	return rig_deadline(Max(rig_sync_timeout, 60000));
-}
 
 /* A text[] literal of n values (NULL when there are none), for the peer. */
 static char *
@@ -226,7 +218,7 @@ rig_tables_local(void)
 static List *
 rig_tables_remote(RigTableState *st)
 {
-	PGresult   *res = rig_conn_query(st->rc, RIG_TABLES_SQL, 0, NULL, rig_table_deadline());
+	PGresult   *res = rig_conn_query(st->rc, RIG_TABLES_SQL, 0, NULL, rig_deadline(rig_sync_timeout));
 	List	   *names = NIL;
 
 	st->res->queries++;
@@ -272,7 +264,7 @@ rig_same_state(RigConn *rc, int64 upto, Snapshot *snap, int64 *version)
 	PQclear(res);
 	if (!same)
 	{
-		PQclear(rig_conn_query(rc, "ROLLBACK", 0, NULL, rig_table_deadline()));
+		PQclear(rig_conn_query(rc, "ROLLBACK", 0, NULL, rig_deadline(rig_sync_timeout)));
 		UnregisterSnapshot(*snap);
 	}
 	return same;
@@ -335,7 +327,7 @@ rig_table_hashes(RigTableState *st, int nkeys, char **lo, char **hi, List *bound
 	params[1] = rig_array_literal(lo, nkeys);
 	params[2] = rig_array_literal(hi, nkeys);
 	params[3] = nb > 0 ? rig_array_literal(flat, k) : "{}";
-	res = rig_conn_query(st->rc, RIG_TABLE_HASH_SQL, 4, params, rig_table_deadline());
+	res = rig_conn_query_long(st->rc, RIG_TABLE_HASH_SQL, 4, params, 0);
 	st->res->queries++;
 	for (int i = 0; i < PQntuples(res); i++)
 	{
@@ -474,7 +466,7 @@ rig_verify_tables_guts(RigTableState *st, int64 final_upto)
 	}
 	if (res->compared)
 	{
-		PQclear(rig_conn_query(st->rc, "ROLLBACK", 0, NULL, rig_table_deadline()));
+		PQclear(rig_conn_query(st->rc, "ROLLBACK", 0, NULL, rig_deadline(rig_sync_timeout)));
 		UnregisterSnapshot(snap);
 	}
 }
