@@ -76,8 +76,12 @@
 	"b.v->>'prepare', b.v->>'commit', b.v->>'abort', " \
 	"((b.v->'data') || jsonb_build_object('transaction', t.id, 'branch', b.ord - 1))::text, " \
 	"coalesce((SELECT bit_or(CASE e.event WHEN 'prepared' THEN 1 WHEN 'refused' THEN 2 " \
-	"  WHEN 'committed' THEN 4 WHEN 'compensated' THEN 8 WHEN 'released' THEN 8 ELSE 0 END) " \
-	"  FROM rig.transaction_events e WHERE e.id = t.id AND e.branch = b.ord - 1), 0) " \
+	"  WHEN 'committed' THEN 4 WHEN 'compensated' THEN 8 WHEN 'released' THEN 8 " \
+	"  WHEN 'commit failed' THEN 16 WHEN 'abort failed' THEN 16 ELSE 0 END) " \
+	"  FROM rig.transaction_events e WHERE e.id = t.id AND e.branch = b.ord - 1), 0), " \
+	"t.created, " \
+	"(SELECT e.detail FROM rig.transaction_events e WHERE e.id = t.id AND e.branch = b.ord - 1 " \
+	"  AND e.event IN ('commit failed', 'abort failed') ORDER BY e.seq LIMIT 1) " \
 	"FROM (SELECT u.* FROM rig.transactions u " \
 	"  WHERE u.state IN ('preparing', 'committing', 'aborting') ORDER BY u.id LIMIT " \
 	CppAsString2(RIG_COORD_MAX_TXNS) ") t, " \
@@ -89,6 +93,7 @@
 #define RIG_BRANCH_REFUSED		0x02
 #define RIG_BRANCH_COMMITTED	0x04
 #define RIG_BRANCH_ABORTED		0x08	/* compensated, or nothing to compensate */
+#define RIG_BRANCH_FAILED		0x10	/* its commit or abort raised: not retried */
 
 static MemoryContext rig_coord_cxt = NULL;
 
@@ -256,6 +261,7 @@ rig_coord_load(List **nodes, long *wait_ms)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[r];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
 		int64		id = pg_strtoint64(SPI_getvalue(tup, desc, 1));
 		int			b = pg_strtoint32(SPI_getvalue(tup, desc, 6));
 
@@ -266,6 +272,7 @@ rig_coord_load(List **nodes, long *wait_ms)
 			t->state = SPI_getvalue(tup, desc, 2);
 			t->expired = strcmp(SPI_getvalue(tup, desc, 3), "t") == 0;
 			t->coordinator = SPI_getvalue(tup, desc, 4);
+			t->created = DatumGetTimestampTz(SPI_getbinval(tup, desc, 13, &isnull));
 			t->nbranches = pg_strtoint32(SPI_getvalue(tup, desc, 5));
 			t->node = palloc0(sizeof(char *) * t->nbranches);
 			for (int p = 0; p < 3; p++)
@@ -281,6 +288,12 @@ rig_coord_load(List **nodes, long *wait_ms)
 			t->method[p][b] = SPI_getvalue(tup, desc, 8 + p);
 		t->data[b] = SPI_getvalue(tup, desc, 11);
 		t->flags[b] = pg_strtoint32(SPI_getvalue(tup, desc, 12));
+		/* a branch whose phase raised: the failure the others wait to join */
+		if ((t->flags[b] & RIG_BRANCH_FAILED) && t->failed_branch < 0)
+		{
+			t->failed_branch = b;
+			t->failed_error = SPI_getvalue(tup, desc, 14);
+		}
 	}
 	MemoryContextSwitchTo(old);
 
@@ -332,13 +345,13 @@ rig_coord_calls(List *txns, TimestampTz now)
 			}
 			else if (strcmp(t->state, "committing") == 0)
 			{
-				if (t->flags[b] & RIG_BRANCH_COMMITTED)
+				if (t->flags[b] & (RIG_BRANCH_COMMITTED | RIG_BRANCH_FAILED))
 					continue;
 				phase = RIG_PHASE_COMMIT;
 			}
 			else
 			{
-				if (t->flags[b] & RIG_BRANCH_ABORTED)
+				if (t->flags[b] & (RIG_BRANCH_ABORTED | RIG_BRANCH_FAILED))
 					continue;
 				phase = RIG_PHASE_ABORT;
 			}
@@ -527,7 +540,7 @@ rig_coord_publish(List *txns, List *calls)
 			all = (t->flags[b] & need) != 0;
 		if (!all)
 			continue;
-		rig_shmem_xnode_outcome_set(t->id, committing);
+		rig_shmem_xnode_outcome_set(t->id, t->created, committing);
 		any = true;
 	}
 	if (any)
@@ -568,10 +581,14 @@ rig_coord_record_call(RigCoordCall *call)
 				detail = "its prepare never took effect: its key is claimed, nothing to compensate";
 			break;
 	}
-	if (!call->ok && call->phase != RIG_PHASE_PREPARE && t->failed_branch < 0)
+	if (!call->ok && call->phase != RIG_PHASE_PREPARE)
 	{
-		t->failed_branch = b;
-		t->failed_error = call->error;
+		t->flags[b] |= RIG_BRANCH_FAILED;
+		if (t->failed_branch < 0)
+		{
+			t->failed_branch = b;
+			t->failed_error = call->error;
+		}
 	}
 	if (call->ok && detail == NULL)
 		detail = psprintf("version " INT64_FORMAT " on node \"%s\"",
@@ -601,12 +618,15 @@ rig_coord_decide(RigCoordTxn *t)
 	int			need = preparing ? RIG_BRANCH_PREPARED :
 		committing ? RIG_BRANCH_COMMITTED : RIG_BRANCH_ABORTED;
 	bool		all = true;
+	bool		ended = true;
 	int			refused = t->refused_branch;
 
 	for (int b = 0; b < t->nbranches; b++)
 	{
 		if (!(t->flags[b] & need))
 			all = false;
+		if (!(t->flags[b] & (need | RIG_BRANCH_FAILED)))
+			ended = false;
 		if (refused < 0 && (t->flags[b] & RIG_BRANCH_REFUSED))
 			refused = b;
 	}
@@ -627,7 +647,8 @@ rig_coord_decide(RigCoordTxn *t)
 													"committing", NULL, -1));
 	if (preparing)
 		return false;
-	if (t->failed_branch >= 0)
+	/* failed once every other branch has had its phase too */
+	if (t->failed_branch >= 0 && ended)
 		return rig_coord_transition(t, "failed",
 									rig_coord_event(t->id, "failed", -1, t->failed_error,
 													"failed", "branch", t->failed_branch));

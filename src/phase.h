@@ -31,6 +31,7 @@ typedef struct RigCoordTxn
 	char	   *state;
 	bool		expired;		/* its prepare deadline passed */
 	char	   *coordinator;	/* the identity its keys name */
+	TimestampTz created;		/* with id, which transaction it is */
 	int			nbranches;
 	char	  **node;
 	char	  **method[3];		/* per phase */
