@@ -1,0 +1,180 @@
+
+# Copyright (c) 2026, rig developers
+
+# Transactions across nodes under attack, second pass (issue 12): what the
+# coordinator's latest changes promise (docs/design.md, "Transactions
+# across nodes"), on the bank transfer of examples/transfer.sql between
+# "east" (the coordinator, accounts 1-3) and "west" (accounts 4-6).
+#
+#  (1) The coordinator's own branch raises in the commit phase, which it
+#      runs in the transaction that records the decision: the transaction
+#      ends failed with that error, and west's branch still gets its
+#      commit (before, "failed" was recorded in that same transaction and
+#      west's hold stayed forever, never posted nor released).
+#  (2) The same in the abort phase (west refused): west's abort (the
+#      claim of its prepare's key) still runs before "failed".
+#  (3) A caller's search_path does not reach the statements rig runs as
+#      its tables' owner (here the lookup of a branch node's conninfo, from
+#      a plan kept for the session): an "=" of a rig_writer's own, first in
+#      its path, ran as the owner (a superuser) before.
+#  (4) Transaction ids start again after DROP EXTENSION rig + CREATE
+#      EXTENSION rig while the server (and its shared memory) stays up:
+#      rig_transaction_wait on the new transaction N, still committing,
+#      returned the old transaction N's outcome from the shared-memory ring
+#      ("committed") before; now the ring names a transaction by id and
+#      creation time.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/..";
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use RigTestLib;
+
+my $conf = q{
+rig.sync_timeout = 2000
+log_min_messages = log
+};
+
+my $east = rig_node('east', conf => $conf);
+my $west = rig_node('west', conf => $conf);
+rig_xfer_setup($east, { 1 => 1000, 2 => 1000, 3 => 1000 });
+rig_xfer_setup($west, { 4 => 1000, 5 => 1000, 6 => 1000 });
+$east->safe_psql('postgres', "SELECT rig_add_node('west', \$\$" . $west->connstr('postgres') . "\$\$)");
+
+# a method whose every op raises: a branch's commit or abort that fails
+$east->safe_psql('postgres', q{
+CREATE SCHEMA brk;
+CREATE FUNCTION brk.fail_apply(v bigint, d jsonb) RETURNS void
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	AS $$ BEGIN RAISE EXCEPTION 'the books are closed' USING ERRCODE = 'P0001'; END $$;
+SELECT rig_register('brk.fail', 'brk.fail_apply(bigint, jsonb)');
+});
+
+sub wait_final
+{
+	my ($id) = @_;
+	return $east->safe_psql('postgres', "SELECT rig_transaction_wait($id, '60s')");
+}
+
+# the events of one branch of a transaction on east, in order
+sub branch_events
+{
+	my ($id, $branch) = @_;
+	return $east->safe_psql('postgres',
+		"SELECT string_agg(event, ',' ORDER BY seq) FROM rig.transaction_events WHERE id = $id AND branch = $branch");
+}
+
+# ---- (1) east's own commit raises, in the transaction of the decision
+{
+	my $id = $east->safe_psql('postgres', q{SELECT rig_transaction_start('[
+		{"node": "east", "prepare": "xfer.hold", "commit": "brk.fail", "abort": "xfer.release",
+		 "data": {"account": 1, "amount": -10}},
+		{"node": "west", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
+		 "data": {"account": 4, "amount": 10}}]')});
+	is(wait_final($id), 'failed', '(1) a commit that raises on the coordinator: failed');
+	is(rig_xnode_row($east, $id), 'failed|branch|0', '(1) ... reason branch 0');
+	like($east->safe_psql('postgres', "SELECT reason_detail FROM rig.transactions WHERE id = $id"),
+		qr/^P0001: the books are closed$/, "(1) ... with the branch's error");
+	is(branch_events($id, 1), 'prepared,committed', "(1) west's branch got its commit");
+	is($west->safe_psql('postgres', "SELECT outcome || ' ' || amount FROM xfer.history WHERE transaction = $id"),
+		'posted 10', '(1) ... posted on west');
+	is($west->safe_psql('postgres', 'SELECT count(*) FROM xfer.holds'), '0', '(1) ... no hold left on west');
+	is($east->safe_psql('postgres', "SELECT count(*) FROM rig.transaction_events WHERE id = $id AND event = 'failed'"),
+		'1', '(1) failed is recorded once');
+
+	# settled by hand: east's debit posted, then resolved
+	$east->safe_psql('postgres',
+		"SELECT rig_do('xfer.post', '{\"transaction\": $id, \"branch\": 0, \"account\": 1}');"
+		  . "SELECT rig_transaction_resolve($id, 'committed', 'posted by hand')");
+	is(rig_xfer_money($east, $west), '6000 holds 0', '(1) settled: the total is 6000, no hold is left');
+}
+
+# ---- (2) east's own abort raises (west refused): west's abort still runs
+{
+	my $id = $east->safe_psql('postgres', q{SELECT rig_transaction_start('[
+		{"node": "east", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "brk.fail",
+		 "data": {"account": 2, "amount": 10}},
+		{"node": "west", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
+		 "data": {"account": 5, "amount": -100000}}]')});
+	is(wait_final($id), 'failed', '(2) an abort that raises on the coordinator: failed');
+	is(rig_xnode_row($east, $id), 'failed|branch|0', '(2) ... reason branch 0');
+	is(branch_events($id, 1), 'refused,released', "(2) west's branch got its abort");
+	like($west->safe_psql('postgres',
+			"SELECT method FROM rig.idempotency_keys WHERE idempotency_key LIKE 'rig:%:$id:1:prepare'"),
+		qr/^rig\.transaction\.claim$/, "(2) ... west's prepare key is claimed");
+	$east->safe_psql('postgres',
+		"SELECT rig_do('xfer.release', '{\"transaction\": $id, \"branch\": 0, \"account\": 2}');"
+		  . "SELECT rig_transaction_resolve($id, 'aborted', 'released by hand')");
+	is(rig_xfer_money($east, $west), '6000 holds 0', '(2) settled: the total is 6000, no hold is left');
+}
+
+# ---- (3) a hostile search_path and statements run as the tables' owner
+{
+	$east->safe_psql('postgres', q{
+CREATE ROLE evil IN ROLE rig_writer;
+CREATE SCHEMA evil AUTHORIZATION evil;
+SET ROLE evil;
+CREATE TABLE evil.ran_as (who name);
+CREATE FUNCTION evil.eq(text, text) RETURNS bool LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO evil.ran_as VALUES (current_user);
+	RETURN $1 OPERATOR(pg_catalog.=) $2;
+END $$;
+CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.eq);
+});
+	my $start = q{SELECT rig_transaction_start('[{"node": "mars", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release"}]');};
+	# one session: the superuser's call keeps the plan, the writer's reuses it
+	my $s = rig_session($east);
+	my ($out, $err) = rig_bg_query($s, $start);
+	like($err, qr/node "mars" is not registered/, '(3) a start with an unknown node fails (superuser)');
+	($out, $err) = rig_bg_query($s, "SET ROLE evil; SET search_path = evil, pg_catalog; $start");
+	like($err, qr/node "mars" is not registered/, '(3) ... as a writer with its own "=" first in its path too');
+	($out, $err) = rig_bg_query($s, "SET ROLE evil; SET search_path = evil, pg_catalog; $start");
+	like($err, qr/node "mars" is not registered/, '(3) ... again');
+	$s->quit;
+	is($east->safe_psql('postgres', 'SELECT count(*) FROM evil.ran_as'), '0',
+		"(3) the writer's operator never ran (as the owner)");
+	$east->safe_psql('postgres', 'DROP SCHEMA evil CASCADE; DROP ROLE evil');
+}
+
+# ---- (4) ids start again after DROP EXTENSION; shared memory stays
+{
+	my $local = q{[
+		{"node": "east", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
+		 "data": {"account": 1, "amount": -10}},
+		{"node": "east", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
+		 "data": {"account": 2, "amount": 10}}]};
+	my $old = rig_xfer_start($east, $local, '10min');
+	is(wait_final($old), 'committed', '(4) a transaction on east alone commits');
+
+	$east->safe_psql('postgres', 'SELECT rig_drop_node(\'west\')');
+	$east->safe_psql('postgres', 'DROP EXTENSION rig CASCADE; DROP SCHEMA xfer CASCADE; CREATE EXTENSION rig');
+	rig_xfer_setup($east, { 1 => 1000, 2 => 1000 });
+	# ops until the next version, the next transaction's id, is the old one's
+	my $last = $east->safe_psql('postgres', 'SELECT max(version) FROM rig.log');
+	ok($last < $old - 1, '(4) the new log is behind the old transaction\'s id');
+	$east->safe_psql('postgres', join('', map { "SELECT rig_do('xfer.open', '{\"account\": $_, \"balance\": 0}');\n" }
+			(100 .. 100 + $old - $last - 2)));
+
+	# east's commit of account 2 waits for this client (its prepare does not)
+	my $locker = rig_session($east);
+	$locker->query_safe('BEGIN; SELECT * FROM xfer.accounts WHERE id = 2 FOR NO KEY UPDATE;');
+	my $new = rig_xfer_start($east, $local, '10min');
+	is($new, $old, '(4) the new transaction has the old one\'s id');
+	$east->poll_query_until('postgres', "SELECT state = 'committing' FROM rig.transactions WHERE id = $new")
+	  or die 'the new transaction does not reach committing';
+	is($east->safe_psql('postgres', "SELECT rig_transaction_wait($new, '3s')"), 'committing',
+		"(4) a wait on it, still committing, times out: not the old transaction's outcome");
+	$locker->query_safe('ROLLBACK');
+	$locker->quit;
+	is(wait_final($new), 'committed', '(4) then it commits');
+	is($east->safe_psql('postgres', 'SELECT sum(balance) || \' \' || (SELECT count(*) FROM xfer.holds) FROM xfer.accounts'),
+		'2000 0', '(4) the total is 2000, no hold is left');
+}
+
+done_testing();
