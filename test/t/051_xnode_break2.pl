@@ -119,10 +119,9 @@ sub branch_events
 CREATE ROLE evil IN ROLE rig_writer;
 CREATE SCHEMA evil AUTHORIZATION evil;
 SET ROLE evil;
-CREATE TABLE evil.ran_as (who name);
 CREATE FUNCTION evil.eq(text, text) RETURNS bool LANGUAGE plpgsql AS $$
 BEGIN
-	INSERT INTO evil.ran_as VALUES (current_user);
+	RAISE WARNING 'evil.eq ran as %', current_user;
 	RETURN $1 OPERATOR(pg_catalog.=) $2;
 END $$;
 CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.eq);
@@ -134,11 +133,14 @@ CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.eq);
 	like($err, qr/node "mars" is not registered/, '(3) a start with an unknown node fails (superuser)');
 	($out, $err) = rig_bg_query($s, "SET ROLE evil; SET search_path = evil, pg_catalog; $start");
 	like($err, qr/node "mars" is not registered/, '(3) ... as a writer with its own "=" first in its path too');
+	unlike($err, qr/evil\.eq ran as/, "(3) ... the writer's operator did not run (it ran as the owner)");
 	($out, $err) = rig_bg_query($s, "SET ROLE evil; SET search_path = evil, pg_catalog; $start");
 	like($err, qr/node "mars" is not registered/, '(3) ... again');
+	unlike($err, qr/evil\.eq ran as/, "(3) ... and again the writer's operator did not run");
+	# the writer's operator is its own to use
+	($out, $err) = rig_bg_query($s, "SET ROLE evil; SET search_path = evil, pg_catalog; SELECT 'a' = 'a'");
+	like($err, qr/evil\.eq ran as evil/, "(3) ... while its own statements use it, as itself");
 	$s->quit;
-	is($east->safe_psql('postgres', 'SELECT count(*) FROM evil.ran_as'), '0',
-		"(3) the writer's operator never ran (as the owner)");
 	$east->safe_psql('postgres', 'DROP SCHEMA evil CASCADE; DROP ROLE evil');
 }
 
@@ -149,8 +151,11 @@ CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.eq);
 		 "data": {"account": 1, "amount": -10}},
 		{"node": "east", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
 		 "data": {"account": 2, "amount": 10}}]};
-	my $old = rig_xfer_start($east, $local, '10min');
-	is(wait_final($old), 'committed', '(4) a transaction on east alone commits');
+	# with a branch on west: its outcome goes to shared memory
+	my $old = rig_xfer_start($east, rig_xfer_branches('east', 1, 'west', 4, 10), '10min');
+	is(wait_final($old), 'committed', '(4) a transaction commits');
+	$east->poll_query_until('postgres', "SELECT state = 'committed' FROM rig.transactions WHERE id = $old")
+	  or die 'the old transaction is not recorded committed';
 
 	$east->safe_psql('postgres', 'SELECT rig_drop_node(\'west\')');
 	$east->safe_psql('postgres', 'DROP EXTENSION rig CASCADE; DROP SCHEMA xfer CASCADE; CREATE EXTENSION rig');
