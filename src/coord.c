@@ -103,6 +103,13 @@ static SPIPlanPtr rig_coord_load_plan = NULL;
 /* The plans of this node's own phase calls, per phase */
 static SPIPlanPtr rig_coord_phase_plans[3] = {NULL, NULL, NULL};
 
+/*
+ * What this pass's own calls may still wait for locks, in all (ms): each
+ * call waits at most that long, so calls stuck behind a client's lock
+ * cost a pass one lock_timeout, not one each.
+ */
+static int	rig_coord_lock_budget_ms = 0;
+
 static bool rig_coord_pass(long *wait_ms);
 static bool rig_coord_step(List *txns, List *nodes);
 static List *rig_coord_load(List **nodes, long *wait_ms);
@@ -171,6 +178,7 @@ rig_coord_pass(long *wait_ms)
 	List	   *txns;
 	bool		recorded = false;
 
+	rig_coord_lock_budget_ms = Min(rig_sync_timeout, 1000);
 	txns = rig_coord_load(&nodes, wait_ms);
 	while (txns != NIL)
 	{
@@ -355,7 +363,7 @@ rig_coord_calls(List *txns, TimestampTz now)
 					continue;
 				phase = RIG_PHASE_ABORT;
 			}
-			if (!rig_phase_node_ready(t->node[b], now))
+			if (!rig_phase_ready(t, b, now))
 				continue;
 			call = palloc0(sizeof(RigCoordCall));
 			call->txn = t;
@@ -400,9 +408,9 @@ rig_coord_local_call(void *arg)
 	args[3] = CStringGetTextDatum(rig_phase_key(t, call->branch, RIG_PHASE_PREPARE));
 	/*
 	 * bounded: a lock a client holds stops this call, not the worker (and
-	 * every transaction); it is retried, after a backoff of this node
+	 * every transaction); it is retried, after a backoff of its branch
 	 */
-	(void) set_config_option("lock_timeout", psprintf("%d", Min(rig_sync_timeout, 1000)),
+	(void) set_config_option("lock_timeout", psprintf("%d", Max(rig_coord_lock_budget_ms, 1)),
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	SPI_connect();
 	if (rig_spi_kept(&rig_coord_phase_plans[call->phase], rig_phase_sql(call->phase),
@@ -428,15 +436,22 @@ rig_coord_run_local(List *calls)
 	{
 		RigCoordCall *call = lfirst(lc);
 		ErrorData  *edata;
+		TimestampTz start;
 
 		if (strcmp(call->txn->node[call->branch], rig_node_name()) != 0)
 			continue;
+		start = GetCurrentTimestamp();
 		edata = rig_subxact_try(rig_coord_local_call, call);
 		if (edata != NULL)
 		{
+			if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+				rig_coord_lock_budget_ms =
+					Max(rig_coord_lock_budget_ms -
+						(int) TimestampDifferenceMilliseconds(start, GetCurrentTimestamp()), 0);
 			rig_phase_answer(call, unpack_sql_state(edata->sqlerrcode), edata->message, NULL);
 			FreeErrorData(edata);
 		}
+		rig_phase_local_result(call);
 	}
 }
 

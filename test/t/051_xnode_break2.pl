@@ -23,6 +23,13 @@
 #      returned the old transaction N's outcome from the shared-memory ring
 #      ("committed") before; now the ring names a transaction by id and
 #      creation time.
+#  (5) Six commits of branches on east wait for a row lock a client holds:
+#      a transaction between other accounts still commits within 4 s
+#      (before, each pass waited lock_timeout for each of them in turn, and
+#      east as a whole backed off, so every branch on east waited too);
+#      now this node's calls back off per branch, and a pass's calls wait
+#      for locks 1 s in all.  Part (5) runs before (4), which drops the
+#      extension.
 
 use strict;
 use warnings;
@@ -142,6 +149,24 @@ CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.eq);
 	like($err, qr/evil\.eq ran as evil/, "(3) ... while its own statements use it, as itself");
 	$s->quit;
 	$east->safe_psql('postgres', 'DROP SCHEMA evil CASCADE; DROP ROLE evil');
+}
+
+# ---- (5) commits on east stuck behind a client's lock; another transaction goes on
+{
+	# xfer.post updates the balance (waits); xfer.hold only checks the key
+	my $locker = rig_session($east);
+	$locker->query_safe('BEGIN; SELECT * FROM xfer.accounts WHERE id = 2 FOR NO KEY UPDATE;');
+	my @stuck = map { rig_xfer_start($east, rig_xfer_branches('west', 5, 'east', 2, 1), '10min') } 1 .. 6;
+	$east->poll_query_until('postgres',
+		"SELECT count(*) = 6 FROM rig.transactions WHERE state = 'committing' AND id IN (" . join(',', @stuck) . ')')
+	  or die 'the stuck transactions do not reach committing';
+	my $other = rig_xfer_start($east, rig_xfer_branches('east', 3, 'west', 6, 10), '10min');
+	is($east->safe_psql('postgres', "SELECT rig_transaction_wait($other, '4s')"), 'committed',
+		'(5) a transfer between other accounts commits within 4 s while six commits on east wait for a lock');
+	$locker->query_safe('ROLLBACK');
+	$locker->quit;
+	is(join(',', map { wait_final($_) } @stuck), join(',', ('committed') x 6), '(5) the six commit once the lock is gone');
+	is(rig_xfer_money($east, $west), '6000 holds 0', '(5) the total is 6000, no hold is left');
 }
 
 # ---- (4) ids start again after DROP EXTENSION; shared memory stays
