@@ -110,11 +110,25 @@ rig_xnode_wake_worker(void)
 		SetLatch(&proc->procLatch);
 }
 
-/* This node's stable identity in idempotency keys: its system identifier. */
+/*
+ * A new transaction's identity in its branches' idempotency keys: this
+ * node's system identifier (two coordinators never collide), and a number
+ * drawn for it, since ids start again after DROP EXTENSION rig or a
+ * restore of an older backup, with the same system identifier: the new
+ * transaction N sent the old N's keys, and the branch nodes answered
+ * with the old phases instead of applying the new ones.  Stored in its
+ * row, so a promoted replica sends the same keys.
+ */
 static char *
 rig_xnode_identity(void)
 {
-	return psprintf(UINT64_FORMAT, GetSystemIdentifier());
+	uint64		nonce;
+
+	if (!pg_strong_random(&nonce, sizeof(nonce)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random number")));
+	return psprintf(UINT64_FORMAT ".%016" INT64_MODIFIER "x", GetSystemIdentifier(), nonce);
 }
 
 /*

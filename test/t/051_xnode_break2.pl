@@ -22,7 +22,11 @@
 #      rig_transaction_wait on the new transaction N, still committing,
 #      returned the old transaction N's outcome from the shared-memory ring
 #      ("committed") before; now the ring names a transaction by id and
-#      creation time.
+#      creation time.  And the new transaction N's branch on west got the
+#      old N's idempotency keys (the system identifier and the id): west
+#      answered each phase with the old one's version and applied nothing,
+#      while the transaction said committed; now the keys also carry a
+#      number drawn when the transaction starts.
 #  (5) Six commits of branches on east wait for a row lock a client holds:
 #      a transaction between other accounts still commits within 4 s
 #      (before, each pass waited lock_timeout for each of them in turn, and
@@ -171,31 +175,70 @@ CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.eq);
 
 # ---- (4) ids start again after DROP EXTENSION; shared memory stays
 {
+	# on west, a method that notes each op it applies
+	$west->safe_psql('postgres', q{
+CREATE SCHEMA cnt;
+CREATE TABLE cnt.applied (version bigint PRIMARY KEY, data jsonb NOT NULL);
+CREATE FUNCTION cnt.note_apply(v bigint, d jsonb) RETURNS void
+	LANGUAGE sql SET search_path = pg_catalog, pg_temp
+	AS $$ INSERT INTO cnt.applied VALUES (v, d) $$;
+SELECT rig_register('cnt.note', 'cnt.note_apply(bigint, jsonb)');
+});
+	my $noted = q{[{"node": "west", "prepare": "cnt.note", "commit": "cnt.note", "abort": "cnt.note"}]};
 	my $local = q{[
 		{"node": "east", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
 		 "data": {"account": 1, "amount": -10}},
 		{"node": "east", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
 		 "data": {"account": 2, "amount": 10}}]};
+	my $recorded = sub {
+		my ($id) = @_;
+		$east->poll_query_until('postgres', "SELECT state = 'committed' FROM rig.transactions WHERE id = $id")
+		  or die "transaction $id is not recorded committed";
+	};
+	# ops until the next version, the next transaction's id, is $id
+	my $pad_to = sub {
+		my ($id, $from) = @_;
+		my $last = $east->safe_psql('postgres', 'SELECT max(version) FROM rig.log');
+		die "the log is at $last, past " . ($id - 1) if $last > $id - 1;
+		$east->safe_psql('postgres', join('', map { "SELECT rig_do('xfer.open', '{\"account\": $_, \"balance\": 0}');\n" }
+				($from .. $from + $id - $last - 2)));
+	};
+	my $applied = sub {
+		my ($id) = @_;
+		return $west->safe_psql('postgres', "SELECT count(*) FROM cnt.applied WHERE data->>'transaction' = '$id'");
+	};
+
+	my $old_noted = rig_xfer_start($east, $noted, '10min');
+	is(wait_final($old_noted), 'committed', '(4) a transaction with one branch on west commits');
+	$recorded->($old_noted);
+	is($applied->($old_noted), '2', '(4) ... west applied its prepare and its commit');
+	# room for the new log's own ops
+	$east->safe_psql('postgres', join('', map { "SELECT rig_do('xfer.open', '{\"account\": $_, \"balance\": 0}');\n" } (200 .. 209)));
 	# with a branch on west: its outcome goes to shared memory
 	my $old = rig_xfer_start($east, rig_xfer_branches('east', 1, 'west', 4, 10), '10min');
-	is(wait_final($old), 'committed', '(4) a transaction commits');
-	$east->poll_query_until('postgres', "SELECT state = 'committed' FROM rig.transactions WHERE id = $old")
-	  or die 'the old transaction is not recorded committed';
+	is(wait_final($old), 'committed', '(4) a transfer commits');
+	$recorded->($old);
 
 	$east->safe_psql('postgres', 'SELECT rig_drop_node(\'west\')');
 	$east->safe_psql('postgres', 'DROP EXTENSION rig CASCADE; DROP SCHEMA xfer CASCADE; CREATE EXTENSION rig');
 	rig_xfer_setup($east, { 1 => 1000, 2 => 1000 });
-	# ops until the next version, the next transaction's id, is the old one's
-	my $last = $east->safe_psql('postgres', 'SELECT max(version) FROM rig.log');
-	ok($last < $old - 1, '(4) the new log is behind the old transaction\'s id');
-	$east->safe_psql('postgres', join('', map { "SELECT rig_do('xfer.open', '{\"account\": $_, \"balance\": 0}');\n" }
-			(100 .. 100 + $old - $last - 2)));
+	$east->safe_psql('postgres', "SELECT rig_add_node('west', \$\$" . $west->connstr('postgres') . "\$\$)");
+
+	# the same branch again, with the old transaction's id: west applies it
+	$pad_to->($old_noted, 100);
+	my $new_noted = rig_xfer_start($east, $noted, '10min');
+	is($new_noted, $old_noted, "(4) a new transaction has an old one's id");
+	is(wait_final($new_noted), 'committed', '(4) ... it commits');
+	$recorded->($new_noted);
+	is($applied->($new_noted), '4',
+		"(4) ... and west applied its prepare and commit too (not answered with the old one's, by their keys)");
 
 	# east's commit of account 2 waits for this client (its prepare does not)
+	$pad_to->($old, 10000);
 	my $locker = rig_session($east);
 	$locker->query_safe('BEGIN; SELECT * FROM xfer.accounts WHERE id = 2 FOR NO KEY UPDATE;');
 	my $new = rig_xfer_start($east, $local, '10min');
-	is($new, $old, '(4) the new transaction has the old one\'s id');
+	is($new, $old, "(4) another new transaction has the old transfer's id");
 	$east->poll_query_until('postgres', "SELECT state = 'committing' FROM rig.transactions WHERE id = $new")
 	  or die 'the new transaction does not reach committing';
 	is($east->safe_psql('postgres', "SELECT rig_transaction_wait($new, '3s')"), 'committing',
