@@ -26,7 +26,10 @@
 #      old N's idempotency keys (the system identifier and the id): west
 #      answered each phase with the old one's version and applied nothing,
 #      while the transaction said committed; now the keys also carry a
-#      number drawn when the transaction starts.
+#      number drawn when the transaction starts.  Also (passing before):
+#      a session that kept plans of rig's statements reinstalls rig and
+#      waits again, and columns added to rig.transactions and
+#      rig.transaction_events (as by an upgrade) stop nothing.
 #  (5) Six commits of branches on east wait for a row lock a client holds:
 #      a transaction between other accounts still commits within 4 s
 #      (before, each pass waited lock_timeout for each of them in turn, and
@@ -219,8 +222,11 @@ SELECT rig_register('cnt.note', 'cnt.note_apply(bigint, jsonb)');
 	is(wait_final($old), 'committed', '(4) a transfer commits');
 	$recorded->($old);
 
-	$east->safe_psql('postgres', 'SELECT rig_drop_node(\'west\')');
-	$east->safe_psql('postgres', 'DROP EXTENSION rig CASCADE; DROP SCHEMA xfer CASCADE; CREATE EXTENSION rig');
+	# a session whose plans of rig's statements are kept across the reinstall
+	my $kept = rig_session($east);
+	is($kept->query_safe("SELECT rig_transaction_wait($old, '1s')"), 'committed', '(4) a session waits (its plan kept)');
+	$kept->query_safe(q{SELECT rig_drop_node('west')});
+	$kept->query_safe('SET client_min_messages = warning; DROP EXTENSION rig CASCADE; DROP SCHEMA xfer CASCADE; CREATE EXTENSION rig; RESET client_min_messages');
 	rig_xfer_setup($east, { 1 => 1000, 2 => 1000 });
 	$east->safe_psql('postgres', "SELECT rig_add_node('west', \$\$" . $west->connstr('postgres') . "\$\$)");
 
@@ -246,6 +252,16 @@ SELECT rig_register('cnt.note', 'cnt.note_apply(bigint, jsonb)');
 	$locker->query_safe('ROLLBACK');
 	$locker->quit;
 	is(wait_final($new), 'committed', '(4) then it commits');
+	is($kept->query_safe("SELECT rig_transaction_wait($new, '1s')"), 'committed',
+		'(4) the session that reinstalled rig waits on it too, its kept plan on the new table');
+
+	# a column added to rig's tables (as an upgrade would): kept plans go on
+	$kept->query_safe('ALTER TABLE rig.transactions ADD COLUMN note text; '
+		  . 'ALTER TABLE rig.transaction_events ADD COLUMN note text');
+	my $after = rig_xfer_start($east, $local, '10min');
+	is($kept->query_safe("SELECT rig_transaction_wait($after, '60s')"), 'committed',
+		'(4) after a column was added to rig.transactions, a transaction commits');
+	$kept->quit;
 	is($east->safe_psql('postgres', 'SELECT sum(balance) || \' \' || (SELECT count(*) FROM xfer.holds) FROM xfer.accounts'),
 		'2000 0', '(4) the total is 2000, no hold is left');
 }
