@@ -11,7 +11,9 @@
  * to all nodes before reading any answer; then it reads every answer
  * within one rig.sync_timeout.  A node that leaves a call unanswered backs
  * off (100 ms doubling to 10 s, and at least rig.sync_timeout after it let
- * that pass); one that answers is tried at once again.
+ * that pass); one that answers is tried at once again.  This node's own
+ * calls (coord.c runs them) back off per branch instead: one that waited
+ * for a lock says nothing of the others.
  *
  * Copyright (c) 2026, rig developers
  *
