@@ -104,9 +104,10 @@ static SPIPlanPtr rig_coord_load_plan = NULL;
 static SPIPlanPtr rig_coord_phase_plans[3] = {NULL, NULL, NULL};
 
 /*
- * What this pass's own calls may still wait for locks, in all (ms): each
- * call waits at most that long, so calls stuck behind a client's lock
- * cost a pass one lock_timeout, not one each.
+ * What this pass's own calls and event ops may still wait for locks, in
+ * all (ms): each waits at most that long, so calls stuck behind a client's
+ * lock, or events behind a client's abort not yet committed, cost a pass
+ * one lock_timeout, not one each.
  */
 static int	rig_coord_lock_budget_ms = 0;
 
@@ -127,6 +128,7 @@ static bool rig_coord_event(int64 id, const char *event, int branch,
 							const char *reason, int reason_branch);
 static void rig_coord_event_work(void *arg);
 static void rig_coord_fault(List *calls, const char *when);
+static void rig_coord_lock_spent(TimestampTz start);
 
 /*
  * The worker's entry: run passes while they make progress; returns the
@@ -392,6 +394,15 @@ rig_coord_fault(List *calls, const char *when)
 			rig_fault(psprintf("xnode_%s_%s", when, rig_phase_name(p)), true);
 }
 
+/* A wait that began at start ended in a lock timeout: take it from the budget. */
+static void
+rig_coord_lock_spent(TimestampTz start)
+{
+	long		ms = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+
+	rig_coord_lock_budget_ms = (int) Max(rig_coord_lock_budget_ms - ms, 0);
+}
+
 /* Subtransaction: run one of this node's own phase calls in-process. */
 static void
 rig_coord_local_call(void *arg)
@@ -445,9 +456,7 @@ rig_coord_run_local(List *calls)
 		if (edata != NULL)
 		{
 			if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
-				rig_coord_lock_budget_ms =
-					Max(rig_coord_lock_budget_ms -
-						(int) TimestampDifferenceMilliseconds(start, GetCurrentTimestamp()), 0);
+				rig_coord_lock_spent(start);
 			rig_phase_answer(call, unpack_sql_state(edata->sqlerrcode), edata->message, NULL);
 			FreeErrorData(edata);
 		}
@@ -682,6 +691,7 @@ rig_coord_event(int64 id, const char *event, int branch, const char *detail,
 {
 	StringInfoData data;
 	ErrorData  *edata;
+	TimestampTz start;
 
 	initStringInfo(&data);
 	appendStringInfo(&data, "{\"transaction\": " INT64_FORMAT ", \"event\": ", id);
@@ -712,9 +722,12 @@ rig_coord_event(int64 id, const char *event, int branch, const char *detail,
 	}
 	appendStringInfoChar(&data, '}');
 
+	start = GetCurrentTimestamp();
 	edata = rig_subxact_try(rig_coord_event_work, data.data);
 	if (edata != NULL)
 	{
+		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+			rig_coord_lock_spent(start);
 		/* e.g. a client's abort won the race for the decision: next pass */
 		ereport(LOG,
 				(errmsg("rig transaction " INT64_FORMAT ": could not record \"%s\": %s",
@@ -726,16 +739,17 @@ rig_coord_event(int64 id, const char *event, int branch, const char *detail,
 }
 
 /*
- * Subtransaction: the op of one event.  Its wait for the barrier is
- * bounded: a change held open (a rig_ddl in a transaction not yet ended)
- * would otherwise stop the worker, and everything else it does, for as
- * long; the event is recorded on a later pass.
+ * Subtransaction: the op of one event.  Its wait for the barrier and the
+ * transaction's lock is bounded (the pass's lock budget): a change held
+ * open (a rig_ddl in a transaction not yet ended) or a client's abort not
+ * yet committed would otherwise stop the worker, and everything else it
+ * does, for as long; the event is recorded on a later pass.
  */
 static void
 rig_coord_event_work(void *arg)
 {
-	(void) set_config_option("lock_timeout", "1000", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
+	(void) set_config_option("lock_timeout", psprintf("%d", Max(rig_coord_lock_budget_ms, 1)),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	(void) rig_do_internal("rig.transaction.event",
 						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum((char *) arg))),
 						   NULL);

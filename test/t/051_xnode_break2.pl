@@ -35,8 +35,14 @@
 #      (before, each pass waited lock_timeout for each of them in turn, and
 #      east as a whole backed off, so every branch on east waited too);
 #      now this node's calls back off per branch, and a pass's calls wait
-#      for locks 1 s in all.  Part (5) runs before (4), which drops the
-#      extension.
+#      for locks 1 s in all.
+#  (6) Three clients hold rig_transaction_abort open (BEGIN, not yet
+#      COMMIT) while west's votes for their transactions come in: a
+#      transaction between other accounts still commits within 4 s
+#      (before, each pass waited 1 s for each event op it could not record
+#      -- six here -- so the others' steps waited as long); the event ops
+#      share the pass's lock budget now.
+#  Parts (5) and (6) run before (4), which drops the extension.
 
 use strict;
 use warnings;
@@ -174,6 +180,32 @@ CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.eq);
 	$locker->quit;
 	is(join(',', map { wait_final($_) } @stuck), join(',', ('committed') x 6), '(5) the six commit once the lock is gone');
 	is(rig_xfer_money($east, $west), '6000 holds 0', '(5) the total is 6000, no hold is left');
+}
+
+# ---- (6) client aborts held open while the worker records votes; another goes on
+{
+	# west's prepares wait for this lock, so the aborts come before the votes
+	my $westlock = rig_session($west);
+	$westlock->query_safe('BEGIN; SELECT * FROM xfer.accounts WHERE id = 6 FOR UPDATE;');
+	my @held = map { rig_xfer_start($east, rig_xfer_branches('east', 1, 'west', 6, 1), '10min') } 1 .. 3;
+	$east->poll_query_until('postgres',
+		"SELECT count(*) = 3 FROM rig.transaction_events WHERE event = 'prepared' AND branch = 0 AND id IN ("
+		  . join(',', @held) . ')')
+	  or die "east's branches do not prepare";
+	my @clients = map { rig_session($east) } @held;
+	$clients[$_]->query_safe("BEGIN; SELECT rig_transaction_abort($held[$_], 'held open')") for 0 .. 2;
+	$westlock->query_safe('ROLLBACK');
+	$westlock->quit;
+	# west's votes come now; recording them waits for each client's abort
+	$east->wait_for_log(qr/rig transaction $held[2]: could not record/)
+	  or die 'the worker does not try to record the votes';
+	my $other = rig_xfer_start($east, rig_xfer_branches('east', 2, 'west', 5, 10), '10min');
+	is($east->safe_psql('postgres', "SELECT rig_transaction_wait($other, '4s')"), 'committed',
+		'(6) a transfer commits within 4 s while three client aborts hold their transactions');
+	$_->query_safe('COMMIT') for @clients;
+	$_->quit for @clients;
+	is(join(',', map { wait_final($_) } @held), 'aborted,aborted,aborted', '(6) the three abort once their clients commit');
+	is(rig_xfer_money($east, $west), '6000 holds 0', '(6) the total is 6000, no hold is left');
 }
 
 # ---- (4) ids start again after DROP EXTENSION; shared memory stays
