@@ -128,6 +128,7 @@ static bool rig_coord_event(int64 id, const char *event, int branch,
 							const char *reason, int reason_branch);
 static void rig_coord_event_work(void *arg);
 static void rig_coord_fault(List *calls, const char *when);
+static void rig_coord_begin(void);
 static void rig_coord_lock_spent(TimestampTz start);
 
 /*
@@ -217,9 +218,7 @@ rig_coord_step(List *txns, List *nodes)
 	sent = rig_phase_send_remote(calls, nodes);
 
 	/* this node's own calls run while the other nodes work on theirs */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	rig_coord_begin();
 	rig_coord_run_local(calls);
 	rig_phase_read_remote(sent, calls);
 	rig_coord_fault(calls, "after");
@@ -246,9 +245,7 @@ rig_coord_load(List **nodes, long *wait_ms)
 	MemoryContext old;
 
 	*wait_ms = -1;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	rig_coord_begin();
 	if (!OidIsValid(get_extension_oid("rig", true)) ||
 		strcmp(rig_node_role(), "primary") != 0 || rig_node_fenced(NULL))
 	{
@@ -392,6 +389,22 @@ rig_coord_fault(List *calls, const char *when)
 	for (int p = 0; p < 3; p++)
 		if (seen[p])
 			rig_fault(psprintf("xnode_%s_%s", when, rig_phase_name(p)), true);
+}
+
+/*
+ * Start one of the driver's transactions.  Its statements find operators
+ * and functions in pg_catalog only: the worker is a superuser, and the
+ * database's search_path (which its owner sets) could put an "=" of its
+ * own first.
+ */
+static void
+rig_coord_begin(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	PushActiveSnapshot(GetTransactionSnapshot());
 }
 
 /* A wait that began at start ended in a lock timeout: take it from the budget. */

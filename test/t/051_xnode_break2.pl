@@ -42,6 +42,10 @@
 #      (before, each pass waited 1 s for each event op it could not record
 #      -- six here -- so the others' steps waited as long); the event ops
 #      share the pass's lock budget now.
+#  (7) The database's search_path (which its owner, not a superuser, may
+#      set) puts an "=" of its own first: rig's worker, a superuser, ran
+#      it in the coordinator's statements (40 times for one transaction);
+#      the driver's transactions now use pg_catalog, pg_temp.
 #  Parts (5) and (6) run before (4), which drops the extension.
 
 use strict;
@@ -296,6 +300,36 @@ SELECT rig_register('cnt.note', 'cnt.note_apply(bigint, jsonb)');
 	$kept->quit;
 	is($east->safe_psql('postgres', 'SELECT sum(balance) || \' \' || (SELECT count(*) FROM xfer.holds) FROM xfer.accounts'),
 		'2000 0', '(4) the total is 2000, no hold is left');
+}
+
+# ---- (7) the database's search_path and the worker's statements
+{
+	# as a database owner may: a schema of its own first in the database's path
+	$east->safe_psql('postgres', q{
+CREATE SCHEMA evil2;
+CREATE FUNCTION evil2.eq(text, text) RETURNS bool LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE LOG 'evil2.eq ran in %', (SELECT backend_type FROM pg_catalog.pg_stat_activity WHERE pid = pg_catalog.pg_backend_pid());
+	RETURN $1 OPERATOR(pg_catalog.=) $2;
+END $$;
+CREATE OPERATOR evil2.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil2.eq);
+ALTER DATABASE postgres SET search_path = evil2, pg_catalog;
+});
+	$east->restart;
+	my $offset = -s $east->logfile;
+	my $local = q{[
+		{"node": "east", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
+		 "data": {"account": 1, "amount": -10}},
+		{"node": "west", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
+		 "data": {"account": 4, "amount": 10}}]};
+	my $id = rig_xfer_start($east, $local, '10min');
+	is(wait_final($id), 'committed', "(7) with the database's search_path set, a transaction commits");
+	$east->poll_query_until('postgres', "SELECT state = 'committed' FROM rig.transactions WHERE id = $id")
+	  or die 'not recorded';
+	my $log = PostgreSQL::Test::Utils::slurp_file($east->logfile, $offset);
+	my @worker = grep { !/ran in client backend/ } ($log =~ /(evil2\.eq ran in [^\n]*)/g);
+	is(join('; ', @worker), '', "(7) the database owner's operator never ran in rig's worker (as superuser)");
+	$east->safe_psql('postgres', 'ALTER DATABASE postgres RESET search_path; DROP SCHEMA evil2 CASCADE');
 }
 
 done_testing();
