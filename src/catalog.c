@@ -29,6 +29,7 @@
 #include "catalog/pg_class.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -155,6 +156,9 @@ rig_insert_row(const char *relname, Datum *values, bool *nulls)
  * Run one statement, inside the caller's SPI connection, as role owner:
  * from the kept plan *kept (rig_spi_kept) when given, else from a generic
  * plan when generic, else with SPI_execute_with_args.  Returns SPI's code.
+ * The statement's operators and functions are found with search_path
+ * pg_catalog, pg_temp, as in a SECURITY DEFINER function: the caller's
+ * path could put an "=" of its own first, which would then run as owner.
  */
 static int
 rig_spi_as(Oid owner, SPIPlanPtr *kept, bool generic, const char *sql, int nargs,
@@ -162,9 +166,13 @@ rig_spi_as(Oid owner, SPIPlanPtr *kept, bool generic, const char *sql, int nargs
 {
 	Oid			save_userid;
 	int			save_sec;
+	int			save_nestlevel;
 	int			ret;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	if (kept != NULL)
 		ret = rig_spi_kept(kept, sql, nargs, types, values, nulls, false, 0);
@@ -180,6 +188,7 @@ rig_spi_as(Oid owner, SPIPlanPtr *kept, bool generic, const char *sql, int nargs
 	else
 		ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 	SetUserIdAndSecContext(save_userid, save_sec);
+	AtEOXact_GUC(true, save_nestlevel);
 	return ret;
 }
 

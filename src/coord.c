@@ -76,8 +76,12 @@
 	"b.v->>'prepare', b.v->>'commit', b.v->>'abort', " \
 	"((b.v->'data') || jsonb_build_object('transaction', t.id, 'branch', b.ord - 1))::text, " \
 	"coalesce((SELECT bit_or(CASE e.event WHEN 'prepared' THEN 1 WHEN 'refused' THEN 2 " \
-	"  WHEN 'committed' THEN 4 WHEN 'compensated' THEN 8 WHEN 'released' THEN 8 ELSE 0 END) " \
-	"  FROM rig.transaction_events e WHERE e.id = t.id AND e.branch = b.ord - 1), 0) " \
+	"  WHEN 'committed' THEN 4 WHEN 'compensated' THEN 8 WHEN 'released' THEN 8 " \
+	"  WHEN 'commit failed' THEN 16 WHEN 'abort failed' THEN 16 ELSE 0 END) " \
+	"  FROM rig.transaction_events e WHERE e.id = t.id AND e.branch = b.ord - 1), 0), " \
+	"t.created, " \
+	"(SELECT e.detail FROM rig.transaction_events e WHERE e.id = t.id AND e.branch = b.ord - 1 " \
+	"  AND e.event IN ('commit failed', 'abort failed') ORDER BY e.seq LIMIT 1) " \
 	"FROM (SELECT u.* FROM rig.transactions u " \
 	"  WHERE u.state IN ('preparing', 'committing', 'aborting') ORDER BY u.id LIMIT " \
 	CppAsString2(RIG_COORD_MAX_TXNS) ") t, " \
@@ -89,6 +93,7 @@
 #define RIG_BRANCH_REFUSED		0x02
 #define RIG_BRANCH_COMMITTED	0x04
 #define RIG_BRANCH_ABORTED		0x08	/* compensated, or nothing to compensate */
+#define RIG_BRANCH_FAILED		0x10	/* its commit or abort raised: not retried */
 
 static MemoryContext rig_coord_cxt = NULL;
 
@@ -97,6 +102,14 @@ static SPIPlanPtr rig_coord_load_plan = NULL;
 
 /* The plans of this node's own phase calls, per phase */
 static SPIPlanPtr rig_coord_phase_plans[3] = {NULL, NULL, NULL};
+
+/*
+ * What this pass's own calls and event ops may still wait for locks, in
+ * all (ms): each waits at most that long, so calls stuck behind a client's
+ * lock, or events behind a client's abort not yet committed, cost a pass
+ * one lock_timeout, not one each.
+ */
+static int	rig_coord_lock_budget_ms = 0;
 
 static bool rig_coord_pass(long *wait_ms);
 static bool rig_coord_step(List *txns, List *nodes);
@@ -115,6 +128,8 @@ static bool rig_coord_event(int64 id, const char *event, int branch,
 							const char *reason, int reason_branch);
 static void rig_coord_event_work(void *arg);
 static void rig_coord_fault(List *calls, const char *when);
+static void rig_coord_begin(void);
+static void rig_coord_lock_spent(TimestampTz start);
 
 /*
  * The worker's entry: run passes while they make progress; returns the
@@ -166,6 +181,7 @@ rig_coord_pass(long *wait_ms)
 	List	   *txns;
 	bool		recorded = false;
 
+	rig_coord_lock_budget_ms = Min(rig_sync_timeout, 1000);
 	txns = rig_coord_load(&nodes, wait_ms);
 	while (txns != NIL)
 	{
@@ -202,9 +218,7 @@ rig_coord_step(List *txns, List *nodes)
 	sent = rig_phase_send_remote(calls, nodes);
 
 	/* this node's own calls run while the other nodes work on theirs */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	rig_coord_begin();
 	rig_coord_run_local(calls);
 	rig_phase_read_remote(sent, calls);
 	rig_coord_fault(calls, "after");
@@ -231,9 +245,7 @@ rig_coord_load(List **nodes, long *wait_ms)
 	MemoryContext old;
 
 	*wait_ms = -1;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	rig_coord_begin();
 	if (!OidIsValid(get_extension_oid("rig", true)) ||
 		strcmp(rig_node_role(), "primary") != 0 || rig_node_fenced(NULL))
 	{
@@ -256,6 +268,7 @@ rig_coord_load(List **nodes, long *wait_ms)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[r];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
 		int64		id = pg_strtoint64(SPI_getvalue(tup, desc, 1));
 		int			b = pg_strtoint32(SPI_getvalue(tup, desc, 6));
 
@@ -266,6 +279,7 @@ rig_coord_load(List **nodes, long *wait_ms)
 			t->state = SPI_getvalue(tup, desc, 2);
 			t->expired = strcmp(SPI_getvalue(tup, desc, 3), "t") == 0;
 			t->coordinator = SPI_getvalue(tup, desc, 4);
+			t->created = DatumGetTimestampTz(SPI_getbinval(tup, desc, 13, &isnull));
 			t->nbranches = pg_strtoint32(SPI_getvalue(tup, desc, 5));
 			t->node = palloc0(sizeof(char *) * t->nbranches);
 			for (int p = 0; p < 3; p++)
@@ -281,6 +295,12 @@ rig_coord_load(List **nodes, long *wait_ms)
 			t->method[p][b] = SPI_getvalue(tup, desc, 8 + p);
 		t->data[b] = SPI_getvalue(tup, desc, 11);
 		t->flags[b] = pg_strtoint32(SPI_getvalue(tup, desc, 12));
+		/* a branch whose phase raised: the failure the others wait to join */
+		if ((t->flags[b] & RIG_BRANCH_FAILED) && t->failed_branch < 0)
+		{
+			t->failed_branch = b;
+			t->failed_error = SPI_getvalue(tup, desc, 14);
+		}
 	}
 	MemoryContextSwitchTo(old);
 
@@ -332,17 +352,17 @@ rig_coord_calls(List *txns, TimestampTz now)
 			}
 			else if (strcmp(t->state, "committing") == 0)
 			{
-				if (t->flags[b] & RIG_BRANCH_COMMITTED)
+				if (t->flags[b] & (RIG_BRANCH_COMMITTED | RIG_BRANCH_FAILED))
 					continue;
 				phase = RIG_PHASE_COMMIT;
 			}
 			else
 			{
-				if (t->flags[b] & RIG_BRANCH_ABORTED)
+				if (t->flags[b] & (RIG_BRANCH_ABORTED | RIG_BRANCH_FAILED))
 					continue;
 				phase = RIG_PHASE_ABORT;
 			}
-			if (!rig_phase_node_ready(t->node[b], now))
+			if (!rig_phase_ready(t, b, now))
 				continue;
 			call = palloc0(sizeof(RigCoordCall));
 			call->txn = t;
@@ -371,6 +391,31 @@ rig_coord_fault(List *calls, const char *when)
 			rig_fault(psprintf("xnode_%s_%s", when, rig_phase_name(p)), true);
 }
 
+/*
+ * Start one of the driver's transactions.  Its statements find operators
+ * and functions in pg_catalog only: the worker is a superuser, and the
+ * database's search_path (which its owner sets) could put an "=" of its
+ * own first.
+ */
+static void
+rig_coord_begin(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+/* A wait that began at start ended in a lock timeout: take it from the budget. */
+static void
+rig_coord_lock_spent(TimestampTz start)
+{
+	long		ms = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+
+	rig_coord_lock_budget_ms = (int) Max(rig_coord_lock_budget_ms - ms, 0);
+}
+
 /* Subtransaction: run one of this node's own phase calls in-process. */
 static void
 rig_coord_local_call(void *arg)
@@ -387,9 +432,9 @@ rig_coord_local_call(void *arg)
 	args[3] = CStringGetTextDatum(rig_phase_key(t, call->branch, RIG_PHASE_PREPARE));
 	/*
 	 * bounded: a lock a client holds stops this call, not the worker (and
-	 * every transaction); it is retried, after a backoff of this node
+	 * every transaction); it is retried, after a backoff of its branch
 	 */
-	(void) set_config_option("lock_timeout", psprintf("%d", Min(rig_sync_timeout, 1000)),
+	(void) set_config_option("lock_timeout", psprintf("%d", Max(rig_coord_lock_budget_ms, 1)),
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	SPI_connect();
 	if (rig_spi_kept(&rig_coord_phase_plans[call->phase], rig_phase_sql(call->phase),
@@ -415,15 +460,20 @@ rig_coord_run_local(List *calls)
 	{
 		RigCoordCall *call = lfirst(lc);
 		ErrorData  *edata;
+		TimestampTz start;
 
 		if (strcmp(call->txn->node[call->branch], rig_node_name()) != 0)
 			continue;
+		start = GetCurrentTimestamp();
 		edata = rig_subxact_try(rig_coord_local_call, call);
 		if (edata != NULL)
 		{
+			if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+				rig_coord_lock_spent(start);
 			rig_phase_answer(call, unpack_sql_state(edata->sqlerrcode), edata->message, NULL);
 			FreeErrorData(edata);
 		}
+		rig_phase_local_result(call);
 	}
 }
 
@@ -527,7 +577,7 @@ rig_coord_publish(List *txns, List *calls)
 			all = (t->flags[b] & need) != 0;
 		if (!all)
 			continue;
-		rig_shmem_xnode_outcome_set(t->id, committing);
+		rig_shmem_xnode_outcome_set(t->id, t->created, committing);
 		any = true;
 	}
 	if (any)
@@ -568,10 +618,14 @@ rig_coord_record_call(RigCoordCall *call)
 				detail = "its prepare never took effect: its key is claimed, nothing to compensate";
 			break;
 	}
-	if (!call->ok && call->phase != RIG_PHASE_PREPARE && t->failed_branch < 0)
+	if (!call->ok && call->phase != RIG_PHASE_PREPARE)
 	{
-		t->failed_branch = b;
-		t->failed_error = call->error;
+		t->flags[b] |= RIG_BRANCH_FAILED;
+		if (t->failed_branch < 0)
+		{
+			t->failed_branch = b;
+			t->failed_error = call->error;
+		}
 	}
 	if (call->ok && detail == NULL)
 		detail = psprintf("version " INT64_FORMAT " on node \"%s\"",
@@ -601,12 +655,15 @@ rig_coord_decide(RigCoordTxn *t)
 	int			need = preparing ? RIG_BRANCH_PREPARED :
 		committing ? RIG_BRANCH_COMMITTED : RIG_BRANCH_ABORTED;
 	bool		all = true;
+	bool		ended = true;
 	int			refused = t->refused_branch;
 
 	for (int b = 0; b < t->nbranches; b++)
 	{
 		if (!(t->flags[b] & need))
 			all = false;
+		if (!(t->flags[b] & (need | RIG_BRANCH_FAILED)))
+			ended = false;
 		if (refused < 0 && (t->flags[b] & RIG_BRANCH_REFUSED))
 			refused = b;
 	}
@@ -627,7 +684,8 @@ rig_coord_decide(RigCoordTxn *t)
 													"committing", NULL, -1));
 	if (preparing)
 		return false;
-	if (t->failed_branch >= 0)
+	/* failed once every other branch has had its phase too */
+	if (t->failed_branch >= 0 && ended)
 		return rig_coord_transition(t, "failed",
 									rig_coord_event(t->id, "failed", -1, t->failed_error,
 													"failed", "branch", t->failed_branch));
@@ -646,6 +704,7 @@ rig_coord_event(int64 id, const char *event, int branch, const char *detail,
 {
 	StringInfoData data;
 	ErrorData  *edata;
+	TimestampTz start;
 
 	initStringInfo(&data);
 	appendStringInfo(&data, "{\"transaction\": " INT64_FORMAT ", \"event\": ", id);
@@ -676,9 +735,12 @@ rig_coord_event(int64 id, const char *event, int branch, const char *detail,
 	}
 	appendStringInfoChar(&data, '}');
 
+	start = GetCurrentTimestamp();
 	edata = rig_subxact_try(rig_coord_event_work, data.data);
 	if (edata != NULL)
 	{
+		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+			rig_coord_lock_spent(start);
 		/* e.g. a client's abort won the race for the decision: next pass */
 		ereport(LOG,
 				(errmsg("rig transaction " INT64_FORMAT ": could not record \"%s\": %s",
@@ -690,16 +752,17 @@ rig_coord_event(int64 id, const char *event, int branch, const char *detail,
 }
 
 /*
- * Subtransaction: the op of one event.  Its wait for the barrier is
- * bounded: a change held open (a rig_ddl in a transaction not yet ended)
- * would otherwise stop the worker, and everything else it does, for as
- * long; the event is recorded on a later pass.
+ * Subtransaction: the op of one event.  Its wait for the barrier and the
+ * transaction's lock is bounded (the pass's lock budget): a change held
+ * open (a rig_ddl in a transaction not yet ended) or a client's abort not
+ * yet committed would otherwise stop the worker, and everything else it
+ * does, for as long; the event is recorded on a later pass.
  */
 static void
 rig_coord_event_work(void *arg)
 {
-	(void) set_config_option("lock_timeout", "1000", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
+	(void) set_config_option("lock_timeout", psprintf("%d", Max(rig_coord_lock_budget_ms, 1)),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	(void) rig_do_internal("rig.transaction.event",
 						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum((char *) arg))),
 						   NULL);

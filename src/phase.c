@@ -11,7 +11,9 @@
  * to all nodes before reading any answer; then it reads every answer
  * within one rig.sync_timeout.  A node that leaves a call unanswered backs
  * off (100 ms doubling to 10 s, and at least rig.sync_timeout after it let
- * that pass); one that answers is tried at once again.
+ * that pass); one that answers is tried at once again.  This node's own
+ * calls (coord.c runs them) back off per branch instead: one that waited
+ * for a lock says nothing of the others.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -66,13 +68,34 @@ rig_phase_name(RigPhase phase)
 	return names[phase];
 }
 
-/* May a call go to this node now, or is it backing off? */
-bool
-rig_phase_node_ready(const char *node, TimestampTz now)
+/*
+ * What backs off for a branch: its node, or, on this node, the branch
+ * itself ("#<id>:<branch>", never a node name): a call here that waited
+ * for a lock says nothing of the other branches here.
+ */
+static const char *
+rig_phase_backoff_name(RigCoordTxn *t, int branch)
 {
-	RigNodeBackoff *bo = rig_phase_backoff_entry(node);
+	if (strcmp(t->node[branch], rig_node_name()) != 0)
+		return t->node[branch];
+	return psprintf("#" INT64_FORMAT ":%d", t->id, branch);
+}
+
+/* May a call of this branch go now, or is it backing off? */
+bool
+rig_phase_ready(RigCoordTxn *t, int branch, TimestampTz now)
+{
+	RigNodeBackoff *bo = rig_phase_backoff_entry(rig_phase_backoff_name(t, branch));
 
 	return bo == NULL || bo->next_try <= now;
+}
+
+/* After one of this node's own calls: reset or double its branch's backoff. */
+void
+rig_phase_local_result(RigCoordCall *call)
+{
+	rig_phase_node_result(rig_phase_backoff_name(call->txn, call->branch),
+						  !call->answered, false);
 }
 
 /* The SQL of a phase call: $1 method, $2 data, $3 key, $4 the prepare's key. */
@@ -285,7 +308,9 @@ rig_phase_read_remote(List *sent, List *calls)
 		RigCoordCall *call = lfirst(lc);
 		String	   *node = makeString(call->txn->node[call->branch]);
 
-		/* this node's own calls too: one that waited for a lock backs off */
+		/* this node's own calls back off per branch (rig_phase_local_result) */
+		if (strcmp(strVal(node), rig_node_name()) == 0)
+			continue;
 		if (!call->answered)
 			failed = list_append_unique(failed, node);
 		else

@@ -31,6 +31,7 @@ typedef struct RigCoordTxn
 	char	   *state;
 	bool		expired;		/* its prepare deadline passed */
 	char	   *coordinator;	/* the identity its keys name */
+	TimestampTz created;		/* with id, which transaction it is */
 	int			nbranches;
 	char	  **node;
 	char	  **method[3];		/* per phase */
@@ -61,7 +62,8 @@ extern const char *rig_phase_sql(RigPhase phase);
 extern char *rig_phase_key(RigCoordTxn *t, int branch, RigPhase phase);
 extern void rig_phase_answer(RigCoordCall *call, const char *sqlstate,
 							 const char *message, const char *value);
-extern bool rig_phase_node_ready(const char *node, TimestampTz now);
+extern bool rig_phase_ready(RigCoordTxn *t, int branch, TimestampTz now);
+extern void rig_phase_local_result(RigCoordCall *call);
 extern List *rig_phase_send_remote(List *calls, List *nodes);
 extern void rig_phase_read_remote(List *sent, List *calls);
 

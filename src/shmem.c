@@ -102,6 +102,7 @@ typedef struct RigShared
 	slock_t		xnode_mutex;
 	int			xnode_next;
 	int64		xnode_ids[RIG_XNODE_OUTCOMES];
+	TimestampTz xnode_created[RIG_XNODE_OUTCOMES];	/* with the id: which one */
 	bool		xnode_committed[RIG_XNODE_OUTCOMES];
 
 	int			nslots;
@@ -632,14 +633,17 @@ rig_shmem_xnode_cv(void)
 /*
  * The coordinator knows a transaction's outcome (every branch applied the
  * decided phase) before it has recorded it: keep it for
- * rig_transaction_wait() among the last RIG_XNODE_OUTCOMES.
+ * rig_transaction_wait() among the last RIG_XNODE_OUTCOMES.  A transaction
+ * is its id and its creation time: ids start again after DROP EXTENSION,
+ * or a restore, while this memory stays.
  */
 void
-rig_shmem_xnode_outcome_set(int64 id, bool committed)
+rig_shmem_xnode_outcome_set(int64 id, TimestampTz created, bool committed)
 {
 	rig_shmem_check();
 	SpinLockAcquire(&rig_shared->xnode_mutex);
 	rig_shared->xnode_ids[rig_shared->xnode_next] = id;
+	rig_shared->xnode_created[rig_shared->xnode_next] = created;
 	rig_shared->xnode_committed[rig_shared->xnode_next] = committed;
 	rig_shared->xnode_next = (rig_shared->xnode_next + 1) % RIG_XNODE_OUTCOMES;
 	SpinLockRelease(&rig_shared->xnode_mutex);
@@ -647,14 +651,14 @@ rig_shmem_xnode_outcome_set(int64 id, bool committed)
 
 /* A known but perhaps not yet recorded outcome: committed, aborted or NULL. */
 const char *
-rig_shmem_xnode_outcome(int64 id)
+rig_shmem_xnode_outcome(int64 id, TimestampTz created)
 {
 	const char *outcome = NULL;
 
 	rig_shmem_check();
 	SpinLockAcquire(&rig_shared->xnode_mutex);
 	for (int i = 0; i < RIG_XNODE_OUTCOMES; i++)
-		if (rig_shared->xnode_ids[i] == id)
+		if (rig_shared->xnode_ids[i] == id && rig_shared->xnode_created[i] == created)
 			outcome = rig_shared->xnode_committed[i] ? "committed" : "aborted";
 	SpinLockRelease(&rig_shared->xnode_mutex);
 	return outcome;

@@ -87,7 +87,7 @@ extern void rig_promote_answer(uint64 ticket, int64 epoch, const char *error);
 extern bool rig_promote_answered(uint64 ticket, int64 *epoch, char *error,
 								 Size errlen);
 extern ConditionVariable *rig_shmem_xnode_cv(void);
-extern void rig_shmem_xnode_outcome_set(int64 id, bool committed);
-extern const char *rig_shmem_xnode_outcome(int64 id);
+extern void rig_shmem_xnode_outcome_set(int64 id, TimestampTz created, bool committed);
+extern const char *rig_shmem_xnode_outcome(int64 id, TimestampTz created);
 
 #endif							/* RIG_SHMEM_H */

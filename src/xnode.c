@@ -70,7 +70,7 @@ static int64 rig_xnode_find_or_write(const char *branches, int64 timeout_ms, con
 									 List *sent);
 static int64 rig_interval_us(Interval *iv, const char *what);
 static int64 rig_timeout_ms(Interval *iv);
-static char *rig_xnode_state(int64 id, bool missing_ok);
+static char *rig_xnode_state(int64 id, bool missing_ok, TimestampTz *created);
 static void rig_xnode_check_committed(int64 id);
 static void rig_xnode_lock(Jsonb *event);
 
@@ -110,11 +110,25 @@ rig_xnode_wake_worker(void)
 		SetLatch(&proc->procLatch);
 }
 
-/* This node's stable identity in idempotency keys: its system identifier. */
+/*
+ * A new transaction's identity in its branches' idempotency keys: this
+ * node's system identifier (two coordinators never collide), and a number
+ * drawn for it, since ids start again after DROP EXTENSION rig or a
+ * restore of an older backup, with the same system identifier: the new
+ * transaction N sent the old N's keys, and the branch nodes answered
+ * with the old phases instead of applying the new ones.  Stored in its
+ * row, so a promoted replica sends the same keys.
+ */
 static char *
 rig_xnode_identity(void)
 {
-	return psprintf(UINT64_FORMAT, GetSystemIdentifier());
+	uint64		nonce;
+
+	if (!pg_strong_random(&nonce, sizeof(nonce)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random number")));
+	return psprintf(UINT64_FORMAT ".%016" INT64_MODIFIER "x", GetSystemIdentifier(), nonce);
 }
 
 /*
@@ -166,9 +180,12 @@ rig_timeout_ms(Interval *iv)
 	return us / 1000 > 0 ? us / 1000 : 1;
 }
 
-/* A transaction's state (NULL if there is none: throws unless missing_ok). */
+/*
+ * A transaction's state (NULL if there is none: throws unless missing_ok),
+ * and its creation time if created is given.
+ */
 static char *
-rig_xnode_state(int64 id, bool missing_ok)
+rig_xnode_state(int64 id, bool missing_ok, TimestampTz *created)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(id)};
@@ -179,11 +196,18 @@ rig_xnode_state(int64 id, bool missing_ok)
 
 	SPI_connect();
 	/* not read-only: a fresh snapshot each time (rig_transaction_wait) */
-	if (rig_spi_kept(&plan, "SELECT state FROM rig.transactions WHERE id = $1",
+	if (rig_spi_kept(&plan, "SELECT state, created FROM rig.transactions WHERE id = $1",
 					 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rig.transactions");
 	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
 		state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (created != NULL)
+			*created = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 2, &isnull));
+	}
 	if (state != NULL)
 		state = MemoryContextStrdup(outer, state);
 	SPI_finish();
@@ -423,14 +447,22 @@ rig_transaction_wait(PG_FUNCTION_ARGS)
 	ConditionVariablePrepareToSleep(rig_shmem_xnode_cv());
 	for (;;)
 	{
-		char	   *state = rig_xnode_state(id, false);
-		const char *known = rig_shmem_xnode_outcome(id);
+		TimestampTz created;
+		char	   *state = rig_xnode_state(id, false, &created);
+		const char *known;
 		long		wait_ms = RIG_XNODE_WAIT_POLL_MS;
 
 		if (rig_xnode_state_final(state))
 			break;
-		/* every branch applied it; its final event is on its way */
-		if (known != NULL)
+		/*
+		 * every branch applied it; its final event is on its way.  The
+		 * ring's entry of a transaction that had this id before (DROP
+		 * EXTENSION, a restore) differs in its creation time; and only the
+		 * phase it is in can have that outcome.
+		 */
+		known = rig_shmem_xnode_outcome(id, created);
+		if (known != NULL &&
+			(strcmp(state, strcmp(known, "committed") == 0 ? "committing" : "aborting") == 0))
 		{
 			ConditionVariableCancelSleep();
 			PG_RETURN_TEXT_P(cstring_to_text(known));
@@ -446,7 +478,7 @@ rig_transaction_wait(PG_FUNCTION_ARGS)
 		(void) ConditionVariableTimedSleep(rig_shmem_xnode_cv(), wait_ms, PG_WAIT_EXTENSION);
 	}
 	ConditionVariableCancelSleep();
-	PG_RETURN_TEXT_P(cstring_to_text(rig_xnode_state(id, false)));
+	PG_RETURN_TEXT_P(cstring_to_text(rig_xnode_state(id, false, NULL)));
 }
 
 /* SQL: a client's abort of a transaction that is still preparing. */
@@ -464,7 +496,7 @@ rig_transaction_abort(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("transaction id must not be NULL")));
 	id = PG_GETARG_INT64(0);
-	(void) rig_xnode_state(id, false);
+	(void) rig_xnode_state(id, false, NULL);
 
 	initStringInfo(&data);
 	appendStringInfo(&data, "{\"transaction\": " INT64_FORMAT ", \"event\": \"aborting\", "
@@ -483,7 +515,7 @@ rig_transaction_abort(PG_FUNCTION_ARGS)
 
 	/* under the event's lock: another abort or the decision has ended */
 	rig_xnode_lock(event);
-	state = rig_xnode_state(id, false);
+	state = rig_xnode_state(id, false, NULL);
 	if (strcmp(state, "aborting") == 0 || strcmp(state, "aborted") == 0)
 		PG_RETURN_TEXT_P(cstring_to_text(state));
 	if (strcmp(state, "preparing") != 0)
@@ -531,7 +563,7 @@ rig_transaction_resolve(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("note must not be empty"),
 				 errhint("Say what was done to the branches; it is kept in rig.transaction_events.")));
-	state = rig_xnode_state(id, false);
+	state = rig_xnode_state(id, false, NULL);
 	if (strcmp(state, "failed") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
