@@ -45,6 +45,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/elog.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -294,6 +295,13 @@ rig_worker_main(Datum main_arg)
 	rig_prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = rig_worker_emit_log;
 	BackgroundWorkerInitializeConnection(rig_database, NULL, 0);
+
+	/*
+	 * The database's search_path is its owner's to set, and this worker is a
+	 * superuser: none of its statements may find the owner's operators.
+	 * (Handlers switch to rig.handler_search_path as always.)
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
 	rig_worker_set_state("starting");
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "rig worker loop",
