@@ -49,7 +49,7 @@ our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of me
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_bg_send rig_bg_result rig_waits_on_lock rig_prepared_xacts rig_peer_state
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
   rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_cmd rigctl_run_within rig_stop_walwriter rig_where_is rig_incarnation
-  rig_xfer_setup rig_xfer_branches rig_xfer_start rig_xfer_money rig_xnode_row rig_xfer_pgbench
+  rig_xfer_setup rig_xfer_pair rig_xfer_branches rig_xfer_start rig_xfer_money rig_xnode_row rig_xfer_pgbench
   rig_start_paused_sql rig_snapshot_rows rig_table_rows rig_replay_into);
 
 # The database rig lives in (rig.database) on every test node.
@@ -1255,6 +1255,13 @@ sub rig_keyed_retry
 Load examples/transfer.sql (the bank transfer across nodes) on $node and
 open the accounts given as { id => balance }, one xfer.open op each.
 
+=item rig_xfer_pair($conf)
+
+Two shard primaries for transfers across nodes, east (accounts 1, 2 and 3)
+and west (4, 5 and 6), 1000 each, with $conf in both servers'
+configurations and west registered on east (rig_add_node).  Returns
+($east, $west).
+
 =item rig_xfer_branches($from_node, $from, $to_node, $to, $amount)
 
 The branches (JSON text) of a transfer of $amount from account $from on
@@ -1295,6 +1302,17 @@ sub rig_xfer_setup
 		join('', map { "SELECT rig_do('xfer.open', '{\"account\": $_, \"balance\": $balances->{$_}}');\n" }
 			  sort keys %$balances));
 	return;
+}
+
+sub rig_xfer_pair
+{
+	my ($conf) = @_;
+	my $east = rig_node('east', conf => $conf);
+	my $west = rig_node('west', conf => $conf);
+	rig_xfer_setup($east, { 1 => 1000, 2 => 1000, 3 => 1000 });
+	rig_xfer_setup($west, { 4 => 1000, 5 => 1000, 6 => 1000 });
+	$east->safe_psql($dbname, "SELECT rig_add_node('west', \$\$" . $west->connstr($dbname) . "\$\$)");
+	return ($east, $west);
 }
 
 sub rig_xfer_branches

@@ -63,11 +63,7 @@ rig.sync_timeout = 2000
 log_min_messages = log
 };
 
-my $east = rig_node('east', conf => $conf);
-my $west = rig_node('west', conf => $conf);
-rig_xfer_setup($east, { 1 => 1000, 2 => 1000, 3 => 1000 });
-rig_xfer_setup($west, { 4 => 1000, 5 => 1000, 6 => 1000 });
-$east->safe_psql('postgres', "SELECT rig_add_node('west', \$\$" . $west->connstr('postgres') . "\$\$)");
+my ($east, $west) = rig_xfer_pair($conf);
 my $total = 6000;
 
 sub money_ok
