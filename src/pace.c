@@ -4,14 +4,17 @@
  *	  Keeping a byte rate between units of work, as pg_basebackup's
  *	  --max-rate does: the bootstrap's chunks under rig.bootstrap_max_rate.
  *
- * The caller counts the bytes it sent and calls rig_pace_wait before the
- * next unit; the wait ends as soon as the average since the window began
- * is within the limit.  It sleeps on the latch: a cancel or a reload ends
- * it at once.  A backend reads the configuration file only between
- * statements, and a bootstrap may take hours, so the wait reads it again
- * on a reload, as the walsender and autovacuum's cost delay do; a changed
- * limit starts a new window.  The caller must hold nothing a writer waits
- * for meanwhile.
+ * The caller says when a unit of so many bytes goes (rig_pace_sent) and
+ * calls rig_pace_wait before the next one: the wait ends once the last
+ * unit's bytes at the limit have passed since it went.  So no two units
+ * are closer than the limit allows, and time the caller spent anyway (the
+ * other side loading the unit) counts; no credit is saved up for a burst
+ * after a slow stretch.  It sleeps on the latch: a cancel or a reload ends
+ * the sleep at once.  A backend reads the configuration file only between
+ * statements, and a bootstrap may take hours, so the wait reads it again on
+ * a reload, as the walsender and autovacuum's cost delay do; the new limit
+ * applies to the wait in progress.  The caller must hold nothing a writer
+ * waits for meanwhile.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -31,37 +34,28 @@
 
 #include "pace.h"
 
-/* The longest single sleep: a wait is re-checked at least this often */
+/* The longest single sleep: a wait is checked again at least this often */
 #define RIG_PACE_MAX_SLEEP_MS	60000
 
-static void rig_pace_reset(RigPace *pace, TimestampTz now);
-
-/* Begin a window now, at the rate *limit says (kB/s, 0: none). */
+/* Nothing sent yet, under the limit *limit holds (kB/s, 0: none). */
 void
 rig_pace_start(RigPace *pace, const int *limit)
 {
 	pace->limit = limit;
-	rig_pace_reset(pace, GetCurrentTimestamp());
-}
-
-/* A new window at the current limit, nothing sent in it yet. */
-static void
-rig_pace_reset(RigPace *pace, TimestampTz now)
-{
-	pace->rate = *pace->limit;
-	pace->start = now;
+	pace->last = 0;
 	pace->bytes = 0;
 }
 
-/* Count bytes sent in this window. */
+/* A unit of bytes goes now. */
 void
 rig_pace_sent(RigPace *pace, int64 bytes)
 {
-	pace->bytes += bytes;
+	pace->last = GetCurrentTimestamp();
+	pace->bytes = bytes;
 }
 
 /*
- * Wait until the bytes sent since the window began are within the limit;
+ * Wait until the last unit's bytes at the limit have passed since it went;
  * interruptible, and a reload that changes the limit takes effect here.
  */
 void
@@ -72,6 +66,7 @@ rig_pace_wait(RigPace *pace)
 		TimestampTz now;
 		TimestampTz due;
 		long		wait_ms;
+		int			rate;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -79,13 +74,12 @@ rig_pace_wait(RigPace *pace)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		now = GetCurrentTimestamp();
-		if (*pace->limit != pace->rate)
-			rig_pace_reset(pace, now);
-		if (pace->rate <= 0)
+		rate = *pace->limit;
+		if (rate <= 0 || pace->bytes == 0)
 			return;
-		due = pace->start +
-			(TimestampTz) ((double) pace->bytes * USECS_PER_SEC / (pace->rate * 1024.0));
+		due = pace->last +
+			(TimestampTz) ((double) pace->bytes * USECS_PER_SEC / (rate * 1024.0));
+		now = GetCurrentTimestamp();
 		if (now >= due)
 			return;
 		wait_ms = (long) Min((due - now + 999) / 1000, RIG_PACE_MAX_SLEEP_MS);

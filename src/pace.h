@@ -16,14 +16,13 @@
 #include "datatype/timestamp.h"
 
 /*
- * A pace: the bytes sent since start, at the rate (kB/s, 0: none) the
- * window began with, read from the setting *limit.
+ * A pace: the last unit's bytes and when it went, under the limit the
+ * setting *limit holds (kB/s, 0: none).
  */
 typedef struct RigPace
 {
 	const int  *limit;
-	int			rate;
-	TimestampTz start;
+	TimestampTz last;
 	int64		bytes;
 } RigPace;
 
