@@ -25,6 +25,10 @@
 # 2MB; default 0, no limit).  BOOT_DIR (default /tmp/rig-boot) and
 # BOOT_PORT (the primary's, default 5481; the new node's is the next one):
 # where the nodes live.  The load average is printed before and after.
+# BOOT_HOLD=SECONDS: the control, no bootstrap: instead of rig_add_peer, a
+# session holds a transaction with an xid that long (what rig_add_peer's
+# transaction holds on the primary), and "during" is that time.
+# BOOT_PROGRESS=FILE keeps pgbench's per-second progress.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -152,24 +156,35 @@ bench=$!
 sleep "$BEFORE"
 echo "[$(date +%T)] rig_add_peer of the empty node, rig.bootstrap_max_rate = $RATE; $(uptime | sed 's/.*load/load/')"
 b0=$(now)
-psql_at $pport -c "SET rig.bootstrap_max_rate = '$RATE'" \
-	-c "SELECT rig_add_peer('n', 'host=$base port=$nport dbname=postgres user=postgres', 'sync')" 2>"$base/add.err" >/dev/null
+if [ -n "${BOOT_HOLD:-}" ]; then
+	psql_at $pport -c "BEGIN" -c "SELECT pg_current_xact_id()" -c "SELECT pg_sleep($BOOT_HOLD)" -c "COMMIT" >/dev/null
+else
+	psql_at $pport -c "SET rig.bootstrap_max_rate = '$RATE'" \
+		-c "SELECT rig_add_peer('n', 'host=$base port=$nport dbname=postgres user=postgres', 'sync')" 2>"$base/add.err" >/dev/null
+fi
 b1=$(now)
 sleep "$AFTER"
 kill -TERM $bench 2>/dev/null || true
 wait $bench 2>/dev/null || true
 
 echo "[$(date +%T)] done; $(uptime | sed 's/.*load/load/')"
-verify=$(psql_at $pport -c "SELECT count(*) FROM rig_verify_peer('n')")
-# the end of the snapshot's copy (state hash checked on the new node): then the log after W is shipped
-copied=$(date -d "$(grep 'rig bootstrapped peer' "$base/p.log" | head -1 | cut -d' ' -f1-3)" +%s.%N)
-echo "bootstrap: $(echo "$b1 - $b0" | bc) s, of which copying the snapshot $(echo "$copied - $b0" | bc) s and shipping the log written since $(echo "$b1 - $copied" | bc) s"
-echo "  ($(grep -o 'bootstrapping.*' "$base/add.err" | head -1)); rig_verify_peer: $verify difference(s)"
-# what the copy moved: every chunk's rows (the tables' and the idempotency keys'), as JSON text
-read -r crows cbytes <<<"$(psql_at $pport -F ' ' -c "SELECT sum(nrows), sum(octet_length(rows::text)) FROM rig.snapshot_chunks
-	WHERE snapshot_id = (SELECT max(id) FROM rig.snapshots WHERE complete)")"
-echo "copy: $crows rows ($rows of the tables, the rest idempotency keys), $(echo "scale=0; $crows / ($copied - $b0)" | bc) rows/s;" \
-	"$(echo "scale=1; $cbytes / 1048576" | bc) MB of JSON at $(echo "scale=2; $cbytes / 1048576 / ($copied - $b0)" | bc) MB/s"
+if [ -n "${BOOT_HOLD:-}" ]; then
+	echo "held a transaction with an xid for $(echo "$b1 - $b0" | bc) s, no bootstrap"
+	copied=$b1
+else
+	verify=$(psql_at $pport -c "SELECT count(*) FROM rig_verify_peer('n')")
+	# the end of the snapshot's copy (state hash checked on the new node): then the log after W is shipped
+	copied=$(date -d "$(grep 'rig bootstrapped peer' "$base/p.log" | head -1 | cut -d' ' -f1-3)" +%s.%N)
+	echo "bootstrap: $(echo "$b1 - $b0" | bc) s, of which copying the snapshot $(echo "$copied - $b0" | bc) s and shipping the log written since $(echo "$b1 - $copied" | bc) s"
+	echo "  ($(grep -o 'bootstrapping.*' "$base/add.err" | head -1)); rig_verify_peer: $verify difference(s)"
+	# what the copy moved: every chunk's rows (the tables' and the idempotency keys'), as JSON text
+	read -r crows cbytes <<<"$(psql_at $pport -F ' ' -c "SELECT sum(nrows), sum(octet_length(rows::text)) FROM rig.snapshot_chunks
+		WHERE snapshot_id = (SELECT max(id) FROM rig.snapshots WHERE complete)")"
+	echo "copy: $crows rows ($rows of the tables, the rest idempotency keys), $(echo "scale=0; $crows / ($copied - $b0)" | bc) rows/s;" \
+		"$(echo "scale=1; $cbytes / 1048576" | bc) MB of JSON at $(echo "scale=2; $cbytes / 1048576 / ($copied - $b0)" | bc) MB/s"
+fi
+# BOOT_PROGRESS=FILE: keep pgbench's per-second progress there
+if [ -n "${BOOT_PROGRESS:-}" ]; then cp "$base/pgbench.err" "$BOOT_PROGRESS"; fi
 # pgbench -P with --progress-timestamp prints "progress: <epoch> s, <tps> tps, ..." on stderr
 python3 - "$base/pgbench.err" "$b0" "$b1" "$copied" <<'PY'
 import re, sys
