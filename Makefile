@@ -8,6 +8,7 @@ OBJS = \
 	src/shmem.o \
 	src/peerstate.o \
 	src/incarnation.o \
+	src/pace.o \
 	src/catalog.o \
 	src/gid.o \
 	src/node.o \

@@ -135,6 +135,29 @@ SELECT snap.try('SELECT rig_rebuild()');
 SELECT rig_register_table('snap.a_lines');
 SELECT items = (SELECT string_agg(i::text, ',' ORDER BY id) FROM snap.items i) AS unchanged FROM snap.before;
 
+-- rig.bootstrap_max_rate: the chunk data per second rig_add_peer sends to a
+-- node it bootstraps, in kB (memory units accepted), 0 (the default) = no
+-- limit; any role that may run rig_add_peer may set it for its session
+SHOW rig.bootstrap_max_rate;
+SET rig.bootstrap_max_rate = '1MB';
+SHOW rig.bootstrap_max_rate;
+SET ROLE regress_snap;
+SET rig.bootstrap_max_rate = 512;
+SHOW rig.bootstrap_max_rate;
+RESET ROLE;
+-- bad values: 22023, naming the valid range or units
+SET rig.bootstrap_max_rate = -1;
+\echo :SQLSTATE
+SET rig.bootstrap_max_rate = '4TB';
+\echo :SQLSTATE
+SET rig.bootstrap_max_rate = '1MB/s';
+\echo :SQLSTATE
+SET rig.bootstrap_max_rate = 'fast';
+\echo :SQLSTATE
+SHOW rig.bootstrap_max_rate;
+RESET rig.bootstrap_max_rate;
+SHOW rig.bootstrap_max_rate;
+
 -- clean up
 SELECT rig_unregister_table('snap.items'), rig_unregister_table('snap.a_lines');
 SELECT rig_unregister('snap_item'), rig_unregister('snap_line');

@@ -54,6 +54,7 @@
 #include "conn.h"
 #include "node.h"
 #include "oplog.h"
+#include "pace.h"
 #include "replica.h"
 #include "settings.h"
 #include "shmem.h"
@@ -80,6 +81,7 @@ typedef struct RigBootChunk
 static void rig_peer_boot_state(RigConn *rc, RigPeerBoot *st);
 static void rig_boot_read_chunk(RigSnapshotInfo *snap, int chunk, RigBootChunk *out);
 static void rig_boot_free_chunk(RigBootChunk *ch);
+static int64 rig_boot_chunk_bytes(RigBootChunk *ch);
 static void rig_boot_send_chunks(RigConn *rc, RigSnapshotInfo *snap, int next);
 static void rig_boot_send_records(RigConn *rc, RigSnapshotInfo *snap);
 static void rig_boot_check_node(const char *what);
@@ -148,10 +150,23 @@ rig_boot_free_chunk(RigBootChunk *ch)
 		pfree(ch->params[i]);
 }
 
+/* The bytes a chunk sends: what rig.bootstrap_max_rate counts. */
+static int64
+rig_boot_chunk_bytes(RigBootChunk *ch)
+{
+	int64		bytes = 0;
+
+	for (int i = 0; i < 6; i++)
+		bytes += strlen(ch->params[i]);
+	return bytes;
+}
+
 /*
  * Send the chunks from next on, one transaction each on the new node; the
  * next chunk is read here while the new node loads the one sent (the two
  * overlap), and the fault point comes once a chunk is committed there.
+ * Between two chunks (none in flight, no lock a writer needs held: the
+ * commit gate comes after the bootstrap) it keeps rig.bootstrap_max_rate.
  * An error while a chunk is in flight drops the connection (its result
  * would be read by the next query).
  */
@@ -160,17 +175,23 @@ rig_boot_send_chunks(RigConn *rc, RigSnapshotInfo *snap, int next)
 {
 	RigBootChunk cur;
 	RigBootChunk ahead;
+	RigPace		pace;
 
 	if (next >= snap->chunks)
 		return;
 	rig_boot_read_chunk(snap, next, &cur);
+	rig_pace_start(&pace, &rig_bootstrap_max_rate);
 	for (int c = next; c < snap->chunks; c++)
 	{
 		TimestampTz deadline;
 
 		CHECK_FOR_INTERRUPTS();
 		if (c > next)
+		{
 			rig_fault("bootstrap_between_chunks", true);
+			rig_pace_wait(&pace);
+		}
+		rig_pace_sent(&pace, rig_boot_chunk_bytes(&cur));
 		deadline = rig_deadline(rig_sync_timeout);
 		rig_conn_query_send(rc, "SELECT pg_catalog.rig_bootstrap_chunk($1, $2, $3, $4, $5, $6)",
 					  6, (const char *const *) cur.params, deadline);

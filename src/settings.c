@@ -47,6 +47,7 @@ int			rig_ddl_timeout = 10000;
 int			rig_key_retention = 7 * 24 * 3600;
 int			rig_follower_max_lag = 10000000;
 int			rig_promote_lease = 30000;
+int			rig_bootstrap_max_rate = 0;
 char	   *rig_fault_point = NULL;
 bool		rig_maintenance = false;
 
@@ -198,6 +199,14 @@ rig_settings_define(void)
 							30000, 100, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("rig.bootstrap_max_rate",
+							"Most snapshot chunk data per second rig_add_peer sends to a node it bootstraps; 0 = no limit.",
+							"Read again between chunks: a reload changes it for a bootstrap in progress, unless its session set its own value.",
+							&rig_bootstrap_max_rate,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("rig.fault_point",
 							   "Testing only: pause a committing backend (or the worker promoting the node) at this point until it is killed.",

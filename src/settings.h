@@ -39,6 +39,7 @@ extern int	rig_ddl_timeout;
 extern int	rig_key_retention;
 extern int	rig_follower_max_lag;
 extern int	rig_promote_lease;
+extern int	rig_bootstrap_max_rate;
 extern char *rig_fault_point;
 extern bool rig_maintenance;
 

@@ -19,7 +19,7 @@ use warnings;
 
 # The layers, bottom to top (docs/design.md has the same map).
 my %layer = (
-	settings => 0, shmem => 0, peerstate => 0, incarnation => 0,
+	settings => 0, shmem => 0, peerstate => 0, incarnation => 0, pace => 0,
 	catalog => 1, gid => 1, node => 1, oplog => 1, keys => 1,
 	peerlist => 1, watermark => 1, compact => 1, status => 1, route => 1,
 	handlers => 2, locks => 2, apply => 2, tables => 2, tablehash => 2, sysrec => 2,

@@ -7,8 +7,7 @@
 #
 #   bash test/bench/bootstrap.sh          (as root, rig installed into $PGBIN's PostgreSQL)
 #
-# Two rig nodes under BOOT_DIR (default /tmp/rig-boot; unix sockets, ports
-# BOOT_PORT and BOOT_PORT + 1, default 5481 and 5482)
+# Two rig nodes under BOOT_DIR (unix sockets, ports BOOT_PORT and the next)
 # with examples/ledger.sql: BOOT_ACCOUNTS accounts (default 20,000) and
 # BOOT_TRANSFERS transfers (default 100,000) written with rig_do on the
 # primary, rig_snapshot() and rig_compact() timed; then one pgbench run of
@@ -23,14 +22,23 @@
 # copies the primary's data directory there once it is written, snapshotted
 # and compacted; BOOT_STATE=DIR starts from such a copy instead of writing
 # (the same state bootstrapped by two builds: give the same BOOT_ACCOUNTS).
+# BOOT_MAX_RATE: rig.bootstrap_max_rate for rig_add_peer's session (e.g.
+# 2MB; default 0, no limit).  BOOT_DIR (default /tmp/rig-boot) and
+# BOOT_PORT (the primary's, default 5481; the new node's is the next one):
+# where the nodes live.  The load average is printed before and after.
+# BOOT_HOLD=SECONDS: the control, no bootstrap: instead of rig_add_peer, a
+# session holds a transaction with an xid that long (what rig_add_peer's
+# transaction holds on the primary), and "during" is that time.
+# BOOT_PROGRESS=FILE keeps pgbench's per-second progress.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 pgbin=${PGBIN:-/opt/pgsnap/usr/lib/postgresql/15/bin}
 base=${BOOT_DIR:-/tmp/rig-boot}
-P1=${BOOT_PORT:-5481}
-P2=$((P1 + 1))
+pport=${BOOT_PORT:-5481}
+nport=$((pport + 1))
+RATE=${BOOT_MAX_RATE:-0}
 as_pg="runuser -u postgres --"
 ACCOUNTS=${BOOT_ACCOUNTS:-20000}
 TRANSFERS=${BOOT_TRANSFERS:-100000}
@@ -57,7 +65,7 @@ mkdir -p "$base"
 cp "$src/examples/ledger.sql" "$base/"
 chown -R postgres "$base"
 for n in p n; do
-	port=$([ $n = p ] && echo $P1 || echo $P2)
+	port=$([ $n = p ] && echo $pport || echo $nport)
 	if [ $n = p ] && [ -n "${BOOT_STATE:-}" ]; then
 		cp -a "$BOOT_STATE" "$base/p"
 		chown -R postgres "$base/p"
@@ -84,7 +92,7 @@ done
 if [ -z "${BOOT_STATE:-}" ]; then
 t0=$(now)
 echo "[$(date +%T)] writing $ACCOUNTS accounts and $TRANSFERS transfers on the primary"
-psql_at $P1 >/dev/null <<SQL
+psql_at $pport >/dev/null <<SQL
 SET synchronous_commit = off;
 DO \$\$
 BEGIN
@@ -105,20 +113,20 @@ CREATE SEQUENCE tid START 100000000;
 SQL
 echo "written in $(echo "$(now) - $t0" | bc) s"
 fi
-state=$(psql_at $P1 -c "SELECT pg_size_pretty(pg_total_relation_size('ledger.accounts') + pg_total_relation_size('ledger.transfers'))")
-rows=$(psql_at $P1 -c "SELECT (SELECT count(*) FROM ledger.accounts) + (SELECT count(*) FROM ledger.transfers)")
+state=$(psql_at $pport -c "SELECT pg_size_pretty(pg_total_relation_size('ledger.accounts') + pg_total_relation_size('ledger.transfers'))")
+rows=$(psql_at $pport -c "SELECT (SELECT count(*) FROM ledger.accounts) + (SELECT count(*) FROM ledger.transfers)")
 echo "state: $rows rows, $state (tables with indexes)"
 
 if [ -z "${BOOT_STATE:-}" ]; then
 t0=$(now)
-snap=$(psql_at $P1 -c 'SELECT rig_snapshot()')
+snap=$(psql_at $pport -c 'SELECT rig_snapshot()')
 t1=$(now)
-chunks=$(psql_at $P1 -c "SELECT chunks || ' chunks, ' || pg_size_pretty(pg_total_relation_size('rig.snapshot_chunks')) FROM rig.snapshots WHERE id = $snap")
+chunks=$(psql_at $pport -c "SELECT chunks || ' chunks, ' || pg_size_pretty(pg_total_relation_size('rig.snapshot_chunks')) FROM rig.snapshots WHERE id = $snap")
 echo "rig_snapshot(): $(echo "$t1 - $t0" | bc) s ($chunks)"
 # one op after the snapshot: compaction always keeps the newest record
-psql_at $P1 -c "SELECT ledger.transfer('{\"id\": 99999999, \"debit_account\": 1, \"credit_account\": 2, \"amount\": 1, \"ledger\": 1}')" >/dev/null
+psql_at $pport -c "SELECT ledger.transfer('{\"id\": 99999999, \"debit_account\": 1, \"credit_account\": 2, \"amount\": 1, \"ledger\": 1}')" >/dev/null
 t0=$(now)
-removed=$(psql_at $P1 -c 'SELECT rig_compact(1000000000)' 2>/dev/null)
+removed=$(psql_at $pport -c 'SELECT rig_compact(1000000000)' 2>/dev/null)
 t1=$(now)
 echo "rig_compact(): removed $removed records in $(echo "$t1 - $t0" | bc) s"
 if [ -n "${BOOT_SAVE:-}" ]; then
@@ -128,7 +136,7 @@ if [ -n "${BOOT_SAVE:-}" ]; then
 	$as_pg "$pgbin/pg_ctl" -D "$base/p" -l "$base/p.log" -w start >/dev/null
 fi
 else
-	echo "state from $BOOT_STATE: $(psql_at $P1 -c "SELECT 'snapshot ' || id || ', ' || chunks || ' chunks, ' || pg_size_pretty(pg_total_relation_size('rig.snapshot_chunks')) FROM rig.snapshots ORDER BY id DESC LIMIT 1")"
+	echo "state from $BOOT_STATE: $(psql_at $pport -c "SELECT 'snapshot ' || id || ', ' || chunks || ' chunks, ' || pg_size_pretty(pg_total_relation_size('rig.snapshot_chunks')) FROM rig.snapshots ORDER BY id DESC LIMIT 1")"
 fi
 
 cat >"$base/transfer.sql" <<'PGB'
@@ -142,29 +150,42 @@ chown postgres "$base/transfer.sql"
 # one pgbench run: before, during and after the bootstrap
 total=$((BEFORE + ${BOOT_LIMIT:-600}))
 # (pgbench runs as this user, connecting as postgres: its pid is the one to stop)
-"$pgbin/pgbench" -n -h "$base" -p $P1 -U postgres -c "$CLIENTS" -j "$CLIENTS" -T "$total" \
+"$pgbin/pgbench" -n -h "$base" -p $pport -U postgres -c "$CLIENTS" -j "$CLIENTS" -T "$total" \
 	-P 1 --progress-timestamp -D naccounts="$ACCOUNTS" -f "$base/transfer.sql" postgres \
 	>"$base/pgbench.out" 2>"$base/pgbench.err" &
 bench=$!
 sleep "$BEFORE"
-echo "[$(date +%T)] rig_add_peer of the empty node"
+echo "[$(date +%T)] rig_add_peer of the empty node, rig.bootstrap_max_rate = $RATE; $(uptime | sed 's/.*load/load/')"
 b0=$(now)
-psql_at $P1 -c "SELECT rig_add_peer('n', 'host=$base port=$P2 dbname=postgres user=postgres', 'sync')" 2>"$base/add.err" >/dev/null
+if [ -n "${BOOT_HOLD:-}" ]; then
+	psql_at $pport -c "BEGIN" -c "SELECT pg_current_xact_id()" -c "SELECT pg_sleep($BOOT_HOLD)" -c "COMMIT" >/dev/null
+else
+	psql_at $pport -c "SET rig.bootstrap_max_rate = '$RATE'" \
+		-c "SELECT rig_add_peer('n', 'host=$base port=$nport dbname=postgres user=postgres', 'sync')" 2>"$base/add.err" >/dev/null
+fi
 b1=$(now)
 sleep "$AFTER"
 kill -TERM $bench 2>/dev/null || true
 wait $bench 2>/dev/null || true
 
-verify=$(psql_at $P1 -c "SELECT count(*) FROM rig_verify_peer('n')")
-# the end of the snapshot's copy (state hash checked on the new node): then the log after W is shipped
-copied=$(date -d "$(grep 'rig bootstrapped peer' "$base/p.log" | head -1 | cut -d' ' -f1-3)" +%s.%N)
-echo "bootstrap: $(echo "$b1 - $b0" | bc) s, of which copying the snapshot $(echo "$copied - $b0" | bc) s and shipping the log written since $(echo "$b1 - $copied" | bc) s"
-echo "  ($(grep -o 'bootstrapping.*' "$base/add.err" | head -1)); rig_verify_peer: $verify difference(s)"
-# what the copy moved: every chunk's rows (the tables' and the idempotency keys'), as JSON text
-read -r crows cbytes <<<"$(psql_at $P1 -F ' ' -c "SELECT sum(nrows), sum(octet_length(rows::text)) FROM rig.snapshot_chunks
-	WHERE snapshot_id = (SELECT max(id) FROM rig.snapshots WHERE complete)")"
-echo "copy: $crows rows ($rows of the tables, the rest idempotency keys), $(echo "scale=0; $crows / ($copied - $b0)" | bc) rows/s;" \
-	"$(echo "scale=1; $cbytes / 1048576" | bc) MB of JSON at $(echo "scale=2; $cbytes / 1048576 / ($copied - $b0)" | bc) MB/s"
+echo "[$(date +%T)] done; $(uptime | sed 's/.*load/load/')"
+if [ -n "${BOOT_HOLD:-}" ]; then
+	echo "held a transaction with an xid for $(echo "$b1 - $b0" | bc) s, no bootstrap"
+	copied=$b1
+else
+	verify=$(psql_at $pport -c "SELECT count(*) FROM rig_verify_peer('n')")
+	# the end of the snapshot's copy (state hash checked on the new node): then the log after W is shipped
+	copied=$(date -d "$(grep 'rig bootstrapped peer' "$base/p.log" | head -1 | cut -d' ' -f1-3)" +%s.%N)
+	echo "bootstrap: $(echo "$b1 - $b0" | bc) s, of which copying the snapshot $(echo "$copied - $b0" | bc) s and shipping the log written since $(echo "$b1 - $copied" | bc) s"
+	echo "  ($(grep -o 'bootstrapping.*' "$base/add.err" | head -1)); rig_verify_peer: $verify difference(s)"
+	# what the copy moved: every chunk's rows (the tables' and the idempotency keys'), as JSON text
+	read -r crows cbytes <<<"$(psql_at $pport -F ' ' -c "SELECT sum(nrows), sum(octet_length(rows::text)) FROM rig.snapshot_chunks
+		WHERE snapshot_id = (SELECT max(id) FROM rig.snapshots WHERE complete)")"
+	echo "copy: $crows rows ($rows of the tables, the rest idempotency keys), $(echo "scale=0; $crows / ($copied - $b0)" | bc) rows/s;" \
+		"$(echo "scale=1; $cbytes / 1048576" | bc) MB of JSON at $(echo "scale=2; $cbytes / 1048576 / ($copied - $b0)" | bc) MB/s"
+fi
+# BOOT_PROGRESS=FILE: keep pgbench's per-second progress there
+if [ -n "${BOOT_PROGRESS:-}" ]; then cp "$base/pgbench.err" "$BOOT_PROGRESS"; fi
 # pgbench -P with --progress-timestamp prints "progress: <epoch> s, <tps> tps, ..." on stderr
 python3 - "$base/pgbench.err" "$b0" "$b1" "$copied" <<'PY'
 import re, sys
