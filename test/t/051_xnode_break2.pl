@@ -45,7 +45,9 @@
 #  (7) The database's search_path (which its owner, not a superuser, may
 #      set) puts an "=" of its own first: rig's worker, a superuser, ran
 #      it in the coordinator's statements (40 times for one transaction);
-#      the driver's transactions now use pg_catalog, pg_temp.
+#      the driver's transactions now use pg_catalog, pg_temp, and so does
+#      the whole worker session (with an async peer the worker also catches
+#      up, under the same path).
 #  Parts (5) and (6) run before (4), which drops the extension.
 
 use strict;
@@ -311,8 +313,20 @@ END $$;
 CREATE OPERATOR evil2.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil2.eq);
 ALTER DATABASE postgres SET search_path = evil2, pg_catalog;
 });
+	# and an async peer the worker catches up (resolver on), so its
+	# catch-up and verification run under that path too
+	my $er = rig_node('east_r', conf => $conf);
+	rig_xfer_setup($er, {});
+	$er->safe_psql('postgres', q{
+CREATE SCHEMA brk;
+CREATE FUNCTION brk.fail_apply(v bigint, d jsonb) RETURNS void
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	AS $$ BEGIN RAISE EXCEPTION 'the books are closed' USING ERRCODE = 'P0001'; END $$;
+});
+	$east->safe_psql('postgres', "SELECT rig_add_peer('east_r', \$\$" . $er->connstr('postgres') . "\$\$, 'async')");
 	$east->restart;
 	my $offset = -s $east->logfile;
+	rig_set_resolver($east, 200);
 	my $local = q{[
 		{"node": "east", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
 		 "data": {"account": 1, "amount": -10}},
@@ -322,10 +336,15 @@ ALTER DATABASE postgres SET search_path = evil2, pg_catalog;
 	is(wait_final($id), 'committed', "(7) with the database's search_path set, a transaction commits");
 	$east->poll_query_until('postgres', "SELECT state = 'committed' FROM rig.transactions WHERE id = $id")
 	  or die 'not recorded';
+	ok( $er->poll_query_until('postgres',
+			"SELECT count(*) = " . $east->safe_psql('postgres', 'SELECT count(*) FROM rig.log') . " FROM rig.log"),
+		'(7) the worker caught the async peer up meanwhile');
 	my $log = PostgreSQL::Test::Utils::slurp_file($east->logfile, $offset);
 	my @worker = grep { !/ran in client backend/ } ($log =~ /(evil2\.eq ran in [^\n]*)/g);
 	is(join('; ', @worker), '', "(7) the database owner's operator never ran in rig's worker (as superuser)");
-	$east->safe_psql('postgres', 'ALTER DATABASE postgres RESET search_path; DROP SCHEMA evil2 CASCADE');
+	rig_set_resolver($east, -1);
+	$east->safe_psql('postgres', "ALTER DATABASE postgres RESET search_path; DROP SCHEMA evil2 CASCADE; SELECT rig_drop_peer('east_r')");
+	$er->stop;
 }
 
 done_testing();
