@@ -52,7 +52,8 @@ static int	rig_nrels = 0;
 
 static void rig_catalog_invalidate(Datum arg, Oid relid);
 static int	rig_spi_as(Oid owner, SPIPlanPtr *kept, bool generic, const char *sql,
-					   int nargs, Oid *types, Datum *values, const char *nulls);
+					   int nargs, Oid *types, Datum *values, const char *nulls,
+					   bool read_only);
 
 PG_FUNCTION_INFO_V1(rig_invalidate_caches);
 
@@ -162,7 +163,7 @@ rig_insert_row(const char *relname, Datum *values, bool *nulls)
  */
 static int
 rig_spi_as(Oid owner, SPIPlanPtr *kept, bool generic, const char *sql, int nargs,
-		   Oid *types, Datum *values, const char *nulls)
+		   Oid *types, Datum *values, const char *nulls, bool read_only)
 {
 	Oid			save_userid;
 	int			save_sec;
@@ -175,18 +176,18 @@ rig_spi_as(Oid owner, SPIPlanPtr *kept, bool generic, const char *sql, int nargs
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	if (kept != NULL)
-		ret = rig_spi_kept(kept, sql, nargs, types, values, nulls, false, 0);
+		ret = rig_spi_kept(kept, sql, nargs, types, values, nulls, read_only, 0);
 	else if (generic)
 	{
 		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-		ret = SPI_execute_plan(plan, values, nulls, false, 0);
+		ret = SPI_execute_plan(plan, values, nulls, read_only, 0);
 		SPI_freeplan(plan);
 	}
 	else
-		ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+		ret = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
 	SetUserIdAndSecContext(save_userid, save_sec);
 	AtEOXact_GUC(true, save_nestlevel);
 	return ret;
@@ -202,7 +203,15 @@ rig_spi_as_owner(const char *relname, const char *sql, int nargs, Oid *types,
 				 Datum *values, const char *nulls)
 {
 	return rig_spi_as(rig_rel_owner(rig_relid(relname)), NULL, false, sql, nargs,
-					  types, values, nulls);
+					  types, values, nulls, false);
+}
+
+/* Run one statement as role owner, read-only in the active snapshot or not. */
+int
+rig_spi_as_role(Oid owner, const char *sql, int nargs, Oid *types, Datum *values,
+				bool read_only)
+{
+	return rig_spi_as(owner, NULL, false, sql, nargs, types, values, NULL, read_only);
 }
 
 /*
@@ -231,7 +240,7 @@ rig_spi_kept_as_owner(const char *relname, SPIPlanPtr *plan, const char *sql,
 					  int nargs, Oid *types, Datum *values, const char *nulls)
 {
 	return rig_spi_as(rig_rel_owner(rig_relid(relname)), plan, false, sql, nargs,
-					  types, values, nulls);
+					  types, values, nulls, false);
 }
 
 /*
@@ -244,7 +253,7 @@ rig_spi_kept_as_owner(const char *relname, SPIPlanPtr *plan, const char *sql,
 int
 rig_spi_generic_as(Oid owner, const char *sql, int nargs, Oid *types, Datum *values)
 {
-	return rig_spi_as(owner, NULL, true, sql, nargs, types, values, NULL);
+	return rig_spi_as(owner, NULL, true, sql, nargs, types, values, NULL, false);
 }
 
 /* Throw unless name is a valid rig identifier. */

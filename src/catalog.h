@@ -26,6 +26,8 @@ extern int	rig_spi_kept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types
 						 Datum *values, const char *nulls, bool read_only, long count);
 extern int	rig_spi_kept_as_owner(const char *relname, SPIPlanPtr *plan, const char *sql,
 								  int nargs, Oid *types, Datum *values, const char *nulls);
+extern int	rig_spi_as_role(Oid owner, const char *sql, int nargs, Oid *types,
+							Datum *values, bool read_only);
 extern int	rig_spi_generic_as(Oid owner, const char *sql, int nargs,
 							   Oid *types, Datum *values);
 extern void rig_check_identifier(const char *what, const char *name);

@@ -392,18 +392,15 @@ rig_coord_fault(List *calls, const char *when)
 }
 
 /*
- * Start one of the driver's transactions.  Its statements find operators
- * and functions in pg_catalog only: the worker is a superuser, and the
- * database's search_path (which its owner sets) could put an "=" of its
- * own first.
+ * Start one of the driver's transactions.  (Its statements find operators
+ * and functions in pg_catalog only: the worker's session sets that path,
+ * worker.c, since the database's owner sets the database's.)
  */
 static void
 rig_coord_begin(void)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	PushActiveSnapshot(GetTransactionSnapshot());
 }
 

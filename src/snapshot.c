@@ -70,8 +70,6 @@ typedef struct RigLoad
 } RigLoad;
 
 static bool rig_snapshots_installed(void);
-static int	rig_spi_as_read(Oid owner, const char *sql, int nargs, Oid *types,
-							Datum *values, bool read_only);
 static Datum rig_text_list_array(List *names);
 static void rig_snapshot_fill(RigSnapshotInfo *info, HeapTuple tup, TupleDesc desc);
 static bool rig_snapshot_read(const char *cond, int64 id, bool lock, RigSnapshotInfo *info);
@@ -88,29 +86,6 @@ static bool
 rig_snapshots_installed(void)
 {
 	return OidIsValid(get_relname_relid("snapshots", rig_schema_oid()));
-}
-
-/* SPI as another role (a table's owner), read-only in the active snapshot or not. */
-static int
-rig_spi_as_read(Oid owner, const char *sql, int nargs, Oid *types, Datum *values,
-				bool read_only)
-{
-	Oid			save_userid;
-	int			save_sec;
-	volatile int ret;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		ret = SPI_execute_with_args(sql, nargs, types, values, NULL, read_only, 0);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
-	return ret;
 }
 
 /* A text[] of the strings of names. */
@@ -237,7 +212,7 @@ rig_snapshot_read(const char *cond, int64 id, bool lock, RigSnapshotInfo *info)
 	if (!rig_snapshots_installed())
 		return false;
 	SPI_connect();
-	if (rig_spi_as_read(rig_rel_owner(rig_relid("snapshots")),
+	if (rig_spi_as_role(rig_rel_owner(rig_relid("snapshots")),
 						psprintf("SELECT id, watermark, included, state_hash, handler_fingerprint, tables, "
 								 "chunks, complete, row_to_json(s)::text FROM rig.snapshots s "
 								 "WHERE $1 IS NOT NULL AND %s%s",
@@ -387,7 +362,7 @@ rig_snapshot_restore(RigSnapshotInfo *info)
 		CHECK_FOR_INTERRUPTS();
 		SPI_connect();
 		/* a fresh snapshot: the caller's may predate this snapshot (rig_rebuild waited for its locks) */
-		if (rig_spi_as_read(owner, "SELECT relation, rows, checksum = md5(rows::text) "
+		if (rig_spi_as_role(owner, "SELECT relation, rows, checksum = md5(rows::text) "
 							"FROM rig.snapshot_chunks WHERE snapshot_id = $1 AND chunk = $2",
 							2, types, values, false) != SPI_OK_SELECT)
 			elog(ERROR, "could not read rig.snapshot_chunks");
@@ -474,7 +449,7 @@ rig_snapshot_included(int64 watermark)
 	char	   *included;
 
 	SPI_connect();
-	if (rig_spi_as_read(rig_rel_owner(rig_relid("log")),
+	if (rig_spi_as_role(rig_rel_owner(rig_relid("log")),
 						"SELECT coalesce(array_agg(version ORDER BY version), '{}')::text "
 						"FROM rig.log WHERE version > $1",
 						1, types, values, true) != SPI_OK_SELECT)
@@ -578,7 +553,7 @@ rig_snapshot(PG_FUNCTION_ARGS)
 	PopActiveSnapshot();
 
 	SPI_connect();
-	if (rig_spi_as_read(owner, "SELECT nextval('rig.snapshot_seq')", 0, NULL, NULL, false) != SPI_OK_SELECT)
+	if (rig_spi_as_role(owner, "SELECT nextval('rig.snapshot_seq')", 0, NULL, NULL, false) != SPI_OK_SELECT)
 		elog(ERROR, "could not draw a snapshot id");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool){false}));
 	values[0] = Int64GetDatum(id);
@@ -588,7 +563,7 @@ rig_snapshot(PG_FUNCTION_ARGS)
 	values[4] = CStringGetTextDatum(rig_snapshot_fingerprint());
 	values[5] = rig_text_list_array(relations);
 	values[6] = Int32GetDatum(0);
-	if (rig_spi_as_read(owner, "INSERT INTO rig.snapshots (id, watermark, included, state_hash, "
+	if (rig_spi_as_role(owner, "INSERT INTO rig.snapshots (id, watermark, included, state_hash, "
 						"handler_fingerprint, tables, chunks, complete, node) "
 						"VALUES ($1, $2, $3::bigint[], $4, $5, $6, $7, false, current_setting('rig.node_name'))",
 						7, types, values, false) != SPI_OK_INSERT)
@@ -614,7 +589,7 @@ rig_snapshot(PG_FUNCTION_ARGS)
 
 	values[1] = Int32GetDatum(chunks);
 	SPI_connect();
-	if (rig_spi_as_read(owner, "UPDATE rig.snapshots SET chunks = $2, complete = true WHERE id = $1",
+	if (rig_spi_as_role(owner, "UPDATE rig.snapshots SET chunks = $2, complete = true WHERE id = $1",
 						2, (Oid[]) {INT8OID, INT4OID}, values, false) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the snapshot");
 	SPI_finish();
