@@ -112,6 +112,20 @@ UPDATE ledger.accounts SET credits_posted = credits_posted + 1000000 WHERE id = 
 SELECT ledger.record(0, 999, 'posted', a, a, 0, NULL, NULL) FROM ledger.accounts a WHERE id = 1;
 \echo :SQLSTATE
 
+-- what foreign keys would refuse (the example has none), ledger.check() reports
+BEGIN;
+SET LOCAL rig.maintenance = on;
+INSERT INTO ledger.transfers VALUES (990, -1, 'posted', 1, 4242, 0, 1, NULL, NULL, now(), '{}');
+INSERT INTO ledger.transfers VALUES (991, -2, 'void', 1, 2, 1, 1, 4343, NULL, now(), '{}');
+INSERT INTO ledger.transfers VALUES (992, -3, 'posted', 1, 2, 0, 1, 100, NULL, now(), '{}');
+SELECT * FROM ledger.check() ORDER BY problem;
+ROLLBACK;
+-- and the domains refuse a negative balance, even in maintenance
+BEGIN;
+SET LOCAL rig.maintenance = on;
+UPDATE ledger.accounts SET debits_pending = -1 WHERE id = 1;
+ROLLBACK;
+
 -- clean up
 SELECT rig_unregister_table('ledger.accounts');
 SELECT rig_unregister_table('ledger.transfers');
