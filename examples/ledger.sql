@@ -57,11 +57,16 @@ CREATE SCHEMA ledger;
 --     rules a constraint would have (every transfer names existing
 --     accounts and, for a post, void or expiry, a pending transfer);
 --   - the handlers call their helpers in expressions, never with PERFORM,
---     which runs a query (an executor start) for each call.
+--     which runs a query (an executor start) for each call;
+--   - a transfer stores both accounts' balances after it as numbers;
+--     ledger.result() builds the jsonb result from them when it is read.
 CREATE DOMAIN ledger.amount AS bigint CHECK (VALUE >= 0);
 CREATE DOMAIN ledger.positive_int AS int CHECK (VALUE > 0);
 CREATE DOMAIN ledger.account_id AS bigint CHECK (VALUE > 0);
 CREATE DOMAIN ledger.kind AS text CHECK (VALUE IN ('posted', 'pending', 'post', 'void', 'expire'));
+-- an account's balances after a transfer
+CREATE TYPE ledger.balance AS (debits_pending bigint, debits_posted bigint,
+							   credits_pending bigint, credits_posted bigint);
 
 CREATE TABLE ledger.accounts (
 	id				ledger.account_id PRIMARY KEY,
@@ -87,7 +92,8 @@ CREATE TABLE ledger.transfers (
 	pending_id		bigint,					-- post, void, expire: the pending transfer
 	expires_at		timestamptz,			-- pending with a timeout
 	created_at		timestamptz NOT NULL,	-- rig_op_time()
-	result			jsonb NOT NULL			-- what the client got back
+	debit_balance	ledger.balance NOT NULL,	-- both accounts after it
+	credit_balance	ledger.balance NOT NULL		-- (the result: ledger.result())
 );
 -- a pending transfer resolves at most once
 CREATE UNIQUE INDEX transfers_resolved_once ON ledger.transfers (pending_id) WHERE pending_id IS NOT NULL;
@@ -109,6 +115,15 @@ CREATE FUNCTION ledger.balances(a ledger.accounts) RETURNS jsonb LANGUAGE sql ST
 	SELECT jsonb_build_object('id', a.id, 'debits_pending', a.debits_pending,
 							  'debits_posted', a.debits_posted, 'credits_pending', a.credits_pending,
 							  'credits_posted', a.credits_posted)
+$$;
+
+-- What a client gets back for a transfer: it with both accounts' balances
+-- after it.  Built when it is read, not stored as jsonb: a replay (and each
+-- write) then stores two rows of numbers instead of building the object.
+CREATE FUNCTION ledger.result(t ledger.transfers) RETURNS jsonb LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_object('id', t.id, 'version', t.version, 'kind', t.kind, 'amount', t.amount,
+							  'debit_account', jsonb_build_object('id', t.debit_account) || to_jsonb(t.debit_balance),
+							  'credit_account', jsonb_build_object('id', t.credit_account) || to_jsonb(t.credit_balance))
 $$;
 
 -- Raise unless data->key is a positive integer; return it.
@@ -203,22 +218,20 @@ BEGIN
 	RETURN ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account')];
 END $$;
 
--- Record a transfer with the accounts' balances after it; returns the result.
+-- Record a transfer with the accounts' balances after it; returns its id.
 CREATE FUNCTION ledger.record(version bigint, id bigint, kind text, dr ledger.accounts, cr ledger.accounts,
 							  amount bigint, pending_id bigint, expires_at timestamptz)
-	RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE
-	result jsonb;
+	RETURNS bigint LANGUAGE plpgsql AS $$
 BEGIN
 	UPDATE ledger.accounts a SET debits_pending = dr.debits_pending, debits_posted = dr.debits_posted,
 		   credits_pending = dr.credits_pending, credits_posted = dr.credits_posted WHERE a.id = dr.id;
 	UPDATE ledger.accounts a SET debits_pending = cr.debits_pending, debits_posted = cr.debits_posted,
 		   credits_pending = cr.credits_pending, credits_posted = cr.credits_posted WHERE a.id = cr.id;
-	result := jsonb_build_object('id', id, 'version', version, 'kind', kind, 'amount', amount,
-								 'debit_account', ledger.balances(dr), 'credit_account', ledger.balances(cr));
 	INSERT INTO ledger.transfers
-	VALUES (id, version, kind, dr.id, cr.id, amount, dr.ledger, pending_id, expires_at, rig_op_time(), result);
-	RETURN result;
+	VALUES (id, version, kind, dr.id, cr.id, amount, dr.ledger, pending_id, expires_at, rig_op_time(),
+			ROW(dr.debits_pending, dr.debits_posted, dr.credits_pending, dr.credits_posted),
+			ROW(cr.debits_pending, cr.debits_posted, cr.credits_pending, cr.credits_posted));
+	RETURN id;
 END $$;
 
 CREATE FUNCTION ledger.transfer_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
@@ -229,7 +242,7 @@ DECLARE
 	timeout	int := coalesce((data->>'timeout')::int, 0);
 	dr		ledger.accounts := ledger.account((data->>'debit_account')::bigint);
 	cr		ledger.accounts := ledger.account((data->>'credit_account')::bigint);
-	result	jsonb;
+	recorded	bigint;
 BEGIN
 	IF EXISTS (SELECT 1 FROM ledger.transfers t WHERE t.id = tid) THEN
 		RAISE EXCEPTION 'transfer % exists', tid USING ERRCODE = 'unique_violation';
@@ -260,7 +273,7 @@ BEGIN
 		dr.debits_posted := dr.debits_posted + amount;
 		cr.credits_posted := cr.credits_posted + amount;
 	END IF;
-	result := ledger.record(version, tid, CASE WHEN pending THEN 'pending' ELSE 'posted' END, dr, cr, amount, NULL,
+	recorded := ledger.record(version, tid, CASE WHEN pending THEN 'pending' ELSE 'posted' END, dr, cr, amount, NULL,
 						  CASE WHEN pending AND timeout > 0
 							   THEN rig_op_time() + make_interval(secs => timeout) END);
 END $$;
@@ -284,7 +297,7 @@ BEGIN
 END $$;
 
 -- Post (in full or in part), void or expire a pending transfer, once.
-CREATE FUNCTION ledger.resolve(version bigint, data jsonb, kind text) RETURNS jsonb LANGUAGE plpgsql AS $$
+CREATE FUNCTION ledger.resolve(version bigint, data jsonb, kind text) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
 	tid		bigint := CASE WHEN kind = 'expire' THEN -(data->>'pending_id')::bigint
 						   ELSE (data->>'id')::bigint END;
@@ -337,21 +350,21 @@ END $$;
 
 CREATE FUNCTION ledger.transfer_post_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-	result	jsonb;
+	recorded	bigint;
 BEGIN
-	result := ledger.resolve(version, data, 'post');
+	recorded := ledger.resolve(version, data, 'post');
 END $$;
 CREATE FUNCTION ledger.transfer_void_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-	result	jsonb;
+	recorded	bigint;
 BEGIN
-	result := ledger.resolve(version, data, 'void');
+	recorded := ledger.resolve(version, data, 'void');
 END $$;
 CREATE FUNCTION ledger.transfer_expire_apply(version bigint, data jsonb) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-	result	jsonb;
+	recorded	bigint;
 BEGIN
-	result := ledger.resolve(version, data, 'expire');
+	recorded := ledger.resolve(version, data, 'expire');
 END $$;
 
 SELECT rig_register('account_open', 'ledger.account_open_apply(bigint,jsonb)',
@@ -382,7 +395,7 @@ END $$;
 CREATE FUNCTION ledger.transfer(data jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
 	PERFORM rig_do('transfer', data, 'transfer:' || coalesce(data->>'id', ''));
-	RETURN (SELECT t.result FROM ledger.transfers t WHERE t.id = (data->>'id')::bigint);
+	RETURN (SELECT ledger.result(t) FROM ledger.transfers t WHERE t.id = (data->>'id')::bigint);
 END $$;
 
 -- data plus the accounts of its pending transfer (rig locks them).
@@ -402,13 +415,13 @@ END $$;
 CREATE FUNCTION ledger.transfer_post(data jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
 	PERFORM rig_do('transfer_post', ledger.with_accounts(data), 'transfer:' || coalesce(data->>'id', ''));
-	RETURN (SELECT t.result FROM ledger.transfers t WHERE t.id = (data->>'id')::bigint);
+	RETURN (SELECT ledger.result(t) FROM ledger.transfers t WHERE t.id = (data->>'id')::bigint);
 END $$;
 
 CREATE FUNCTION ledger.transfer_void(data jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
 	PERFORM rig_do('transfer_void', ledger.with_accounts(data), 'transfer:' || coalesce(data->>'id', ''));
-	RETURN (SELECT t.result FROM ledger.transfers t WHERE t.id = (data->>'id')::bigint);
+	RETURN (SELECT ledger.result(t) FROM ledger.transfers t WHERE t.id = (data->>'id')::bigint);
 END $$;
 
 -- Expire every pending transfer past its timeout; returns how many.

@@ -115,9 +115,9 @@ SELECT ledger.record(0, 999, 'posted', a, a, 0, NULL, NULL) FROM ledger.accounts
 -- what foreign keys would refuse (the example has none), ledger.check() reports
 BEGIN;
 SET LOCAL rig.maintenance = on;
-INSERT INTO ledger.transfers VALUES (990, -1, 'posted', 1, 4242, 0, 1, NULL, NULL, now(), '{}');
-INSERT INTO ledger.transfers VALUES (991, -2, 'void', 1, 2, 1, 1, 4343, NULL, now(), '{}');
-INSERT INTO ledger.transfers VALUES (992, -3, 'posted', 1, 2, 0, 1, 100, NULL, now(), '{}');
+INSERT INTO ledger.transfers VALUES (990, -1, 'posted', 1, 4242, 0, 1, NULL, NULL, now(), '(0,0,0,0)', '(0,0,0,0)');
+INSERT INTO ledger.transfers VALUES (991, -2, 'void', 1, 2, 1, 1, 4343, NULL, now(), '(0,0,0,0)', '(0,0,0,0)');
+INSERT INTO ledger.transfers VALUES (992, -3, 'posted', 1, 2, 0, 1, 100, NULL, now(), '(0,0,0,0)', '(0,0,0,0)');
 SELECT * FROM ledger.check() ORDER BY problem;
 ROLLBACK;
 -- and the domains refuse a negative balance, even in maintenance
