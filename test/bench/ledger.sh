@@ -34,10 +34,11 @@ declare -A PORT=([p]=${LEDGER_PORT:-5491} [r]=$(( ${LEDGER_PORT:-5491} + 1 )))
 [ "$(id -u)" -eq 0 ] || { echo "run this as root" >&2; exit 1; }
 trap stop_all EXIT
 [ -n "${LEDGER_KEEP:-}" ] && trap - EXIT
+ledger_sql=${LEDGER_SQL:-$src/examples/ledger.sql}
 pair_start "rig.resolver_interval = 200
-shared_buffers = 256MB" "${LEDGER_SQL:-$src/examples/ledger.sql}" "$here/ledger_spread.sql" "$here/ledger_hot.sql"
+shared_buffers = 256MB" "$ledger_sql" "$here/ledger_spread.sql" "$here/ledger_hot.sql"
 for n in p r; do
-	psql_on $n -f "$base/ledger.sql" >/dev/null
+	psql_on $n -f "$base/$(basename "$ledger_sql")" >/dev/null
 done
 psql_on p -c "SELECT rig_add_peer('r', 'host=$base port=${PORT[r]} dbname=postgres user=postgres', 'sync')" >/dev/null
 psql_on p >/dev/null <<SQL
