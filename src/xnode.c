@@ -72,6 +72,7 @@ static int64 rig_interval_us(Interval *iv, const char *what);
 static int64 rig_timeout_ms(Interval *iv);
 static char *rig_xnode_state(int64 id, bool missing_ok, TimestampTz *created);
 static void rig_xnode_check_committed(int64 id);
+static const char *rig_xnode_pruned_outcome(int64 id, TimestampTz created);
 static void rig_xnode_lock(Jsonb *event);
 
 PG_FUNCTION_INFO_V1(rig_transaction_start);
@@ -272,6 +273,41 @@ rig_xnode_lock(Jsonb *event)
 	rig_lock_hashes(hashes, n);
 }
 
+/*
+ * The outcome of a transaction pruned while rig_transaction_wait watched
+ * it (only committed and aborted ones are pruned): the coordinator's ring
+ * has it, or else its last final event in rig.log (pruning removes the
+ * events, not their ops); NULL once the log was compacted past them too.
+ */
+static const char *
+rig_xnode_pruned_outcome(int64 id, TimestampTz created)
+{
+	const char *known = rig_shmem_xnode_outcome(id, created);
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *outcome = NULL;
+
+	if (known != NULL)
+		return known;
+	args[0] = CStringGetTextDatum(psprintf(INT64_FORMAT, id));
+	SPI_connect();
+	if (rig_spi_as_owner("log",
+						 "SELECT CASE l.data->>'event' WHEN 'resolved' THEN l.data->>'state' "
+						 "ELSE l.data->>'event' END FROM rig.log l "
+						 "WHERE l.method = 'rig.transaction.event' AND l.data->>'transaction' = $1 "
+						 "AND (l.data->>'event' IN ('committed', 'aborted') "
+						 "OR l.data->>'event' = 'resolved' AND l.data->>'state' IN ('committed', 'aborted')) "
+						 "ORDER BY l.version DESC LIMIT 1",
+						 1, types, args, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.log");
+	if (SPI_processed > 0)
+		outcome = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	return outcome;
+}
+
 /* True for committed, aborted and failed. */
 static bool
 rig_xnode_state_final(const char *state)
@@ -417,6 +453,8 @@ rig_transaction_wait(PG_FUNCTION_ARGS)
 {
 	int64		id;
 	TimestampTz deadline = 0;
+	TimestampTz created = 0;
+	char	   *state = NULL;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -447,11 +485,25 @@ rig_transaction_wait(PG_FUNCTION_ARGS)
 	ConditionVariablePrepareToSleep(rig_shmem_xnode_cv());
 	for (;;)
 	{
-		TimestampTz created;
-		char	   *state = rig_xnode_state(id, false, &created);
 		const char *known;
 		long		wait_ms = RIG_XNODE_WAIT_POLL_MS;
+		char	   *seen = state;
 
+		/* once seen, gone means pruned meanwhile, which only a final one is */
+		state = rig_xnode_state(id, seen != NULL, &created);
+		if (seen != NULL)
+			pfree(seen);
+		if (state == NULL)
+		{
+			ConditionVariableCancelSleep();
+			known = rig_xnode_pruned_outcome(id, created);
+			if (known == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("transaction " INT64_FORMAT " ended and was pruned while this call waited for it", id),
+						 errdetail("rig_transaction_prune() removes only committed and aborted transactions; which one this was is no longer recorded on this node.")));
+			PG_RETURN_TEXT_P(cstring_to_text(known));
+		}
 		if (rig_xnode_state_final(state))
 			break;
 		/*
@@ -478,7 +530,8 @@ rig_transaction_wait(PG_FUNCTION_ARGS)
 		(void) ConditionVariableTimedSleep(rig_shmem_xnode_cv(), wait_ms, PG_WAIT_EXTENSION);
 	}
 	ConditionVariableCancelSleep();
-	PG_RETURN_TEXT_P(cstring_to_text(rig_xnode_state(id, false, NULL)));
+	/* as last read: a prune may remove a final one right after */
+	PG_RETURN_TEXT_P(cstring_to_text(state));
 }
 
 /* SQL: a client's abort of a transaction that is still preparing. */

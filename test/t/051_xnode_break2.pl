@@ -48,6 +48,12 @@
 #      the driver's transactions now use pg_catalog, pg_temp, and so does
 #      the whole worker session (with an async peer the worker also catches
 #      up, under the same path).
+#  (8) rig_transaction_wait is stopped (SIGSTOP) between two reads while
+#      the transaction it watches ends and rig_transaction_prune removes
+#      it: it said "transaction N does not exist" before; now it returns
+#      the outcome, from the coordinator's memory (committed) or, once 64
+#      later outcomes pushed it out of there, from the transaction's final
+#      event in rig.log (aborted by a client).
 #  Parts (5) and (6) run before (4), which drops the extension.
 
 use strict;
@@ -345,6 +351,67 @@ CREATE FUNCTION brk.fail_apply(v bigint, d jsonb) RETURNS void
 	rig_set_resolver($east, -1);
 	$east->safe_psql('postgres', "ALTER DATABASE postgres RESET search_path; DROP SCHEMA evil2 CASCADE; SELECT rig_drop_peer('east_r')");
 	$er->stop;
+}
+
+# ---- (8) a transaction pruned while rig_transaction_wait watches it
+{
+	# stop the waiter while it sleeps between two reads (inside its latch
+	# wait: no lock or buffer held), never in the middle of a read
+	my $stop_sleeping = sub {
+		my ($pid) = @_;
+		for (1 .. 100)
+		{
+			kill 'STOP', $pid;
+			return 1
+			  if $east->safe_psql('postgres',
+				"SELECT wait_event_type = 'Extension' FROM pg_stat_activity WHERE pid = $pid") eq 't';
+			kill 'CONT', $pid;
+			select(undef, undef, undef, 0.05);
+		}
+		return 0;
+	};
+	foreach my $outcome ('committed', 'aborted')
+	{
+		# west's branch waits for a row lock on account 6: the transaction prepares
+		my $locker = rig_session($west);
+		$locker->query_safe('BEGIN; SELECT * FROM xfer.accounts WHERE id = 6 FOR UPDATE;');
+		my $id = rig_xfer_start($east, rig_xfer_branches('east', 2, 'west', 6, 1), '10min');
+		my $waiter = rig_session($east);
+		rig_bg_send($waiter, "SELECT rig_transaction_wait($id)");
+		$east->poll_query_until('postgres',
+			"SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE 'SELECT rig_transaction_wait($id)%' "
+			  . "AND wait_event_type = 'Extension'")
+		  or die 'the waiter does not wait';
+		my $pid = $east->safe_psql('postgres',
+			"SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT rig_transaction_wait($id)%'");
+		ok($stop_sleeping->($pid), "(8) $outcome: the waiter is stopped between two reads");
+		is($east->safe_psql('postgres', "SELECT rig_transaction_abort($id, 'pruned while watched')"),
+			'aborting', '(8) aborted: a client aborts it meanwhile')
+		  if $outcome eq 'aborted';
+		$locker->query_safe('COMMIT');
+		$locker->quit;
+		$east->poll_query_until('postgres', "SELECT state = '$outcome' FROM rig.transactions WHERE id = $id")
+		  or die "transaction $id did not end $outcome";
+		if ($outcome eq 'aborted')
+		{
+			# 64 later outcomes push this one out of the coordinator's memory
+			my $fill = rig_xfer_branches('east', 1, 'east', 3, 1);
+			$east->safe_psql('postgres',
+				"SELECT count(rig_transaction_start(\$b\$$fill\$b\$, '10min')) FROM generate_series(1, 65)");
+			$east->poll_query_until('postgres',
+				"SELECT count(*) = 0 FROM rig.transactions WHERE state NOT IN ('committed', 'aborted', 'failed')")
+			  or die 'the 65 transactions did not end';
+		}
+		ok($east->safe_psql('postgres', "SELECT rig_transaction_prune('0')") >= 1,
+			"(8) $outcome: rig_transaction_prune removed it");
+		is($east->safe_psql('postgres', "SELECT count(*) FROM rig.transactions WHERE id = $id"), '0',
+			"(8) $outcome: it is gone from rig.transactions");
+		kill 'CONT', $pid;
+		my ($out, $err) = rig_bg_result($waiter);
+		is($out, $outcome, "(8) rig_transaction_wait returns $outcome for the transaction pruned meanwhile");
+		is($err, '', "(8) $outcome: and no error");
+		$waiter->quit;
+	}
 }
 
 done_testing();
