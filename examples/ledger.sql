@@ -117,9 +117,9 @@ CREATE FUNCTION ledger.balances(a ledger.accounts) RETURNS jsonb LANGUAGE sql ST
 							  'credits_posted', a.credits_posted)
 $$;
 
--- What a client gets back for a transfer: it with both accounts' balances
--- after it.  Built when it is read, not stored as jsonb: a replay (and each
--- write) then stores two rows of numbers instead of building the object.
+-- What a client gets back for a transfer: the transfer and both accounts'
+-- balances after it.  Built when it is read, not stored as jsonb: each
+-- apply (and each op of a replay) stores numbers instead of building it.
 CREATE FUNCTION ledger.result(t ledger.transfers) RETURNS jsonb LANGUAGE sql STABLE AS $$
 	SELECT jsonb_build_object('id', t.id, 'version', t.version, 'kind', t.kind, 'amount', t.amount,
 							  'debit_account', jsonb_build_object('id', t.debit_account) || to_jsonb(t.debit_balance),
