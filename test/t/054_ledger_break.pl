@@ -8,7 +8,11 @@
 #  - ledger.expire_due() racing a void: the void's op time is before the
 #    timeout, it commits while expire_due() waits for the accounts' locks;
 #    expire_due() skips that transfer (it is resolved once, voided) and
-#    still expires the others, instead of failing as a whole.
+#    still expires the others, instead of failing as a whole;
+#  - with no FOR UPDATE, an op waiting for an account's lock while another
+#    op on it is uncommitted reads the balances that op left: a spend
+#    after a held spend is refused as an overdraft, a spend after a held
+#    deposit goes through (both READ COMMITTED, forced with held locks).
 
 use strict;
 use warnings;
@@ -60,6 +64,42 @@ is( $node_a->safe_psql('postgres',
 		q{SELECT string_agg(id || ' ' || kind || ' ' || pending_id, ', ' ORDER BY id) FROM ledger.transfers WHERE pending_id IS NOT NULL}),
 	'-11 expire 11, 20 void 10',
 	'race: 10 voided once, 11 expired once');
+
+# account 3 may spend only what it was credited: 300
+$node_a->safe_psql('postgres', q{
+SELECT ledger.account_open('{"id": 3, "ledger": 1, "code": 2, "flags": ["debits_must_not_exceed_credits"]}');
+SELECT ledger.transfer('{"id": 30, "debit_account": 1, "credit_account": 3, "amount": 300, "ledger": 1}');
+});
+
+# Run $first in a held transaction, $second beside it until it waits for the
+# accounts, commit the first; returns the second's output and errors.
+sub after_held
+{
+	my ($first, $second) = @_;
+	my $held = rig_session($node_a);
+	my $next = rig_session($node_a);
+	my ($out, $err) = rig_bg_query($held, "BEGIN; SELECT ledger.transfer('$first') ->> 'kind'");
+	is($err, '', "held: $first applied");
+	rig_bg_send($next, "SELECT ledger.transfer('$second') ->> 'kind'");
+	ok(rig_waits_on_lock($node_a, $second), "held: $second waits for the accounts");
+	($out, $err) = rig_bg_query($held, 'COMMIT');
+	is($err, '', 'held: committed');
+	my @r = rig_bg_result($next);
+	$_->quit for ($held, $next);
+	return @r;
+}
+
+($out, $err) = after_held('{"id": 31, "debit_account": 3, "credit_account": 2, "amount": 250, "ledger": 1}',
+	'{"id": 32, "debit_account": 3, "credit_account": 2, "amount": 100, "ledger": 1}');
+is(sqlstate_of($err), '23514', 'stale: a spend after a held spend is refused as an overdraft');
+like($err, qr/Account 3 has credits posted 300, debits pending 0 and posted 250/,
+	'stale: it was checked against the balances the first spend left');
+($out, $err) = after_held('{"id": 33, "debit_account": 1, "credit_account": 3, "amount": 100, "ledger": 1}',
+	'{"id": 34, "debit_account": 3, "credit_account": 2, "amount": 150, "ledger": 1}');
+is($err, '', 'stale: a spend after a held deposit goes through');
+like($out, qr/^posted$/m, 'stale: it is posted');
+is($node_a->safe_psql('postgres', 'SELECT debits_posted, credits_posted FROM ledger.accounts WHERE id = 3'),
+	'400|400', 'stale: account 3 debited 250 + 150 of its 400 credits, nothing lost');
 for my $node ($node_a, $node_b)
 {
 	is($node->safe_psql('postgres', 'SELECT * FROM ledger.check()'), '',
