@@ -31,7 +31,8 @@
 --   - "timeout" (seconds, pending only, 0 = never) is counted from the op's
 --     rig_op_time(), so every node decides an expiry alike; an expired
 --     pending transfer can no longer be posted or voided, and
---     ledger.expire_due() (or transfer_expire) releases its reservation;
+--     ledger.expire_due() (or transfer_expire) releases its reservation
+--     (expire_due() skips one posted or voided while it ran);
 --   - flags: debits_must_not_exceed_credits (debits pending + posted, after
 --     the transfer, <= credits posted) and credits_must_not_exceed_debits;
 --     a transfer that would break a limit is refused (23514), never applied;
@@ -40,7 +41,8 @@
 --   - a transfer id is its idempotency key: the same id again returns the
 --     first result, the same id with other fields is refused (22023);
 --   - ledger.transfers is immutable: a post, void or expiry is a new row
---     naming its pending transfer (an expiry's id is -pending_id);
+--     naming its pending transfer; a post or void has a positive id of its
+--     own, like any transfer, an expiry's id is -pending_id;
 --   - for each ledger, total debits = total credits (posted and pending),
 --     on every node, always (ledger.check()).
 
