@@ -31,14 +31,18 @@
 --   - "timeout" (seconds, pending only, 0 = never) is counted from the op's
 --     rig_op_time(), so every node decides an expiry alike; an expired
 --     pending transfer can no longer be posted or voided, and
---     ledger.expire_due() (or transfer_expire) releases its reservation;
+--     ledger.expire_due() (or transfer_expire) releases its reservation
+--     (expire_due() skips one posted or voided while it ran);
 --   - flags: debits_must_not_exceed_credits (debits pending + posted, after
 --     the transfer, <= credits posted) and credits_must_not_exceed_debits;
 --     a transfer that would break a limit is refused (23514), never applied;
+--     one that would take an account's debits or credits (pending +
+--     posted) past the bigint range is refused too (22003);
 --   - a transfer id is its idempotency key: the same id again returns the
 --     first result, the same id with other fields is refused (22023);
 --   - ledger.transfers is immutable: a post, void or expiry is a new row
---     naming its pending transfer (an expiry's id is -pending_id);
+--     naming its pending transfer; a post or void has a positive id of its
+--     own, like any transfer, an expiry's id is -pending_id;
 --   - for each ledger, total debits = total credits (posted and pending),
 --     on every node, always (ledger.check()).
 
@@ -126,11 +130,17 @@ CREATE FUNCTION ledger.result(t ledger.transfers) RETURNS jsonb LANGUAGE sql STA
 							  'credit_account', jsonb_build_object('id', t.credit_account) || to_jsonb(t.credit_balance))
 $$;
 
--- Raise unless data->key is a positive integer; return it.
-CREATE FUNCTION ledger.positive(data jsonb, key text) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
+-- Raise unless data->key is a positive integer (up to max: a bigint, or an
+-- int for the int columns ledger and code); return it.
+CREATE FUNCTION ledger.positive(data jsonb, key text, max bigint DEFAULT 9223372036854775807)
+	RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
 	IF jsonb_typeof(data->key) IS DISTINCT FROM 'number' OR (data->>key) !~ '^[0-9]+$'
-	   OR (data->>key)::numeric NOT BETWEEN 1 AND 9223372036854775807 THEN
+	   OR (data->>key)::numeric NOT BETWEEN 1 AND max THEN
+		IF max < 9223372036854775807 THEN
+			RAISE EXCEPTION '"%" must be a positive integer up to %, got %', key, max, coalesce(data->>key, 'nothing')
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
 		RAISE EXCEPTION '"%" must be a positive integer, got %', key, coalesce(data->>key, 'nothing')
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -156,7 +166,8 @@ CREATE FUNCTION ledger.account_open_validate(data jsonb) RETURNS void LANGUAGE p
 DECLARE
 	f text;
 BEGIN
-	PERFORM ledger.positive(data, 'id'), ledger.positive(data, 'ledger'), ledger.positive(data, 'code');
+	PERFORM ledger.positive(data, 'id'), ledger.positive(data, 'ledger', 2147483647),
+			ledger.positive(data, 'code', 2147483647);
 	IF data ? 'flags' AND jsonb_typeof(data->'flags') <> 'array' THEN
 		RAISE EXCEPTION '"flags" must be an array' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -196,7 +207,7 @@ CREATE FUNCTION ledger.transfer_validate(data jsonb) RETURNS void LANGUAGE plpgs
 BEGIN
 	PERFORM ledger.positive(data, 'id'), ledger.positive(data, 'debit_account'),
 			ledger.positive(data, 'credit_account'), ledger.positive(data, 'amount'),
-			ledger.positive(data, 'ledger');
+			ledger.positive(data, 'ledger', 2147483647);
 	IF data->'debit_account' = data->'credit_account' THEN
 		RAISE EXCEPTION 'a transfer needs two different accounts' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -251,6 +262,19 @@ BEGIN
 		RAISE EXCEPTION 'transfer % is in ledger %, its accounts in ledgers % and %',
 			tid, data->>'ledger', dr.ledger, cr.ledger USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- a balance stays a bigint: pending + posted, so a post never overflows
+	IF amount > 9223372036854775807 - dr.debits_pending - dr.debits_posted THEN
+		RAISE EXCEPTION 'transfer % would overflow the debits of account %', tid, dr.id
+			USING ERRCODE = 'numeric_value_out_of_range',
+				  DETAIL = format('Account %s has debits pending %s and posted %s; the transfer debits %s.',
+								  dr.id, dr.debits_pending, dr.debits_posted, amount);
+	END IF;
+	IF amount > 9223372036854775807 - cr.credits_pending - cr.credits_posted THEN
+		RAISE EXCEPTION 'transfer % would overflow the credits of account %', tid, cr.id
+			USING ERRCODE = 'numeric_value_out_of_range',
+				  DETAIL = format('Account %s has credits pending %s and posted %s; the transfer credits %s.',
+								  cr.id, cr.credits_pending, cr.credits_posted, amount);
+	END IF;
 	-- the limits count pending and posted
 	IF 'debits_must_not_exceed_credits' = ANY (dr.flags)
 	   AND dr.debits_pending + dr.debits_posted + amount > dr.credits_posted THEN
@@ -282,10 +306,19 @@ END $$;
 -- Their data names the pending transfer's accounts too (the wrappers add
 -- them): rig locks an op's resources from its data alone.
 
-CREATE FUNCTION ledger.resolve_validate(data jsonb) RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
+-- An expiry's data names only the pending transfer and its accounts (its
+-- id is -pending_id).
+CREATE FUNCTION ledger.expire_validate(data jsonb) RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
 	PERFORM ledger.positive(data, 'pending_id'), ledger.positive(data, 'debit_account'),
 			ledger.positive(data, 'credit_account');
+END $$;
+
+-- A post or void has its own id, positive like every client's (a negative
+-- one would take the id an expiry of another pending transfer needs).
+CREATE FUNCTION ledger.resolve_validate(data jsonb) RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	PERFORM ledger.positive(data, 'id'), ledger.expire_validate(data);
 	IF data ? 'amount' THEN
 		PERFORM ledger.positive(data, 'amount');
 	END IF;
@@ -376,7 +409,7 @@ SELECT rig_register('transfer_post', 'ledger.transfer_post_apply(bigint,jsonb)',
 SELECT rig_register('transfer_void', 'ledger.transfer_void_apply(bigint,jsonb)',
 					'ledger.resolve_validate(jsonb)', 'ledger.resolve_resources(jsonb)');
 SELECT rig_register('transfer_expire', 'ledger.transfer_expire_apply(bigint,jsonb)',
-					'ledger.resolve_validate(jsonb)', 'ledger.resolve_resources(jsonb)');
+					'ledger.expire_validate(jsonb)', 'ledger.resolve_resources(jsonb)');
 
 -- The tables are the handlers' alone (after their indexes, trigger and keys).
 SELECT rig_register_table('ledger.accounts');
@@ -424,7 +457,10 @@ BEGIN
 	RETURN (SELECT ledger.result(t) FROM ledger.transfers t WHERE t.id = (data->>'id')::bigint);
 END $$;
 
--- Expire every pending transfer past its timeout; returns how many.
+-- Expire every pending transfer past its timeout; returns how many.  One
+-- posted or voided meanwhile (by an op that held its accounts when the
+-- loop's query ran, with an op time before its timeout) is skipped, not an
+-- error that would leave the others unexpired.
 CREATE FUNCTION ledger.expire_due() RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
 	p		bigint;
@@ -434,9 +470,15 @@ BEGIN
 			  WHERE t.kind = 'pending' AND t.expires_at <= clock_timestamp()
 				AND NOT EXISTS (SELECT 1 FROM ledger.transfers r WHERE r.pending_id = t.id)
 			  ORDER BY t.expires_at, t.id LOOP
-		PERFORM rig_do('transfer_expire', ledger.with_accounts(jsonb_build_object('pending_id', p)),
-					   'expire:' || p);
-		n := n + 1;
+		BEGIN
+			PERFORM rig_do('transfer_expire', ledger.with_accounts(jsonb_build_object('pending_id', p)),
+						   'expire:' || p);
+			n := n + 1;
+		EXCEPTION WHEN invalid_parameter_value THEN
+			IF NOT EXISTS (SELECT 1 FROM ledger.transfers r WHERE r.pending_id = p) THEN
+				RAISE;
+			END IF;
+		END;
 	END LOOP;
 	RETURN n;
 END $$;

@@ -63,6 +63,15 @@ SELECT ledger.transfer('{"id": 104, "debit_account": 1, "credit_account": 2, "am
 \echo :SQLSTATE
 SELECT ledger.transfer('{"id": 104, "debit_account": 1, "credit_account": 2, "amount": 5, "ledger": 1, "timeout": 5}');
 \echo :SQLSTATE
+-- a ledger or code past int, a balance past bigint: refused as such
+SELECT ledger.account_open('{"id": 5, "ledger": 2147483648, "code": 20}');
+\echo :SQLSTATE
+SELECT ledger.transfer('{"id": 104, "debit_account": 1, "credit_account": 2, "amount": 5, "ledger": 4294967297}');
+\echo :SQLSTATE
+SELECT ledger.transfer('{"id": 104, "debit_account": 1, "credit_account": 2, "amount": 9223372036854775000, "ledger": 1}');
+\echo :SQLSTATE
+SELECT ledger.transfer('{"id": 104, "debit_account": 4, "credit_account": 2, "amount": 9223372036854775807, "ledger": 1}');
+\echo :SQLSTATE
 
 --
 -- pending transfers: reserved, then posted (in part), voided or expired, once
@@ -82,6 +91,14 @@ SELECT ledger.transfer_void('{"id": 113, "pending_id": 110}');
 SELECT ledger.transfer_void('{"id": 113, "pending_id": 101}');
 \echo :SQLSTATE
 SELECT ledger.transfer('{"id": 120, "debit_account": 3, "credit_account": 2, "amount": 100, "ledger": 1, "pending": true}') - 'version';
+-- a post or void needs an id of its own, positive (a negative one would
+-- take the id of another pending transfer's expiry, -pending_id)
+SELECT ledger.transfer_post('{"pending_id": 120}');
+\echo :SQLSTATE
+SELECT ledger.transfer_void('{"id": -130, "pending_id": 120}');
+\echo :SQLSTATE
+SELECT rig_do('transfer_void', '{"id": 0, "pending_id": 120, "debit_account": 3, "credit_account": 2}');
+\echo :SQLSTATE
 SELECT ledger.transfer_void('{"id": 121, "pending_id": 120}') - 'version';
 SELECT ledger.transfer_post('{"id": 122, "pending_id": 120}');
 \echo :SQLSTATE

@@ -135,6 +135,34 @@ SELECT snap.try('SELECT rig_rebuild()');
 SELECT rig_register_table('snap.a_lines');
 SELECT items = (SELECT string_agg(i::text, ',' ORDER BY id) FROM snap.items i) AS unchanged FROM snap.before;
 
+-- a snapshot's rows do not depend on how the caller's session shows values
+-- (floats, intervals, times): taken under other settings, it loads back
+-- exactly (its state hash matches) and rig_rebuild gives the same rows
+CREATE TABLE snap.readings (id bigint PRIMARY KEY, x float8, span interval, at timestamptz);
+CREATE FUNCTION snap.reading_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql AS $$
+	INSERT INTO snap.readings VALUES (v, (d->>'x')::float8, (d->>'span')::interval, (d->>'at')::timestamptz) $$;
+SELECT rig_register('snap_reading', 'snap.reading_apply(bigint,jsonb)');
+SELECT rig_register_table('snap.readings');
+SELECT count(*) AS ops FROM (SELECT rig_do('snap_reading', jsonb_build_object('x', pi() / i,
+		'span', make_interval(days => -i, hours => 2 * i, secs => 0.5),
+		'at', '2026-01-01 00:00:00.123456+00'::timestamptz + i * interval '1 day'))
+	FROM generate_series(1, 3) i) d;
+CREATE TABLE snap.readings_before AS SELECT string_agg(r::text, ',' ORDER BY id) AS rows FROM snap.readings r;
+SET extra_float_digits = 0;
+SET IntervalStyle = 'sql_standard';
+SET TimeZone = 'Pacific/Chatham';
+SET DateStyle = 'SQL, DMY';
+SELECT rig_snapshot() > :snap AS snapped;
+RESET extra_float_digits;
+RESET IntervalStyle;
+RESET TimeZone;
+RESET DateStyle;
+SET client_min_messages = warning;
+SELECT snap.try('SELECT rig_rebuild()');
+RESET client_min_messages;
+SELECT rows = (SELECT string_agg(r::text, ',' ORDER BY id) FROM snap.readings r) AS same_readings
+  FROM snap.readings_before;
+
 -- rig.bootstrap_max_rate: the chunk data per second rig_add_peer sends to a
 -- node it bootstraps, in kB (memory units accepted), 0 (the default) = no
 -- limit; any role that may run rig_add_peer may set it for its session
@@ -159,8 +187,9 @@ RESET rig.bootstrap_max_rate;
 SHOW rig.bootstrap_max_rate;
 
 -- clean up
-SELECT rig_unregister_table('snap.items'), rig_unregister_table('snap.a_lines');
-SELECT rig_unregister('snap_item'), rig_unregister('snap_line');
+SELECT rig_unregister_table('snap.items'), rig_unregister_table('snap.a_lines'),
+       rig_unregister_table('snap.readings');
+SELECT rig_unregister('snap_item'), rig_unregister('snap_line'), rig_unregister('snap_reading');
 DROP SCHEMA snap CASCADE;
 DROP ROLE regress_snap;
 DELETE FROM rig.snapshots;

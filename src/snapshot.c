@@ -78,8 +78,36 @@ static char *rig_snapshot_included(int64 watermark);
 static int	rig_snapshot_chunks(Snapshot snap, int64 id, int first, const char *relation,
 								const char *keycols, const char *where, int chunk_rows);
 static void rig_load_work(void *arg);
+static int	rig_snapshot_pin_formats(void);
 
 PG_FUNCTION_INFO_V1(rig_snapshot);
+
+/*
+ * Pin the settings that decide how values are written as text and read
+ * back (those rig_table_range_hashes runs under), so that a snapshot's rows
+ * do not depend on the caller's session (extra_float_digits = 0 would round
+ * floats, IntervalStyle sql_standard write intervals another style reads
+ * otherwise) and load back exactly; the search_path of rig's own
+ * statements too.  Returns the GUC nest level, for AtEOXact_GUC.
+ */
+static int
+rig_snapshot_pin_formats(void)
+{
+	static const char *const settings[][2] = {
+		{"search_path", "pg_catalog, pg_temp"},
+		{"TimeZone", "UTC"},
+		{"DateStyle", "ISO, YMD"},
+		{"IntervalStyle", "postgres"},
+		{"extra_float_digits", "1"},
+		{"bytea_output", "hex"},
+	};
+	int			nest = NewGUCNestLevel();
+
+	for (size_t i = 0; i < lengthof(settings); i++)
+		(void) set_config_option(settings[i][0], settings[i][1], PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
 
 /* Is this node's SQL new enough to have rig.snapshots (1.0's is not)? */
 static bool
@@ -302,6 +330,8 @@ rig_snapshot_load_rows(const char *relation, Datum rows, int64 version)
 
 	load.rows = rows;
 	SPI_connect();
+	/* read back as rig_snapshot_chunks wrote them */
+	nest = rig_snapshot_pin_formats();
 	if (strcmp(relation, RIG_SNAPSHOT_KEYS) == 0)
 	{
 		load.owner = rig_rel_owner(rig_relid("idempotency_keys"));
@@ -309,6 +339,7 @@ rig_snapshot_load_rows(const char *relation, Datum rows, int64 version)
 			"SELECT * FROM jsonb_populate_recordset(NULL::rig.idempotency_keys, $1) "
 			"ON CONFLICT DO NOTHING";
 		rig_load_work(&load);
+		AtEOXact_GUC(true, nest);
 		SPI_finish();
 		return;
 	}
@@ -331,7 +362,6 @@ rig_snapshot_load_rows(const char *relation, Datum rows, int64 version)
 	 * references need), as in a logical replication apply; the state hash
 	 * checks the result.
 	 */
-	nest = NewGUCNestLevel();
 	(void) set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	rig_apply_context_run(version, rig_load_work, &load);
@@ -475,12 +505,14 @@ rig_snapshot_chunks(Snapshot snap, int64 id, int first, const char *relation,
 	SPIPlanPtr	plan;
 	volatile int ret;
 	int			n;
+	int			nest;
 
 	values[0] = Int64GetDatum(id);
 	values[1] = Int32GetDatum(first);
 	values[2] = CStringGetTextDatum(relation);
 	values[3] = Int32GetDatum(chunk_rows);
 	SPI_connect();
+	nest = rig_snapshot_pin_formats();
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(rig_rel_owner(rig_relid("snapshot_chunks")),
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
@@ -497,6 +529,7 @@ rig_snapshot_chunks(Snapshot snap, int64 id, int first, const char *relation,
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(true, nest);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not store the snapshot of %s: SPI error %d", relation, ret);
 	n = (int) SPI_processed;
