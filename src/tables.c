@@ -97,6 +97,7 @@ static void rig_refuse_rv(RangeVar *rv, Node *stmt);
 static void rig_refuse_fk_to(List *constraints, Node *stmt);
 static void rig_check_alter(AlterTableStmt *stmt);
 static void rig_check_create(CreateStmt *stmt);
+static void rig_check_schema_rename(RenameStmt *stmt);
 static void rig_check_utility(Node *parsetree);
 static Oid	rig_owning_relation(Oid classId, Oid objectId);
 static void rig_check_drop(Oid classId, Oid objectId, int subId);
@@ -255,29 +256,56 @@ rig_tables_allow_schema_change(bool allow)
 }
 
 /*
- * Empty every table of relids with one TRUNCATE (rig_rebuild, which then
- * applies the log through the handlers again).  The caller holds the
- * tables locked and has checked who may rebuild.
+ * Empty every table of relids (rig_rebuild, which then applies the log
+ * through the handlers again; a bootstrap starting again).  The caller
+ * holds the tables locked and has checked who may rebuild.  Each owner's
+ * tables go in one TRUNCATE run as that owner, in a security-restricted
+ * context, as PostgreSQL runs a table's code in VACUUM or REINDEX: a
+ * TRUNCATE trigger of the table (which its owner may have made before
+ * registering it, and may replace at any time) runs with the owner's
+ * rights, never with those of the superuser who rebuilds.
  */
 void
 rig_tables_truncate(List *relids)
 {
-	StringInfoData sql;
-	ListCell   *lc;
+	List	   *todo = list_copy(relids);
 
-	if (relids == NIL)
-		return;
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "TRUNCATE TABLE ONLY ");
-	foreach(lc, relids)
-		appendStringInfo(&sql, "%s%s", lc == list_head(relids) ? "" : ", ",
-						 rig_table_name(lfirst_oid(lc)));
 	SPI_connect();
 	rig_tables_emptying = true;
 	PG_TRY();
 	{
-		if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not empty the registered tables");
+		while (todo != NIL)
+		{
+			Oid			owner = rig_rel_owner(linitial_oid(todo));
+			List	   *rest = NIL;
+			StringInfoData sql;
+			ListCell   *lc;
+			Oid			save_userid;
+			int			save_sec;
+			int			ret;
+			bool		first = true;
+
+			initStringInfo(&sql);
+			appendStringInfoString(&sql, "TRUNCATE TABLE ONLY ");
+			foreach(lc, todo)
+			{
+				if (rig_rel_owner(lfirst_oid(lc)) != owner)
+					rest = lappend_oid(rest, lfirst_oid(lc));
+				else
+				{
+					appendStringInfo(&sql, "%s%s", first ? "" : ", ", rig_table_name(lfirst_oid(lc)));
+					first = false;
+				}
+			}
+			GetUserIdAndSecContext(&save_userid, &save_sec);
+			SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+								   SECURITY_RESTRICTED_OPERATION);
+			ret = SPI_execute(sql.data, false, 0);
+			SetUserIdAndSecContext(save_userid, save_sec);
+			if (ret != SPI_OK_UTILITY)
+				elog(ERROR, "could not empty the registered tables");
+			todo = rest;
+		}
 	}
 	PG_FINALLY();
 	{
@@ -382,6 +410,32 @@ rig_check_create(CreateStmt *stmt)
 	rig_refuse_fk_to(stmt->constraints, (Node *) stmt);
 }
 
+/*
+ * ALTER SCHEMA ... RENAME of a schema that holds a registered table: the
+ * handlers name their tables by schema, so they would write a table of
+ * the old name (made after the rename, not registered) or fail, and the
+ * registered table would miss ops the log holds.  A rename through
+ * rig_ddl (every node at one version) is let through by the caller.
+ */
+static void
+rig_check_schema_rename(RenameStmt *stmt)
+{
+	Oid			nsp;
+
+	if (stmt->subname == NULL || !rig_tables_any() ||
+		!OidIsValid(nsp = get_namespace_oid(stmt->subname, true)))
+		return;
+	for (int i = 0; i < rig_reg_n; i++)
+		if (get_rel_namespace(rig_reg_oids[i]) == nsp)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("schema \"%s\" holds table %s, which is registered with rig: it cannot be renamed",
+							stmt->subname, rig_table_name(rig_reg_oids[i])),
+					 errdetail("The handlers name their tables by schema: after a rename they would write "
+							   "another table of the old name, or none, around the registered one."),
+					 errhint("Rename it with rig_ddl() (every node at one version), or unregister its tables first.")));
+}
+
 /* The utility statements that could change a registered table's data or shape. */
 static void
 rig_check_utility(Node *parsetree)
@@ -394,8 +448,14 @@ rig_check_utility(Node *parsetree)
 		case T_CreateStmt:
 			rig_check_create((CreateStmt *) parsetree);
 			break;
+		case T_CreateForeignTableStmt:
+			rig_check_create(&((CreateForeignTableStmt *) parsetree)->base);
+			break;
 		case T_RenameStmt:
-			rig_refuse_rv(((RenameStmt *) parsetree)->relation, parsetree);
+			if (((RenameStmt *) parsetree)->renameType == OBJECT_SCHEMA)
+				rig_check_schema_rename((RenameStmt *) parsetree);
+			else
+				rig_refuse_rv(((RenameStmt *) parsetree)->relation, parsetree);
 			break;
 		case T_AlterObjectSchemaStmt:
 			rig_refuse_rv(((AlterObjectSchemaStmt *) parsetree)->relation, parsetree);
