@@ -77,7 +77,7 @@ static Oid *rig_reg_oids = NULL;
 static int	rig_reg_n = 0;
 static int	rig_reg_cap = 0;
 static bool rig_reg_valid = false;
-static bool rig_tables_emptying = false;	/* rig_tables_truncate() at work */
+static bool rig_tables_emptying = false;	/* rig_tables_truncate()'s TRUNCATE */
 static bool rig_tables_ddl = false;	/* applying a rig.ddl record (sysrec.c) */
 static uint64 rig_reg_invals = 0;
 static Oid	rig_tables_relid = InvalidOid;
@@ -231,7 +231,7 @@ rig_registered_tables(void)
 static bool
 rig_tables_allowed(void)
 {
-	return rig_in_handler() || rig_maintenance || rig_tables_emptying;
+	return rig_in_handler() || rig_maintenance;
 }
 
 /*
@@ -263,7 +263,9 @@ rig_tables_allow_schema_change(bool allow)
  * context, as PostgreSQL runs a table's code in VACUUM or REINDEX: a
  * TRUNCATE trigger of the table (which its owner may have made before
  * registering it, and may replace at any time) runs with the owner's
- * rights, never with those of the superuser who rebuilds.
+ * rights, never with those of the superuser who rebuilds.  Only the
+ * TRUNCATE itself is let through: what such a trigger writes to a
+ * registered table, or changes of its shape, are refused as anywhere.
  */
 void
 rig_tables_truncate(List *relids)
@@ -656,7 +658,11 @@ rig_tables_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		prev_object_access(access, classId, objectId, subId, arg);
 	if (access == OAT_TRUNCATE)
 	{
-		if (!rig_tables_allowed() && rig_table_is_registered(objectId))
+		/*
+		 * rig_tables_truncate() lets its own TRUNCATE through and nothing
+		 * else: a TRUNCATE trigger it fires writes nothing registered.
+		 */
+		if (!rig_tables_allowed() && !rig_tables_emptying && rig_table_is_registered(objectId))
 			rig_refuse(objectId, "TRUNCATE");
 	}
 	else if (access == OAT_DROP)

@@ -6,6 +6,10 @@
 # owns schema app, its enum type, the state tables app.t and app.t2 and
 # their code; an administrator (a superuser) registered them.
 #
+#  (0) app.t2 has an AFTER TRUNCATE trigger too: its function (alice's to
+#      replace) wrote a row into app.t2 while rig_rebuild() emptied the
+#      tables (from version 1: no snapshot), and the rebuilt table held a
+#      row no op wrote.  Now only rig's own TRUNCATE is let through;
 #  (1) alice's enum type gets a cast to json: rig_snapshot() read the
 #      tables with to_jsonb() as rig's owner (a superuser), which calls a
 #      user type's cast to json, so alice's function ran as superuser and
@@ -59,6 +63,12 @@ BEGIN
 END \$\$;
 CREATE TRIGGER on_truncate BEFORE TRUNCATE ON app.t2
 	FOR EACH STATEMENT EXECUTE FUNCTION app.on_truncate();
+CREATE FUNCTION app.after_truncate() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+	RETURN NULL;
+END \$\$;
+CREATE TRIGGER after_truncate AFTER TRUNCATE ON app.t2
+	FOR EACH STATEMENT EXECUTE FUNCTION app.after_truncate();
 RESET ROLE;
 SELECT rig_register('put', 'app.put(bigint,jsonb)');
 SELECT rig_register_table('app.t');
@@ -71,6 +81,25 @@ $node->safe_psql('postgres', q{SELECT rig_do('put', '{"id": 1, "c": "red"}')},
 	connstr => $node->connstr('postgres') . ' user=alice');
 
 my $is_super = q{SELECT rolsuper FROM pg_roles WHERE rolname = 'alice'};
+
+# (0) a TRUNCATE trigger writes a state table while rig_rebuild() empties them
+my $set_after_truncate = sub {
+	my ($body) = @_;
+	$node->safe_psql('postgres', qq{
+CREATE OR REPLACE FUNCTION app.after_truncate() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+	$body
+	RETURN NULL;
+END \$\$;
+}, connstr => $node->connstr('postgres') . ' user=alice');
+};
+$set_after_truncate->('INSERT INTO app.t2 VALUES (99);');
+my $err = rig_psql_error($node, 'SELECT rig_rebuild()');
+is(sqlstate_of($err), '42501', '(0) a TRUNCATE trigger writing a state table during rig_rebuild(): 42501');
+like(message_of($err), qr/table app\.t2 is registered with rig/, '(0) the message names the table');
+is($node->safe_psql('postgres', 'SELECT (SELECT count(*) FROM app.t) || \'/\' || (SELECT count(*) FROM app.t2)'),
+	'1/0', '(0) the tables are as before: nothing rebuilt, no row of the trigger\'s');
+$set_after_truncate->('NULL;');
 
 # (1) a cast of alice's type to json runs in rig_snapshot()
 $node->safe_psql('postgres', qq{
@@ -110,7 +139,7 @@ is($node->safe_psql('postgres', $is_super), 'f',
 is($node->safe_psql('postgres', 'SELECT id, c FROM app.t'), '1|red', '(2) the rows are back');
 
 # (3) a foreign table as a child of a state table
-my $err = rig_psql_error($node,
+$err = rig_psql_error($node,
 	'CREATE FOREIGN TABLE app.ft () INHERITS (app.t) SERVER elsewhere', 'alice');
 is(sqlstate_of($err), '42501', '(3) CREATE FOREIGN TABLE ... INHERITS a state table: 42501');
 like(message_of($err), qr/table app\.t is registered with rig/, '(3) the message names the table');
