@@ -111,6 +111,8 @@ static void rig_tables_object_access(ObjectAccessType access, Oid classId,
 									 Oid objectId, int subId, void *arg);
 static void rig_check_registrable(Relation rel);
 static void rig_check_table_owner(Oid relid);
+static bool rig_tables_truncate_triggers(List *relids);
+static List *rig_tables_truncate_as(List *relids, Oid owner);
 
 PG_FUNCTION_INFO_V1(rig_register_table);
 PG_FUNCTION_INFO_V1(rig_unregister_table);
@@ -256,57 +258,95 @@ rig_tables_allow_schema_change(bool allow)
 }
 
 /*
+ * Does any table of relids have a TRUNCATE trigger (its owner's code)?
+ * Each is locked as the TRUNCATE will lock it, in the same order.
+ */
+static bool
+rig_tables_truncate_triggers(List *relids)
+{
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, relids)
+	{
+		Relation	rel = table_open(lfirst_oid(lc), AccessExclusiveLock);
+
+		found = rel->trigdesc != NULL && (rel->trigdesc->trig_truncate_before_statement ||
+										  rel->trigdesc->trig_truncate_after_statement);
+		table_close(rel, NoLock);
+		if (found)
+			break;
+	}
+	return found;
+}
+
+/*
+ * One TRUNCATE of the tables of relids owned by owner (InvalidOid: all of
+ * them, as the caller); returns the others.
+ */
+static List *
+rig_tables_truncate_as(List *relids, Oid owner)
+{
+	List	   *rest = NIL;
+	StringInfoData sql;
+	ListCell   *lc;
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+	bool		first = true;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "TRUNCATE TABLE ONLY ");
+	foreach(lc, relids)
+	{
+		if (OidIsValid(owner) && rig_rel_owner(lfirst_oid(lc)) != owner)
+			rest = lappend_oid(rest, lfirst_oid(lc));
+		else
+		{
+			appendStringInfo(&sql, "%s%s", first ? "" : ", ", rig_table_name(lfirst_oid(lc)));
+			first = false;
+		}
+	}
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	if (OidIsValid(owner))
+		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+	ret = SPI_execute(sql.data, false, 0);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "could not empty the registered tables");
+	return rest;
+}
+
+/*
  * Empty every table of relids (rig_rebuild, which then applies the log
  * through the handlers again; a bootstrap starting again).  The caller
- * holds the tables locked and has checked who may rebuild.  Each owner's
- * tables go in one TRUNCATE run as that owner, in a security-restricted
- * context, as PostgreSQL runs a table's code in VACUUM or REINDEX: a
- * TRUNCATE trigger of the table (which its owner may have made before
- * registering it, and may replace at any time) runs with the owner's
- * rights, never with those of the superuser who rebuilds.  Only the
- * TRUNCATE itself is let through: what such a trigger writes to a
- * registered table, or changes of its shape, are refused as anywhere.
+ * holds the tables locked and has checked who may rebuild.  A TRUNCATE
+ * runs no code of the tables' owners but their TRUNCATE triggers (which
+ * an owner may have made before registering the table, and may replace
+ * at any time): without one, the tables go in one TRUNCATE as the caller;
+ * with one, each owner's tables go in one TRUNCATE run as that owner, in
+ * a security-restricted context, as PostgreSQL runs a table's code in
+ * VACUUM or REINDEX, never with the rights of the superuser who rebuilds
+ * (then a foreign key between two owners' tables makes PostgreSQL refuse,
+ * 0A000).  Only the TRUNCATE itself is let through: what a trigger writes
+ * to a registered table, or changes of its shape, are refused as anywhere.
  */
 void
 rig_tables_truncate(List *relids)
 {
-	List	   *todo = list_copy(relids);
-
 	SPI_connect();
 	rig_tables_emptying = true;
 	PG_TRY();
 	{
-		while (todo != NIL)
+		if (!rig_tables_truncate_triggers(relids))
+			(void) rig_tables_truncate_as(relids, InvalidOid);
+		else
 		{
-			Oid			owner = rig_rel_owner(linitial_oid(todo));
-			List	   *rest = NIL;
-			StringInfoData sql;
-			ListCell   *lc;
-			Oid			save_userid;
-			int			save_sec;
-			int			ret;
-			bool		first = true;
+			List	   *todo = list_copy(relids);
 
-			initStringInfo(&sql);
-			appendStringInfoString(&sql, "TRUNCATE TABLE ONLY ");
-			foreach(lc, todo)
-			{
-				if (rig_rel_owner(lfirst_oid(lc)) != owner)
-					rest = lappend_oid(rest, lfirst_oid(lc));
-				else
-				{
-					appendStringInfo(&sql, "%s%s", first ? "" : ", ", rig_table_name(lfirst_oid(lc)));
-					first = false;
-				}
-			}
-			GetUserIdAndSecContext(&save_userid, &save_sec);
-			SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-								   SECURITY_RESTRICTED_OPERATION);
-			ret = SPI_execute(sql.data, false, 0);
-			SetUserIdAndSecContext(save_userid, save_sec);
-			if (ret != SPI_OK_UTILITY)
-				elog(ERROR, "could not empty the registered tables");
-			todo = rest;
+			while (todo != NIL)
+				todo = rig_tables_truncate_as(todo, rig_rel_owner(linitial_oid(todo)));
 		}
 	}
 	PG_FINALLY();

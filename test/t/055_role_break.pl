@@ -23,7 +23,10 @@
 #      shows, written around the log;
 #  (4) ALTER SCHEMA app RENAME, then a new schema app with a table t: the
 #      handler wrote that table, and the registered one missed the op the
-#      log holds.
+#      log holds;
+#  (5) a guard: without a TRUNCATE trigger, state tables of two owners
+#      linked by a foreign key are still emptied by one TRUNCATE (per
+#      owner, PostgreSQL would refuse to truncate the referenced one).
 
 use strict;
 use warnings;
@@ -155,5 +158,21 @@ $node->safe_psql('postgres', q{SELECT rig_do('put', '{"id": 2, "c": "green"}')},
 	connstr => $node->connstr('postgres') . ' user=alice');
 is($node->safe_psql('postgres', 'SELECT string_agg(id || c::text, \',\' ORDER BY id) FROM app.t'),
 	'1red,2green', '(4) the handler still writes the registered table');
+
+# (5) tables of two owners, one referencing the other, and no TRUNCATE trigger
+$node->safe_psql('postgres', q{
+SELECT rig_unregister_table('app.t2');
+CREATE TABLE public.p (id bigint PRIMARY KEY);
+GRANT REFERENCES ON public.p TO alice;
+SET ROLE alice;
+CREATE TABLE app.c (id bigint PRIMARY KEY, p bigint REFERENCES public.p);
+RESET ROLE;
+SELECT rig_register_table('public.p');
+SELECT rig_register_table('app.c');
+SELECT rig_snapshot();
+});
+is($node->safe_psql('postgres', 'SELECT rig_rebuild()'), '0',
+	'(5) rig_rebuild() empties tables of two owners linked by a foreign key');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM app.t'), '2', '(5) the rows are back');
 
 done_testing();
