@@ -52,14 +52,22 @@
 /* Rows per chunk when the caller does not say */
 #define RIG_SNAPSHOT_CHUNK_ROWS		1000
 
-/* Chunks of one table (or the keys), read in the snapshot: $1 id, $2 first chunk, $3 relation, $4 rows per chunk */
+/*
+ * Chunks of one table (or the keys), read in the snapshot as the table's
+ * owner: $1 rows per chunk.  One row per chunk: its number from 0, row
+ * count, rows and checksum.
+ */
 #define RIG_CHUNKS_SQL \
-	"INSERT INTO rig.snapshot_chunks (snapshot_id, chunk, relation, nrows, rows, checksum) " \
-	"SELECT $1, $2 + g.c, $3, g.n, g.r, md5(g.r::text) " \
+	"SELECT g.c::int, g.n::int, g.r, md5(g.r::text) " \
 	"FROM (SELECT s.c, count(*) AS n, jsonb_agg(s.j ORDER BY s.n) AS r " \
-	"      FROM (SELECT (row_number() OVER (ORDER BY %s) - 1) / $4 AS c, " \
+	"      FROM (SELECT (row_number() OVER (ORDER BY %s) - 1) / $1 AS c, " \
 	"                   row_number() OVER (ORDER BY %s) AS n, to_jsonb(t) AS j " \
-	"            FROM ONLY %s t %s) s GROUP BY s.c) g"
+	"            FROM ONLY %s t %s) s GROUP BY s.c ORDER BY s.c) g"
+
+/* Store one chunk read by RIG_CHUNKS_SQL: $1 id, $2 chunk, $3 relation, $4 rows, $5 jsonb, $6 checksum */
+#define RIG_CHUNK_STORE_SQL \
+	"INSERT INTO rig.snapshot_chunks (snapshot_id, chunk, relation, nrows, rows, checksum) " \
+	"VALUES ($1, $2, $3, $4, $5, $6)"
 
 /* A table's rows of a chunk inserted as they were */
 typedef struct RigLoad
@@ -76,7 +84,7 @@ static bool rig_snapshot_read(const char *cond, int64 id, bool lock, RigSnapshot
 static void rig_snapshot_check_call(void);
 static char *rig_snapshot_included(int64 watermark);
 static int	rig_snapshot_chunks(Snapshot snap, int64 id, int first, const char *relation,
-								const char *keycols, const char *where, int chunk_rows);
+								Oid reader, const char *keycols, const char *where, int chunk_rows);
 static void rig_load_work(void *arg);
 static int	rig_snapshot_pin_formats(void);
 
@@ -491,38 +499,61 @@ rig_snapshot_included(int64 watermark)
 
 /*
  * Store the rows of relation (where: a filter) as it is in snap, in chunks
- * numbered from first; returns how many chunks.  Read and written as the
- * owner of rig.snapshot_chunks.
+ * numbered from first; returns how many chunks.  Read one chunk at a time
+ * as reader (the table's owner), in a security-restricted context: what
+ * the rows' conversion runs (a cast of a column's type to json, which the
+ * type's owner may create) runs with that owner's rights, never the
+ * caller's or rig's.  Written as the owner of rig.snapshot_chunks.
  */
 static int
 rig_snapshot_chunks(Snapshot snap, int64 id, int first, const char *relation,
-					const char *keycols, const char *where, int chunk_rows)
+					Oid reader, const char *keycols, const char *where, int chunk_rows)
 {
-	Oid			types[4] = {INT8OID, INT4OID, TEXTOID, INT4OID};
-	Datum		values[4];
+	Oid			read_types[1] = {INT4OID};
+	Datum		read_values[1] = {Int32GetDatum(chunk_rows)};
+	Oid			types[6] = {INT8OID, INT4OID, TEXTOID, INT4OID, JSONBOID, TEXTOID};
+	Datum		values[6];
+	Oid			store_owner = rig_rel_owner(rig_relid("snapshot_chunks"));
 	Oid			save_userid;
 	int			save_sec;
 	SPIPlanPtr	plan;
-	volatile int ret;
-	int			n;
+	volatile int n = 0;
 	int			nest;
 
 	values[0] = Int64GetDatum(id);
-	values[1] = Int32GetDatum(first);
 	values[2] = CStringGetTextDatum(relation);
-	values[3] = Int32GetDatum(chunk_rows);
 	SPI_connect();
 	nest = rig_snapshot_pin_formats();
+	plan = SPI_prepare(psprintf(RIG_CHUNKS_SQL, keycols, keycols, relation, where), 1, read_types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the snapshot of %s: %s", relation,
+			 SPI_result_code_string(SPI_result));
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(rig_rel_owner(rig_relid("snapshot_chunks")),
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(reader, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
-		plan = SPI_prepare(psprintf(RIG_CHUNKS_SQL, keycols, keycols, relation, where), 4, types);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the snapshot of %s: %s", relation,
-				 SPI_result_code_string(SPI_result));
-		ret = SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot, false, true, 0);
+		Portal		portal;
+
+		/* a read-only cursor runs in the active snapshot: snap */
+		PushActiveSnapshot(snap);
+		portal = SPI_cursor_open(NULL, plan, read_values, NULL, true);
+		PopActiveSnapshot();
+		for (SPI_cursor_fetch(portal, true, 1); SPI_processed > 0; SPI_cursor_fetch(portal, true, 1))
+		{
+			SPITupleTable *chunk = SPI_tuptable;
+			bool		isnull;
+
+			values[1] = Int32GetDatum(first + DatumGetInt32(SPI_getbinval(chunk->vals[0], chunk->tupdesc, 1, &isnull)));
+			values[3] = SPI_getbinval(chunk->vals[0], chunk->tupdesc, 2, &isnull);
+			values[4] = SPI_getbinval(chunk->vals[0], chunk->tupdesc, 3, &isnull);
+			values[5] = SPI_getbinval(chunk->vals[0], chunk->tupdesc, 4, &isnull);
+			if (rig_spi_generic_as(store_owner, RIG_CHUNK_STORE_SQL, 6, types, values) != SPI_OK_INSERT)
+				elog(ERROR, "could not store the snapshot of %s", relation);
+			SPI_freetuptable(chunk);
+			n++;
+		}
+		SPI_cursor_close(portal);
 	}
 	PG_FINALLY();
 	{
@@ -530,9 +561,6 @@ rig_snapshot_chunks(Snapshot snap, int64 id, int first, const char *relation,
 	}
 	PG_END_TRY();
 	AtEOXact_GUC(true, nest);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "could not store the snapshot of %s: SPI error %d", relation, ret);
-	n = (int) SPI_processed;
 	SPI_finish();
 	return n;
 }
@@ -613,10 +641,11 @@ rig_snapshot(PG_FUNCTION_ARGS)
 		initStringInfo(&cols);
 		for (int i = 0; i < key.nkeys; i++)
 			appendStringInfo(&cols, "%st.%s", i > 0 ? ", " : "", key.cols[i]);
-		chunks += rig_snapshot_chunks(snap, id, chunks, key.relname, cols.data, "", chunk_rows);
+		chunks += rig_snapshot_chunks(snap, id, chunks, key.relname, key.owner, cols.data, "", chunk_rows);
 	}
 	/* the keys of the versions up to W (the later ones come with their records) */
-	chunks += rig_snapshot_chunks(snap, id, chunks, RIG_SNAPSHOT_KEYS, "t.idempotency_key",
+	chunks += rig_snapshot_chunks(snap, id, chunks, RIG_SNAPSHOT_KEYS,
+								  rig_rel_owner(rig_relid("idempotency_keys")), "t.idempotency_key",
 								  psprintf("WHERE t.version <= " INT64_FORMAT, watermark), chunk_rows);
 	UnregisterSnapshot(snap);
 

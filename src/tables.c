@@ -77,7 +77,7 @@ static Oid *rig_reg_oids = NULL;
 static int	rig_reg_n = 0;
 static int	rig_reg_cap = 0;
 static bool rig_reg_valid = false;
-static bool rig_tables_emptying = false;	/* rig_tables_truncate() at work */
+static bool rig_tables_emptying = false;	/* rig_tables_truncate()'s TRUNCATE */
 static bool rig_tables_ddl = false;	/* applying a rig.ddl record (sysrec.c) */
 static uint64 rig_reg_invals = 0;
 static Oid	rig_tables_relid = InvalidOid;
@@ -97,6 +97,7 @@ static void rig_refuse_rv(RangeVar *rv, Node *stmt);
 static void rig_refuse_fk_to(List *constraints, Node *stmt);
 static void rig_check_alter(AlterTableStmt *stmt);
 static void rig_check_create(CreateStmt *stmt);
+static void rig_check_schema_rename(RenameStmt *stmt);
 static void rig_check_utility(Node *parsetree);
 static Oid	rig_owning_relation(Oid classId, Oid objectId);
 static void rig_check_drop(Oid classId, Oid objectId, int subId);
@@ -110,6 +111,8 @@ static void rig_tables_object_access(ObjectAccessType access, Oid classId,
 									 Oid objectId, int subId, void *arg);
 static void rig_check_registrable(Relation rel);
 static void rig_check_table_owner(Oid relid);
+static bool rig_tables_truncate_triggers(List *relids);
+static List *rig_tables_truncate_as(List *relids, Oid owner);
 
 PG_FUNCTION_INFO_V1(rig_register_table);
 PG_FUNCTION_INFO_V1(rig_unregister_table);
@@ -230,7 +233,7 @@ rig_registered_tables(void)
 static bool
 rig_tables_allowed(void)
 {
-	return rig_in_handler() || rig_maintenance || rig_tables_emptying;
+	return rig_in_handler() || rig_maintenance;
 }
 
 /*
@@ -255,29 +258,96 @@ rig_tables_allow_schema_change(bool allow)
 }
 
 /*
- * Empty every table of relids with one TRUNCATE (rig_rebuild, which then
- * applies the log through the handlers again).  The caller holds the
- * tables locked and has checked who may rebuild.
+ * Does any table of relids have a TRUNCATE trigger (its owner's code)?
+ * Each is locked as the TRUNCATE will lock it, in the same order.
+ */
+static bool
+rig_tables_truncate_triggers(List *relids)
+{
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, relids)
+	{
+		Relation	rel = table_open(lfirst_oid(lc), AccessExclusiveLock);
+
+		found = rel->trigdesc != NULL && (rel->trigdesc->trig_truncate_before_statement ||
+										  rel->trigdesc->trig_truncate_after_statement);
+		table_close(rel, NoLock);
+		if (found)
+			break;
+	}
+	return found;
+}
+
+/*
+ * One TRUNCATE of the tables of relids owned by owner (InvalidOid: all of
+ * them, as the caller); returns the others.
+ */
+static List *
+rig_tables_truncate_as(List *relids, Oid owner)
+{
+	List	   *rest = NIL;
+	StringInfoData sql;
+	ListCell   *lc;
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+	bool		first = true;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "TRUNCATE TABLE ONLY ");
+	foreach(lc, relids)
+	{
+		if (OidIsValid(owner) && rig_rel_owner(lfirst_oid(lc)) != owner)
+			rest = lappend_oid(rest, lfirst_oid(lc));
+		else
+		{
+			appendStringInfo(&sql, "%s%s", first ? "" : ", ", rig_table_name(lfirst_oid(lc)));
+			first = false;
+		}
+	}
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	if (OidIsValid(owner))
+		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+	ret = SPI_execute(sql.data, false, 0);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "could not empty the registered tables");
+	return rest;
+}
+
+/*
+ * Empty every table of relids (rig_rebuild, which then applies the log
+ * through the handlers again; a bootstrap starting again).  The caller
+ * holds the tables locked and has checked who may rebuild.  A TRUNCATE
+ * runs no code of the tables' owners but their TRUNCATE triggers (which
+ * an owner may have made before registering the table, and may replace
+ * at any time): without one, the tables go in one TRUNCATE as the caller;
+ * with one, each owner's tables go in one TRUNCATE run as that owner, in
+ * a security-restricted context, as PostgreSQL runs a table's code in
+ * VACUUM or REINDEX, never with the rights of the superuser who rebuilds
+ * (then a foreign key between two owners' tables makes PostgreSQL refuse,
+ * 0A000).  Only the TRUNCATE itself is let through: what a trigger writes
+ * to a registered table, or changes of its shape, are refused as anywhere.
  */
 void
 rig_tables_truncate(List *relids)
 {
-	StringInfoData sql;
-	ListCell   *lc;
-
-	if (relids == NIL)
-		return;
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "TRUNCATE TABLE ONLY ");
-	foreach(lc, relids)
-		appendStringInfo(&sql, "%s%s", lc == list_head(relids) ? "" : ", ",
-						 rig_table_name(lfirst_oid(lc)));
 	SPI_connect();
 	rig_tables_emptying = true;
 	PG_TRY();
 	{
-		if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not empty the registered tables");
+		if (!rig_tables_truncate_triggers(relids))
+			(void) rig_tables_truncate_as(relids, InvalidOid);
+		else
+		{
+			List	   *todo = list_copy(relids);
+
+			while (todo != NIL)
+				todo = rig_tables_truncate_as(todo, rig_rel_owner(linitial_oid(todo)));
+		}
 	}
 	PG_FINALLY();
 	{
@@ -382,6 +452,32 @@ rig_check_create(CreateStmt *stmt)
 	rig_refuse_fk_to(stmt->constraints, (Node *) stmt);
 }
 
+/*
+ * ALTER SCHEMA ... RENAME of a schema that holds a registered table: the
+ * handlers name their tables by schema, so they would write a table of
+ * the old name (made after the rename, not registered) or fail, and the
+ * registered table would miss ops the log holds.  A rename through
+ * rig_ddl (every node at one version) is let through by the caller.
+ */
+static void
+rig_check_schema_rename(RenameStmt *stmt)
+{
+	Oid			nsp;
+
+	if (stmt->subname == NULL || !rig_tables_any() ||
+		!OidIsValid(nsp = get_namespace_oid(stmt->subname, true)))
+		return;
+	for (int i = 0; i < rig_reg_n; i++)
+		if (get_rel_namespace(rig_reg_oids[i]) == nsp)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("schema \"%s\" holds table %s, which is registered with rig: it cannot be renamed",
+							stmt->subname, rig_table_name(rig_reg_oids[i])),
+					 errdetail("The handlers name their tables by schema: after a rename they would write "
+							   "another table of the old name, or none, around the registered one."),
+					 errhint("Rename it with rig_ddl() (every node at one version), or unregister its tables first.")));
+}
+
 /* The utility statements that could change a registered table's data or shape. */
 static void
 rig_check_utility(Node *parsetree)
@@ -394,8 +490,14 @@ rig_check_utility(Node *parsetree)
 		case T_CreateStmt:
 			rig_check_create((CreateStmt *) parsetree);
 			break;
+		case T_CreateForeignTableStmt:
+			rig_check_create(&((CreateForeignTableStmt *) parsetree)->base);
+			break;
 		case T_RenameStmt:
-			rig_refuse_rv(((RenameStmt *) parsetree)->relation, parsetree);
+			if (((RenameStmt *) parsetree)->renameType == OBJECT_SCHEMA)
+				rig_check_schema_rename((RenameStmt *) parsetree);
+			else
+				rig_refuse_rv(((RenameStmt *) parsetree)->relation, parsetree);
 			break;
 		case T_AlterObjectSchemaStmt:
 			rig_refuse_rv(((AlterObjectSchemaStmt *) parsetree)->relation, parsetree);
@@ -596,7 +698,11 @@ rig_tables_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		prev_object_access(access, classId, objectId, subId, arg);
 	if (access == OAT_TRUNCATE)
 	{
-		if (!rig_tables_allowed() && rig_table_is_registered(objectId))
+		/*
+		 * rig_tables_truncate() lets its own TRUNCATE through and nothing
+		 * else: a TRUNCATE trigger it fires writes nothing registered.
+		 */
+		if (!rig_tables_allowed() && !rig_tables_emptying && rig_table_is_registered(objectId))
 			rig_refuse(objectId, "TRUNCATE");
 	}
 	else if (access == OAT_DROP)
