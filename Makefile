@@ -23,6 +23,7 @@ OBJS = \
 	src/locks.o \
 	src/apply.o \
 	src/tables.o \
+	src/tableguard.o \
 	src/tablehash.o \
 	src/sysrec.o \
 	src/conn.o \

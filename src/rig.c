@@ -29,6 +29,7 @@
 #include "route.h"
 #include "settings.h"
 #include "shmem.h"
+#include "tableguard.h"
 #include "tables.h"
 #include "worker.h"
 #include "xact.h"
@@ -64,6 +65,7 @@ _PG_init(void)
 	rig_catalog_init();
 	rig_handlers_init();
 	rig_tables_init();
+	rig_tableguard_init();
 	rig_node_init();
 	rig_peerlist_init();
 	rig_route_init();

@@ -1,29 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * tables.c
- *	  State tables: the tables rig's handlers own (rig.tables), and the
- *	  hooks that let nothing else change them.
- *
- * A registered table changes only through the log: inside a handler that
- * rig_do() or a peer's apply (rig_apply_remote, catch-up) is running, or
- * in a superuser's session with rig.maintenance = on; its definition also
- * while a rig.ddl record is applied (rig_ddl, sysrec.c).  Everything else is
- * refused, for every role, the table's owner and superusers included:
- *
- *	- DML of any kind, from any depth (functions, triggers, rules, foreign
- *	  key actions, writable CTEs, prepared statements): ExecutorStart_hook
- *	  checks the plan's result relations;
- *	- COPY FROM, ALTER TABLE, renames, CREATE TRIGGER / RULE / POLICY /
- *	  INDEX on it, a new child or partition of it, a foreign key
- *	  referencing it: ProcessUtility_hook;
- *	- TRUNCATE (also by CASCADE) and DROP of the table, a column, an index,
- *	  a trigger, rule, policy, constraint or default of it (also by
- *	  CASCADE or DROP OWNED): object_access_hook.
+ *	  State tables: the tables rig's handlers own (rig.tables), registering
+ *	  them, and emptying them for a rebuild; tableguard.c's hooks let nothing
+ *	  else change them.
  *
  * Each process caches the registered OIDs; a change of rig.tables sends a
- * relcache invalidation for it.  A plan without result relations costs
- * nothing; one with them costs a lookup in the cached array (empty when
- * nothing is registered).
+ * relcache invalidation for it.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -39,27 +22,13 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/catalog.h"
-#include "catalog/index.h"
 #include "catalog/namespace.h"
-#include "catalog/objectaccess.h"
-#include "catalog/pg_attrdef.h"
-#include "catalog/pg_class.h"
-#include "catalog/pg_constraint.h"
 #include "catalog/pg_inherits.h"
-#include "catalog/pg_policy.h"
-#include "catalog/pg_rewrite.h"
-#include "catalog/pg_trigger.h"
-#include "catalog/pg_type.h"
 #include "commands/extension.h"
-#include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "nodes/parsenodes.h"
-#include "parser/parsetree.h"
-#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -82,33 +51,8 @@ static bool rig_tables_ddl = false;	/* applying a rig.ddl record (sysrec.c) */
 static uint64 rig_reg_invals = 0;
 static Oid	rig_tables_relid = InvalidOid;
 
-static ExecutorStart_hook_type prev_executor_start = NULL;
-static ProcessUtility_hook_type prev_process_utility = NULL;
-static object_access_hook_type prev_object_access = NULL;
-
 static void rig_tables_relcache_cb(Datum arg, Oid relid);
 static void rig_tables_load(void);
-static bool rig_tables_any(void);
-static bool rig_tables_allowed(void);
-static bool rig_tables_schema_allowed(void);
-static char *rig_table_name(Oid relid);
-static void rig_refuse(Oid relid, const char *what) pg_attribute_noreturn();
-static void rig_refuse_rv(RangeVar *rv, Node *stmt);
-static void rig_refuse_fk_to(List *constraints, Node *stmt);
-static void rig_check_alter(AlterTableStmt *stmt);
-static void rig_check_create(CreateStmt *stmt);
-static void rig_check_schema_rename(RenameStmt *stmt);
-static void rig_check_utility(Node *parsetree);
-static Oid	rig_owning_relation(Oid classId, Oid objectId);
-static void rig_check_drop(Oid classId, Oid objectId, int subId);
-static void rig_tables_executor_start(QueryDesc *queryDesc, int eflags);
-static const char *rig_plan_action(PlannedStmt *ps, RangeTblEntry *rte);
-static void rig_tables_utility(PlannedStmt *pstmt, const char *queryString,
-							   bool readOnlyTree, ProcessUtilityContext context,
-							   ParamListInfo params, QueryEnvironment *queryEnv,
-							   DestReceiver *dest, QueryCompletion *qc);
-static void rig_tables_object_access(ObjectAccessType access, Oid classId,
-									 Oid objectId, int subId, void *arg);
 static void rig_check_registrable(Relation rel);
 static void rig_check_table_owner(Oid relid);
 static bool rig_tables_truncate_triggers(List *relids);
@@ -117,17 +61,11 @@ static List *rig_tables_truncate_as(List *relids, Oid owner);
 PG_FUNCTION_INFO_V1(rig_register_table);
 PG_FUNCTION_INFO_V1(rig_unregister_table);
 
-/* Install the hooks (chained) and the cache's invalidation. */
+/* The cache's invalidation (tableguard.c installs the hooks). */
 void
 rig_tables_init(void)
 {
 	CacheRegisterRelcacheCallback(rig_tables_relcache_cb, (Datum) 0);
-	prev_executor_start = ExecutorStart_hook;
-	ExecutorStart_hook = rig_tables_executor_start;
-	prev_process_utility = ProcessUtility_hook;
-	ProcessUtility_hook = rig_tables_utility;
-	prev_object_access = object_access_hook;
-	object_access_hook = rig_tables_object_access;
 }
 
 /*
@@ -206,7 +144,7 @@ rig_table_is_registered(Oid relid)
 }
 
 /* Is any table registered (in this database)? */
-static bool
+bool
 rig_tables_any(void)
 {
 	if (!IsTransactionState())
@@ -229,8 +167,27 @@ rig_registered_tables(void)
 	return result;
 }
 
+/* The first registered table in schema nsp (InvalidOid: none). */
+Oid
+rig_tables_in_schema(Oid nsp)
+{
+	if (!rig_tables_any())
+		return InvalidOid;
+	for (int i = 0; i < rig_reg_n; i++)
+		if (get_rel_namespace(rig_reg_oids[i]) == nsp)
+			return rig_reg_oids[i];
+	return InvalidOid;
+}
+
+/* Is rig_tables_truncate() running its own TRUNCATE now? */
+bool
+rig_tables_emptying_now(void)
+{
+	return rig_tables_emptying;
+}
+
 /* May this process change registered tables now (a handler, maintenance)? */
-static bool
+bool
 rig_tables_allowed(void)
 {
 	return rig_in_handler() || rig_maintenance;
@@ -241,7 +198,7 @@ rig_tables_allowed(void)
  * while it applies a rig.ddl record: a schema change at a version of the
  * log, on every node (its DML, which rig_ddl refuses, is never allowed).
  */
-static bool
+bool
 rig_tables_schema_allowed(void)
 {
 	return rig_tables_allowed() || rig_tables_ddl;
@@ -358,7 +315,7 @@ rig_tables_truncate(List *relids)
 }
 
 /* schema.table, quoted as needed. */
-static char *
+char *
 rig_table_name(Oid relid)
 {
 	char	   *nsp = get_namespace_name(get_rel_namespace(relid));
@@ -367,346 +324,6 @@ rig_table_name(Oid relid)
 	if (nsp == NULL || rel == NULL)
 		return psprintf("%u", relid);
 	return quote_qualified_identifier(nsp, rel);
-}
-
-/* The error every refused change gets. */
-static void
-rig_refuse(Oid relid, const char *what)
-{
-	char	   *name = rig_table_name(relid);
-
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("table %s is registered with rig: only its handlers may change it", name),
-			 errdetail("%s on %s was refused: a registered table changes only through rig_do() "
-					   "(or a peer applying its primary's log), for every role.", what, name),
-			 errhint("Change it with rig_do(). For a repair a superuser may SET rig.maintenance = on "
-					 "(what it changes is neither logged nor replicated), or rig_unregister_table() it.")));
-}
-
-/* Refuse if a statement names a registered table. */
-static void
-rig_refuse_rv(RangeVar *rv, Node *stmt)
-{
-	Oid			relid;
-
-	if (rv == NULL || !rig_tables_any())
-		return;
-	relid = RangeVarGetRelid(rv, NoLock, true);
-	if (rig_table_is_registered(relid))
-		rig_refuse(relid, GetCommandTagName(CreateCommandTag(stmt)));
-}
-
-/*
- * Refuse a foreign key that references a registered table: its triggers
- * on that table would make a handler's writes fail or succeed by another
- * table's contents, which are not in the log.
- */
-static void
-rig_refuse_fk_to(List *constraints, Node *stmt)
-{
-	ListCell   *lc;
-
-	foreach(lc, constraints)
-	{
-		Node	   *n = lfirst(lc);
-
-		if (IsA(n, Constraint) && ((Constraint *) n)->contype == CONSTR_FOREIGN)
-			rig_refuse_rv(((Constraint *) n)->pktable, stmt);
-		else if (IsA(n, ColumnDef))
-			rig_refuse_fk_to(((ColumnDef *) n)->constraints, stmt);
-	}
-}
-
-/* ALTER TABLE of a registered table, or one that would tie another to it. */
-static void
-rig_check_alter(AlterTableStmt *stmt)
-{
-	ListCell   *lc;
-
-	rig_refuse_rv(stmt->relation, (Node *) stmt);
-	foreach(lc, stmt->cmds)
-	{
-		AlterTableCmd *cmd = lfirst(lc);
-
-		if (cmd->def == NULL)
-			continue;
-		if (cmd->subtype == AT_AttachPartition && IsA(cmd->def, PartitionCmd))
-			rig_refuse_rv(((PartitionCmd *) cmd->def)->name, (Node *) stmt);
-		else if (cmd->subtype == AT_AddInherit && IsA(cmd->def, RangeVar))
-			rig_refuse_rv((RangeVar *) cmd->def, (Node *) stmt);
-		else
-			rig_refuse_fk_to(list_make1(cmd->def), (Node *) stmt);
-	}
-}
-
-/* CREATE TABLE: no child or partition of a registered table, no foreign key to it. */
-static void
-rig_check_create(CreateStmt *stmt)
-{
-	ListCell   *lc;
-
-	foreach(lc, stmt->inhRelations)
-		rig_refuse_rv(lfirst(lc), (Node *) stmt);
-	rig_refuse_fk_to(stmt->tableElts, (Node *) stmt);
-	rig_refuse_fk_to(stmt->constraints, (Node *) stmt);
-}
-
-/*
- * ALTER SCHEMA ... RENAME of a schema that holds a registered table: the
- * handlers name their tables by schema, so they would write a table of
- * the old name (made after the rename, not registered) or fail, and the
- * registered table would miss ops the log holds.  A rename through
- * rig_ddl (every node at one version) is let through by the caller.
- */
-static void
-rig_check_schema_rename(RenameStmt *stmt)
-{
-	Oid			nsp;
-
-	if (stmt->subname == NULL || !rig_tables_any() ||
-		!OidIsValid(nsp = get_namespace_oid(stmt->subname, true)))
-		return;
-	for (int i = 0; i < rig_reg_n; i++)
-		if (get_rel_namespace(rig_reg_oids[i]) == nsp)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("schema \"%s\" holds table %s, which is registered with rig: it cannot be renamed",
-							stmt->subname, rig_table_name(rig_reg_oids[i])),
-					 errdetail("The handlers name their tables by schema: after a rename they would write "
-							   "another table of the old name, or none, around the registered one."),
-					 errhint("Rename it with rig_ddl() (every node at one version), or unregister its tables first.")));
-}
-
-/* The utility statements that could change a registered table's data or shape. */
-static void
-rig_check_utility(Node *parsetree)
-{
-	switch (nodeTag(parsetree))
-	{
-		case T_AlterTableStmt:
-			rig_check_alter((AlterTableStmt *) parsetree);
-			break;
-		case T_CreateStmt:
-			rig_check_create((CreateStmt *) parsetree);
-			break;
-		case T_CreateForeignTableStmt:
-			rig_check_create(&((CreateForeignTableStmt *) parsetree)->base);
-			break;
-		case T_RenameStmt:
-			if (((RenameStmt *) parsetree)->renameType == OBJECT_SCHEMA)
-				rig_check_schema_rename((RenameStmt *) parsetree);
-			else
-				rig_refuse_rv(((RenameStmt *) parsetree)->relation, parsetree);
-			break;
-		case T_AlterObjectSchemaStmt:
-			rig_refuse_rv(((AlterObjectSchemaStmt *) parsetree)->relation, parsetree);
-			break;
-		case T_CreateTrigStmt:
-			rig_refuse_rv(((CreateTrigStmt *) parsetree)->relation, parsetree);
-			break;
-		case T_RuleStmt:
-			rig_refuse_rv(((RuleStmt *) parsetree)->relation, parsetree);
-			break;
-		case T_CreatePolicyStmt:
-			rig_refuse_rv(((CreatePolicyStmt *) parsetree)->table, parsetree);
-			break;
-		case T_AlterPolicyStmt:
-			rig_refuse_rv(((AlterPolicyStmt *) parsetree)->table, parsetree);
-			break;
-		case T_IndexStmt:
-			rig_refuse_rv(((IndexStmt *) parsetree)->relation, parsetree);
-			break;
-		case T_CopyStmt:
-			if (((CopyStmt *) parsetree)->is_from)
-				rig_refuse_rv(((CopyStmt *) parsetree)->relation, parsetree);
-			break;
-		default:
-			break;
-	}
-}
-
-/*
- * The table a trigger, rule, policy, constraint or default belongs to.
- * Read through each catalog's oid index: PostgreSQL 15's object property
- * table (behind get_catalog_object_by_oid) does not know pg_attrdef.
- */
-static Oid
-rig_owning_relation(Oid classId, Oid objectId)
-{
-	HeapTuple	tup;
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	Oid			relid = InvalidOid;
-	Oid			indexoid;
-	AttrNumber	oidattnum;
-	AttrNumber	attnum;
-	bool		isnull;
-	Datum		d;
-
-	switch (classId)
-	{
-		case TriggerRelationId:
-			indexoid = TriggerOidIndexId;
-			oidattnum = Anum_pg_trigger_oid;
-			attnum = Anum_pg_trigger_tgrelid;
-			break;
-		case RewriteRelationId:
-			indexoid = RewriteOidIndexId;
-			oidattnum = Anum_pg_rewrite_oid;
-			attnum = Anum_pg_rewrite_ev_class;
-			break;
-		case PolicyRelationId:
-			indexoid = PolicyOidIndexId;
-			oidattnum = Anum_pg_policy_oid;
-			attnum = Anum_pg_policy_polrelid;
-			break;
-		case ConstraintRelationId:
-			indexoid = ConstraintOidIndexId;
-			oidattnum = Anum_pg_constraint_oid;
-			attnum = Anum_pg_constraint_conrelid;
-			break;
-		case AttrDefaultRelationId:
-			indexoid = AttrDefaultOidIndexId;
-			oidattnum = Anum_pg_attrdef_oid;
-			attnum = Anum_pg_attrdef_adrelid;
-			break;
-		default:
-			return InvalidOid;
-	}
-	rel = table_open(classId, AccessShareLock);
-	ScanKeyInit(&key, oidattnum, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(objectId));
-	scan = systable_beginscan(rel, indexoid, true, NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-	{
-		/* a foreign key's triggers on the referenced table go with it */
-		if (classId == TriggerRelationId && ((Form_pg_trigger) GETSTRUCT(tup))->tgisinternal)
-			relid = InvalidOid;
-		else
-		{
-			d = heap_getattr(tup, attnum, RelationGetDescr(rel), &isnull);
-			relid = isnull ? InvalidOid : DatumGetObjectId(d);
-		}
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return relid;
-}
-
-/*
- * DROP (direct, by CASCADE or DROP OWNED) of a registered table is always
- * refused: unregister it first.  Its columns, indexes, triggers, rules,
- * policies, constraints and defaults go only where it may be changed.
- */
-static void
-rig_check_drop(Oid classId, Oid objectId, int subId)
-{
-	Oid			relid;
-
-	if (classId == RelationRelationId && subId == 0 && rig_table_is_registered(objectId))
-		ereport(ERROR,
-				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-				 errmsg("cannot drop table %s because it is registered with rig",
-						rig_table_name(objectId)),
-				 errhint("Unregister it first with rig_unregister_table('%s').",
-						 rig_table_name(objectId))));
-	if (rig_tables_schema_allowed() || !rig_tables_any())
-		return;
-	if (classId == RelationRelationId)
-	{
-		if (subId != 0)
-			relid = objectId;
-		else if (get_rel_relkind(objectId) == RELKIND_INDEX)
-			relid = IndexGetRelation(objectId, true);
-		else
-			return;
-	}
-	else
-		relid = rig_owning_relation(classId, objectId);
-	if (rig_table_is_registered(relid))
-		rig_refuse(relid, "DROP");
-}
-
-/*
- * What a plan does to one of its result relations, for rig_refuse(): its
- * statement's tag, or, for a SELECT whose WITH query writes, that write.
- */
-static const char *
-rig_plan_action(PlannedStmt *ps, RangeTblEntry *rte)
-{
-	if (ps->commandType != CMD_SELECT)
-		return GetCommandTagName(CreateCommandTag((Node *) ps));
-	if (rte->requiredPerms & ACL_INSERT)
-		return "INSERT (in a WITH query)";
-	if (rte->requiredPerms & ACL_UPDATE)
-		return "UPDATE (in a WITH query)";
-	if (rte->requiredPerms & ACL_DELETE)
-		return "DELETE (in a WITH query)";
-	return "a WITH query";
-}
-
-/* ExecutorStart_hook: no plan writes a registered table outside a handler. */
-static void
-rig_tables_executor_start(QueryDesc *queryDesc, int eflags)
-{
-	PlannedStmt *ps = queryDesc->plannedstmt;
-
-	if (ps->resultRelations != NIL && !(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
-		!rig_tables_allowed())
-	{
-		ListCell   *lc;
-
-		foreach(lc, ps->resultRelations)
-		{
-			RangeTblEntry *rte = rt_fetch(lfirst_int(lc), ps->rtable);
-
-			if (rig_table_is_registered(rte->relid))
-				rig_refuse(rte->relid, rig_plan_action(ps, rte));
-		}
-	}
-	if (prev_executor_start)
-		prev_executor_start(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
-}
-
-/* ProcessUtility_hook: DDL and COPY FROM on registered tables. */
-static void
-rig_tables_utility(PlannedStmt *pstmt, const char *queryString,
-				   bool readOnlyTree, ProcessUtilityContext context,
-				   ParamListInfo params, QueryEnvironment *queryEnv,
-				   DestReceiver *dest, QueryCompletion *qc)
-{
-	if (!rig_tables_schema_allowed())
-		rig_check_utility(pstmt->utilityStmt);
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context,
-							 params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-}
-
-/* object_access_hook: TRUNCATE and DROP, however they were reached. */
-static void
-rig_tables_object_access(ObjectAccessType access, Oid classId, Oid objectId,
-						 int subId, void *arg)
-{
-	if (prev_object_access)
-		prev_object_access(access, classId, objectId, subId, arg);
-	if (access == OAT_TRUNCATE)
-	{
-		/*
-		 * rig_tables_truncate() lets its own TRUNCATE through and nothing
-		 * else: a TRUNCATE trigger it fires writes nothing registered.
-		 */
-		if (!rig_tables_allowed() && !rig_tables_emptying && rig_table_is_registered(objectId))
-			rig_refuse(objectId, "TRUNCATE");
-	}
-	else if (access == OAT_DROP)
-		rig_check_drop(classId, objectId, subId);
 }
 
 /*

@@ -22,7 +22,7 @@ my %layer = (
 	settings => 0, shmem => 0, peerstate => 0, incarnation => 0, pace => 0,
 	catalog => 1, gid => 1, node => 1, oplog => 1, keys => 1,
 	peerlist => 1, watermark => 1, compact => 1, status => 1, route => 1,
-	handlers => 2, locks => 2, apply => 2, tables => 2, tablehash => 2, sysrec => 2,
+	handlers => 2, locks => 2, apply => 2, tables => 2, tableguard => 2, tablehash => 2, sysrec => 2,
 	conn => 3, wire => 3,
 	replicate => 4, xact => 4, write => 4, replica => 4, import => 4, ddl => 4, snapshot => 4,
 	compare => 5, ship => 5, tablediff => 5, rebuild => 5, bootstrap => 5, verify => 5, catchup => 5, resolve => 5,
