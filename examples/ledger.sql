@@ -39,7 +39,9 @@
 --     one that would take an account's debits or credits (pending +
 --     posted) past the bigint range is refused too (22003);
 --   - a transfer id is its idempotency key: the same id again returns the
---     first result, the same id with other fields is refused (22023);
+--     first result, the same id with other fields is refused (22023); an op
+--     without the wrappers' key gets 23505 "transfer N exists" for a taken
+--     id (each op locks its id, so also when it races the first);
 --   - ledger.transfers is immutable: a post, void or expiry is a new row
 --     naming its pending transfer; a post or void has a positive id of its
 --     own, like any transfer, an expiry's id is -pending_id;
@@ -224,9 +226,14 @@ BEGIN
 	END IF;
 END $$;
 
+-- Its accounts, and its id: two ops with the same id (a rig_do without the
+-- wrapper's key, a post reusing a transfer's id) that name other accounts
+-- would otherwise both pass the "transfer exists" check, and the second
+-- fail on the primary key with a bare unique violation.
 CREATE FUNCTION ledger.transfer_resources(data jsonb) RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
-	RETURN ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account')];
+	RETURN ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account'),
+				 'transfer:' || (data->>'id')];
 END $$;
 
 -- Record a transfer with the accounts' balances after it; returns its id.
@@ -256,7 +263,8 @@ DECLARE
 	recorded	bigint;
 BEGIN
 	IF EXISTS (SELECT 1 FROM ledger.transfers t WHERE t.id = tid) THEN
-		RAISE EXCEPTION 'transfer % exists', tid USING ERRCODE = 'unique_violation';
+		RAISE EXCEPTION 'transfer % exists', tid USING ERRCODE = 'unique_violation',
+			HINT = 'A transfer id is taken once. Submitted again through ledger.transfer(), ledger.transfer_post() or ledger.transfer_void() (whose idempotency key is the id), the same fields return the first result.';
 	END IF;
 	IF dr.ledger <> (data->>'ledger')::int OR cr.ledger <> (data->>'ledger')::int THEN
 		RAISE EXCEPTION 'transfer % is in ledger %, its accounts in ledgers % and %',
@@ -324,9 +332,11 @@ BEGIN
 	END IF;
 END $$;
 
+-- The accounts and the id, as for a transfer (an expiry's id is -pending_id).
 CREATE FUNCTION ledger.resolve_resources(data jsonb) RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
-	RETURN ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account')];
+	RETURN ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account'),
+				 'transfer:' || coalesce(data->>'id', '-' || (data->>'pending_id'))];
 END $$;
 
 -- Post (in full or in part), void or expire a pending transfer, once.
@@ -356,7 +366,8 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF EXISTS (SELECT 1 FROM ledger.transfers t WHERE t.id = tid) THEN
-		RAISE EXCEPTION 'transfer % exists', tid USING ERRCODE = 'unique_violation';
+		RAISE EXCEPTION 'transfer % exists', tid USING ERRCODE = 'unique_violation',
+			HINT = 'A transfer id is taken once. Submitted again through ledger.transfer(), ledger.transfer_post() or ledger.transfer_void() (whose idempotency key is the id), the same fields return the first result.';
 	END IF;
 	IF kind = 'expire' THEN
 		IF p.expires_at IS NULL OR rig_op_time() < p.expires_at THEN
