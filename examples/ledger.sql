@@ -20,7 +20,7 @@
 --     SELECT ledger.transfer_post('{"id": 102, "pending_id": 101, "amount": 50}');
 --     SELECT ledger.transfer_void('{"id": 103, "pending_id": 104}');
 --     SELECT * FROM ledger.statement(1, '-infinity', 'infinity');
---     SELECT ledger.expire_due();     -- now and then: expire pending transfers past their timeout
+--     CALL ledger.expire_due();       -- now and then: expire pending transfers past their timeout
 --
 -- Semantics:
 --   - amounts are positive integers (minor units); an account's balances are
@@ -32,7 +32,8 @@
 --     rig_op_time(), so every node decides an expiry alike; an expired
 --     pending transfer can no longer be posted or voided, and
 --     ledger.expire_due() (or transfer_expire) releases its reservation
---     (expire_due() skips one posted or voided while it ran);
+--     (expire_due() skips one posted or voided while it ran, and commits
+--     each expiry on its own);
 --   - flags: debits_must_not_exceed_credits (debits pending + posted, after
 --     the transfer, <= credits posted) and credits_must_not_exceed_debits;
 --     a transfer that would break a limit is refused (23514), never applied;
@@ -471,12 +472,16 @@ END $$;
 -- Expire every pending transfer past its timeout; returns how many.  One
 -- posted or voided meanwhile (by an op that held its accounts when the
 -- loop's query ran, with an op time before its timeout) is skipped, not an
--- error that would leave the others unexpired.
-CREATE FUNCTION ledger.expire_due() RETURNS int LANGUAGE plpgsql AS $$
+-- error that would leave the others unexpired.  A procedure (CALL it
+-- outside a transaction block) that commits each expiry by itself: in one
+-- transaction it held the accounts of the expiries done while it waited
+-- for the next one's, and a transfer holding one of those and waiting for
+-- one of these made a deadlock (40P01 for one of the two).
+CREATE PROCEDURE ledger.expire_due(INOUT expired int DEFAULT NULL) LANGUAGE plpgsql AS $$
 DECLARE
 	p		bigint;
-	n		int := 0;
 BEGIN
+	expired := 0;
 	FOR p IN SELECT t.id FROM ledger.transfers t
 			  WHERE t.kind = 'pending' AND t.expires_at <= clock_timestamp()
 				AND NOT EXISTS (SELECT 1 FROM ledger.transfers r WHERE r.pending_id = t.id)
@@ -484,14 +489,14 @@ BEGIN
 		BEGIN
 			PERFORM rig_do('transfer_expire', ledger.with_accounts(jsonb_build_object('pending_id', p)),
 						   'expire:' || p);
-			n := n + 1;
+			expired := expired + 1;
 		EXCEPTION WHEN invalid_parameter_value THEN
 			IF NOT EXISTS (SELECT 1 FROM ledger.transfers r WHERE r.pending_id = p) THEN
 				RAISE;
 			END IF;
 		END;
+		COMMIT;
 	END LOOP;
-	RETURN n;
 END $$;
 
 -- An account's history from `since` to `until` (op times) with running
@@ -564,7 +569,7 @@ REVOKE EXECUTE ON FUNCTION ledger.record(bigint, bigint, text, ledger.accounts, 
 	ledger.resolve(bigint, jsonb, text), ledger.account(bigint) FROM PUBLIC;
 GRANT USAGE ON SCHEMA ledger TO rig_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO rig_reader;
-REVOKE EXECUTE ON FUNCTION ledger.account_open(jsonb), ledger.transfer(jsonb),
-	ledger.transfer_post(jsonb), ledger.transfer_void(jsonb), ledger.expire_due() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ledger.account_open(jsonb), ledger.transfer(jsonb),
-	ledger.transfer_post(jsonb), ledger.transfer_void(jsonb), ledger.expire_due() TO rig_writer;
+REVOKE EXECUTE ON ROUTINE ledger.account_open(jsonb), ledger.transfer(jsonb),
+	ledger.transfer_post(jsonb), ledger.transfer_void(jsonb), ledger.expire_due(int) FROM PUBLIC;
+GRANT EXECUTE ON ROUTINE ledger.account_open(jsonb), ledger.transfer(jsonb),
+	ledger.transfer_post(jsonb), ledger.transfer_void(jsonb), ledger.expire_due(int) TO rig_writer;
