@@ -68,7 +68,7 @@ REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_che
 	--dbname=contrib_regression
 
 # isolation tests (races between sessions)
-ISOLATION = idempotency_race lock_order
+ISOLATION = idempotency_race lock_order ledger_duplicate_id ledger_expire_deadlock
 ISOLATION_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check_iso \
 	--dbname=contrib_regression
 

@@ -20,7 +20,7 @@
 --     SELECT ledger.transfer_post('{"id": 102, "pending_id": 101, "amount": 50}');
 --     SELECT ledger.transfer_void('{"id": 103, "pending_id": 104}');
 --     SELECT * FROM ledger.statement(1, '-infinity', 'infinity');
---     SELECT ledger.expire_due();     -- now and then: expire pending transfers past their timeout
+--     CALL ledger.expire_due();       -- now and then: expire pending transfers past their timeout
 --
 -- Semantics:
 --   - amounts are positive integers (minor units); an account's balances are
@@ -32,14 +32,17 @@
 --     rig_op_time(), so every node decides an expiry alike; an expired
 --     pending transfer can no longer be posted or voided, and
 --     ledger.expire_due() (or transfer_expire) releases its reservation
---     (expire_due() skips one posted or voided while it ran);
+--     (expire_due() skips one posted or voided while it ran, and commits
+--     each expiry on its own);
 --   - flags: debits_must_not_exceed_credits (debits pending + posted, after
 --     the transfer, <= credits posted) and credits_must_not_exceed_debits;
 --     a transfer that would break a limit is refused (23514), never applied;
 --     one that would take an account's debits or credits (pending +
 --     posted) past the bigint range is refused too (22003);
 --   - a transfer id is its idempotency key: the same id again returns the
---     first result, the same id with other fields is refused (22023);
+--     first result, the same id with other fields is refused (22023); an op
+--     without the wrappers' key gets 23505 "transfer N exists" for a taken
+--     id (each op locks its id, so also when it races the first);
 --   - ledger.transfers is immutable: a post, void or expiry is a new row
 --     naming its pending transfer; a post or void has a positive id of its
 --     own, like any transfer, an expiry's id is -pending_id;
@@ -224,9 +227,14 @@ BEGIN
 	END IF;
 END $$;
 
+-- Its accounts, and its id: two ops with the same id (a rig_do without the
+-- wrapper's key, a post reusing a transfer's id) that name other accounts
+-- would otherwise both pass the "transfer exists" check, and the second
+-- fail on the primary key with a bare unique violation.
 CREATE FUNCTION ledger.transfer_resources(data jsonb) RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
-	RETURN ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account')];
+	RETURN ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account'),
+				 'transfer:' || (data->>'id')];
 END $$;
 
 -- Record a transfer with the accounts' balances after it; returns its id.
@@ -256,7 +264,8 @@ DECLARE
 	recorded	bigint;
 BEGIN
 	IF EXISTS (SELECT 1 FROM ledger.transfers t WHERE t.id = tid) THEN
-		RAISE EXCEPTION 'transfer % exists', tid USING ERRCODE = 'unique_violation';
+		RAISE EXCEPTION 'transfer % exists', tid USING ERRCODE = 'unique_violation',
+			HINT = 'A transfer id is taken once. Submitted again through ledger.transfer(), ledger.transfer_post() or ledger.transfer_void() (whose idempotency key is the id), the same fields return the first result.';
 	END IF;
 	IF dr.ledger <> (data->>'ledger')::int OR cr.ledger <> (data->>'ledger')::int THEN
 		RAISE EXCEPTION 'transfer % is in ledger %, its accounts in ledgers % and %',
@@ -324,9 +333,11 @@ BEGIN
 	END IF;
 END $$;
 
+-- The accounts and the id, as for a transfer (an expiry's id is -pending_id).
 CREATE FUNCTION ledger.resolve_resources(data jsonb) RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
-	RETURN ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account')];
+	RETURN ARRAY['account:' || (data->>'debit_account'), 'account:' || (data->>'credit_account'),
+				 'transfer:' || coalesce(data->>'id', '-' || (data->>'pending_id'))];
 END $$;
 
 -- Post (in full or in part), void or expire a pending transfer, once.
@@ -356,7 +367,8 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF EXISTS (SELECT 1 FROM ledger.transfers t WHERE t.id = tid) THEN
-		RAISE EXCEPTION 'transfer % exists', tid USING ERRCODE = 'unique_violation';
+		RAISE EXCEPTION 'transfer % exists', tid USING ERRCODE = 'unique_violation',
+			HINT = 'A transfer id is taken once. Submitted again through ledger.transfer(), ledger.transfer_post() or ledger.transfer_void() (whose idempotency key is the id), the same fields return the first result.';
 	END IF;
 	IF kind = 'expire' THEN
 		IF p.expires_at IS NULL OR rig_op_time() < p.expires_at THEN
@@ -460,12 +472,16 @@ END $$;
 -- Expire every pending transfer past its timeout; returns how many.  One
 -- posted or voided meanwhile (by an op that held its accounts when the
 -- loop's query ran, with an op time before its timeout) is skipped, not an
--- error that would leave the others unexpired.
-CREATE FUNCTION ledger.expire_due() RETURNS int LANGUAGE plpgsql AS $$
+-- error that would leave the others unexpired.  A procedure (CALL it
+-- outside a transaction block) that commits each expiry by itself: in one
+-- transaction it held the accounts of the expiries done while it waited
+-- for the next one's, and a transfer holding one of those and waiting for
+-- one of these made a deadlock (40P01 for one of the two).
+CREATE PROCEDURE ledger.expire_due(INOUT expired int DEFAULT NULL) LANGUAGE plpgsql AS $$
 DECLARE
 	p		bigint;
-	n		int := 0;
 BEGIN
+	expired := 0;
 	FOR p IN SELECT t.id FROM ledger.transfers t
 			  WHERE t.kind = 'pending' AND t.expires_at <= clock_timestamp()
 				AND NOT EXISTS (SELECT 1 FROM ledger.transfers r WHERE r.pending_id = t.id)
@@ -473,14 +489,14 @@ BEGIN
 		BEGIN
 			PERFORM rig_do('transfer_expire', ledger.with_accounts(jsonb_build_object('pending_id', p)),
 						   'expire:' || p);
-			n := n + 1;
+			expired := expired + 1;
 		EXCEPTION WHEN invalid_parameter_value THEN
 			IF NOT EXISTS (SELECT 1 FROM ledger.transfers r WHERE r.pending_id = p) THEN
 				RAISE;
 			END IF;
 		END;
+		COMMIT;
 	END LOOP;
-	RETURN n;
 END $$;
 
 -- An account's history from `since` to `until` (op times) with running
@@ -553,7 +569,7 @@ REVOKE EXECUTE ON FUNCTION ledger.record(bigint, bigint, text, ledger.accounts, 
 	ledger.resolve(bigint, jsonb, text), ledger.account(bigint) FROM PUBLIC;
 GRANT USAGE ON SCHEMA ledger TO rig_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO rig_reader;
-REVOKE EXECUTE ON FUNCTION ledger.account_open(jsonb), ledger.transfer(jsonb),
-	ledger.transfer_post(jsonb), ledger.transfer_void(jsonb), ledger.expire_due() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ledger.account_open(jsonb), ledger.transfer(jsonb),
-	ledger.transfer_post(jsonb), ledger.transfer_void(jsonb), ledger.expire_due() TO rig_writer;
+REVOKE EXECUTE ON ROUTINE ledger.account_open(jsonb), ledger.transfer(jsonb),
+	ledger.transfer_post(jsonb), ledger.transfer_void(jsonb), ledger.expire_due(int) FROM PUBLIC;
+GRANT EXECUTE ON ROUTINE ledger.account_open(jsonb), ledger.transfer(jsonb),
+	ledger.transfer_post(jsonb), ledger.transfer_void(jsonb), ledger.expire_due(int) TO rig_writer;

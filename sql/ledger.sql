@@ -104,12 +104,12 @@ SELECT ledger.transfer_post('{"id": 122, "pending_id": 120}');
 \echo :SQLSTATE
 -- a timeout, decided by rig_op_time()
 SELECT ledger.transfer('{"id": 130, "debit_account": 3, "credit_account": 2, "amount": 50, "ledger": 1, "pending": true, "timeout": 1}') ->> 'kind' AS kind;
-SELECT ledger.expire_due() AS expired_early;
+CALL ledger.expire_due();
 SELECT pg_sleep(1.2);
 SELECT ledger.transfer_post('{"id": 131, "pending_id": 130}');
 \echo :SQLSTATE
-SELECT ledger.expire_due() AS expired;
-SELECT ledger.expire_due() AS expired_again;
+CALL ledger.expire_due();
+CALL ledger.expire_due();
 SELECT id, kind, amount, pending_id FROM ledger.transfers WHERE id < 0;
 
 --

@@ -30,6 +30,7 @@
 #include "catalog.h"
 #include "peerlist.h"
 #include "peerstate.h"
+#include "settings.h"
 
 /* Columns of rig.peers */
 #define Anum_peers_name		1
@@ -192,11 +193,11 @@ rig_check_sync_peers(void)
 							 p->name)));
 		if (st == RIG_STATE_CATCHING_UP || st == RIG_STATE_UNKNOWN)
 			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					(errcode(ERRCODE_RIG_NOT_READY),
 					 errmsg("sync peer \"%s\" is not in sync", p->name),
 					 errdetail("Its state is %s: it may lack operations this node committed, and a sync peer must hold every one.",
 							   rig_peer_state_name(st)),
-					 errhint("Wait for rig's worker to catch it up (see rig.peer_status), run rig_sync_peer('%s'), or make it semisync with rig_set_peer_mode().",
+					 errhint("Retry in a moment: rig's worker catches it up (see rig.peer_status). Or run rig_sync_peer('%s'), or make it semisync with rig_set_peer_mode().",
 							 p->name)));
 	}
 }

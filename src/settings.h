@@ -22,6 +22,15 @@
  */
 #define ERRCODE_RIG_STALE_EPOCH		MAKE_SQLSTATE('R','G','0','0','1')
 
+/*
+ * A write was refused for a passing state of this node (a sync peer not
+ * yet checked after a restart or still catching up, a promotion under
+ * way): nothing was done, and the same call succeeds once the worker is
+ * through, so a client's retry loop retries it (55000 would read as
+ * permanent, like a diverged peer).
+ */
+#define ERRCODE_RIG_NOT_READY		MAKE_SQLSTATE('R','G','0','0','2')
+
 /* Longest method, node or peer name rig accepts */
 #define RIG_MAX_NAME_LEN	63
 

@@ -145,7 +145,7 @@ rig_check_can_write(const char *caller)
 	/* promotion under way (promote.c): the old primary's ops are not all decided yet */
 	if (strcmp(rig_node_role(), "promoting") == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				(errcode(ERRCODE_RIG_NOT_READY),
 				 errmsg("%s is not allowed while node \"%s\" is being promoted", caller, rig_node_name()),
 				 errdetail("rig_promote() is committing the operations the old primary left prepared here."),
 				 errhint("Retry in a moment; rig.status shows role \"primary\" when the promotion is done.")));

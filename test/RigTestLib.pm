@@ -50,7 +50,8 @@ our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of me
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
   rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_cmd rigctl_run_within rig_stop_walwriter rig_where_is rig_incarnation
   rig_xfer_setup rig_xfer_pair rig_xfer_branches rig_xfer_start rig_xfer_money rig_xnode_row rig_xfer_pgbench
-  rig_start_paused_sql rig_snapshot_rows rig_table_rows rig_replay_into);
+  rig_start_paused_sql rig_snapshot_rows rig_table_rows rig_replay_into
+  rig_ledger_load rig_ledger_retry rig_transient_sqlstate);
 
 # The database rig lives in (rig.database) on every test node.
 our $dbname = 'postgres';
@@ -1166,6 +1167,31 @@ again, with the same key and data, to $node (one psql, one rig_do per
 transaction).  Returns a hash reference: key => the version rig_do
 returned, or "ERROR <SQLSTATE>".
 
+=item rig_ledger_load($node, $dir, $name, %params)
+
+Like rig_keyed_load, for the ledger example (examples/ledger.sql): each
+op is a ledger.transfer() (whose idempotency key is the transfer id)
+between accounts 1 to $params{naccounts}, ids from $params{first_id}
+(default 1) on, named "<name>c<client>-<n>" as keys for
+rig_keyed_outcomes; $load->{data}{$key} is the transfer's JSON and
+$load->{id}{$key} its id.  A client prints the transfer's version.
+
+=item rig_ledger_retry($node, $load, $secs, @keys)
+
+What an application's retry loop does with transfers it did not see
+acknowledged: send each again through ledger.transfer() with the same
+data, again while the error is transient (rig_transient_sqlstate, or no
+SQLSTATE: the connection failed), for up to $secs seconds each.  Returns
+a hash reference: key => the version, or "ERROR <SQLSTATE> <message>"
+for the last error.
+
+=item rig_transient_sqlstate($sqlstate)
+
+Whether a retry loop retries an error with this SQLSTATE: connection
+(08), transaction rollback (40), operator intervention (57P: shutdown,
+starting up), and rig's own RG codes (a superseded primary, a node not
+ready yet).
+
 =back
 
 =cut
@@ -1243,6 +1269,68 @@ sub rig_keyed_retry
 		$code{$1} = $2 if /^R (\S+) (\S+)$/;
 	}
 	$got{$_} //= 'ERROR ' . ($code{$_} // '(no answer)') for @keys;
+	return \%got;
+}
+
+sub rig_ledger_load
+{
+	my ($node, $dir, $name, %params) = @_;
+	my $n  = $params{naccounts} or die 'rig_ledger_load needs naccounts';
+	my $id = $params{first_id} // 1;
+	my %load = (name => $name, dir => $dir, clients => $params{clients}, ops => $params{ops},
+		data => {}, id => {}, handles => []);
+
+	for my $c (1 .. $params{clients})
+	{
+		my $sql = '';
+		for my $i (1 .. $params{ops})
+		{
+			my $key = "${name}c$c-$i";
+			my $dr  = 1 + int(rand($n));
+			my $cr  = 1 + ($dr + int(rand($n - 1))) % $n;
+			$load{id}{$key} = $id;
+			$load{data}{$key} = sprintf(
+				'{"id": %d, "debit_account": %d, "credit_account": %d, "amount": %d, "ledger": 1}',
+				$id++, $dr, $cr, 1 + int(rand(100)));
+			$sql .= "SELECT 'V $key ' || (ledger.transfer('$load{data}{$key}') ->> 'version');\n"
+			  . "\\echo R $key :SQLSTATE\n";
+		}
+		append_to_file("$dir/${name}c$c.sql", $sql);
+		push @{ $load{handles} },
+		  IPC::Run::start(
+			[ 'psql', '-XAtq', '-d', $node->connstr($dbname), '-f', "$dir/${name}c$c.sql" ],
+			'>', "$dir/${name}c$c.out", '2>', "$dir/${name}c$c.err");
+	}
+	return \%load;
+}
+
+sub rig_transient_sqlstate
+{
+	my ($code) = @_;
+	return $code =~ /^(08|40|57P|RG)/ ? 1 : 0;
+}
+
+sub rig_ledger_retry
+{
+	my ($node, $load, $secs, @keys) = @_;
+	my %got;
+
+	for my $key (@keys)
+	{
+		my $deadline = time + $secs;
+		while (1)
+		{
+			my ($out, $err) = ('', '');
+			$node->psql($dbname,
+				"\\set VERBOSITY verbose\nSELECT ledger.transfer('$load->{data}{$key}') ->> 'version'",
+				stdout => \$out, stderr => \$err);
+			if ($out =~ /^(\d+)$/) { $got{$key} = $1; last; }
+			my $code = sqlstate_of($err);
+			$got{$key} = "ERROR $code " . message_of($err);
+			last if ($code ne '(none)' && !rig_transient_sqlstate($code)) || time > $deadline;
+			usleep(100_000);
+		}
+	}
 	return \%got;
 }
 

@@ -163,7 +163,7 @@ for my $point (qw(promote_after_epoch promote_between_commits promote_before_fin
 			'SELECT rig_watermark() < coalesce(min(first_version), rig_watermark() + 1) FROM rig.in_doubt'),
 		't', "$t: the watermark stays below the ops still prepared");
 	my $err = rig_psql_error($b, q{SELECT rig_do('note', '{"body": "refused"}')});
-	is(sqlstate_of($err), '55000', "$t: rig_do on the promoting node fails with 55000");
+	is(sqlstate_of($err), 'RG002', "$t: rig_do on the promoting node fails with RG002 (retry)");
 	like(message_of($err), qr/not allowed while node "$bname" is being promoted/,
 		"$t: ... saying the node is being promoted");
 

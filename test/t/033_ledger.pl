@@ -138,9 +138,9 @@ cmp_ok($outcome{'transfer_void void'} // 0, '>', 0, 'load: pending transfers wer
 $node_a->poll_query_until('postgres',
 	q{SELECT coalesce(max(expires_at), now()) < clock_timestamp() FROM ledger.transfers WHERE kind = 'pending'})
   or die 'pending transfers did not time out';
-my $expired = $node_a->safe_psql('postgres', 'SELECT ledger.expire_due()');
+my $expired = $node_a->safe_psql('postgres', 'CALL ledger.expire_due()');
 cmp_ok($expired, '>', 0, "expiry: $expired pending transfers expired");
-is($node_a->safe_psql('postgres', 'SELECT ledger.expire_due()'), '0', 'expiry: each once');
+is($node_a->safe_psql('postgres', 'CALL ledger.expire_due()'), '0', 'expiry: each once');
 
 my $resolution = q{
 SELECT count(*) FILTER (WHERE p.kind = 'pending'),

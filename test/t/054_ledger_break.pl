@@ -51,7 +51,7 @@ $node_a->poll_query_until('postgres',
 	q{SELECT max(expires_at) < clock_timestamp() FROM ledger.transfers WHERE kind = 'pending'})
   or die 'the pending transfers did not time out';
 my $expire = rig_session($node_a);
-rig_bg_send($expire, 'SELECT ledger.expire_due() AS expired');
+rig_bg_send($expire, 'CALL ledger.expire_due()');
 ok(rig_waits_on_lock($node_a, 'expire_due'), 'race: expire_due() waits for the accounts of 10');
 ($out, $err) = rig_bg_query($void, 'COMMIT');
 is($err, '', 'race: the void committed');
