@@ -303,29 +303,67 @@ rig_refuse_temp_objects(void)
 }
 
 /*
- * Switch to rig.handler_search_path (through a GUC nest level, which an
- * error unwinds with its (sub)transaction) unless it is on already: an op
- * switches once for its three handlers (rig_do, a peer's apply), not once
- * per call.  Returns what rig_handler_path_pop() needs (-1: no switch).
+ * Settings a handler's rows may depend on that rig pins to PostgreSQL's
+ * defaults while handlers run, so that every node (and a rebuild) computes
+ * the same rows whatever the caller's session or the apply session set:
+ * how dates are read ('01/02/2026'), how intervals, floats and bytea become
+ * text.  TimeZone comes from rig.handler_timezone, search_path from
+ * rig.handler_search_path.
+ */
+static const char *const rig_handler_pinned[][2] = {
+	{"DateStyle", "ISO, MDY"},
+	{"IntervalStyle", "postgres"},
+	{"extra_float_digits", "1"},
+	{"bytea_output", "hex"},
+};
+
+/* Does this session already run under every setting handlers need? */
+static bool
+rig_handler_settings_on(void)
+{
+	if (namespace_search_path == NULL ||
+		strcmp(namespace_search_path, rig_handler_search_path) != 0 ||
+		strcmp(GetConfigOption("TimeZone", false, false), rig_handler_timezone) != 0)
+		return false;
+	for (size_t i = 0; i < lengthof(rig_handler_pinned); i++)
+		if (strcmp(GetConfigOption(rig_handler_pinned[i][0], false, false),
+				   rig_handler_pinned[i][1]) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * Switch to the settings handlers run under (rig.handler_search_path,
+ * rig.handler_timezone and rig_handler_pinned), through a GUC nest level,
+ * which an error unwinds with its (sub)transaction, unless they are on
+ * already: an op switches once for its three handlers (rig_do, a peer's
+ * apply, a rebuild), not once per call.  Returns what
+ * rig_handler_settings_pop() needs (-1: no switch).
  */
 int
-rig_handler_path_push(void)
+rig_handler_settings_push(void)
 {
 	int			nestlevel;
 
-	if (namespace_search_path != NULL &&
-		strcmp(namespace_search_path, rig_handler_search_path) == 0)
+	if (rig_handler_settings_on())
 		return -1;
 	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", rig_handler_search_path,
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
+	(void) set_config_option("TimeZone", rig_handler_timezone,
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	for (size_t i = 0; i < lengthof(rig_handler_pinned); i++)
+		(void) set_config_option(rig_handler_pinned[i][0], rig_handler_pinned[i][1],
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
 	return nestlevel;
 }
 
-/* Back to the search_path before rig_handler_path_push() (after success). */
+/* Back to the settings before rig_handler_settings_push() (after success). */
 void
-rig_handler_path_pop(int nestlevel)
+rig_handler_settings_pop(int nestlevel)
 {
 	if (nestlevel >= 0)
 		AtEOXact_GUC(true, nestlevel);
@@ -348,7 +386,7 @@ rig_handler_invoke(FunctionCallInfo fcinfo, Oid owner)
 
 	rig_refuse_temp_objects();
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	save_nestlevel = rig_handler_path_push();
+	save_nestlevel = rig_handler_settings_push();
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	rig_handler_depth++;
 	PG_TRY();
@@ -361,7 +399,7 @@ rig_handler_invoke(FunctionCallInfo fcinfo, Oid owner)
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
-	rig_handler_path_pop(save_nestlevel);
+	rig_handler_settings_pop(save_nestlevel);
 	return result;
 }
 

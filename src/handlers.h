@@ -43,8 +43,8 @@ typedef struct RigHandler
 extern void rig_handlers_init(void);
 extern RigHandler *rig_lookup_handler(const char *method);
 extern void rig_check_handler_private(RigHandler *handler);
-extern int	rig_handler_path_push(void);
-extern void rig_handler_path_pop(int nestlevel);
+extern int	rig_handler_settings_push(void);
+extern void rig_handler_settings_pop(int nestlevel);
 extern Datum rig_handler_invoke(FunctionCallInfo fcinfo, Oid owner);
 extern bool rig_in_own_extension_script(void);
 extern bool rig_session_has_temp_objects(void);

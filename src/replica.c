@@ -219,7 +219,7 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 	/* after the last handler or schema change before this op (locks.c) */
 	rig_lock_barrier(false);
 	/* one search_path switch for the op's handlers */
-	path_level = rig_handler_path_push();
+	path_level = rig_handler_settings_push();
 	handler = rig_lookup_handler(method);
 	if (handler == NULL)
 		ereport(ERROR,
@@ -239,7 +239,7 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 	if (key != NULL)
 		rig_key_record(key, version, method, data, op_time);
 	rig_call_apply(handler, version, op_time, data);
-	rig_handler_path_pop(path_level);
+	rig_handler_settings_pop(path_level);
 }
 
 /*

@@ -28,6 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "mb/pg_wchar.h"
+#include "pgtime.h"
 #include "utils/memutils.h"
 #include "utils/varlena.h"
 
@@ -42,6 +43,7 @@ int			rig_resolver_interval = 10000;
 int			rig_verify_interval = 60000;
 int			rig_max_payload = 1024 * 1024;
 char	   *rig_handler_search_path = NULL;
+char	   *rig_handler_timezone = NULL;
 char	   *rig_ddl_role = NULL;
 int			rig_ddl_timeout = 10000;
 int			rig_key_retention = 7 * 24 * 3600;
@@ -60,6 +62,8 @@ static char *rig_node_name_refused = NULL;
 static bool rig_check_node_name(char **newval, void **extra, GucSource source);
 static bool rig_check_handler_search_path(char **newval, void **extra,
 										  GucSource source);
+static bool rig_check_handler_timezone(char **newval, void **extra,
+									   GucSource source);
 static void rig_refuse_bad_node_name(void);
 
 PG_FUNCTION_INFO_V1(rig_check_install);
@@ -151,6 +155,14 @@ rig_settings_define(void)
 							   PGC_SUSET,
 							   GUC_LIST_INPUT,
 							   rig_check_handler_search_path, NULL, NULL);
+	DefineCustomStringVariable("rig.handler_timezone",
+							   "TimeZone under which handlers run (the same on every node).",
+							   "A handler that reads a date or time without its offset, truncates one to a day or formats one would otherwise compute other rows on each node, under the caller's or the apply session's TimeZone.",
+							   &rig_handler_timezone,
+							   "UTC",
+							   PGC_SUSET,
+							   0,
+							   rig_check_handler_timezone, NULL, NULL);
 	DefineCustomStringVariable("rig.ddl_role",
 							   "Role as which this node applies its primary's schema and handler changes (rig_ddl, rig_register); empty refuses them.",
 							   "Set by this node's administrator; the replication role's own rights are never used for them.",
@@ -237,6 +249,16 @@ rig_check_handler_search_path(char **newval, void **extra, GucSource source)
 	if (*newval != NULL && rig_search_path_safe(*newval))
 		return true;
 	GUC_check_errdetail("rig.handler_search_path must name pg_temp last.");
+	return false;
+}
+
+/* rig.handler_timezone must be a time zone PostgreSQL knows. */
+static bool
+rig_check_handler_timezone(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && (*newval)[0] != '\0' && pg_tzset(*newval) != NULL)
+		return true;
+	GUC_check_errdetail("rig.handler_timezone must name a time zone, e.g. 'UTC' or 'Europe/Berlin'.");
 	return false;
 }
 

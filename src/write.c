@@ -262,9 +262,9 @@ rig_do_run(const char *method, Jsonb *data, text *key)
 	PG_TRY();
 	{
 		/* one search_path switch for the op's three handlers */
-		path_level = rig_handler_path_push();
+		path_level = rig_handler_settings_push();
 		version = rig_do_op(method, data, key);
-		rig_handler_path_pop(path_level);
+		rig_handler_settings_pop(path_level);
 	}
 	PG_CATCH();
 	{
