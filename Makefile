@@ -63,7 +63,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 SHLIB_LINK_INTERNAL = $(libpq)
 
 # pg_regress on a temporary instance configured by test/regress.conf
-REGRESS = setup handlers rig_do idempotency savepoints log errors privileges tables example ledger xnode memory ddl snapshot
+REGRESS = setup handlers rig_do idempotency savepoints log errors privileges tables example ledger xnode memory ddl snapshot determinism
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check \
 	--dbname=contrib_regression
 
