@@ -1216,13 +1216,22 @@ sub rig_keyed_load
 			$sql .= "SELECT 'V $key ' || rig_do('transfer', '$data', '$key');\n"
 			  . "\\echo R $key :SQLSTATE\n";
 		}
-		append_to_file("$dir/${name}c$c.sql", $sql);
-		push @{ $load{handles} },
-		  IPC::Run::start(
-			[ 'psql', '-XAtq', '-d', $node->connstr($dbname), '-f', "$dir/${name}c$c.sql" ],
-			'>', "$dir/${name}c$c.out", '2>', "$dir/${name}c$c.err");
+		push @{ $load{handles} }, rig_start_script($node, $dbname, "$dir/${name}c$c", $sql);
 	}
 	return \%load;
+}
+
+# Write $sql to "$path.sql" and run it in the background with psql on
+# $node ($dbname): output to "$path.out", errors to "$path.err"; returns
+# the IPC::Run handle.
+sub rig_start_script
+{
+	my ($node, $dbname, $path, $sql) = @_;
+
+	append_to_file("$path.sql", $sql);
+	return IPC::Run::start(
+		[ 'psql', '-XAtq', '-d', $node->connstr($dbname), '-f', "$path.sql" ],
+		'>', "$path.out", '2>', "$path.err");
 }
 
 sub rig_keyed_outcomes
@@ -1295,11 +1304,7 @@ sub rig_ledger_load
 			$sql .= "SELECT 'V $key ' || (ledger.transfer('$load{data}{$key}') ->> 'version');\n"
 			  . "\\echo R $key :SQLSTATE\n";
 		}
-		append_to_file("$dir/${name}c$c.sql", $sql);
-		push @{ $load{handles} },
-		  IPC::Run::start(
-			[ 'psql', '-XAtq', '-d', $node->connstr($dbname), '-f', "$dir/${name}c$c.sql" ],
-			'>', "$dir/${name}c$c.out", '2>', "$dir/${name}c$c.err");
+		push @{ $load{handles} }, rig_start_script($node, $dbname, "$dir/${name}c$c", $sql);
 	}
 	return \%load;
 }
