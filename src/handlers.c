@@ -317,47 +317,38 @@ static const char *const rig_handler_pinned[][2] = {
 	{"bytea_output", "hex"},
 };
 
-/* Does this session already run under every setting handlers need? */
-static bool
-rig_handler_settings_on(void)
+/* Set one of them for the handlers, opening the nest level at the first. */
+static void
+rig_handler_set(int *nestlevel, const char *name, const char *value)
 {
-	if (namespace_search_path == NULL ||
-		strcmp(namespace_search_path, rig_handler_search_path) != 0 ||
-		strcmp(GetConfigOption("TimeZone", false, false), rig_handler_timezone) != 0)
-		return false;
-	for (size_t i = 0; i < lengthof(rig_handler_pinned); i++)
-		if (strcmp(GetConfigOption(rig_handler_pinned[i][0], false, false),
-				   rig_handler_pinned[i][1]) != 0)
-			return false;
-	return true;
+	if (*nestlevel < 0)
+		*nestlevel = NewGUCNestLevel();
+	(void) set_config_option(name, value, PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 }
 
 /*
  * Switch to the settings handlers run under (rig.handler_search_path,
- * rig.handler_timezone and rig_handler_pinned), through a GUC nest level,
- * which an error unwinds with its (sub)transaction, unless they are on
- * already: an op switches once for its three handlers (rig_do, a peer's
- * apply, a rebuild), not once per call.  Returns what
+ * rig.handler_timezone and rig_handler_pinned), those the session does not
+ * have already, through a GUC nest level, which an error unwinds with its
+ * (sub)transaction: an op switches once for its three handlers (rig_do, a
+ * peer's apply, a rebuild), not once per call.  Returns what
  * rig_handler_settings_pop() needs (-1: no switch).
  */
 int
 rig_handler_settings_push(void)
 {
-	int			nestlevel;
+	int			nestlevel = -1;
 
-	if (rig_handler_settings_on())
-		return -1;
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", rig_handler_search_path,
-							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	(void) set_config_option("TimeZone", rig_handler_timezone,
-							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+	if (namespace_search_path == NULL ||
+		strcmp(namespace_search_path, rig_handler_search_path) != 0)
+		rig_handler_set(&nestlevel, "search_path", rig_handler_search_path);
+	if (strcmp(GetConfigOption("TimeZone", false, false), rig_handler_timezone) != 0)
+		rig_handler_set(&nestlevel, "TimeZone", rig_handler_timezone);
 	for (size_t i = 0; i < lengthof(rig_handler_pinned); i++)
-		(void) set_config_option(rig_handler_pinned[i][0], rig_handler_pinned[i][1],
-								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-								 true, 0, false);
+		if (strcmp(GetConfigOption(rig_handler_pinned[i][0], false, false),
+				   rig_handler_pinned[i][1]) != 0)
+			rig_handler_set(&nestlevel, rig_handler_pinned[i][0], rig_handler_pinned[i][1]);
 	return nestlevel;
 }
 
