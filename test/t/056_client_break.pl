@@ -22,6 +22,11 @@
 #     empty and the same log and tables on both.
 #  3. The same with kill -9 of the sync peer (08001 while it is down,
 #     RG002 while the worker catches it up: was 55000).
+#  4. RG002 while a sync peer is caught up, forced: r, semisync, misses
+#     transfers while it is down; back up, its apply is held by a lock, so
+#     it stays catching_up; made sync then, it is not in sync, and a
+#     transfer is refused with RG002 (was 55000) until the worker is
+#     through, then goes through.
 
 use strict;
 use warnings;
@@ -130,5 +135,32 @@ crash($r);
 ($ok, $failed, $unseen) = rig_keyed_outcomes($load);
 $r->start;
 outcomes_ok('(3) kill -9 of the sync peer', $load, $ok, $failed, $unseen);
+
+# 4. a sync peer being caught up (held back by a lock on its accounts)
+$p->safe_psql('postgres', "SELECT rig_set_peer_mode('r', 'semisync')");
+crash($r);
+my $two = { data => { second => '{"id": 9001, "debit_account": 1, "credit_account": 2, "amount": 1, "ledger": 1}',
+	third => '{"id": 9002, "debit_account": 2, "credit_account": 1, "amount": 1, "ledger": 1}' } };
+$p->safe_psql('postgres', "SELECT ledger.transfer('$two->{data}{second}')");
+# the worker waits until the lock is taken (else it ships the one op first)
+rig_set_resolver($p, -1);
+$r->start;
+my $hold = $r->background_psql('postgres');
+$hold->query_safe('BEGIN; LOCK TABLE ledger.accounts IN ACCESS EXCLUSIVE MODE');
+rig_set_resolver($p, 200);
+ok($p->poll_query_until('postgres', q{SELECT state = 'catching_up' FROM rig.peer_status WHERE name = 'r'}),
+	'(4) r, back up and held by a lock, is catching up');
+$p->safe_psql('postgres', "SELECT rig_set_peer_mode('r', 'sync')");
+$err = rig_psql_error($p, "SELECT ledger.transfer('$two->{data}{third}')");
+is(sqlstate_of($err), 'RG002', '(4) a sync peer being caught up: refused with RG002');
+like(message_of($err), qr/sync peer "r" is not in sync/, '(4) ... saying the sync peer is not in sync');
+$hold->query_safe('COMMIT');
+$hold->quit;
+$got = rig_ledger_retry($p, $two, 60, 'third');
+like($got->{third}, qr/^\d+$/, '(4) once the worker is through, the retry goes through');
+settled('(4)');
+is(rig_query_each([ $p, $r ], 'SELECT count(*) FROM ledger.transfers WHERE id IN (9001, 9002)'),
+	'2 / 2', '(4) both transfers are on both nodes, once');
+rig_same_ok($p, [$r], '(4)', @tables);
 
 done_testing();
