@@ -253,7 +253,7 @@ rig_rebuild_replay(int64 progress_every, RigSnapshotInfo *base)
 	int64		total = rig_log_last_version();
 
 	/* once for the whole replay rather than once per op (handlers.c) */
-	int			path_level = rig_handler_settings_push();
+	int			settings_level = rig_handler_settings_push();
 
 	for (;;)
 	{
@@ -283,7 +283,7 @@ rig_rebuild_replay(int64 progress_every, RigSnapshotInfo *base)
 			break;
 	}
 	MemoryContextDelete(batch_cxt);
-	rig_handler_settings_pop(path_level);
+	rig_handler_settings_pop(settings_level);
 	return done;
 }
 

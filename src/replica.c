@@ -197,7 +197,7 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 {
 	RigHandler *handler;
 	uint64	   *own_locks = NULL;
-	int			path_level;
+	int			settings_level;
 
 	/*
 	 * A version above all this node has prepared or committed cannot be
@@ -219,7 +219,7 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 	/* after the last handler or schema change before this op (locks.c) */
 	rig_lock_barrier(false);
 	/* one search_path switch for the op's handlers */
-	path_level = rig_handler_settings_push();
+	settings_level = rig_handler_settings_push();
 	handler = rig_lookup_handler(method);
 	if (handler == NULL)
 		ereport(ERROR,
@@ -239,7 +239,7 @@ rig_apply_op(int64 version, int64 epoch, const char *method, Jsonb *data,
 	if (key != NULL)
 		rig_key_record(key, version, method, data, op_time);
 	rig_call_apply(handler, version, op_time, data);
-	rig_handler_settings_pop(path_level);
+	rig_handler_settings_pop(settings_level);
 }
 
 /*

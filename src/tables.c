@@ -300,10 +300,11 @@ rig_tables_truncate(List *relids)
 			(void) rig_tables_truncate_as(relids, InvalidOid);
 		else
 		{
-			List	   *todo = list_copy(relids);
+			/* one owner's tables at a time; each call returns the others' */
+			List	   *others = relids;
 
-			while (todo != NIL)
-				todo = rig_tables_truncate_as(todo, rig_rel_owner(linitial_oid(todo)));
+			while (others != NIL)
+				others = rig_tables_truncate_as(others, rig_rel_owner(linitial_oid(others)));
 		}
 	}
 	PG_FINALLY();

@@ -255,16 +255,16 @@ static int64
 rig_do_run(const char *method, Jsonb *data, text *key)
 {
 	volatile int64 version = 0;
-	int			path_level;
+	int			settings_level;
 
 	rig_check_can_write("rig_do()");
 	rig_do_active = true;
 	PG_TRY();
 	{
 		/* one search_path switch for the op's three handlers */
-		path_level = rig_handler_settings_push();
+		settings_level = rig_handler_settings_push();
 		version = rig_do_op(method, data, key);
-		rig_handler_settings_pop(path_level);
+		rig_handler_settings_pop(settings_level);
 	}
 	PG_CATCH();
 	{
