@@ -45,6 +45,7 @@
 #include "catchup.h"
 #include "conn.h"
 #include "node.h"
+#include "pace.h"
 #include "peerlist.h"
 #include "peerstate.h"
 #include "settings.h"
@@ -103,6 +104,43 @@ rig_peer_newer_epoch(RigConn *rc, const char *peer)
 }
 
 /*
+ * Ship a peer what was committed after shipped without blocking writers:
+ * up to the watermark, again while the backlog that built up meanwhile is
+ * large, so that a tail shipped under the commit gate stays short.  Sets
+ * *held (unless NULL) to the version up to which the peer now holds
+ * everything, left alone when nothing was shipped; returns the last
+ * version shipped.
+ * pace (NULL: none) keeps a byte rate.  A known peer (one in rig.peers;
+ * not one rig_add_peer is adding) has its lag and horizon kept as it goes.
+ */
+int64
+rig_ship_backlog(const char *name, const char *conninfo, int64 shipped,
+				 RigPace *pace, bool known, int64 *held)
+{
+	for (int pass = 0; pass < RIG_CATCHUP_PASSES; pass++)
+	{
+		int64		from = shipped;
+		int64		wm = rig_compute_watermark();
+
+		if (wm <= from)
+			break;
+		if (known)
+			rig_peer_event(name, RIG_PEER_LAGGING, 0, NULL);
+		shipped = rig_ship_log(name, conninfo, from, wm, pace);
+		if (known)
+		{
+			rig_peer_event(name, RIG_PEER_REACHED, shipped, NULL);
+			rig_peer_set_horizon(name, wm);
+		}
+		if (held != NULL)
+			*held = wm;
+		if (wm - from < RIG_CATCHUP_TAIL)
+			break;
+	}
+	return shipped;
+}
+
+/*
  * Catch one peer up and, unless it is async, return it to sync under the
  * exclusive commit gate, which is released as soon as the peer is in sync.
  */
@@ -130,32 +168,14 @@ rig_catch_up(RigPeer *peer)
 	rig_peer_event(peer->name, RIG_PEER_REACHED, 0, NULL);
 	held = shipped;
 
-	/*
-	 * Phase 1, writers unaffected: ship up to the watermark, again while
-	 * the backlog that built up meanwhile is large, so that the gated tail
-	 * stays short.
-	 */
-	for (int pass = 0; pass < RIG_CATCHUP_PASSES; pass++)
-	{
-		int64		from = shipped;
-
-		wm = rig_compute_watermark();
-		if (wm <= from)
-			break;
-		rig_peer_event(peer->name, RIG_PEER_LAGGING, 0, NULL);
-		shipped = rig_ship_log(peer->name, peer->conninfo, from, wm);
-		rig_peer_event(peer->name, RIG_PEER_REACHED, shipped, NULL);
-		rig_peer_set_horizon(peer->name, wm);
-		held = wm;
-		if (wm - from < RIG_CATCHUP_TAIL)
-			break;
-	}
+	/* phase 1, writers unaffected */
+	shipped = rig_ship_backlog(peer->name, peer->conninfo, shipped, NULL, true, &held);
 
 	if (gated)
 	{
 		LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
 		wm = rig_compute_watermark();
-		shipped = rig_ship_log(peer->name, peer->conninfo, shipped, -1);
+		shipped = rig_ship_log(peer->name, peer->conninfo, shipped, -1, NULL);
 		rig_peer_set_horizon(peer->name, wm);
 		held = Max(held, wm);
 	}

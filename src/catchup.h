@@ -13,8 +13,11 @@
 #ifndef RIG_CATCHUP_H
 #define RIG_CATCHUP_H
 
+#include "pace.h"
 #include "peerlist.h"
 
+extern int64 rig_ship_backlog(const char *name, const char *conninfo, int64 shipped,
+							  RigPace *pace, bool known, int64 *held);
 extern void rig_catch_up(RigPeer *peer);
 extern void rig_catch_up_all(void);
 extern void rig_fence_persist(void);

@@ -38,9 +38,11 @@
 
 #include "bootstrap.h"
 #include "catalog.h"
+#include "catchup.h"
 #include "compare.h"
 #include "conn.h"
 #include "node.h"
+#include "pace.h"
 #include "peerlist.h"
 #include "peerstate.h"
 #include "replica.h"
@@ -383,6 +385,7 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 {
 	int64		shipped;
 	int64		wm;
+	RigPace		pace;
 	char		epoch[32];
 	const char *params[3];
 	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
@@ -410,11 +413,16 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	shipped = rig_verified_start(rc, name, conninfo,
 								 rig_bootstrap_peer(rc, name), false);
 
-	/* catch up without blocking writers, then the tail under the gate */
-	shipped = rig_ship_log(name, conninfo, shipped, rig_compute_watermark());
+	/*
+	 * Catch up without blocking writers, at rig.bootstrap_max_rate like the
+	 * snapshot's chunks, in passes until the backlog is short; then the
+	 * tail under the gate, at full speed, since writers wait for it.
+	 */
+	rig_pace_start(&pace, &rig_bootstrap_max_rate);
+	shipped = rig_ship_backlog(name, conninfo, shipped, &pace, false, NULL);
 	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
 	wm = rig_compute_watermark();
-	shipped = rig_ship_log(name, conninfo, shipped, -1);
+	shipped = rig_ship_log(name, conninfo, shipped, -1, NULL);
 	rig_peer_forget(name);
 	rig_peer_event(name, RIG_PEER_CAUGHT_UP, shipped, "added");
 	rig_peer_set_horizon(name, wm);

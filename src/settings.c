@@ -213,8 +213,8 @@ rig_settings_define(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("rig.bootstrap_max_rate",
-							"Most snapshot chunk data per second rig_add_peer sends to a node it bootstraps; 0 = no limit.",
-							"Read again between chunks: a reload changes it for a bootstrap in progress, unless its session set its own value.",
+							"Most data per second rig_add_peer sends a new node (snapshot chunks, then the log); 0 = no limit.",
+							"Read again between chunks and batches: a reload changes it for a bootstrap in progress, unless its session set its own value.",
 							&rig_bootstrap_max_rate,
 							0, 0, INT_MAX,
 							PGC_USERSET,

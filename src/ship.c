@@ -40,6 +40,7 @@
 #include "locks.h"
 #include "node.h"
 #include "oplog.h"
+#include "pace.h"
 #include "settings.h"
 #include "ship.h"
 #include "sysrec.h"
@@ -90,6 +91,7 @@ static int	rig_cmp_set_size(const void *a, const void *b, void *arg);
 static void rig_split_batch(RigShipBatch *b, int nlanes);
 static void rig_cut_at_system_record(RigShipBatch *b);
 static bool rig_read_batch(RigShipBatch *b, int64 after, int64 upto, int nlanes);
+static int64 rig_batch_bytes(RigShipBatch *b);
 static void rig_send_batch(RigShipBatch *b, RigLanes *lanes);
 static void rig_wait_batch(RigShipBatch *b, RigLanes *lanes);
 static RigConn *rig_lane(RigLanes *lanes, int lane);
@@ -281,6 +283,18 @@ rig_read_batch(RigShipBatch *b, int64 after, int64 upto, int nlanes)
 	return b->nrecs > 0;
 }
 
+/* The bytes a batch sends, about: what a pace counts. */
+static int64
+rig_batch_bytes(RigShipBatch *b)
+{
+	int64		bytes = 0;
+
+	for (int i = 0; i < b->nrecs; i++)
+		bytes += strlen(b->recs[i].data) + strlen(b->recs[i].method) +
+			(b->recs[i].idem_key ? strlen(b->recs[i].idem_key) : 0);
+	return bytes;
+}
+
 /* Queue each lane's part of the batch as one transaction and start sending. */
 static void
 rig_send_batch(RigShipBatch *b, RigLanes *lanes)
@@ -360,10 +374,13 @@ rig_close_lanes(RigLanes *lanes, int first)
  * shipped under the commit gate sees every commit that finished before the
  * gate was taken.  Returns the last version shipped (after, when there was
  * nothing).  The extra lanes are closed at the end; on an error every lane
- * is, since its pipeline may be half read.
+ * is, since its pipeline may be half read.  With a pace (NULL: none), a
+ * batch goes only once the last one's bytes at its rate have passed; the
+ * caller then must hold nothing a writer waits for.
  */
 int64
-rig_ship_log(const char *peer, const char *conninfo, int64 after, int64 upto)
+rig_ship_log(const char *peer, const char *conninfo, int64 after, int64 upto,
+			 RigPace *pace)
 {
 	volatile int64 shipped = after;
 	RigLanes	lanes;
@@ -388,6 +405,11 @@ rig_ship_log(const char *peer, const char *conninfo, int64 after, int64 upto)
 				bool		more;
 
 				CHECK_FOR_INTERRUPTS();
+				if (pace != NULL)
+				{
+					rig_pace_wait(pace);
+					rig_pace_sent(pace, rig_batch_bytes(b));
+				}
 				rig_send_batch(b, &lanes);
 				/* read the next batch while the peer applies this one */
 				more = b->limited &&

@@ -13,7 +13,9 @@
 #ifndef RIG_SHIP_H
 #define RIG_SHIP_H
 
+#include "pace.h"
+
 extern int64 rig_ship_log(const char *peer, const char *conninfo, int64 after,
-						  int64 upto);
+						  int64 upto, RigPace *pace);
 
 #endif							/* RIG_SHIP_H */

@@ -14,7 +14,13 @@
 #  3. rig_add_peer again, the rate now from postgresql.conf, resumes at the
 #     next chunk and waits after it; raising the rate in postgresql.conf and
 #     reloading ends that wait: the bootstrap completes, the new node holds
-#     the primary's notes and rig_verify_peer finds no difference.
+#     the primary's notes and rig_verify_peer finds no difference;
+#  4. the log rig_add_peer ships a new node keeps the rate too (here a
+#     whole log, nothing compacted: batches of 1000 notes of 1 kB): after
+#     the first batch the primary waits, the new node holds part of the
+#     notes and applies nothing, and the primary commits rig_do meanwhile
+#     (no commit gate is held); raising the rate ends the wait, the new
+#     node holds every note, the one written during the wait included.
 
 use strict;
 use warnings;
@@ -118,5 +124,37 @@ $sess->quit;
 is($c->safe_psql('postgres', $notes), $a->safe_psql('postgres', $notes), 'the new node holds every note');
 rig_verify_ok($a, 'c', 'rig_verify_peer finds no difference');
 is(rig_peer_state($a, 'c', 'state'), 'in_sync', 'c is an in-sync peer');
+
+# --- 4. the log shipped to a new node is paced too
+my $e = notes_node('e');
+$e->safe_psql('postgres',
+	q{SELECT rig_do('big_note', jsonb_build_object('fill', chr(97 + i % 26), 'n', 1000)) FROM generate_series(1, 3000) i});
+my $f = notes_node('f');
+$e->safe_psql('postgres', q{ALTER SYSTEM SET rig.bootstrap_max_rate = '1kB'; SELECT pg_reload_conf()});
+$sess = rig_session($e);
+$pid = $sess->query_safe('SELECT pg_backend_pid()');
+rig_bg_send($sess, "SELECT rig_add_peer('f', \$\$" . $f->connstr('postgres') . "\$\$, 'sync')");
+ok( $e->poll_query_until('postgres',
+		"SELECT wait_event_type = 'Extension' AND state = 'active' FROM pg_stat_activity WHERE pid = $pid")
+	  && $f->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE state IN ('active', 'idle in transaction') "
+		  . "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
+	  && $f->poll_query_until('postgres', 'SELECT count(*) > 0 FROM notes'),
+	'at 1kB/s the primary waits after shipping a batch of the log, the new node applying nothing');
+my $part = $f->safe_psql('postgres', 'SELECT count(*) FROM notes');
+cmp_ok($part, '<', 3000, "... the new node holds $part of the 3000 notes");
+$e->safe_psql('postgres', q{SELECT rig_do('note', '{"body": "during the log wait"}')});
+is($e->safe_psql('postgres', q{SELECT count(*) FROM notes WHERE body = 'during the log wait'}), '1',
+	'rig_do commits on the primary meanwhile (no commit gate held)');
+is($f->safe_psql('postgres', 'SELECT count(*) FROM notes'), $part, '... and the new node got nothing more');
+$e->safe_psql('postgres', q{ALTER SYSTEM SET rig.bootstrap_max_rate = 0; SELECT pg_reload_conf()});
+($out, $err) = rig_bg_result($sess);
+unlike($err, qr/ERROR/, 'after the rate was raised and the configuration reloaded, rig_add_peer completes')
+  or diag $err;
+$sess->quit;
+is($f->safe_psql('postgres', $notes), $e->safe_psql('postgres', $notes),
+	'the new node holds every note, the one written during the wait included');
+rig_verify_ok($e, 'f', 'rig_verify_peer finds no difference');
+is(rig_peer_state($e, 'f', 'state'), 'in_sync', 'f is an in-sync peer');
 
 done_testing();
