@@ -735,7 +735,8 @@ CREATE FUNCTION rig_table_range_hashes(relation text, lo text[], hi text[], boun
 	SET DateStyle = 'ISO, YMD'
 	SET IntervalStyle = 'postgres'
 	SET extra_float_digits = 1
-	SET bytea_output = 'hex';
+	SET bytea_output = 'hex'
+	SET lc_monetary = 'C';
 COMMENT ON FUNCTION rig_table_range_hashes(text, text[], text[], text[]) IS
 	'hashes of a registered table''s rows with keys in [lo, hi), in buckets split at bounds (rig_verify_peer compares them)';
 

@@ -307,14 +307,21 @@ rig_refuse_temp_objects(void)
  * defaults while handlers run, so that every node (and a rebuild) computes
  * the same rows whatever the caller's session or the apply session set:
  * how dates are read ('01/02/2026'), how intervals, floats and bytea become
- * text.  TimeZone comes from rig.handler_timezone, search_path from
- * rig.handler_search_path.
+ * text, what to_tsvector(text) stems with.  TimeZone comes from
+ * rig.handler_timezone, the three locale settings from rig.handler_locale,
+ * search_path from rig.handler_search_path.
  */
 static const char *const rig_handler_pinned[][2] = {
 	{"DateStyle", "ISO, MDY"},
 	{"IntervalStyle", "postgres"},
 	{"extra_float_digits", "1"},
 	{"bytea_output", "hex"},
+	{"default_text_search_config", "pg_catalog.simple"},
+};
+
+/* The locale settings rig.handler_locale gives handlers */
+static const char *const rig_handler_locales[] = {
+	"lc_monetary", "lc_numeric", "lc_time",
 };
 
 /* Set one of them for the handlers, opening the nest level at the first. */
@@ -329,7 +336,7 @@ rig_handler_set(int *nestlevel, const char *name, const char *value)
 
 /*
  * Switch to the settings handlers run under (rig.handler_search_path,
- * rig.handler_timezone and rig_handler_pinned), those the session does not
+ * rig.handler_timezone, rig.handler_locale and rig_handler_pinned), those the session does not
  * have already, through a GUC nest level, which an error unwinds with its
  * (sub)transaction: an op switches once for its three handlers (rig_do, a
  * peer's apply, a rebuild), not once per call.  Returns what
@@ -349,6 +356,9 @@ rig_handler_settings_push(void)
 		if (strcmp(GetConfigOption(rig_handler_pinned[i][0], false, false),
 				   rig_handler_pinned[i][1]) != 0)
 			rig_handler_set(&nestlevel, rig_handler_pinned[i][0], rig_handler_pinned[i][1]);
+	for (size_t i = 0; i < lengthof(rig_handler_locales); i++)
+		if (strcmp(GetConfigOption(rig_handler_locales[i], false, false), rig_handler_locale) != 0)
+			rig_handler_set(&nestlevel, rig_handler_locales[i], rig_handler_locale);
 	return nestlevel;
 }
 

@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include <limits.h>
+#include <locale.h>
 
 #include "access/xlog.h"
 #include "commands/dbcommands.h"
@@ -30,6 +31,7 @@
 #include "mb/pg_wchar.h"
 #include "pgtime.h"
 #include "utils/memutils.h"
+#include "utils/pg_locale.h"
 #include "utils/varlena.h"
 
 #include "settings.h"
@@ -44,6 +46,7 @@ int			rig_verify_interval = 60000;
 int			rig_max_payload = 1024 * 1024;
 char	   *rig_handler_search_path = NULL;
 char	   *rig_handler_timezone = NULL;
+char	   *rig_handler_locale = NULL;
 char	   *rig_ddl_role = NULL;
 int			rig_ddl_timeout = 10000;
 int			rig_key_retention = 7 * 24 * 3600;
@@ -64,6 +67,8 @@ static bool rig_check_handler_search_path(char **newval, void **extra,
 										  GucSource source);
 static bool rig_check_handler_timezone(char **newval, void **extra,
 									   GucSource source);
+static bool rig_check_handler_locale(char **newval, void **extra,
+									 GucSource source);
 static void rig_refuse_bad_node_name(void);
 
 PG_FUNCTION_INFO_V1(rig_check_install);
@@ -163,6 +168,14 @@ rig_settings_define(void)
 							   PGC_SUSET,
 							   0,
 							   rig_check_handler_timezone, NULL, NULL);
+	DefineCustomStringVariable("rig.handler_locale",
+							   "lc_monetary, lc_numeric and lc_time under which handlers run (the same on every node).",
+							   "to_char and money's text follow them; the caller's or the apply session's would make each node store other rows.",
+							   &rig_handler_locale,
+							   "C",
+							   PGC_SUSET,
+							   0,
+							   rig_check_handler_locale, NULL, NULL);
 	DefineCustomStringVariable("rig.ddl_role",
 							   "Role as which this node applies its primary's schema and handler changes (rig_ddl, rig_register); empty refuses them.",
 							   "Set by this node's administrator; the replication role's own rights are never used for them.",
@@ -259,6 +272,19 @@ rig_check_handler_timezone(char **newval, void **extra, GucSource source)
 	if (*newval != NULL && (*newval)[0] != '\0' && pg_tzset(*newval) != NULL)
 		return true;
 	GUC_check_errdetail("rig.handler_timezone must name a time zone, e.g. 'UTC' or 'Europe/Berlin'.");
+	return false;
+}
+
+/* rig.handler_locale must be a locale this server has, for all three. */
+static bool
+rig_check_handler_locale(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && (*newval)[0] != '\0' &&
+		check_locale(LC_MONETARY, *newval, NULL) &&
+		check_locale(LC_NUMERIC, *newval, NULL) &&
+		check_locale(LC_TIME, *newval, NULL))
+		return true;
+	GUC_check_errdetail("rig.handler_locale must name a locale this server has, e.g. 'C' or 'en_US.UTF-8'.");
 	return false;
 }
 

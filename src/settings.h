@@ -44,6 +44,7 @@ extern int	rig_verify_interval;
 extern int	rig_max_payload;
 extern char *rig_handler_search_path;
 extern char *rig_handler_timezone;
+extern char *rig_handler_locale;
 extern char *rig_ddl_role;
 extern int	rig_ddl_timeout;
 extern int	rig_key_retention;

@@ -95,8 +95,9 @@ PG_FUNCTION_INFO_V1(rig_snapshot);
  * back (those rig_table_range_hashes runs under), so that a snapshot's rows
  * do not depend on the caller's session (extra_float_digits = 0 would round
  * floats, IntervalStyle sql_standard write intervals another style reads
- * otherwise) and load back exactly; the search_path of rig's own
- * statements too.  Returns the GUC nest level, for AtEOXact_GUC.
+ * otherwise, lc_monetary money in another currency's format) and load
+ * back exactly; the search_path of rig's own statements too.  Returns the
+ * GUC nest level, for AtEOXact_GUC.
  */
 static int
 rig_snapshot_pin_formats(void)
@@ -108,6 +109,7 @@ rig_snapshot_pin_formats(void)
 		{"IntervalStyle", "postgres"},
 		{"extra_float_digits", "1"},
 		{"bytea_output", "hex"},
+		{"lc_monetary", "C"},
 	};
 	int			nest = NewGUCNestLevel();
 

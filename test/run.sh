@@ -11,11 +11,13 @@ set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 pgbin=/usr/lib/postgresql/15/bin
-packages="postgresql-15 postgresql-server-dev-15 libjansson-dev libipc-run-perl make gcc rsync"
+packages="postgresql-15 postgresql-server-dev-15 libjansson-dev libipc-run-perl make gcc rsync locales"
 
 if [ "$(id -u)" -eq 0 ]; then
 	. "$src/test/install-deps.sh"
 	rig_install_deps $packages
+	# a locale besides C for the handlers' fixed locale (TAP 057)
+	locale -a | grep -qx de_DE.utf8 || localedef -i de_DE -f UTF-8 de_DE.UTF-8
 
 	work=$(mktemp -d /tmp/rig-test.XXXXXX)
 	rsync -a --exclude .git --exclude tmp_check --exclude 'tmp_check*' --exclude results "$src"/ "$work"/

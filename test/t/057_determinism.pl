@@ -3,13 +3,21 @@
 
 # Handlers run under fixed settings, not the caller's (rig.handler_timezone,
 # DateStyle, IntervalStyle, extra_float_digits, bytea_output; found by the
-# role break-it pass): a rig_writer's session with other display and input
-# settings writes through a handler that reads a date, a timestamptz with
-# an offset, an interval, a float and a bytea from its data, and
+# role break-it pass; since session 11 also rig.handler_locale for the
+# lc_ settings and default_text_search_config): a rig_writer's session with
+# other display and input settings (German month names and money) writes
+# through a handler that reads a date, a timestamptz with an offset, an
+# interval, a float, a bytea and a money amount from its data, stems a text
+# with to_tsvector(text) and names a month with to_char, and
 #  1. the primary and its sync peer (whose apply session has the server's
-#     defaults) store the same row, and rig_verify_peer finds nothing;
+#     defaults: the peer's server stems in english and prints dates, numbers
+#     and money in German) store the same row, and rig_verify_peer finds
+#     nothing (it hashes the money column under lc_monetary C on both);
 #  2. rig_rebuild() on either node, called from a session with still other
-#     settings, reproduces it.
+#     settings, reproduces it; on the primary from a snapshot taken in a
+#     session with German money (the snapshot writes it under lc_monetary C,
+#     and loads it so).
+# Needs the locale de_DE.UTF-8 (test/run.sh generates it).
 # (Failed before the fix: the primary stored 2026-02-01 for '01/02/2026'
 # and the peer 2026-01-02, rig_verify_peer said the table differs, and a
 # rebuild from another session stored a third row: interval 'P1DT2H'.)
@@ -27,37 +35,49 @@ use RigTestLib;
 
 my $schema = q{
 CREATE SCHEMA det;
-CREATE TABLE det.t (version bigint PRIMARY KEY, day date, day_of_at date, iv text, f text, b text);
+CREATE TABLE det.t (version bigint PRIMARY KEY, day date, day_of_at date, iv text, f text, b text,
+	tsv text, month text, amount money);
 CREATE FUNCTION det.apply(v bigint, d jsonb) RETURNS void
 	LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
 	INSERT INTO det.t VALUES (v, (d->>'day')::date, (d->>'at')::timestamptz::date,
-		(d->>'iv')::interval::text, ((d->>'f')::float8 + 0.2)::text, (d->>'b')::bytea::text) $$;
+		(d->>'iv')::interval::text, ((d->>'f')::float8 + 0.2)::text, (d->>'b')::bytea::text,
+		to_tsvector(d->>'text')::text, to_char(date '2026-03-05', 'TMMonth'), (d->>'amount')::money) $$;
 SELECT rig_register('det', 'det.apply(bigint,jsonb)');
 SELECT rig_register_table('det.t');
 CREATE ROLE det_writer LOGIN IN ROLE rig_writer;
 };
+BAIL_OUT('the locale de_DE.UTF-8 is missing: run test/run.sh as root, or localedef -i de_DE -f UTF-8 de_DE.UTF-8')
+  unless grep { /^de_DE\.utf-?8$/i } split /\n/, `locale -a`;
+my $german = "'de_DE.UTF-8'";
 my $p = rig_node('p');
-my $r = rig_node('r');
+my $r = rig_node('r',
+	conf => "default_text_search_config = 'pg_catalog.english'\n"
+	  . "lc_time = $german\nlc_monetary = $german\nlc_numeric = $german\n");
 $_->safe_psql('postgres', $schema) for ($p, $r);
 my $connstr_r = $r->connstr('postgres');
 $p->safe_psql('postgres', "SELECT rig_add_peer('r', \$\$$connstr_r\$\$, 'sync')");
 
 my $odd = q{SET TimeZone = 'Asia/Tokyo'; SET DateStyle = 'SQL, DMY';
-SET IntervalStyle = 'sql_standard'; SET extra_float_digits = 0; SET bytea_output = 'escape';};
+SET IntervalStyle = 'sql_standard'; SET extra_float_digits = 0; SET bytea_output = 'escape';
+SET default_text_search_config = 'pg_catalog.english'; SET lc_time = 'de_DE.UTF-8';
+SET lc_monetary = 'de_DE.UTF-8'; SET lc_numeric = 'de_DE.UTF-8';};
 my $op = q{SELECT rig_do('det', '{"day": "01/02/2026", "at": "2026-01-01 23:30:00+00",
-	"iv": "1 day 2 hours", "f": 0.1, "b": "\\\\x01ff"}') > 0};
+	"iv": "1 day 2 hours", "f": 0.1, "b": "\\\\x01ff", "text": "The running dogs", "amount": "1234.50"}') > 0};
 is($p->safe_psql('postgres', "$odd $op", extra_params => [ '-U', 'det_writer' ]),
 	't', 'a rig_writer with other settings writes');
 
-my $row = q{SELECT to_char(day, 'YYYY-MM-DD'), to_char(day_of_at, 'YYYY-MM-DD'), iv, f, b FROM det.t};
-my $expected = '2026-01-02|2026-01-01|1 day 02:00:00|0.30000000000000004|\x01ff';
+my $row = q{SELECT to_char(day, 'YYYY-MM-DD'), to_char(day_of_at, 'YYYY-MM-DD'), iv, f, b, tsv, month, amount::numeric FROM det.t};
+my $expected = q{2026-01-02|2026-01-01|1 day 02:00:00|0.30000000000000004|\x01ff|'dogs':3 'running':2 'the':1|March|1234.50};
 is($p->safe_psql('postgres', $row), $expected, '1: the primary stored the row of the fixed settings');
 is($r->safe_psql('postgres', $row), $expected, '1: its sync peer stored the same row');
 rig_verify_ok($p, 'r', '1: rig_verify_peer finds nothing');
 
-# 2. a rebuild from a session with still other settings
+# 2. a rebuild from a session with still other settings; the primary's from
+# a snapshot taken with German money
+$p->safe_psql('postgres', "SET lc_monetary = $german; SELECT rig_snapshot()");
 my $other = q{SET TimeZone = 'America/Los_Angeles'; SET DateStyle = 'German';
-SET IntervalStyle = 'iso_8601'; SET extra_float_digits = -3;};
+SET IntervalStyle = 'iso_8601'; SET extra_float_digits = -3;
+SET default_text_search_config = 'pg_catalog.english'; SET lc_numeric = 'C.UTF-8';};
 for my $node ($r, $p)
 {
 	$node->safe_psql('postgres', "$other SELECT rig_rebuild()");
