@@ -756,11 +756,11 @@ rig_bootstrap_finish(PG_FUNCTION_ARGS)
 					 errmsg("snapshot " INT64_FORMAT " is not loaded yet: version " INT64_FORMAT " is not recorded",
 							id, info.included[i])));
 
-	hash = rig_snapshot_state_hash(info.relations);
-	if (strcmp(hash, info.state_hash) != 0)
+	hash = rig_snapshot_full_hash(info.relations, info.watermark);
+	if (!rig_snapshot_hash_matches(info.state_hash, hash))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the tables loaded on node \"%s\" do not match the state hash of snapshot " INT64_FORMAT,
+				 errmsg("the tables and idempotency keys loaded on node \"%s\" do not match the state hash of snapshot " INT64_FORMAT,
 						rig_node_name(), id),
 				 errdetail("Expected %s, got %s.", info.state_hash, hash),
 				 errhint("Rebuild this node (DROP EXTENSION rig; CREATE EXTENSION rig; load the handlers and tables), "

@@ -109,9 +109,9 @@ rig_peer_newer_epoch(RigConn *rc, const char *peer)
  * large, so that a tail shipped under the commit gate stays short.  Sets
  * *held (unless NULL) to the version up to which the peer now holds
  * everything, left alone when nothing was shipped; returns the last
- * version shipped.
- * pace (NULL: none) keeps a byte rate.  A known peer (one in rig.peers;
- * not one rig_add_peer is adding) has its lag and horizon kept as it goes.
+ * version shipped.  pace (NULL: none) keeps a byte rate.  A known peer
+ * (one in rig.peers, not one rig_add_peer is adding) has its lag and
+ * horizon kept as it goes.
  */
 int64
 rig_ship_backlog(const char *name, const char *conninfo, int64 shipped,

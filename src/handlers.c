@@ -336,11 +336,11 @@ rig_handler_set(int *nestlevel, const char *name, const char *value)
 
 /*
  * Switch to the settings handlers run under (rig.handler_search_path,
- * rig.handler_timezone, rig.handler_locale and rig_handler_pinned), those the session does not
- * have already, through a GUC nest level, which an error unwinds with its
- * (sub)transaction: an op switches once for its three handlers (rig_do, a
- * peer's apply, a rebuild), not once per call.  Returns what
- * rig_handler_settings_pop() needs (-1: no switch).
+ * rig.handler_timezone, rig.handler_locale and rig_handler_pinned), those
+ * the session does not have already, through a GUC nest level, which an
+ * error unwinds with its (sub)transaction: an op switches once for its
+ * three handlers (rig_do, a peer's apply, a rebuild), not once per call.
+ * Returns what rig_handler_settings_pop() needs (-1: no switch).
  */
 int
 rig_handler_settings_push(void)

@@ -16,7 +16,8 @@
  * chunk_rows rows in primary-key order, chunks numbered across the tables
  * (then the idempotency keys of versions <= W), each with the md5 of its
  * text; the state hash is that of rig_table_range_hashes over each whole
- * table (the hash rig_verify_peer compares), so any node can check it.
+ * table (the hash rig_verify_peer compares), so any node can check it,
+ * and of the keys of versions <= W, which a bootstrapped node checks too.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -186,6 +187,63 @@ rig_snapshot_state_hash(List *relations)
 	hash = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	SPI_finish();
 	return hash;
+}
+
+/*
+ * The hash of the idempotency keys of versions <= watermark, in the active
+ * snapshot, under the pinned formats: their count and the sum of their
+ * rows' 64-bit md5 prefixes, as rig_table_range_hashes hashes rows.
+ */
+static char *
+rig_snapshot_keys_hash(int64 watermark)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(watermark)};
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *hash;
+	int			nest;
+
+	SPI_connect();
+	nest = rig_snapshot_pin_formats();
+	if (rig_spi_as_role(rig_rel_owner(rig_relid("idempotency_keys")),
+						"SELECT count(*) || ':' || coalesce(sum(('x' || left(md5(k::text), 16))::bit(64)::bigint::numeric), 0) "
+						"FROM rig.idempotency_keys k WHERE k.version <= $1",
+						1, types, values, true) != SPI_OK_SELECT)
+		elog(ERROR, "could not hash the idempotency keys");
+	hash = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	AtEOXact_GUC(true, nest);
+	SPI_finish();
+	return hash;
+}
+
+/*
+ * The state hash a snapshot records and a bootstrapped node checks: the
+ * tables' (rig_snapshot_state_hash), a slash, the keys' of versions <= W.
+ */
+char *
+rig_snapshot_full_hash(List *relations, int64 watermark)
+{
+	return psprintf("%s/%s", rig_snapshot_state_hash(relations),
+					rig_snapshot_keys_hash(watermark));
+}
+
+/*
+ * Does a computed state hash match the recorded one?  The tables' parts
+ * must; the keys' parts too when both have one (a rebuild computes the
+ * tables' only, since it keeps the keys; a snapshot taken before the keys
+ * were hashed recorded the tables' only).
+ */
+bool
+rig_snapshot_hash_matches(const char *recorded, const char *computed)
+{
+	const char *rk = strchr(recorded, '/');
+	const char *ck = strchr(computed, '/');
+	size_t		rlen = rk ? (size_t) (rk - recorded) : strlen(recorded);
+	size_t		clen = ck ? (size_t) (ck - computed) : strlen(computed);
+
+	if (rlen != clen || strncmp(recorded, computed, rlen) != 0)
+		return false;
+	return rk == NULL || ck == NULL || strcmp(rk, ck) == 0;
 }
 
 /* One hash of every method's handler definitions (rig_handler_fingerprints). */
@@ -434,7 +492,7 @@ rig_snapshot_restore(RigSnapshotInfo *info)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	hash = rig_snapshot_state_hash(info->relations);
 	PopActiveSnapshot();
-	if (strcmp(hash, info->state_hash) != 0)
+	if (!rig_snapshot_hash_matches(info->state_hash, hash))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the tables restored from snapshot " INT64_FORMAT " do not match its state hash", info->id),
@@ -612,7 +670,7 @@ rig_snapshot(PG_FUNCTION_ARGS)
 
 	PushActiveSnapshot(snap);
 	included = rig_snapshot_included(watermark);
-	state_hash = rig_snapshot_state_hash(relations);
+	state_hash = rig_snapshot_full_hash(relations, watermark);
 	PopActiveSnapshot();
 
 	SPI_connect();

@@ -39,6 +39,8 @@ extern bool rig_snapshot_get(int64 id, RigSnapshotInfo *info);
 extern bool rig_snapshot_includes(RigSnapshotInfo *info, int64 version);
 extern List *rig_snapshot_table_names(void);
 extern char *rig_snapshot_state_hash(List *relations);
+extern char *rig_snapshot_full_hash(List *relations, int64 watermark);
+extern bool rig_snapshot_hash_matches(const char *recorded, const char *computed);
 extern char *rig_snapshot_fingerprint(void);
 extern void rig_snapshot_load_rows(const char *relation, Datum rows,
 								   int64 version);

@@ -258,7 +258,7 @@ is($a->safe_psql('postgres', q{SELECT count(*) FROM rig.peers WHERE name = 'g'})
 # the same change with a checksum to match: the state hash catches it
 $a->safe_psql('postgres', "UPDATE rig.snapshot_chunks SET checksum = md5(rows::text) WHERE snapshot_id = $s3 AND chunk = $bad");
 ($ret, $out, $err) = $a->psql('postgres', $add_g);
-like($err, qr/ERROR:  the tables loaded on node "g" do not match the state hash of snapshot $s3/,
+like($err, qr/ERROR:  the tables and idempotency keys loaded on node "g" do not match the state hash of snapshot $s3/,
 	'rows changed with a matching checksum fail the state hash on the new node');
 is($a->safe_psql('postgres', q{SELECT count(*) FROM rig.peers WHERE name = 'g'}), '0', '... and it is not a peer');
 
@@ -271,5 +271,23 @@ my $s4 = $a->safe_psql('postgres', 'SELECT rig_snapshot(50)');
 is($ret, 0, 'with a new snapshot the node is bootstrapped') or diag $err;
 like($err, qr/from snapshot $s4 .*: starting at chunk 0/, '... from the start of the new snapshot');
 converged_ok($a, $g, 'g');
+
+# --- 7. the same for an idempotency key: the state hash covers the keys of
+# versions <= W too.  A key chunk whose first key names another version,
+# with a checksum to match, is refused by a fresh node at the end.
+my $hn = ledger_node('h');
+my $add_h = "SELECT rig_add_peer('h', \$\$" . $hn->connstr('postgres') . "\$\$, 'sync')";
+my $s5 = $a->safe_psql('postgres', 'SELECT rig_snapshot(50)');
+my $kbad = $a->safe_psql('postgres',
+	"SELECT min(chunk) FROM rig.snapshot_chunks WHERE snapshot_id = $s5 AND relation = 'rig.idempotency_keys'");
+ok($kbad ne '', "snapshot $s5 has a chunk of idempotency keys ($kbad)");
+$a->safe_psql('postgres', qq{
+UPDATE rig.snapshot_chunks SET rows = jsonb_set(rows, '{0,version}', to_jsonb((rows->0->>'version')::bigint - 1))
+ WHERE snapshot_id = $s5 AND chunk = $kbad;
+UPDATE rig.snapshot_chunks SET checksum = md5(rows::text) WHERE snapshot_id = $s5 AND chunk = $kbad});
+($ret, $out, $err) = $a->psql('postgres', $add_h);
+like($err, qr/ERROR:  the tables and idempotency keys loaded on node "h" do not match the state hash of snapshot $s5/,
+	'a key changed with a matching checksum fails the state hash on the new node');
+is($a->safe_psql('postgres', q{SELECT count(*) FROM rig.peers WHERE name = 'h'}), '0', '... and it is not a peer');
 
 done_testing();
