@@ -10,8 +10,10 @@
  * difference costs one per side and level.  The comparison stops at the
  * lower of the two nodes' watermarks: a version above it may still be in
  * flight, and a missing tail is lag, not a difference.  Handlers are
- * compared by their fingerprints (rig_handler_fingerprints).  What to make
- * of a difference is verify.c's business.
+ * compared by their fingerprints (rig_handler_fingerprints), and so are
+ * the settings they run under (rig.handler_search_path, _timezone,
+ * _locale), by value.  What to make of a difference is verify.c's
+ * business.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -26,6 +28,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 #include "catalog.h"
@@ -50,6 +53,16 @@
 
 #define RIG_FINGERPRINT_SQL \
 	"SELECT method, fingerprint FROM pg_catalog.rig_handler_fingerprints()"
+
+/* The settings handlers run under (handlers.c), which every node must share */
+static const char *const rig_handler_setting_names[] = {
+	"rig.handler_search_path", "rig.handler_timezone", "rig.handler_locale",
+};
+
+/* Their values in a session, in that order (NULL where a build lacks one) */
+#define RIG_HANDLER_SETTINGS_SQL \
+	"SELECT current_setting('rig.handler_search_path', true), " \
+	"current_setting('rig.handler_timezone', true), current_setting('rig.handler_locale', true)"
 
 /* One bucket of a range: how many records, which versions, their hash */
 typedef struct RigBucket
@@ -90,6 +103,7 @@ static int64 rig_peer_watermark(RigConn *rc, int64 *compacted_below, int64 *last
 static int	rig_cmp_fingerprint(const void *a, const void *b);
 static int	rig_fingerprints_remote(RigConn *rc, RigFingerprint **out);
 static int	rig_fingerprints_local(RigFingerprint **out);
+static char *rig_handler_settings_differ(RigConn *rc, List **diffs);
 static bool rig_changes_pending(RigConn *rc, bool remote_ahead);
 
 /*
@@ -410,9 +424,48 @@ rig_changes_pending(RigConn *rc, bool remote_ahead)
 }
 
 /*
+ * Do the settings handlers run under differ between this session and the
+ * other node's session rc (the role and connection its applies run in)?
+ * Returns "name (here X, there Y), ..." or NULL when they match; appends a
+ * RigHandlerDiff named after each differing setting to *diffs unless NULL.
+ */
+static char *
+rig_handler_settings_differ(RigConn *rc, List **diffs)
+{
+	PGresult   *res;
+	StringInfoData buf;
+
+	res = rig_conn_query(rc, RIG_HANDLER_SETTINGS_SQL, 0, NULL, rig_deadline(rig_sync_timeout));
+	initStringInfo(&buf);
+	for (int i = 0; i < (int) lengthof(rig_handler_setting_names); i++)
+	{
+		const char *here = GetConfigOption(rig_handler_setting_names[i], true, false);
+		const char *there = PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
+
+		if (here != NULL && there != NULL && strcmp(here, there) == 0)
+			continue;
+		appendStringInfo(&buf, "%s%s (here %s, there %s)", buf.len > 0 ? ", " : "",
+						 rig_handler_setting_names[i], here ? here : "unknown",
+						 there ? there : "unknown");
+		if (diffs != NULL)
+		{
+			RigHandlerDiff *d = palloc(sizeof(RigHandlerDiff));
+
+			d->method = pstrdup(rig_handler_setting_names[i]);
+			d->kind = RIG_DIFF_DIFFERS;
+			*diffs = lappend(*diffs, d);
+		}
+	}
+	PQclear(res);
+	return buf.len > 0 ? buf.data : NULL;
+}
+
+/*
  * Compare the handlers of both nodes.  Returns a list of RigHandlerDiff
- * (method and kind), sorted by method; NIL when they match, or while the
- * peer has yet to take a handler or schema change of this node's log.
+ * (method and kind), sorted by method, then the settings handlers run
+ * under that differ (named after the setting); NIL when they match.  A
+ * method's difference is left out while the peer has yet to take a
+ * handler or schema change of this node's log; a setting's never is.
  */
 List *
 rig_verify_handlers(RigConn *rc)
@@ -457,7 +510,8 @@ rig_verify_handlers(RigConn *rc)
 	}
 	/* asked only on a difference: the worker compares every round */
 	if (diffs != NIL && rig_changes_pending(rc, false))
-		return NIL;
+		diffs = NIL;
+	(void) rig_handler_settings_differ(rc, &diffs);
 	return diffs;
 }
 
@@ -482,7 +536,8 @@ rig_handler_diffs_describe(List *diffs)
 /*
  * The other node must have the same handlers, or it would compute other
  * rows: unless the node ahead (the other one when remote_ahead) has a
- * handler or schema change the other will take through the log.
+ * handler or schema change the other will take through the log.  The
+ * settings they run under must match too.
  */
 void
 rig_check_handlers_match(RigConn *rc, const char *name, bool remote_ahead)
@@ -492,7 +547,16 @@ rig_check_handlers_match(RigConn *rc, const char *name, bool remote_ahead)
 	PGresult   *res;
 	char	   *local;
 	char	   *remote;
+	char	   *settings;
 
+	settings = rig_handler_settings_differ(rc, NULL);
+	if (settings != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" runs handlers under other settings than this node", name),
+				 errdetail("%s.", settings),
+				 errhint("Set rig.handler_search_path, rig.handler_timezone and rig.handler_locale "
+						 "alike on every node (postgresql.conf, then a reload).")));
 
 	res = rig_conn_query(rc, sql, 0, NULL, rig_deadline(rig_sync_timeout));
 	remote = pstrdup(PQgetvalue(res, 0, 0));

@@ -17,6 +17,12 @@
 #     settings, reproduces it; on the primary from a snapshot taken in a
 #     session with German money (the snapshot writes it under lc_monetary C,
 #     and loads it so).
+#  3. those settings must be the same on every node: rig.handler_timezone
+#     changed on the peer alone (postgresql.conf and a reload) makes it
+#     diverged, naming the setting, rig_verify_peer names it, and rig_do
+#     refuses;
+#     set back, the peer is in sync again; rig_add_peer of a node with
+#     another rig.handler_locale is refused, naming both values.
 # Needs the locale de_DE.UTF-8 (test/run.sh generates it).
 # (Failed before the fix: the primary stored 2026-02-01 for '01/02/2026'
 # and the peer 2026-01-02, rig_verify_peer said the table differs, and a
@@ -84,5 +90,28 @@ for my $node ($r, $p)
 	is($node->safe_psql('postgres', $row), $expected,
 		'2: rig_rebuild() on ' . $node->name . ' reproduces the row');
 }
+
+# 3. the settings handlers run under must match on every node
+rig_set_resolver($p, 100);
+$r->safe_psql('postgres', q{ALTER SYSTEM SET rig.handler_timezone = 'Asia/Tokyo'; SELECT pg_reload_conf()});
+ok( $p->poll_query_until('postgres',
+		q{SELECT state = 'diverged' AND last_error LIKE '%rig.handler_timezone (differs)%' FROM rig.peer_status WHERE name = 'r'}),
+	'3: r with another rig.handler_timezone becomes diverged, naming the setting');
+is($p->safe_psql('postgres', q{SELECT relation, key_range, problem FROM rig_verify_peer('r')}),
+	'rig.handlers|rig.handler_timezone|differs', '3: rig_verify_peer names it');
+my ($ret, $out, $err) = $p->psql('postgres', $op, extra_params => [ '-U', 'det_writer' ]);
+like($err, qr/sync peer "r" has diverged from this node/, '3: rig_do refuses while the sync peer is diverged');
+$r->safe_psql('postgres', q{ALTER SYSTEM RESET rig.handler_timezone; SELECT pg_reload_conf()});
+ok($p->poll_query_until('postgres', q{SELECT state = 'in_sync' FROM rig.peer_status WHERE name = 'r'}),
+	'3: set back, r is in_sync again');
+is($p->safe_psql('postgres', $op, extra_params => [ '-U', 'det_writer' ]), 't', '3: and rig_do commits');
+rig_verify_ok($p, 'r', '3: rig_verify_peer finds nothing');
+
+my $n = rig_node('n', conf => "rig.handler_locale = $german\n");
+$n->safe_psql('postgres', $schema);
+($ret, $out, $err) = $p->psql('postgres', "SELECT rig_add_peer('n', \$\$" . $n->connstr('postgres') . "\$\$, 'sync')");
+like($err, qr/node "n" runs handlers under other settings than this node.*rig\.handler_locale \(here C, there de_DE\.UTF-8\)/s,
+	'3: rig_add_peer of a node with another rig.handler_locale is refused, naming both values');
+is($p->safe_psql('postgres', q{SELECT count(*) FROM rig.peers WHERE name = 'n'}), '0', '3: ... and it is not a peer');
 
 done_testing();
