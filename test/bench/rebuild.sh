@@ -27,37 +27,11 @@ src=$(cd "$here/../.." && pwd)
 pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
 base=${REBUILD_BASE:-/tmp/rig-rebuild}
 port=${REBUILD_PORT:-5471}
-as_pg="runuser -u postgres --"
 OPS=${REBUILD_OPS:-50000}
 REPS=${REBUILD_REPS:-3}
-
-psql_n() {
-	$as_pg "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$base" -p "$port" -U postgres -d postgres "$@"
-}
-stop() {
-	[ -f "$base/n/postmaster.pid" ] && $as_pg "$pgbin/pg_ctl" -D "$base/n" -m immediate stop >/dev/null 2>&1 || true
-}
-trap stop EXIT
-[ -n "${REBUILD_KEEP:-}" ] && trap - EXIT
-
-stop
-rm -rf "$base"
-mkdir -p "$base"
-cp "${REBUILD_LEDGER:-$src/examples/ledger.sql}" "$base/ledger.sql"
-chown -R postgres "$base"
-$as_pg "$pgbin/initdb" -D "$base/n" -A trust -U postgres >/dev/null
-cat >>"$base/n/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$base'
-shared_preload_libraries = 'rig'
-rig.database = 'postgres'
-rig.node_name = 'n'
-max_prepared_transactions = 10
-synchronous_commit = off
-CONF
-$as_pg "$pgbin/pg_ctl" -D "$base/n" -l "$base/n.log" -w start >/dev/null
-psql_n -c 'CREATE EXTENSION rig' -f "$base/ledger.sql" >/dev/null
+. "$here/one_node.sh"
+ONE_NODE_KEEP=${REBUILD_KEEP:-}
+one_node_start "${REBUILD_LEDGER:-$src/examples/ledger.sql}"
 
 # the history: the accounts, then transfers, in transactions of 1,000 ops;
 # then the pending transfers and their resolutions

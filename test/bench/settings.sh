@@ -27,36 +27,12 @@ src=$(cd "$here/../.." && pwd)
 pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
 base=${SETTINGS_BASE:-/tmp/rig-settings}
 port=${SETTINGS_PORT:-5473}
-as_pg="runuser -u postgres --"
 T=${SETTINGS_T:-6}
 REPS=${SETTINGS_REPS:-4}
-
-psql_n() {
-	$as_pg "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$base" -p "$port" -U postgres -d postgres "$@"
-}
-stop() {
-	[ -f "$base/n/postmaster.pid" ] && $as_pg "$pgbin/pg_ctl" -D "$base/n" -m immediate stop >/dev/null 2>&1 || true
-}
-trap stop EXIT
-
-stop
-rm -rf "$base"
-mkdir -p "$base"
-cp "$src/examples/metadata.sql" "$here/rig_do.sql" "$base/"
-chown -R postgres "$base"
-$as_pg "$pgbin/initdb" -D "$base/n" -A trust -U postgres >/dev/null
-cat >>"$base/n/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$base'
-shared_preload_libraries = 'rig'
-rig.database = 'postgres'
-rig.node_name = 'n'
-max_prepared_transactions = 10
-synchronous_commit = off
-CONF
-$as_pg "$pgbin/pg_ctl" -D "$base/n" -l "$base/n.log" -w start >/dev/null
-psql_n -c 'CREATE EXTENSION rig' -f "$base/metadata.sql" >/dev/null
+. "$here/one_node.sh"
+one_node_start "$src/examples/metadata.sql"
+cp "$here/rig_do.sql" "$base/"
+chown postgres "$base/rig_do.sql"
 echo "server: TimeZone $(psql_n -c 'SHOW TimeZone'), lc_time $(psql_n -c 'SHOW lc_time'), text search $(psql_n -c 'SHOW default_text_search_config')"
 
 # (search_path written exactly as rig.handler_search_path's default, spaces escaped)
