@@ -21,6 +21,13 @@
 #     committed it compacts again.  (Failed before the fix: the compaction
 #     removed the records the new node had not received, the add completed
 #     and the new node lacked those notes for good.)
+#  4. writers faster than rig.bootstrap_max_rate while rig_add_peer ships a
+#     new node the log: every pass at the rate took longer than the one
+#     before (the backlog grew by the writes of the pass), 20 of them, and
+#     then the rest went under the commit gate with every writer waiting.
+#     Now a pass that finds at least as many versions to ship as the one
+#     before says so and the rest goes at full speed.  (Failed before the
+#     fix: rig_add_peer was still shipping when the writers stopped.)
 # Needs the locale de_DE.UTF-8 (test/run.sh generates it).
 
 use strict;
@@ -115,5 +122,37 @@ rig_verify_ok($e, 'f', '3: rig_verify_peer finds no difference');
 cmp_ok($e->safe_psql('postgres', 'SELECT rig_compact(1000000)'), '>', 0,
 	'3: once the add committed, rig_compact removes records again');
 rig_verify_ok($e, 'f', '3: ... and rig_verify_peer still finds no difference');
+
+# --- 4. writers outrun rig.bootstrap_max_rate while rig_add_peer ships the log
+my $g = rig_node('g');
+my $h = rig_node('h');
+$_->safe_psql('postgres', rig_notes_sql()) for ($g, $h);
+$g->safe_psql('postgres', q{SELECT rig_do('note', jsonb_build_object('body', 'n' || i)) FROM generate_series(1, 1001) i});
+my $script = $g->basedir . '/note.sql';
+append_to_file($script, q{SELECT rig_do('note', jsonb_build_object('body', md5(random()::text)));} . "\n");
+$g->safe_psql('postgres', q{ALTER SYSTEM SET rig.bootstrap_max_rate = '4kB'; SELECT pg_reload_conf()});
+my ($bench_out, $bench_err) = ('', '');
+my $bench = rig_pgbench($g, \$bench_out, \$bench_err, '-c', '2', '-T', '75', '-f', $script);
+$sess = rig_session($g);
+rig_bg_send($sess, "SELECT rig_add_peer('h', \$\$" . $h->connstr('postgres') . "\$\$, 'sync')");
+{
+	# pgbench writes for 75 s, far more than 4 kB/s of notes
+	local $PostgreSQL::Test::Utils::timeout_default = 45;
+	ok($g->poll_query_until('postgres', q{SELECT count(*) = 1 FROM rig.peers WHERE name = 'h'}),
+		'4: rig_add_peer completes while the writers outrun rig.bootstrap_max_rate');
+}
+$g->safe_psql('postgres', q{ALTER SYSTEM RESET rig.bootstrap_max_rate; SELECT pg_reload_conf()});
+($out, $err) = rig_bg_result($sess);
+$sess->quit;
+unlike($err, qr/ERROR/, '4: ... without an error') or diag $err;
+like($err, qr/the log grows faster than rig.bootstrap_max_rate ships it to node "h"/,
+	'4: ... and says that it ships the rest at full speed');
+ok($bench->finish, '4: pgbench ran without an error') or diag $bench_err;
+cmp_ok($g->safe_psql('postgres', 'SELECT count(*) FROM notes'), '>', 2000, '4: the writers wrote');
+$h->poll_query_until('postgres',
+	'SELECT count(*) = ' . $g->safe_psql('postgres', 'SELECT count(*) FROM notes') . ' FROM notes')
+  or diag 'the new peer did not get every note';
+is($h->safe_psql('postgres', $notes), $g->safe_psql('postgres', $notes), '4: the new peer holds every note');
+rig_verify_ok($g, 'h', '4: rig_verify_peer finds no difference');
 
 done_testing();
