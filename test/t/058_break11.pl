@@ -19,8 +19,10 @@
 #     yet, so no horizon kept what it still lacked.  Now compaction keeps
 #     everything while a rig_add_peer runs and says so; once the add
 #     committed it compacts again.  (Failed before the fix: the compaction
-#     removed the records the new node had not received, the add completed
-#     and the new node lacked those notes for good.)
+#     removed the 2499 records below the snapshot's W, 1500 of them not
+#     shipped yet; rig_add_peer then failed with 55000, "log records after
+#     version 2000 are no longer on node", and the new node, holding 1000
+#     notes, had to be rebuilt from an empty node.)
 #  4. writers faster than rig.bootstrap_max_rate while rig_add_peer ships a
 #     new node the log: every pass at the rate took longer than the one
 #     before (the backlog grew by the writes of the pass), 20 of them, and
