@@ -30,6 +30,12 @@
 #     Now a pass that finds at least as many versions to ship as the one
 #     before says so and the rest goes at full speed.  (Failed before the
 #     fix: rig_add_peer was still shipping when the writers stopped.)
+#  5. (run between 1 and 2) a superuser's SET rig.handler_timezone in the
+#     session that calls rig_verify_peer: the settings are compared as the
+#     node has them (the values RESET gives), not the session's.  (Failed
+#     before the fix: "rig.handler_timezone differs", the healthy sync peer
+#     became diverged and every rig_do was refused, 'sync peer "r" has
+#     diverged'.)
 # Needs the locale de_DE.UTF-8 (test/run.sh generates it).
 
 use strict;
@@ -75,6 +81,12 @@ unlike($out, qr/\n/, '1: ... once');
 $r->safe_psql('postgres',
 	q{SET rig.maintenance = on; UPDATE prices SET label = 'p30' WHERE amount = 1315::numeric::money});
 rig_verify_ok($p, 'r', '1: set back, rig_verify_peer finds nothing');
+
+# --- 5. a superuser's SET of a handler setting in the verifying session
+my ($ret5, $out5, $err5) = $p->psql('postgres',
+	q{SET rig.handler_timezone = 'Asia/Tokyo'; SELECT relation, key_range, problem FROM rig_verify_peer('r')});
+is($out5, '', "5: rig_verify_peer from a session that SET rig.handler_timezone finds nothing") or diag $err5;
+is(rig_peer_state($p, 'r', 'state'), 'in_sync', '5: ... and r stays in sync');
 
 # --- 2. a money constant in rig_ddl, from a session with German money
 $p->safe_psql('postgres', q{SET lc_monetary = 'de_DE.UTF-8'; SELECT rig_ddl($ddl$
