@@ -29,7 +29,7 @@
 #     then the rest went under the commit gate with every writer waiting.
 #     Now a pass that finds at least as many versions to ship as the one
 #     before says so and the rest goes at full speed.  (Failed before the
-#     fix: rig_add_peer was still shipping when the writers stopped.)
+#     fix: rig_add_peer was still shipping after 45 s of pgbench's 75.)
 #  5. (run between 1 and 2) a superuser's SET rig.handler_timezone in the
 #     session that calls rig_verify_peer: the settings are compared as the
 #     node has them (the values RESET gives), not the session's.  (Failed
