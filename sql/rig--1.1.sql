@@ -750,7 +750,8 @@ CREATE FUNCTION rig_table_key_bounds(relation text, lo text[], hi text[], bucket
 	SET DateStyle = 'ISO, YMD'
 	SET IntervalStyle = 'postgres'
 	SET extra_float_digits = 1
-	SET bytea_output = 'hex';
+	SET bytea_output = 'hex'
+	SET lc_monetary = 'C';
 COMMENT ON FUNCTION rig_table_key_bounds(text, text[], text[], int) IS
 	'keys that split a registered table''s rows in [lo, hi) into even buckets, and how many rows it holds there';
 

@@ -63,6 +63,7 @@
 static bool rig_peer_needs_work(RigPeer *peer);
 static void rig_catch_up_one(RigPeer *peer, void *arg);
 static bool rig_peer_newer_epoch(RigConn *rc, const char *peer);
+static RigPace *rig_backlog_outran_pace(const char *name, int64 shipped, int64 committed);
 static void rig_fence_learn(void *arg);
 
 PG_FUNCTION_INFO_V1(rig_sync_peer);
@@ -104,12 +105,30 @@ rig_peer_newer_epoch(RigConn *rc, const char *peer)
 }
 
 /*
+ * A pass at the pace shipped fewer versions than were committed meanwhile:
+ * the writers outrun the rate, and every further pass at it would take
+ * longer than the last, the tail shipped under the commit gate growing
+ * with them.  Say so; the rest goes without the pace (returns NULL).
+ */
+static RigPace *
+rig_backlog_outran_pace(const char *name, int64 shipped, int64 committed)
+{
+	ereport(NOTICE,
+			(errmsg("the log grows faster than rig.bootstrap_max_rate ships it to node \"%s\"", name),
+			 errdetail(INT64_FORMAT " versions were committed while the last " INT64_FORMAT " were shipped.",
+					   committed, shipped),
+			 errhint("rig ships the rest at full speed, so that the tail shipped while writers wait stays short.")));
+	return NULL;
+}
+
+/*
  * Ship a peer what was committed after shipped without blocking writers:
  * up to the watermark, again while the backlog that built up meanwhile is
  * large, so that a tail shipped under the commit gate stays short.  Sets
  * *held (unless NULL) to the version up to which the peer now holds
  * everything, left alone when nothing was shipped; returns the last
- * version shipped.  pace (NULL: none) keeps a byte rate.  A known peer
+ * version shipped.  pace (NULL: none) keeps a byte rate, until a pass
+ * finds at least as many versions to ship as the one before.  A known peer
  * (one in rig.peers, not one rig_add_peer is adding) has its lag and
  * horizon kept as it goes.
  */
@@ -117,6 +136,8 @@ int64
 rig_ship_backlog(const char *name, const char *conninfo, int64 shipped,
 				 RigPace *pace, bool known, int64 *held)
 {
+	int64		last_backlog = -1;
+
 	for (int pass = 0; pass < RIG_CATCHUP_PASSES; pass++)
 	{
 		int64		from = shipped;
@@ -124,6 +145,9 @@ rig_ship_backlog(const char *name, const char *conninfo, int64 shipped,
 
 		if (wm <= from)
 			break;
+		if (pace != NULL && last_backlog >= 0 && wm - from >= last_backlog)
+			pace = rig_backlog_outran_pace(name, last_backlog, wm - from);
+		last_backlog = wm - from;
 		if (known)
 			rig_peer_event(name, RIG_PEER_LAGGING, 0, NULL);
 		shipped = rig_ship_log(name, conninfo, from, wm, pace);

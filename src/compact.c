@@ -15,7 +15,9 @@
  *     hold the log forever; it then learns that it needs a rebuild);
  *   - with state tables registered, anything above the latest snapshot's W
  *     (and without a snapshot, compaction is refused), and anything above
- *     the W of an older snapshot a running bootstrap or rebuild still reads.
+ *     the W of an older snapshot a running bootstrap or rebuild still reads;
+ *   - anything at all while a rig_add_peer runs: it ships the new node
+ *     records from where that node stands, which no horizon records yet.
  * When one of these holds compaction back, a NOTICE says which.  The bound
  * is recorded in rig.node.compacted_below, so that a reader asking for
  * removed records gets a clear error instead of a log with a hole.
@@ -31,14 +33,17 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "compact.h"
 #include "node.h"
 #include "oplog.h"
 #include "peerlist.h"
@@ -57,6 +62,7 @@ static void rig_keep(RigKeep *keep, int64 need, const char *kind, const char *na
 static void rig_keep_for_peers(RigKeep *keep);
 static void rig_keep_for_followers(RigKeep *keep);
 static void rig_keep_for_snapshots(RigKeep *keep, int64 before);
+static bool rig_add_peer_running(void);
 static uint64 rig_prune_keys(int64 below);
 
 PG_FUNCTION_INFO_V1(rig_compact);
@@ -164,6 +170,32 @@ rig_keep_for_snapshots(RigKeep *keep, int64 before)
 	SPI_finish();
 }
 
+/*
+ * A running rig_add_peer ships the new node the log from wherever that node
+ * stands (all of it, without a bootstrap), at rig.bootstrap_max_rate, for
+ * as long as that takes; the node is no peer yet, so no horizon says what
+ * it lacks.  It holds this lock until it commits or fails: a lock on
+ * rig.log as an object, apart from the table's lock, that any number of
+ * rig_add_peer share.
+ */
+void
+rig_compact_hold(void)
+{
+	LockDatabaseObject(RelationRelationId, rig_relid("log"), 0, AccessShareLock);
+}
+
+/*
+ * Does a rig_add_peer run?  If not, none starts before this transaction
+ * ends (it would wait here, then find the log compacted: a bootstrap, or
+ * a clear error).
+ */
+static bool
+rig_add_peer_running(void)
+{
+	return !ConditionalLockDatabaseObject(RelationRelationId, rig_relid("log"), 0,
+										  AccessExclusiveLock);
+}
+
 /* Forget keys whose records are gone and which are older than the retention. */
 static uint64
 rig_prune_keys(int64 below)
@@ -208,6 +240,11 @@ rig_compact(PG_FUNCTION_ARGS)
 	rig_keep_for_peers(&keep);
 	rig_keep_for_followers(&keep);
 	rig_keep_for_snapshots(&keep, PG_GETARG_INT64(0));
+	if (rig_add_peer_running() && rig_node_compacted_below() < keep.bound)
+	{
+		keep.bound = rig_node_compacted_below();
+		strlcpy(keep.who, "a running rig_add_peer()", sizeof(keep.who));
+	}
 	if (keep.who[0] != '\0' && keep.bound < PG_GETARG_INT64(0))
 		ereport(NOTICE,
 				(errmsg("rig_compact() keeps the records from version " INT64_FORMAT " on",

@@ -424,9 +424,12 @@ rig_changes_pending(RigConn *rc, bool remote_ahead)
 }
 
 /*
- * Do the settings handlers run under differ between this session and the
+ * Do the settings handlers run under differ between this node and the
  * other node's session rc (the role and connection its applies run in)?
- * Returns "name (here X, there Y), ..." or NULL when they match; appends a
+ * Here the values this session would RESET to (postgresql.conf, ALTER
+ * ROLE / DATABASE), not a superuser's SET in it: that made rig_verify_peer
+ * mark a healthy peer diverged, and rig_do refused everywhere.  Returns
+ * "name (here X, there Y), ..." or NULL when they match; appends a
  * RigHandlerDiff named after each differing setting to *diffs unless NULL.
  */
 static char *
@@ -439,7 +442,7 @@ rig_handler_settings_differ(RigConn *rc, List **diffs)
 	initStringInfo(&buf);
 	for (int i = 0; i < (int) lengthof(rig_handler_setting_names); i++)
 	{
-		const char *here = GetConfigOption(rig_handler_setting_names[i], true, false);
+		const char *here = GetConfigOptionResetString(rig_handler_setting_names[i]);
 		const char *there = PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
 
 		if (here != NULL && there != NULL && strcmp(here, there) == 0)

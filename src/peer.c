@@ -39,6 +39,7 @@
 #include "bootstrap.h"
 #include "catalog.h"
 #include "catchup.h"
+#include "compact.h"
 #include "compare.h"
 #include "conn.h"
 #include "node.h"
@@ -391,6 +392,8 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		args[3];
 
+	/* nothing the new node lacks is compacted away until it is a peer */
+	rig_compact_hold();
 	rig_check_peer(rc, name);
 	rig_check_handlers_match(rc, name, false);
 	(void) rig_check_peer_history(rc, name);

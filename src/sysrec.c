@@ -12,8 +12,8 @@
  *                   signature on each node;
  *   rig.unregister  {"method"};
  *   rig.ddl         {"sql", "search_path", "timezone", "datestyle",
- *                   "intervalstyle"}: the statements and the settings
- *                   they ran under on the primary.
+ *                   "intervalstyle", "lc_monetary"}: the statements and
+ *                   the settings they ran under on the primary.
  * So followers, catch-up, rig_log_since, verification and compaction treat
  * it as any record; only applying it differs.  It runs under the barrier
  * (locks.c) and rig.ddl_timeout, in a security-restricted context: on the
@@ -66,10 +66,11 @@ static void rig_apply_ddl(Jsonb *data);
 
 /*
  * Settings a rig.ddl record carries besides search_path: how the
- * constants in its statements are read (absent from records written
- * before they were added: the applying session's then).
+ * constants in its statements are read ('1,5'::money is 1.50 under a
+ * German lc_monetary, 15.00 under C), absent from records written before
+ * they were added: the applying session's then.
  */
-static const char *const rig_ddl_settings[] = {"timezone", "datestyle", "intervalstyle"};
+static const char *const rig_ddl_settings[] = {"timezone", "datestyle", "intervalstyle", "lc_monetary"};
 
 /* True while this backend applies one of rig's own records */
 static bool rig_system_applying = false;
