@@ -151,7 +151,7 @@ $sess = rig_session($g);
 rig_bg_send($sess, "SELECT rig_add_peer('h', \$\$" . $h->connstr('postgres') . "\$\$, 'sync')");
 {
 	# pgbench writes for 75 s, far more than 4 kB/s of notes
-	local $PostgreSQL::Test::Utils::timeout_default = 45;
+	local $PostgreSQL::Test::Utils::timeout_default = 60;
 	ok($g->poll_query_until('postgres', q{SELECT count(*) = 1 FROM rig.peers WHERE name = 'h'}),
 		'4: rig_add_peer completes while the writers outrun rig.bootstrap_max_rate');
 }
