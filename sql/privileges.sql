@@ -347,7 +347,7 @@ SELECT rig_do('note', '{"body": "with a temp table"}');
 DISCARD TEMP;
 SELECT rig_do('note', '{"body": "after DISCARD TEMP"}') > 0 AS applied;
 SELECT rig_unregister('note_path');
-SET rig.handler_search_path = 'public';
+ALTER SYSTEM SET rig.handler_search_path = 'public';
 SHOW rig.handler_search_path;
 
 -- clean up: roles are cluster-wide

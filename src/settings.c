@@ -157,7 +157,7 @@ rig_settings_define(void)
 							   "Handlers run as their owner; the caller's search_path could put the caller's temporary objects before the handler's tables.",
 							   &rig_handler_search_path,
 							   "\"$user\", public, pg_temp",
-							   PGC_SUSET,
+							   PGC_SIGHUP,
 							   GUC_LIST_INPUT,
 							   rig_check_handler_search_path, NULL, NULL);
 	DefineCustomStringVariable("rig.handler_timezone",
@@ -165,7 +165,7 @@ rig_settings_define(void)
 							   "A handler that reads a date or time without its offset, truncates one to a day or formats one would otherwise compute other rows on each node, under the caller's or the apply session's TimeZone.",
 							   &rig_handler_timezone,
 							   "UTC",
-							   PGC_SUSET,
+							   PGC_SIGHUP,
 							   0,
 							   rig_check_handler_timezone, NULL, NULL);
 	DefineCustomStringVariable("rig.handler_locale",
@@ -173,7 +173,7 @@ rig_settings_define(void)
 							   "to_char and money's text follow them; the caller's or the apply session's would make each node store other rows.",
 							   &rig_handler_locale,
 							   "C",
-							   PGC_SUSET,
+							   PGC_SIGHUP,
 							   0,
 							   rig_check_handler_locale, NULL, NULL);
 	DefineCustomStringVariable("rig.ddl_role",

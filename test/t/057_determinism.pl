@@ -20,7 +20,9 @@
 #  3. those settings must be the same on every node: rig.handler_timezone
 #     changed on the peer alone (postgresql.conf and a reload) makes it
 #     diverged, naming the setting, rig_verify_peer names it, and rig_do
-#     refuses;
+#     refuses; the same zone on the primary too brings it back to sync, and
+#     handlers read a day in Tokyo on both; no session may SET it (it is
+#     the node's, PGC_SIGHUP);
 #     set back, the peer is in sync again; rig_add_peer of a node with
 #     another rig.handler_locale is refused, naming both values.
 # Needs the locale de_DE.UTF-8 (test/run.sh generates it).
@@ -101,9 +103,23 @@ is($p->safe_psql('postgres', q{SELECT relation, key_range, problem FROM rig_veri
 	'rig.handlers|rig.handler_timezone|differs', '3: rig_verify_peer names it');
 my ($ret, $out, $err) = $p->psql('postgres', $op, extra_params => [ '-U', 'det_writer' ]);
 like($err, qr/sync peer "r" has diverged from this node/, '3: rig_do refuses while the sync peer is diverged');
-$r->safe_psql('postgres', q{ALTER SYSTEM RESET rig.handler_timezone; SELECT pg_reload_conf()});
-ok($p->poll_query_until('postgres', q{SELECT state = 'in_sync' FROM rig.peer_status WHERE name = 'r'}),
-	'3: set back, r is in_sync again');
+# the same zone on the primary too: in sync, and handlers read the day in Tokyo on both
+$p->safe_psql('postgres', q{ALTER SYSTEM SET rig.handler_timezone = 'Asia/Tokyo'; SELECT pg_reload_conf()});
+ok($p->poll_query_until('postgres', q{SELECT current_setting('rig.handler_timezone') = 'Asia/Tokyo'})
+	  && $p->poll_query_until('postgres', q{SELECT state = 'in_sync' FROM rig.peer_status WHERE name = 'r'}),
+	'3: the same zone on the primary, r is in_sync again');
+is($p->safe_psql('postgres', $op, extra_params => [ '-U', 'det_writer' ]), 't', '3: and rig_do commits');
+my $last_day = q{SELECT to_char(day_of_at, 'YYYY-MM-DD') FROM det.t ORDER BY version DESC LIMIT 1};
+is($p->safe_psql('postgres', $last_day), '2026-01-02', '3: the primary read 23:30 UTC as the next day in Tokyo');
+is($r->safe_psql('postgres', $last_day), '2026-01-02', '3: ... and so did r');
+# a session cannot set its own (superuser or not): it is the node's
+($ret, $out, $err) = $p->psql('postgres', q{SET rig.handler_timezone = 'UTC'});
+like($err, qr/parameter "rig.handler_timezone" cannot be changed now/, '3: no session sets rig.handler_timezone');
+$_->safe_psql('postgres', q{ALTER SYSTEM RESET rig.handler_timezone; SELECT pg_reload_conf()}) for ($r, $p);
+ok($p->poll_query_until('postgres', q{SELECT current_setting('rig.handler_timezone') = 'UTC'})
+	  && $r->poll_query_until('postgres', q{SELECT current_setting('rig.handler_timezone') = 'UTC'})
+	  && $p->poll_query_until('postgres', q{SELECT state = 'in_sync' FROM rig.peer_status WHERE name = 'r'}),
+	'3: both set back, r is in_sync');
 is($p->safe_psql('postgres', $op, extra_params => [ '-U', 'det_writer' ]), 't', '3: and rig_do commits');
 rig_verify_ok($p, 'r', '3: rig_verify_peer finds nothing');
 

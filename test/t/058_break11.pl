@@ -31,11 +31,13 @@
 #     before says so and the rest goes at full speed.  (Failed before the
 #     fix: rig_add_peer was still shipping after 45 s of pgbench's 75.)
 #  5. (run between 1 and 2) a superuser's SET rig.handler_timezone in the
-#     session that calls rig_verify_peer: the settings are compared as the
-#     node has them (the values RESET gives), not the session's.  (Failed
-#     before the fix: "rig.handler_timezone differs", the healthy sync peer
-#     became diverged and every rig_do was refused, 'sync peer "r" has
-#     diverged'.)
+#     session that calls rig_verify_peer made the healthy sync peer
+#     diverged ("rig.handler_timezone differs") and every rig_do was
+#     refused, and a superuser's SET (or ALTER ROLE ... SET) before rig_do
+#     made the primary store other rows than its peers computed, unseen.
+#     The rig.handler_* settings are now PGC_SIGHUP, the node's alone: SET
+#     and ALTER ROLE SET are refused, and the comparison reads the values
+#     RESET gives.
 # Needs the locale de_DE.UTF-8 (test/run.sh generates it).
 
 use strict;
@@ -82,10 +84,14 @@ $r->safe_psql('postgres',
 	q{SET rig.maintenance = on; UPDATE prices SET label = 'p30' WHERE amount = 1315::numeric::money});
 rig_verify_ok($p, 'r', '1: set back, rig_verify_peer finds nothing');
 
-# --- 5. a superuser's SET of a handler setting in the verifying session
-my ($ret5, $out5, $err5) = $p->psql('postgres',
-	q{SET rig.handler_timezone = 'Asia/Tokyo'; SELECT relation, key_range, problem FROM rig_verify_peer('r')});
-is($out5, '', "5: rig_verify_peer from a session that SET rig.handler_timezone finds nothing") or diag $err5;
+# --- 5. the handler settings are the node's: no session or role sets its own
+my ($ret5, $out5, $err5) = $p->psql('postgres', q{SET rig.handler_timezone = 'Asia/Tokyo'});
+like($err5, qr/parameter "rig.handler_timezone" cannot be changed now/,
+	'5: a superuser session cannot SET rig.handler_timezone');
+($ret5, $out5, $err5) = $p->psql('postgres', q{ALTER ROLE postgres SET rig.handler_locale = 'de_DE.UTF-8'});
+like($err5, qr/parameter "rig.handler_locale" cannot be (changed now|set)/,
+	'5: ... nor ALTER ROLE set rig.handler_locale for a role') or diag $err5;
+rig_verify_ok($p, 'r', '5: rig_verify_peer finds nothing');
 is(rig_peer_state($p, 'r', 'state'), 'in_sync', '5: ... and r stays in sync');
 
 # --- 2. a money constant in rig_ddl, from a session with German money
