@@ -239,14 +239,15 @@ GRANT SELECT ON rig.transactions TO rig_reader;
 
 CREATE TABLE rig.transaction_events (
 	id				bigint NOT NULL,
-	seq				bigint NOT NULL,
+	seq				int NOT NULL,
 	event			text NOT NULL,
 	branch			int,
 	detail			text,
 	at				timestamptz NOT NULL,
+	version			bigint NOT NULL,
 	PRIMARY KEY (id, seq)
 );
-COMMENT ON TABLE rig.transaction_events IS 'the history of each transaction across nodes: seq is the version of the op that recorded the event';
+COMMENT ON TABLE rig.transaction_events IS 'the history of each transaction across nodes: seq numbers its events in order (1 is started), version is the op that recorded the event (one op records all of one pass''s events of the transaction)';
 GRANT SELECT ON rig.transaction_events TO rig_reader;
 
 -- Transactions across nodes: the reserved methods whose ops carry the
@@ -268,15 +269,18 @@ BEGIN
 			rig_op_time() + (data->>'timeout_ms')::bigint * interval '1 millisecond',
 			jsonb_array_length(data->'branches'), data->>'key', data->>'coordinator',
 			data->'branches');
-	INSERT INTO rig.transaction_events (id, seq, event, at)
-	VALUES (version, version, 'started', rig_op_time());
+	INSERT INTO rig.transaction_events (id, seq, event, at, version)
+	VALUES (version, 1, 'started', rig_op_time(), version);
 END
 $$;
 
--- One event of a transaction, and its new state if it has one.  Refuses a
--- transition the state machine does not have (the same on every node: the
--- op applies in version order), so a client abort and the coordinator's
--- decision cannot both win.
+-- The events of a transaction one op records: data is one event
+-- {transaction, event, branch, detail, state, reason, ...} (a client's
+-- abort, an operator's resolve) or {transaction, events: [event, ...]}
+-- (the coordinator's pass: answers, then the decision they allow).  A
+-- transition the state machine does not have is refused (the same on every
+-- node: the ops apply in version order), so a client abort and the
+-- coordinator's decision cannot both win.
 CREATE FUNCTION rig.transaction_event_apply(version bigint, data jsonb)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE
@@ -285,38 +289,48 @@ AS $$
 DECLARE
 	txn			bigint := (data->>'transaction')::bigint;
 	cur			text;
-	new_state	text := data->>'state';
+	n			int;
+	ev			jsonb;
+	new_state	text;
 BEGIN
 	SELECT t.state INTO cur FROM rig.transactions t WHERE t.id = txn FOR UPDATE;
 	IF cur IS NULL THEN
 		RAISE EXCEPTION 'transaction % does not exist', txn USING ERRCODE = '42704';
 	END IF;
-	IF new_state IS NOT NULL THEN
-		IF new_state = 'aborting' AND cur IN ('committing', 'committed', 'failed') THEN
-			RAISE EXCEPTION 'transaction % is %: too late to abort', txn, cur
-				USING ERRCODE = '55000',
-					  DETAIL = 'Every branch voted yes and the coordinator decided to commit.';
+	SELECT coalesce(max(e.seq), 0) INTO n FROM rig.transaction_events e WHERE e.id = txn;
+	FOR ev IN SELECT x FROM jsonb_array_elements(CASE WHEN data ? 'events' THEN data->'events'
+													 ELSE jsonb_build_array(data) END) x
+	LOOP
+		new_state := ev->>'state';
+		IF new_state IS NOT NULL THEN
+			IF new_state = 'aborting' AND cur IN ('committing', 'committed', 'failed') THEN
+				RAISE EXCEPTION 'transaction % is %: too late to abort', txn, cur
+					USING ERRCODE = '55000',
+						  DETAIL = 'Every branch voted yes and the coordinator decided to commit.';
+			END IF;
+			IF NOT ((cur = 'preparing' AND new_state IN ('committing', 'aborting')) OR
+					(cur = 'committing' AND new_state IN ('committed', 'failed')) OR
+					(cur = 'aborting' AND new_state IN ('aborted', 'failed')) OR
+					-- an operator's settlement (rig_transaction_resolve)
+					(cur = 'failed' AND new_state IN ('committed', 'aborted') AND
+					 ev->>'event' = 'resolved')) THEN
+				RAISE EXCEPTION 'transaction % is %: it cannot become %', txn, cur, new_state
+					USING ERRCODE = '55000';
+			END IF;
+			UPDATE rig.transactions t
+			   SET state = new_state,
+				   reason = coalesce(ev->>'reason', t.reason),
+				   reason_branch = coalesce((ev->>'reason_branch')::int, t.reason_branch),
+				   reason_detail = coalesce(ev->>'reason_detail', t.reason_detail),
+				   finished = CASE WHEN new_state IN ('committed', 'aborted', 'failed')
+								   THEN rig_op_time() END
+			 WHERE t.id = txn;
+			cur := new_state;
 		END IF;
-		IF NOT ((cur = 'preparing' AND new_state IN ('committing', 'aborting')) OR
-				(cur = 'committing' AND new_state IN ('committed', 'failed')) OR
-				(cur = 'aborting' AND new_state IN ('aborted', 'failed')) OR
-				-- an operator's settlement (rig_transaction_resolve)
-				(cur = 'failed' AND new_state IN ('committed', 'aborted') AND
-				 data->>'event' = 'resolved')) THEN
-			RAISE EXCEPTION 'transaction % is %: it cannot become %', txn, cur, new_state
-				USING ERRCODE = '55000';
-		END IF;
-		UPDATE rig.transactions t
-		   SET state = new_state,
-			   reason = coalesce(data->>'reason', t.reason),
-			   reason_branch = coalesce((data->>'reason_branch')::int, t.reason_branch),
-			   reason_detail = coalesce(data->>'reason_detail', t.reason_detail),
-			   finished = CASE WHEN new_state IN ('committed', 'aborted', 'failed')
-							   THEN rig_op_time() END
-		 WHERE t.id = txn;
-	END IF;
-	INSERT INTO rig.transaction_events (id, seq, event, branch, detail, at)
-	VALUES (txn, version, data->>'event', (data->>'branch')::int, data->>'detail', rig_op_time());
+		n := n + 1;
+		INSERT INTO rig.transaction_events (id, seq, event, branch, detail, at, version)
+		VALUES (txn, n, ev->>'event', (ev->>'branch')::int, ev->>'detail', rig_op_time(), version);
+	END LOOP;
 END
 $$;
 
@@ -389,7 +403,7 @@ $$;
 COMMENT ON FUNCTION rig.transaction_start_apply(bigint, jsonb) IS
 	'apply handler of rig.transaction.start: a new transaction across nodes, preparing';
 COMMENT ON FUNCTION rig.transaction_event_apply(bigint, jsonb) IS
-	'apply handler of rig.transaction.event: one event of a transaction across nodes and its state transition';
+	'apply handler of rig.transaction.event: events of a transaction across nodes (one, or a pass''s list) and their state transitions';
 COMMENT ON FUNCTION rig.transaction_event_resources(jsonb) IS
 	'resources of rig.transaction.event: the transaction';
 COMMENT ON FUNCTION rig.transaction_claim_apply(bigint, jsonb) IS

@@ -118,15 +118,15 @@ static List *rig_coord_calls(List *txns, TimestampTz now);
 static void rig_coord_run_local(List *calls);
 static void rig_coord_local_call(void *arg);
 static bool rig_coord_record(List *txns, List *calls);
-static bool rig_coord_record_call(RigCoordCall *call);
-static bool rig_coord_transition(RigCoordTxn *t, const char *state, bool recorded);
-static bool rig_coord_decide(RigCoordTxn *t);
-static void rig_coord_run_next_local(RigCoordTxn *t);
+static bool rig_coord_settle(RigCoordTxn *t);
+static void rig_coord_settle_work(void *arg);
+static bool rig_coord_phase_started(RigCoordTxn *t);
 static void rig_coord_publish(List *txns, List *calls);
-static bool rig_coord_event(int64 id, const char *event, int branch,
-							const char *detail, const char *state,
-							const char *reason, int reason_branch);
-static void rig_coord_event_work(void *arg);
+static void rig_coord_note_call(RigCoordCall *call);
+static bool rig_coord_decide(RigCoordTxn *t);
+static void rig_coord_note(RigCoordTxn *t, const char *event, int branch,
+						   const char *detail, const char *state,
+						   const char *reason, int reason_branch);
 static void rig_coord_fault(List *calls, const char *when);
 static void rig_coord_begin(void);
 static void rig_coord_lock_spent(TimestampTz start);
@@ -476,7 +476,9 @@ rig_coord_run_local(List *calls)
 
 /*
  * Record every definite answer as an event, then the decisions they
- * allow.  True when it recorded anything.
+ * allow: one op per transaction (its answers, its decision and, with the
+ * decision, this node's own branches of the phase it starts).  True when
+ * it recorded anything.
  */
 static bool
 rig_coord_record(List *txns, List *calls)
@@ -497,46 +499,102 @@ rig_coord_record(List *txns, List *calls)
 					 errdetail_internal("%s", call->error ? call->error : "")));
 			continue;
 		}
-		if (rig_coord_record_call(call))
-			any = true;
+		rig_coord_note_call(call);
 	}
 	foreach(lc, txns)
 	{
-		RigCoordTxn *t = lfirst(lc);
-		bool		preparing = strcmp(t->state, "preparing") == 0;
-
-		if (!rig_coord_decide(t))
-			continue;
-		any = true;
-		/* and, when this node holds every branch, possibly the end */
-		if (preparing)
-		{
-			rig_coord_run_next_local(t);
-			(void) rig_coord_decide(t);
-		}
+		if (rig_coord_settle(lfirst(lc)))
+			any = true;
 	}
 	return any;
 }
 
 /*
- * A decision was just recorded: run this node's own branches of the
- * phase it starts in the same transaction, so they commit with it and the
- * next pass waits only for the other nodes.
+ * Record one transaction's events of this step, and the decision they
+ * allow, as one op in a subtransaction.  If that fails (e.g. a client's
+ * abort won the race for the decision), nothing of it stays, this node's
+ * branches of the decided phase included, and what the pass holds in
+ * memory is as before: the next pass sends again what has no recorded
+ * answer, and the keys answer it from the first time.
+ */
+static bool
+rig_coord_settle(RigCoordTxn *t)
+{
+	RigCoordTxn saved = *t;
+	int		   *flags = palloc(sizeof(int) * t->nbranches);
+	TimestampTz start = GetCurrentTimestamp();
+	ErrorData  *edata;
+
+	memcpy(flags, t->flags, sizeof(int) * t->nbranches);
+	edata = rig_subxact_try(rig_coord_settle_work, t);
+	if (edata == NULL)
+	{
+		bool		noted = t->events != NULL;
+
+		/* the phase the decision starts is due at once on the other nodes */
+		t->moved = strcmp(t->state, saved.state) != 0 &&
+			(strcmp(t->state, "committing") == 0 || strcmp(t->state, "aborting") == 0);
+		t->events = NULL;
+		return noted;
+	}
+	if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+		rig_coord_lock_spent(start);
+	ereport(LOG,
+			(errmsg("rig transaction " INT64_FORMAT ": could not record its events: %s",
+					t->id, edata->message)));
+	FreeErrorData(edata);
+	memcpy(saved.flags, flags, sizeof(int) * t->nbranches);
+	*t = saved;
+	t->events = NULL;
+	return false;
+}
+
+/*
+ * Subtransaction: decide, run this node's branches of the decided phase,
+ * decide again (a transaction held here alone can end at once), record.
  */
 static void
-rig_coord_run_next_local(RigCoordTxn *t)
+rig_coord_settle_work(void *arg)
 {
-	List	   *calls = rig_coord_calls(list_make1(t), GetCurrentTimestamp());
-	ListCell   *lc;
+	RigCoordTxn *t = arg;
 
-	rig_coord_run_local(calls);
-	foreach(lc, calls)
+	if (rig_coord_decide(t) && rig_coord_phase_started(t))
 	{
-		RigCoordCall *call = lfirst(lc);
+		List	   *calls = rig_coord_calls(list_make1(t), GetCurrentTimestamp());
+		ListCell   *lc;
 
-		if (call->answered)
-			(void) rig_coord_record_call(call);
+		rig_coord_run_local(calls);
+		foreach(lc, calls)
+		{
+			RigCoordCall *call = lfirst(lc);
+
+			if (call->answered)
+				rig_coord_note_call(call);
+		}
+		(void) rig_coord_decide(t);
 	}
+	if (t->events == NULL)
+		return;
+	/*
+	 * Its wait for the barrier and the transaction's lock is bounded (the
+	 * pass's lock budget): a change held open (a rig_ddl in a transaction
+	 * not yet ended) or a client's abort not yet committed would otherwise
+	 * stop the worker, and everything else it does, for as long.
+	 */
+	(void) set_config_option("lock_timeout", psprintf("%d", Max(rig_coord_lock_budget_ms, 1)),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	(void) rig_do_internal("rig.transaction.event",
+						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+															  CStringGetDatum(psprintf("{\"transaction\": " INT64_FORMAT ", \"events\": [%s]}",
+																					   t->id, t->events->data)))),
+						   NULL);
+}
+
+/* True when the transaction just moved from preparing to a phase with calls. */
+static bool
+rig_coord_phase_started(RigCoordTxn *t)
+{
+	return strcmp(t->state, "committing") == 0 || strcmp(t->state, "aborting") == 0;
 }
 
 /*
@@ -581,9 +639,9 @@ rig_coord_publish(List *txns, List *calls)
 		ConditionVariableBroadcast(rig_shmem_xnode_cv());
 }
 
-/* Record one definite answer as an event, and what it means for the branch. */
-static bool
-rig_coord_record_call(RigCoordCall *call)
+/* Note one definite answer as an event, and what it means for the branch. */
+static void
+rig_coord_note_call(RigCoordCall *call)
 {
 	RigCoordTxn *t = call->txn;
 	int			b = call->branch;
@@ -627,23 +685,10 @@ rig_coord_record_call(RigCoordCall *call)
 	if (call->ok && detail == NULL)
 		detail = psprintf("version " INT64_FORMAT " on node \"%s\"",
 						  call->result < 0 ? -call->result : call->result, t->node[b]);
-	return rig_coord_event(t->id, event, b, detail, NULL, NULL, -1);
+	rig_coord_note(t, event, b, detail, NULL, NULL, -1);
 }
 
-/* A decision's event was recorded (or not): the state this pass goes on with. */
-static bool
-rig_coord_transition(RigCoordTxn *t, const char *state, bool recorded)
-{
-	if (recorded)
-	{
-		t->state = (char *) state;
-		/* the phase it starts is due at once */
-		t->moved = strcmp(state, "committing") == 0 || strcmp(state, "aborting") == 0;
-	}
-	return recorded;
-}
-
-/* Record the transition the branches' progress allows, if any; true if done. */
+/* Note the transition the branches' progress allows, if any; true if one. */
 static bool
 rig_coord_decide(RigCoordTxn *t)
 {
@@ -666,101 +711,71 @@ rig_coord_decide(RigCoordTxn *t)
 	}
 
 	if (preparing && refused >= 0)
-		return rig_coord_transition(t, "aborting",
-									rig_coord_event(t->id, "aborting", -1,
-													t->refused_error ? t->refused_error : "a branch voted no",
-													"aborting", "branch", refused));
-	if (preparing && t->expired && !all)
-		return rig_coord_transition(t, "aborting",
-									rig_coord_event(t->id, "aborting", -1,
-													"not every branch voted yes before the deadline",
-													"aborting", "timeout", -1));
-	if (preparing && all)
-		return rig_coord_transition(t, "committing",
-									rig_coord_event(t->id, "committing", -1, NULL,
-													"committing", NULL, -1));
-	if (preparing)
+		rig_coord_note(t, "aborting", -1,
+					   t->refused_error ? t->refused_error : "a branch voted no",
+					   "aborting", "branch", refused);
+	else if (preparing && t->expired && !all)
+		rig_coord_note(t, "aborting", -1, "not every branch voted yes before the deadline",
+					   "aborting", "timeout", -1);
+	else if (preparing && all)
+		rig_coord_note(t, "committing", -1, NULL, "committing", NULL, -1);
+	else if (preparing)
 		return false;
 	/* failed once every other branch has had its phase too */
-	if (t->failed_branch >= 0 && ended)
-		return rig_coord_transition(t, "failed",
-									rig_coord_event(t->id, "failed", -1, t->failed_error,
-													"failed", "branch", t->failed_branch));
-	if (all)
-		return rig_coord_transition(t, committing ? "committed" : "aborted",
-									rig_coord_event(t->id, committing ? "committed" : "aborted",
-													-1, NULL, committing ? "committed" : "aborted",
-													NULL, -1));
-	return false;
-}
-
-/* Record one event (and transition) as a rig op, in a subtransaction. */
-static bool
-rig_coord_event(int64 id, const char *event, int branch, const char *detail,
-				const char *state, const char *reason, int reason_branch)
-{
-	StringInfoData data;
-	ErrorData  *edata;
-	TimestampTz start;
-
-	initStringInfo(&data);
-	appendStringInfo(&data, "{\"transaction\": " INT64_FORMAT ", \"event\": ", id);
-	escape_json(&data, event);
-	if (branch >= 0)
-		appendStringInfo(&data, ", \"branch\": %d", branch);
-	if (detail != NULL)
-	{
-		appendStringInfoString(&data, ", \"detail\": ");
-		escape_json(&data, detail);
-	}
-	if (state != NULL)
-	{
-		appendStringInfoString(&data, ", \"state\": ");
-		escape_json(&data, state);
-	}
-	if (reason != NULL)
-	{
-		appendStringInfoString(&data, ", \"reason\": ");
-		escape_json(&data, reason);
-		if (reason_branch >= 0)
-			appendStringInfo(&data, ", \"reason_branch\": %d", reason_branch);
-		if (detail != NULL)
-		{
-			appendStringInfoString(&data, ", \"reason_detail\": ");
-			escape_json(&data, detail);
-		}
-	}
-	appendStringInfoChar(&data, '}');
-
-	start = GetCurrentTimestamp();
-	edata = rig_subxact_try(rig_coord_event_work, data.data);
-	if (edata != NULL)
-	{
-		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
-			rig_coord_lock_spent(start);
-		/* e.g. a client's abort won the race for the decision: next pass */
-		ereport(LOG,
-				(errmsg("rig transaction " INT64_FORMAT ": could not record \"%s\": %s",
-						id, event, edata->message)));
-		FreeErrorData(edata);
+	else if (t->failed_branch >= 0 && ended)
+		rig_coord_note(t, "failed", -1, t->failed_error, "failed", "branch", t->failed_branch);
+	else if (all)
+		rig_coord_note(t, committing ? "committed" : "aborted", -1, NULL,
+					   committing ? "committed" : "aborted", NULL, -1);
+	else
 		return false;
-	}
 	return true;
 }
 
 /*
- * Subtransaction: the op of one event.  Its wait for the barrier and the
- * transaction's lock is bounded (the pass's lock budget): a change held
- * open (a rig_ddl in a transaction not yet ended) or a client's abort not
- * yet committed would otherwise stop the worker, and everything else it
- * does, for as long; the event is recorded on a later pass.
+ * Note one event (and transition) for the transaction's op of this step,
+ * in the coordinator's context (the step's transaction ends before the
+ * next step reads the state).
  */
 static void
-rig_coord_event_work(void *arg)
+rig_coord_note(RigCoordTxn *t, const char *event, int branch, const char *detail,
+			   const char *state, const char *reason, int reason_branch)
 {
-	(void) set_config_option("lock_timeout", psprintf("%d", Max(rig_coord_lock_budget_ms, 1)),
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
-	(void) rig_do_internal("rig.transaction.event",
-						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum((char *) arg))),
-						   NULL);
+	MemoryContext old = MemoryContextSwitchTo(rig_coord_cxt);
+	StringInfo	data;
+
+	if (t->events == NULL)
+		t->events = makeStringInfo();
+	else
+		appendStringInfoString(t->events, ", ");
+	data = t->events;
+	appendStringInfoString(data, "{\"event\": ");
+	escape_json(data, event);
+	if (branch >= 0)
+		appendStringInfo(data, ", \"branch\": %d", branch);
+	if (detail != NULL)
+	{
+		appendStringInfoString(data, ", \"detail\": ");
+		escape_json(data, detail);
+	}
+	if (state != NULL)
+	{
+		appendStringInfoString(data, ", \"state\": ");
+		escape_json(data, state);
+		t->state = pstrdup(state);
+	}
+	if (reason != NULL)
+	{
+		appendStringInfoString(data, ", \"reason\": ");
+		escape_json(data, reason);
+		if (reason_branch >= 0)
+			appendStringInfo(data, ", \"reason_branch\": %d", reason_branch);
+		if (detail != NULL)
+		{
+			appendStringInfoString(data, ", \"reason_detail\": ");
+			escape_json(data, detail);
+		}
+	}
+	appendStringInfoChar(data, '}');
+	MemoryContextSwitchTo(old);
 }

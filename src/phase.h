@@ -15,6 +15,7 @@
 #define RIG_PHASE_H
 
 #include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 
 typedef enum RigPhase
@@ -43,6 +44,8 @@ typedef struct RigCoordTxn
 	char	   *refused_error;
 	int			failed_branch;
 	char	   *failed_error;
+	/* this step's events, not yet recorded: a JSON array's elements */
+	StringInfo	events;
 } RigCoordTxn;
 
 /* One phase call of one branch, and its answer */

@@ -293,12 +293,14 @@ rig_xnode_pruned_outcome(int64 id, TimestampTz created)
 	args[0] = CStringGetTextDatum(psprintf(INT64_FORMAT, id));
 	SPI_connect();
 	if (rig_spi_as_owner("log",
-						 "SELECT CASE l.data->>'event' WHEN 'resolved' THEN l.data->>'state' "
-						 "ELSE l.data->>'event' END FROM rig.log l "
+						 "SELECT CASE e.v->>'event' WHEN 'resolved' THEN e.v->>'state' "
+						 "ELSE e.v->>'event' END FROM rig.log l, "
+						 "jsonb_array_elements(CASE WHEN l.data ? 'events' THEN l.data->'events' "
+						 "ELSE jsonb_build_array(l.data) END) WITH ORDINALITY e(v, n) "
 						 "WHERE l.method = 'rig.transaction.event' AND l.data->>'transaction' = $1 "
-						 "AND (l.data->>'event' IN ('committed', 'aborted') "
-						 "OR l.data->>'event' = 'resolved' AND l.data->>'state' IN ('committed', 'aborted')) "
-						 "ORDER BY l.version DESC LIMIT 1",
+						 "AND (e.v->>'event' IN ('committed', 'aborted') "
+						 "OR e.v->>'event' = 'resolved' AND e.v->>'state' IN ('committed', 'aborted')) "
+						 "ORDER BY l.version DESC, e.n DESC LIMIT 1",
 						 1, types, args, NULL) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rig.log");
 	if (SPI_processed > 0)
