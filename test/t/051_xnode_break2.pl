@@ -41,7 +41,9 @@
 #      transaction between other accounts still commits within 4 s
 #      (before, each pass waited 1 s for each event op it could not record
 #      -- six here -- so the others' steps waited as long); the event ops
-#      share the pass's lock budget now.
+#      share the pass's lock budget now.  The pass that could not record
+#      the decision had run east's commits with it, in the same
+#      subtransaction: none of them took effect.
 #  (7) The database's search_path (which its owner, not a superuser, may
 #      set) puts an "=" of its own first: rig's worker, a superuser, ran
 #      it in the coordinator's statements (40 times for one transaction);
@@ -214,6 +216,11 @@ CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.eq);
 	$_->quit for @clients;
 	is(join(',', map { wait_final($_) } @held), 'aborted,aborted,aborted', '(6) the three abort once their clients commit');
 	is(rig_xfer_money($east, $west), '6000 holds 0', '(6) the total is 6000, no hold is left');
+	# the pass that could not record the decision had run east's commits
+	# with it: they went with the event op, not one applied
+	is($east->safe_psql('postgres',
+		"SELECT count(*) FROM rig.idempotency_keys WHERE idempotency_key ~ ':(" . join('|', @held) . "):0:commit\$'"),
+		'0', '(6) no commit of the three took effect on east');
 }
 
 # ---- (4) ids start again after DROP EXTENSION; shared memory stays
