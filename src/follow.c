@@ -42,7 +42,11 @@
 #define RIG_FOLLOW_BATCH	1000
 #define RIG_FOLLOW_BATCHES	20
 
+/* Did the last round find the primary's handlers or settings other than ours? */
+static bool rig_follow_mismatch = false;
+
 static bool rig_follow_source(char **primary, char **conninfo);
+static void rig_follow_check_primary(RigConn *rc, const char *primary);
 
 PG_FUNCTION_INFO_V1(rig_follow);
 
@@ -68,6 +72,37 @@ rig_follow_source(char **primary, char **conninfo)
 }
 
 /*
+ * Before a round applies anything: the primary's handlers and the settings
+ * they run under (rig.handler_search_path, _timezone, _locale) must still
+ * be ours, as rig_follow() checked once; a reload here since would make
+ * this node store other rows for the same ops, and nothing else compares
+ * a follower with its primary.  While they differ the round throws (the
+ * worker reports it and rig.status keeps it) and nothing is applied; the
+ * first round that finds them alike again says so.
+ */
+static void
+rig_follow_check_primary(RigConn *rc, const char *primary)
+{
+	PG_TRY();
+	{
+		rig_check_handlers_match(rc, primary, true);
+	}
+	PG_CATCH();
+	{
+		/* a mismatch, not a lost connection */
+		if (geterrcode() == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
+			rig_follow_mismatch = true;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (rig_follow_mismatch)
+		ereport(LOG,
+				(errmsg("rig follower applies the log of \"%s\" again", primary),
+				 errdetail("Its handlers and the settings they run under match this node's again.")));
+	rig_follow_mismatch = false;
+}
+
+/*
  * Worker: pull what the primary has beyond our last version and apply it.
  * Returns how many records were applied.
  */
@@ -83,6 +118,7 @@ rig_follow_round(void)
 		return 0;
 
 	rc = rig_conn_get(primary, conninfo, rig_deadline(rig_sync_timeout));
+	rig_follow_check_primary(rc, primary);
 	for (int b = 0; b < RIG_FOLLOW_BATCHES; b++)
 	{
 		char		after[32];

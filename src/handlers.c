@@ -307,7 +307,9 @@ rig_refuse_temp_objects(void)
  * defaults while handlers run, so that every node (and a rebuild) computes
  * the same rows whatever the caller's session or the apply session set:
  * how dates are read ('01/02/2026'), how intervals, floats and bytea become
- * text, what to_tsvector(text) stems with.  TimeZone comes from
+ * text, what to_tsvector(text) stems with, whether the tables' triggers
+ * fire (a superuser's session_replication_role = replica skipped them on
+ * the primary, not on its peers).  TimeZone comes from
  * rig.handler_timezone, the three locale settings from rig.handler_locale,
  * search_path from rig.handler_search_path.
  */
@@ -317,6 +319,8 @@ static const char *const rig_handler_pinned[][2] = {
 	{"extra_float_digits", "1"},
 	{"bytea_output", "hex"},
 	{"default_text_search_config", "pg_catalog.simple"},
+	/* a superuser's replica mode skipped the tables' triggers here only */
+	{"session_replication_role", "origin"},
 };
 
 /* The locale settings rig.handler_locale gives handlers */

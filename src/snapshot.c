@@ -432,7 +432,17 @@ rig_snapshot_load_rows(const char *relation, Datum rows, int64 version)
 	 */
 	(void) set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	rig_apply_context_run(version, rig_load_work, &load);
+	/* and nothing but that INSERT writes meanwhile (tables.c) */
+	rig_tables_set_loading(RIG_LOAD_ARMED);
+	PG_TRY();
+	{
+		rig_apply_context_run(version, rig_load_work, &load);
+	}
+	PG_FINALLY();
+	{
+		rig_tables_set_loading(RIG_LOAD_NONE);
+	}
+	PG_END_TRY();
 	AtEOXact_GUC(true, nest);
 	SPI_finish();
 }

@@ -441,6 +441,8 @@ rig_apply_ddl(Jsonb *data)
 	if (ret < 0)
 		elog(ERROR, "rig_ddl: SPI_execute returned %s", SPI_result_code_string(ret));
 	SPI_finish();
+	/* the change may not leave a registered table a deferrable constraint */
+	rig_tables_check_immediate();
 }
 
 /*

@@ -21,6 +21,10 @@
  *	  a trigger, rule, policy, constraint or default of it (also by
  *	  CASCADE or DROP OWNED): object_access_hook.
  *
+ * While a snapshot chunk is loaded into a registered table (snapshot.c,
+ * with triggers off) no other statement writes anything, registered or
+ * not: the same three hooks.
+ *
  * A plan without result relations costs nothing; one with them costs a
  * lookup in tables.c's cached array (empty when nothing is registered).
  *
@@ -61,6 +65,7 @@ static ProcessUtility_hook_type prev_process_utility = NULL;
 static object_access_hook_type prev_object_access = NULL;
 
 static void rig_refuse(Oid relid, const char *what) pg_attribute_noreturn();
+static void rig_refuse_in_load(Oid relid, const char *what) pg_attribute_noreturn();
 static void rig_refuse_rv(RangeVar *rv, Node *stmt);
 static void rig_refuse_fk_to(List *constraints, Node *stmt);
 static void rig_check_alter(AlterTableStmt *stmt);
@@ -103,6 +108,26 @@ rig_refuse(Oid relid, const char *what)
 					   "(or a peer applying its primary's log), for every role.", what, name),
 			 errhint("Change it with rig_do(). For a repair a superuser may SET rig.maintenance = on "
 					 "(what it changes is neither logged nor replicated), or rig_unregister_table() it.")));
+}
+
+/*
+ * The error for a write while a snapshot chunk loads with triggers off
+ * (tables.c: rig_tables_write_ok_now), whatever the table.
+ */
+static void
+rig_refuse_in_load(Oid relid, const char *what)
+{
+	char	   *name = OidIsValid(relid) ? rig_table_name(relid) : pstrdup("a table");
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s on %s was refused: a snapshot is being loaded into a registered table", what, name),
+			 errdetail("rig loads a snapshot's rows as the table's owner with session_replication_role = replica "
+					   "(no trigger fires, no foreign key is checked); code the table runs meanwhile (a CHECK, "
+					   "a domain's check, an index expression, an ENABLE ALWAYS trigger) may not write, or its "
+					   "writes would skip the triggers and foreign keys of other tables."),
+			 errhint("Keep writes out of the functions a registered table's constraints, indexes and "
+					 "triggers call.")));
 }
 
 /* Refuse if a statement names a registered table. */
@@ -375,6 +400,13 @@ rig_tables_executor_start(QueryDesc *queryDesc, int eflags)
 	PlannedStmt *ps = queryDesc->plannedstmt;
 
 	if (ps->resultRelations != NIL && !(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
+		!rig_tables_write_ok_now())
+	{
+		RangeTblEntry *rte = rt_fetch(linitial_int(ps->resultRelations), ps->rtable);
+
+		rig_refuse_in_load(rte->relid, rig_plan_action(ps, rte));
+	}
+	if (ps->resultRelations != NIL && !(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
 		!rig_tables_allowed())
 	{
 		ListCell   *lc;
@@ -402,6 +434,14 @@ rig_tables_utility(PlannedStmt *pstmt, const char *queryString,
 {
 	if (!rig_tables_schema_allowed())
 		rig_check_utility(pstmt->utilityStmt);
+	/* a snapshot load runs in the apply context: checked whatever the above */
+	if (IsA(pstmt->utilityStmt, CopyStmt) && ((CopyStmt *) pstmt->utilityStmt)->is_from &&
+		rig_tables_loading_now())
+	{
+		RangeVar   *rv = ((CopyStmt *) pstmt->utilityStmt)->relation;
+
+		rig_refuse_in_load(rv ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid, "COPY FROM");
+	}
 	if (prev_process_utility)
 		prev_process_utility(pstmt, queryString, readOnlyTree, context,
 							 params, queryEnv, dest, qc);
@@ -425,6 +465,8 @@ rig_tables_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		 */
 		if (!rig_tables_allowed() && !rig_tables_emptying_now() && rig_table_is_registered(objectId))
 			rig_refuse(objectId, "TRUNCATE");
+		if (rig_tables_loading_now())
+			rig_refuse_in_load(objectId, "TRUNCATE");
 	}
 	else if (access == OAT_DROP)
 		rig_check_drop(classId, objectId, subId);

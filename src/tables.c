@@ -23,6 +23,7 @@
 #include "access/xact.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_inherits.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -48,6 +49,7 @@ static int	rig_reg_cap = 0;
 static bool rig_reg_valid = false;
 static bool rig_tables_emptying = false;	/* rig_tables_truncate()'s TRUNCATE */
 static bool rig_tables_ddl = false;	/* applying a rig.ddl record (sysrec.c) */
+static RigTablesLoad rig_tables_loading = RIG_LOAD_NONE;	/* snapshot.c's load */
 static uint64 rig_reg_invals = 0;
 static Oid	rig_tables_relid = InvalidOid;
 
@@ -55,6 +57,7 @@ static void rig_tables_relcache_cb(Datum arg, Oid relid);
 static void rig_tables_load(void);
 static void rig_check_registrable(Relation rel);
 static void rig_check_table_owner(Oid relid);
+static void rig_check_immediate(List *relids);
 static bool rig_tables_truncate_triggers(List *relids);
 static List *rig_tables_truncate_as(List *relids, Oid owner);
 
@@ -215,6 +218,44 @@ rig_tables_allow_schema_change(bool allow)
 }
 
 /*
+ * snapshot.c: around the statement that loads a snapshot chunk's rows
+ * (RIG_LOAD_ARMED), and RIG_LOAD_NONE after it (on error too).
+ */
+void
+rig_tables_set_loading(RigTablesLoad state)
+{
+	rig_tables_loading = state;
+}
+
+/*
+ * May a statement that writes start now?  While a snapshot chunk loads
+ * (as the table's owner, with session_replication_role = replica) only
+ * the load's own statement: the first to start.  Any other would be code
+ * of the table's (a CHECK, a domain's check, an index expression, an
+ * ENABLE ALWAYS trigger) writing with every other table's triggers and
+ * foreign keys off, which PostgreSQL lets only superusers do.
+ */
+bool
+rig_tables_write_ok_now(void)
+{
+	if (rig_tables_loading == RIG_LOAD_NONE)
+		return true;
+	if (rig_tables_loading == RIG_LOAD_ARMED)
+	{
+		rig_tables_loading = RIG_LOAD_RUNNING;
+		return true;
+	}
+	return false;
+}
+
+/* Is a snapshot chunk's load statement running (tableguard.c's utility checks)? */
+bool
+rig_tables_loading_now(void)
+{
+	return rig_tables_loading == RIG_LOAD_RUNNING;
+}
+
+/*
  * Does any table of relids have a TRUNCATE trigger (its owner's code)?
  * Each is locked as the TRUNCATE will lock it, in the same order.
  */
@@ -367,6 +408,74 @@ rig_check_registrable(Relation rel)
 				 errhint("Add a primary key, then register it.")));
 }
 
+/*
+ * A registered table has no deferrable constraint, its own or another
+ * table's foreign key to it: such a check (and a constraint trigger's
+ * code) runs when the transaction commits or when the client's SET
+ * CONSTRAINTS says, outside the handler that wrote the rows, so the
+ * primary (the client's session), its peers (the apply's session,
+ * another grouping of ops in catch-up) and a rebuild could accept other
+ * ops or store other rows.  PostgreSQL refuses deferrable constraints
+ * where it needs a check to hold at once too (ON CONFLICT arbiters,
+ * REPLICA IDENTITY indexes).
+ */
+static void
+rig_check_immediate(List *relids)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *conname = NULL;
+	Oid			conrelid = InvalidOid;
+	Oid			relid = InvalidOid;
+
+	/* no index on confrelid: one scan, at registration or after a rig.ddl */
+	rel = table_open(ConstraintRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+
+		if (!con->condeferrable)
+			continue;
+		if (list_member_oid(relids, con->conrelid))
+			relid = con->conrelid;
+		else if (OidIsValid(con->confrelid) && list_member_oid(relids, con->confrelid))
+			relid = con->confrelid;
+		else
+			continue;
+		conname = pstrdup(NameStr(con->conname));
+		conrelid = con->conrelid;
+		break;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (conname == NULL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("table %s has a deferrable constraint \"%s\"%s", rig_table_name(relid), conname,
+					conrelid == relid ? "" : psprintf(" (on %s)", rig_table_name(conrelid))),
+			 errdetail("A registered table's constraints are checked inside the handler that wrote "
+					   "its rows: a deferrable one is checked at commit or when the client's SET "
+					   "CONSTRAINTS says, so the primary, its peers and a rebuild could accept "
+					   "other ops or store other rows."),
+			 errhint("Make the constraint NOT DEFERRABLE (drop it and add it again without "
+					 "DEFERRABLE, or ALTER TABLE ... ALTER CONSTRAINT ... NOT DEFERRABLE for a "
+					 "foreign key), then register the table.")));
+}
+
+/*
+ * sysrec.c, after a rig.ddl record's statements: no registered table got
+ * a deferrable constraint (rig_check_immediate).
+ */
+void
+rig_tables_check_immediate(void)
+{
+	if (rig_tables_any())
+		rig_check_immediate(rig_registered_tables());
+}
+
 /* A non-superuser registers or unregisters only tables it owns. */
 static void
 rig_check_table_owner(Oid relid)
@@ -402,6 +511,7 @@ rig_register_table(PG_FUNCTION_ARGS)
 	/* no writer may be half-way through a statement on it */
 	rel = table_open(relid, ShareRowExclusiveLock);
 	rig_check_registrable(rel);
+	rig_check_immediate(list_make1_oid(relid));
 	table_close(rel, NoLock);
 
 	values[0] = ObjectIdGetDatum(relid);
