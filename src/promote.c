@@ -481,7 +481,7 @@ rig_promote_work(void)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		rig_worker_note_error(edata->message);
+		rig_worker_note_error(edata->message, edata->detail);
 		ereport(WARNING,
 				(errcode(edata->sqlerrcode),
 				 errmsg("rig worker, promoting: %s", edata->message),

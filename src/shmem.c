@@ -398,17 +398,23 @@ rig_worker_note_start(void)
 }
 
 /*
- * The worker hit an error (it may be dying of it): keep the message and
- * the time for rig.status.  A few stores: safe from an error hook.
+ * The worker hit an error (it may be dying of it): keep the message, its
+ * detail (which names what differs, say, where the message cannot) and
+ * the time for rig.status.  No allocation: safe from an error hook.
  */
 void
-rig_worker_note_error(const char *message)
+rig_worker_note_error(const char *message, const char *detail)
 {
+	char		text[sizeof(rig_shared->worker_error)];
+
 	if (rig_shared == NULL)
 		return;
+	if (detail != NULL)
+		snprintf(text, sizeof(text), "%s (%s)", message ? message : "(no message)", detail);
+	else
+		strlcpy(text, message ? message : "(no message)", sizeof(text));
 	SpinLockAcquire(&rig_shared->worker_mutex);
-	strlcpy(rig_shared->worker_error, message ? message : "(no message)",
-			sizeof(rig_shared->worker_error));
+	strlcpy(rig_shared->worker_error, text, sizeof(rig_shared->worker_error));
 	rig_shared->worker_error_at = GetCurrentTimestamp();
 	SpinLockRelease(&rig_shared->worker_mutex);
 }

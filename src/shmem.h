@@ -71,7 +71,7 @@ extern void rig_shmem_set_route_role(RigRouteRole role);
 extern RigRouteRole rig_shmem_route_role(void);
 extern void rig_worker_set_state(const char *state);
 extern void rig_worker_note_start(void);
-extern void rig_worker_note_error(const char *message);
+extern void rig_worker_note_error(const char *message, const char *detail);
 extern void rig_worker_get_state(RigWorkerInfo *info);
 extern void rig_fence_set(int64 epoch, const char *by, const char *primary,
 						  const char *reason);

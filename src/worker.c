@@ -111,7 +111,7 @@ static void
 rig_worker_emit_log(ErrorData *edata)
 {
 	if (edata->elevel >= ERROR)
-		rig_worker_note_error(edata->message);
+		rig_worker_note_error(edata->message, edata->detail);
 	if (rig_prev_emit_log_hook)
 		rig_prev_emit_log_hook(edata);
 }
@@ -178,7 +178,7 @@ rig_worker_step(const char *state, void (*step) (void *arg))
 	if (edata == NULL)
 		return;
 	/* rig_worker_emit_log is not called for an error caught here */
-	rig_worker_note_error(edata->message);
+	rig_worker_note_error(edata->message, edata->detail);
 	ereport(WARNING,
 			(errcode(edata->sqlerrcode),
 			 errmsg("rig worker, %s: %s", state, edata->message),

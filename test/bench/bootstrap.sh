@@ -30,6 +30,10 @@
 # session holds a transaction with an xid that long (what rig_add_peer's
 # transaction holds on the primary), and "during" is that time.
 # BOOT_PROGRESS=FILE keeps pgbench's per-second progress.
+# BOOT_PIN=1: the primary and pgbench on CPU 0, the new node on CPU 1
+# (taskset), as if the new node had a machine of its own: the primary's
+# writes then lose only what bootstrapping costs the primary, not the CPU
+# the new node's loading and applying take on a shared machine.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,6 +49,9 @@ TRANSFERS=${BOOT_TRANSFERS:-100000}
 CLIENTS=${BOOT_CLIENTS:-4}
 BEFORE=${BOOT_BEFORE:-20}
 AFTER=${BOOT_AFTER:-5}
+
+# the CPUs a node (n: new, p: primary and pgbench) runs on with BOOT_PIN
+pin() { [ -n "${BOOT_PIN:-}" ] && echo "taskset -c $([ "$1" = n ] && echo 1 || echo 0)" || true; }
 
 psql_at() {
 	local port=$1; shift
@@ -70,7 +77,7 @@ for n in p n; do
 		cp -a "$BOOT_STATE" "$base/p"
 		chown -R postgres "$base/p"
 		rm -f "$base/p/postmaster.pid"
-		$as_pg "$pgbin/pg_ctl" -D "$base/p" -l "$base/p.log" -w start >/dev/null
+		$(pin p) $as_pg "$pgbin/pg_ctl" -D "$base/p" -l "$base/p.log" -w start >/dev/null
 		continue
 	fi
 	$as_pg "$pgbin/initdb" -D "$base/$n" -A trust -U postgres >/dev/null
@@ -85,7 +92,7 @@ max_prepared_transactions = 20
 max_connections = 50
 shared_buffers = 256MB
 CONF
-	$as_pg "$pgbin/pg_ctl" -D "$base/$n" -l "$base/$n.log" -w start >/dev/null
+	$(pin $n) $as_pg "$pgbin/pg_ctl" -D "$base/$n" -l "$base/$n.log" -w start >/dev/null
 	psql_at $port -c 'CREATE EXTENSION rig' -f "$base/ledger.sql" >/dev/null
 done
 
@@ -133,7 +140,7 @@ if [ -n "${BOOT_SAVE:-}" ]; then
 	$as_pg "$pgbin/pg_ctl" -D "$base/p" -m fast -w stop >/dev/null
 	rm -rf "$BOOT_SAVE"
 	cp -a "$base/p" "$BOOT_SAVE"
-	$as_pg "$pgbin/pg_ctl" -D "$base/p" -l "$base/p.log" -w start >/dev/null
+	$(pin p) $as_pg "$pgbin/pg_ctl" -D "$base/p" -l "$base/p.log" -w start >/dev/null
 fi
 else
 	echo "state from $BOOT_STATE: $(psql_at $pport -c "SELECT 'snapshot ' || id || ', ' || chunks || ' chunks, ' || pg_size_pretty(pg_total_relation_size('rig.snapshot_chunks')) FROM rig.snapshots ORDER BY id DESC LIMIT 1")"
@@ -150,7 +157,7 @@ chown postgres "$base/transfer.sql"
 # one pgbench run: before, during and after the bootstrap
 total=$((BEFORE + ${BOOT_LIMIT:-600}))
 # (pgbench runs as this user, connecting as postgres: its pid is the one to stop)
-"$pgbin/pgbench" -n -h "$base" -p $pport -U postgres -c "$CLIENTS" -j "$CLIENTS" -T "$total" \
+$(pin p) "$pgbin/pgbench" -n -h "$base" -p $pport -U postgres -c "$CLIENTS" -j "$CLIENTS" -T "$total" \
 	-P 1 --progress-timestamp -D naccounts="$ACCOUNTS" -f "$base/transfer.sql" postgres \
 	>"$base/pgbench.out" 2>"$base/pgbench.err" &
 bench=$!

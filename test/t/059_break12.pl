@@ -242,7 +242,8 @@ ok( $f->poll_query_until('postgres',
 is($f->safe_psql('postgres', "SELECT count(*) FROM stamps WHERE version = $v2"), '0',
 	'3: f does not apply q\'s op under another rig.handler_timezone');
 like($f->safe_psql('postgres', 'SELECT worker_last_error FROM rig.status'),
-	qr/node "q" runs handlers under other settings than this node/, '3: rig.status says why');
+	qr/node "q" runs handlers under other settings than this node \(rig\.handler_timezone \(here Asia\/Tokyo, there UTC\)\.\)/,
+	'3: rig.status says why, naming the setting and both values');
 ok( $f->log_contains(
 		qr/WARNING:  rig worker, following: node "q" runs handlers under other settings than this node\n.*DETAIL:  rig\.handler_timezone \(here Asia\/Tokyo, there UTC\)\./
 	),
