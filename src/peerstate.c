@@ -29,6 +29,7 @@
 #include "postgres.h"
 
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -252,7 +253,12 @@ rig_peer_event(const char *name, RigPeerEvent event, int64 version,
 		s->acked_at = GetCurrentTimestamp();
 	}
 	if (tr->records_error)
+	{
+		/* cut at a character, not inside one */
 		strlcpy(s->last_error, reason ? reason : "", sizeof(s->last_error));
+		s->last_error[pg_mbcliplen(s->last_error, strlen(s->last_error),
+								   sizeof(s->last_error) - 1)] = '\0';
+	}
 	else if (tr->clears_error && to == RIG_STATE_IN_SYNC)
 		s->last_error[0] = '\0';
 	SpinLockRelease(&s->mutex);

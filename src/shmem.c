@@ -32,6 +32,7 @@
 #include "postgres.h"
 
 #include "access/twophase.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
@@ -413,6 +414,8 @@ rig_worker_note_error(const char *message, const char *detail)
 		snprintf(text, sizeof(text), "%s (%s)", message ? message : "(no message)", detail);
 	else
 		strlcpy(text, message ? message : "(no message)", sizeof(text));
+	/* cut at a character, not inside one (a node's name, say, in UTF-8) */
+	text[pg_mbcliplen(text, strlen(text), sizeof(text) - 1)] = '\0';
 	SpinLockAcquire(&rig_shared->worker_mutex);
 	strlcpy(rig_shared->worker_error, text, sizeof(rig_shared->worker_error));
 	rig_shared->worker_error_at = GetCurrentTimestamp();

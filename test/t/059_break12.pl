@@ -34,6 +34,8 @@
 #     handlers and their settings with the primary's first, and applies
 #     nothing while they differ (the worker's WARNING and rig.status say
 #     why); once they match again it goes on.
+#  4. rig.status's worker_last_error (and a peer's last_error) are cut at
+#     255 bytes: at a character now, not inside one.
 
 use strict;
 use warnings;
@@ -255,5 +257,30 @@ ok($f->poll_query_until('postgres', "SELECT EXISTS (SELECT 1 FROM stamps WHERE v
 	'3: f applies it once its zone is q\'s again');
 is($f->safe_psql('postgres', $row . $v2), $q->safe_psql('postgres', $row . $v2), '3: with q\'s result');
 ok($f->log_contains(qr/LOG:  rig follower applies the log of "q" again/), '3: a LOG says it goes on');
+
+# --- 4. worker_last_error is cut at 255 bytes, at a character: a long
+# search_path of two-byte characters, padded so that byte 255 falls
+# inside one (before, rig.status then held half a character)
+{
+	my $lead = 'node "q" runs handlers under other settings than this node '
+	  . '(rig.handler_search_path (here "';
+	# a character starts at byte 254 (the last kept) when lead + pad is even
+	my $pad = 'x' x (2 - length($lead) % 2);
+	my $path = qq{"$pad} . ("\x{e9}" x 120) . '", pg_catalog, pg_temp';
+	utf8::encode($path);
+	$f->safe_psql('postgres', "ALTER SYSTEM SET rig.handler_search_path = '$path'");
+	$f->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	my $v3 = $q->safe_psql('postgres', q{SELECT rig_do('stamp')});
+	ok( $f->poll_query_until('postgres',
+			q{SELECT worker_last_error LIKE '%rig.handler_search_path (here "x%' FROM rig.status}),
+		'4: the follower refuses another search_path');
+	is( $f->safe_psql('postgres',
+			q{SELECT octet_length(worker_last_error) <= 255 AND
+				  convert_from(textsend(worker_last_error), 'UTF8') LIKE '%' || chr(233) FROM rig.status}),
+		't', '4: rig.status holds whole characters, the last one whole');
+	$f->safe_psql('postgres', q{ALTER SYSTEM RESET rig.handler_search_path; SELECT pg_reload_conf()});
+	ok($f->poll_query_until('postgres', "SELECT EXISTS (SELECT 1 FROM stamps WHERE version = $v3)"),
+		'4: and applies again once it is reset');
+}
 
 done_testing();
