@@ -56,9 +56,14 @@
 #include "wire.h"
 #include "xact.h"
 
-/* Phase-1 passes at most, and the backlog small enough to ship gated */
+/*
+ * Phase-1 passes at most, and a pass small enough (in versions and in
+ * bytes: a thousand large ops take long to ship, and what is written
+ * meanwhile is the tail) for the next backlog to be shipped gated
+ */
 #define RIG_CATCHUP_PASSES	20
 #define RIG_CATCHUP_TAIL	1000
+#define RIG_CATCHUP_TAIL_BYTES	(16 * 1024 * 1024)
 
 static bool rig_peer_needs_work(RigPeer *peer);
 static void rig_catch_up_one(RigPeer *peer, void *arg);
@@ -123,8 +128,9 @@ rig_backlog_outran_pace(const char *name, int64 shipped, int64 committed)
 
 /*
  * Ship a peer what was committed after shipped without blocking writers:
- * up to the watermark, again while the backlog that built up meanwhile is
- * large, so that a tail shipped under the commit gate stays short.  Sets
+ * up to the watermark, again while the pass was large (1000 versions or
+ * 16 MB), so that the tail written meanwhile, shipped under the commit
+ * gate, stays short.  Sets
  * *held (unless NULL) to the version up to which the peer now holds
  * everything, left alone when nothing was shipped; returns the last
  * version shipped.  pace (NULL: none) keeps a byte rate, until a pass
@@ -142,6 +148,7 @@ rig_ship_backlog(const char *name, const char *conninfo, int64 shipped,
 	{
 		int64		from = shipped;
 		int64		wm = rig_compute_watermark();
+		int64		bytes;
 
 		if (wm <= from)
 			break;
@@ -150,7 +157,7 @@ rig_ship_backlog(const char *name, const char *conninfo, int64 shipped,
 		last_backlog = wm - from;
 		if (known)
 			rig_peer_event(name, RIG_PEER_LAGGING, 0, NULL);
-		shipped = rig_ship_log(name, conninfo, from, wm, pace);
+		shipped = rig_ship_log(name, conninfo, from, wm, pace, &bytes);
 		if (known)
 		{
 			rig_peer_event(name, RIG_PEER_REACHED, shipped, NULL);
@@ -158,10 +165,29 @@ rig_ship_backlog(const char *name, const char *conninfo, int64 shipped,
 		}
 		if (held != NULL)
 			*held = wm;
-		if (wm - from < RIG_CATCHUP_TAIL)
+		if (wm - from < RIG_CATCHUP_TAIL && bytes < RIG_CATCHUP_TAIL_BYTES)
 			break;
 	}
 	return shipped;
+}
+
+/*
+ * The tail: ship everything committed after shipped while the caller holds
+ * the exclusive commit gate (commits wait), at full speed, and say how much
+ * that was.  Returns the last version shipped.
+ */
+int64
+rig_ship_tail(const char *name, const char *conninfo, int64 shipped)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	int64		bytes;
+	int64		last = rig_ship_log(name, conninfo, shipped, -1, NULL, &bytes);
+
+	ereport(LOG,
+			(errmsg("rig peer \"%s\": shipped the last " INT64_FORMAT " versions (" INT64_FORMAT " bytes) in %ld ms while commits waited",
+					name, last - shipped, bytes,
+					TimestampDifferenceMilliseconds(start, GetCurrentTimestamp()))));
+	return last;
 }
 
 /*
@@ -199,7 +225,7 @@ rig_catch_up(RigPeer *peer)
 	{
 		LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
 		wm = rig_compute_watermark();
-		shipped = rig_ship_log(peer->name, peer->conninfo, shipped, -1, NULL);
+		shipped = rig_ship_tail(peer->name, peer->conninfo, shipped);
 		rig_peer_set_horizon(peer->name, wm);
 		held = Max(held, wm);
 	}

@@ -18,6 +18,7 @@
 
 extern int64 rig_ship_backlog(const char *name, const char *conninfo, int64 shipped,
 							  RigPace *pace, bool known, int64 *held);
+extern int64 rig_ship_tail(const char *name, const char *conninfo, int64 shipped);
 extern void rig_catch_up(RigPeer *peer);
 extern void rig_catch_up_all(void);
 extern void rig_fence_persist(void);

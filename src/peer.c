@@ -425,7 +425,7 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	shipped = rig_ship_backlog(name, conninfo, shipped, &pace, false, NULL);
 	LockRelationOid(rig_relid("commit_gate"), ExclusiveLock);
 	wm = rig_compute_watermark();
-	shipped = rig_ship_log(name, conninfo, shipped, -1, NULL);
+	shipped = rig_ship_tail(name, conninfo, shipped);
 	rig_peer_forget(name);
 	rig_peer_event(name, RIG_PEER_CAUGHT_UP, shipped, "added");
 	rig_peer_set_horizon(name, wm);

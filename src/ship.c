@@ -376,17 +376,20 @@ rig_close_lanes(RigLanes *lanes, int first)
  * nothing).  The extra lanes are closed at the end; on an error every lane
  * is, since its pipeline may be half read.  With a pace (NULL: none), a
  * batch goes only once the last one's bytes at its rate have passed; the
- * caller then must hold nothing a writer waits for.
+ * caller then must hold nothing a writer waits for.  *bytes (unless NULL)
+ * gets about how many bytes of records it sent.
  */
 int64
 rig_ship_log(const char *peer, const char *conninfo, int64 after, int64 upto,
-			 RigPace *pace)
+			 RigPace *pace, int64 *bytes)
 {
 	volatile int64 shipped = after;
 	RigLanes	lanes;
 	RigShipBatch batch[2];
 	volatile int cur = 0;
 
+	if (bytes != NULL)
+		*bytes = 0;
 	lanes.peer = peer;
 	lanes.conninfo = conninfo;
 	lanes.n = Max(rig_catchup_connections, 1);
@@ -405,10 +408,17 @@ rig_ship_log(const char *peer, const char *conninfo, int64 after, int64 upto,
 				bool		more;
 
 				CHECK_FOR_INTERRUPTS();
-				if (pace != NULL)
+				if (pace != NULL || bytes != NULL)
 				{
-					rig_pace_wait(pace);
-					rig_pace_sent(pace, rig_batch_bytes(b));
+					int64		n = rig_batch_bytes(b);
+
+					if (pace != NULL)
+					{
+						rig_pace_wait(pace);
+						rig_pace_sent(pace, n);
+					}
+					if (bytes != NULL)
+						*bytes += n;
 				}
 				rig_send_batch(b, &lanes);
 				/* read the next batch while the peer applies this one */

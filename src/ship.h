@@ -16,6 +16,6 @@
 #include "pace.h"
 
 extern int64 rig_ship_log(const char *peer, const char *conninfo, int64 after,
-						  int64 upto, RigPace *pace);
+						  int64 upto, RigPace *pace, int64 *bytes);
 
 #endif							/* RIG_SHIP_H */

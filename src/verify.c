@@ -108,7 +108,7 @@ rig_repair_holes(const char *name, const char *conninfo, List *diffs)
 
 		if (first >= 0 && d->first - last > RIG_REPAIR_GAP)
 		{
-			(void) rig_ship_log(name, conninfo, first - 1, last, NULL);
+			(void) rig_ship_log(name, conninfo, first - 1, last, NULL, NULL);
 			first = -1;
 		}
 		if (first < 0)
@@ -116,7 +116,7 @@ rig_repair_holes(const char *name, const char *conninfo, List *diffs)
 		last = d->last;
 	}
 	if (first >= 0)
-		(void) rig_ship_log(name, conninfo, first - 1, last, NULL);
+		(void) rig_ship_log(name, conninfo, first - 1, last, NULL, NULL);
 }
 
 /*
