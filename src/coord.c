@@ -123,7 +123,7 @@ static void rig_coord_settle_work(void *arg);
 static bool rig_coord_phase_started(RigCoordTxn *t);
 static void rig_coord_publish(List *txns, List *calls);
 static void rig_coord_note_call(RigCoordCall *call);
-static bool rig_coord_decide(RigCoordTxn *t);
+static bool rig_coord_decide(RigCoordTxn *t, bool note);
 static void rig_coord_note(RigCoordTxn *t, const char *event, int branch,
 						   const char *detail, const char *state,
 						   const char *reason, int reason_branch);
@@ -521,10 +521,14 @@ static bool
 rig_coord_settle(RigCoordTxn *t)
 {
 	RigCoordTxn saved = *t;
-	int		   *flags = palloc(sizeof(int) * t->nbranches);
+	int		   *flags;
 	TimestampTz start = GetCurrentTimestamp();
 	ErrorData  *edata;
 
+	/* nothing to record (e.g. its branch node is backing off): no subtransaction */
+	if (t->events == NULL && !rig_coord_decide(t, false))
+		return false;
+	flags = palloc(sizeof(int) * t->nbranches);
 	memcpy(flags, t->flags, sizeof(int) * t->nbranches);
 	edata = rig_subxact_try(rig_coord_settle_work, t);
 	if (edata == NULL)
@@ -532,8 +536,7 @@ rig_coord_settle(RigCoordTxn *t)
 		bool		noted = t->events != NULL;
 
 		/* the phase the decision starts is due at once on the other nodes */
-		t->moved = strcmp(t->state, saved.state) != 0 &&
-			(strcmp(t->state, "committing") == 0 || strcmp(t->state, "aborting") == 0);
+		t->moved = strcmp(t->state, saved.state) != 0 && rig_coord_phase_started(t);
 		t->events = NULL;
 		return noted;
 	}
@@ -558,7 +561,7 @@ rig_coord_settle_work(void *arg)
 {
 	RigCoordTxn *t = arg;
 
-	if (rig_coord_decide(t) && rig_coord_phase_started(t))
+	if (rig_coord_decide(t, true) && rig_coord_phase_started(t))
 	{
 		List	   *calls = rig_coord_calls(list_make1(t), GetCurrentTimestamp());
 		ListCell   *lc;
@@ -571,7 +574,7 @@ rig_coord_settle_work(void *arg)
 			if (call->answered)
 				rig_coord_note_call(call);
 		}
-		(void) rig_coord_decide(t);
+		(void) rig_coord_decide(t, true);
 	}
 	if (t->events == NULL)
 		return;
@@ -590,7 +593,7 @@ rig_coord_settle_work(void *arg)
 						   NULL);
 }
 
-/* True when the transaction just moved from preparing to a phase with calls. */
+/* True when the transaction is in a phase with calls (committing, aborting). */
 static bool
 rig_coord_phase_started(RigCoordTxn *t)
 {
@@ -688,9 +691,12 @@ rig_coord_note_call(RigCoordCall *call)
 	rig_coord_note(t, event, b, detail, NULL, NULL, -1);
 }
 
-/* Note the transition the branches' progress allows, if any; true if one. */
+/*
+ * The transition the branches' progress allows, if any: noted for the
+ * transaction's op when note, else only said (true if one is due).
+ */
 static bool
-rig_coord_decide(RigCoordTxn *t)
+rig_coord_decide(RigCoordTxn *t, bool note)
 {
 	bool		preparing = strcmp(t->state, "preparing") == 0;
 	bool		committing = strcmp(t->state, "committing") == 0;
@@ -699,6 +705,10 @@ rig_coord_decide(RigCoordTxn *t)
 	bool		all = true;
 	bool		ended = true;
 	int			refused = t->refused_branch;
+	const char *state = NULL;
+	const char *detail = NULL;
+	const char *reason = NULL;
+	int			reason_branch = -1;
 
 	for (int b = 0; b < t->nbranches; b++)
 	{
@@ -711,25 +721,34 @@ rig_coord_decide(RigCoordTxn *t)
 	}
 
 	if (preparing && refused >= 0)
-		rig_coord_note(t, "aborting", -1,
-					   t->refused_error ? t->refused_error : "a branch voted no",
-					   "aborting", "branch", refused);
+	{
+		state = "aborting";
+		detail = t->refused_error ? t->refused_error : "a branch voted no";
+		reason = "branch";
+		reason_branch = refused;
+	}
 	else if (preparing && t->expired && !all)
-		rig_coord_note(t, "aborting", -1, "not every branch voted yes before the deadline",
-					   "aborting", "timeout", -1);
+	{
+		state = "aborting";
+		detail = "not every branch voted yes before the deadline";
+		reason = "timeout";
+	}
 	else if (preparing && all)
-		rig_coord_note(t, "committing", -1, NULL, "committing", NULL, -1);
-	else if (preparing)
-		return false;
+		state = "committing";
 	/* failed once every other branch has had its phase too */
-	else if (t->failed_branch >= 0 && ended)
-		rig_coord_note(t, "failed", -1, t->failed_error, "failed", "branch", t->failed_branch);
-	else if (all)
-		rig_coord_note(t, committing ? "committed" : "aborted", -1, NULL,
-					   committing ? "committed" : "aborted", NULL, -1);
-	else
-		return false;
-	return true;
+	else if (!preparing && t->failed_branch >= 0 && ended)
+	{
+		state = "failed";
+		detail = t->failed_error;
+		reason = "branch";
+		reason_branch = t->failed_branch;
+	}
+	else if (!preparing && all)
+		state = committing ? "committed" : "aborted";
+
+	if (state != NULL && note)
+		rig_coord_note(t, state, -1, detail, state, reason, reason_branch);
+	return state != NULL;
 }
 
 /*

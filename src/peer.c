@@ -48,7 +48,6 @@
 #include "peerstate.h"
 #include "replica.h"
 #include "settings.h"
-#include "ship.h"
 #include "verify.h"
 #include "watermark.h"
 #include "wire.h"
