@@ -1,0 +1,131 @@
+
+# Copyright (c) 2026, rig developers
+
+# Break-it pass 12b: the coordinator's one event op per transaction and
+# pass (coord.c rig_coord_settle), on the bank transfer of
+# examples/transfer.sql between "east" (the coordinator, accounts 1-3,
+# with a sync peer east2) and "west" (accounts 4-6).
+#
+#  (1) rig_rebuild() on a coordinator and on its sync peer, after
+#      transfers across nodes and within east: it failed at the first
+#      rig.node.add op ("duplicate key value violates unique constraint
+#      remote_nodes_pkey"; a rig.transaction.start would have failed the
+#      same way): it emptied only the registered tables and applied rig's
+#      own ops again.  Now it passes over rig.transaction.* and rig.node.*
+#      ops (rig's tables, which no snapshot holds, keep what they did), and
+#      rig.remote_nodes keeps this node's conninfo.
+#  (2) 8 clients of transfers (across, and all on east) with a sync peer:
+#      rig.transactions and rig.transaction_events are the same row by row
+#      on east and east2 (seq, event, branch, detail, version), and on a
+#      peer added afterwards, which copies the batched event ops by
+#      catch-up.  (Held.)
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/..";
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use RigTestLib;
+
+my $conf = q{
+rig.sync_timeout = 2000
+log_min_messages = log
+};
+my $transfer = ($ENV{RIG_SRCDIR} // "$FindBin::RealBin/../..") . '/examples/transfer.sql';
+
+my ($east, $west) = rig_xfer_pair($conf);
+my $east2 = rig_node('east2', conf => $conf);
+rig_load_sql($east2, $transfer);
+$east->safe_psql('postgres',
+	"SELECT rig_add_peer('east2', \$\$" . $east2->connstr('postgres') . "\$\$, 'sync')");
+for my $n ($east, $east2)
+{
+	$n->safe_psql('postgres', q{SELECT rig_register_table('xfer.accounts');
+		SELECT rig_register_table('xfer.holds'); SELECT rig_register_table('xfer.history')});
+}
+
+sub wait_final
+{
+	my ($id) = @_;
+	return $east->safe_psql('postgres', "SELECT rig_transaction_wait($id, '60s')");
+}
+
+# rig's transaction tables and the xfer tables of a node, as text
+my $txn_rows = q{SELECT (SELECT string_agg(format('%s %s %s %s %s %s %s', id, state, created, finished, reason,
+		reason_branch, reason_detail), E'\n' ORDER BY id) FROM rig.transactions)
+	|| E'\n--\n' || (SELECT string_agg(format('%s %s %s %s %s %s %s', id, seq, event, branch, detail, at, version),
+		E'\n' ORDER BY id, seq) FROM rig.transaction_events)};
+my $node_rows = q{SELECT string_agg(name || ' ' || conninfo || ' ' || added_at, E'\n' ORDER BY name) FROM rig.remote_nodes};
+my $xfer_rows = q{SELECT (SELECT string_agg(format('%s', a), ',' ORDER BY a.id) FROM xfer.accounts a)
+	|| ' / ' || coalesce((SELECT string_agg(format('%s', h), ',' ORDER BY h.transaction, h.branch) FROM xfer.history h), '')
+	|| ' / ' || (SELECT count(*) FROM xfer.holds)};
+
+# ---- (1) rig_rebuild() on a coordinator and on its sync peer
+{
+	my $id1 = rig_xfer_start($east, rig_xfer_branches('east', 1, 'west', 4, 10));
+	is(wait_final($id1), 'committed', '(1) a transfer across nodes committed');
+	my $id2 = rig_xfer_start($east, rig_xfer_branches('east', 1, 'east', 2, 5));
+	is(wait_final($id2), 'committed', '(1) a transfer within east committed');
+	$east->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM rig.transactions WHERE state NOT IN ('committed', 'aborted', 'failed')")
+	  or die 'transactions did not end';
+	for my $n ($east, $east2)
+	{
+		my $name = $n->name;
+		my ($txns, $nodes, $xfer) = map { $n->safe_psql('postgres', $_) } ($txn_rows, $node_rows, $xfer_rows);
+		my ($rc, $out, $err) = $n->psql('postgres', 'SELECT rig_rebuild() > 0');
+		is($rc, 0, "(1) rig_rebuild() on $name succeeds") or diag $err;
+		is($n->safe_psql('postgres', $txn_rows), $txns, "(1) ... ${name}'s transactions and events are as before");
+		is($n->safe_psql('postgres', $node_rows), $nodes, "(1) ... and its remote nodes");
+		is($n->safe_psql('postgres', $xfer_rows), $xfer, "(1) ... and the accounts, history and holds");
+	}
+	my $id3 = rig_xfer_start($east, rig_xfer_branches('east', 3, 'west', 5, 7));
+	is(wait_final($id3), 'committed', '(1) a transfer after the rebuilds commits');
+}
+
+# ---- (2) many clients: east and its sync peer agree row by row; so does a new peer
+{
+	my ($out, $err);
+	my $dir = PostgreSQL::Test::Utils::tempdir;
+	PostgreSQL::Test::Utils::append_to_file("$dir/mix.sql", q{
+\set a random(1, 3)
+\set b random(1, 3)
+\set w random(4, 6)
+\set amt random(1, 20)
+\set local random(0, 1)
+SELECT rig_transaction_start(jsonb_build_array(
+  jsonb_build_object('node', 'east', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
+                     'data', jsonb_build_object('account', :a, 'amount', -:amt)),
+  jsonb_build_object('node', CASE :local WHEN 1 THEN 'east' ELSE 'west' END,
+                     'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
+                     'data', jsonb_build_object('account', CASE :local WHEN 1 THEN :b ELSE :w END, 'amount', :amt))),
+  CASE WHEN random() < 0.1 THEN interval '30ms' END) AS id \gset
+SELECT rig_transaction_wait(:id, '60s');
+});
+	my $h = rig_pgbench($east, \$out, \$err, '-c', 8, '-j', 2, '-t', 15, '-f', "$dir/mix.sql");
+	ok($h->finish, '(2) pgbench ran') or diag $err;
+	$east->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM rig.transactions WHERE state NOT IN ('committed', 'aborted', 'failed')")
+	  or die 'transactions did not end';
+	ok($east->safe_psql('postgres', 'SELECT count(*) FROM rig.transactions') >= 120, '(2) 120 transactions ran');
+	my $want = $east->safe_psql('postgres', $txn_rows);
+	$east2->poll_query_until('postgres',
+		'SELECT max(version) = ' . $east->safe_psql('postgres', 'SELECT max(version) FROM rig.log')
+		  . ' FROM rig.log') or die 'east2 did not catch up';
+	is($east2->safe_psql('postgres', $txn_rows), $want, '(2) east2 has the same transactions and events, row by row');
+	my $east3 = rig_node('east3', conf => $conf);
+	rig_load_sql($east3, $transfer);
+	$east->safe_psql('postgres',
+		"SELECT rig_add_peer('east3', \$\$" . $east3->connstr('postgres') . "\$\$, 'sync')");
+	$east3->poll_query_until('postgres',
+		'SELECT max(version) = ' . $east->safe_psql('postgres', 'SELECT max(version) FROM rig.log')
+		  . ' FROM rig.log') or die 'east3 did not catch up';
+	is($east3->safe_psql('postgres', $txn_rows), $want, '(2) a peer added afterwards has them too');
+	is(rig_xfer_money($east, $west), '6000 holds 0', '(2) the total is 6000, no hold is left');
+}
+
+done_testing();
