@@ -128,4 +128,32 @@ SELECT rig_transaction_wait(:id, '60s');
 	is(rig_xfer_money($east, $west), '6000 holds 0', '(2) the total is 6000, no hold is left');
 }
 
+# ---- (3) a peer bootstrapped from a snapshot while a transaction is unfinished
+{
+	# west's prepare waits for a client's lock on the table it writes
+	my $blocker = rig_session($west);
+	$blocker->query_safe('BEGIN; LOCK TABLE xfer.holds IN ACCESS EXCLUSIVE MODE');
+	my $id = rig_xfer_start($east, rig_xfer_branches('east', 1, 'west', 4, 3), '10min');
+	$east->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM rig.transaction_events WHERE id = $id AND event = 'prepared'")
+	  or die 'east did not prepare';
+	$east->safe_psql('postgres', 'SELECT rig_snapshot(100)');
+	$east->safe_psql('postgres', 'SELECT rig_compact(pg_catalog.max(version) + 1) FROM rig.log');
+	ok($east->safe_psql('postgres', 'SELECT compacted_below > 1 FROM rig.node'), '(3) east compacted its log');
+	my $east4 = rig_node('east4', conf => $conf);
+	rig_load_sql($east4, $transfer);
+	$east4->safe_psql('postgres', q{SELECT rig_register_table('xfer.accounts');
+		SELECT rig_register_table('xfer.holds'); SELECT rig_register_table('xfer.history')});
+	my ($rc, $out, $err) = $east->psql('postgres',
+		"SELECT rig_add_peer('east4', \$\$" . $east4->connstr('postgres') . "\$\$, 'sync')");
+	isnt($rc, 0, '(3) rig_add_peer of an empty node that needs a bootstrap is refused');
+	like($err, qr/ERROR:  cannot bootstrap peer "east4" from snapshot \d+: this node has a registered node \(rig_add_node\)/,
+		'(3) ... because the snapshot lacks rig.remote_nodes and rig.transactions') or diag $err;
+	$blocker->query_safe('ROLLBACK');
+	$blocker->quit;
+	is($east->safe_psql('postgres', "SELECT rig_transaction_wait($id, '20s')"), 'committed',
+		'(3) the unfinished transaction commits once west lets go (a bootstrapped sync peer refused its events for good)');
+	is(rig_xfer_money($east, $west), '6000 holds 0', '(3) the total is 6000, no hold is left');
+}
+
 done_testing();
