@@ -40,6 +40,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
@@ -448,6 +449,17 @@ rig_tables_utility(PlannedStmt *pstmt, const char *queryString,
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+
+	/*
+	 * ALTER TABLE of another table may make its foreign key to a registered
+	 * table DEFERRABLE (ALTER CONSTRAINT names no referenced table, so the
+	 * checks above cannot see it): look at the result, as after a rig.ddl.
+	 */
+	if (IsA(pstmt->utilityStmt, AlterTableStmt) && rig_tables_any())
+	{
+		CommandCounterIncrement();
+		rig_tables_check_immediate();
+	}
 }
 
 /* object_access_hook: TRUNCATE and DROP, however they were reached. */

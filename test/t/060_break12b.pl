@@ -19,6 +19,17 @@
 #      on east and east2 (seq, event, branch, detail, version), and on a
 #      peer added afterwards, which copies the batched event ops by
 #      catch-up.  (Held.)
+#  (3) rig_add_peer of an empty node after rig_snapshot + rig_compact,
+#      while a transaction is unfinished: the node was bootstrapped from
+#      the snapshot, which holds no rig.transactions nor rig.remote_nodes
+#      rows; as a sync peer it refused the transaction's event ops
+#      ("transaction N does not exist"), so the coordinator could never
+#      record the decision (its own commit rolled back with it, pass after
+#      pass) and the transaction stayed preparing for good.  Now such a
+#      bootstrap is refused (0A000) and the transaction commits.
+#  (4) ALTER TABLE of an unregistered table making its foreign key to a
+#      registered table DEFERRABLE (ALTER CONSTRAINT) went through (only
+#      rig_ddl and rig_register_table checked); now refused.
 
 use strict;
 use warnings;
@@ -154,6 +165,27 @@ SELECT rig_transaction_wait(:id, '60s');
 	is($east->safe_psql('postgres', "SELECT rig_transaction_wait($id, '20s')"), 'committed',
 		'(3) the unfinished transaction commits once west lets go (a bootstrapped sync peer refused its events for good)');
 	is(rig_xfer_money($east, $west), '6000 holds 0', '(3) the total is 6000, no hold is left');
+}
+
+# ---- (4) a foreign key of another table to a registered one made deferrable afterwards
+{
+	$west->safe_psql('postgres', q{
+CREATE TABLE public.par (id int PRIMARY KEY);
+CREATE TABLE public.chi (id int PRIMARY KEY, par int REFERENCES public.par);
+SELECT rig_register_table('public.par');
+});
+	my ($rc, $out, $err) = $west->psql('postgres',
+		q{SELECT rig_ddl('ALTER TABLE public.chi ALTER CONSTRAINT chi_par_fkey DEFERRABLE INITIALLY DEFERRED')});
+	like($err, qr/ERROR:  table public\.par has a deferrable constraint "chi_par_fkey"/,
+		'(4) rig_ddl may not make it deferrable (held)');
+	($rc, $out, $err) = $west->psql('postgres',
+		'ALTER TABLE public.chi ALTER CONSTRAINT chi_par_fkey DEFERRABLE INITIALLY DEFERRED');
+	like($err, qr/ERROR:  table public\.par has a deferrable constraint "chi_par_fkey" \(on public\.chi\)/,
+		'(4) nor may ALTER TABLE of the other table');
+	is($west->safe_psql('postgres', q{SELECT condeferrable FROM pg_constraint WHERE conname = 'chi_par_fkey'}),
+		'f', '(4) the foreign key stays NOT DEFERRABLE');
+	$west->safe_psql('postgres', 'ALTER TABLE public.chi ALTER CONSTRAINT chi_par_fkey NOT DEFERRABLE');
+	pass('(4) ALTER TABLE ... NOT DEFERRABLE of it is let through');
 }
 
 done_testing();
