@@ -45,6 +45,7 @@
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_attrdef.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_policy.h"
@@ -457,8 +458,14 @@ rig_tables_utility(PlannedStmt *pstmt, const char *queryString,
 	 */
 	if (IsA(pstmt->utilityStmt, AlterTableStmt) && rig_tables_any())
 	{
-		CommandCounterIncrement();
-		rig_tables_check_immediate();
+		RangeVar   *rv = ((AlterTableStmt *) pstmt->utilityStmt)->relation;
+		Oid			relid = rv != NULL ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+
+		if (OidIsValid(relid))
+		{
+			CommandCounterIncrement();
+			rig_tables_check_immediate_of(find_all_inheritors(relid, NoLock, NULL));
+		}
 	}
 }
 

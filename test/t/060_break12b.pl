@@ -186,6 +186,10 @@ SELECT rig_register_table('public.par');
 		'f', '(4) the foreign key stays NOT DEFERRABLE');
 	$west->safe_psql('postgres', 'ALTER TABLE public.chi ALTER CONSTRAINT chi_par_fkey NOT DEFERRABLE');
 	pass('(4) ALTER TABLE ... NOT DEFERRABLE of it is let through');
+	# a deferrable constraint elsewhere (no registered table) stops no ALTER TABLE
+	$west->safe_psql('postgres', q{CREATE TABLE public.other (id int PRIMARY KEY, k int UNIQUE DEFERRABLE);
+		ALTER TABLE public.other ADD COLUMN note text; ALTER TABLE public.chi ADD COLUMN note text});
+	pass('(4) ALTER TABLE of unrelated tables is let through');
 }
 
 done_testing();
