@@ -30,6 +30,9 @@
 #  (4) ALTER TABLE of an unregistered table making its foreign key to a
 #      registered table DEFERRABLE (ALTER CONSTRAINT) went through (only
 #      rig_ddl and rig_register_table checked); now refused.
+#  (5) every branch on the coordinator, with a commit that raises, and with
+#      a no vote and an abort that raises: failed, each in one event op
+#      with every answer in order, the same on the sync peer.  (Held.)
 
 use strict;
 use warnings;
@@ -74,6 +77,8 @@ my $node_rows = q{SELECT string_agg(name || ' ' || conninfo || ' ' || added_at, 
 my $xfer_rows = q{SELECT (SELECT string_agg(format('%s', a), ',' ORDER BY a.id) FROM xfer.accounts a)
 	|| ' / ' || coalesce((SELECT string_agg(format('%s', h), ',' ORDER BY h.transaction, h.branch) FROM xfer.history h), '')
 	|| ' / ' || (SELECT count(*) FROM xfer.holds)};
+
+my $east3;
 
 # ---- (1) rig_rebuild() on a coordinator and on its sync peer
 {
@@ -128,7 +133,7 @@ SELECT rig_transaction_wait(:id, '60s');
 		'SELECT max(version) = ' . $east->safe_psql('postgres', 'SELECT max(version) FROM rig.log')
 		  . ' FROM rig.log') or die 'east2 did not catch up';
 	is($east2->safe_psql('postgres', $txn_rows), $want, '(2) east2 has the same transactions and events, row by row');
-	my $east3 = rig_node('east3', conf => $conf);
+	$east3 = rig_node('east3', conf => $conf);
 	rig_load_sql($east3, $transfer);
 	$east->safe_psql('postgres',
 		"SELECT rig_add_peer('east3', \$\$" . $east3->connstr('postgres') . "\$\$, 'sync')");
@@ -190,6 +195,50 @@ SELECT rig_register_table('public.par');
 	$west->safe_psql('postgres', q{CREATE TABLE public.other (id int PRIMARY KEY, k int UNIQUE DEFERRABLE);
 		ALTER TABLE public.other ADD COLUMN note text; ALTER TABLE public.chi ADD COLUMN note text});
 	pass('(4) ALTER TABLE of unrelated tables is let through');
+}
+
+# ---- (5) every branch on the coordinator: a commit that raises, a no vote
+{
+	my $fail = q{
+CREATE SCHEMA brk;
+CREATE FUNCTION brk.fail_apply(v bigint, d jsonb) RETURNS void
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	AS $$ BEGIN RAISE EXCEPTION 'the books are closed' USING ERRCODE = 'P0001'; END $$;
+};
+	for my $peer ($east2, $east3)
+	{
+		$peer->safe_psql('postgres', $fail);
+		$peer->safe_psql('postgres', "ALTER SYSTEM SET rig.ddl_role = 'postgres'");
+		$peer->reload;
+	}
+	$east->safe_psql('postgres', $fail . q{SELECT rig_register('brk.fail', 'brk.fail_apply(bigint, jsonb)');});
+	my $before = rig_xfer_money($east, $west);
+	my $id = $east->safe_psql('postgres', q{SELECT rig_transaction_start('[
+		{"node": "east", "prepare": "xfer.hold", "commit": "brk.fail", "abort": "xfer.release",
+		 "data": {"account": 2, "amount": -10}},
+		{"node": "east", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
+		 "data": {"account": 3, "amount": 10}}]')});
+	is(wait_final($id), 'failed', '(5) all on east, a commit raises: failed');
+	is($east->safe_psql('postgres', "SELECT string_agg(event || coalesce(':' || branch, ''), ',' ORDER BY seq) FROM rig.transaction_events WHERE id = $id"),
+		'started,prepared:0,prepared:1,committing,commit failed:0,committed:1,failed',
+		'(5) ... its events, in order');
+	is($east->safe_psql('postgres', "SELECT count(DISTINCT version) FROM rig.transaction_events WHERE id = $id AND seq > 1"),
+		'1', '(5) ... recorded by one op');
+	is($east->safe_psql('postgres', "SELECT count(*) FROM xfer.holds WHERE transaction = $id"), '1',
+		"(5) ... branch 0's hold stays for the human, branch 1 posted");
+	$id = $east->safe_psql('postgres', q{SELECT rig_transaction_start('[
+		{"node": "east", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "brk.fail",
+		 "data": {"account": 2, "amount": -10}},
+		{"node": "east", "prepare": "xfer.hold", "commit": "xfer.post", "abort": "xfer.release",
+		 "data": {"account": 3, "amount": -100000}}]')});
+	is(wait_final($id), 'failed', '(5) all on east, a no vote and an abort that raises: failed');
+	is($east->safe_psql('postgres', "SELECT string_agg(event || coalesce(':' || branch, ''), ',' ORDER BY seq) FROM rig.transaction_events WHERE id = $id"),
+		'started,prepared:0,refused:1,aborting,abort failed:0,released:1,failed',
+		'(5) ... its events, in order');
+	my $last = $east->safe_psql('postgres', 'SELECT max(version) FROM rig.log');
+	$east2->poll_query_until('postgres', "SELECT max(version) >= $last FROM rig.log") or die;
+	is($east2->safe_psql('postgres', $txn_rows), $east->safe_psql('postgres', $txn_rows),
+		'(5) east2 has the same transactions and events');
 }
 
 done_testing();
