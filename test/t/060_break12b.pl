@@ -33,6 +33,10 @@
 #  (5) every branch on the coordinator, with a commit that raises, and with
 #      a no vote and an abort that raises: failed, each in one event op
 #      with every answer in order, the same on the sync peer.  (Held.)
+#  (6) kill -9 of the coordinator under 8 clients of transfers (across and
+#      within), with two sync peers: every transaction ends, none failed,
+#      both peers hold the same transactions and events, the money adds
+#      up.  (Held.)
 
 use strict;
 use warnings;
@@ -239,6 +243,48 @@ CREATE FUNCTION brk.fail_apply(v bigint, d jsonb) RETURNS void
 	$east2->poll_query_until('postgres', "SELECT max(version) >= $last FROM rig.log") or die;
 	is($east2->safe_psql('postgres', $txn_rows), $east->safe_psql('postgres', $txn_rows),
 		'(5) east2 has the same transactions and events');
+}
+
+my $before_money;
+# ---- (6) kill -9 of the coordinator under 8 clients, with two sync peers
+{
+	$before_money = rig_xfer_money($east, $west);
+	rig_set_resolver($east, 200);
+	my ($out, $err);
+	my $dir = PostgreSQL::Test::Utils::tempdir;
+	PostgreSQL::Test::Utils::append_to_file("$dir/x.sql", q{
+\set a random(1, 3)
+\set b random(1, 3)
+\set w random(4, 6)
+\set local random(0, 1)
+SELECT rig_transaction_start(jsonb_build_array(
+  jsonb_build_object('node', 'east', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
+                     'data', jsonb_build_object('account', :a, 'amount', -1)),
+  jsonb_build_object('node', CASE :local WHEN 1 THEN 'east' ELSE 'west' END,
+                     'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
+                     'data', jsonb_build_object('account', CASE :local WHEN 1 THEN :b ELSE :w END, 'amount', 1)))) AS id \gset
+SELECT rig_transaction_wait(:id, '60s');
+});
+	my $first = $east->safe_psql('postgres', 'SELECT max(version) FROM rig.log');
+	my $h = rig_pgbench($east, \$out, \$err, '-c', 8, '-j', 2, '-t', 200, '-f', "$dir/x.sql");
+	$east->poll_query_until('postgres', "SELECT max(version) > $first + 150 FROM rig.log") or die;
+	crash($east, 'all');
+	$h->finish;
+	$east->start;
+	ok($east->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM rig.transactions WHERE state NOT IN ('committed', 'aborted', 'failed')"),
+		'(6) after kill -9 every transaction ends');
+	is($east->safe_psql('postgres', "SELECT count(*) FROM rig.transactions WHERE state = 'failed' AND id > $first"),
+		'0', '(6) none failed');
+	my $last = $east->safe_psql('postgres', 'SELECT max(version) FROM rig.log');
+	for my $peer ($east2, $east3)
+	{
+		ok($peer->poll_query_until('postgres', "SELECT max(version) >= $last FROM rig.log"),
+			'(6) ' . $peer->name . ' has every op');
+		is($peer->safe_psql('postgres', $txn_rows), $east->safe_psql('postgres', $txn_rows),
+			'(6) ' . $peer->name . ' has the same transactions and events');
+	}
+	is(rig_xfer_money($east, $west), $before_money, '(6) the total is unchanged, no hold is left');
 }
 
 done_testing();
