@@ -85,6 +85,7 @@ static int64 rig_boot_chunk_bytes(RigBootChunk *ch);
 static void rig_boot_send_chunks(RigConn *rc, RigSnapshotInfo *snap, int next);
 static void rig_boot_send_records(RigConn *rc, RigSnapshotInfo *snap);
 static void rig_boot_check_node(const char *what);
+static void rig_boot_check_own_state(const char *name, RigSnapshotInfo *snap);
 static void rig_boot_incomplete(int64 id, RigSnapshotInfo *info);
 static void rig_boot_fresh(RigSnapshotInfo *meta);
 static bool rig_boot_table_empty(Oid relid);
@@ -302,6 +303,8 @@ rig_bootstrap_peer(RigConn *rc, const char *name)
 				 errdetail("The log after the snapshot would be applied with other handlers than those that wrote it."),
 				 errhint("Take a new snapshot with rig_snapshot(), then add the peer again.")));
 
+	rig_boot_check_own_state(name, &snap);
+
 	next = st.snapshot_id == snap.id ? st.next_chunk : 0;
 	params[0] = snap.json;
 	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_bootstrap_begin($1)",
@@ -329,6 +332,52 @@ rig_bootstrap_peer(RigConn *rc, const char *name)
 			(errmsg("rig bootstrapped peer \"%s\" from snapshot " INT64_FORMAT ", state hash checked there",
 					name, snap.id)));
 	return snap.watermark;
+}
+
+/*
+ * Refuse to bootstrap a peer whose state would lack what rig's own ops
+ * wrote: a snapshot holds the registered tables only, not rig.remote_nodes
+ * nor rig.transactions and rig.transaction_events, and the new node
+ * records the ops it covers without applying them.  It would know no
+ * branch node, and the first event op of a transaction the snapshot
+ * covers failed there ("transaction N does not exist"): on a sync peer
+ * that refused the coordinator's every record of it, the decision and
+ * this node's branches with it, pass after pass, for good.
+ */
+static void
+rig_boot_check_own_state(const char *name, RigSnapshotInfo *snap)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	int64		covered = snap->nincluded > 0 ? snap->included[snap->nincluded - 1] : snap->watermark;
+	char	   *what;
+
+	values[0] = Int64GetDatum(Max(covered, snap->watermark));
+	SPI_connect();
+	if (rig_spi_as_owner("log",
+						 "SELECT CASE WHEN EXISTS (SELECT 1 FROM rig.remote_nodes) "
+						 "  THEN 'a registered node (rig_add_node)' "
+						 "WHEN EXISTS (SELECT 1 FROM rig.transactions t WHERE t.id <= $1) "
+						 "  OR EXISTS (SELECT 1 FROM rig.log l WHERE l.version > $1 "
+						 "   AND l.method = 'rig.transaction.event' AND (l.data->>'transaction')::bigint <= $1) "
+						 "  THEN 'a transaction across nodes it covers' END",
+						 1, types, values, NULL) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read rig's transactions and nodes");
+	what = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (what != NULL)
+		what = pstrdup(what);
+	SPI_finish();
+	if (what == NULL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot bootstrap peer \"%s\" from snapshot " INT64_FORMAT ": this node has %s",
+					name, snap->id, what),
+			 errdetail("A snapshot holds the registered tables, not rig.remote_nodes, rig.transactions "
+					   "or rig.transaction_events: the peer would know no branch node, and it would "
+					   "refuse the later events of the transactions the snapshot covers."),
+			 errhint("Add peers before compacting the log (rig_compact) past rig's own operations, "
+					 "or copy the node with pg_basebackup.")));
 }
 
 /* The new node's side runs only on a replica (rig_add_peer made it one). */

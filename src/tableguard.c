@@ -40,10 +40,12 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_attrdef.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_policy.h"
@@ -448,6 +450,23 @@ rig_tables_utility(PlannedStmt *pstmt, const char *queryString,
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+
+	/*
+	 * ALTER TABLE of another table may make its foreign key to a registered
+	 * table DEFERRABLE (ALTER CONSTRAINT names no referenced table, so the
+	 * checks above cannot see it): look at the result, as after a rig.ddl.
+	 */
+	if (IsA(pstmt->utilityStmt, AlterTableStmt) && rig_tables_any())
+	{
+		RangeVar   *rv = ((AlterTableStmt *) pstmt->utilityStmt)->relation;
+		Oid			relid = rv != NULL ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+
+		if (OidIsValid(relid))
+		{
+			CommandCounterIncrement();
+			rig_tables_check_immediate_of(find_all_inheritors(relid, NoLock, NULL));
+		}
+	}
 }
 
 /* object_access_hook: TRUNCATE and DROP, however they were reached. */

@@ -57,7 +57,7 @@ static void rig_tables_relcache_cb(Datum arg, Oid relid);
 static void rig_tables_load(void);
 static void rig_check_registrable(Relation rel);
 static void rig_check_table_owner(Oid relid);
-static void rig_check_immediate(List *relids);
+static void rig_check_immediate(List *relids, List *conrelids);
 static bool rig_tables_truncate_triggers(List *relids);
 static List *rig_tables_truncate_as(List *relids, Oid owner);
 
@@ -420,7 +420,7 @@ rig_check_registrable(Relation rel)
  * REPLICA IDENTITY indexes).
  */
 static void
-rig_check_immediate(List *relids)
+rig_check_immediate(List *relids, List *conrelids)
 {
 	Relation	rel;
 	SysScanDesc scan;
@@ -437,6 +437,8 @@ rig_check_immediate(List *relids)
 		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
 
 		if (!con->condeferrable)
+			continue;
+		if (conrelids != NIL && !list_member_oid(conrelids, con->conrelid))
 			continue;
 		if (list_member_oid(relids, con->conrelid))
 			relid = con->conrelid;
@@ -473,7 +475,21 @@ void
 rig_tables_check_immediate(void)
 {
 	if (rig_tables_any())
-		rig_check_immediate(rig_registered_tables());
+		rig_check_immediate(rig_registered_tables(), NIL);
+}
+
+/*
+ * tableguard.c, after an ALTER TABLE outside rig_ddl: the constraints of
+ * the altered tables (conrelids: the table and its inheritors) are not
+ * deferrable where they are a registered table's or reference one.  Only
+ * those: a table registered before the rule with a deferrable constraint
+ * of its own does not stop every other ALTER TABLE in the database.
+ */
+void
+rig_tables_check_immediate_of(List *conrelids)
+{
+	if (rig_tables_any())
+		rig_check_immediate(rig_registered_tables(), conrelids);
 }
 
 /* A non-superuser registers or unregisters only tables it owns. */
@@ -511,7 +527,7 @@ rig_register_table(PG_FUNCTION_ARGS)
 	/* no writer may be half-way through a statement on it */
 	rel = table_open(relid, ShareRowExclusiveLock);
 	rig_check_registrable(rel);
-	rig_check_immediate(list_make1_oid(relid));
+	rig_check_immediate(list_make1_oid(relid), NIL);
 	table_close(rel, NoLock);
 
 	values[0] = ObjectIdGetDatum(relid);

@@ -29,6 +29,7 @@ extern List *rig_registered_tables(void);
 extern void rig_tables_truncate(List *relids);
 extern void rig_tables_allow_schema_change(bool allow);
 extern void rig_tables_check_immediate(void);
+extern void rig_tables_check_immediate_of(List *conrelids);
 extern void rig_tables_set_loading(RigTablesLoad state);
 
 /* for tableguard.c */
