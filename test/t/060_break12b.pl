@@ -111,21 +111,7 @@ my $east3;
 {
 	my ($out, $err);
 	my $dir = PostgreSQL::Test::Utils::tempdir;
-	PostgreSQL::Test::Utils::append_to_file("$dir/mix.sql", q{
-\set a random(1, 3)
-\set b random(1, 3)
-\set w random(4, 6)
-\set amt random(1, 20)
-\set local random(0, 1)
-SELECT rig_transaction_start(jsonb_build_array(
-  jsonb_build_object('node', 'east', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
-                     'data', jsonb_build_object('account', :a, 'amount', -:amt)),
-  jsonb_build_object('node', CASE :local WHEN 1 THEN 'east' ELSE 'west' END,
-                     'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
-                     'data', jsonb_build_object('account', CASE :local WHEN 1 THEN :b ELSE :w END, 'amount', :amt))),
-  CASE WHEN random() < 0.1 THEN interval '30ms' END) AS id \gset
-SELECT rig_transaction_wait(:id, '60s');
-});
+	xfer_mix_script("$dir/mix.sql", ':amt', q{CASE WHEN random() < 0.1 THEN interval '30ms' END});
 	my $h = rig_pgbench($east, \$out, \$err, '-c', 8, '-j', 2, '-t', 15, '-f', "$dir/mix.sql");
 	ok($h->finish, '(2) pgbench ran') or diag $err;
 	$east->poll_query_until('postgres',
@@ -252,19 +238,7 @@ my $before_money;
 	rig_set_resolver($east, 200);
 	my ($out, $err);
 	my $dir = PostgreSQL::Test::Utils::tempdir;
-	PostgreSQL::Test::Utils::append_to_file("$dir/x.sql", q{
-\set a random(1, 3)
-\set b random(1, 3)
-\set w random(4, 6)
-\set local random(0, 1)
-SELECT rig_transaction_start(jsonb_build_array(
-  jsonb_build_object('node', 'east', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
-                     'data', jsonb_build_object('account', :a, 'amount', -1)),
-  jsonb_build_object('node', CASE :local WHEN 1 THEN 'east' ELSE 'west' END,
-                     'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
-                     'data', jsonb_build_object('account', CASE :local WHEN 1 THEN :b ELSE :w END, 'amount', 1)))) AS id \gset
-SELECT rig_transaction_wait(:id, '60s');
-});
+	xfer_mix_script("$dir/x.sql", '1', undef);
 	my $first = $east->safe_psql('postgres', 'SELECT max(version) FROM rig.log');
 	my $h = rig_pgbench($east, \$out, \$err, '-c', 8, '-j', 2, '-t', 200, '-f', "$dir/x.sql");
 	$east->poll_query_until('postgres', "SELECT max(version) > $first + 150 FROM rig.log") or die;
@@ -285,6 +259,29 @@ SELECT rig_transaction_wait(:id, '60s');
 			'(6) ' . $peer->name . ' has the same transactions and events');
 	}
 	is(rig_xfer_money($east, $west), $before_money, '(6) the total is unchanged, no hold is left');
+}
+
+
+# A pgbench script of transfers: east to west or within east (half each),
+# $amount moved, $timeout the start's timeout argument (SQL, or undef)
+sub xfer_mix_script
+{
+	my ($path, $amount, $timeout) = @_;
+	my $t = defined $timeout ? ",\n  $timeout" : '';
+	PostgreSQL::Test::Utils::append_to_file($path, qq{\\set a random(1, 3)
+\\set b random(1, 3)
+\\set w random(4, 6)
+\\set amt random(1, 20)
+\\set local random(0, 1)
+SELECT rig_transaction_start(jsonb_build_array(
+  jsonb_build_object('node', 'east', 'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
+                     'data', jsonb_build_object('account', :a, 'amount', -$amount)),
+  jsonb_build_object('node', CASE :local WHEN 1 THEN 'east' ELSE 'west' END,
+                     'prepare', 'xfer.hold', 'commit', 'xfer.post', 'abort', 'xfer.release',
+                     'data', jsonb_build_object('account', CASE :local WHEN 1 THEN :b ELSE :w END, 'amount', $amount)))$t) AS id \\gset
+SELECT rig_transaction_wait(:id, '60s');
+});
+	return;
 }
 
 done_testing();
