@@ -5,7 +5,10 @@
  *	  starts: their shape (rig_branches_normalize) and, on every other node
  *	  they name, that their three methods are registered there (one
  *	  pipelined question per node, sent before the start op is written and
- *	  read after it, for xnode.c).
+ *	  read after it, for xnode.c).  A session remembers for
+ *	  RIG_BRANCH_METHOD_TTL_MS what another node answered, so a client
+ *	  starting the same kind of transaction again does not wait for that
+ *	  node each time.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -17,10 +20,13 @@
 #include "postgres.h"
 
 #include "libpq-fe.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 #include "branches.h"
 #include "catalog.h"
@@ -33,12 +39,39 @@
 /* The most branches one transaction may have */
 #define RIG_BRANCHES_MAX	100
 
+/*
+ * How long a session trusts another node's answer that it has a method
+ * (ms).  A method unregistered there meanwhile is not an error of the
+ * start but a no vote of the branch's prepare ("aborted", reason branch).
+ */
+#define RIG_BRANCH_METHOD_TTL_MS	10000
+
+/* A method another node said it has: key "node/method" */
+typedef struct RigKnownMethod
+{
+	char		key[2 * NAMEDATALEN + 2];
+	uint32		conninfo_hash;	/* the node as it was registered then */
+	TimestampTz confirmed;
+} RigKnownMethod;
+
+/* One node's question about its methods, and the connection it went on */
+typedef struct RigMethodQuestion
+{
+	char	   *node;
+	uint32		conninfo_hash;
+	List	   *methods;		/* the ones asked: not known to this session */
+	RigConn    *rc;				/* NULL: none to ask */
+} RigMethodQuestion;
+
+static HTAB *rig_known_methods = NULL;
+
 static char *rig_branch_field(JsonbContainer *obj, int n, const char *field);
 static void rig_branch_check_keys(JsonbContainer *obj, int n);
 static void rig_branch_check_method(const char *node, int n, const char *method,
 									List **remote);
-static RigConn *rig_check_remote_methods_send(const char *node, List *methods);
-static void rig_check_remote_methods_read(const char *node, RigConn *rc);
+static RigKnownMethod *rig_known_method(const char *node, const char *method, bool enter);
+static RigMethodQuestion *rig_check_remote_methods_send(const char *node, List *methods);
+static void rig_check_remote_methods_read(RigMethodQuestion *q);
 
 /* A branch's text field (NULL when absent); throws when it is not a string. */
 static char *
@@ -101,7 +134,26 @@ rig_branch_check_method(const char *node, int n, const char *method,
 				 errhint("Register it with rig_register() on that node.")));
 }
 
-static RigConn *
+/* This session's entry for a method of another node (NULL: none, unless enter). */
+static RigKnownMethod *
+rig_known_method(const char *node, const char *method, bool enter)
+{
+	char		key[2 * NAMEDATALEN + 2];
+
+	if (rig_known_methods == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(key);
+		ctl.entrysize = sizeof(RigKnownMethod);
+		rig_known_methods = hash_create("rig methods of other nodes", 16, &ctl,
+										HASH_ELEM | HASH_STRINGS);
+	}
+	snprintf(key, sizeof(key), "%s/%s", node, method);
+	return hash_search(rig_known_methods, key, enter ? HASH_ENTER : HASH_FIND, NULL);
+}
+
+static RigMethodQuestion *
 rig_check_remote_methods_send(const char *node, List *methods)
 {
 	char	   *conninfo;
@@ -112,6 +164,8 @@ rig_check_remote_methods_send(const char *node, List *methods)
 	RigConn    *rc;
 	ListCell   *lc;
 	MemoryContext outer = CurrentMemoryContext;
+	RigMethodQuestion *q = palloc0(sizeof(RigMethodQuestion));
+	TimestampTz now = GetCurrentTimestamp();
 
 	/* held to the end: a concurrent rig_drop_node waits for this start */
 	rig_lock_remote_node(node, false);
@@ -126,10 +180,24 @@ rig_check_remote_methods_send(const char *node, List *methods)
 				 errmsg("node \"%s\" is not registered", rig_name_for_message(node)),
 				 errhint("Register it with rig_add_node(); rig.remote_nodes lists the nodes.")));
 
+	/* only what this session has not heard from the node as registered now */
+	q->node = pstrdup(node);
+	q->conninfo_hash = hash_bytes((const unsigned char *) conninfo, strlen(conninfo));
+	foreach(lc, methods)
+	{
+		RigKnownMethod *known = rig_known_method(node, lfirst(lc), false);
+
+		if (known == NULL || known->conninfo_hash != q->conninfo_hash ||
+			TimestampDifferenceExceeds(known->confirmed, now, RIG_BRANCH_METHOD_TTL_MS))
+			q->methods = lappend(q->methods, lfirst(lc));
+	}
+	if (q->methods == NIL)
+		return q;
+
 	/* method names have no characters an array literal must quote */
 	initStringInfo(&arr);
 	appendStringInfoChar(&arr, '{');
-	foreach(lc, methods)
+	foreach(lc, q->methods)
 		appendStringInfo(&arr, "%s%s", foreach_current_index(lc) > 0 ? "," : "",
 						 (char *) lfirst(lc));
 	appendStringInfoChar(&arr, '}');
@@ -148,17 +216,27 @@ rig_check_remote_methods_send(const char *node, List *methods)
 						   1, NULL, params, NULL, NULL, 0) ||
 		!rig_conn_flush(rc, rig_deadline(rig_sync_timeout), true))
 		rig_conn_fail(rc, NULL, "send a query to");
-	return rc;
+	q->rc = rc;
+	return q;
 }
 
-/* Read a node's answer to rig_check_remote_methods_send: throw if a method is missing. */
+/*
+ * Read a node's answer to rig_check_remote_methods_send: throw if a
+ * method is missing, else remember that the node has them.
+ */
 static void
-rig_check_remote_methods_read(const char *node, RigConn *rc)
+rig_check_remote_methods_read(RigMethodQuestion *q)
 {
 	TimestampTz deadline = rig_deadline(rig_sync_timeout);
+	const char *node = q->node;
+	RigConn    *rc = q->rc;
 	PGresult   *res;
 	PGresult   *last = NULL;
 	bool		timed_out;
+	ListCell   *lc;
+
+	if (rc == NULL)
+		return;
 
 	while ((res = rig_conn_result(rc, deadline, true, &timed_out)) != NULL)
 	{
@@ -183,6 +261,13 @@ rig_check_remote_methods_read(const char *node, RigConn *rc)
 				 errhint("Register it with rig_register() on that node.")));
 	}
 	PQclear(last);
+	foreach(lc, q->methods)
+	{
+		RigKnownMethod *known = rig_known_method(node, lfirst(lc), true);
+
+		known->conninfo_hash = q->conninfo_hash;
+		known->confirmed = GetCurrentTimestamp();
+	}
 }
 
 char *
@@ -285,7 +370,11 @@ rig_branches_normalize(Jsonb *branches, int *count, List **remote)
 	return out.data;
 }
 
-/* Send every other node its question about the branches' methods. */
+/*
+ * Send every other node its question about the branches' methods (none
+ * when this session knows them); returns the questions, for
+ * rig_branches_check_read.
+ */
 List *
 rig_branches_check_send(List *remote)
 {
@@ -303,8 +392,7 @@ rig_branches_check_send(List *remote)
 	}
 	PG_CATCH();
 	{
-		foreach(lc, sent)
-			rig_conn_discard(lfirst(lc));
+		rig_branches_check_discard(sent);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -313,24 +401,42 @@ rig_branches_check_send(List *remote)
 
 /* Read every answer of rig_branches_check_send; throw at the first missing method. */
 void
-rig_branches_check_read(List *remote, List *sent)
+rig_branches_check_read(List *sent)
 {
 	ListCell   *lc;
-	ListCell   *lc2;
 
 	PG_TRY();
 	{
-		forboth(lc, remote, lc2, sent)
-			rig_check_remote_methods_read(linitial((List *) lfirst(lc)), lfirst(lc2));
+		foreach(lc, sent)
+			rig_check_remote_methods_read(lfirst(lc));
 	}
 	PG_CATCH();
 	{
 		/* answers left unread: those connections cannot be used again */
 		foreach(lc, sent)
-			if (PQisBusy(((RigConn *) lfirst(lc))->conn) ||
-				PQtransactionStatus(((RigConn *) lfirst(lc))->conn) != PQTRANS_IDLE)
-				rig_conn_discard(lfirst(lc));
+		{
+			RigConn    *rc = ((RigMethodQuestion *) lfirst(lc))->rc;
+
+			if (rc != NULL && rc->conn != NULL &&
+				(PQisBusy(rc->conn) || PQtransactionStatus(rc->conn) != PQTRANS_IDLE))
+				rig_conn_discard(rc);
+		}
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+}
+
+/* Drop the connections of questions whose answers will not be read. */
+void
+rig_branches_check_discard(List *sent)
+{
+	ListCell   *lc;
+
+	foreach(lc, sent)
+	{
+		RigMethodQuestion *q = lfirst(lc);
+
+		if (q->rc != NULL)
+			rig_conn_discard(q->rc);
+	}
 }

@@ -19,6 +19,7 @@
 
 extern char *rig_branches_normalize(Jsonb *branches, int *count, List **remote);
 extern List *rig_branches_check_send(List *remote);
-extern void rig_branches_check_read(List *remote, List *sent);
+extern void rig_branches_check_read(List *sent);
+extern void rig_branches_check_discard(List *sent);
 
 #endif							/* RIG_BRANCHES_H */

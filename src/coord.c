@@ -111,6 +111,19 @@ static SPIPlanPtr rig_coord_phase_plans[3] = {NULL, NULL, NULL};
  */
 static int	rig_coord_lock_budget_ms = 0;
 
+/*
+ * Whether this step's transaction must be durable when it commits: it
+ * recorded something a crash must not lose (a decision, a branch's vote or
+ * failure, this node's own branch calls).  A step that only recorded
+ * other nodes' definite answers of a decided phase, and the final state
+ * they make, need not wait for its flush: lost in a crash, the next pass
+ * sends those calls again and their keys answer as before.
+ */
+static bool rig_coord_step_durable = false;
+
+/* Whether this step recorded a final state (rig_transaction_wait wakes then) */
+static bool rig_coord_step_final = false;
+
 static bool rig_coord_pass(long *wait_ms);
 static bool rig_coord_step(List *txns, List *nodes);
 static List *rig_coord_load(List **nodes, long *wait_ms);
@@ -213,6 +226,8 @@ rig_coord_step(List *txns, List *nodes)
 	List	   *sent;
 	bool		recorded;
 
+	rig_coord_step_durable = false;
+	rig_coord_step_final = false;
 	calls = rig_coord_calls(txns, GetCurrentTimestamp());
 	rig_coord_fault(calls, "before");
 	sent = rig_phase_send_remote(calls, nodes);
@@ -224,10 +239,13 @@ rig_coord_step(List *txns, List *nodes)
 	rig_coord_fault(calls, "after");
 	rig_coord_publish(txns, calls);
 	recorded = rig_coord_record(txns, calls);
+	if (!rig_coord_step_durable)
+		(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(rig_coord_cxt);
-	if (recorded)
+	if (recorded && rig_coord_step_final)
 		ConditionVariableBroadcast(rig_shmem_xnode_cv());
 	return recorded;
 }
@@ -461,6 +479,7 @@ rig_coord_run_local(List *calls)
 
 		if (strcmp(call->txn->node[call->branch], rig_node_name()) != 0)
 			continue;
+		rig_coord_step_durable = true;
 		start = GetCurrentTimestamp();
 		edata = rig_subxact_try(rig_coord_local_call, call);
 		if (edata != NULL)
@@ -762,7 +781,18 @@ rig_coord_note(RigCoordTxn *t, const char *event, int branch, const char *detail
 {
 	MemoryContext old = MemoryContextSwitchTo(rig_coord_cxt);
 	StringInfo	data;
+	bool		final = state != NULL && (strcmp(state, "committed") == 0 ||
+										  strcmp(state, "aborted") == 0 ||
+										  strcmp(state, "failed") == 0);
 
+	/* see rig_coord_step_durable: what the keys would answer again */
+	if (!(branch >= 0 && (strcmp(event, "committed") == 0 ||
+						  strcmp(event, "compensated") == 0 ||
+						  strcmp(event, "released") == 0)) &&
+		!(final && strcmp(state, "failed") != 0))
+		rig_coord_step_durable = true;
+	if (final)
+		rig_coord_step_final = true;
 	if (t->events == NULL)
 		t->events = makeStringInfo();
 	else

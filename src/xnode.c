@@ -73,6 +73,7 @@ static int64 rig_timeout_ms(Interval *iv);
 static char *rig_xnode_state(int64 id, bool missing_ok, TimestampTz *created);
 static void rig_xnode_check_committed(int64 id);
 static const char *rig_xnode_pruned_outcome(int64 id, TimestampTz created);
+static const char *rig_xnode_outcome_of(int64 id, TimestampTz created, const char *state);
 static void rig_xnode_lock(Jsonb *event);
 
 PG_FUNCTION_INFO_V1(rig_transaction_start);
@@ -318,6 +319,24 @@ rig_xnode_state_final(const char *state)
 		strcmp(state, "failed") == 0;
 }
 
+/*
+ * The outcome the worker published for a transaction in this state, if
+ * any: every branch applied it; its final event is on its way.  The ring's
+ * entry of a transaction that had this id before (DROP EXTENSION, a
+ * restore) differs in its creation time; and only the phase it is in can
+ * have that outcome.
+ */
+static const char *
+rig_xnode_outcome_of(int64 id, TimestampTz created, const char *state)
+{
+	const char *known = rig_shmem_xnode_outcome(id, created);
+
+	if (known != NULL &&
+		strcmp(state, strcmp(known, "committed") == 0 ? "committing" : "aborting") == 0)
+		return known;
+	return NULL;
+}
+
 /* The start op's id for a client's key, if it was used (0: not yet). */
 static int64
 rig_xnode_key_lookup(const char *key, const char *branches)
@@ -400,10 +419,7 @@ rig_xnode_find_or_write(const char *branches, int64 timeout_ms, const char *key,
 	}
 	PG_CATCH();
 	{
-		ListCell   *lc;
-
-		foreach(lc, sent)
-			rig_conn_discard(lfirst(lc));
+		rig_branches_check_discard(sent);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -445,7 +461,7 @@ rig_transaction_start(PG_FUNCTION_ARGS)
 
 	sent = rig_branches_check_send(remote);
 	id = rig_xnode_find_or_write(branches, timeout_ms, key, sent);
-	rig_branches_check_read(remote, sent);
+	rig_branches_check_read(sent);
 	PG_RETURN_INT64(id);
 }
 
@@ -491,6 +507,12 @@ rig_transaction_wait(PG_FUNCTION_ARGS)
 		long		wait_ms = RIG_XNODE_WAIT_POLL_MS;
 		char	   *seen = state;
 
+		/* woken by the outcome of the phase last seen: no need to read again */
+		if (seen != NULL && rig_xnode_outcome_of(id, created, seen) != NULL)
+		{
+			ConditionVariableCancelSleep();
+			PG_RETURN_TEXT_P(cstring_to_text(rig_xnode_outcome_of(id, created, seen)));
+		}
 		/* once seen, gone means pruned meanwhile, which only a final one is */
 		state = rig_xnode_state(id, seen != NULL, &created);
 		if (seen != NULL)
@@ -508,15 +530,8 @@ rig_transaction_wait(PG_FUNCTION_ARGS)
 		}
 		if (rig_xnode_state_final(state))
 			break;
-		/*
-		 * every branch applied it; its final event is on its way.  The
-		 * ring's entry of a transaction that had this id before (DROP
-		 * EXTENSION, a restore) differs in its creation time; and only the
-		 * phase it is in can have that outcome.
-		 */
-		known = rig_shmem_xnode_outcome(id, created);
-		if (known != NULL &&
-			(strcmp(state, strcmp(known, "committed") == 0 ? "committing" : "aborting") == 0))
+		known = rig_xnode_outcome_of(id, created, state);
+		if (known != NULL)
 		{
 			ConditionVariableCancelSleep();
 			PG_RETURN_TEXT_P(cstring_to_text(known));
