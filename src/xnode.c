@@ -40,7 +40,6 @@
 
 #include "branches.h"
 #include "catalog.h"
-#include "conn.h"
 #include "handlers.h"
 #include "locks.h"
 #include "settings.h"

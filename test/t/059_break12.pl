@@ -27,7 +27,8 @@
 #     calling its owner's function ran in that window: its writes to
 #     another role's table skipped that table's triggers (what only a
 #     superuser may do).  Now no statement but the load itself may write
-#     while it runs (42501).
+#     while it runs (42501); (c), (d) (session 13) nor TRUNCATE, nor COPY
+#     FROM a file.
 #  3. a follower whose rig.handler_timezone changed after rig_follow went
 #     on applying its primary's ops under another zone, silently (another
 #     text of the same op_time).  Now each follow round compares the
@@ -186,6 +187,35 @@ $s->safe_psql('postgres', q{SET ROLE alice; CREATE OR REPLACE FUNCTION alice_che
 	LANGUAGE sql AS $$ SELECT id > 0 $$});
 is($s->safe_psql('postgres', 'SELECT rig_rebuild()'), '0', '2b: a table whose CHECK only reads rebuilds');
 is($s->safe_psql('postgres', 'SELECT id FROM alice_t'), '7', '2b: from the snapshot');
+# (c), (d) the same window against TRUNCATE and COPY FROM a file
+my $copy_file = PostgreSQL::Test::Utils::tempdir() . '/rows.txt';
+PostgreSQL::Test::Utils::append_to_file($copy_file, "42\n");
+chmod 0644, $copy_file;
+$s->safe_psql('postgres', q{SET session_replication_role = replica; INSERT INTO bob_audit VALUES (1);
+RESET session_replication_role;
+SET ROLE bob; GRANT TRUNCATE ON bob_audit TO alice; RESET ROLE;
+GRANT pg_read_server_files TO alice});
+for my $case (['2c', 'TRUNCATE', 'TRUNCATE public.bob_audit'],
+	['2d', 'COPY FROM', "COPY public.bob_audit FROM '$copy_file'"])
+{
+	my ($part, $what, $sql) = @$case;
+	$s->safe_psql('postgres', qq{SET ROLE alice; CREATE OR REPLACE FUNCTION alice_check(id int) RETURNS boolean
+	LANGUAGE plpgsql AS \$\$
+BEGIN
+	IF current_setting('session_replication_role') = 'replica' THEN
+		EXECUTE \$q\$$sql\$q\$;
+	END IF;
+	RETURN true;
+END \$\$});
+	($ret, $out, $err) = $s->psql('postgres', "\\set VERBOSITY verbose\nSELECT rig_rebuild()");
+	is(sqlstate_of($err), '42501', "$part: a $what in the table's CHECK during the load is refused");
+	like($err, qr/\Q$what\E on .*bob_audit was refused: a snapshot is being loaded/, "$part: ... and the error says so");
+	is($s->safe_psql('postgres', 'SELECT string_agg(n::text, \',\' ORDER BY n) FROM bob_audit'), '1',
+		"$part: bob_audit kept its row and took none");
+	is($s->safe_psql('postgres', 'SELECT id FROM alice_t'), '7', "$part: the registered table is as before the rebuild");
+}
+$s->safe_psql('postgres', q{SET ROLE alice; CREATE OR REPLACE FUNCTION alice_check(id int) RETURNS boolean
+	LANGUAGE sql AS $$ SELECT id > 0 $$});
 # --- 1c (on s) rig_ddl making a registered table's constraint deferrable
 $s->safe_psql('postgres', q{CREATE TABLE pairs (id int PRIMARY KEY, pos int NOT NULL);
 SELECT rig_register_table('pairs')});
