@@ -46,10 +46,13 @@
  */
 #define RIG_BRANCH_METHOD_TTL_MS	10000
 
-/* A method another node said it has: key "node/method" */
+/*
+ * A method another node said it has: key "node<TAB>method" (names may hold
+ * '/', never a tab; each at most RIG_MAX_NAME_LEN bytes)
+ */
 typedef struct RigKnownMethod
 {
-	char		key[2 * NAMEDATALEN + 2];
+	char		key[2 * RIG_MAX_NAME_LEN + 2];
 	uint32		conninfo_hash;	/* the node as it was registered then */
 	TimestampTz confirmed;
 } RigKnownMethod;
@@ -138,7 +141,7 @@ rig_branch_check_method(const char *node, int n, const char *method,
 static RigKnownMethod *
 rig_known_method(const char *node, const char *method, bool enter)
 {
-	char		key[2 * NAMEDATALEN + 2];
+	char		key[2 * RIG_MAX_NAME_LEN + 2];
 
 	if (rig_known_methods == NULL)
 	{
@@ -149,7 +152,7 @@ rig_known_method(const char *node, const char *method, bool enter)
 		rig_known_methods = hash_create("rig methods of other nodes", 16, &ctl,
 										HASH_ELEM | HASH_STRINGS);
 	}
-	snprintf(key, sizeof(key), "%s/%s", node, method);
+	snprintf(key, sizeof(key), "%s\t%s", node, method);
 	return hash_search(rig_known_methods, key, enter ? HASH_ENTER : HASH_FIND, NULL);
 }
 
