@@ -23,7 +23,12 @@
 #  (4) The same with the ABORT method: east's branch votes no, west's
 #      prepare holds, and west's release method is gone: claimed to end
 #      aborted, reason branch, no hold left.
-#  At the end: no transaction failed.
+#  After (4): no transaction failed.
+#  (5) Waiters (change 2: woken only by final states and outcomes): seven
+#      sessions wait ('20s') on six transactions, committed, aborted by
+#      timeout, by a client, by a no vote, and failed (a commit method that
+#      raises): each returns the state the table keeps, within moments of
+#      the last final state.
 
 use strict;
 use warnings;
@@ -166,6 +171,81 @@ stale_method(3, 'xfer.post', 'xfer.post_apply', -7);
 stale_method(4, 'xfer.release', 'xfer.release_apply', -5000);
 
 is($east->safe_psql('postgres', "SELECT count(*) FROM rig.transactions WHERE state = 'failed'"),
-	'0', 'no transaction failed');
+	'0', 'no transaction failed in (1) to (4)');
+
+# ---- (5) many waiters, each transaction ending its own way
+{
+	$west->safe_psql('postgres', q{
+CREATE FUNCTION xfer.broken_apply(v bigint, d jsonb) RETURNS void LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$ BEGIN RAISE EXCEPTION 'the ledger is closed' USING ERRCODE = 'P0001'; END $$;
+SELECT rig_register('xfer.broken', 'xfer.broken_apply(bigint,jsonb)');
+});
+	my ($sum0, $holds0) = rig_xfer_money($east, $west) =~ /^(\d+) holds (\d+)$/;
+	my $locker = rig_session($west);
+	$locker->query_safe('BEGIN; SELECT * FROM xfer.accounts WHERE id = 6 FOR UPDATE;');
+	my %want;
+	my $id = rig_xfer_start($east, rig_xfer_branches('east', 1, 'west', 4, 1));
+	$want{$id} = 'committed';
+	$id = rig_xfer_start($east, rig_xfer_branches('east', 2, 'west', 5, 1));
+	$want{$id} = 'committed';
+	$id = rig_xfer_start($east, rig_xfer_branches('east', 3, 'west', 6, 1), '2s');
+	$want{$id} = 'aborted';
+	my $timeout_id = $id;
+	my $abort_id = rig_xfer_start($east, rig_xfer_branches('east', 3, 'west', 6, 2), '10min');
+	$want{$abort_id} = 'aborted';
+	$id = rig_xfer_start($east, rig_xfer_branches('east', 1, 'west', 4, 100000));
+	$want{$id} = 'aborted';
+	my $b = rig_xfer_branches('east', 2, 'west', 5, 1) =~ s/"commit": "xfer.post", "abort": "xfer.release", "data": \{"account": 5/"commit": "xfer.broken", "abort": "xfer.release", "data": {"account": 5/r;
+	my $failed_id = rig_xfer_start($east, $b);
+	$want{$failed_id} = 'failed';
+
+	my @waiters;
+	for my $w (sort keys %want, (sort keys %want)[0])
+	{
+		my $s = rig_session($east);
+		rig_bg_send($s, "SELECT rig_transaction_wait($w, '20s')");
+		push @waiters, [ $w, $s ];
+	}
+	ok($east->poll_query_until('postgres',
+			"SELECT count(*) > 0 FROM rig.transaction_events WHERE id = $abort_id AND event = 'prepared'"),
+		"(5) east's branch of the one to abort prepared, west's waits for a lock");
+	is($east->safe_psql('postgres', "SELECT rig_transaction_abort($abort_id, 'changed my mind')"),
+		'aborting', '(5) a client aborts it');
+	ok($east->poll_query_until('postgres',
+			"SELECT state = 'aborted' FROM rig.transactions WHERE id = $timeout_id"),
+		'(5) the one with a 2 s deadline aborted meanwhile');
+	$locker->query_safe('ROLLBACK');
+	$locker->quit;
+	my $ids = join(',', keys %want);
+	ok($east->poll_query_until('postgres',
+			"SELECT count(*) = 0 FROM rig.transactions WHERE id IN ($ids) "
+			  . "AND state NOT IN ('committed', 'aborted', 'failed')"),
+		'(5) every transaction ended');
+	my $t_final = Time::HiRes::time();
+	ok($east->poll_query_until('postgres',
+			"SELECT count(*) = 0 FROM pg_stat_activity WHERE state = 'active' "
+			  . "AND query LIKE 'SELECT rig_transaction_wait(%'"),
+		'(5) every waiter returned');
+	cmp_ok(Time::HiRes::time() - $t_final, '<', 5,
+		'(5) ... within moments of the last final state, not at its 20 s timeout');
+	for my $w (@waiters)
+	{
+		my ($out, $err) = rig_bg_result($w->[1]);
+		is($out, $want{ $w->[0] }, "(5) the waiter on $w->[0] returned $want{$w->[0]}");
+		is($east->safe_psql('postgres', "SELECT state FROM rig.transactions WHERE id = $w->[0]"),
+			$want{ $w->[0] }, "(5) ... which the table says too");
+		$w->[1]->quit;
+	}
+	is($east->safe_psql('postgres',
+			"SELECT count(*) FILTER (WHERE n <> 1) FROM (SELECT idempotency_key, count(*) n FROM rig.log "
+			  . "WHERE idempotency_key LIKE 'rig:%' GROUP BY 1) k")
+		  . ' ' . $west->safe_psql('postgres',
+			"SELECT count(*) FILTER (WHERE n <> 1) FROM (SELECT idempotency_key, count(*) n FROM rig.log "
+			  . "WHERE idempotency_key LIKE 'rig:%' GROUP BY 1) k"),
+		'0 0', '(5) every phase key once on each node');
+	is(rig_xfer_money($east, $west), ($sum0 - 1) . ' holds ' . ($holds0 + 1),
+		'(5) only the failed one moved money on one side (east posted, west holds)');
+}
 
 done_testing();
