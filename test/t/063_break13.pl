@@ -29,6 +29,9 @@
 #      timeout, by a client, by a no vote, and failed (a commit method that
 #      raises): each returns the state the table keeps, within moments of
 #      the last final state.
+#  (6) West's rig dropped and created again (same conninfo), so it has no
+#      methods: a session that remembers them starts a transfer that aborts,
+#      reason branch, nothing moved; a new session is refused (42883).
 
 use strict;
 use warnings;
@@ -246,6 +249,33 @@ SELECT rig_register('xfer.broken', 'xfer.broken_apply(bigint,jsonb)');
 		'0 0', '(5) every phase key once on each node');
 	is(rig_xfer_money($east, $west), ($sum0 - 1) . ' holds ' . ($holds0 + 1),
 		'(5) only the failed one moved money on one side (east posted, west holds)');
+}
+
+# ---- (6) west's rig dropped and created again (same conninfo): the memory is stale
+{
+	my $s = rig_session($east);
+	my ($out, $err) = rig_bg_query($s, 'SELECT rig_transaction_start($b$'
+		  . rig_xfer_branches('east', 3, 'west', 6, 1) . '$b$)');
+	is($east->safe_psql('postgres', "SELECT rig_transaction_wait($out, '60s')"), 'committed',
+		'(6) a transfer of this session commits (west was asked about its methods)');
+	$west->safe_psql('postgres', 'SET client_min_messages = warning; DROP EXTENSION rig CASCADE; CREATE EXTENSION rig');
+	my $money = rig_xfer_money($east, $west);
+	($out, $err) = rig_bg_query($s, 'SELECT rig_transaction_start($b$'
+		  . rig_xfer_branches('east', 3, 'west', 6, 1) . '$b$)');
+	if ($out =~ /^\d+$/)
+	{
+		is($east->safe_psql('postgres', "SELECT rig_transaction_wait($out, '60s')"), 'aborted',
+			'(6) the session trusting its memory: the transfer aborts');
+		is(rig_xnode_row($east, $out), 'aborted|branch|1', '(6) ... reason branch, west\'s branch');
+	}
+	else
+	{
+		is(sqlstate_of($err), '42883', '(6) or its start is refused at once');
+	}
+	is(rig_xfer_money($east, $west), $money, '(6) no money made or lost, no hold left');
+	$err = rig_psql_error($east, 'SELECT rig_transaction_start($b$' . rig_xfer_branches('east', 3, 'west', 6, 1) . '$b$)');
+	is(sqlstate_of($err), '42883', '(6) a new session is told at once');
+	$s->quit;
 }
 
 done_testing();
