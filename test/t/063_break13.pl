@@ -32,6 +32,9 @@
 #  (6) West's rig dropped and created again (same conninfo), so it has no
 #      methods: a session that remembers them starts a transfer that aborts,
 #      reason branch, nothing moved; a new session is refused (42883).
+#  (7) A coordinator c with a sync peer c2: its final step without a flush,
+#      c's WAL writer stopped, kill -9 once c2 shows the final state: c
+#      must not come back without it (rig flushes before it commits a peer).
 
 use strict;
 use warnings;
@@ -276,6 +279,49 @@ SELECT rig_register('xfer.broken', 'xfer.broken_apply(bigint,jsonb)');
 	$err = rig_psql_error($east, 'SELECT rig_transaction_start($b$' . rig_xfer_branches('east', 3, 'west', 6, 1) . '$b$)');
 	is(sqlstate_of($err), '42883', '(6) a new session is told at once');
 	$s->quit;
+}
+
+# ---- (7) a coordinator with a sync peer: its final step without a flush
+{
+	$west->safe_psql('postgres', q{
+SELECT rig_register('xfer.hold', 'xfer.hold_apply(bigint,jsonb)', NULL, 'xfer.account_resources(jsonb)');
+SELECT rig_register('xfer.post', 'xfer.post_apply(bigint,jsonb)', NULL, 'xfer.account_resources(jsonb)');
+SELECT rig_register('xfer.release', 'xfer.release_apply(bigint,jsonb)', NULL, 'xfer.account_resources(jsonb)')});
+	my $conf = q{
+rig.sync_timeout = 2000
+autovacuum = off
+bgwriter_lru_maxpages = 0
+};
+	my $c  = rig_node('c',  conf => $conf);
+	my $c2 = rig_node('c2', conf => $conf);
+	$c->safe_psql('postgres', "SELECT rig_add_peer('c2', \$\$" . $c2->connstr('postgres') . "\$\$, 'sync')");
+	$c->safe_psql('postgres', "SELECT rig_add_node('east', \$\$" . $east->connstr('postgres') . "\$\$)");
+	$c->safe_psql('postgres', "SELECT rig_add_node('west', \$\$" . $west->connstr('postgres') . "\$\$)");
+	my $money = rig_xfer_money($east, $west);
+	my $id = rig_xfer_start($c, rig_xfer_branches('east', 1, 'west', 4, 1));
+	is($c->safe_psql('postgres', "SELECT rig_transaction_wait($id, '60s')"), 'committed',
+		'(7) a transfer coordinated by c (sync peer c2) commits');
+	rig_stop_walwriter($c);
+	$id = rig_xfer_start($c, rig_xfer_branches('east', 1, 'west', 4, 2));
+	is($c->safe_psql('postgres', "SELECT rig_transaction_wait($id, '60s')"), 'committed',
+		'(7) another commits with c\'s WAL writer stopped');
+	ok($c->poll_query_until('postgres', "SELECT state = 'committed' FROM rig.transactions WHERE id = $id"),
+		'(7) its final state is visible on c');
+	ok($c2->poll_query_until('postgres', "SELECT state = 'committed' FROM rig.transactions WHERE id = $id"),
+		'(7) ... and on its sync peer c2');
+	crash($c, 'all');
+	$c->start;
+	is($c->safe_psql('postgres', "SELECT state FROM rig.transactions WHERE id = $id"), 'committed',
+		'(7) after kill -9, c still has the final state its peer has (flushed before the peer committed)');
+	ok($c->poll_query_until('postgres', "SELECT count(*) = 0 FROM rig.transactions WHERE state <> 'committed'"),
+		'(7) nothing left to drive on c');
+	is($c->safe_psql('postgres', 'SELECT max(version) FROM rig.log'),
+		$c2->safe_psql('postgres', 'SELECT max(version) FROM rig.log'), '(7) c and c2 have the same last version');
+	is($c->safe_psql('postgres', "SELECT count(*) FROM rig.transaction_events WHERE id = $id"),
+		$c2->safe_psql('postgres', "SELECT count(*) FROM rig.transaction_events WHERE id = $id"),
+		'(7) ... and the same events of the transaction');
+	is(keys_once($east, $id) . keys_once($west, $id), '00', '(7) every phase key once on east and west');
+	is(rig_xfer_money($east, $west), $money, '(7) no money made or lost, no hold left');
 }
 
 done_testing();
