@@ -437,14 +437,17 @@ rig_coord_local_call(void *arg)
 {
 	RigCoordCall *call = arg;
 	RigCoordTxn *t = call->txn;
-	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[4];
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[5];
 	bool		isnull;
 
 	args[0] = CStringGetTextDatum(t->method[call->phase][call->branch]);
 	args[1] = CStringGetTextDatum(t->data[call->branch]);
 	args[2] = CStringGetTextDatum(rig_phase_key(t, call->branch, call->phase));
-	args[3] = CStringGetTextDatum(rig_phase_key(t, call->branch, RIG_PHASE_PREPARE));
+	args[3] = CStringGetTextDatum(call->phase == RIG_PHASE_PREPARE ?
+								  t->method[RIG_PHASE_COMMIT][call->branch] :
+								  rig_phase_key(t, call->branch, RIG_PHASE_PREPARE));
+	args[4] = CStringGetTextDatum(t->method[RIG_PHASE_ABORT][call->branch]);
 	/*
 	 * bounded: a lock a client holds stops this call, not the worker (and
 	 * every transaction); it is retried, after a backoff of its branch
@@ -453,7 +456,7 @@ rig_coord_local_call(void *arg)
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	SPI_connect();
 	if (rig_spi_kept(&rig_coord_phase_plans[call->phase], rig_phase_sql(call->phase),
-					 call->phase == RIG_PHASE_ABORT ? 4 : 3,
+					 rig_phase_nparams(call->phase),
 					 types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not run a phase call");
 	call->answered = true;

@@ -98,11 +98,23 @@ rig_phase_local_result(RigCoordCall *call)
 						  !call->answered, false);
 }
 
-/* The SQL of a phase call: $1 method, $2 data, $3 key, $4 the prepare's key. */
+/*
+ * The SQL of a phase call: $1 method, $2 data, $3 key, $4 the prepare's key
+ * (abort); $4 and $5 the commit and abort methods (prepare).
+ */
 const char *
 rig_phase_sql(RigPhase phase)
 {
-	if (phase != RIG_PHASE_ABORT)
+	/*
+	 * a prepare votes no (rig_do of the missing one raises) when the node
+	 * lacks the branch's commit or abort method: a start may have trusted a
+	 * session's memory of them (branches.c), and once held the branch
+	 * could then neither commit nor abort
+	 */
+	if (phase == RIG_PHASE_PREPARE)
+		return "SELECT pg_catalog.rig_do(coalesce((SELECT m FROM pg_catalog.unnest(ARRAY[$4, $5]::text[]) m "
+			"WHERE NOT EXISTS (SELECT 1 FROM rig.handlers h WHERE h.method = m) LIMIT 1), $1), $2::jsonb, $3)";
+	if (phase == RIG_PHASE_COMMIT)
 		return "SELECT pg_catalog.rig_do($1, $2::jsonb, $3)";
 	/*
 	 * compensate a prepare that took effect; otherwise claim its key (once:
@@ -116,6 +128,13 @@ rig_phase_sql(RigPhase phase)
 		"ELSE -coalesce((SELECT k.version FROM rig.idempotency_keys k WHERE k.idempotency_key = $4), "
 		"pg_catalog.rig_do('rig.transaction.claim', pg_catalog.jsonb_build_object("
 		"'transaction', $2::jsonb -> 'transaction', 'branch', $2::jsonb -> 'branch'), $4)) END";
+}
+
+/* How many parameters rig_phase_sql's statement of a phase takes. */
+int
+rig_phase_nparams(RigPhase phase)
+{
+	return phase == RIG_PHASE_PREPARE ? 5 : phase == RIG_PHASE_ABORT ? 4 : 3;
 }
 
 /* The idempotency key of one phase of one branch. */
@@ -352,14 +371,16 @@ rig_phase_send(const char *node, int lane, const char *conninfo, List *calls)
 		{
 			RigCoordCall *call = lfirst(lc);
 			RigCoordTxn *t = call->txn;
-			const char *params[4];
+			const char *params[5];
 
 			params[0] = t->method[call->phase][call->branch];
 			params[1] = t->data[call->branch];
 			params[2] = rig_phase_key(t, call->branch, call->phase);
-			params[3] = rig_phase_key(t, call->branch, RIG_PHASE_PREPARE);
+			params[3] = call->phase == RIG_PHASE_PREPARE ? t->method[RIG_PHASE_COMMIT][call->branch] :
+				rig_phase_key(t, call->branch, RIG_PHASE_PREPARE);
+			params[4] = t->method[RIG_PHASE_ABORT][call->branch];
 			if (!PQsendQueryParams(rc->conn, rig_phase_sql(call->phase),
-								   call->phase == RIG_PHASE_ABORT ? 4 : 3,
+								   rig_phase_nparams(call->phase),
 								   NULL, params, NULL, NULL, 0) ||
 				!PQpipelineSync(rc->conn))
 			{

@@ -62,6 +62,7 @@ typedef struct RigCoordCall
 
 extern const char *rig_phase_name(RigPhase phase);
 extern const char *rig_phase_sql(RigPhase phase);
+extern int	rig_phase_nparams(RigPhase phase);
 extern char *rig_phase_key(RigCoordTxn *t, int branch, RigPhase phase);
 extern void rig_phase_answer(RigCoordCall *call, const char *sqlstate,
 							 const char *message, const char *value);
