@@ -335,14 +335,15 @@ rig_bootstrap_peer(RigConn *rc, const char *name)
 }
 
 /*
- * Refuse to bootstrap a peer whose state would lack what rig's own ops
- * wrote: a snapshot holds the registered tables only, not rig.remote_nodes
- * nor rig.transactions and rig.transaction_events, and the new node
- * records the ops it covers without applying them.  It would know no
- * branch node, and the first event op of a transaction the snapshot
- * covers failed there ("transaction N does not exist"): on a sync peer
- * that refused the coordinator's every record of it, the decision and
- * this node's branches with it, pass after pass, for good.
+ * Refuse to bootstrap a peer from a snapshot taken before snapshots
+ * carried rig's own tables, when its state would lack what rig's own ops
+ * wrote: such a snapshot holds the registered tables only, not
+ * rig.remote_nodes nor rig.transactions and rig.transaction_events, and
+ * the new node records the ops it covers without applying them.  It would
+ * know no branch node, and the first event op of a transaction the
+ * snapshot covers failed there ("transaction N does not exist"): on a sync
+ * peer that refused the coordinator's every record of it, the decision
+ * and this node's branches with it, pass after pass, for good.
  */
 static void
 rig_boot_check_own_state(const char *name, RigSnapshotInfo *snap)
@@ -352,6 +353,8 @@ rig_boot_check_own_state(const char *name, RigSnapshotInfo *snap)
 	int64		covered = snap->nincluded > 0 ? snap->included[snap->nincluded - 1] : snap->watermark;
 	char	   *what;
 
+	if (snap->rig_state)
+		return;
 	values[0] = Int64GetDatum(Max(covered, snap->watermark));
 	SPI_connect();
 	if (rig_spi_as_owner("log",
@@ -376,8 +379,7 @@ rig_boot_check_own_state(const char *name, RigSnapshotInfo *snap)
 			 errdetail("A snapshot holds the registered tables, not rig.remote_nodes, rig.transactions "
 					   "or rig.transaction_events: the peer would know no branch node, and it would "
 					   "refuse the later events of the transactions the snapshot covers."),
-			 errhint("Add peers before compacting the log (rig_compact) past rig's own operations, "
-					 "or copy the node with pg_basebackup.")));
+			 errhint("Take a new snapshot with rig_snapshot(), which carries them, and add the peer again.")));
 }
 
 /* The new node's side runs only on a replica (rig_add_peer made it one). */
@@ -478,6 +480,28 @@ rig_boot_fresh(RigSnapshotInfo *meta)
 							(char *) lfirst(lc), rig_node_name()),
 					 errhint("Empty it (as a superuser, with SET rig.maintenance = on), then add the node again.")));
 	}
+	if (meta->rig_state)
+	{
+		const char *what;
+
+		SPI_connect();
+		if (rig_spi_as_owner("transactions",
+							 "SELECT CASE WHEN EXISTS (SELECT 1 FROM rig.remote_nodes) THEN 'a registered node' "
+							 "WHEN EXISTS (SELECT 1 FROM rig.transactions) "
+							 "  OR EXISTS (SELECT 1 FROM rig.transaction_events) "
+							 "  THEN 'transactions across nodes' END",
+							 0, NULL, NULL, NULL) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read rig's transactions and nodes");
+		what = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (what != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("node \"%s\" has %s of its own: a node is bootstrapped only when it has none",
+							rig_node_name(), what),
+					 errdetail("The snapshot carries the primary's rig.remote_nodes, rig.transactions and rig.transaction_events."),
+					 errhint("Rebuild it as an empty node (DROP EXTENSION rig; CREATE EXTENSION rig; load the handlers and tables).")));
+		SPI_finish();
+	}
 }
 
 /*
@@ -528,6 +552,15 @@ rig_boot_drop_loading(void)
 	if (rig_spi_as_owner("snapshots", "DELETE FROM rig.snapshots WHERE NOT complete",
 						 0, NULL, NULL, NULL) != SPI_OK_DELETE)
 		elog(ERROR, "could not update rig.snapshots");
+	/* rig's own rows it brought (the node had none: rig_boot_fresh) */
+	if (old.rig_state &&
+		(rig_spi_as_owner("transaction_events", "DELETE FROM rig.transaction_events",
+						  0, NULL, NULL, NULL) != SPI_OK_DELETE ||
+		 rig_spi_as_owner("transactions", "DELETE FROM rig.transactions",
+						  0, NULL, NULL, NULL) != SPI_OK_DELETE ||
+		 rig_spi_as_owner("remote_nodes", "DELETE FROM rig.remote_nodes",
+						  0, NULL, NULL, NULL) != SPI_OK_DELETE))
+		elog(ERROR, "could not empty rig's own tables");
 	SPI_finish();
 	rig_tables_truncate(rig_registered_tables());
 }
@@ -682,7 +715,8 @@ rig_bootstrap_chunk(PG_FUNCTION_ARGS)
 	nrows = PG_GETARG_INT32(3);
 	checksum = text_to_cstring(PG_GETARG_TEXT_PP(5));
 	rig_boot_incomplete(id, &info);
-	known = strcmp(relation, RIG_SNAPSHOT_KEYS) == 0;
+	known = strcmp(relation, RIG_SNAPSHOT_KEYS) == 0 ||
+		(info.rig_state && rig_snapshot_is_rig_state(relation));
 	for (ListCell *lc = list_head(info.relations); lc != NULL && !known; lc = lnext(info.relations, lc))
 		known = strcmp(lfirst(lc), relation) == 0;
 	if (!known || chunk < 0 || chunk >= info.chunks)

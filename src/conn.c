@@ -28,6 +28,7 @@
 #include <limits.h>
 
 #include "common/hashfn.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/fd.h"
@@ -687,4 +688,48 @@ rig_conn_fail(RigConn *rc, PGresult *res, const char *what)
 				 errdetail("No answer within rig.sync_timeout (%d ms).", rig_sync_timeout),
 				 errhint("Check that the peer is running; nothing was committed.")));
 	}
+}
+
+/*
+ * A conninfo without its secrets (password, sslpassword), for the op that
+ * replicates it (rig_reader may read rig.log) and for a snapshot's copy of
+ * rig.remote_nodes.  As key = value pairs.
+ */
+char *
+rig_conninfo_without_secrets(const char *conninfo)
+{
+	char	   *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+	StringInfoData out;
+	bool		secret = false;
+
+	if (opts == NULL)
+	{
+		/* rig_conn_check_conninfo() has parsed it already */
+		if (err)
+			PQfreemem(err);
+		elog(ERROR, "could not parse a conninfo");
+	}
+	initStringInfo(&out);
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+	{
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "sslpassword") == 0)
+		{
+			secret = true;
+			continue;
+		}
+		appendStringInfo(&out, "%s%s='", out.len > 0 ? " " : "", o->keyword);
+		for (const char *c = o->val; *c; c++)
+		{
+			if (*c == '\'' || *c == '\\')
+				appendStringInfoChar(&out, '\\');
+			appendStringInfoChar(&out, *c);
+		}
+		appendStringInfoChar(&out, '\'');
+	}
+	PQconninfoFree(opts);
+	/* without a secret the conninfo goes as it was given */
+	return secret ? out.data : pstrdup(conninfo);
 }

@@ -66,5 +66,6 @@ extern void rig_conn_query_send(RigConn *rc, const char *sql, int nparams,
 								const char *const *params, TimestampTz deadline);
 extern PGresult *rig_conn_query_wait(RigConn *rc, TimestampTz deadline);
 extern void rig_conn_fail(RigConn *rc, PGresult *res, const char *what) pg_attribute_noreturn();
+extern char *rig_conninfo_without_secrets(const char *conninfo);
 
 #endif							/* RIG_CONN_H */

@@ -35,7 +35,6 @@
 #include "write.h"
 
 static void rig_remote_node_check_primary(const char *fn);
-static char *rig_conninfo_without_secrets(const char *conninfo);
 static void rig_remote_node_check(const char *name, RigConn *rc);
 
 PG_FUNCTION_INFO_V1(rig_add_node);
@@ -78,49 +77,6 @@ rig_remote_node_check_primary(const char *fn)
 						   primary ? primary : "?"),
 				 errhint("Run it on the primary.")));
 	}
-}
-
-/*
- * A conninfo without its secrets (password, sslpassword), for the op that
- * replicates it: rig_reader may read rig.log.  As key = value pairs.
- */
-static char *
-rig_conninfo_without_secrets(const char *conninfo)
-{
-	char	   *err = NULL;
-	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
-	StringInfoData out;
-	bool		secret = false;
-
-	if (opts == NULL)
-	{
-		/* rig_conn_check_conninfo() has parsed it already */
-		if (err)
-			PQfreemem(err);
-		elog(ERROR, "could not parse a conninfo");
-	}
-	initStringInfo(&out);
-	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
-	{
-		if (o->val == NULL)
-			continue;
-		if (strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "sslpassword") == 0)
-		{
-			secret = true;
-			continue;
-		}
-		appendStringInfo(&out, "%s%s='", out.len > 0 ? " " : "", o->keyword);
-		for (const char *c = o->val; *c; c++)
-		{
-			if (*c == '\'' || *c == '\\')
-				appendStringInfoChar(&out, '\\');
-			appendStringInfoChar(&out, *c);
-		}
-		appendStringInfoChar(&out, '\'');
-	}
-	PQconninfoFree(opts);
-	/* without a secret the conninfo goes as it was given */
-	return secret ? out.data : pstrdup(conninfo);
 }
 
 /*

@@ -14,10 +14,13 @@
  * are recorded as "included", and a replay from the snapshot applies every
  * later version except them.  The rows are stored as jsonb arrays of
  * chunk_rows rows in primary-key order, chunks numbered across the tables
- * (then the idempotency keys of versions <= W), each with the md5 of its
- * text; the state hash is that of rig_table_range_hashes over each whole
- * table (the hash rig_verify_peer compares), so any node can check it,
- * and of the keys of versions <= W, which a bootstrapped node checks too.
+ * (then the idempotency keys of versions <= W, then rig's own tables:
+ * rig.transactions, rig.transaction_events and rig.remote_nodes, its
+ * conninfos without their secrets, as a peer holds them), each with the
+ * md5 of its text; the state hash is that of rig_table_range_hashes over
+ * each whole registered table (the hash rig_verify_peer compares), so any
+ * node can check it, and of the keys of versions <= W, which a
+ * bootstrapped node checks too.
  *
  * Copyright (c) 2026, rig developers
  *
@@ -36,6 +39,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -43,6 +47,7 @@
 
 #include "apply.h"
 #include "catalog.h"
+#include "conn.h"
 #include "settings.h"
 #include "snapshot.h"
 #include "tablehash.h"
@@ -86,6 +91,7 @@ static void rig_snapshot_check_call(void);
 static char *rig_snapshot_included(int64 watermark);
 static int	rig_snapshot_chunks(Snapshot snap, int64 id, int first, const char *relation,
 								Oid reader, const char *keycols, const char *where, int chunk_rows);
+static int	rig_snapshot_nodes_chunk(Snapshot snap, int64 id, int chunk);
 static void rig_load_work(void *arg);
 static int	rig_snapshot_pin_formats(void);
 
@@ -284,8 +290,16 @@ rig_snapshot_fill(RigSnapshotInfo *info, HeapTuple tup, TupleDesc desc)
 	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 6, &isnull)),
 					  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	info->relations = NIL;
+	info->rig_state = false;
 	for (int i = 0; i < n; i++)
-		info->relations = lappend(info->relations, TextDatumGetCString(elems[i]));
+	{
+		char	   *name = TextDatumGetCString(elems[i]);
+
+		if (rig_snapshot_is_rig_state(name))
+			info->rig_state = true;
+		else
+			info->relations = lappend(info->relations, name);
+	}
 	info->chunks = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 	info->complete = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
 	info->json = pstrdup(SPI_getvalue(tup, desc, 9));
@@ -371,6 +385,15 @@ rig_snapshot_includes(RigSnapshotInfo *info, int64 version)
 	return false;
 }
 
+/* Is this one of rig's own tables a snapshot carries (not a registered one)? */
+bool
+rig_snapshot_is_rig_state(const char *relation)
+{
+	return strcmp(relation, RIG_SNAPSHOT_TRANSACTIONS) == 0 ||
+		strcmp(relation, RIG_SNAPSHOT_EVENTS) == 0 ||
+		strcmp(relation, RIG_SNAPSHOT_NODES) == 0;
+}
+
 /* Insert one chunk's rows (see rig_snapshot_load_rows), in the apply context. */
 static void
 rig_load_work(void *arg)
@@ -386,7 +409,8 @@ rig_load_work(void *arg)
 /*
  * Insert rows (a jsonb array of to_jsonb(row)) into relation, a
  * registered table (as its owner, in rig's apply context: the one way
- * besides a handler that writes a state table) or RIG_SNAPSHOT_KEYS.
+ * besides a handler that writes a state table), RIG_SNAPSHOT_KEYS or one
+ * of rig's own tables (rig_snapshot_is_rig_state).
  */
 void
 rig_snapshot_load_rows(const char *relation, Datum rows, int64 version)
@@ -406,6 +430,19 @@ rig_snapshot_load_rows(const char *relation, Datum rows, int64 version)
 		load.sql = "INSERT INTO rig.idempotency_keys "
 			"SELECT * FROM jsonb_populate_recordset(NULL::rig.idempotency_keys, $1) "
 			"ON CONFLICT DO NOTHING";
+		rig_load_work(&load);
+		AtEOXact_GUC(true, nest);
+		SPI_finish();
+		return;
+	}
+	if (rig_snapshot_is_rig_state(relation))
+	{
+		/* rig's own rows as its ops left them: none of their triggers fires */
+		load.owner = rig_rel_owner(rig_relid(relation + strlen("rig.")));
+		load.sql = psprintf("INSERT INTO %s SELECT * FROM jsonb_populate_recordset(NULL::%s, $1)",
+							relation, relation);
+		(void) set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 		rig_load_work(&load);
 		AtEOXact_GUC(true, nest);
 		SPI_finish();
@@ -493,8 +530,8 @@ rig_snapshot_restore(RigSnapshotInfo *info)
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("chunk %d of snapshot " INT64_FORMAT " does not match its checksum", c, info->id),
 					 errdetail("Its rows were changed after the snapshot was taken; nothing was changed.")));
-		/* the keys are still here: only the tables were emptied */
-		if (strcmp(relation, RIG_SNAPSHOT_KEYS) != 0)
+		/* the keys and rig's own tables are still here: only the tables were emptied */
+		if (strcmp(relation, RIG_SNAPSHOT_KEYS) != 0 && !rig_snapshot_is_rig_state(relation))
 			rig_snapshot_load_rows(relation, rows, Max(info->watermark, 1));
 		pfree(DatumGetPointer(rows));
 	}
@@ -636,8 +673,64 @@ rig_snapshot_chunks(Snapshot snap, int64 id, int first, const char *relation,
 }
 
 /*
+ * Store rig.remote_nodes as it is in snap, as one chunk numbered chunk
+ * (none when it is empty), each conninfo without its secrets: as the
+ * peers hold it from the rig_add_node op (a password stays on the node it
+ * was given to).  Returns how many chunks.
+ */
+static int
+rig_snapshot_nodes_chunk(Snapshot snap, int64 id, int chunk)
+{
+	Oid			types[4] = {INT8OID, INT4OID, INT4OID, TEXTOID};
+	Datum		values[4];
+	StringInfoData rows;
+	uint64		n;
+	int			nest;
+
+	SPI_connect();
+	nest = rig_snapshot_pin_formats();
+	PushActiveSnapshot(snap);
+	if (rig_spi_as_role(rig_rel_owner(rig_relid("remote_nodes")),
+						"SELECT name, conninfo, to_jsonb(added_at)::text FROM rig.remote_nodes ORDER BY name",
+						0, NULL, NULL, true) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rig.remote_nodes");
+	PopActiveSnapshot();
+	n = SPI_processed;
+	initStringInfo(&rows);
+	appendStringInfoChar(&rows, '[');
+	for (uint64 r = 0; r < n; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		appendStringInfoString(&rows, r > 0 ? ", {\"name\": " : "{\"name\": ");
+		escape_json(&rows, SPI_getvalue(tup, desc, 1));
+		appendStringInfoString(&rows, ", \"conninfo\": ");
+		escape_json(&rows, rig_conninfo_without_secrets(SPI_getvalue(tup, desc, 2)));
+		appendStringInfo(&rows, ", \"added_at\": %s}", SPI_getvalue(tup, desc, 3));
+	}
+	appendStringInfoChar(&rows, ']');
+	if (n > 0)
+	{
+		values[0] = Int64GetDatum(id);
+		values[1] = Int32GetDatum(chunk);
+		values[2] = Int32GetDatum((int32) n);
+		values[3] = CStringGetTextDatum(rows.data);
+		if (rig_spi_generic_as(rig_rel_owner(rig_relid("snapshot_chunks")),
+							   "INSERT INTO rig.snapshot_chunks (snapshot_id, chunk, relation, nrows, rows, checksum) "
+							   "VALUES ($1, $2, '" RIG_SNAPSHOT_NODES "', $3, $4::jsonb, md5($4::jsonb::text))",
+							   4, types, values) != SPI_OK_INSERT)
+			elog(ERROR, "could not store the snapshot of rig.remote_nodes");
+	}
+	AtEOXact_GUC(true, nest);
+	SPI_finish();
+	return n > 0 ? 1 : 0;
+}
+
+/*
  * SQL: take a consistent snapshot of every registered table (and of the
- * idempotency keys) without blocking writers, store it, and return its id.
+ * idempotency keys and rig's own tables) without blocking writers, store
+ * it, and return its id.
  */
 Datum
 rig_snapshot(PG_FUNCTION_ARGS)
@@ -692,7 +785,10 @@ rig_snapshot(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(included);
 	values[3] = CStringGetTextDatum(state_hash);
 	values[4] = CStringGetTextDatum(rig_snapshot_fingerprint());
-	values[5] = rig_text_list_array(relations);
+	values[5] = rig_text_list_array(lappend(lappend(lappend(list_copy(relations),
+															RIG_SNAPSHOT_TRANSACTIONS),
+													RIG_SNAPSHOT_EVENTS),
+											RIG_SNAPSHOT_NODES));
 	values[6] = Int32GetDatum(0);
 	if (rig_spi_as_role(owner, "INSERT INTO rig.snapshots (id, watermark, included, state_hash, "
 						"handler_fingerprint, tables, chunks, complete, node) "
@@ -717,6 +813,13 @@ rig_snapshot(PG_FUNCTION_ARGS)
 	chunks += rig_snapshot_chunks(snap, id, chunks, RIG_SNAPSHOT_KEYS,
 								  rig_rel_owner(rig_relid("idempotency_keys")), "t.idempotency_key",
 								  psprintf("WHERE t.version <= " INT64_FORMAT, watermark), chunk_rows);
+	/* rig's own tables: what a new node needs for the log after W */
+	chunks += rig_snapshot_chunks(snap, id, chunks, RIG_SNAPSHOT_TRANSACTIONS,
+								  rig_rel_owner(rig_relid("transactions")), "t.id", "", chunk_rows);
+	chunks += rig_snapshot_chunks(snap, id, chunks, RIG_SNAPSHOT_EVENTS,
+								  rig_rel_owner(rig_relid("transaction_events")), "t.id, t.seq", "",
+								  chunk_rows);
+	chunks += rig_snapshot_nodes_chunk(snap, id, chunks);
 	UnregisterSnapshot(snap);
 
 	values[1] = Int32GetDatum(chunks);

@@ -18,6 +18,14 @@
 /* The name of the idempotency keys' chunks (they are not a state table) */
 #define RIG_SNAPSHOT_KEYS	"rig.idempotency_keys"
 
+/*
+ * rig's own tables a snapshot carries after the keys (listed in its tables
+ * after the registered ones): what rig's own ops wrote, as a peer holds it
+ */
+#define RIG_SNAPSHOT_TRANSACTIONS	"rig.transactions"
+#define RIG_SNAPSHOT_EVENTS			"rig.transaction_events"
+#define RIG_SNAPSHOT_NODES			"rig.remote_nodes"
+
 /* One row of rig.snapshots */
 typedef struct RigSnapshotInfo
 {
@@ -27,7 +35,8 @@ typedef struct RigSnapshotInfo
 	int			nincluded;
 	char	   *state_hash;
 	char	   *fingerprint;	/* of the handlers when it was taken */
-	List	   *relations;		/* char *, the tables in chunk order */
+	List	   *relations;		/* char *, the registered tables in chunk order */
+	bool		rig_state;		/* it carries rig's own tables too */
 	int			chunks;
 	bool		complete;
 	char	   *json;			/* the row as JSON (for a new node) */
@@ -37,6 +46,7 @@ extern bool rig_snapshot_latest(RigSnapshotInfo *info, bool lock);
 extern bool rig_snapshot_loading(RigSnapshotInfo *info);
 extern bool rig_snapshot_get(int64 id, RigSnapshotInfo *info);
 extern bool rig_snapshot_includes(RigSnapshotInfo *info, int64 version);
+extern bool rig_snapshot_is_rig_state(const char *relation);
 extern List *rig_snapshot_table_names(void);
 extern char *rig_snapshot_state_hash(List *relations);
 extern char *rig_snapshot_full_hash(List *relations, int64 watermark);
