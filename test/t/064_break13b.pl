@@ -31,6 +31,9 @@
 #  (6) failover to the bootstrapped east5 (kill -9 of east, rig_promote)
 #      while a transaction the snapshot carried is still preparing: east5
 #      finishes it, the money adds up.
+#  (7) a snapshot on east5 while a rig_do is open (W stays below it) that
+#      includes later transaction ops: east7 bootstrapped from it holds
+#      east5's transactions, events and nodes.
 
 use strict;
 use warnings;
@@ -349,6 +352,35 @@ my $carried;
 	is(rig_xfer_money($east5, $west, $south), '7000 holds 0', '(6) the total is 7000, no hold is left');
 	my $t3 = rig_xfer_start($east5, rig_xfer_branches('west', 4, 'east5', 1, 3));
 	is(wait_final($east5, $t3), 'committed', '(6) the promoted east5 coordinates a new transfer');
+}
+
+# ---- (7) rig's ops after W that the snapshot includes (recorded on the new node, not applied)
+{
+	my $open = rig_session($east5);
+	$open->query_safe(q{BEGIN; SELECT rig_do('xfer.open', '{"account": 99, "balance": 5}')});
+	my $ta = rig_xfer_start($east5, rig_xfer_branches('east5', 2, 'west', 5, 3));
+	is(wait_final($east5, $ta), 'committed', '(7) a transfer commits past an open rig_do');
+	my $tb = rig_xfer_start($east5, rig_xfer_branches('south', 7, 'east5', 3, 2), '10min');
+	my $s = $east5->safe_psql('postgres', 'SELECT rig_snapshot(1)');
+	ok($east5->safe_psql('postgres', "SELECT cardinality(included) > 0 FROM rig.snapshots WHERE id = $s"),
+		'(7) the snapshot includes later versions');
+	$open->query_safe('ROLLBACK');
+	$open->quit;
+	is(wait_final($east5, $tb), 'committed', '(7) a second transfer commits');
+	$east5->safe_psql('postgres', 'SELECT rig_compact(pg_catalog.max(version) + 1) FROM rig.log');
+	my $east7 = east_node('east7');
+	my ($rc, $out, $err) = $east5->psql('postgres',
+		"SELECT rig_add_peer('east7', \$\$" . $east7->connstr('postgres') . "\$\$, 'sync')");
+	is($rc, 0, '(7) east7 is bootstrapped from it') or diag $err;
+	like($err, qr/from snapshot $s \(every version up to \d+ and [1-9]\d* later\)/, '(7) ... with later versions') or diag $err;
+	my $tc = rig_xfer_start($east5, rig_xfer_branches('east5', 1, 'west', 6, 1));
+	is(wait_final($east5, $tc), 'committed', '(7) a transfer after the bootstrap commits');
+	caught_up($east5, $east7);
+	is($east7->safe_psql('postgres', $txn_rows), $east5->safe_psql('postgres', $txn_rows),
+		'(7) east7 holds east5\'s transactions and events, row by row');
+	is($east7->safe_psql('postgres', $node_rows), $east5->safe_psql('postgres', $node_rows),
+		'(7) ... and its nodes');
+	rig_verify_ok($east5, 'east7', '(7) rig_verify_peer finds nothing on east7');
 }
 
 done_testing();
