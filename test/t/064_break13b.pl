@@ -34,6 +34,8 @@
 #  (7) a snapshot on east5 while a rig_do is open (W stays below it) that
 #      includes later transaction ops: east7 bootstrapped from it holds
 #      east5's transactions, events and nodes.
+#  (8) a snapshot without rig's tables (as an earlier build took it):
+#      rig_add_peer still refuses the bootstrap (0A000).
 
 use strict;
 use warnings;
@@ -381,6 +383,22 @@ my $carried;
 	is($east7->safe_psql('postgres', $node_rows), $east5->safe_psql('postgres', $node_rows),
 		'(7) ... and its nodes');
 	rig_verify_ok($east5, 'east7', '(7) rig_verify_peer finds nothing on east7');
+}
+
+# ---- (8) a snapshot as an earlier build took it (no rig tables): still refused
+{
+	my $s = $east5->safe_psql('postgres', 'SELECT rig_snapshot(1)');
+	$east5->safe_psql('postgres', qq{
+		DELETE FROM rig.snapshot_chunks WHERE snapshot_id = $s AND relation LIKE 'rig.%' AND relation <> 'rig.idempotency_keys';
+		UPDATE rig.snapshots SET tables = tables[1:3],
+			chunks = (SELECT count(*) FROM rig.snapshot_chunks WHERE snapshot_id = $s) WHERE id = $s});
+	my $east8 = east_node('east8');
+	my $err = rig_psql_error($east5,
+		"SELECT rig_add_peer('east8', \$\$" . $east8->connstr('postgres') . "\$\$, 'sync')");
+	is(sqlstate_of($err), '0A000', '(8) from a snapshot without rig\'s tables the bootstrap is refused: 0A000');
+	like(message_of($err), qr/cannot bootstrap peer "east8" from snapshot $s: this node has a registered node/,
+		'(8) ... saying why') or diag $err;
+	is($east8->safe_psql('postgres', 'SELECT count(*) FROM rig.snapshots'), '0', '(8) ... east8 holds no snapshot');
 }
 
 done_testing();
