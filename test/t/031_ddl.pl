@@ -206,7 +206,7 @@ my $script = PostgreSQL::Test::Utils::tempdir() . '/item.sql';
 append_to_file($script, q{SELECT rig_do('item', jsonb_build_object('n', :client_id));});
 my ($pgb_out, $pgb_err) = ('', '');
 my $from = $node_a->safe_psql('postgres', 'SELECT rig_last_version()');
-my $load = rig_pgbench($node_a, \$pgb_out, \$pgb_err, '-c', '4', '-t', '300', '-f', $script);
+my $load = rig_pgbench($node_a, \$pgb_out, \$pgb_err, '-c', '4', '-t', '1500', '-f', $script);
 $node_a->poll_query_until('postgres', "SELECT rig_last_version() > $from + 100")
   or die 'the clients wrote nothing';
 my $v_tag = $node_a->safe_psql('postgres', q{SELECT rig_ddl($ddl$
@@ -214,11 +214,11 @@ ALTER TABLE items ADD COLUMN tag text NOT NULL DEFAULT 'old';
 CREATE OR REPLACE FUNCTION item_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql
 	AS 'INSERT INTO public.items VALUES (version, (data->>''n'')::int, version, ''new'')';
 $ddl$)});
-ok($load->finish, '(5b) 4 clients wrote 1200 ops meanwhile, none failed') or diag $pgb_err;
+ok($load->finish, '(5b) 4 clients wrote 6000 ops meanwhile, none failed') or diag $pgb_err;
 my $tag_sql = "SELECT count(*) FILTER (WHERE version > $from AND version < $v_tag AND tag = 'old') || ' ' || "
   . "count(*) FILTER (WHERE version > $v_tag AND tag = 'new') FROM items";
 my ($old, $new) = split / /, $node_a->safe_psql('postgres', $tag_sql);
-is($old + $new, 1200, "(5b) on a, the $old ops before the change ran the old body, the $new after it the new one");
+is($old + $new, 6000, "(5b) on a, the $old ops before the change ran the old body, the $new after it the new one");
 ok($old > 0 && $new > 0, '(5b) ... the change came in the middle of the load');
 is(rig_query_each([ $node_a, $node_b ], $tag_sql), "$old $new / $old $new", '(5b) b took the change at the same version');
 rig_same_ok($node_a, [$node_b], '(5b)', 'SELECT * FROM items ORDER BY version');
