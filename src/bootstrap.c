@@ -85,6 +85,7 @@ static int64 rig_boot_chunk_bytes(RigBootChunk *ch);
 static void rig_boot_send_chunks(RigConn *rc, RigSnapshotInfo *snap, int next);
 static void rig_boot_send_records(RigConn *rc, RigSnapshotInfo *snap);
 static void rig_boot_check_node(const char *what);
+static char *rig_boot_own_state_found(const char *sql, int nargs, Oid *types, Datum *values);
 static void rig_boot_check_own_state(const char *name, RigSnapshotInfo *snap);
 static void rig_boot_incomplete(int64 id, RigSnapshotInfo *info);
 static void rig_boot_fresh(RigSnapshotInfo *meta);
@@ -335,6 +336,27 @@ rig_bootstrap_peer(RigConn *rc, const char *name)
 }
 
 /*
+ * What of rig's own state sql (one text column, NULL for nothing) finds
+ * on this node, read as the owner of rig's tables; NULL: none.
+ */
+static char *
+rig_boot_own_state_found(const char *sql, int nargs, Oid *types, Datum *values)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *what;
+
+	SPI_connect();
+	if (rig_spi_as_owner("transactions", sql, nargs, types, values, NULL) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read rig's transactions and nodes");
+	what = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (what != NULL)
+		what = MemoryContextStrdup(cxt, what);
+	SPI_finish();
+	return what;
+}
+
+/*
  * Refuse to bootstrap a peer from a snapshot taken before snapshots
  * carried rig's own tables, when its state would lack what rig's own ops
  * wrote: such a snapshot holds the registered tables only, not
@@ -356,20 +378,14 @@ rig_boot_check_own_state(const char *name, RigSnapshotInfo *snap)
 	if (snap->rig_state)
 		return;
 	values[0] = Int64GetDatum(Max(covered, snap->watermark));
-	SPI_connect();
-	if (rig_spi_as_owner("log",
-						 "SELECT CASE WHEN EXISTS (SELECT 1 FROM rig.remote_nodes) "
-						 "  THEN 'a registered node (rig_add_node)' "
-						 "WHEN EXISTS (SELECT 1 FROM rig.transactions t WHERE t.id <= $1) "
-						 "  OR EXISTS (SELECT 1 FROM rig.log l WHERE l.version > $1 "
-						 "   AND l.method = 'rig.transaction.event' AND (l.data->>'transaction')::bigint <= $1) "
-						 "  THEN 'a transaction across nodes it covers' END",
-						 1, types, values, NULL) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read rig's transactions and nodes");
-	what = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (what != NULL)
-		what = pstrdup(what);
-	SPI_finish();
+	what = rig_boot_own_state_found("SELECT CASE WHEN EXISTS (SELECT 1 FROM rig.remote_nodes) "
+									"  THEN 'a registered node (rig_add_node)' "
+									"WHEN EXISTS (SELECT 1 FROM rig.transactions t WHERE t.id <= $1) "
+									"  OR EXISTS (SELECT 1 FROM rig.log l WHERE l.version > $1 "
+									"   AND l.method = 'rig.transaction.event' "
+									"   AND (l.data->>'transaction')::bigint <= $1) "
+									"  THEN 'a transaction across nodes it covers' END",
+									1, types, values);
 	if (what == NULL)
 		return;
 	ereport(ERROR,
@@ -482,17 +498,13 @@ rig_boot_fresh(RigSnapshotInfo *meta)
 	}
 	if (meta->rig_state)
 	{
-		const char *what;
+		char	   *what = rig_boot_own_state_found("SELECT CASE WHEN EXISTS (SELECT 1 FROM rig.remote_nodes) "
+													"  THEN 'a registered node' "
+													"WHEN EXISTS (SELECT 1 FROM rig.transactions) "
+													"  OR EXISTS (SELECT 1 FROM rig.transaction_events) "
+													"  THEN 'transactions across nodes' END",
+													0, NULL, NULL);
 
-		SPI_connect();
-		if (rig_spi_as_owner("transactions",
-							 "SELECT CASE WHEN EXISTS (SELECT 1 FROM rig.remote_nodes) THEN 'a registered node' "
-							 "WHEN EXISTS (SELECT 1 FROM rig.transactions) "
-							 "  OR EXISTS (SELECT 1 FROM rig.transaction_events) "
-							 "  THEN 'transactions across nodes' END",
-							 0, NULL, NULL, NULL) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "could not read rig's transactions and nodes");
-		what = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		if (what != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -500,7 +512,6 @@ rig_boot_fresh(RigSnapshotInfo *meta)
 							rig_node_name(), what),
 					 errdetail("The snapshot carries the primary's rig.remote_nodes, rig.transactions and rig.transaction_events."),
 					 errhint("Rebuild it as an empty node (DROP EXTENSION rig; CREATE EXTENSION rig; load the handlers and tables).")));
-		SPI_finish();
 	}
 }
 

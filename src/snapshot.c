@@ -424,25 +424,17 @@ rig_snapshot_load_rows(const char *relation, Datum rows, int64 version)
 	SPI_connect();
 	/* read back as rig_snapshot_chunks wrote them */
 	nest = rig_snapshot_pin_formats();
-	if (strcmp(relation, RIG_SNAPSHOT_KEYS) == 0)
+	/* rig's own tables (the keys, or what its ops wrote): as their owner */
+	if (strcmp(relation, RIG_SNAPSHOT_KEYS) == 0 || rig_snapshot_is_rig_state(relation))
 	{
-		load.owner = rig_rel_owner(rig_relid("idempotency_keys"));
-		load.sql = "INSERT INTO rig.idempotency_keys "
-			"SELECT * FROM jsonb_populate_recordset(NULL::rig.idempotency_keys, $1) "
-			"ON CONFLICT DO NOTHING";
-		rig_load_work(&load);
-		AtEOXact_GUC(true, nest);
-		SPI_finish();
-		return;
-	}
-	if (rig_snapshot_is_rig_state(relation))
-	{
-		/* rig's own rows as its ops left them: none of their triggers fires */
 		load.owner = rig_rel_owner(rig_relid(relation + strlen("rig.")));
-		load.sql = psprintf("INSERT INTO %s SELECT * FROM jsonb_populate_recordset(NULL::%s, $1)",
-							relation, relation);
-		(void) set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
+		load.sql = psprintf("INSERT INTO %s SELECT * FROM jsonb_populate_recordset(NULL::%s, $1)%s",
+							relation, relation,
+							strcmp(relation, RIG_SNAPSHOT_KEYS) == 0 ? " ON CONFLICT DO NOTHING" : "");
+		/* rig's rows as its ops left them: none of their triggers fires */
+		if (rig_snapshot_is_rig_state(relation))
+			(void) set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
 		rig_load_work(&load);
 		AtEOXact_GUC(true, nest);
 		SPI_finish();

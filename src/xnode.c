@@ -507,10 +507,11 @@ rig_transaction_wait(PG_FUNCTION_ARGS)
 		char	   *seen = state;
 
 		/* woken by the outcome of the phase last seen: no need to read again */
-		if (seen != NULL && rig_xnode_outcome_of(id, created, seen) != NULL)
+		known = seen != NULL ? rig_xnode_outcome_of(id, created, seen) : NULL;
+		if (known != NULL)
 		{
 			ConditionVariableCancelSleep();
-			PG_RETURN_TEXT_P(cstring_to_text(rig_xnode_outcome_of(id, created, seen)));
+			PG_RETURN_TEXT_P(cstring_to_text(known));
 		}
 		/* once seen, gone means pruned meanwhile, which only a final one is */
 		state = rig_xnode_state(id, seen != NULL, &created);

@@ -49,7 +49,7 @@ our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of me
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_bg_send rig_bg_result rig_waits_on_lock rig_prepared_xacts rig_peer_state
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
   rig_keyed_outcomes rig_keyed_retry rigctl_run rigctl_cmd rigctl_run_within rig_stop_walwriter rig_where_is rig_incarnation
-  rig_xfer_setup rig_xfer_pair rig_xfer_branches rig_xfer_start rig_xfer_money rig_xnode_row rig_xfer_pgbench
+  rig_xfer_setup rig_xfer_pair rig_xfer_branches rig_xfer_start rig_xfer_money rig_xnode_row rig_xnode_lose_final rig_xfer_pgbench
   rig_start_paused_sql rig_snapshot_rows rig_table_rows rig_replay_into
   rig_ledger_load rig_ledger_retry rig_transient_sqlstate);
 
@@ -1383,6 +1383,15 @@ left on them, e.g. "6000 holds 0".
 The row of transaction $id in rig.transactions on $node: state, reason,
 reason_branch, joined by "|" (a NULL as "").
 
+=item rig_xnode_lose_final($node, $id, $phase)
+
+With $node's WAL writer stopped (rig_stop_walwriter) and transaction $id's
+final state visible there: kill -9 $node and start it with the fault
+point xnode_before_$phase set, so that its worker pauses before it sends
+that phase's calls again.  Returns whether it paused there and the
+transaction's state then.  The fault point is cleared in the
+configuration: the caller's $node->restart lets the worker go on.
+
 =back
 
 =cut
@@ -1457,6 +1466,19 @@ sub rig_xfer_money
 		$holds += $h;
 	}
 	return "$sum holds $holds";
+}
+
+sub rig_xnode_lose_final
+{
+	my ($node, $id, $phase) = @_;
+	$node->append_conf('postgresql.conf', "rig.fault_point = 'xnode_before_$phase'");
+	my $offset = -s $node->logfile;
+	crash($node, 'all');
+	$node->start;
+	my $paused = $node->wait_for_log(qr/rig: paused at fault point "xnode_before_$phase"/, $offset);
+	my $state = $node->safe_psql($dbname, "SELECT state FROM rig.transactions WHERE id = $id");
+	$node->adjust_conf('postgresql.conf', 'rig.fault_point', "''");
+	return ($paused, $state);
 }
 
 sub rig_xnode_row

@@ -56,18 +56,13 @@ sub balance
 	ok($east->poll_query_until('postgres',
 			"SELECT state = 'committed' FROM rig.transactions WHERE id = $id"),
 		'(1) its final state is visible on east');
-	$east->append_conf('postgresql.conf', "rig.fault_point = 'xnode_before_commit'");
-	my $offset = -s $east->logfile;
-	crash($east, 'all');
-	$east->start;
-	ok($east->wait_for_log(qr/rig: paused at fault point "xnode_before_commit"/, $offset),
-		'(1) after kill -9 the worker sends the commit calls again');
-	is($east->safe_psql('postgres', "SELECT state FROM rig.transactions WHERE id = $id"), 'committing',
+	my ($paused, $state) = rig_xnode_lose_final($east, $id, 'commit');
+	ok($paused, '(1) after kill -9 the worker sends the commit calls again');
+	is($state, 'committing',
 		'(1) ... because the step that recorded west\'s answer and the final state was not flushed');
 	is($east->safe_psql('postgres',
 			"SELECT count(*) FROM rig.transaction_events WHERE id = $id AND event = 'committed' AND branch = 0"),
 		'1', '(1) east\'s own commit, recorded with the decision, was durable');
-	$east->adjust_conf('postgresql.conf', 'rig.fault_point', "''");
 	$east->restart;
 	is($east->safe_psql('postgres', "SELECT rig_transaction_wait($id, '60s')"), 'committed',
 		'(1) the transaction ends committed again');

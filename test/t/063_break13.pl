@@ -87,15 +87,10 @@ my $branch = '{"node": "%s", "prepare": "%s", "commit": "%s", "abort": "%s", '
 	ok($east->poll_query_until('postgres',
 			"SELECT state = 'aborted' FROM rig.transactions WHERE id = $id"),
 		'(1) its final state is visible on east');
-	$east->append_conf('postgresql.conf', "rig.fault_point = 'xnode_before_abort'");
-	my $offset = -s $east->logfile;
-	crash($east, 'all');
-	$east->start;
-	ok($east->wait_for_log(qr/rig: paused at fault point "xnode_before_abort"/, $offset),
-		'(1) after kill -9 the worker sends the abort calls again');
-	is($east->safe_psql('postgres', "SELECT state FROM rig.transactions WHERE id = $id"), 'aborting',
+	my ($paused, $state) = rig_xnode_lose_final($east, $id, 'abort');
+	ok($paused, '(1) after kill -9 the worker sends the abort calls again');
+	is($state, 'aborting',
 		'(1) ... because the step that recorded west\'s answers and the final state was lost');
-	$east->adjust_conf('postgresql.conf', 'rig.fault_point', "''");
 	$east->restart;
 	is($east->safe_psql('postgres', "SELECT rig_transaction_wait($id, '60s')"), 'aborted',
 		'(1) the transaction ends aborted again');
