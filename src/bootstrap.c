@@ -6,10 +6,14 @@
  *	  chunk, checked there, and the log after it is shipped as usual.
  *
  * The primary (rig_add_peer, peer.c) drives; the new node does the work
- * in functions the primary calls, each in its own transaction there:
+ * in functions the primary calls, each in its own transaction there but
+ * one:
  *   rig_bootstrap_state()   which snapshot it holds, complete or not, and
  *                           the next chunk it lacks;
- *   rig_bootstrap_begin()   records the snapshot's row (incomplete);
+ *   rig_bootstrap_begin()   records the snapshot's row (incomplete),
+ *                           once it found this node empty, in the
+ *                           transaction that makes it the primary's
+ *                           replica (a refused node stays what it was);
  *   rig_bootstrap_chunk()   checks one chunk's md5 and count, inserts its
  *                           rows into the registered table (apply context)
  *                           and keeps the chunk, in one transaction;
@@ -249,90 +253,115 @@ rig_boot_send_records(RigConn *rc, RigSnapshotInfo *snap)
 }
 
 /*
- * Called by rig_add_peer once the peer is our replica: bootstrap it from
- * the latest snapshot if it is empty and needs compacted records (or is
- * in the middle of a bootstrap); returns the version up to which it now
- * holds the state (0: no snapshot was needed), where shipping starts.
+ * Called by rig_add_peer before the peer follows us: decide whether it is
+ * to be bootstrapped from the latest snapshot (it is empty and needs
+ * compacted records, or is in the middle of a bootstrap) and make every
+ * check this node can, so that a refusal leaves the peer as it was.
+ * Without a load, plan->start is where shipping starts.
  */
-int64
-rig_bootstrap_peer(RigConn *rc, const char *name)
+void
+rig_bootstrap_plan(RigConn *rc, const char *name, RigBootPlan *plan)
 {
 	RigPeerBoot st;
-	RigSnapshotInfo snap;
 	int64		below = rig_node_compacted_below();
-	const char *params[1];
 	PGresult   *res;
-	int			next;
 
+	memset(plan, 0, sizeof(*plan));
 	/* a bootstrap starts only on a compacted log, and compaction never goes back */
 	if (below <= 1)
-		return 0;
+		return;
 	/* a peer whose SQL is still 1.0 cannot be bootstrapped: shipping says what it lacks */
 	res = rig_conn_query(rc, "SELECT to_regprocedure('pg_catalog.rig_bootstrap_state()') IS NOT NULL",
 						 0, NULL, rig_deadline(rig_sync_timeout));
 	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
 	{
 		PQclear(res);
-		return 0;
+		return;
 	}
 	PQclear(res);
 	rig_peer_boot_state(rc, &st);
 	if (st.snapshot_id != 0 && st.complete)
-		return Max(st.compacted_below - 1, 0);
+	{
+		plan->start = Max(st.compacted_below - 1, 0);
+		return;
+	}
 	if (st.snapshot_id == 0 && st.last_version > 0)
-		return 0;
+		return;
 
-	if (!rig_snapshot_latest(&snap, true))
+	if (!rig_snapshot_latest(&plan->snap, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot add peer \"%s\": it is empty and the log here was compacted below version " INT64_FORMAT,
 						name, below),
 				 errdetail("The records it needs are gone and no snapshot holds their effects."),
 				 errhint("Take a snapshot with rig_snapshot(), then add the peer again.")));
-	if (snap.watermark + 1 < below)
+	if (plan->snap.watermark + 1 < below)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot add peer \"%s\": snapshot " INT64_FORMAT " ends at version " INT64_FORMAT
 						", but the log here was compacted below version " INT64_FORMAT,
-						name, snap.id, snap.watermark, below),
+						name, plan->snap.id, plan->snap.watermark, below),
 				 errhint("Take a new snapshot with rig_snapshot(), then add the peer again.")));
-	if (strcmp(rig_snapshot_fingerprint(), snap.fingerprint) != 0)
+	if (strcmp(rig_snapshot_fingerprint(), plan->snap.fingerprint) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot bootstrap peer \"%s\" from snapshot " INT64_FORMAT ": the handlers changed since it was taken",
-						name, snap.id),
+						name, plan->snap.id),
 				 errdetail("The log after the snapshot would be applied with other handlers than those that wrote it."),
 				 errhint("Take a new snapshot with rig_snapshot(), then add the peer again.")));
+	rig_boot_check_own_state(name, &plan->snap);
+	plan->load = true;
+	plan->next = st.snapshot_id == plan->snap.id ? st.next_chunk : 0;
+}
 
-	rig_boot_check_own_state(name, &snap);
+/*
+ * Record the planned snapshot on the new node, which checks there that it
+ * can take it (rig_boot_fresh).  Sent in the remote transaction that makes
+ * the node our replica, so that its refusal leaves it no replica.
+ */
+void
+rig_bootstrap_begin_remote(RigConn *rc, RigBootPlan *plan)
+{
+	const char *params[1] = {plan->snap.json};
 
-	next = st.snapshot_id == snap.id ? st.next_chunk : 0;
-	params[0] = snap.json;
 	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_bootstrap_begin($1)",
 						   1, params, rig_deadline(rig_sync_timeout)));
+}
+
+/*
+ * Called by rig_add_peer once the peer is our replica (and, for a load,
+ * has begun the snapshot): send it the planned snapshot's chunks and
+ * records and have it check the state hash.  Returns the version up to
+ * which it now holds the state, where shipping starts.
+ */
+int64
+rig_bootstrap_peer(RigConn *rc, const char *name, RigBootPlan *plan)
+{
+	RigSnapshotInfo *snap = &plan->snap;
+	PGresult   *res;
+	char		id[32];
+	const char *params[1] = {id};
+
+	if (!plan->load)
+		return plan->start;
 	ereport(NOTICE,
 			(errmsg("bootstrapping peer \"%s\" from snapshot " INT64_FORMAT " (every version up to " INT64_FORMAT
 					" and %d later): %s at chunk %d of %d",
-					name, snap.id, snap.watermark, snap.nincluded,
-					next > 0 ? "resuming" : "starting", next, snap.chunks)));
-	rig_boot_send_chunks(rc, &snap, next);
-	rig_boot_send_records(rc, &snap);
+					name, snap->id, snap->watermark, snap->nincluded,
+					plan->next > 0 ? "resuming" : "starting", plan->next, snap->chunks)));
+	rig_boot_send_chunks(rc, snap, plan->next);
+	rig_boot_send_records(rc, snap);
 	rig_fault("bootstrap_before_finish", true);
 
-	{
-		char		id[32];
-
-		snprintf(id, sizeof(id), INT64_FORMAT, snap.id);
-		params[0] = id;
-		/* hashing every state table takes as long as the state is large */
-		res = rig_conn_query_long(rc, "SELECT pg_catalog.rig_bootstrap_finish($1)",
-								  1, params, 0);
-		PQclear(res);
-	}
+	snprintf(id, sizeof(id), INT64_FORMAT, snap->id);
+	/* hashing every state table takes as long as the state is large */
+	res = rig_conn_query_long(rc, "SELECT pg_catalog.rig_bootstrap_finish($1)",
+							  1, params, 0);
+	PQclear(res);
 	ereport(LOG,
 			(errmsg("rig bootstrapped peer \"%s\" from snapshot " INT64_FORMAT ", state hash checked there",
-					name, snap.id)));
-	return snap.watermark;
+					name, snap->id)));
+	return snap->watermark;
 }
 
 /*

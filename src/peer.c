@@ -71,6 +71,7 @@ static char *rig_epochs_json(void);
 static void rig_tell_mode_work(void *arg);
 static void rig_tell_mode(const char *name, RigPeerMode mode);
 static void rig_check_lease_over(const char *name, const char *why);
+static void rig_make_replica(RigConn *rc, RigBootPlan *boot);
 static void rig_add_peer_work(RigConn *rc, const char *name,
 							  const char *conninfo, const char *mode);
 
@@ -378,6 +379,30 @@ rig_epochs_json(void)
 	return json;
 }
 
+/*
+ * Make the peer our replica and, when it is to load a snapshot, have it
+ * begin that (checking it can) in the same remote transaction: a peer
+ * that refuses the snapshot stays what it was, not our replica.
+ */
+static void
+rig_make_replica(RigConn *rc, RigBootPlan *boot)
+{
+	TimestampTz deadline = rig_deadline(rig_sync_timeout);
+	char		epoch[32];
+	const char *params[3];
+
+	snprintf(epoch, sizeof(epoch), INT64_FORMAT, rig_node_epoch());
+	params[0] = rig_node_name();
+	params[1] = epoch;
+	params[2] = rig_epochs_json();
+	PQclear(rig_conn_query(rc, "BEGIN", 0, NULL, deadline));
+	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_become_replica($1, $2, $3)",
+						   3, params, deadline));
+	if (boot->load)
+		rig_bootstrap_begin_remote(rc, boot);
+	PQclear(rig_conn_query(rc, "COMMIT", 0, NULL, deadline));
+}
+
 /* The steps of rig_add_peer() once connected. */
 static void
 rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
@@ -386,8 +411,7 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	int64		shipped;
 	int64		wm;
 	RigPace		pace;
-	char		epoch[32];
-	const char *params[3];
+	RigBootPlan boot;
 	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		args[3];
 
@@ -396,13 +420,8 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	rig_check_peer(rc, name);
 	rig_check_handlers_match(rc, name, false);
 	(void) rig_check_peer_history(rc, name);
-
-	snprintf(epoch, sizeof(epoch), INT64_FORMAT, rig_node_epoch());
-	params[0] = rig_node_name();
-	params[1] = epoch;
-	params[2] = rig_epochs_json();
-	PQclear(rig_conn_query(rc, "SELECT pg_catalog.rig_become_replica($1, $2, $3)",
-						   3, params, rig_deadline(rig_sync_timeout)));
+	rig_bootstrap_plan(rc, name, &boot);
+	rig_make_replica(rc, &boot);
 	rig_fault("add_peer_after_become_replica", true);
 
 	/*
@@ -413,7 +432,7 @@ rig_add_peer_work(RigConn *rc, const char *name, const char *conninfo,
 	 * the horizon starts at the snapshot's W.
 	 */
 	shipped = rig_verified_start(rc, name, conninfo,
-								 rig_bootstrap_peer(rc, name), false);
+								 rig_bootstrap_peer(rc, name, &boot), false);
 
 	/*
 	 * Catch up without blocking writers, at rig.bootstrap_max_rate like the

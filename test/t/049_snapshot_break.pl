@@ -173,6 +173,8 @@ like(message_of($err), qr/^table public\.notes is not empty on node "d": a node 
 	'rig_add_peer of a node with rows of its own is refused') or diag $err;
 is($d->safe_psql('postgres', 'SELECT count(*) FROM rig.snapshot_chunks'), '0', '... before any chunk was loaded');
 is($a->safe_psql('postgres', q{SELECT count(*) FROM rig.peers WHERE name = 'd'}), '0', '... and it is not a peer');
+is($d->safe_psql('postgres', q{SELECT role || '|' || coalesce(primary_name, '') FROM rig.node}), 'primary|',
+	'... nor a replica: it follows nobody');
 $d->safe_psql('postgres', q{SET rig.maintenance = on; DELETE FROM notes});
 ($ret, $out, $err) = $a->psql('postgres', $add_d);
 is($ret, 0, 'emptied, it is bootstrapped') or diag $err;

@@ -22,7 +22,8 @@
 #  (3) rig_rebuild() on east and on east4 after such a snapshot: no error,
 #      rig's tables unchanged, a transfer afterwards commits.
 #  (4) a new node with a row of its own in rig.remote_nodes (or
-#      rig.transactions) is refused (55000) with nothing loaded.
+#      rig.transactions) is refused (55000) with nothing loaded, and it
+#      stays a primary: it was not made a replica before the refusal.
 #  (5) chunk_rows 1: a bootstrap cancelled while rig.transaction_events
 #      loads, a newer snapshot taken meanwhile (the half-load is dropped),
 #      then a kill -9 of the new node, then one of east (the primary),
@@ -35,7 +36,11 @@
 #      includes later transaction ops: east7 bootstrapped from it holds
 #      east5's transactions, events and nodes.
 #  (8) a snapshot without rig's tables (as an earlier build took it):
-#      rig_add_peer still refuses the bootstrap (0A000).
+#      rig_add_peer still refuses the bootstrap (0A000), and the node
+#      stays a primary.
+#  (9) a snapshot whose handler fingerprint is not this node's: refused
+#      (55000), the node stays a primary; after a new snapshot it is
+#      bootstrapped.
 
 use strict;
 use warnings;
@@ -57,6 +62,9 @@ my $tables = q{SELECT rig_register_table('xfer.accounts'); SELECT rig_register_t
 	SELECT rig_register_table('xfer.history')};
 
 # a node of east's shard with the handlers and the registered tables, empty
+# a node's role and the primary it follows
+my $role = q{SELECT role || '|' || coalesce(primary_name, '') FROM rig.node};
+
 sub east_node
 {
 	my ($name) = @_;
@@ -237,6 +245,7 @@ my @ids;
 		'0 0 0 0 ghost', '(4) ... east6 holds no snapshot, no chunk, no row but its own');
 	is($east->safe_psql('postgres', "SELECT count(*) FROM rig.peers WHERE name = 'east6'"), '0',
 		'(4) ... and east has no peer east6');
+	is($east6->safe_psql('postgres', $role), 'primary|', '(4) ... and east6 follows nobody');
 	$east6->safe_psql('postgres', 'DELETE FROM rig.remote_nodes');
 	$east6->safe_psql('postgres', "INSERT INTO rig.transaction_events VALUES (1, 1, 'started', NULL, NULL, now(), 1)");
 	$err = rig_psql_error($east,
@@ -399,6 +408,26 @@ my $carried;
 	like(message_of($err), qr/cannot bootstrap peer "east8" from snapshot $s: this node has a registered node/,
 		'(8) ... saying why') or diag $err;
 	is($east8->safe_psql('postgres', 'SELECT count(*) FROM rig.snapshots'), '0', '(8) ... east8 holds no snapshot');
+	is($east8->safe_psql('postgres', $role), 'primary|', '(8) ... and follows nobody: the refusal came before it was made a replica');
+
+	# ---- (9) a snapshot taken with other handlers: refused before east8
+	# follows east5, and a new snapshot bootstraps it
+	my $s9 = $east5->safe_psql('postgres', 'SELECT rig_snapshot(1)');
+	$east5->safe_psql('postgres', "UPDATE rig.snapshots SET handler_fingerprint = md5('other') WHERE id = $s9");
+	$err = rig_psql_error($east5,
+		"SELECT rig_add_peer('east8', \$\$" . $east8->connstr('postgres') . "\$\$, 'sync')");
+	is(sqlstate_of($err), '55000', '(9) from a snapshot of other handlers the bootstrap is refused: 55000');
+	like(message_of($err), qr/cannot bootstrap peer "east8" from snapshot $s9: the handlers changed since it was taken/,
+		'(9) ... saying why') or diag $err;
+	is($east8->safe_psql('postgres', $role), 'primary|', '(9) ... east8 follows nobody');
+	my $s10 = $east5->safe_psql('postgres', 'SELECT rig_snapshot(1)');
+	my ($rc, $out);
+	($rc, $out, $err) = $east5->psql('postgres',
+		"SELECT rig_add_peer('east8', \$\$" . $east8->connstr('postgres') . "\$\$, 'sync')");
+	is($rc, 0, '(9) after a new snapshot east8 is added') or diag $err;
+	like($err, qr/bootstrapping peer "east8" from snapshot $s10 /, '(9) ... bootstrapped from it') or diag $err;
+	is($east8->safe_psql('postgres', $role), 'replica|east5', '(9) ... and follows east5');
+	rig_verify_ok($east5, 'east8', '(9) rig_verify_peer finds nothing on east8');
 }
 
 done_testing();
