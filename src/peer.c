@@ -400,7 +400,7 @@ rig_make_replica(RigConn *rc, RigBootPlan *boot)
 						   3, params, deadline));
 	if (boot->load)
 		rig_bootstrap_begin_remote(rc, boot);
-	PQclear(rig_conn_query(rc, "COMMIT", 0, NULL, deadline));
+	PQclear(rig_conn_query(rc, "COMMIT", 0, NULL, rig_deadline(rig_sync_timeout)));
 }
 
 /* The steps of rig_add_peer() once connected. */
