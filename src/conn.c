@@ -291,19 +291,22 @@ rig_peer_statement_timeout(void)
  * Bound what the peer's backend does for us: no statement runs much longer
  * than rig.sync_timeout (we would have given up on it by then), and the backend
  * checks every second that we are still connected, so that a handler still
- * running after we disconnected is stopped rather than left to run on.  Set
- * once per connection, after the user's conninfo (which stays untouched).
+ * running after we disconnected is stopped rather than left to run on.  And
+ * every rig call there runs READ COMMITTED, as it must, whatever the node's
+ * default_transaction_isolation.  Set once per connection, after the
+ * user's conninfo (which stays untouched).
  */
 static bool
 rig_conn_bound_peer_work(RigConn *rc, TimestampTz deadline, char **err)
 {
-	char		sql[128];
+	char		sql[256];
 	PGresult   *res;
 	bool		timed_out;
 	bool		ok = true;
 
 	snprintf(sql, sizeof(sql),
-			 "SET statement_timeout = %d; SET client_connection_check_interval = %d",
+			 "SET statement_timeout = %d; SET client_connection_check_interval = %d; "
+			 "SET default_transaction_isolation = 'read committed'",
 			 rig_peer_statement_timeout(), RIG_PEER_CHECK_INTERVAL_MS);
 	if (!PQsendQuery(rc->conn, sql) || !rig_conn_flush(rc, deadline, true))
 	{

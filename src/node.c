@@ -268,6 +268,22 @@ rig_node_refresh(void)
 	rig_node_load();
 }
 
+/*
+ * Lock rig.node's row for a change of role, then read it again: a
+ * concurrent change (two primaries making this node their replica at
+ * once) is waited for, and the checks that follow see what it left, not
+ * the row as it was before.
+ */
+void
+rig_node_lock(void)
+{
+	SPI_connect();
+	if (rig_spi_as_owner("node", "SELECT 1 FROM rig.node FOR UPDATE", 0, NULL, NULL, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock rig.node");
+	SPI_finish();
+	rig_node_refresh();
+}
+
 /* Lowest version rig.log may still hold: rig_compact() removed those below. */
 int64
 rig_node_compacted_below(void)

@@ -26,6 +26,7 @@ extern bool rig_node_fenced(RigFenceInfo *info);
 extern void rig_node_fence(const char *primary, int64 epoch);
 extern int64 rig_node_compacted_below(void);
 extern void rig_node_refresh(void);
+extern void rig_node_lock(void);
 extern void rig_node_update(const char *sql, int nargs, Oid *types, Datum *args);
 
 #endif							/* RIG_NODE_H */

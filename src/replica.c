@@ -314,7 +314,11 @@ rig_set_replica_of(const char *primary, int64 epoch, Jsonb *epochs)
 {
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2] = {CStringGetTextDatum(primary), Int64GetDatum(epoch)};
-	bool		newer = epoch > rig_node_epoch();
+	bool		newer;
+
+	/* one change of role at a time, checked against what the last one left */
+	rig_node_lock();
+	newer = epoch > rig_node_epoch();
 
 	if (epoch < rig_node_epoch())
 		ereport(ERROR,

@@ -154,6 +154,10 @@ rig_send_ops(RigConn *rc, RigWireOp *ops, int nops, const char *final_sql,
 
 	if (!PQenterPipelineMode(conn))
 		return false;
+	/* BEGIN first: parsing the statement would take a snapshot before it */
+	if (!PQsendQueryParams(conn, "BEGIN ISOLATION LEVEL READ COMMITTED",
+						   0, NULL, NULL, NULL, NULL, 0))
+		return false;
 	if (!rc->stmt_prepared)
 	{
 		if (!PQsendPrepare(conn, RIG_APPLY_STMT, RIG_APPLY_SQL,
@@ -161,9 +165,6 @@ rig_send_ops(RigConn *rc, RigWireOp *ops, int nops, const char *final_sql,
 			return false;
 		rc->stmt_prepared = true;
 	}
-	if (!PQsendQueryParams(conn, "BEGIN ISOLATION LEVEL READ COMMITTED",
-						   0, NULL, NULL, NULL, NULL, 0))
-		return false;
 	for (int i = 0; i < nops; i++)
 	{
 		if (!PQsendQueryPrepared(conn, RIG_APPLY_STMT, RIG_WIRE_NPARAMS,

@@ -209,11 +209,24 @@ my $from = $node_a->safe_psql('postgres', 'SELECT rig_last_version()');
 my $load = rig_pgbench($node_a, \$pgb_out, \$pgb_err, '-c', '4', '-t', '1500', '-f', $script);
 $node_a->poll_query_until('postgres', "SELECT rig_last_version() > $from + 100")
   or die 'the clients wrote nothing';
-my $v_tag = $node_a->safe_psql('postgres', q{SELECT rig_ddl($ddl$
+# hold the clients at the table until rig_ddl waits for their ops in
+# flight, so that the change lands in the middle of the load, however fast
+# the machine: the clients' next ops queue behind it
+my $gate = rig_session($node_a);
+$gate->query_safe('BEGIN; LOCK TABLE items IN SHARE MODE');
+my $ddl = rig_session($node_a);
+rig_bg_send($ddl, q{SELECT rig_ddl($ddl$
 ALTER TABLE items ADD COLUMN tag text NOT NULL DEFAULT 'old';
 CREATE OR REPLACE FUNCTION item_apply(version bigint, data jsonb) RETURNS void LANGUAGE sql
 	AS 'INSERT INTO public.items VALUES (version, (data->>''n'')::int, version, ''new'')';
 $ddl$)});
+ok(rig_waits_on_lock($node_a, 'rig_ddl'), '(5b) rig_ddl waits for the ops in flight, the clients for the table');
+$gate->query_safe('COMMIT');
+$gate->quit;
+my ($v_tag, $ddl_err) = rig_bg_result($ddl);
+$ddl->quit;
+is($ddl_err, '', '(5b) then rig_ddl runs');
+like($v_tag, qr/^\d+$/, '(5b) ... and returns its version') or diag $v_tag;
 ok($load->finish, '(5b) 4 clients wrote 6000 ops meanwhile, none failed') or diag $pgb_err;
 my $tag_sql = "SELECT count(*) FILTER (WHERE version > $from AND version < $v_tag AND tag = 'old') || ' ' || "
   . "count(*) FILTER (WHERE version > $v_tag AND tag = 'new') FROM items";
