@@ -20,7 +20,10 @@
 #     snapshot (the half-load is dropped in the remote transaction).
 #  6. a node already our replica (complete snapshot) added again after
 #     rig_drop_peer.
-#  7. idle_in_transaction_session_timeout = 1ms on the new node.
+#  7. idle_in_transaction_session_timeout = 1ms on the new node (rig's
+#     connections set it to 0: its remote transaction of several
+#     statements is bounded by rig's own deadlines; without that, whether
+#     it idles 1 ms between two statements is a matter of timing).
 #  8. default_transaction_isolation = serializable on the new node: the
 #     log is shipped to it (shipping's pipeline sends BEGIN ISOLATION LEVEL
 #     READ COMMITTED before it prepares its statement, which takes a
