@@ -81,6 +81,39 @@ sub hold_snapshots
 	return $h;
 }
 
+# $p1 and $p2 add $n at once: $p1's remote transaction held open (its
+# rig_bootstrap_begin waits on a lock), $p2's rig_become_replica waiting
+# behind it; returns what each said
+sub race_adds
+{
+	my ($n, $p1, $p2, $label) = @_;
+	my $h = hold_snapshots($n);
+	my ($s1, $s2) = (rig_session($p1), rig_session($p2));
+	rig_bg_send($s1, add_sql($n));
+	ok(rig_waits_on_lock($n, 'rig_bootstrap_begin'), "$label: the first remote rig_bootstrap_begin waits on the lock");
+	rig_bg_send($s2, add_sql($n));
+	ok(rig_waits_on_lock($n, 'rig_become_replica'), "$label: the second's rig_become_replica waits on the first's row lock");
+	$h->query_safe('COMMIT');
+	$h->quit;
+	my (undef, $e1) = rig_bg_result($s1);
+	my (undef, $e2) = rig_bg_result($s2);
+	$_->quit for ($s1, $s2);
+	note "$label: first: $e1\n$label: second: $e2";
+	return ($e1, $e2);
+}
+
+# another compacted primary with ten notes of its own
+sub other_primary
+{
+	my ($name) = @_;
+	my $p = notes_node($name);
+	$p->safe_psql('postgres',
+		qq{SELECT rig_do('note', jsonb_build_object('body', '$name' || i)) FROM generate_series(1, 10) i});
+	$p->safe_psql('postgres', 'SELECT rig_snapshot(10)');
+	$p->safe_psql('postgres', 'SELECT rig_compact(1000000)');
+	return $p;
+}
+
 # no backend of $n runs $pattern any more
 sub gone
 {
@@ -169,19 +202,7 @@ is($a->safe_psql('postgres', 'SELECT compacted_below > 1 FROM rig.node'), 't', '
 # --- 4. the same node added from two sessions at once
 {
 	my $n = notes_node('n4');
-	my $h = hold_snapshots($n);
-	my $s1 = rig_session($a);
-	my $s2 = rig_session($a);
-	rig_bg_send($s1, add_sql($n));
-	ok(rig_waits_on_lock($n, 'rig_bootstrap_begin'), '4: the first remote rig_bootstrap_begin waits on the lock');
-	rig_bg_send($s2, add_sql($n));
-	ok(rig_waits_on_lock($n, 'rig_become_replica'), '4: the second remote rig_become_replica waits on the first');
-	$h->query_safe('COMMIT');
-	$h->quit;
-	my ($o1, $e1) = rig_bg_result($s1);
-	my ($o2, $e2) = rig_bg_result($s2);
-	note "4: first: $e1";
-	note "4: second: $e2";
+	my ($e1, $e2) = race_adds($n, $a, $a, '4');
 	ok($e1 !~ /ERROR/ || $e2 !~ /ERROR/, '4: one of them succeeds');
 	is($a->safe_psql('postgres', q{SELECT count(*) FROM rig.peers WHERE name = 'n4'}), '1', '4: n4 is a peer once');
 	is($n->safe_psql('postgres', $role), 'replica|a', '4: n4 follows a');
@@ -189,8 +210,6 @@ is($a->safe_psql('postgres', 'SELECT compacted_below > 1 FROM rig.node'), 't', '
 		'4: n4 holds one complete snapshot');
 	is($n->safe_psql('postgres', $notes), $a->safe_psql('postgres', $notes), '4: and every note once');
 	rig_verify_ok($a, 'n4', '4: rig_verify_peer finds no difference');
-	$s1->quit;
-	$s2->quit;
 	$a->safe_psql('postgres', q{SELECT rig_drop_peer('n4')});
 	$n->stop;
 }
@@ -271,78 +290,42 @@ is($a->safe_psql('postgres', 'SELECT compacted_below > 1 FROM rig.node'), 't', '
 }
 
 # --- 10. two primaries (a, and x of another rig) add the same empty node
-# at once: x's rig_become_replica checks the node (a primary, empty) before
-# it waits for a's row lock, and its UPDATE then overwrites a's committed
-# one: the node, a's replica already, follows x
+# at once: x's rig_become_replica waits for a's row lock, then finds the
+# node a's replica (before the lock, it checked the row as it was and
+# overwrote a's)
 {
-	my $x = notes_node('x');
-	$x->safe_psql('postgres',
-		q{SELECT rig_do('note', jsonb_build_object('body', 'x' || i)) FROM generate_series(1, 10) i});
-	$x->safe_psql('postgres', 'SELECT rig_snapshot(10)');
-	$x->safe_psql('postgres', 'SELECT rig_compact(1000000)');
+	my $x = other_primary('x');
 	my $n = notes_node('n10');
-	my $h = hold_snapshots($n);
-	my $sa = rig_session($a);
-	my $sx = rig_session($x);
-	rig_bg_send($sa, add_sql($n));
-	ok(rig_waits_on_lock($n, 'rig_bootstrap_begin'), '10: a\'s remote rig_bootstrap_begin waits on the lock');
-	rig_bg_send($sx, add_sql($n));
-	ok(rig_waits_on_lock($n, 'rig_become_replica'), '10: x\'s remote rig_become_replica waits on a\'s row lock');
-	$h->query_safe('COMMIT');
-	$h->quit;
-	my ($oa, $ea) = rig_bg_result($sa);
-	my ($ox, $ex) = rig_bg_result($sx);
-	note "10: a: $ea";
-	note "10: x: $ex";
+	my ($ea, $ex) = race_adds($n, $a, $x, '10');
 	like($ex, qr/is already a replica of "a"/, '10: x\'s rig_add_peer is refused: the node is a\'s replica');
 	unlike($ea, qr/ERROR/, '10: a\'s rig_add_peer succeeds');
 	is($n->safe_psql('postgres', $role), 'replica|a', '10: the node follows a');
-	$sa->quit;
-	$sx->quit;
 	$n->stop;
 	$x->stop;
 }
 
 # --- 11. the same with epochs: y (epoch 2) adds the node first, a (epoch
-# 1) at once: a's rig_become_replica checked the epoch before it waited,
-# and takes the node back to epoch 1
+# 1) at once: a's rig_become_replica waits, then is refused (before the
+# lock it took the node back to epoch 1)
 {
-	my $y = notes_node('y');
-	$y->safe_psql('postgres',
-		q{SELECT rig_do('note', jsonb_build_object('body', 'y' || i)) FROM generate_series(1, 10) i});
-	$y->safe_psql('postgres', 'SELECT rig_snapshot(10)');
-	$y->safe_psql('postgres', 'SELECT rig_compact(1000000)');
+	my $y = other_primary('y');
 	$y->safe_psql('postgres', q{SET rig.maintenance = on; UPDATE rig.node SET epoch = 2;
 		INSERT INTO rig.epochs (epoch, first_version, node) VALUES (2, 11, 'y')});
 	$y->restart;
 	is($y->safe_psql('postgres', 'SELECT epoch FROM rig.node'), '2', '11: y is in epoch 2');
 	my $n = notes_node('n11');
-	my $h = hold_snapshots($n);
-	my $sy = rig_session($y);
-	my $sa = rig_session($a);
-	rig_bg_send($sy, add_sql($n));
-	ok(rig_waits_on_lock($n, 'rig_bootstrap_begin'), '11: y\'s remote rig_bootstrap_begin waits on the lock');
-	rig_bg_send($sa, add_sql($n));
-	ok(rig_waits_on_lock($n, 'rig_become_replica'), '11: a\'s remote rig_become_replica waits on y\'s row lock');
-	$h->query_safe('COMMIT');
-	$h->quit;
-	my ($oy, $ey) = rig_bg_result($sy);
-	my ($oa, $ea) = rig_bg_result($sa);
-	note "11: y: $ey";
-	note "11: a: $ea";
+	my ($ey, $ea) = race_adds($n, $y, $a, '11');
 	like($ea, qr/is in epoch 2 and cannot follow "a" of epoch 1/, '11: a\'s rig_add_peer is refused: stale epoch');
 	is($n->safe_psql('postgres', q{SELECT epoch || ' ' || role || '|' || coalesce(primary_name, '') FROM rig.node}),
 		'2 replica|y', '11: the node stays in epoch 2, following y');
-	$sa->quit;
-	$sy->quit;
 	$n->stop;
 	$y->stop;
 }
 
-# --- 8. default_transaction_isolation = serializable on the new node (not
-# this change: shipping's pipeline prepares its statement, which takes a
-# snapshot, before BEGIN ISOLATION LEVEL READ COMMITTED in one implicit
-# transaction)
+# --- 8. default_transaction_isolation = serializable on the new node:
+# shipping's pipeline begins READ COMMITTED before it prepares its
+# statement (which takes a snapshot: the other way round, BEGIN's isolation
+# level was refused and the node was never shipped to)
 {
 	my $n = notes_node('n8');
 	$n->safe_psql('postgres', q{ALTER SYSTEM SET default_transaction_isolation = 'serializable'; SELECT pg_reload_conf()});
