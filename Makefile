@@ -39,6 +39,7 @@ OBJS = \
 	src/ship.o \
 	src/tablediff.o \
 	src/rebuild.o \
+	src/bootload.o \
 	src/bootstrap.o \
 	src/verify.o \
 	src/catchup.o \
