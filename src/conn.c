@@ -292,16 +292,16 @@ rig_peer_statement_timeout(void)
  * than rig.sync_timeout (we would have given up on it by then), and the backend
  * checks every second that we are still connected, so that a handler still
  * running after we disconnected is stopped rather than left to run on.  And
- * every rig call there runs READ COMMITTED, as it must, whatever the node's
- * default_transaction_isolation, in transactions that our own deadlines
- * bound (a remote transaction of several statements is not ended for
- * idling between them).  Set once per connection, after the user's
- * conninfo (which stays untouched).
+ * every rig call there runs READ COMMITTED and read-write, as it must,
+ * whatever the node's defaults for applications, in transactions that
+ * our own deadlines bound (a remote transaction of several statements is
+ * not ended for idling between them).  Set once per connection, after the
+ * user's conninfo (which stays untouched).
  */
 static bool
 rig_conn_bound_peer_work(RigConn *rc, TimestampTz deadline, char **err)
 {
-	char		sql[256];
+	char		sql[512];
 	PGresult   *res;
 	bool		timed_out;
 	bool		ok = true;
@@ -309,6 +309,7 @@ rig_conn_bound_peer_work(RigConn *rc, TimestampTz deadline, char **err)
 	snprintf(sql, sizeof(sql),
 			 "SET statement_timeout = %d; SET client_connection_check_interval = %d; "
 			 "SET default_transaction_isolation = 'read committed'; "
+			 "SET default_transaction_read_only = off; "
 			 "SET idle_in_transaction_session_timeout = 0",
 			 rig_peer_statement_timeout(), RIG_PEER_CHECK_INTERVAL_MS);
 	if (!PQsendQuery(rc->conn, sql) || !rig_conn_flush(rc, deadline, true))

@@ -321,6 +321,13 @@ static const char *const rig_handler_pinned[][2] = {
 	{"default_text_search_config", "pg_catalog.simple"},
 	/* a superuser's replica mode skipped the tables' triggers here only */
 	{"session_replication_role", "origin"},
+	/* how a handler's SQL is parsed ('a\tb', x = NULL) and '{a,NULL}' read */
+	{"standard_conforming_strings", "on"},
+	{"transform_null_equals", "off"},
+	{"array_nulls", "on"},
+	/* what '... IST'::timestamptz means, and quote_ident() and format('%I') give */
+	{"timezone_abbreviations", "Default"},
+	{"quote_all_identifiers", "off"},
 };
 
 /* The locale settings rig.handler_locale gives handlers */

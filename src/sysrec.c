@@ -12,8 +12,9 @@
  *                   signature on each node;
  *   rig.unregister  {"method"};
  *   rig.ddl         {"sql", "search_path", "timezone", "datestyle",
- *                   "intervalstyle", "lc_monetary"}: the statements and
- *                   the settings they ran under on the primary.
+ *                   "intervalstyle", "lc_monetary", "timezone_abbreviations"}:
+ *                   the statements and the settings they ran under on the
+ *                   primary (a record without one leaves it as it is).
  * So followers, catch-up, rig_log_since, verification and compaction treat
  * it as any record; only applying it differs.  It runs under the barrier
  * (locks.c) and rig.ddl_timeout, in a security-restricted context: on the
@@ -70,7 +71,8 @@ static void rig_apply_ddl(Jsonb *data);
  * German lc_monetary, 15.00 under C), absent from records written before
  * they were added: the applying session's then.
  */
-static const char *const rig_ddl_settings[] = {"timezone", "datestyle", "intervalstyle", "lc_monetary"};
+static const char *const rig_ddl_settings[] = {"timezone", "datestyle", "intervalstyle", "lc_monetary",
+	"timezone_abbreviations"};
 
 /* True while this backend applies one of rig's own records */
 static bool rig_system_applying = false;
@@ -411,6 +413,11 @@ rig_apply_ddl(Jsonb *data)
 
 	/* parsed alike on every node, whatever its settings (ddl.c refuses off) */
 	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* and x = NULL, '{a,NULL}' read alike (PostgreSQL's defaults) */
+	(void) set_config_option("transform_null_equals", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("array_nulls", "on", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	/* function bodies checked on every node: what one refuses, all refuse */
 	(void) set_config_option("check_function_bodies", "on", PGC_USERSET,

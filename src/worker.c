@@ -302,6 +302,8 @@ rig_worker_main(Datum main_arg)
 	 * (Handlers switch to rig.handler_search_path as always.)
 	 */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
+	/* nor may a node's defaults for applications stop rig's own writes */
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_SESSION);
 	rig_worker_set_state("starting");
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "rig worker loop",
