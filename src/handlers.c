@@ -328,6 +328,9 @@ static const char *const rig_handler_pinned[][2] = {
 	/* what '... IST'::timestamptz means, and quote_ident() and format('%I') give */
 	{"timezone_abbreviations", "Default"},
 	{"quote_all_identifiers", "off"},
+	/* how bytea prints inside xml, and what text casts to xml */
+	{"xmlbinary", "base64"},
+	{"xmloption", "content"},
 };
 
 /* The locale settings rig.handler_locale gives handlers */

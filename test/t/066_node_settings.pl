@@ -6,7 +6,8 @@
 # break-it pass):
 #  1. a caller's session on the primary: transform_null_equals = on,
 #     array_nulls = off, standard_conforming_strings = off,
-#     quote_all_identifiers = on, timezone_abbreviations = 'India' before
+#     quote_all_identifiers = on, timezone_abbreviations = 'India',
+#     xmlbinary = hex before
 #     rig_do; a handler whose rows depend on each: the peer computes the
 #     same rows (handlers run under rig's pinned settings, handlers.c).
 #  2. the same set on the peer's server (ALTER SYSTEM + reload: the
@@ -46,19 +47,19 @@ log_min_messages = log
 };
 
 my $flags_sql = q{
-CREATE TABLE flags (id bigint PRIMARY KEY, eq_null boolean, arr text[], lit text, qi text, ts timestamptz);
+CREATE TABLE flags (id bigint PRIMARY KEY, eq_null boolean, arr text[], lit text, qi text, ts timestamptz, xb text);
 CREATE FUNCTION flag_resources(d jsonb) RETURNS text[] LANGUAGE sql
 	AS $$ SELECT ARRAY['flag'] $$;
 CREATE FUNCTION flag_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
 	AS $$ INSERT INTO public.flags VALUES (v, (d->>'x') = NULL, (d->>'arr')::text[], 'a\tb', quote_ident('abc'),
-		'2020-01-01 00:00 IST'::timestamptz) $$;
+		'2020-01-01 00:00 IST'::timestamptz, xmlelement(name b, '\x0102'::bytea)::text) $$;
 SELECT rig_register('flag', 'flag_apply(bigint,jsonb)', NULL, 'flag_resources(jsonb)');
 SELECT rig_register_table('flags');
 CREATE FUNCTION slow_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
 	AS $$ SELECT pg_sleep((d->>'s')::float8); INSERT INTO public.flags VALUES (v, NULL, NULL, 'slow') $$;
 SELECT rig_register('slow', 'slow_apply(bigint,jsonb)', NULL, 'flag_resources(jsonb)');
 };
-my $rows = q{SELECT string_agg(id || ':' || coalesce(eq_null::text, 'null') || ':' || array_to_string(arr, ',', '<N>') || ':' || replace(lit, E'\t', '<TAB>') || ':' || coalesce(qi, '-') || ':' || coalesce(ts::text, '-'), ' ' ORDER BY id) FROM flags};
+my $rows = q{SELECT string_agg(id || ':' || coalesce(eq_null::text, 'null') || ':' || array_to_string(arr, ',', '<N>') || ':' || replace(lit, E'\t', '<TAB>') || ':' || coalesce(qi, '-') || ':' || coalesce(ts::text, '-') || ':' || coalesce(xb, '-'), ' ' ORDER BY id) FROM flags};
 
 my $a = rig_node('a', conf => $conf);
 my $b = rig_node('b', conf => $conf);
@@ -71,7 +72,7 @@ is($b->safe_psql('postgres', $rows), $a->safe_psql('postgres', $rows), '0: basel
 
 # --- 1. the caller's session sets them
 for my $set ('transform_null_equals = on', 'array_nulls = off', 'standard_conforming_strings = off',
-	'quote_all_identifiers = on', "timezone_abbreviations = 'India'")
+	'quote_all_identifiers = on', "timezone_abbreviations = 'India'", 'xmlbinary = hex')
 {
 	my ($ret, $out, $err) = $a->psql('postgres',
 		"SET $set; SELECT rig_do('flag', '{\"arr\": \"{p,NULL}\"}')");
@@ -83,7 +84,7 @@ rig_verify_ok($a, 'b', '1: rig_verify_peer finds nothing');
 
 # --- 2. the peer's server sets them
 for my $set ('transform_null_equals = on', 'array_nulls = off', 'standard_conforming_strings = off',
-	'quote_all_identifiers = on', "timezone_abbreviations = 'India'")
+	'quote_all_identifiers = on', "timezone_abbreviations = 'India'", 'xmlbinary = hex')
 {
 	$b->safe_psql('postgres', "ALTER SYSTEM SET $set; SELECT pg_reload_conf()");
 	my ($ret, $out, $err) = $a->psql('postgres', q{SELECT rig_do('flag', '{"arr": "{p,NULL}"}')});
