@@ -497,3 +497,9 @@ CREATE OR REPLACE VIEW rig.in_doubt AS
 	  FROM pg_catalog.pg_prepared_xacts p,
 		   LATERAL regexp_match(p.gid, '_(\d{1,18})_(\d{1,18})$') v
 	 WHERE p.gid LIKE 'rig\_%';
+
+-- the handlers' fingerprints print their definitions alike in every
+-- session: quote_all_identifiers = on in a caller's session made them
+-- differ from a peer's (rig_add_peer refused it, a snapshot taken so
+-- refused every bootstrap from it)
+ALTER FUNCTION rig_handler_fingerprints() SET quote_all_identifiers = off;

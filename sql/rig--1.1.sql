@@ -703,6 +703,7 @@ CREATE FUNCTION rig_handler_fingerprints(OUT method text, OUT fingerprint text)
 	RETURNS SETOF record
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, pg_temp
+	SET quote_all_identifiers = off
 AS $$
 	SELECT h.method,
 		   md5(concat_ws(' | ', pg_get_functiondef(h.apply::oid),

@@ -1013,7 +1013,12 @@ sub rig_bg_query
 sub rig_bg_send
 {
 	my ($s, $sql) = @_;
-	$s->query_until(qr/rig_bg_sent\r?\n/, "\\echo rig_bg_sent\n$sql;\n");
+	my $out = $s->query_until(qr/rig_bg_sent\r?\n/, "\\echo rig_bg_sent\n$sql;\n");
+	# what came after the marker, read with it, is $sql's own output (a
+	# query that returns at once): keep it for rig_bg_result, which
+	# query_until's clearing of stdout would otherwise lose
+	$out =~ s/^.*?rig_bg_sent\r?\n//s;
+	$s->{stdout} = $out . $s->{stdout};
 	return;
 }
 

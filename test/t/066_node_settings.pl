@@ -27,7 +27,9 @@
 #     = on, timezone_abbreviations = 'India' (a column default, a view):
 #     the same on both nodes (the first two pinned, the last carried in
 #     the record like TimeZone).
-# Failed before: 1, 2 (rows differ, verify reports "differs"), 3, 7
+# 10. rig_add_peer from a session with quote_all_identifiers = on (the
+#     handlers' fingerprints differed from the peer's: refused).
+# Failed before: 10, 1, 2 (rows differ, verify reports "differs"), 3, 7
 # (read-only), 8 (stays "aborting"), 9.
 
 use strict;
@@ -249,6 +251,21 @@ $ddl$)});
 	my $view = q{SELECT pg_get_viewdef('v9')};
 	is($r->safe_psql('postgres', $def), $p->safe_psql('postgres', $def), '9: the same column default on both nodes');
 	is($r->safe_psql('postgres', $view), $p->safe_psql('postgres', $view), '9: the same view on both nodes');
+	$_->stop for ($p, $r);
+}
+
+# --- 10. rig_add_peer from a session with quote_all_identifiers = on: the
+# handlers' fingerprints print the definitions alike in every session
+{
+	my $p = rig_node('p10', conf => $conf);
+	my $r = rig_node('r10', conf => $conf);
+	$_->safe_psql('postgres', $flags_sql) for ($p, $r);
+	my $fp = q{SELECT string_agg(method || ' ' || fingerprint, ',' ORDER BY method) FROM rig_handler_fingerprints()};
+	is($p->safe_psql('postgres', "SET quote_all_identifiers = on; $fp"), $p->safe_psql('postgres', $fp),
+		'10: the handlers\' fingerprints do not depend on quote_all_identifiers');
+	my ($ret, $out, $err) = $p->psql('postgres', "SET quote_all_identifiers = on; SELECT rig_add_peer('r10', \$\$"
+		  . $r->connstr('postgres') . "\$\$, 'sync')");
+	is($ret, 0, '10: rig_add_peer from a session with quote_all_identifiers = on') or diag $err;
 	$_->stop for ($p, $r);
 }
 
