@@ -74,6 +74,20 @@ static void rig_apply_ddl(Jsonb *data);
 static const char *const rig_ddl_settings[] = {"timezone", "datestyle", "intervalstyle", "lc_monetary",
 	"timezone_abbreviations"};
 
+/*
+ * Settings a rig.ddl record is applied under on every node, whatever the
+ * session's: its statements parse alike (ddl.c refuses
+ * standard_conforming_strings off), x = NULL and '{a,NULL}' read alike
+ * (PostgreSQL's defaults), and function bodies are checked, so that what
+ * one node refuses, all refuse.
+ */
+static const char *const rig_ddl_pinned[][2] = {
+	{"standard_conforming_strings", "on"},
+	{"transform_null_equals", "off"},
+	{"array_nulls", "on"},
+	{"check_function_bodies", "on"},
+};
+
 /* True while this backend applies one of rig's own records */
 static bool rig_system_applying = false;
 
@@ -411,17 +425,9 @@ rig_apply_ddl(Jsonb *data)
 	char	   *path = rig_jsonb_field(data, "search_path", true);
 	volatile int ret = 0;
 
-	/* parsed alike on every node, whatever its settings (ddl.c refuses off) */
-	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	/* and x = NULL, '{a,NULL}' read alike (PostgreSQL's defaults) */
-	(void) set_config_option("transform_null_equals", "off", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("array_nulls", "on", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	/* function bodies checked on every node: what one refuses, all refuse */
-	(void) set_config_option("check_function_bodies", "on", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	for (int i = 0; i < (int) lengthof(rig_ddl_pinned); i++)
+		(void) set_config_option(rig_ddl_pinned[i][0], rig_ddl_pinned[i][1], PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	rig_ddl_check(sql);
 	(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);

@@ -81,16 +81,28 @@ sub hold_snapshots
 	return $h;
 }
 
+# $p adds $n while $n holds rig.snapshots: rig_add_peer's remote
+# transaction stays open, its rig_bootstrap_begin waiting on the lock;
+# returns the lock's session, the adding session and its backend's pid
+sub held_add
+{
+	my ($p, $n, $label) = @_;
+	my $h = hold_snapshots($n);
+	my $s = rig_session($p);
+	my $pid = $s->query_safe('SELECT pg_backend_pid()');
+	rig_bg_send($s, add_sql($n));
+	ok(rig_waits_on_lock($n, 'rig_bootstrap_begin'), "$label: the remote rig_bootstrap_begin waits on the lock");
+	return ($h, $s, $pid);
+}
+
 # $p1 and $p2 add $n at once: $p1's remote transaction held open (its
 # rig_bootstrap_begin waits on a lock), $p2's rig_become_replica waiting
 # behind it; returns what each said
 sub race_adds
 {
 	my ($n, $p1, $p2, $label) = @_;
-	my $h = hold_snapshots($n);
-	my ($s1, $s2) = (rig_session($p1), rig_session($p2));
-	rig_bg_send($s1, add_sql($n));
-	ok(rig_waits_on_lock($n, 'rig_bootstrap_begin'), "$label: the first remote rig_bootstrap_begin waits on the lock");
+	my ($h, $s1) = held_add($p1, $n, "$label: first");
+	my $s2 = rig_session($p2);
 	rig_bg_send($s2, add_sql($n));
 	ok(rig_waits_on_lock($n, 'rig_become_replica'), "$label: the second's rig_become_replica waits on the first's row lock");
 	$h->query_safe('COMMIT');
@@ -133,11 +145,7 @@ is($a->safe_psql('postgres', 'SELECT compacted_below > 1 FROM rig.node'), 't', '
 # --- 1. cancel while the remote transaction is open
 {
 	my $n = notes_node('n1');
-	my $h = hold_snapshots($n);
-	my $s = rig_session($a);
-	my $pid = $s->query_safe('SELECT pg_backend_pid()');
-	rig_bg_send($s, add_sql($n));
-	ok(rig_waits_on_lock($n, 'rig_bootstrap_begin'), '1: the remote rig_bootstrap_begin waits on the lock');
+	my ($h, $s, $pid) = held_add($a, $n, '1');
 	is($n->safe_psql('postgres', $role), 'primary|', '1: meanwhile the new node is still a primary (not committed)');
 	$a->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 	my ($out, $err) = rig_bg_result($s);
@@ -159,10 +167,7 @@ is($a->safe_psql('postgres', 'SELECT compacted_below > 1 FROM rig.node'), 't', '
 # --- 2. kill -9 of the new node while the remote transaction is open
 {
 	my $n = notes_node('n2');
-	my $h = hold_snapshots($n);
-	my $s = rig_session($a);
-	rig_bg_send($s, add_sql($n));
-	ok(rig_waits_on_lock($n, 'rig_bootstrap_begin'), '2: the remote rig_bootstrap_begin waits on the lock');
+	my ($h, $s) = held_add($a, $n, '2');
 	crash($n);
 	my ($out, $err) = rig_bg_result($s);
 	like($err, qr/ERROR/, '2: rig_add_peer fails when the new node dies') or diag $err;
@@ -180,10 +185,7 @@ is($a->safe_psql('postgres', 'SELECT compacted_below > 1 FROM rig.node'), 't', '
 # --- 3. kill -9 of the primary while the remote transaction is open
 {
 	my $n = notes_node('n3');
-	my $h = hold_snapshots($n);
-	my $s = rig_session($a);
-	rig_bg_send($s, add_sql($n));
-	ok(rig_waits_on_lock($n, 'rig_bootstrap_begin'), '3: the remote rig_bootstrap_begin waits on the lock');
+	my ($h, $s) = held_add($a, $n, '3');
 	crash($a);
 	eval { $s->quit };
 	ok(gone($n, 'rig_bootstrap_begin'), '3: the remote backend ends (before the lock is released)');
