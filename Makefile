@@ -35,6 +35,7 @@ OBJS = \
 	src/import.o \
 	src/ddl.o \
 	src/snapshot.o \
+	src/snaptake.o \
 	src/compare.o \
 	src/ship.o \
 	src/tablediff.o \
@@ -52,6 +53,7 @@ OBJS = \
 	src/branches.o \
 	src/xnode.o \
 	src/phase.o \
+	src/decide.o \
 	src/coord.o \
 	src/worker.o \
 	src/rig.o

@@ -2,11 +2,7 @@
  *
  * coord.c
  *	  The coordinator of transactions across nodes: the worker's driver of
- *	  their state machine.
- *
- *	  preparing --(every branch voted yes)--> committing --> committed
- *	  preparing --(a no, the deadline, a client)--> aborting --> aborted
- *	  committing / aborting --(a phase raised a non-transient error)--> failed
+ *	  their state machine (whose rules are in decide.c).
  *
  * Each pass reads every unfinished transaction (one short transaction),
  * sends every phase call due to the other nodes, in parallel (one
@@ -49,6 +45,7 @@
 
 #include "catalog.h"
 #include "coord.h"
+#include "decide.h"
 #include "node.h"
 #include "phase.h"
 #include "settings.h"
@@ -88,13 +85,6 @@
 	"jsonb_array_elements(t.branches) WITH ORDINALITY b(v, ord) " \
 	"ORDER BY t.id, b.ord"
 
-/* A branch's progress, from its recorded events */
-#define RIG_BRANCH_PREPARED		0x01
-#define RIG_BRANCH_REFUSED		0x02
-#define RIG_BRANCH_COMMITTED	0x04
-#define RIG_BRANCH_ABORTED		0x08	/* compensated, or nothing to compensate */
-#define RIG_BRANCH_FAILED		0x10	/* its commit or abort raised: not retried */
-
 static MemoryContext rig_coord_cxt = NULL;
 
 /* The plan of RIG_COORD_LOAD_SQL, kept for the worker's life */
@@ -111,19 +101,6 @@ static SPIPlanPtr rig_coord_phase_plans[3] = {NULL, NULL, NULL};
  */
 static int	rig_coord_lock_budget_ms = 0;
 
-/*
- * Whether this step's transaction must be durable when it commits: it
- * recorded something a crash must not lose (a decision, a branch's vote or
- * failure, this node's own branch calls).  A step that only recorded
- * other nodes' definite answers of a decided phase, and the final state
- * they make, need not wait for its flush: lost in a crash, the next pass
- * sends those calls again and their keys answer as before.
- */
-static bool rig_coord_step_durable = false;
-
-/* Whether this step recorded a final state (rig_transaction_wait wakes then) */
-static bool rig_coord_step_final = false;
-
 static bool rig_coord_pass(long *wait_ms);
 static bool rig_coord_step(List *txns, List *nodes);
 static List *rig_coord_load(List **nodes, long *wait_ms);
@@ -135,11 +112,6 @@ static bool rig_coord_settle(RigCoordTxn *t);
 static void rig_coord_settle_work(void *arg);
 static bool rig_coord_phase_started(RigCoordTxn *t);
 static void rig_coord_publish(List *txns, List *calls);
-static void rig_coord_note_call(RigCoordCall *call);
-static bool rig_coord_decide(RigCoordTxn *t, bool note);
-static void rig_coord_note(RigCoordTxn *t, const char *event, int branch,
-						   const char *detail, const char *state,
-						   const char *reason, int reason_branch);
 static void rig_coord_fault(List *calls, const char *when);
 static void rig_coord_begin(void);
 static void rig_coord_lock_spent(TimestampTz start);
@@ -225,9 +197,16 @@ rig_coord_step(List *txns, List *nodes)
 	List	   *calls;
 	List	   *sent;
 	bool		recorded;
+	bool		durable = false;
+	bool		ended = false;
+	ListCell   *lc;
 
-	rig_coord_step_durable = false;
-	rig_coord_step_final = false;
+	foreach(lc, txns)
+	{
+		RigCoordTxn *t = lfirst(lc);
+
+		t->durable = t->ended = false;
+	}
 	calls = rig_coord_calls(txns, GetCurrentTimestamp());
 	rig_coord_fault(calls, "before");
 	sent = rig_phase_send_remote(calls, nodes);
@@ -239,13 +218,20 @@ rig_coord_step(List *txns, List *nodes)
 	rig_coord_fault(calls, "after");
 	rig_coord_publish(txns, calls);
 	recorded = rig_coord_record(txns, calls);
-	if (!rig_coord_step_durable)
+	foreach(lc, txns)
+	{
+		RigCoordTxn *t = lfirst(lc);
+
+		durable |= t->durable;
+		ended |= t->ended;
+	}
+	if (!durable)
 		(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_LOCAL, true, 0, false);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(rig_coord_cxt);
-	if (recorded && rig_coord_step_final)
+	if (recorded && ended)
 		ConditionVariableBroadcast(rig_shmem_xnode_cv());
 	return recorded;
 }
@@ -482,7 +468,7 @@ rig_coord_run_local(List *calls)
 
 		if (strcmp(call->txn->node[call->branch], rig_node_name()) != 0)
 			continue;
-		rig_coord_step_durable = true;
+		call->txn->durable = true;
 		start = GetCurrentTimestamp();
 		edata = rig_subxact_try(rig_coord_local_call, call);
 		if (edata != NULL)
@@ -521,7 +507,7 @@ rig_coord_record(List *txns, List *calls)
 					 errdetail_internal("%s", call->error ? call->error : "")));
 			continue;
 		}
-		rig_coord_note_call(call);
+		rig_decide_answer(call);
 	}
 	foreach(lc, txns)
 	{
@@ -548,7 +534,7 @@ rig_coord_settle(RigCoordTxn *t)
 	ErrorData  *edata;
 
 	/* nothing to record (e.g. its branch node is backing off): no subtransaction */
-	if (t->events == NULL && !rig_coord_decide(t, false))
+	if (t->events == NULL && !rig_decide(t, false))
 		return false;
 	flags = palloc(sizeof(int) * t->nbranches);
 	memcpy(flags, t->flags, sizeof(int) * t->nbranches);
@@ -583,7 +569,7 @@ rig_coord_settle_work(void *arg)
 {
 	RigCoordTxn *t = arg;
 
-	if (rig_coord_decide(t, true) && rig_coord_phase_started(t))
+	if (rig_decide(t, true) && rig_coord_phase_started(t))
 	{
 		List	   *calls = rig_coord_calls(list_make1(t), GetCurrentTimestamp());
 		ListCell   *lc;
@@ -594,9 +580,9 @@ rig_coord_settle_work(void *arg)
 			RigCoordCall *call = lfirst(lc);
 
 			if (call->answered)
-				rig_coord_note_call(call);
+				rig_decide_answer(call);
 		}
-		(void) rig_coord_decide(t, true);
+		(void) rig_decide(t, true);
 	}
 	if (t->events == NULL)
 		return;
@@ -664,170 +650,3 @@ rig_coord_publish(List *txns, List *calls)
 		ConditionVariableBroadcast(rig_shmem_xnode_cv());
 }
 
-/* Note one definite answer as an event, and what it means for the branch. */
-static void
-rig_coord_note_call(RigCoordCall *call)
-{
-	RigCoordTxn *t = call->txn;
-	int			b = call->branch;
-	const char *event;
-	char	   *detail = call->error;
-
-	switch (call->phase)
-	{
-		case RIG_PHASE_PREPARE:
-			event = call->ok ? "prepared" : "refused";
-			t->flags[b] |= call->ok ? RIG_BRANCH_PREPARED : RIG_BRANCH_REFUSED;
-			if (!call->ok && t->refused_branch < 0)
-			{
-				t->refused_branch = b;
-				t->refused_error = call->error;
-			}
-			break;
-		case RIG_PHASE_COMMIT:
-			event = call->ok ? "committed" : "commit failed";
-			if (call->ok)
-				t->flags[b] |= RIG_BRANCH_COMMITTED;
-			break;
-		default:
-			event = !call->ok ? "abort failed" :
-				call->result > 0 ? "compensated" : "released";
-			if (call->ok)
-				t->flags[b] |= RIG_BRANCH_ABORTED;
-			if (call->ok && call->result < 0)
-				detail = "its prepare never took effect: its key is claimed, nothing to compensate";
-			break;
-	}
-	if (!call->ok && call->phase != RIG_PHASE_PREPARE)
-	{
-		t->flags[b] |= RIG_BRANCH_FAILED;
-		if (t->failed_branch < 0)
-		{
-			t->failed_branch = b;
-			t->failed_error = call->error;
-		}
-	}
-	if (call->ok && detail == NULL)
-		detail = psprintf("version " INT64_FORMAT " on node \"%s\"",
-						  call->result < 0 ? -call->result : call->result, t->node[b]);
-	rig_coord_note(t, event, b, detail, NULL, NULL, -1);
-}
-
-/*
- * The transition the branches' progress allows, if any: noted for the
- * transaction's op when note, else only said (true if one is due).
- */
-static bool
-rig_coord_decide(RigCoordTxn *t, bool note)
-{
-	bool		preparing = strcmp(t->state, "preparing") == 0;
-	bool		committing = strcmp(t->state, "committing") == 0;
-	int			need = preparing ? RIG_BRANCH_PREPARED :
-		committing ? RIG_BRANCH_COMMITTED : RIG_BRANCH_ABORTED;
-	bool		all = true;
-	bool		ended = true;
-	int			refused = t->refused_branch;
-	const char *state = NULL;
-	const char *detail = NULL;
-	const char *reason = NULL;
-	int			reason_branch = -1;
-
-	for (int b = 0; b < t->nbranches; b++)
-	{
-		if (!(t->flags[b] & need))
-			all = false;
-		if (!(t->flags[b] & (need | RIG_BRANCH_FAILED)))
-			ended = false;
-		if (refused < 0 && (t->flags[b] & RIG_BRANCH_REFUSED))
-			refused = b;
-	}
-
-	if (preparing && refused >= 0)
-	{
-		state = "aborting";
-		detail = t->refused_error ? t->refused_error : "a branch voted no";
-		reason = "branch";
-		reason_branch = refused;
-	}
-	else if (preparing && t->expired && !all)
-	{
-		state = "aborting";
-		detail = "not every branch voted yes before the deadline";
-		reason = "timeout";
-	}
-	else if (preparing && all)
-		state = "committing";
-	/* failed once every other branch has had its phase too */
-	else if (!preparing && t->failed_branch >= 0 && ended)
-	{
-		state = "failed";
-		detail = t->failed_error;
-		reason = "branch";
-		reason_branch = t->failed_branch;
-	}
-	else if (!preparing && all)
-		state = committing ? "committed" : "aborted";
-
-	if (state != NULL && note)
-		rig_coord_note(t, state, -1, detail, state, reason, reason_branch);
-	return state != NULL;
-}
-
-/*
- * Note one event (and transition) for the transaction's op of this step,
- * in the coordinator's context (the step's transaction ends before the
- * next step reads the state).
- */
-static void
-rig_coord_note(RigCoordTxn *t, const char *event, int branch, const char *detail,
-			   const char *state, const char *reason, int reason_branch)
-{
-	MemoryContext old = MemoryContextSwitchTo(rig_coord_cxt);
-	StringInfo	data;
-	bool		final = state != NULL && (strcmp(state, "committed") == 0 ||
-										  strcmp(state, "aborted") == 0 ||
-										  strcmp(state, "failed") == 0);
-
-	/* see rig_coord_step_durable: what the keys would answer again */
-	if (!(branch >= 0 && (strcmp(event, "committed") == 0 ||
-						  strcmp(event, "compensated") == 0 ||
-						  strcmp(event, "released") == 0)) &&
-		!(final && strcmp(state, "failed") != 0))
-		rig_coord_step_durable = true;
-	if (final)
-		rig_coord_step_final = true;
-	if (t->events == NULL)
-		t->events = makeStringInfo();
-	else
-		appendStringInfoString(t->events, ", ");
-	data = t->events;
-	appendStringInfoString(data, "{\"event\": ");
-	escape_json(data, event);
-	if (branch >= 0)
-		appendStringInfo(data, ", \"branch\": %d", branch);
-	if (detail != NULL)
-	{
-		appendStringInfoString(data, ", \"detail\": ");
-		escape_json(data, detail);
-	}
-	if (state != NULL)
-	{
-		appendStringInfoString(data, ", \"state\": ");
-		escape_json(data, state);
-		t->state = pstrdup(state);
-	}
-	if (reason != NULL)
-	{
-		appendStringInfoString(data, ", \"reason\": ");
-		escape_json(data, reason);
-		if (reason_branch >= 0)
-			appendStringInfo(data, ", \"reason_branch\": %d", reason_branch);
-		if (detail != NULL)
-		{
-			appendStringInfoString(data, ", \"reason_detail\": ");
-			escape_json(data, detail);
-		}
-	}
-	appendStringInfoChar(data, '}');
-	MemoryContextSwitchTo(old);
-}

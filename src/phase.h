@@ -46,6 +46,18 @@ typedef struct RigCoordTxn
 	char	   *failed_error;
 	/* this step's events, not yet recorded: a JSON array's elements */
 	StringInfo	events;
+
+	/*
+	 * This step recorded something a crash must not lose (a decision, a
+	 * branch's vote or failure, this node's own branch calls), so its
+	 * transaction must be durable when it commits.  A step that only
+	 * recorded other nodes' definite answers of a decided phase, and the
+	 * final state they make, need not wait for its flush: lost in a crash,
+	 * the next pass sends those calls again and their keys answer as
+	 * before.
+	 */
+	bool		durable;
+	bool		ended;			/* this step recorded a final state */
 } RigCoordTxn;
 
 /* One phase call of one branch, and its answer */

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * snapshot.h
- *	  Stored snapshots of the state tables (snapshot.c).
+ *	  Stored snapshots of the state tables (snapshot.c; taken by snaptake.c).
  *
  * Copyright (c) 2026, rig developers
  *
@@ -42,6 +42,9 @@ typedef struct RigSnapshotInfo
 	char	   *json;			/* the row as JSON (for a new node) */
 } RigSnapshotInfo;
 
+extern int	rig_snapshot_pin_formats(void);
+extern bool rig_snapshots_installed(void);
+extern Datum rig_snapshot_text_array(List *names);
 extern bool rig_snapshot_latest(RigSnapshotInfo *info, bool lock);
 extern bool rig_snapshot_loading(RigSnapshotInfo *info);
 extern bool rig_snapshot_get(int64 id, RigSnapshotInfo *info);

@@ -24,9 +24,9 @@ my %layer = (
 	peerlist => 1, watermark => 1, compact => 1, status => 1, route => 1,
 	handlers => 2, locks => 2, apply => 2, tables => 2, tableguard => 2, tablehash => 2, sysrec => 2,
 	conn => 3, wire => 3,
-	replicate => 4, xact => 4, write => 4, replica => 4, import => 4, ddl => 4, snapshot => 4,
+	replicate => 4, xact => 4, write => 4, replica => 4, import => 4, ddl => 4, snapshot => 4, snaptake => 4,
 	compare => 5, ship => 5, tablediff => 5, rebuild => 5, bootload => 5, bootstrap => 5, verify => 5, catchup => 5, resolve => 5,
-	peer => 5, follow => 5, switchover => 5, promote => 5, remotenode => 5, branches => 5, xnode => 5, phase => 5, coord => 5,
+	peer => 5, follow => 5, switchover => 5, promote => 5, remotenode => 5, branches => 5, xnode => 5, phase => 5, decide => 5, coord => 5,
 	worker => 6,
 	rig => 7);
 
