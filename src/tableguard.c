@@ -19,7 +19,10 @@
  *	  ProcessUtility_hook;
  *	- TRUNCATE (also by CASCADE) and DROP of the table, a column, an index,
  *	  a trigger, rule, policy, constraint or default of it (also by
- *	  CASCADE or DROP OWNED): object_access_hook.
+ *	  CASCADE or DROP OWNED): object_access_hook;
+ *	- what logical replication's workers write (a subscription's apply and
+ *	  table sync, which bypass the executor's hooks): at their commit, from
+ *	  pgstat's counts of the transaction.
  *
  * While a snapshot chunk is loaded into a registered table (snapshot.c,
  * with triggers off) no other statement writes anything, registered or
@@ -53,6 +56,8 @@
 #include "catalog/pg_trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "replication/logicalworker.h"
 #include "parser/parsetree.h"
 #include "tcop/utility.h"
 #include "utils/fmgroids.h"
@@ -84,6 +89,7 @@ static void rig_tables_utility(PlannedStmt *pstmt, const char *queryString,
 							   DestReceiver *dest, QueryCompletion *qc);
 static void rig_tables_object_access(ObjectAccessType access, Oid classId,
 									 Oid objectId, int subId, void *arg);
+static void rig_tables_xact_callback(XactEvent event, void *arg);
 
 /* Install the hooks, chained to whatever was there before. */
 void
@@ -95,6 +101,7 @@ rig_tableguard_init(void)
 	ProcessUtility_hook = rig_tables_utility;
 	prev_object_access = object_access_hook;
 	object_access_hook = rig_tables_object_access;
+	RegisterXactCallback(rig_tables_xact_callback, NULL);
 }
 
 /* The error every refused change gets. */
@@ -489,4 +496,42 @@ rig_tables_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	}
 	else if (access == OAT_DROP)
 		rig_check_drop(classId, objectId, subId);
+}
+
+/*
+ * Logical replication's workers write a subscriber's tables without the
+ * executor's hooks (the apply worker builds its own EState, the table
+ * sync calls COPY's code directly), so a subscription to a publication
+ * that carries a table of a registered one's name would change it around
+ * the log, on this node only.  Refuse their transaction when it commits
+ * or prepares if it changed a registered table: pgstat's counts of the
+ * transaction (kept while track_counts is on, the default) say which.
+ */
+static void
+rig_tables_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if ((event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE) ||
+		!IsLogicalWorker() || rig_tables_allowed() || !rig_tables_any())
+		return;
+	foreach(lc, rig_registered_tables())
+	{
+		PgStat_TableStatus *counts = find_tabstat_entry(lfirst_oid(lc));
+		PgStat_TableXactStatus *xact = counts ? counts->trans : NULL;
+
+		if (xact != NULL && (xact->tuples_inserted > 0 || xact->tuples_updated > 0 ||
+							 xact->tuples_deleted > 0 || xact->truncdropped))
+		{
+			char	   *name = rig_table_name(lfirst_oid(lc));
+
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("table %s is registered with rig: only its handlers may change it", name),
+					 errdetail("A change of %s by logical replication was refused: a registered table "
+							   "changes only through rig_do() (or a peer applying its primary's log).", name),
+					 errhint("Leave the table out of the publications this node subscribes to, "
+							 "or disable the subscription.")));
+		}
+	}
 }
