@@ -28,9 +28,12 @@
 static int64 rig_current_version = 0;
 static TimestampTz rig_current_op_time = 0;
 
+/* Told when the handler context is entered from outside and left again */
+rig_handler_context_hook_type rig_handler_context_hook = NULL;
+
 static void rig_handler_enter(int64 version, TimestampTz op_time,
 							  int64 *save_version, TimestampTz *save_time);
-static void rig_handler_leave(int64 save_version, TimestampTz save_time);
+static void rig_handler_leave(int64 save_version, TimestampTz save_time, bool ok);
 
 PG_FUNCTION_INFO_V1(rig_version);
 PG_FUNCTION_INFO_V1(rig_op_time);
@@ -78,11 +81,11 @@ rig_call_apply(RigHandler *handler, int64 version, TimestampTz op_time,
 	}
 	PG_CATCH();
 	{
-		rig_handler_leave(save_version, save_time);
+		rig_handler_leave(save_version, save_time, false);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	rig_handler_leave(save_version, save_time);
+	rig_handler_leave(save_version, save_time, true);
 	PopActiveSnapshot();
 	CommandCounterIncrement();
 }
@@ -105,11 +108,11 @@ rig_apply_context_run(int64 version, void (*fn) (void *arg), void *arg)
 	}
 	PG_CATCH();
 	{
-		rig_handler_leave(save_version, save_time);
+		rig_handler_leave(save_version, save_time, false);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	rig_handler_leave(save_version, save_time);
+	rig_handler_leave(save_version, save_time, true);
 }
 
 /* True while a handler runs in this process. */
@@ -126,16 +129,24 @@ rig_handler_enter(int64 version, TimestampTz op_time,
 {
 	*save_version = rig_current_version;
 	*save_time = rig_current_op_time;
+	if (*save_version == 0 && rig_handler_context_hook)
+		rig_handler_context_hook(true, true);
 	rig_current_version = version;
 	rig_current_op_time = op_time;
 }
 
-/* Restore the outer handler context (handlers may call rig_do themselves). */
+/*
+ * Restore the outer handler context (handlers may call rig_do themselves);
+ * ok: the handler ended without an error (on an error the hook must not
+ * read catalogs).
+ */
 static void
-rig_handler_leave(int64 save_version, TimestampTz save_time)
+rig_handler_leave(int64 save_version, TimestampTz save_time, bool ok)
 {
 	rig_current_version = save_version;
 	rig_current_op_time = save_time;
+	if (save_version == 0 && rig_handler_context_hook)
+		rig_handler_context_hook(false, ok);
 }
 
 /* SQL: the version of the op whose handler is running. */

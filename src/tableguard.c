@@ -20,9 +20,14 @@
  *	- TRUNCATE (also by CASCADE) and DROP of the table, a column, an index,
  *	  a trigger, rule, policy, constraint or default of it (also by
  *	  CASCADE or DROP OWNED): object_access_hook;
+ *	- a change of the row type of another table, view or composite type
+ *	  that a registered table's column holds (ALTER TABLE / TYPE of a
+ *	  column or attribute, CREATE OR REPLACE VIEW): ProcessUtility_hook and
+ *	  object_access_hook;
  *	- what logical replication's workers write (a subscription's apply and
  *	  table sync, which bypass the executor's hooks): at their commit, from
- *	  pgstat's counts of the transaction.
+ *	  pgstat's counts of the transaction, less what rig's handlers wrote in
+ *	  it (apply.c's handler context hook).
  *
  * While a snapshot chunk is loaded into a registered table (snapshot.c,
  * with triggers off) no other statement writes anything, registered or
@@ -63,13 +68,39 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/typcache.h"
 
+#include "apply.h"
 #include "tableguard.h"
 #include "tables.h"
 
 static ExecutorStart_hook_type prev_executor_start = NULL;
 static ProcessUtility_hook_type prev_process_utility = NULL;
 static object_access_hook_type prev_object_access = NULL;
+
+/*
+ * What a transaction of a logical replication worker changed in one
+ * registered table, by pgstat's counts (kept while track_counts is on, the
+ * default), over every subtransaction level
+ */
+typedef struct RigTableRows
+{
+	Oid			relid;
+	int64		rows;			/* inserted + updated + deleted */
+	bool		truncated;
+} RigTableRows;
+
+/*
+ * In such a transaction: the counts when the handler context was entered
+ * (a trigger the worker fires may call rig_do), and what handlers changed
+ * in each registered table since the transaction began, which the
+ * pre-commit check does not count as the worker's.  In
+ * TopTransactionContext, forgotten at the transaction's end.
+ */
+static RigTableRows *rig_handler_start = NULL;
+static int	rig_handler_start_n = 0;
+static RigTableRows *rig_handler_wrote = NULL;
+static int	rig_handler_wrote_n = 0;
 
 static void rig_refuse(Oid relid, const char *what) pg_attribute_noreturn();
 static void rig_refuse_in_load(Oid relid, const char *what) pg_attribute_noreturn();
@@ -78,6 +109,9 @@ static void rig_refuse_fk_to(List *constraints, Node *stmt);
 static void rig_check_alter(AlterTableStmt *stmt);
 static void rig_check_create(CreateStmt *stmt);
 static void rig_check_schema_rename(RenameStmt *stmt);
+static bool rig_type_contains(Oid typid, Oid target, int depth);
+static void rig_check_rowtype(Oid relid, const char *what);
+static void rig_check_rowtype_rv(RangeVar *rv, const char *what);
 static void rig_check_utility(Node *parsetree);
 static Oid	rig_owning_relation(Oid classId, Oid objectId);
 static void rig_check_drop(Oid classId, Oid objectId, int subId);
@@ -89,6 +123,10 @@ static void rig_tables_utility(PlannedStmt *pstmt, const char *queryString,
 							   DestReceiver *dest, QueryCompletion *qc);
 static void rig_tables_object_access(ObjectAccessType access, Oid classId,
 									 Oid objectId, int subId, void *arg);
+static RigTableRows rig_table_rows(Oid relid);
+static RigTableRows *rig_handler_rows(Oid relid);
+static void rig_handler_rows_add(void);
+static void rig_tables_handler_context(bool enter, bool ok);
 static void rig_tables_xact_callback(XactEvent event, void *arg);
 
 /* Install the hooks, chained to whatever was there before. */
@@ -102,6 +140,7 @@ rig_tableguard_init(void)
 	prev_object_access = object_access_hook;
 	object_access_hook = rig_tables_object_access;
 	RegisterXactCallback(rig_tables_xact_callback, NULL);
+	rig_handler_context_hook = rig_tables_handler_context;
 }
 
 /* The error every refused change gets. */
@@ -173,6 +212,90 @@ rig_refuse_fk_to(List *constraints, Node *stmt)
 	}
 }
 
+/*
+ * Does a value of type typid hold a value of type target: the type itself,
+ * or through a domain, an array, a range or a composite type's attribute?
+ * (The walk PostgreSQL's find_composite_type_dependencies makes.)
+ */
+static bool
+rig_type_contains(Oid typid, Oid target, int depth)
+{
+	TupleDesc	td;
+	bool		found = false;
+
+	if (!OidIsValid(typid) || depth > 32)
+		return false;
+	if (typid == target)
+		return true;
+	check_stack_depth();
+	if (getBaseType(typid) != typid)
+		return rig_type_contains(getBaseType(typid), target, depth + 1);
+	if (OidIsValid(get_element_type(typid)))
+		return rig_type_contains(get_element_type(typid), target, depth + 1);
+	if (type_is_range(typid))
+		return rig_type_contains(get_range_subtype(typid), target, depth + 1);
+	if (type_is_multirange(typid))
+		return rig_type_contains(get_multirange_range(typid), target, depth + 1);
+	if (!OidIsValid(get_typ_typrelid(typid)) ||
+		(td = lookup_rowtype_tupdesc_noerror(typid, -1, true)) == NULL)
+		return false;
+	for (int i = 0; i < td->natts && !found; i++)
+		if (!TupleDescAttr(td, i)->attisdropped)
+			found = rig_type_contains(TupleDescAttr(td, i)->atttypid, target, depth + 1);
+	ReleaseTupleDesc(td);
+	return found;
+}
+
+/*
+ * A change of the columns of relid (a table or a composite type) whose row
+ * type a registered table's column uses (also inside an array, a domain,
+ * a range or another composite type): it changes every row of that table
+ * (a dropped attribute's values vanish, an added one appears as NULL, a
+ * renamed one reads under its new name in the handlers and to_jsonb), and
+ * the owner of the other table or type need not own the registered one.
+ */
+static void
+rig_check_rowtype(Oid relid, const char *what)
+{
+	Oid			rowtype;
+	ListCell   *lc;
+
+	if (!OidIsValid(relid) || !rig_tables_any() || rig_table_is_registered(relid) ||
+		!OidIsValid(rowtype = get_rel_type_id(relid)))
+		return;
+	foreach(lc, rig_registered_tables())
+	{
+		Oid			reg = lfirst_oid(lc);
+
+		if (rig_type_contains(get_rel_type_id(reg), rowtype, 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("table %s is registered with rig: only its handlers may change it",
+							rig_table_name(reg)),
+					 errdetail("%s on %s was refused: a column of %s holds its row type, so the change "
+							   "would change every row of %s around the log.",
+							   what, rig_table_name(relid), rig_table_name(reg), rig_table_name(reg)),
+					 errhint("Change it with rig_ddl() (every node at one version), or unregister %s first.",
+							 rig_table_name(reg))));
+	}
+}
+
+/*
+ * rig_check_rowtype() of a statement's relation or composite type, by
+ * name, and of its inheritors (ALTER TABLE and renames recurse into them).
+ */
+static void
+rig_check_rowtype_rv(RangeVar *rv, const char *what)
+{
+	Oid			relid;
+	ListCell   *lc;
+
+	if (rv == NULL || !rig_tables_any() || !OidIsValid(relid = RangeVarGetRelid(rv, NoLock, true)))
+		return;
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		rig_check_rowtype(lfirst_oid(lc), what);
+}
+
 /* ALTER TABLE of a registered table, or one that would tie another to it. */
 static void
 rig_check_alter(AlterTableStmt *stmt)
@@ -184,6 +307,10 @@ rig_check_alter(AlterTableStmt *stmt)
 	{
 		AlterTableCmd *cmd = lfirst(lc);
 
+		/* a column of a table or type whose row type a registered table holds */
+		if (cmd->subtype == AT_AddColumn || cmd->subtype == AT_AddColumnRecurse ||
+			cmd->subtype == AT_AlterColumnType)
+			rig_check_rowtype_rv(stmt->relation, GetCommandTagName(CreateCommandTag((Node *) stmt)));
 		if (cmd->def == NULL)
 			continue;
 		if (cmd->subtype == AT_AttachPartition && IsA(cmd->def, PartitionCmd))
@@ -253,6 +380,15 @@ rig_check_utility(Node *parsetree)
 				rig_check_schema_rename((RenameStmt *) parsetree);
 			else
 				rig_refuse_rv(((RenameStmt *) parsetree)->relation, parsetree);
+			if (((RenameStmt *) parsetree)->renameType == OBJECT_COLUMN ||
+				((RenameStmt *) parsetree)->renameType == OBJECT_ATTRIBUTE)
+				rig_check_rowtype_rv(((RenameStmt *) parsetree)->relation,
+									 GetCommandTagName(CreateCommandTag(parsetree)));
+			break;
+		case T_ViewStmt:
+			/* CREATE OR REPLACE VIEW may add columns to its row type */
+			if (((ViewStmt *) parsetree)->replace)
+				rig_check_rowtype_rv(((ViewStmt *) parsetree)->view, "CREATE OR REPLACE VIEW");
 			break;
 		case T_AlterObjectSchemaStmt:
 			rig_refuse_rv(((AlterObjectSchemaStmt *) parsetree)->relation, parsetree);
@@ -382,6 +518,9 @@ rig_check_drop(Oid classId, Oid objectId, int subId)
 		relid = rig_owning_relation(classId, objectId);
 	if (rig_table_is_registered(relid))
 		rig_refuse(relid, "DROP");
+	/* a column (attribute) of a table or type a registered table's rows hold */
+	if (classId == RelationRelationId && subId != 0)
+		rig_check_rowtype(relid, "DROP COLUMN");
 }
 
 /*
@@ -498,6 +637,87 @@ rig_tables_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		rig_check_drop(classId, objectId, subId);
 }
 
+/* This transaction's changes of relid so far, by pgstat's counts. */
+static RigTableRows
+rig_table_rows(Oid relid)
+{
+	RigTableRows r = {relid, 0, false};
+	PgStat_TableStatus *counts = find_tabstat_entry(relid);
+
+	for (PgStat_TableXactStatus *x = counts ? counts->trans : NULL; x != NULL; x = x->upper)
+	{
+		r.rows += x->tuples_inserted + x->tuples_updated + x->tuples_deleted;
+		r.truncated |= x->truncdropped;
+	}
+	return r;
+}
+
+/* What handlers changed in relid in this transaction (NULL: nothing). */
+static RigTableRows *
+rig_handler_rows(Oid relid)
+{
+	for (int i = 0; i < rig_handler_wrote_n; i++)
+		if (rig_handler_wrote[i].relid == relid)
+			return &rig_handler_wrote[i];
+	return NULL;
+}
+
+/* Add what the handler that is leaving changed to what handlers wrote. */
+static void
+rig_handler_rows_add(void)
+{
+	if (rig_handler_wrote == NULL)
+		rig_handler_wrote = MemoryContextAllocZero(TopTransactionContext,
+												   sizeof(RigTableRows) * rig_handler_start_n);
+	for (int i = 0; i < rig_handler_start_n; i++)
+	{
+		RigTableRows now = rig_table_rows(rig_handler_start[i].relid);
+		RigTableRows *mine = rig_handler_rows(now.relid);
+
+		if (mine == NULL)
+		{
+			rig_handler_wrote = repalloc(rig_handler_wrote,
+										 sizeof(RigTableRows) * (rig_handler_wrote_n + 1));
+			mine = &rig_handler_wrote[rig_handler_wrote_n++];
+			*mine = (RigTableRows) {now.relid, 0, false};
+		}
+		mine->rows += Max(now.rows - rig_handler_start[i].rows, 0);
+		mine->truncated |= now.truncated && !rig_handler_start[i].truncated;
+	}
+}
+
+/*
+ * rig_handler_context_hook: in a logical replication worker, note what
+ * the registered tables' counts are when a handler starts, and what it
+ * changed when it ends without an error (after one, its writes are undone
+ * with its (sub)transaction, and nothing may read catalogs).
+ */
+static void
+rig_tables_handler_context(bool enter, bool ok)
+{
+	List	   *tables;
+	ListCell   *lc;
+
+	if (!IsLogicalWorker())
+		return;
+	if (!enter)
+	{
+		if (ok && rig_handler_start != NULL)
+			rig_handler_rows_add();
+		rig_handler_start = NULL;
+		return;
+	}
+	rig_handler_start = NULL;
+	if (!rig_tables_any())
+		return;
+	tables = rig_registered_tables();
+	rig_handler_start = MemoryContextAlloc(TopTransactionContext,
+										   sizeof(RigTableRows) * Max(list_length(tables), 1));
+	rig_handler_start_n = 0;
+	foreach(lc, tables)
+		rig_handler_start[rig_handler_start_n++] = rig_table_rows(lfirst_oid(lc));
+}
+
 /*
  * Logical replication's workers write a subscriber's tables without the
  * executor's hooks (the apply worker builds its own EState, the table
@@ -505,23 +725,40 @@ rig_tables_object_access(ObjectAccessType access, Oid classId, Oid objectId,
  * that carries a table of a registered one's name would change it around
  * the log, on this node only.  Refuse their transaction when it commits
  * or prepares if it changed a registered table: pgstat's counts of the
- * transaction (kept while track_counts is on, the default) say which.
+ * transaction say which, less what rig's handlers changed in it (a trigger
+ * the worker fires may call rig_do); with track_counts off (a superuser's
+ * ALTER ROLE / DATABASE ... SET reaches the worker) nothing would say it,
+ * so every such transaction is refused.
  */
 static void
 rig_tables_xact_callback(XactEvent event, void *arg)
 {
 	ListCell   *lc;
 
-	if ((event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE) ||
-		!IsLogicalWorker() || rig_tables_allowed() || !rig_tables_any())
+	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE)
+	{
+		/* the transaction ended (or was prepared): its memory is gone */
+		rig_handler_start = rig_handler_wrote = NULL;
+		rig_handler_start_n = rig_handler_wrote_n = 0;
 		return;
+	}
+	if (!IsLogicalWorker() || rig_tables_allowed() || !rig_tables_any())
+		return;
+	/* without counts a write goes unseen (ALTER ROLE / DATABASE ... SET track_counts) */
+	if (!pgstat_track_counts)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("logical replication into a database with tables registered with rig needs track_counts = on"),
+				 errdetail("rig tells whether a logical replication worker changed a registered table from "
+						   "pgstat's counts of its transaction, which track_counts = off does not keep."),
+				 errhint("Reset track_counts for the subscription's owner and database "
+						 "(ALTER ROLE / ALTER DATABASE ... RESET track_counts), or disable the subscription.")));
 	foreach(lc, rig_registered_tables())
 	{
-		PgStat_TableStatus *counts = find_tabstat_entry(lfirst_oid(lc));
-		PgStat_TableXactStatus *xact = counts ? counts->trans : NULL;
+		RigTableRows now = rig_table_rows(lfirst_oid(lc));
+		RigTableRows *mine = rig_handler_rows(now.relid);
 
-		if (xact != NULL && (xact->tuples_inserted > 0 || xact->tuples_updated > 0 ||
-							 xact->tuples_deleted > 0 || xact->truncdropped))
+		if (now.rows > (mine ? mine->rows : 0) || (now.truncated && !(mine && mine->truncated)))
 		{
 			char	   *name = rig_table_name(lfirst_oid(lc));
 

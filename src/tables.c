@@ -189,11 +189,16 @@ rig_tables_emptying_now(void)
 	return rig_tables_emptying;
 }
 
-/* May this process change registered tables now (a handler, maintenance)? */
+/*
+ * May this process change registered tables now (a handler, maintenance)?
+ * Maintenance only as a superuser: rig.maintenance is PGC_SUSET, but a
+ * superuser's GRANT SET ON PARAMETER, ALTER ROLE / DATABASE ... SET or a
+ * SET ROLE after the SET would otherwise give it to any role.
+ */
 bool
 rig_tables_allowed(void)
 {
-	return rig_in_handler() || rig_maintenance;
+	return rig_in_handler() || (rig_maintenance && superuser());
 }
 
 /*
