@@ -704,6 +704,8 @@ rig_tables_handler_context(bool enter, bool ok)
 	{
 		if (ok && rig_handler_start != NULL)
 			rig_handler_rows_add();
+		if (rig_handler_start != NULL)
+			pfree(rig_handler_start);
 		rig_handler_start = NULL;
 		return;
 	}
