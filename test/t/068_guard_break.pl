@@ -151,6 +151,10 @@ is($state, '42501', '1: DROP TABLE addr CASCADE (drops cust.a) is refused as bef
 ALTER TABLE other ADD COLUMN c int; ALTER TABLE other DROP COLUMN a; ALTER TABLE other RENAME b TO d;
 SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'other'::regclass AND attnum > 0 AND NOT attisdropped});
 is($state, '(none)', '1: the columns of a table no registered table holds change as usual');
+# the way to make such a change: rig_ddl, at one version of the log on every node
+($state) = run_as('postgres', q{SELECT rig_ddl('ALTER TABLE public.addr ADD COLUMN zip text')});
+is($state, '(none)', '1: rig_ddl may add a column to a row type a registered table holds');
+like($g->safe_psql('postgres', $cust), qr/"zip": null/, '1: and the registered table\'s rows show it');
 
 # --- 2. a composite type a registered column holds (in an array)
 $g->safe_psql('postgres', q{
