@@ -44,7 +44,7 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(rig_node rig_load_sql crash poll_for rig_pgbench sqlstate_of message_of
-  rig_set_resolver rig_notes_sql rig_notes_pair rig_log_dump rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
+  rig_set_resolver rig_notes_sql rig_acct_sql rig_notes_pair rig_log_dump rig_bank_setup rig_bank_open rig_bank_scripts rig_bank_dump
   rig_bank_total_ok rig_bank_history_ok rig_verify_ok rig_start_paused rig_client_end rig_psql_error
   rig_node_pids rig_proc_alive rig_session rig_bg_query rig_bg_send rig_bg_result rig_waits_on_lock rig_prepared_xacts rig_peer_state
   rig_query_each rig_same_ok rig_dump_difference rig_freeze rig_thaw rig_keyed_load
@@ -450,6 +450,32 @@ CREATE FUNCTION note_resources(d jsonb) RETURNS text[] LANGUAGE sql
 CREATE FUNCTION note_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
 	AS $$ INSERT INTO public.notes VALUES (v, coalesce(d->>'body', '')) $$;
 SELECT rig_register('note', 'note_apply(bigint,jsonb)', NULL, 'note_resources(jsonb)');
+};
+}
+
+=pod
+
+=over
+
+=item rig_acct_sql()
+
+SQL for an "acct_open" method on a table acct (id int PRIMARY KEY,
+balance bigint) that must exist already: its handler inserts {"id",
+"balance"}, resource "acct:<id>"; acct is registered.
+
+=back
+
+=cut
+
+sub rig_acct_sql
+{
+	return q{
+CREATE FUNCTION acct_resources(d jsonb) RETURNS text[] LANGUAGE sql
+	AS $$ SELECT ARRAY['acct:' || (d->>'id')] $$;
+CREATE FUNCTION acct_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
+	AS $$ INSERT INTO public.acct VALUES ((d->>'id')::int, (d->>'balance')::bigint) $$;
+SELECT rig_register('acct_open', 'acct_apply(bigint,jsonb)', NULL, 'acct_resources(jsonb)');
+SELECT rig_register_table('acct');
 };
 }
 

@@ -57,15 +57,8 @@ CREATE PUBLICATION pub_notes FOR TABLE notes;
 
 # the subscriber: a rig node whose handler owns acct
 my $sub = rig_node('sub', conf => "max_logical_replication_workers = 4\nwal_retrieve_retry_interval = 200ms\n");
-$sub->safe_psql('postgres', $tables . q{
-CREATE FUNCTION acct_resources(d jsonb) RETURNS text[] LANGUAGE sql
-	AS $$ SELECT ARRAY['acct:' || (d->>'id')] $$;
-CREATE FUNCTION acct_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
-	AS $$ INSERT INTO public.acct VALUES ((d->>'id')::int, (d->>'balance')::bigint) $$;
-SELECT rig_register('acct_open', 'acct_apply(bigint,jsonb)', NULL, 'acct_resources(jsonb)');
-SELECT rig_register_table('acct');
-SELECT rig_do('acct_open', '{"id": 1, "balance": 10}');
-});
+$sub->safe_psql('postgres', $tables . rig_acct_sql()
+	  . q{SELECT rig_do('acct_open', '{"id": 1, "balance": 10}')});
 my $acct = q{SELECT coalesce(string_agg(id || '=' || balance, ' ' ORDER BY id), '') FROM acct};
 my $logged = q{SELECT coalesce(string_agg((data->>'id') || '=' || (data->>'balance'), ' ' ORDER BY version), '')
 	FROM rig.log WHERE method = 'acct_open'};

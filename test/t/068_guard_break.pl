@@ -94,12 +94,7 @@ CREATE ROLE alice LOGIN;
 CREATE TABLE acct (id int PRIMARY KEY, balance bigint NOT NULL);
 CREATE TABLE inbox (id int PRIMARY KEY, balance bigint NOT NULL);
 GRANT ALL ON acct TO alice;
-CREATE FUNCTION acct_resources(d jsonb) RETURNS text[] LANGUAGE sql
-	AS $$ SELECT ARRAY['acct:' || (d->>'id')] $$;
-CREATE FUNCTION acct_apply(v bigint, d jsonb) RETURNS void LANGUAGE sql
-	AS $$ INSERT INTO public.acct VALUES ((d->>'id')::int, (d->>'balance')::bigint) $$;
-SELECT rig_register('acct_open', 'acct_apply(bigint,jsonb)', NULL, 'acct_resources(jsonb)');
-SELECT rig_register_table('acct');
+} . rig_acct_sql() . q{
 SELECT rig_do('acct_open', '{"id": 1, "balance": 10}');
 SELECT rig_do('acct_open', '{"id": 2, "balance": 20}');
 });
