@@ -34,6 +34,7 @@
 #include "catalog.h"
 #include "compare.h"
 #include "conn.h"
+#include "handlers.h"
 #include "oplog.h"
 #include "settings.h"
 #include "watermark.h"
@@ -464,6 +465,18 @@ rig_handler_settings_differ(RigConn *rc, List **diffs)
 }
 
 /*
+ * Is method one of rig's own (rig.*), which its install or update script
+ * registers on each node locally?  One node has it and the other not only
+ * while their SQL versions differ (README, Upgrading), which is no
+ * divergence: the node without it refuses its records until updated.
+ */
+static bool
+rig_is_version_method(const char *method)
+{
+	return strncmp(method, RIG_SYSTEM_METHOD_PREFIX, strlen(RIG_SYSTEM_METHOD_PREFIX)) == 0;
+}
+
+/*
  * Compare the handlers of both nodes.  Returns a list of RigHandlerDiff
  * (method and kind), sorted by method, then the settings handlers run
  * under that differ (named after the setting); NIL when they match.  A
@@ -505,6 +518,16 @@ rig_verify_handlers(RigConn *rc)
 		}
 		d->method = c <= 0 ? here[i].method : there[j].method;
 		d->kind = c == 0 ? RIG_DIFF_DIFFERS : c < 0 ? RIG_DIFF_MISSING : RIG_DIFF_EXTRA;
+		if (c != 0 && rig_is_version_method(d->method))
+		{
+			/* one node's SQL is older: a rolling upgrade, not a divergence */
+			pfree(d);
+			if (c < 0)
+				i++;
+			else
+				j++;
+			continue;
+		}
 		diffs = lappend(diffs, d);
 		if (c <= 0)
 			i++;
@@ -539,18 +562,26 @@ rig_handler_diffs_describe(List *diffs)
 /*
  * The other node must have the same handlers, or it would compute other
  * rows: unless the node ahead (the other one when remote_ahead) has a
- * handler or schema change the other will take through the log.  The
- * settings they run under must match too.
+ * handler or schema change the other will take through the log.  rig's
+ * own methods count only where both nodes have them (a node whose SQL is
+ * still 1.0 has none).  The settings they run under must match too.
  */
 void
 rig_check_handlers_match(RigConn *rc, const char *name, bool remote_ahead)
 {
-	const char *sql = "SELECT coalesce(string_agg(method || '=' || fingerprint, ',' ORDER BY method), '') "
+	/* the users' methods, then rig's own (rig.*: none while the SQL is 1.0) */
+	const char *sql = "SELECT coalesce(string_agg(method || '=' || fingerprint, ',' ORDER BY method) "
+		"FILTER (WHERE method NOT LIKE 'rig.%'), ''), "
+		"coalesce(string_agg(method || '=' || fingerprint, ',' ORDER BY method) "
+		"FILTER (WHERE method LIKE 'rig.%'), '') "
 		"FROM pg_catalog.rig_handler_fingerprints()";
 	PGresult   *res;
 	char	   *local;
 	char	   *remote;
+	char	   *local_own;
+	char	   *remote_own;
 	char	   *settings;
+	bool		differ;
 
 	settings = rig_handler_settings_differ(rc, NULL);
 	if (settings != NULL)
@@ -563,6 +594,7 @@ rig_check_handlers_match(RigConn *rc, const char *name, bool remote_ahead)
 
 	res = rig_conn_query(rc, sql, 0, NULL, rig_deadline(rig_sync_timeout));
 	remote = pstrdup(PQgetvalue(res, 0, 0));
+	remote_own = pstrdup(PQgetvalue(res, 0, 1));
 	PQclear(res);
 
 	SPI_connect();
@@ -570,9 +602,17 @@ rig_check_handlers_match(RigConn *rc, const char *name, bool remote_ahead)
 		elog(ERROR, "could not list handlers");
 	local = MemoryContextStrdup(TopTransactionContext,
 								SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	local_own = MemoryContextStrdup(TopTransactionContext,
+									SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 	SPI_finish();
 
-	if (strcmp(local, remote) != 0 && !rig_changes_pending(rc, remote_ahead))
+	/*
+	 * rig's own methods only where both nodes' SQL has them: a node still
+	 * on 1.0 lacks them during a rolling upgrade (README, Upgrading).
+	 */
+	differ = strcmp(local, remote) != 0 ||
+		(local_own[0] != '\0' && remote_own[0] != '\0' && strcmp(local_own, remote_own) != 0);
+	if (differ && !rig_changes_pending(rc, remote_ahead))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("node \"%s\" does not have the same handlers as this node", name),

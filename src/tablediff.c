@@ -37,6 +37,7 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/snapmgr.h"
@@ -59,6 +60,10 @@
 	"SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) " \
 	"FROM rig.tables t JOIN pg_catalog.pg_class c ON c.oid = t.relation " \
 	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ORDER BY 1"
+
+/* Does a node's SQL have rig.tables (1.0's has not)? */
+#define RIG_TABLES_INSTALLED_SQL \
+	"SELECT pg_catalog.to_regclass('rig.tables') IS NOT NULL"
 
 /* Which log versions above $1 a snapshot holds */
 #define RIG_STATE_SQL \
@@ -207,6 +212,9 @@ rig_tables_local(void)
 {
 	List	   *names = NIL;
 
+	/* a node whose SQL is still 1.0 has no registered tables */
+	if (!OidIsValid(get_relname_relid("tables", rig_schema_oid())))
+		return NIL;
 	if (SPI_execute(RIG_TABLES_SQL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list registered tables");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -218,9 +226,18 @@ rig_tables_local(void)
 static List *
 rig_tables_remote(RigTableState *st)
 {
-	PGresult   *res = rig_conn_query(st->rc, RIG_TABLES_SQL, 0, NULL, rig_deadline(rig_sync_timeout));
+	PGresult   *res;
 	List	   *names = NIL;
+	bool		installed;
 
+	/* a peer whose SQL is still 1.0 has no registered tables */
+	res = rig_conn_query(st->rc, RIG_TABLES_INSTALLED_SQL, 0, NULL, rig_deadline(rig_sync_timeout));
+	installed = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	st->res->queries++;
+	if (!installed)
+		return NIL;
+	res = rig_conn_query(st->rc, RIG_TABLES_SQL, 0, NULL, rig_deadline(rig_sync_timeout));
 	st->res->queries++;
 	for (int i = 0; i < PQntuples(res); i++)
 		names = lappend(names, pstrdup(PQgetvalue(res, i, 0)));
