@@ -471,7 +471,7 @@ rig_handler_settings_differ(RigConn *rc, List **diffs)
  * divergence: the node without it refuses its records until updated.
  */
 static bool
-rig_is_version_method(const char *method)
+rig_is_own_method(const char *method)
 {
 	return strncmp(method, RIG_SYSTEM_METHOD_PREFIX, strlen(RIG_SYSTEM_METHOD_PREFIX)) == 0;
 }
@@ -518,7 +518,7 @@ rig_verify_handlers(RigConn *rc)
 		}
 		d->method = c <= 0 ? here[i].method : there[j].method;
 		d->kind = c == 0 ? RIG_DIFF_DIFFERS : c < 0 ? RIG_DIFF_MISSING : RIG_DIFF_EXTRA;
-		if (c != 0 && rig_is_version_method(d->method))
+		if (c != 0 && rig_is_own_method(d->method))
 		{
 			/* one node's SQL is older: a rolling upgrade, not a divergence */
 			pfree(d);
@@ -571,9 +571,9 @@ rig_check_handlers_match(RigConn *rc, const char *name, bool remote_ahead)
 {
 	/* the users' methods, then rig's own (rig.*: none while the SQL is 1.0) */
 	const char *sql = "SELECT coalesce(string_agg(method || '=' || fingerprint, ',' ORDER BY method) "
-		"FILTER (WHERE method NOT LIKE 'rig.%'), ''), "
+		"FILTER (WHERE method NOT LIKE '" RIG_SYSTEM_METHOD_PREFIX "%'), ''), "
 		"coalesce(string_agg(method || '=' || fingerprint, ',' ORDER BY method) "
-		"FILTER (WHERE method LIKE 'rig.%'), '') "
+		"FILTER (WHERE method LIKE '" RIG_SYSTEM_METHOD_PREFIX "%'), '') "
 		"FROM pg_catalog.rig_handler_fingerprints()";
 	PGresult   *res;
 	char	   *local;

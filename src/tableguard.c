@@ -666,9 +666,15 @@ rig_handler_rows(Oid relid)
 static void
 rig_handler_rows_add(void)
 {
+	/* the first handler's tables, with nothing written yet */
 	if (rig_handler_wrote == NULL)
-		rig_handler_wrote = MemoryContextAllocZero(TopTransactionContext,
-												   sizeof(RigTableRows) * rig_handler_start_n);
+	{
+		rig_handler_wrote = MemoryContextAlloc(TopTransactionContext,
+											   sizeof(RigTableRows) * rig_handler_start_n);
+		for (int i = 0; i < rig_handler_start_n; i++)
+			rig_handler_wrote[i] = (RigTableRows) {rig_handler_start[i].relid, 0, false};
+		rig_handler_wrote_n = rig_handler_start_n;
+	}
 	for (int i = 0; i < rig_handler_start_n; i++)
 	{
 		RigTableRows now = rig_table_rows(rig_handler_start[i].relid);
